@@ -1,0 +1,99 @@
+import type { TroupeError } from './errors.ts';
+
+/** Options of {@link ActorRef.call}. */
+export interface CallOptions {
+  /** Milliseconds before the call rejects with `TIMEOUT`. @default 5000 (the node's `callTimeout`) */
+  timeout?: number;
+}
+
+/**
+ * What a ref needs from the node it is bound to. Internal: implemented by `Node`.
+ * @internal
+ */
+export interface RefHost {
+  readonly id: string;
+  sendTo(ref: ActorRef<any, any>, msg: unknown): void;
+  callTo(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<unknown>;
+  exitTo(ref: ActorRef<any, any>, reason: unknown): void;
+}
+
+declare const messageType: unique symbol;
+declare const replyType: unique symbol;
+
+/**
+ * A serializable address of an actor, typed by the message type `M` it accepts and the reply
+ * type `R` its calls resolve with. It is a value: `{ node, id }`. Put it in any message; the
+ * receiving node rebinds it so it can be sent to and called from there. Compare with
+ * {@link ActorRef.equals} or {@link ActorRef.key}.
+ */
+export class ActorRef<M = unknown, R = unknown> {
+  /** Id of the node the actor lives on. */
+  readonly node: string;
+  /** Id of the actor on its node. */
+  readonly id: number;
+  #host: RefHost;
+  declare readonly [messageType]?: (m: M) => void;
+  declare readonly [replyType]?: () => R;
+
+  /** @internal refs are made by nodes (spawn, decode), not by user code. */
+  constructor(host: RefHost, node: string, id: number) {
+    this.#host = host;
+    this.node = node;
+    this.id = id;
+  }
+
+  /** `node/id`: a stable string key, equal for equal refs on every node. */
+  get key(): string {
+    return `${this.node}/${this.id}`;
+  }
+
+  /** The node this ref sends through (where it was spawned or decoded). */
+  get boundTo(): string {
+    return this.#host.id;
+  }
+
+  /**
+   * Send `msg` (fire and forget). Never throws for an unreachable or dead target: the loss is
+   * reported as a `deadLetter` event on the node that notices it (Erlang semantics).
+   */
+  send(msg: M): void {
+    this.#host.sendTo(this, msg);
+  }
+
+  /**
+   * Send `msg` and wait for the reply.
+   * @throws {TroupeError} `TIMEOUT`, `NO_ACTOR`, `ACTOR_EXITED`, `NODE_DOWN`, `CALLING_SELF`,
+   *   `INVALID_MESSAGE` (with the zod issues in `details`).
+   */
+  call(msg: M, options?: CallOptions): Promise<R> {
+    return this.#host.callTo(this, msg, options) as Promise<R>;
+  }
+
+  /** Send an exit signal with `reason` ('kill' cannot be trapped). */
+  exit(reason: unknown): void {
+    this.#host.exitTo(this, reason);
+  }
+
+  /** Kill the actor (an untrappable exit; monitors see reason `killed`). */
+  kill(): void {
+    this.#host.exitTo(this, 'kill');
+  }
+
+  /** Value equality: same node, same actor id. */
+  equals(other: unknown): boolean {
+    return other instanceof ActorRef && other.node === this.node && other.id === this.id;
+  }
+
+  toJSON(): { node: string; id: number } {
+    return { node: this.node, id: this.id };
+  }
+
+  toString(): string {
+    return `ActorRef(${this.key})`;
+  }
+}
+
+/** The message type an {@link ActorRef} accepts. */
+export type MessageOf<T> = T extends ActorRef<infer M, any> ? M : never;
+
+export type { TroupeError };

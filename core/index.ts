@@ -1,0 +1,37 @@
+/**
+ * troupe — a universal actor framework. This entry is the transport-agnostic core; adapters
+ * live under their own subpaths (`troupe/memory`, `troupe/tcp`, …).
+ */
+export { createNode, behaviour, Node } from './node.ts';
+export type {
+  NodeOptions,
+  NodeEvents,
+  Behaviour,
+  ProcessFn,
+  SpawnOptions,
+  ChildSpawnOptions,
+  RemoteSpawnOptions,
+  DeadLetterReason,
+} from './node.ts';
+export { ActorRef } from './actor-ref.ts';
+export type { CallOptions, MessageOf } from './actor-ref.ts';
+export {
+  ActorContext,
+  Down,
+  Exit,
+  NameLost,
+  Reply,
+  reply,
+  isDown,
+  isExit,
+  downOf,
+  isErrorReason,
+} from './actor.ts';
+export type { ExitReason, ErrorReason, SystemMessage, Matcher, ReceiveOptions } from './actor.ts';
+export { TroupeError, toTroupeError, isErrorCode, ERROR_CODES } from './errors.ts';
+export type { ErrorCode, ErrorData } from './errors.ts';
+export { createManualClock, systemClock } from './clock.ts';
+export type { Clock, ManualClock } from './clock.ts';
+export { Emitter } from './events.ts';
+export type { Connection, Transport } from './transport.ts';
+export { PROTOCOL_VERSION } from './protocol.ts';

@@ -1,0 +1,1417 @@
+import type { z } from 'zod';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
+import { ActorRef, type CallOptions, type RefHost } from './actor-ref.ts';
+import {
+  Actor,
+  ActorContext,
+  CallEnvelope,
+  Down,
+  Exit,
+  NameLost,
+  errorReason,
+  isErrorReason,
+  type ErrorReason,
+  type ExitReason,
+  type Reply,
+  type SystemMessage,
+} from './actor.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { Codec } from './codec.ts';
+import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
+import { Emitter } from './events.ts';
+import { Link, type LinkOwner, type LinkSettings } from './link.ts';
+import { EnvelopeHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
+import { Registry } from './registry.ts';
+import type { Connection, Transport } from './transport.ts';
+
+/** Options of {@link createNode}. Every limit has a safe default. */
+export interface NodeOptions {
+  /** The node id; unique in the cluster. @default a random `node-xxxxxxxx` */
+  name?: string;
+  /** The cluster secret every link proves in the handshake (HMAC challenge-response). @default 'troupe-insecure-default' */
+  secret?: string;
+  /** Transports for `connect(address)` and `listen()`. @default [] */
+  transports?: Transport[];
+  /** Timer source (inject a manual clock in tests). @default the host's timers */
+  clock?: Clock;
+  /** Default `call` timeout in ms. @default 5000 */
+  callTimeout?: number;
+  /** Send a heartbeat on an idle link every this many ms. @default 500 */
+  heartbeatInterval?: number;
+  /** Declare a silent peer down after this many ms. @default 2500 */
+  heartbeatTimeout?: number;
+  /** A peer must finish the handshake within this many ms. @default 5000 */
+  handshakeTimeout?: number;
+  /** Largest frame (and so largest single message) in characters. @default 4 MiB */
+  maxFrameSize?: number;
+  /** Deepest nesting a message may have. @default 64 */
+  maxDepth?: number;
+  /** Forwarding hop limit. @default 16 */
+  hopLimit?: number;
+  /** Default mailbox bound per actor; overflow drops the new message with a `deadLetter` event (`MAILBOX_FULL` for calls). @default Infinity */
+  maxMailbox?: number;
+  /** Most calls this node may have waiting for replies; more reject with `MAILBOX_FULL`. @default 100000 */
+  maxPendingCalls?: number;
+  /** Send error stacks across the wire in exit reasons and call errors. @default false */
+  exposeStacks?: boolean;
+}
+
+type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock'>>;
+
+/** A process-style actor: an async function that receives with `self.receive`. */
+export type ProcessFn<M> = (self: ActorContext<M>, args?: any) => unknown;
+
+/**
+ * A gen_server-style actor: `init(args)` gives the first state, `handle(msg, state, ctx)` the
+ * next one. Answer a call with `ctx.reply(value)` or by returning `reply(value, state)`; a call
+ * answered neither way gets `undefined` (use `ctx.deferReply()` to answer later).
+ * Returning `undefined` keeps the state.
+ */
+export interface Behaviour<M, S = unknown, A = unknown> {
+  /** Messages are validated against this schema when they arrive. */
+  schema?: z.ZodType<M>;
+  init?(args: A, ctx: ActorContext<M>): S | Promise<S>;
+  handle(msg: M, state: S, ctx: ActorContext<M>): S | Reply<S> | void | Promise<S | Reply<S> | void>;
+  /** System messages (DOWN, EXIT when trapping, NAME_LOST). Without it they are dead letters. */
+  info?(msg: SystemMessage, state: S, ctx: ActorContext<M>): S | void | Promise<S | void>;
+  /** Called once when the actor ends, with the reason. */
+  terminate?(reason: ExitReason, state: S): void;
+}
+
+/** Define a behaviour with its types inferred from the schema. */
+export function behaviour<Sch extends z.ZodType, S, A = undefined>(
+  b: Omit<Behaviour<z.output<Sch>, S, A>, 'schema'> & { schema: Sch },
+): Behaviour<z.output<Sch>, S, A>;
+export function behaviour<M, S, A = undefined>(b: Behaviour<M, S, A>): Behaviour<M, S, A>;
+export function behaviour(b: Behaviour<any, any, any>): Behaviour<any, any, any> {
+  return b;
+}
+
+/** Options of `node.spawn`. */
+export interface SpawnOptions {
+  /** Register the actor under this name (cluster-wide). @throws `NAME_TAKEN` if taken. */
+  name?: string;
+  /** Validate arriving messages with this schema (a behaviour's own schema is the default). */
+  schema?: z.ZodType;
+  /** Link the new actor with this ref before it runs. */
+  link?: ActorRef<any, any>;
+  /** Let this (local) actor monitor the new one from before it runs. */
+  monitor?: ActorRef<any, any>;
+  /** Start with exits trapped. */
+  trapExit?: boolean;
+  /** Arguments for the behaviour's `init` or the process function's second parameter. */
+  args?: unknown;
+  /** Mailbox bound for this actor. @default the node's `maxMailbox` */
+  maxMailbox?: number;
+}
+
+/** Options of `ctx.spawn`: link/monitor refer to the spawning actor. */
+export interface ChildSpawnOptions extends Omit<SpawnOptions, 'link' | 'monitor'> {
+  link?: boolean;
+  monitor?: boolean;
+}
+
+/** Options of a remote spawn by behaviour name. */
+export interface RemoteSpawnOptions {
+  /** Link the new actor to this (local) actor. */
+  link?: ActorRef<any, any>;
+  /** Let this (local) actor monitor the new one. */
+  monitor?: ActorRef<any, any>;
+  /** Timeout of the spawn request in ms. @default the node's `callTimeout` */
+  timeout?: number;
+}
+
+/** Why a message could not be delivered. */
+export type DeadLetterReason =
+  | 'no-actor'
+  | 'unreachable'
+  | 'mailbox-full'
+  | 'late-reply'
+  | 'hop-limit'
+  | 'system-message'
+  | 'not-serializable'
+  | 'frame-too-large'
+  | 'no-name';
+
+/** The events a node emits on `node.events`. */
+export interface NodeEvents {
+  /** A message was not delivered (the sender was not told: sends never fail). */
+  deadLetter: { to: string; reason: DeadLetterReason; message?: unknown; error?: TroupeError };
+  /** A message failed the target's schema (or could not be decoded). */
+  invalidMessage: { to: string; error: TroupeError };
+  /** An actor ended by throwing. */
+  actorCrashed: { ref: ActorRef<any, any>; reason: ErrorReason };
+  /** An authenticated link to a peer came up. */
+  linkUp: { node: string; label: string };
+  /** A link went down (closed, failed, heartbeat timeout, refused). */
+  linkDown: { node: string; label: string; reason: string };
+  /** A node became reachable (directly or through a relay). */
+  nodeUp: { node: string };
+  /** A node became unreachable: its monitors, links, calls and names were settled. */
+  nodeDown: { node: string; reason: string };
+  /** Bad input from a peer: malformed frame or envelope, failed handshake, oversized frame. */
+  protocolError: { error: TroupeError; peer?: string; label?: string };
+  /** Two actors claimed one name; `loser` lost it. */
+  nameConflict: { name: string; winner: ActorRef<any, any>; loser: ActorRef<any, any> };
+  /** A listener threw. */
+  listenerError: { error: unknown };
+}
+
+interface PendingCall {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: unknown;
+  target: string;
+  /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
+  onReply?: (value: unknown) => void;
+}
+
+interface DefinedBehaviour {
+  schema: z.ZodType | undefined;
+  impl: Behaviour<any, any, any> | ProcessFn<any>;
+}
+
+const DEFAULTS: ResolvedOptions = {
+  secret: 'troupe-insecure-default',
+  callTimeout: 5000,
+  heartbeatInterval: 500,
+  heartbeatTimeout: 2500,
+  handshakeTimeout: 5000,
+  maxFrameSize: 4 * 1024 * 1024,
+  maxDepth: 64,
+  hopLimit: 16,
+  maxMailbox: Infinity,
+  maxPendingCalls: 100_000,
+  exposeStacks: false,
+};
+
+/** Messages handled per scheduler turn before yielding to the host's event loop. */
+const TURN_BUDGET = 50_000;
+/** Messages one actor handles before the next ready actor gets a turn. */
+const ACTOR_BUDGET = 1024;
+/** Most routes a node keeps (bounds what hostile refs can add). */
+const MAX_ROUTES = 10_000;
+
+/**
+ * A troupe node: one runtime instance with its actors, links to peer nodes, routes and its view
+ * of the cluster registry. Create one with {@link createNode}.
+ */
+export class Node implements RefHost {
+  /** This node's id, unique in the cluster. */
+  readonly id: string;
+  /** Changes each time a node starts, so peers tell a restart from a reconnect. */
+  readonly incarnation: string;
+  /** Typed events: dead letters, invalid messages, links and nodes up/down, protocol errors. */
+  readonly events: Emitter<NodeEvents>;
+  readonly clock: Clock;
+  readonly options: ResolvedOptions;
+
+  #transports: Transport[];
+  #listenAddrs: string[] = [];
+  #actors = new Map<number, Actor>();
+  #nextActor = 1;
+  #links = new Set<Link>();
+  #direct = new Map<string, Link>();
+  #routes = new Map<string, Link>();
+  #reachable = new Set<string>();
+  #addresses = new Map<string, string[]>();
+  #calls = new Map<number, PendingCall>();
+  #nextCall = 1;
+  #nextMonitor = 1;
+  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any> }>();
+  #remoteBound = new Set<Actor>();
+  #registry: Registry;
+  #behaviours = new Map<string, DefinedBehaviour>();
+  #codec: Codec;
+  #decodeLink: Link | undefined;
+  #runq: Actor[] = [];
+  #drainScheduled = false;
+  #running: Actor | undefined;
+  #nodeWatchers = new Map<string, Set<(e: { node: string; up: boolean; reason?: string }) => void>>();
+  #quoted = new Map<string, string>();
+  #shutdown = false;
+  #owner: LinkOwner;
+
+  constructor(options: NodeOptions = {}) {
+    this.id = options.name ?? `node-${bytesToHex(randomBytes(4))}`;
+    this.incarnation = bytesToHex(randomBytes(6));
+    this.clock = options.clock ?? systemClock;
+    const o = { ...DEFAULTS };
+    for (const k of Object.keys(DEFAULTS) as (keyof ResolvedOptions)[]) {
+      if (options[k] !== undefined) (o as Record<string, unknown>)[k] = options[k];
+    }
+    this.options = o;
+    this.#transports = options.transports ?? [];
+    this.events = new Emitter<NodeEvents>((error) => this.events.emit('listenerError', { error }));
+    this.#codec = new Codec((node, id) => this.#bindRef(node, id), { maxDepth: o.maxDepth });
+    this.#registry = new Registry({
+      id: this.id,
+      broadcast: (text, except) => {
+        for (const l of this.#direct.values()) if (l !== except) l.enqueue(text);
+      },
+      sendOn: (link, text) => (link as Link).enqueue(text),
+      lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
+      refFor: (node, id) => new ActorRef(this, node, id),
+    });
+    this.#owner = this.#makeLinkOwner();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Actors
+
+  /**
+   * Spawn an actor on this node from a process function or a behaviour; or, with a node id and
+   * a behaviour name, on another node (see {@link Node.define}).
+   * @throws {TroupeError} `NAME_TAKEN` when `options.name` is taken.
+   * @example
+   * const echo = node.spawn(async (self) => { for (;;) self.reply(await self.receive()) })
+   */
+  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: SpawnOptions & { schema: S }): ActorRef<z.output<S>>;
+  spawn<M, R = unknown>(fn: Behaviour<M, any, any>, options?: SpawnOptions): ActorRef<M, R>;
+  spawn<M = unknown>(fn: ProcessFn<M>, options?: SpawnOptions): ActorRef<M>;
+  spawn<M = unknown>(nodeId: string, behaviour: string, args?: unknown, options?: RemoteSpawnOptions): Promise<ActorRef<M>>;
+  spawn(
+    what: ProcessFn<any> | Behaviour<any, any, any> | string,
+    a?: SpawnOptions | string,
+    args?: unknown,
+    remote?: RemoteSpawnOptions,
+  ): ActorRef<any, any> | Promise<ActorRef<any, any>> {
+    if (typeof what === 'string') {
+      const watcher = remote?.link ?? remote?.monitor;
+      const actor = watcher ? this.#actors.get(watcher.id) : undefined;
+      if (watcher && (watcher.node !== this.id || !actor)) {
+        return Promise.reject(new TroupeError('NO_ACTOR', 'link/monitor of a remote spawn must be a live local actor'));
+      }
+      return this._spawnRemote(what, a as string, args, actor, {
+        link: !!remote?.link,
+        monitor: !!remote?.monitor,
+        timeout: remote?.timeout,
+      });
+    }
+    return this.#spawnLocal(what, (a as SpawnOptions | undefined) ?? {});
+  }
+
+  #spawnLocal(what: ProcessFn<any> | Behaviour<any, any, any>, options: SpawnOptions): ActorRef<any, any> {
+    if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
+    if (options.name !== undefined && this.#registry.get(options.name)) {
+      throw new TroupeError('NAME_TAKEN', `name "${options.name}" is already registered`);
+    }
+    const id = this.#nextActor++;
+    const ref = new ActorRef(this, this.id, id);
+    const isFn = typeof what === 'function';
+    const actor = new Actor(this, id, ref, isFn ? 'process' : 'behaviour', options.maxMailbox ?? this.options.maxMailbox);
+    actor.schema = options.schema ?? (isFn ? undefined : what.schema);
+    if (options.trapExit) actor.trapExit = true;
+    this.#actors.set(id, actor);
+    if (options.name !== undefined) this.register(options.name, ref);
+    if (options.link) this._link(actor, options.link);
+    if (options.monitor) {
+      const watcher = options.monitor.node === this.id ? this.#actors.get(options.monitor.id) : undefined;
+      if (watcher) this._monitor(watcher, ref);
+    }
+    if (!actor.alive) return ref; // linked to something already dead
+    if (isFn) {
+      const fn = what;
+      actor.startProcess(options.args === undefined ? fn : (self) => fn(self, options.args));
+    } else {
+      actor.startBehaviour(what, options.args);
+    }
+    return ref;
+  }
+
+  /**
+   * Add a named behaviour to this node's behaviour table, so other nodes can spawn it here with
+   * `node.spawn(thisNodeId, name, args)`. `args` are validated with `argsSchema`.
+   */
+  define<A>(name: string, argsSchema: z.ZodType<A> | undefined, impl: Behaviour<any, any, A> | ProcessFn<any>): void {
+    this.#behaviours.set(name, { schema: argsSchema, impl });
+  }
+
+  /** The names in this node's behaviour table. */
+  behaviours(): string[] {
+    return [...this.#behaviours.keys()];
+  }
+
+  /** Whether the actor `ref` names is alive on this node (false for other nodes' actors). */
+  isAlive(ref: ActorRef<any, any>): boolean {
+    return ref.node === this.id && this.#actors.has(ref.id);
+  }
+
+  /** Number of live actors on this node. */
+  get actorCount(): number {
+    return this.#actors.size;
+  }
+
+  /** A ref for `{ node, id }` bound to this node (for refs that arrived as plain data). */
+  ref<M = unknown>(node: string, id: number): ActorRef<M> {
+    return new ActorRef(this, node, id);
+  }
+
+  /** Send to a ref or a registered name. Never throws for an unreachable target. */
+  send(to: ActorRef<any, any> | string, msg: unknown): void {
+    if (typeof to === 'string') {
+      const ref = this.#registry.get(to);
+      if (!ref) {
+        this.#deadLetter(to, 'no-name', msg);
+        return;
+      }
+      this.sendTo(ref, msg);
+      return;
+    }
+    this.sendTo(to, msg);
+  }
+
+  /** Call a ref or a registered name. @throws {TroupeError} `NO_ACTOR` for an unknown name, else as `ActorRef.call`. */
+  call<R = unknown>(to: ActorRef<any, any> | string, msg: unknown, options?: CallOptions): Promise<R> {
+    const ref = typeof to === 'string' ? this.#registry.get(to) : to;
+    if (!ref) return Promise.reject(new TroupeError('NO_ACTOR', `no actor is registered as "${to as string}"`));
+    return this._call(ref, msg, options, undefined) as Promise<R>;
+  }
+
+  /** Send an exit signal to `ref` from outside any actor. */
+  exit(ref: ActorRef<any, any>, reason: ExitReason): void {
+    this.exitTo(ref, reason);
+  }
+
+  /** Kill `ref` (untrappable). */
+  kill(ref: ActorRef<any, any>): void {
+    this.exitTo(ref, 'kill');
+  }
+
+  /**
+   * Call `onDown` once when `ref` ends (with `noproc` if it is not alive, `noconnection` if its
+   * node is lost). Returns a function that cancels the watch.
+   */
+  watch(ref: ActorRef<any, any>, onDown: (down: Down) => void): () => void {
+    const watcher = this.#spawnLocal(
+      async (self) => {
+        self.monitor(ref);
+        const m = await self.receive((x) => x instanceof Down);
+        onDown(m as Down);
+      },
+      {},
+    );
+    return () => this.exitTo(watcher, 'kill');
+  }
+
+  /** Resolve with the DOWN message of `ref` (see {@link Node.watch}). */
+  waitDown(ref: ActorRef<any, any>): Promise<Down> {
+    return new Promise((resolve) => this.watch(ref, resolve));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Registry
+
+  /**
+   * Register `ref` under `name`, cluster-wide. Returns false if this node already sees the name
+   * taken. A concurrent claim on another node is resolved deterministically (see README); the
+   * loser's actor receives a `NAME_LOST` message.
+   */
+  register(name: string, ref: ActorRef<any, any>): boolean {
+    if (ref.node === this.id) {
+      const actor = this.#actors.get(ref.id);
+      if (!actor) return false;
+      if (!this.#registry.register(name, ref)) return false;
+      (actor.names ??= []).includes(name) || actor.names.push(name);
+      return true;
+    }
+    // Registering a remote actor: it is the owner's job to remove the name when it dies, so
+    // only owners register. Erlang's global allows it; we keep names owned by their node.
+    return false;
+  }
+
+  /** The ref registered under `name`, as this node sees the cluster. */
+  whereis<M = unknown>(name: string): ActorRef<M> | undefined {
+    return this.#registry.get(name);
+  }
+
+  /** Remove `name` (only a name owned by one of this node's actors). */
+  unregister(name: string): boolean {
+    const ref = this.#registry.get(name);
+    if (!ref || ref.node !== this.id) return false;
+    const actor = this.#actors.get(ref.id);
+    if (actor?.names) actor.names = actor.names.filter((n) => n !== name);
+    return this.#registry.unregister(name, ref);
+  }
+
+  /** Every registered name this node sees. */
+  registered(): Map<string, ActorRef<any, any>> {
+    return new Map(this.#registry.entries());
+  }
+
+  #nameLost(name: string, loser: ActorRef<any, any>, winner: ActorRef<any, any>): void {
+    const actor = this.#actors.get(loser.id);
+    if (actor?.names) actor.names = actor.names.filter((n) => n !== name);
+    this.events.emit('nameConflict', { name, winner, loser });
+    actor?.enqueueSystem(new NameLost(name, winner));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Links between nodes
+
+  /**
+   * Attach an open connection (from any adapter) and run the handshake on it. Resolves with the
+   * peer's node id once the link is up.
+   * @throws {TroupeError} `UNAUTHORIZED`, `VERSION_MISMATCH`, `TRANSPORT_CLOSED`, … when it fails.
+   */
+  attach(conn: Connection, initiator: boolean): Promise<string> {
+    if (this.#shutdown) {
+      conn.close();
+      return Promise.reject(new TroupeError('SHUTDOWN', 'node is shut down'));
+    }
+    return new Promise((resolve, reject) => {
+      const link = new Link(this.#owner, conn, initiator);
+      this.#pendingAttach.set(link, { resolve, reject });
+      this.#links.add(link);
+    });
+  }
+
+  #pendingAttach = new Map<Link, { resolve: (peer: string) => void; reject: (e: unknown) => void }>();
+
+  /**
+   * Dial `address` with the first transport that understands it and run the handshake.
+   * Resolves with the peer's node id.
+   */
+  async connect(address: string): Promise<string> {
+    const t = this.#transports.find((x) => x.canConnect(address));
+    if (!t) throw new TroupeError('TRANSPORT_CLOSED', `no transport can dial "${address}"`);
+    const conn = await t.connect(address);
+    return this.attach(conn, true);
+  }
+
+  /** Start every transport that can listen; resolves with the addresses peers can dial. */
+  async listen(): Promise<string[]> {
+    for (const t of this.#transports) {
+      if (!t.listen) continue;
+      const addrs = await t.listen((conn) => {
+        this.attach(conn, false).catch(() => {
+          /* reported as a protocolError / linkDown event */
+        });
+      });
+      this.#listenAddrs.push(...addrs);
+    }
+    return [...this.#listenAddrs];
+  }
+
+  /** The addresses this node listens on. */
+  get addresses(): string[] {
+    return [...this.#listenAddrs];
+  }
+
+  /** Ids of the nodes this node can reach now (directly or routed). */
+  nodes(): string[] {
+    return [...this.#reachable];
+  }
+
+  /** Ids of the nodes this node has a direct link to. */
+  peers(): string[] {
+    return [...this.#direct.keys()];
+  }
+
+  /** Listen addresses a peer announced (for transitive connection). */
+  addressesOf(node: string): string[] {
+    return this.#addresses.get(node) ?? [];
+  }
+
+  /** Whether `node` is reachable now. */
+  isReachable(node: string): boolean {
+    return node === this.id || this.#routes.has(node);
+  }
+
+  /** Link statistics per direct peer (for the cluster view). */
+  linkStats(): { node: string; label: string; envelopesOut: number; framesOut: number; framesIn: number }[] {
+    return [...this.#direct].map(([node, l]) => ({ node, label: l.conn.label, ...l.stats }));
+  }
+
+  /** Close the direct link to `node` (its monitors fire as for a lost node). */
+  disconnect(node: string): void {
+    this.#direct.get(node)?.close('disconnected');
+  }
+
+  /**
+   * Report when `node` goes up or down (reachability). Fires `down` at once (asynchronously) if
+   * it is not reachable now. Returns a function that stops reporting.
+   */
+  monitorNode(node: string, fn: (e: { node: string; up: boolean; reason?: string }) => void): () => void {
+    let set = this.#nodeWatchers.get(node);
+    if (!set) this.#nodeWatchers.set(node, (set = new Set()));
+    set.add(fn);
+    if (!this.isReachable(node)) queueMicrotask(() => set!.has(fn) && fn({ node, up: false, reason: 'noconnection' }));
+    return () => set!.delete(fn);
+  }
+
+  #makeLinkOwner(): LinkOwner {
+    const settings: LinkSettings = {
+      secret: this.options.secret,
+      heartbeatInterval: this.options.heartbeatInterval,
+      heartbeatTimeout: this.options.heartbeatTimeout,
+      handshakeTimeout: this.options.handshakeTimeout,
+      maxFrameSize: this.options.maxFrameSize,
+    };
+    return {
+      id: this.id,
+      incarnation: this.incarnation,
+      clock: this.clock,
+      listenAddresses: () => this.#listenAddrs,
+      linkSettings: () => settings,
+      onLinkUp: (l) => this.#linkUp(l),
+      onLinkFrame: (l, f) => this.#onFrame(l, f),
+      onLinkDown: (l, r) => this.#linkDown(l, r),
+      onLinkError: (l, error) => this.events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
+    };
+  }
+
+  #linkUp(link: Link): void {
+    const peer = link.peer;
+    const existing = this.#direct.get(peer);
+    if (existing) {
+      if (existing.peerIncarnation !== link.peerIncarnation) {
+        // The peer restarted: everything of its previous life is gone.
+        this.#direct.delete(peer);
+        this.#lostVia(existing, 'noconnection');
+        existing.close('peer restarted');
+      } else {
+        // Two links to one node (both dialed at once, or a redial): keep the one dialed by the
+        // lower node id, so both sides choose the same; same dialer: keep the newer.
+        const dialer = (l: Link) => (l.initiator ? this.id : l.peer);
+        const keepNew = dialer(link) === dialer(existing) || dialer(link) < dialer(existing);
+        const drop = keepNew ? existing : link;
+        if (!keepNew) {
+          this.#pendingAttach.get(link)?.resolve(peer);
+          this.#pendingAttach.delete(link);
+          link.close('duplicate link');
+          return;
+        }
+        this.#direct.set(peer, link);
+        for (const [n, l] of this.#routes) if (l === drop) this.#routes.set(n, link);
+        drop.close('duplicate link');
+        this.#pendingAttach.get(link)?.resolve(peer);
+        this.#pendingAttach.delete(link);
+        return;
+      }
+    }
+    this.#direct.set(peer, link);
+    this.#routes.set(peer, link);
+    if (link.peerAddresses.length) this.#addresses.set(peer, link.peerAddresses);
+    this.events.emit('linkUp', { node: peer, label: link.conn.label });
+    this.#markUp(peer);
+    for (const text of this.#registry.snapshot()) link.enqueue(text);
+    this.#pendingAttach.get(link)?.resolve(peer);
+    this.#pendingAttach.delete(link);
+  }
+
+  #linkDown(link: Link, reason: string): void {
+    this.#links.delete(link);
+    const pending = this.#pendingAttach.get(link);
+    if (pending) {
+      this.#pendingAttach.delete(link);
+      const code = /^([A-Z_]+):/.exec(reason)?.[1];
+      pending.reject(toTroupeError(new TroupeError(code === 'UNAUTHORIZED' || code === 'VERSION_MISMATCH' || code === 'FRAME_TOO_LARGE' || code === 'PROTOCOL_ERROR' ? code : 'TRANSPORT_CLOSED', `link to ${link.conn.label} failed: ${reason}`)));
+    }
+    if (!link.peer || this.#direct.get(link.peer) !== link) {
+      // never up, or a duplicate/replaced link: drop routes through it only
+      for (const [n, l] of this.#routes) if (l === link) this.#routes.delete(n);
+      return;
+    }
+    this.#direct.delete(link.peer);
+    this.events.emit('linkDown', { node: link.peer, label: link.conn.label, reason });
+    this.#lostVia(link, 'noconnection');
+  }
+
+  /** Drop every route through `link`; the nodes that leaves unreachable are lost. */
+  #lostVia(link: Link, reason: string): void {
+    const lost: string[] = [];
+    for (const [n, l] of this.#routes) {
+      if (l === link) {
+        this.#routes.delete(n);
+        lost.push(n);
+      }
+    }
+    for (const n of lost) {
+      if (this.#reachable.has(n)) this.#nodeLost(n, reason);
+      const text = JSON.stringify({ t: 'nd', x: n });
+      for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
+    }
+  }
+
+  #markUp(node: string): void {
+    if (this.#reachable.has(node)) return;
+    this.#reachable.add(node);
+    this.events.emit('nodeUp', { node });
+    const set = this.#nodeWatchers.get(node);
+    if (set) for (const fn of [...set]) fn({ node, up: true });
+  }
+
+  /** `node` is unreachable: settle everything that depended on it. */
+  #nodeLost(node: string, reason: string): void {
+    this.#reachable.delete(node);
+    for (const [id, c] of this.#calls) {
+      if (c.target !== node) continue;
+      this.#calls.delete(id);
+      this.clock.clearTimeout(c.timer);
+      c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
+    }
+    for (const [mid, m] of this.#remoteMonitors) {
+      if (m.target.node !== node) continue;
+      this.#remoteMonitors.delete(mid);
+      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
+    }
+    for (const actor of [...this.#remoteBound]) {
+      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
+      if (actor.links) {
+        for (const [key, r] of actor.links) {
+          if (r.node !== node) continue;
+          actor.links.delete(key);
+          if (actor.alive) this.#exitSignal(actor, r, 'noconnection', undefined, true);
+        }
+      }
+    }
+    this.#registry.dropNode(node);
+    this.events.emit('nodeDown', { node, reason });
+    const set = this.#nodeWatchers.get(node);
+    if (set) for (const fn of [...set]) fn({ node, up: false, reason });
+  }
+
+  #route(node: string): Link | undefined {
+    return this.#routes.get(node);
+  }
+
+  #bindRef(node: string, id: number): ActorRef<any, any> {
+    // A ref to a node we have no route to arrived on some link: route through that link until
+    // something better is known (transitive routing; see DESIGN.md).
+    const via = this.#decodeLink;
+    if (via && node !== this.id && !this.#routes.has(node) && this.#routes.size < MAX_ROUTES) this.#routes.set(node, via);
+    return new ActorRef(this, node, id);
+  }
+
+  #q(s: string): string {
+    let q = this.#quoted.get(s);
+    if (q === undefined) {
+      q = JSON.stringify(s);
+      if (this.#quoted.size < MAX_ROUTES) this.#quoted.set(s, q);
+    }
+    return q;
+  }
+
+  /** Encode and route one envelope; false when it cannot leave this node. */
+  #emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown }): boolean {
+    const link = this.#route(node);
+    if (!link) {
+      this.#deadLetter(what.to, 'unreachable', what.message);
+      return false;
+    }
+    const text = payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload;
+    if (text.length > this.options.maxFrameSize) {
+      this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
+      return false;
+    }
+    link.enqueue(text);
+    return true;
+  }
+
+  #encode(value: unknown, to: string): string | undefined {
+    try {
+      return this.#codec.encode(value);
+    } catch (err) {
+      this.#deadLetter(to, 'not-serializable', value, toTroupeError(err, 'SERIALIZATION'));
+      return undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Incoming frames
+
+  #onFrame(link: Link, frame: string): void {
+    let start = 0;
+    this.#decodeLink = link;
+    try {
+      for (;;) {
+        const end = frame.indexOf(ENVELOPE_SEPARATOR, start);
+        const text = end < 0 ? frame.slice(start) : frame.slice(start, end);
+        if (text.length) this.#onEnvelope(link, text);
+        if (end < 0) break;
+        start = end + 1;
+      }
+    } finally {
+      this.#decodeLink = undefined;
+    }
+  }
+
+  #protocolError(link: Link, message: string, cause?: unknown): void {
+    this.events.emit('protocolError', {
+      error: new TroupeError('PROTOCOL_ERROR', message, { cause }),
+      peer: link.peer,
+      label: link.conn.label,
+    });
+  }
+
+  #onEnvelope(link: Link, text: string): void {
+    const tab = text.indexOf(PAYLOAD_SEPARATOR);
+    const headText = tab < 0 ? text : text.slice(0, tab);
+    const payload = tab < 0 ? undefined : text.slice(tab + 1);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(headText);
+    } catch (err) {
+      return this.#protocolError(link, 'malformed envelope header', err);
+    }
+    const parsed = EnvelopeHeader.safeParse(raw);
+    if (!parsed.success) {
+      const t = (raw as { t?: unknown } | null)?.t;
+      return this.#protocolError(link, typeof t === 'string' ? `invalid or unknown envelope "${t.slice(0, 20)}"` : 'invalid envelope', parsed.error.issues);
+    }
+    const h = parsed.data;
+    if ('n' in h) {
+      if (h.n !== this.id) return this.#forward(link, h, payload);
+      if (h.o !== this.id && !this.#routes.has(h.o)) {
+        this.#routes.set(h.o, link);
+      }
+      if (h.o !== this.id && !this.#reachable.has(h.o)) this.#markUp(h.o);
+    }
+    switch (h.t) {
+      case 's':
+        return this.#inSend(h.a, h.o, payload);
+      case 'c':
+        return this.#inCall(h.a, h.o, h.c, payload);
+      case 'r':
+        return this.#inReply(h.c, h.k, payload);
+      case 'x':
+        return this.#inExit(h.a, h.o, h.f, h.l === 1, payload);
+      case 'l':
+      case 'u':
+        return this.#inLink(h.t, h.a, h.o, h.f);
+      case 'm':
+        return this.#inMonitor(h.a, h.o, h.w, h.m);
+      case 'dm':
+        this.#actors.get(h.a)?.watchers?.delete(h.m);
+        return;
+      case 'd':
+        return this.#inDown(h.w, h.m, h.o, h.a, payload);
+      case 'sp':
+        return this.#inSpawn(h, payload);
+      case 'hb':
+        return;
+      case 'nd':
+        if (this.#routes.get(h.x) === link && !this.#direct.has(h.x)) {
+          this.#routes.delete(h.x);
+          if (this.#reachable.has(h.x)) this.#nodeLost(h.x, 'noconnection');
+          const t = JSON.stringify({ t: 'nd', x: h.x });
+          for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
+        }
+        return;
+      case 'ga':
+      case 'gd':
+        return this.#registry.apply(h.t, h.g, h.x, h.a, link);
+      case 'mb':
+        for (const [node, addrs] of h.m) if (node !== this.id && addrs.length) this.#addresses.set(node, addrs);
+        this.events.emit('members' as never, { from: link.peer, members: h.m } as never);
+        return;
+    }
+  }
+
+  #forward(from: Link, h: RoutedHeader, payload: string | undefined): void {
+    if (h.h + 1 > this.options.hopLimit) {
+      this.events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.options.hopLimit} hops`), peer: from.peer });
+      if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.options.hopLimit} hops`));
+      return;
+    }
+    if (h.o !== this.id && !this.#routes.has(h.o)) this.#routes.set(h.o, from);
+    const link = this.#route(h.n);
+    if (!link || link === from) {
+      if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.id}`));
+      else if (h.t === 'm') this.#sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
+      else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
+      return;
+    }
+    // Relays forward the payload bytes untouched: only the small header is rewritten.
+    link.enqueue(envelope({ ...h, h: h.h + 1 }, payload));
+  }
+
+  #decodePayload(payload: string | undefined, to: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
+    if (payload === undefined) return { ok: true, value: undefined };
+    try {
+      return { ok: true, value: this.#codec.decode(payload) };
+    } catch (err) {
+      const error = toTroupeError(err, 'INVALID_MESSAGE');
+      this.events.emit('invalidMessage', { to, error });
+      return { ok: false, error };
+    }
+  }
+
+  #inSend(id: number, origin: string, payload: string | undefined): void {
+    const actor = this.#actors.get(id);
+    if (!actor) {
+      this.#deadLetter(`${this.id}/${id}`, 'no-actor');
+      return;
+    }
+    const d = this.#decodePayload(payload, actor.ref.key);
+    if (!d.ok) return;
+    this.#deliver(actor, d.value, 0, origin);
+  }
+
+  #inCall(id: number, origin: string, callId: number, payload: string | undefined): void {
+    const actor = this.#actors.get(id);
+    if (!actor) {
+      this.#replyError(origin, callId, new TroupeError('NO_ACTOR', `no actor ${this.id}/${id}`));
+      return;
+    }
+    const d = this.#decodePayload(payload, actor.ref.key);
+    if (!d.ok) {
+      this.#replyError(origin, callId, d.error);
+      return;
+    }
+    this.#deliver(actor, d.value, callId, origin);
+  }
+
+  #inReply(callId: number, ok: 0 | 1, payload: string | undefined): void {
+    const c = this.#calls.get(callId);
+    if (!c) {
+      this.#deadLetter(`${this.id}#call${callId}`, 'late-reply');
+      return;
+    }
+    let value: unknown;
+    try {
+      value = payload === undefined ? undefined : this.#codec.decode(payload);
+    } catch (err) {
+      this.#settle(callId, false, toTroupeError(err, 'INVALID_MESSAGE'));
+      return;
+    }
+    this.#settle(callId, ok === 1, ok === 1 ? value : TroupeError.fromData(value));
+  }
+
+  #inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
+    const actor = this.#actors.get(id);
+    if (!actor) return;
+    const d = this.#decodePayload(payload, actor.ref.key);
+    if (!d.ok) return;
+    const [reason, result] = Array.isArray(d.value) ? d.value : [d.value, undefined];
+    const from = fromId ? new ActorRef(this, origin, fromId) : undefined;
+    if (viaLink && from && !actor.links?.has(from.key)) return; // unlinked meanwhile
+    this.#exitSignal(actor, from, reason, result, viaLink);
+  }
+
+  #inLink(op: 'l' | 'u', id: number, origin: string, fromId: number): void {
+    const partner = new ActorRef(this, origin, fromId);
+    const actor = this.#actors.get(id);
+    if (op === 'u') {
+      actor?.links?.delete(partner.key);
+      return;
+    }
+    if (!actor) {
+      this.#sendExit(partner, this.id, id, 'noproc', undefined, true);
+      return;
+    }
+    (actor.links ??= new Map()).set(partner.key, partner);
+    this.#remoteBound.add(actor);
+  }
+
+  #inMonitor(id: number, origin: string, watcherId: number, mid: string): void {
+    const actor = this.#actors.get(id);
+    if (!actor) {
+      this.#sendDown(origin, watcherId, mid, this.id, id, 'noproc', undefined);
+      return;
+    }
+    (actor.watchers ??= new Map()).set(mid, new ActorRef(this, origin, watcherId));
+    this.#remoteBound.add(actor);
+  }
+
+  #inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
+    const watcher = this.#actors.get(watcherId);
+    this.#remoteMonitors.delete(mid);
+    if (!watcher || !watcher.monitors?.delete(mid)) return;
+    const d = this.#decodePayload(payload, watcher.ref.key);
+    const [reason, result] = d.ok && Array.isArray(d.value) ? d.value : ['noproc', undefined];
+    watcher.enqueueSystem(new Down(mid, new ActorRef(this, origin, id), reason, result));
+  }
+
+  #inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void {
+    const d = this.#decodePayload(payload, `${this.id}:spawn:${h.b}`);
+    if (!d.ok) return this.#replyError(h.o, h.c, d.error);
+    const watcher = h.w ? new ActorRef(this, h.o, h.w) : undefined;
+    let ref: ActorRef<any, any>;
+    try {
+      ref = this.#spawnDefined(h.b, d.value, h.lk && watcher ? watcher : undefined);
+    } catch (err) {
+      return this.#replyError(h.o, h.c, toTroupeError(err));
+    }
+    if (h.m && watcher) {
+      const actor = this.#actors.get(ref.id);
+      if (actor) {
+        (actor.watchers ??= new Map()).set(h.m, watcher);
+        this.#remoteBound.add(actor);
+      }
+    }
+    const out = this.#encode(ref, h.o);
+    if (out !== undefined) this.#emit(h.o, this.#replyHeader(h.o, h.c, 1), out, { to: h.o });
+    // If it already ended (a failing init), tell the monitor/link now, after the reply.
+    if (!this.#actors.has(ref.id) && h.m && watcher) this.#sendDown(h.o, h.w, h.m, this.id, ref.id, 'noproc', undefined);
+  }
+
+  #spawnDefined(name: string, args: unknown, link: ActorRef<any, any> | undefined): ActorRef<any, any> {
+    const def = this.#behaviours.get(name);
+    if (!def) {
+      const known = [...this.#behaviours.keys()].join(', ') || 'none';
+      throw new TroupeError('UNKNOWN_BEHAVIOUR', `node ${this.id} has no behaviour "${name}" (known: ${known})`);
+    }
+    let a = args;
+    if (def.schema) {
+      const r = def.schema.safeParse(args);
+      if (!r.success) {
+        throw new TroupeError('INVALID_MESSAGE', `invalid arguments for behaviour "${name}"`, { details: r.error.issues });
+      }
+      a = r.data;
+    }
+    return this.#spawnLocal(def.impl as ProcessFn<any>, { args: a, link });
+  }
+
+  /** @internal */
+  _spawnRemote(
+    nodeId: string,
+    name: string,
+    args: unknown,
+    from: Actor | undefined,
+    opts: { link?: boolean; monitor?: boolean; timeout?: number },
+  ): Promise<ActorRef<any, any>> {
+    if (nodeId === this.id) {
+      try {
+        const ref = this.#spawnDefined(name, args, opts.link && from ? from.ref : undefined);
+        if (opts.monitor && from) this._monitor(from, ref);
+        return Promise.resolve(ref);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (!this.#route(nodeId)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`));
+    let payload: string;
+    try {
+      payload = this.#codec.encode(args);
+    } catch (err) {
+      return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
+    }
+    const mid = opts.monitor && from ? this.#newMonitorId() : '';
+    return this.#pending(nodeId, opts.timeout, (callId) => {
+      const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid });
+      return this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}` }) ? undefined : new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
+    }, (value) => {
+      // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
+      if (!(value instanceof ActorRef) || !from || !from.alive) return;
+      if (opts.link) {
+        (from.links ??= new Map()).set(value.key, value);
+        this.#remoteBound.add(from);
+      }
+      if (mid) {
+        (from.monitors ??= new Map()).set(mid, value);
+        this.#remoteMonitors.set(mid, { watcher: from, target: value });
+      }
+    }) as Promise<ActorRef<any, any>>;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Delivery, calls, replies
+
+  /** @internal RefHost */
+  sendTo(ref: ActorRef<any, any>, msg: unknown): void {
+    if (ref.node === this.id) {
+      const actor = this.#actors.get(ref.id);
+      if (actor === undefined) {
+        this.#deadLetter(ref.key, 'no-actor', msg);
+        return;
+      }
+      this.#deliver(actor, msg, 0, this.id);
+      return;
+    }
+    const payload = this.#encode(msg, ref.key);
+    if (payload === undefined) return;
+    const header = `{"t":"s","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id}}`;
+    this.#emit(ref.node, header, payload, { to: ref.key, message: msg });
+  }
+
+  /** @internal RefHost */
+  callTo(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<unknown> {
+    return this._call(ref, msg, options, undefined);
+  }
+
+  /** @internal RefHost */
+  exitTo(ref: ActorRef<any, any>, reason: unknown): void {
+    const from = this.#running?.ref;
+    if (ref.node === this.id) {
+      const actor = this.#actors.get(ref.id);
+      if (actor) this.#exitSignal(actor, from, reason, undefined, false);
+      return;
+    }
+    this.#sendExit(ref, this.id, from?.id ?? 0, reason, undefined, false);
+  }
+
+  /** @internal */
+  _call(ref: ActorRef<any, any>, msg: unknown, options: CallOptions | undefined, from: Actor | undefined): Promise<unknown> {
+    const caller = from ?? this.#running;
+    if (caller && ref.node === this.id && ref.id === caller.id) {
+      return Promise.reject(new TroupeError('CALLING_SELF', `actor ${ref.key} called itself`));
+    }
+    if (ref.node === this.id) {
+      const actor = this.#actors.get(ref.id);
+      if (!actor) return Promise.reject(new TroupeError('NO_ACTOR', `no actor ${ref.key}`));
+      return this.#pending(this.id, options?.timeout, (callId) => {
+        this.#deliver(actor, msg, callId, this.id);
+        return undefined;
+      });
+    }
+    if (!this.#route(ref.node)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
+    let payload: string;
+    try {
+      payload = this.#codec.encode(msg);
+    } catch (err) {
+      return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
+    }
+    return this.#pending(ref.node, options?.timeout, (callId) => {
+      const header = `{"t":"c","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id},"c":${callId}}`;
+      const text = header + PAYLOAD_SEPARATOR + payload;
+      if (text.length > this.options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
+      this.#route(ref.node)!.enqueue(text);
+      return undefined;
+    });
+  }
+
+  /** Register a pending call, then run `start(callId)`; a returned error rejects at once. */
+  #pending(target: string, timeout: number | undefined, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
+    if (this.#calls.size >= this.options.maxPendingCalls) {
+      return Promise.reject(new TroupeError('MAILBOX_FULL', `node ${this.id} has ${this.#calls.size} calls pending (maxPendingCalls)`));
+    }
+    const callId = this.#nextCall++;
+    const ms = timeout ?? this.options.callTimeout;
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        if (this.#calls.delete(callId)) reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
+      }, ms);
+      this.#calls.set(callId, { resolve, reject, timer, target, onReply });
+      const err = start(callId);
+      if (err) this.#settle(callId, false, err);
+    });
+  }
+
+  #settle(callId: number, ok: boolean, value: unknown): void {
+    const c = this.#calls.get(callId);
+    if (!c) return;
+    this.#calls.delete(callId);
+    this.clock.clearTimeout(c.timer);
+    if (ok) {
+      c.onReply?.(value);
+      c.resolve(value);
+    } else {
+      c.reject(value);
+    }
+  }
+
+  /**
+   * Validate and put a message in an actor's mailbox. `callId` 0 means a plain send.
+   */
+  #deliver(actor: Actor, msg: unknown, callId: number, replyNode: string): void {
+    const schema = actor.schema;
+    if (schema !== undefined) {
+      const r = schema.safeParse(msg);
+      if (!r.success) {
+        const error = new TroupeError('INVALID_MESSAGE', `message rejected by the schema of ${actor.ref.key}`, { details: r.error.issues });
+        this.events.emit('invalidMessage', { to: actor.ref.key, error });
+        if (callId) this.#replyTo(replyNode, callId, false, error);
+        return;
+      }
+      msg = r.data;
+    }
+    const item = callId ? new CallEnvelope(msg, callId, replyNode) : msg;
+    if (!actor.enqueue(item)) {
+      const error = new TroupeError('MAILBOX_FULL', `mailbox of ${actor.ref.key} is full (${actor.maxMailbox})`);
+      this.#deadLetter(actor.ref.key, 'mailbox-full', msg, error);
+      if (callId) this.#replyTo(replyNode, callId, false, error);
+    }
+  }
+
+  /** @internal answer a call */
+  _reply(call: CallEnvelope, ok: boolean, value: unknown): void {
+    call.done = true;
+    this.#replyTo(call.replyNode, call.callId, ok, value);
+  }
+
+  #replyTo(node: string, callId: number, ok: boolean, value: unknown): void {
+    if (node === this.id) {
+      this.#settle(callId, ok, value);
+      return;
+    }
+    if (!ok) {
+      this.#replyError(node, callId, value as TroupeError);
+      return;
+    }
+    let payload: string;
+    try {
+      payload = this.#codec.encode(value);
+    } catch (err) {
+      this.#replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
+      return;
+    }
+    this.#emit(node, this.#replyHeader(node, callId, 1), payload, { to: node });
+  }
+
+  #replyHeader(node: string, callId: number, ok: 0 | 1): string {
+    return `{"t":"r","n":${this.#q(node)},"o":${this.#q(this.id)},"h":0,"c":${callId},"k":${ok}}`;
+  }
+
+  #replyError(node: string, callId: number, error: TroupeError): void {
+    if (node === this.id) {
+      this.#settle(callId, false, error);
+      return;
+    }
+    const payload = this.#codec.encode(error.toData(this.options.exposeStacks) as unknown as ErrorData);
+    this.#emit(node, this.#replyHeader(node, callId, 0), payload, { to: node });
+  }
+
+  #deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
+    if (this.events.has('deadLetter')) this.events.emit('deadLetter', { to, reason, message, error });
+  }
+
+  /** @internal a behaviour without `info` got a system message */
+  _dropSystem(actor: Actor, msg: SystemMessage): void {
+    this.#deadLetter(actor.ref.key, 'system-message', msg);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Scheduling
+
+  /** @internal put a behaviour actor on the run queue */
+  _schedule(actor: Actor): void {
+    actor.scheduled = true;
+    this.#runq.push(actor);
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      queueMicrotask(this.#drain);
+    }
+  }
+
+  /** Drain ready actors in one microtask, up to a budget, then yield to the event loop. */
+  #drain = (): void => {
+    const q = this.#runq;
+    let budget = TURN_BUDGET;
+    let i = 0;
+    while (i < q.length && budget > 0) {
+      const actor = q[i++];
+      actor.scheduled = false;
+      this.#running = actor;
+      budget -= actor.drain(ACTOR_BUDGET < budget ? ACTOR_BUDGET : budget);
+      this.#running = undefined;
+      if (!actor.scheduled && actor.runnable) {
+        actor.scheduled = true;
+        q.push(actor);
+      }
+    }
+    if (i === q.length) q.length = 0;
+    else q.splice(0, i);
+    if (q.length === 0) {
+      this.#drainScheduled = false;
+      return;
+    }
+    // Budget spent: let I/O and timers run before the next turn.
+    setTimeout(this.#drain, 0);
+  };
+
+  // ---------------------------------------------------------------------------------------
+  // Links, monitors, exits
+
+  /** @internal */
+  _link(actor: Actor, ref: ActorRef<any, any>): void {
+    if (ref.node === this.id) {
+      if (ref.id === actor.id) return;
+      const partner = this.#actors.get(ref.id);
+      if (!partner) {
+        this.#exitSignal(actor, ref, 'noproc', undefined, false);
+        return;
+      }
+      (actor.links ??= new Map()).set(ref.key, ref);
+      (partner.links ??= new Map()).set(actor.ref.key, actor.ref);
+      return;
+    }
+    if (!this.#route(ref.node)) {
+      this.#exitSignal(actor, ref, 'noconnection', undefined, false);
+      return;
+    }
+    (actor.links ??= new Map()).set(ref.key, ref);
+    this.#remoteBound.add(actor);
+    this.#emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+  }
+
+  /** @internal */
+  _unlink(actor: Actor, ref: ActorRef<any, any>): void {
+    if (!actor.links?.delete(ref.key)) return;
+    if (ref.node === this.id) {
+      this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
+      return;
+    }
+    this.#emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+  }
+
+  #newMonitorId(): string {
+    return `${this.id}#${this.#nextMonitor++}`;
+  }
+
+  /** @internal */
+  _monitor(watcher: Actor, ref: ActorRef<any, any>): string {
+    const mid = this.#newMonitorId();
+    if (ref.node === this.id) {
+      const target = this.#actors.get(ref.id);
+      if (!target) {
+        watcher.enqueueSystem(new Down(mid, ref, 'noproc'));
+        return mid;
+      }
+      (watcher.monitors ??= new Map()).set(mid, ref);
+      (target.watchers ??= new Map()).set(mid, watcher.ref);
+      return mid;
+    }
+    if (!this.#route(ref.node)) {
+      watcher.enqueueSystem(new Down(mid, ref, 'noconnection'));
+      return mid;
+    }
+    (watcher.monitors ??= new Map()).set(mid, ref);
+    this.#remoteMonitors.set(mid, { watcher, target: ref });
+    this.#emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.id, h: 0, a: ref.id, w: watcher.id, m: mid }), undefined, { to: ref.key });
+    return mid;
+  }
+
+  /** @internal */
+  _demonitor(watcher: Actor, mid: string): void {
+    const ref = watcher.monitors?.get(mid);
+    if (!ref) return;
+    watcher.monitors!.delete(mid);
+    if (ref.node === this.id) {
+      this.#actors.get(ref.id)?.watchers?.delete(mid);
+      return;
+    }
+    this.#remoteMonitors.delete(mid);
+    this.#emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
+  }
+
+  #sendExit(to: ActorRef<any, any>, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
+    if (to.node === this.id) {
+      const actor = this.#actors.get(to.id);
+      if (actor) this.#exitSignal(actor, fromId ? new ActorRef(this, fromNode, fromId) : undefined, reason, result, viaLink);
+      return;
+    }
+    const payload = this.#encode(result === undefined ? [reason] : [reason, result], to.key);
+    if (payload === undefined) return;
+    this.#emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
+  }
+
+  #sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
+    if (node === this.id) {
+      const watcher = this.#actors.get(watcherId);
+      if (watcher?.monitors?.delete(mid)) {
+        this.#remoteMonitors.delete(mid);
+        watcher.enqueueSystem(new Down(mid, new ActorRef(this, deadNode, deadId), reason, result));
+      }
+      return;
+    }
+    let payload = this.#encode([reason, result], node);
+    if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
+    // DOWN travels from the dead actor's node: its origin is that node.
+    this.#emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
+  }
+
+  /** Deliver an exit signal to a local actor (Erlang semantics). */
+  #exitSignal(actor: Actor, from: ActorRef<any, any> | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
+    if (!actor.alive) return;
+    if (viaLink && from) actor.links?.delete(from.key);
+    if (reason === 'kill' && !viaLink) {
+      this._exit(actor, 'killed');
+      return;
+    }
+    if (actor.trapExit) {
+      actor.enqueueSystem(new Exit(from, reason, result));
+      return;
+    }
+    if (reason === 'normal') return;
+    this._exit(actor, reason === 'kill' ? 'killed' : reason);
+  }
+
+  /** @internal end an actor: settle its calls, fire its links and monitors, drop its names */
+  _exit(actor: Actor, reason: ExitReason, result?: unknown): void {
+    if (!actor.alive) return;
+    const calls = actor.teardown();
+    this.#actors.delete(actor.id);
+    this.#remoteBound.delete(actor);
+    const ref = actor.ref;
+    for (const c of calls) {
+      c.done = true;
+      this.#replyTo(c.replyNode, c.callId, false, new TroupeError('ACTOR_EXITED', `actor ${ref.key} exited (${describeReason(reason)}) before replying`, { details: { reason } }));
+    }
+    if (actor.names) for (const name of actor.names) this.#registry.unregister(name, ref);
+    const b = actor.behaviour;
+    if (b?.terminate) {
+      try {
+        b.terminate(reason, actor.state);
+      } catch (err) {
+        this.events.emit('listenerError', { error: err });
+      }
+    }
+    if (actor.links) {
+      for (const partnerRef of actor.links.values()) {
+        if (partnerRef.node === this.id) {
+          const partner = this.#actors.get(partnerRef.id);
+          if (partner) this.#exitSignal(partner, ref, reason, result, true);
+        } else {
+          this.#sendExit(partnerRef, this.id, actor.id, reason, result, true);
+        }
+      }
+    }
+    if (actor.watchers) {
+      for (const [mid, w] of actor.watchers) this.#sendDown(w.node, w.id, mid, this.id, actor.id, reason, result);
+    }
+    if (actor.monitors) {
+      for (const mid of [...actor.monitors.keys()]) this._demonitor(actor, mid);
+    }
+    if (isErrorReason(reason)) this.events.emit('actorCrashed', { ref, reason });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Shutdown
+
+  /**
+   * Stop the node: every actor exits with reason `shutdown` (their links and monitors fire,
+   * remote ones too), pending calls reject with `SHUTDOWN`, links and transports close.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#shutdown) return;
+    this.#shutdown = true;
+    for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
+    // Let the exit/DOWN envelopes leave before the links close.
+    await new Promise<void>((r) => queueMicrotask(r));
+    for (const link of [...this.#links]) link.close('shutdown');
+    for (const [id, c] of this.#calls) {
+      this.#calls.delete(id);
+      this.clock.clearTimeout(c.timer);
+      c.reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
+    }
+    await Promise.all(this.#transports.map((t) => t.close().catch(() => {})));
+  }
+
+  /** Whether `shutdown()` was called. */
+  get isShutdown(): boolean {
+    return this.#shutdown;
+  }
+}
+
+function describeReason(reason: unknown): string {
+  if (typeof reason === 'string') return reason;
+  if (isErrorReason(reason)) return `${reason.name}: ${reason.message}`;
+  try {
+    return JSON.stringify(reason) ?? String(reason);
+  } catch {
+    return String(reason);
+  }
+}
+
+/**
+ * Create a node.
+ * @example
+ * const node = createNode({ name: 'a', secret: 's3cret' })
+ * const echo = node.spawn(async (self) => { for (;;) self.reply(await self.receive()) })
+ * await echo.call('hi') // 'hi'
+ */
+export function createNode(options: NodeOptions = {}): Node {
+  return new Node(options);
+}

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/**
+ * Wire protocol version, exchanged in the handshake. Peers with another version are refused
+ * with `VERSION_MISMATCH`. See docs/protocol.md.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const nodeId = z.string().min(1).max(256);
+const actorId = z.number().int().positive();
+const hops = z.number().int().min(0).max(255);
+const callId = z.number().int().positive();
+const monitorId = z.string().min(1).max(300);
+const name = z.string().min(1).max(256);
+
+/** Fields every routed envelope carries: target node, origin node, hop count. */
+const routed = { n: nodeId, o: nodeId, h: hops };
+
+/** `s`: a message to actor `a` on node `n`. Payload: the message. */
+export const SendHeader = z.object({ t: z.literal('s'), ...routed, a: actorId });
+/** `c`: a call to actor `a`; the reply goes to node `o` as call `c`. Payload: the message. */
+export const CallHeader = z.object({ t: z.literal('c'), ...routed, a: actorId, c: callId });
+/** `r`: the reply to call `c` of node `n`; `k` 1 = ok (payload: value), 0 = error (payload: ErrorData). */
+export const ReplyHeader = z.object({ t: z.literal('r'), ...routed, c: callId, k: z.union([z.literal(0), z.literal(1)]) });
+/** `x`: an exit signal from actor `f` of node `o` to actor `a`. Payload: the reason. */
+export const ExitHeader = z.object({ t: z.literal('x'), ...routed, a: actorId, f: actorId.or(z.literal(0)), l: z.union([z.literal(0), z.literal(1)]) });
+/** `l` / `u`: link / unlink actor `f` of node `o` with actor `a`. */
+export const LinkHeader = z.object({ t: z.enum(['l', 'u']), ...routed, a: actorId, f: actorId });
+/** `m`: actor `w` of node `o` monitors actor `a`, monitor id `m`. */
+export const MonitorHeader = z.object({ t: z.literal('m'), ...routed, a: actorId, w: actorId, m: monitorId });
+/** `dm`: remove monitor `m` from actor `a`. */
+export const DemonitorHeader = z.object({ t: z.literal('dm'), ...routed, a: actorId, m: monitorId });
+/** `d`: DOWN for monitor `m` held by actor `w` of node `n`; the dead actor is `a` of node `o`. Payload: `[reason, result]`. */
+export const DownHeader = z.object({ t: z.literal('d'), ...routed, w: actorId, m: monitorId, a: actorId });
+/** `sp`: spawn behaviour `b` on node `n`, reply to call `c`; link to / monitor by actor `w` of node `o` when `lk`/`m` are set. Payload: args. */
+export const SpawnHeader = z.object({
+  t: z.literal('sp'),
+  ...routed,
+  c: callId,
+  b: name,
+  w: actorId.or(z.literal(0)),
+  lk: z.union([z.literal(0), z.literal(1)]),
+  m: monitorId.or(z.literal('')),
+});
+
+/** Link-local: heartbeat. */
+export const HeartbeatHeader = z.object({ t: z.literal('hb') });
+/** Link-local: node `x` is no longer reachable through the sender. */
+export const NodeDownHeader = z.object({ t: z.literal('nd'), x: nodeId });
+/** Link-local: registry add (`ga`) or delete (`gd`) of name `g` for actor `a` of node `x`. */
+export const RegistryHeader = z.object({ t: z.enum(['ga', 'gd']), g: name, x: nodeId, a: actorId });
+/** Link-local: membership gossip, the nodes the sender knows and their listen addresses. */
+export const MembersHeader = z.object({
+  t: z.literal('mb'),
+  m: z.array(z.tuple([nodeId, z.array(z.string().max(512)).max(16)])).max(4096),
+});
+
+/** Every post-handshake envelope header, discriminated by `t`. */
+export const EnvelopeHeader = z.discriminatedUnion('t', [
+  SendHeader,
+  CallHeader,
+  ReplyHeader,
+  ExitHeader,
+  LinkHeader,
+  MonitorHeader,
+  DemonitorHeader,
+  DownHeader,
+  SpawnHeader,
+  HeartbeatHeader,
+  NodeDownHeader,
+  RegistryHeader,
+  MembersHeader,
+]);
+export type EnvelopeHeader = z.infer<typeof EnvelopeHeader>;
+/** Headers of envelopes that are routed between nodes (carry `n`, `o`, `h`). */
+export type RoutedHeader = Extract<EnvelopeHeader, { n: string }>;
+
+/** Handshake messages: one JSON object per frame, before the link is up. */
+export const Hello = z.object({
+  t: z.literal('hello'),
+  v: z.number().int(),
+  node: nodeId,
+  inc: z.string().min(1).max(64),
+  nonce: z.string().regex(/^[0-9a-f]{32}$/),
+  addrs: z.array(z.string().max(512)).max(16),
+});
+export const Auth = z.object({ t: z.literal('auth'), mac: z.string().regex(/^[0-9a-f]{64}$/) });
+export const AuthOk = z.object({ t: z.literal('ok') });
+export const Reject = z.object({ t: z.literal('reject'), code: z.string().max(64), message: z.string().max(1024) });
+export const HandshakeMessage = z.discriminatedUnion('t', [Hello, Auth, AuthOk, Reject]);
+export type HandshakeMessage = z.infer<typeof HandshakeMessage>;
+export type Hello = z.infer<typeof Hello>;
+
+/** Separates envelopes inside one frame (JSON text never contains a raw newline). */
+export const ENVELOPE_SEPARATOR = '\n';
+/** Separates an envelope's header from its payload (JSON text never contains a raw tab). */
+export const PAYLOAD_SEPARATOR = '\t';
+
+/** Build one envelope's text. */
+export function envelope(header: object, payload?: string): string {
+  const h = JSON.stringify(header);
+  return payload === undefined ? h : h + PAYLOAD_SEPARATOR + payload;
+}

@@ -1,0 +1,123 @@
+import type { ActorRef } from './actor-ref.ts';
+
+/** What the registry needs from its node. @internal */
+export interface RegistryHost {
+  readonly id: string;
+  /** Send a registry envelope to every direct link but `except`. */
+  broadcast(text: string, except?: unknown): void;
+  /** Send a registry envelope on one link. */
+  sendOn(link: unknown, text: string): void;
+  /** A local actor lost `name` to `winner` in a conflict. */
+  lost(name: string, loser: ActorRef<any, any>, winner: ActorRef<any, any>): void;
+  refFor(node: string, id: number): ActorRef<any, any>;
+}
+
+/**
+ * The cluster-wide name registry, as one node sees it: a replicated map of name → ref.
+ *
+ * Consistency model (documented in the README): every node holds the whole map. A registration
+ * is decided locally at once (`register` returns false only for a name this node already sees)
+ * and flooded to the cluster. Two claims for one name are resolved the same way on every node —
+ * the ref with the lower `(node id, actor id)` wins — and the loser's node tells its actor with
+ * a `NAME_LOST` message. When links come up, nodes exchange their maps, so a healed partition
+ * converges by the same rule. A name vanishes when its actor exits or its node is lost.
+ */
+export class Registry {
+  #names = new Map<string, ActorRef<any, any>>();
+  #host: RegistryHost;
+
+  constructor(host: RegistryHost) {
+    this.#host = host;
+  }
+
+  get(name: string): ActorRef<any, any> | undefined {
+    return this.#names.get(name);
+  }
+
+  get size(): number {
+    return this.#names.size;
+  }
+
+  entries(): IterableIterator<[string, ActorRef<any, any>]> {
+    return this.#names.entries();
+  }
+
+  /** Claim `name` for `ref`; false if this node already sees the name taken. */
+  register(name: string, ref: ActorRef<any, any>): boolean {
+    const cur = this.#names.get(name);
+    if (cur) return cur.equals(ref);
+    this.#names.set(name, ref);
+    this.#host.broadcast(addText(name, ref));
+    return true;
+  }
+
+  /** Drop `name` if it maps to `ref` (or to anything, when `ref` is omitted). */
+  unregister(name: string, ref?: ActorRef<any, any>): boolean {
+    const cur = this.#names.get(name);
+    if (!cur || (ref && !cur.equals(ref))) return false;
+    this.#names.delete(name);
+    this.#host.broadcast(delText(name, cur));
+    return true;
+  }
+
+  /** Apply an add or delete that arrived on `link`. */
+  apply(op: 'ga' | 'gd', name: string, node: string, id: number, link: unknown): void {
+    const cur = this.#names.get(name);
+    if (op === 'gd') {
+      if (cur && cur.node === node && cur.id === id) {
+        this.#names.delete(name);
+        this.#host.broadcast(delText(name, cur), link);
+      }
+      return;
+    }
+    if (cur && cur.node === node && cur.id === id) return;
+    const ref = this.#host.refFor(node, id);
+    if (!cur) {
+      this.#names.set(name, ref);
+      this.#host.broadcast(addText(name, ref), link);
+      return;
+    }
+    if (wins(ref, cur)) {
+      this.#names.set(name, ref);
+      this.#host.broadcast(addText(name, ref), link);
+      if (cur.node === this.#host.id) this.#host.lost(name, cur, ref);
+    } else {
+      // We keep ours; make sure the sender learns the winner even if our add crossed theirs.
+      this.#host.sendOn(link, addText(name, cur));
+      if (ref.node === this.#host.id) this.#host.lost(name, ref, cur);
+    }
+  }
+
+  /** Every entry, as envelopes to send to a peer whose link just came up. */
+  snapshot(): string[] {
+    const out: string[] = [];
+    for (const [name, ref] of this.#names) out.push(addText(name, ref));
+    return out;
+  }
+
+  /** Forget every name of `node` (it was lost). Each node does this on its own detection. */
+  dropNode(node: string): string[] {
+    const dropped: string[] = [];
+    for (const [name, ref] of this.#names) {
+      if (ref.node === node) {
+        this.#names.delete(name);
+        dropped.push(name);
+      }
+    }
+    return dropped;
+  }
+}
+
+/** The deterministic conflict rule: lower node id wins, then lower actor id. */
+export function wins(a: ActorRef<any, any>, b: ActorRef<any, any>): boolean {
+  if (a.node !== b.node) return a.node < b.node;
+  return a.id < b.id;
+}
+
+function addText(name: string, ref: ActorRef<any, any>): string {
+  return JSON.stringify({ t: 'ga', g: name, x: ref.node, a: ref.id });
+}
+
+function delText(name: string, ref: ActorRef<any, any>): string {
+  return JSON.stringify({ t: 'gd', g: name, x: ref.node, a: ref.id });
+}

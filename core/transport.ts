@@ -1,0 +1,41 @@
+/**
+ * One connection to a peer, as an adapter provides it: it moves whole frames (strings) in order
+ * and reports when it closes. Handshake, authentication, heartbeats, batching and routing are
+ * core's job, not the adapter's.
+ *
+ * Contract (checked by tests/transport-contract.ts for every adapter):
+ * - frames arrive whole and in the order sent;
+ * - `close()` from either side fires `onclose` exactly once on both sides;
+ * - `send()` after close is a no-op (never throws);
+ * - a frame up to the adapter's limit arrives intact.
+ */
+export interface Connection {
+  /** Queue one frame for the peer. Never throws; a no-op once closed. */
+  send(frame: string): void;
+  /** Close the connection; `onclose` fires once on both ends. */
+  close(): void;
+  /** Set by core: called for every frame received. */
+  onframe: ((frame: string) => void) | null;
+  /** Set by core: called once when the connection is closed (by either side or by failure). */
+  onclose: ((reason?: string) => void) | null;
+  /** Human-readable description of the remote end (an address, a peer id). */
+  readonly label: string;
+  /** Bytes queued but not yet written, where the transport can tell (for backpressure). */
+  readonly bufferedAmount?: number;
+}
+
+/**
+ * A way to reach other nodes: dial addresses it understands, and optionally accept connections.
+ */
+export interface Transport {
+  /** Short name: `memory`, `tcp`, `worker`, `websocket`, `webrtc`. */
+  readonly name: string;
+  /** Whether `connect(address)` understands this address (for example `tcp://…`). */
+  canConnect(address: string): boolean;
+  /** Dial `address`; resolves when the connection is open (not yet authenticated). */
+  connect(address: string): Promise<Connection>;
+  /** Start accepting connections; resolves with the addresses others can dial. */
+  listen?(onConnection: (conn: Connection) => void): Promise<string[]>;
+  /** Stop listening and close what the transport owns. */
+  close(): Promise<void>;
+}
