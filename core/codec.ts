@@ -13,8 +13,10 @@ export interface CodecLimits {
   maxDepth: number;
 }
 
-/** Binds a decoded ref `{ node, id }` to the decoding node. */
-export type RefBinder = (node: string, id: number) => ActorRef<any, any>;
+/** Binds a decoded ref `{ node, id }` (and the addresses its node listens on) to the decoding node. */
+export type RefBinder = (node: string, id: number, addrs: string[] | undefined) => ActorRef<any, any>;
+/** The listen addresses known for a node, to carry inside serialized refs. */
+export type AddressBook = (node: string) => string[] | undefined;
 
 const MAX_NODE_ID_LENGTH = 256;
 
@@ -28,16 +30,21 @@ export class Codec {
   #sj: SuperJSON;
   #maxDepth: number;
 
-  constructor(bind: RefBinder, limits: CodecLimits) {
+  constructor(bind: RefBinder, limits: CodecLimits, addressesOf: AddressBook = () => undefined) {
     this.#maxDepth = limits.maxDepth;
     this.#sj = new SuperJSON();
-    this.#sj.registerCustom<ActorRef<any, any>, [string, number]>(
+    this.#sj.registerCustom<ActorRef<any, any>, [string, number] | [string, number, string[]]>(
       {
         isApplicable: (v): v is ActorRef<any, any> => v instanceof ActorRef,
-        serialize: (r) => [r.node, r.id],
+        // A ref carries its node's listen addresses where known, so a receiver with no link to
+        // that node can dial it directly (transitive connection, as in Erlang).
+        serialize: (r) => {
+          const addrs = addressesOf(r.node);
+          return addrs && addrs.length ? [r.node, r.id, addrs] : [r.node, r.id];
+        },
         deserialize: (v) => {
           if (!isRefData(v)) throw new TroupeError('INVALID_MESSAGE', 'malformed actor ref in message');
-          return bind(v[0], v[1]);
+          return bind(v[0], v[1], v[2]);
         },
       },
       'troupe.ref',
@@ -88,16 +95,20 @@ export class Codec {
   }
 }
 
-function isRefData(v: unknown): v is [string, number] {
+function isRefData(v: unknown): v is [string, number, string[] | undefined] {
   return (
     Array.isArray(v) &&
-    v.length === 2 &&
+    (v.length === 2 || (v.length === 3 && isAddressList(v[2]))) &&
     typeof v[0] === 'string' &&
     v[0].length > 0 &&
     v[0].length <= MAX_NODE_ID_LENGTH &&
     Number.isSafeInteger(v[1]) &&
     (v[1] as number) > 0
   );
+}
+
+function isAddressList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.length <= 16 && v.every((a) => typeof a === 'string' && a.length <= 512);
 }
 
 /**

@@ -54,6 +54,14 @@ export interface NodeOptions {
   maxPendingCalls?: number;
   /** Send error stacks across the wire in exit reasons and call errors. @default false */
   exposeStacks?: boolean;
+  /**
+   * Dial nodes this node hears of (membership gossip, addresses carried in refs) so the cluster
+   * becomes a mesh and routes shorten. Off: only explicit `connect`/`join` links, everything
+   * else is forwarded through them. @default true
+   */
+  autoConnect?: boolean;
+  /** After losing a link it dialed (other than a seed), keep redialing for this many ms. Seeds are redialed forever. @default 10000 */
+  reconnectWindow?: number;
 }
 
 type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock'>>;
@@ -183,6 +191,8 @@ const DEFAULTS: ResolvedOptions = {
   maxMailbox: Infinity,
   maxPendingCalls: 100_000,
   exposeStacks: false,
+  autoConnect: true,
+  reconnectWindow: 10_000,
 };
 
 /** Messages handled per scheduler turn before yielding to the host's event loop. */
@@ -243,7 +253,9 @@ export class Node implements RefHost {
     this.options = o;
     this.#transports = options.transports ?? [];
     this.events = new Emitter<NodeEvents>((error) => this.events.emit('listenerError', { error }));
-    this.#codec = new Codec((node, id) => this.#bindRef(node, id), { maxDepth: o.maxDepth });
+    this.#codec = new Codec((node, id, addrs) => this.#bindRef(node, id, addrs), { maxDepth: o.maxDepth }, (node) =>
+      node === this.id ? this.#listenAddrs : this.#addresses.get(node),
+    );
     this.#registry = new Registry({
       id: this.id,
       broadcast: (text, except) => {
@@ -459,11 +471,17 @@ export class Node implements RefHost {
       conn.close();
       return Promise.reject(new TroupeError('SHUTDOWN', 'node is shut down'));
     }
-    return new Promise((resolve, reject) => {
-      const link = new Link(this.#owner, conn, initiator);
+    return this.#attachLink(conn, initiator).up;
+  }
+
+  #attachLink(conn: Connection, initiator: boolean): { link: Link; up: Promise<string> } {
+    let link!: Link;
+    const up = new Promise<string>((resolve, reject) => {
+      link = new Link(this.#owner, conn, initiator);
       this.#pendingAttach.set(link, { resolve, reject });
       this.#links.add(link);
     });
+    return { link, up };
   }
 
   #pendingAttach = new Map<Link, { resolve: (peer: string) => void; reject: (e: unknown) => void }>();
@@ -473,10 +491,94 @@ export class Node implements RefHost {
    * Resolves with the peer's node id.
    */
   async connect(address: string): Promise<string> {
+    if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
     const t = this.#transports.find((x) => x.canConnect(address));
     if (!t) throw new TroupeError('TRANSPORT_CLOSED', `no transport can dial "${address}"`);
-    const conn = await t.connect(address);
-    return this.attach(conn, true);
+    let conn: Connection;
+    try {
+      conn = await t.connect(address);
+    } catch (err) {
+      throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
+    }
+    const link = this.#attachLink(conn, true);
+    this.#linkAddress.set(link.link, address);
+    return link.up;
+  }
+
+  /**
+   * Keep a link to a seed address: dial it now and redial with backoff (100 ms doubling to 5 s)
+   * whenever the link is lost, until shutdown. Resolves with the seed's node id when first up;
+   * membership gossip then connects this node to the members the seed knows.
+   */
+  join(address: string): Promise<string> {
+    this.#seeds.add(address);
+    return new Promise((resolve, reject) => {
+      this.#redial(address, Infinity, resolve, reject);
+    });
+  }
+
+  /** Addresses redialed forever. */
+  #seeds = new Set<string>();
+  /** Addresses with a dial in flight or a redial scheduled. */
+  #dialing = new Set<string>();
+  /** The address each dialed link was made to. */
+  #linkAddress = new WeakMap<Link, string>();
+  /** When a dial to a node last failed (to pace automatic dials). */
+  #dialFailed = new Map<string, number>();
+
+  #redial(address: string, deadline: number, onUp?: (peer: string) => void, onGiveUp?: (e: unknown) => void): void {
+    if (this.#dialing.has(address)) return;
+    this.#dialing.add(address);
+    let attempt = 0;
+    const tryOnce = (): void => {
+      if (this.#shutdown) {
+        this.#dialing.delete(address);
+        onGiveUp?.(new TroupeError('SHUTDOWN', 'node is shut down'));
+        return;
+      }
+      this.connect(address).then(
+        (peer) => {
+          this.#dialing.delete(address);
+          onUp?.(peer);
+        },
+        (err: TroupeError) => {
+          const permanent = err.code === 'UNAUTHORIZED' || err.code === 'VERSION_MISMATCH';
+          if (permanent || this.clock.now() >= deadline || this.#shutdown) {
+            this.#dialing.delete(address);
+            onGiveUp?.(err);
+            return;
+          }
+          const delay = Math.min(5000, 100 * 2 ** attempt++) * (0.75 + Math.random() / 2);
+          this.clock.setTimeout(tryOnce, delay);
+        },
+      );
+    };
+    tryOnce();
+  }
+
+  /** Dial `node` directly if its addresses are known and a transport can reach them. */
+  #autoDial(node: string): void {
+    if (!this.options.autoConnect || this.#shutdown || this.#direct.has(node) || node === this.id) return;
+    const failed = this.#dialFailed.get(node);
+    if (failed !== undefined && this.clock.now() - failed < 5000) return;
+    const addrs = this.#addresses.get(node);
+    const addr = addrs?.find((a) => this.#transports.some((t) => t.canConnect(a)));
+    if (!addr || this.#dialing.has(addr)) return;
+    this.#dialing.add(addr);
+    this.connect(addr).then(
+      () => this.#dialing.delete(addr),
+      () => {
+        this.#dialing.delete(addr);
+        this.#dialFailed.set(node, this.clock.now());
+      },
+    );
+  }
+
+  /** Membership gossip: this node and its direct peers, with listen addresses. */
+  #membership(): string {
+    const m: [string, string[]][] = [[this.id, this.#listenAddrs]];
+    for (const peer of this.#direct.keys()) m.push([peer, this.#addresses.get(peer) ?? []]);
+    return JSON.stringify({ t: 'mb', m });
   }
 
   /** Start every transport that can listen; resolves with the addresses peers can dial. */
@@ -593,9 +695,12 @@ export class Node implements RefHost {
     this.#direct.set(peer, link);
     this.#routes.set(peer, link);
     if (link.peerAddresses.length) this.#addresses.set(peer, link.peerAddresses);
+    this.#dialFailed.delete(peer);
     this.events.emit('linkUp', { node: peer, label: link.conn.label });
     this.#markUp(peer);
     for (const text of this.#registry.snapshot()) link.enqueue(text);
+    const members = this.#membership();
+    for (const l of this.#direct.values()) l.enqueue(members);
     this.#pendingAttach.get(link)?.resolve(peer);
     this.#pendingAttach.delete(link);
   }
@@ -616,6 +721,11 @@ export class Node implements RefHost {
     this.#direct.delete(link.peer);
     this.events.emit('linkDown', { node: link.peer, label: link.conn.label, reason });
     this.#lostVia(link, 'noconnection');
+    const address = this.#linkAddress.get(link);
+    const deliberate = /^(shutdown|disconnected|duplicate link|peer restarted|UNAUTHORIZED|VERSION_MISMATCH)/.test(reason);
+    if (address && !deliberate && !this.#shutdown) {
+      this.#redial(address, this.#seeds.has(address) ? Infinity : this.clock.now() + this.options.reconnectWindow);
+    }
   }
 
   /** Drop every route through `link`; the nodes that leaves unreachable are lost. */
@@ -628,7 +738,7 @@ export class Node implements RefHost {
       }
     }
     for (const n of lost) {
-      if (this.#reachable.has(n)) this.#nodeLost(n, reason);
+      this.#nodeLost(n, reason);
       const text = JSON.stringify({ t: 'nd', x: n });
       for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
     }
@@ -644,7 +754,7 @@ export class Node implements RefHost {
 
   /** `node` is unreachable: settle everything that depended on it. */
   #nodeLost(node: string, reason: string): void {
-    this.#reachable.delete(node);
+    const wasUp = this.#reachable.delete(node);
     for (const [id, c] of this.#calls) {
       if (c.target !== node) continue;
       this.#calls.delete(id);
@@ -667,6 +777,7 @@ export class Node implements RefHost {
       }
     }
     this.#registry.dropNode(node);
+    if (!wasUp) return;
     this.events.emit('nodeDown', { node, reason });
     const set = this.#nodeWatchers.get(node);
     if (set) for (const fn of [...set]) fn({ node, up: false, reason });
@@ -676,11 +787,12 @@ export class Node implements RefHost {
     return this.#routes.get(node);
   }
 
-  #bindRef(node: string, id: number): ActorRef<any, any> {
+  #bindRef(node: string, id: number, addrs: string[] | undefined): ActorRef<any, any> {
     // A ref to a node we have no route to arrived on some link: route through that link until
     // something better is known (transitive routing; see DESIGN.md).
     const via = this.#decodeLink;
     if (via && node !== this.id && !this.#routes.has(node) && this.#routes.size < MAX_ROUTES) this.#routes.set(node, via);
+    if (addrs && node !== this.id && !this.#addresses.has(node) && this.#addresses.size < MAX_ROUTES) this.#addresses.set(node, addrs);
     return new ActorRef(this, node, id);
   }
 
@@ -700,6 +812,7 @@ export class Node implements RefHost {
       this.#deadLetter(what.to, 'unreachable', what.message);
       return false;
     }
+    if (link.peer !== node && this.options.autoConnect) this.#autoDial(node);
     const text = payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload;
     if (text.length > this.options.maxFrameSize) {
       this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
@@ -794,7 +907,7 @@ export class Node implements RefHost {
       case 'nd':
         if (this.#routes.get(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
-          if (this.#reachable.has(h.x)) this.#nodeLost(h.x, 'noconnection');
+          this.#nodeLost(h.x, 'noconnection');
           const t = JSON.stringify({ t: 'nd', x: h.x });
           for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
         }
@@ -803,8 +916,17 @@ export class Node implements RefHost {
       case 'gd':
         return this.#registry.apply(h.t, h.g, h.x, h.a, link);
       case 'mb':
-        for (const [node, addrs] of h.m) if (node !== this.id && addrs.length) this.#addresses.set(node, addrs);
-        this.events.emit('members' as never, { from: link.peer, members: h.m } as never);
+        for (const [node, addrs] of h.m) {
+          if (node === this.id) continue;
+          // The sender's direct peers are reachable through it until a shorter route is known.
+          if (!this.#routes.has(node) && this.#routes.size < MAX_ROUTES) {
+            this.#routes.set(node, link);
+            this.#markUp(node);
+          }
+          if (!addrs.length) continue;
+          if (this.#addresses.size < MAX_ROUTES || this.#addresses.has(node)) this.#addresses.set(node, addrs);
+          this.#autoDial(node);
+        }
         return;
     }
   }
