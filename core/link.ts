@@ -64,14 +64,15 @@ export class Link {
   #timer: unknown;
   #closeReason = '';
 
-  constructor(owner: LinkOwner, conn: Connection, initiator: boolean) {
+  constructor(owner: LinkOwner, conn: Connection, initiator: boolean, secret?: string) {
     this.#owner = owner;
-    this.#settings = owner.linkSettings();
+    const settings = owner.linkSettings();
+    this.#settings = secret === undefined ? settings : { ...settings, secret };
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
     conn.onframe = (f) => this.#onFrame(f);
-    conn.onclose = (r) => this.#closed(r ?? 'connection closed');
+    conn.onclose = (r) => this.#connClosed(r ?? 'connection closed');
     this.#timer = owner.clock.setTimeout(() => {
       if (this.#state === 'handshake') this.#fail('PROTOCOL_ERROR', 'handshake timed out', true);
     }, this.#settings.handshakeTimeout);
@@ -143,6 +144,21 @@ export class Link {
     if (this.#state === 'up') this.#flush();
     this.#closeReason = reason;
     this.conn.close();
+    this.#closed(reason);
+  }
+
+  /**
+   * The connection closed under the link. An adapter that refused the peer's input (a frame over
+   * its byte limit, broken framing) says so with an error-code prefix (`FRAME_TOO_LARGE: …`):
+   * report that as a protocol error, like core's own refusals.
+   */
+  #connClosed(reason: string): void {
+    if (this.#state === 'closed') return;
+    const code = /^([A-Z_]+): /.exec(reason)?.[1];
+    if (code && isErrorCode(code)) {
+      const where = `${this.conn.label}${this.peer ? `, node ${this.peer}` : ''}`;
+      this.#owner.onLinkError(this, new TroupeError(code, `${reason.slice(code.length + 2)} (${where})`));
+    }
     this.#closed(reason);
   }
 

@@ -466,18 +466,18 @@ export class Node implements RefHost {
    * peer's node id once the link is up.
    * @throws {TroupeError} `UNAUTHORIZED`, `VERSION_MISMATCH`, `TRANSPORT_CLOSED`, … when it fails.
    */
-  attach(conn: Connection, initiator: boolean): Promise<string> {
+  attach(conn: Connection, initiator: boolean, options: { secret?: string } = {}): Promise<string> {
     if (this.#shutdown) {
       conn.close();
       return Promise.reject(new TroupeError('SHUTDOWN', 'node is shut down'));
     }
-    return this.#attachLink(conn, initiator).up;
+    return this.#attachLink(conn, initiator, options.secret).up;
   }
 
-  #attachLink(conn: Connection, initiator: boolean): { link: Link; up: Promise<string> } {
+  #attachLink(conn: Connection, initiator: boolean, secret?: string): { link: Link; up: Promise<string> } {
     let link!: Link;
     const up = new Promise<string>((resolve, reject) => {
-      link = new Link(this.#owner, conn, initiator);
+      link = new Link(this.#owner, conn, initiator, secret);
       this.#pendingAttach.set(link, { resolve, reject });
       this.#links.add(link);
     });
@@ -500,7 +500,7 @@ export class Node implements RefHost {
     } catch (err) {
       throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
     }
-    const link = this.#attachLink(conn, true);
+    const link = this.#attachLink(conn, true, t.secret);
     this.#linkAddress.set(link.link, address);
     return link.up;
   }
@@ -586,7 +586,7 @@ export class Node implements RefHost {
     for (const t of this.#transports) {
       if (!t.listen) continue;
       const addrs = await t.listen((conn) => {
-        this.attach(conn, false).catch(() => {
+        this.attach(conn, false, { secret: t.secret }).catch(() => {
           /* reported as a protocolError / linkDown event */
         });
       });
@@ -784,7 +784,11 @@ export class Node implements RefHost {
   }
 
   #route(node: string): Link | undefined {
-    return this.#routes.get(node);
+    const link = this.#routes.get(node);
+    if (link !== undefined || this.#direct.size !== 1) return link;
+    // A leaf (a worker behind its tab, a page behind its relay) sends what it has no route for
+    // up its only link: the node above knows more of the cluster.
+    return this.#direct.values().next().value;
   }
 
   #bindRef(node: string, id: number, addrs: string[] | undefined): ActorRef<any, any> {

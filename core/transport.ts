@@ -16,7 +16,12 @@ export interface Connection {
   close(): void;
   /** Set by core: called for every frame received. */
   onframe: ((frame: string) => void) | null;
-  /** Set by core: called once when the connection is closed (by either side or by failure). */
+  /**
+   * Set by core: called once when the connection is closed (by either side or by failure). When
+   * the adapter itself closed it because the peer broke the adapter's rules (a frame over its
+   * byte limit, broken framing), `reason` starts with an error code and `: ` (for example
+   * `FRAME_TOO_LARGE: …`) and core reports it as a `protocolError`; other reasons are plain text.
+   */
   onclose: ((reason?: string) => void) | null;
   /** Human-readable description of the remote end (an address, a peer id). */
   readonly label: string;
@@ -30,6 +35,11 @@ export interface Connection {
 export interface Transport {
   /** Short name: `memory`, `tcp`, `worker`, `websocket`, `webrtc`. */
   readonly name: string;
+  /**
+   * The secret links made through this transport prove in the handshake, when it differs from
+   * the node's (a relay's browser-facing transport uses the credential it hands to pages).
+   */
+  readonly secret?: string;
   /** Whether `connect(address)` understands this address (for example `tcp://…`). */
   canConnect(address: string): boolean;
   /** Dial `address`; resolves when the connection is open (not yet authenticated). */
