@@ -530,8 +530,8 @@ export class ActorContext<M = unknown> {
   }
 
   /** Spawn a child on this node; `link`/`monitor` apply to this actor atomically with the spawn. */
-  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: ChildSpawnOptions & { schema: S }): ActorRef<z.output<S>>;
-  spawn<N>(fn: ProcessFn<N> | Behaviour<N, any, any>, options?: ChildSpawnOptions): ActorRef<N>;
+  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: ChildSpawnOptions & { schema: S }): ActorRef<z.input<S>>;
+  spawn<N, I = N>(fn: ProcessFn<N> | Behaviour<N, any, any, I>, options?: ChildSpawnOptions): ActorRef<I>;
   spawn(fn: ProcessFn<any> | Behaviour<any, any, any>, options: ChildSpawnOptions = {}): ActorRef<any> {
     const { link, monitor, ...rest } = options;
     const opts: SpawnOptions = rest;
@@ -564,8 +564,18 @@ export class ActorContext<M = unknown> {
     return this.#actor.node.register(name, this.#actor.ref);
   }
 
-  /** End this actor now with `reason` (default `normal`). */
-  exit(reason: ExitReason = 'normal'): void {
-    this.#actor.node._exit(this.#actor, reason);
+  /**
+   * `exit(reason)`: end this actor now (default reason `normal`).
+   * `exit(ref, reason)`: send `ref` an exit signal from this actor (Erlang's `exit/2`; `'kill'`
+   * cannot be trapped).
+   */
+  exit(reason?: ExitReason): void;
+  exit(ref: ActorRef<any, any>, reason: ExitReason): void;
+  exit(a: unknown = 'normal', reason?: ExitReason): void {
+    if (a instanceof ActorRef && arguments.length >= 2) {
+      this.#actor.node.exitTo(a, reason, this.#actor);
+      return;
+    }
+    this.#actor.node._exit(this.#actor, a);
   }
 }

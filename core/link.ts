@@ -198,6 +198,9 @@ export class Link {
     }
     this.#lastIn = this.#owner.clock.now();
     if (this.#state === 'up') {
+      // A peer refusing the link after it came up (an oversize frame, say) sends the same
+      // reject as during the handshake; no envelope starts like it (core writes this key order).
+      if (frame.startsWith('{"t":"reject"')) return this.#onHandshake(frame);
       this.#owner.onLinkFrame(this, frame);
       return;
     }

@@ -75,7 +75,11 @@ export type ProcessFn<M> = (self: ActorContext<M>, args?: any) => unknown;
  * answered neither way gets `undefined` (use `ctx.deferReply()` to answer later).
  * Returning `undefined` keeps the state.
  */
-export interface Behaviour<M, S = unknown, A = unknown> {
+declare const inputType: unique symbol;
+
+export interface Behaviour<M, S = unknown, A = unknown, I = M> {
+  /** Type-only: what senders may send (the schema's input type; `M` is what `handle` sees). */
+  readonly [inputType]?: (i: I) => void;
   /** Messages are validated against this schema when they arrive. */
   schema?: z.ZodType<M>;
   init?(args: A, ctx: ActorContext<M>): S | Promise<S>;
@@ -89,7 +93,7 @@ export interface Behaviour<M, S = unknown, A = unknown> {
 /** Define a behaviour with its types inferred from the schema. */
 export function behaviour<Sch extends z.ZodType, S, A = undefined>(
   b: Omit<Behaviour<z.output<Sch>, S, A>, 'schema'> & { schema: Sch },
-): Behaviour<z.output<Sch>, S, A>;
+): Behaviour<z.output<Sch>, S, A, z.input<Sch>>;
 export function behaviour<M, S, A = undefined>(b: Behaviour<M, S, A>): Behaviour<M, S, A>;
 export function behaviour(b: Behaviour<any, any, any>): Behaviour<any, any, any> {
   return b;
@@ -278,8 +282,8 @@ export class Node implements RefHost {
    * @example
    * const echo = node.spawn(async (self) => { for (;;) self.reply(await self.receive()) })
    */
-  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: SpawnOptions & { schema: S }): ActorRef<z.output<S>>;
-  spawn<M, R = unknown>(fn: Behaviour<M, any, any>, options?: SpawnOptions): ActorRef<M, R>;
+  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: SpawnOptions & { schema: S }): ActorRef<z.input<S>>;
+  spawn<M, R = unknown, I = M>(fn: Behaviour<M, any, any, I>, options?: SpawnOptions): ActorRef<I, R>;
   spawn<M = unknown>(fn: ProcessFn<M>, options?: SpawnOptions): ActorRef<M>;
   spawn<M = unknown>(nodeId: string, behaviour: string, args?: unknown, options?: RemoteSpawnOptions): Promise<ActorRef<M>>;
   spawn(
@@ -303,7 +307,8 @@ export class Node implements RefHost {
     return this.#spawnLocal(what, (a as SpawnOptions | undefined) ?? {});
   }
 
-  #spawnLocal(what: ProcessFn<any> | Behaviour<any, any, any>, options: SpawnOptions): ActorRef<any, any> {
+  /** `remoteWatch`: a monitor held by another node's actor, set before the actor runs (remote spawn). */
+  #spawnLocal(what: ProcessFn<any> | Behaviour<any, any, any>, options: SpawnOptions, remoteWatch?: { mid: string; watcher: ActorRef<any, any> }): ActorRef<any, any> {
     if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
     if (options.name !== undefined && this.#registry.get(options.name)) {
       throw new TroupeError('NAME_TAKEN', `name "${options.name}" is already registered`);
@@ -316,6 +321,10 @@ export class Node implements RefHost {
     if (options.trapExit) actor.trapExit = true;
     this.#actors.set(id, actor);
     if (options.name !== undefined) this.register(options.name, ref);
+    if (remoteWatch) {
+      (actor.watchers ??= new Map()).set(remoteWatch.mid, remoteWatch.watcher);
+      this.#remoteBound.add(actor);
+    }
     if (options.link) this._link(actor, options.link);
     if (options.monitor) {
       const watcher = options.monitor.node === this.id ? this.#actors.get(options.monitor.id) : undefined;
@@ -394,11 +403,18 @@ export class Node implements RefHost {
    * Call `onDown` once when `ref` ends (with `noproc` if it is not alive, `noconnection` if its
    * node is lost). Returns a function that cancels the watch.
    */
-  watch(ref: ActorRef<any, any>, onDown: (down: Down) => void): () => void {
+  watch(ref: ActorRef<any, any>, onDown: (down: Down) => void, onCancel?: (err: TroupeError) => void): () => void {
     const watcher = this.#spawnLocal(
       async (self) => {
         self.monitor(ref);
-        const m = await self.receive((x) => x instanceof Down);
+        let m: unknown;
+        try {
+          m = await self.receive((x) => x instanceof Down);
+        } catch (err) {
+          // The watch ended first (this node shut down, or the watch was cancelled).
+          onCancel?.(toTroupeError(err, 'SHUTDOWN'));
+          return;
+        }
         onDown(m as Down);
       },
       {},
@@ -406,9 +422,14 @@ export class Node implements RefHost {
     return () => this.exitTo(watcher, 'kill');
   }
 
-  /** Resolve with the DOWN message of `ref` (see {@link Node.watch}). */
+  /**
+   * Resolve with the DOWN message of `ref` (see {@link Node.watch}).
+   * @throws {TroupeError} `SHUTDOWN` when this node shuts down first.
+   */
   waitDown(ref: ActorRef<any, any>): Promise<Down> {
-    return new Promise((resolve) => this.watch(ref, resolve));
+    return new Promise((resolve, reject) =>
+      this.watch(ref, resolve, () => reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down while waiting for ${ref.key}`))),
+    );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -710,7 +731,8 @@ export class Node implements RefHost {
     const pending = this.#pendingAttach.get(link);
     if (pending) {
       this.#pendingAttach.delete(link);
-      const code = /^([A-Z_]+):/.exec(reason)?.[1];
+      // Link reports a failed handshake as `handshake failed: CODE: message`.
+      const code = /^(?:handshake failed: )?([A-Z_]+):/.exec(reason)?.[1];
       pending.reject(toTroupeError(new TroupeError(code === 'UNAUTHORIZED' || code === 'VERSION_MISMATCH' || code === 'FRAME_TOO_LARGE' || code === 'PROTOCOL_ERROR' ? code : 'TRANSPORT_CLOSED', `link to ${link.conn.label} failed: ${reason}`)));
     }
     if (!link.peer || this.#direct.get(link.peer) !== link) {
@@ -1054,26 +1076,32 @@ export class Node implements RefHost {
     const d = this.#decodePayload(payload, `${this.id}:spawn:${h.b}`);
     if (!d.ok) return this.#replyError(h.o, h.c, d.error);
     const watcher = h.w ? new ActorRef(this, h.o, h.w) : undefined;
-    let ref: ActorRef<any, any>;
+    let def: { impl: ProcessFn<any>; args: unknown };
     try {
-      ref = this.#spawnDefined(h.b, d.value, h.lk && watcher ? watcher : undefined);
+      if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
+      def = this.#defined(h.b, d.value);
     } catch (err) {
       return this.#replyError(h.o, h.c, toTroupeError(err));
     }
-    if (h.m && watcher) {
-      const actor = this.#actors.get(ref.id);
-      if (actor) {
-        (actor.watchers ??= new Map()).set(h.m, watcher);
-        this.#remoteBound.add(actor);
-      }
-    }
-    const out = this.#encode(ref, h.o);
+    // Reply before the actor runs: the caller sets up its side of the monitor/link when the
+    // reply arrives, so a DOWN or EXIT from a failing init must follow the reply on the wire
+    // (it then carries the real reason, not `noproc`). The ref is the id #spawnLocal takes next.
+    const out = this.#encode(new ActorRef(this, this.id, this.#nextActor), h.o);
     if (out !== undefined) this.#emit(h.o, this.#replyHeader(h.o, h.c, 1), out, { to: h.o });
-    // If it already ended (a failing init), tell the monitor/link now, after the reply.
-    if (!this.#actors.has(ref.id) && h.m && watcher) this.#sendDown(h.o, h.w, h.m, this.id, ref.id, 'noproc', undefined);
+    this.#spawnLocal(def.impl, { args: def.args, link: h.lk && watcher ? watcher : undefined }, h.m && watcher ? { mid: h.m, watcher } : undefined);
   }
 
-  #spawnDefined(name: string, args: unknown, link: ActorRef<any, any> | undefined): ActorRef<any, any> {
+  /** Spawn behaviour `name` here; `link`/`monitor` (a local watcher) are set before it runs. */
+  #spawnDefined(name: string, args: unknown, link: ActorRef<any, any> | undefined, monitor?: ActorRef<any, any>): ActorRef<any, any> {
+    const def = this.#defined(name, args);
+    return this.#spawnLocal(def.impl, { args: def.args, link, monitor });
+  }
+
+  /**
+   * Behaviour `name` of the table, with `args` validated against its schema.
+   * @throws {TroupeError} `UNKNOWN_BEHAVIOUR`, `INVALID_MESSAGE`.
+   */
+  #defined(name: string, args: unknown): { impl: ProcessFn<any>; args: unknown } {
     const def = this.#behaviours.get(name);
     if (!def) {
       const known = [...this.#behaviours.keys()].join(', ') || 'none';
@@ -1087,7 +1115,7 @@ export class Node implements RefHost {
       }
       a = r.data;
     }
-    return this.#spawnLocal(def.impl as ProcessFn<any>, { args: a, link });
+    return { impl: def.impl as ProcessFn<any>, args: a };
   }
 
   /** @internal */
@@ -1100,8 +1128,7 @@ export class Node implements RefHost {
   ): Promise<ActorRef<any, any>> {
     if (nodeId === this.id) {
       try {
-        const ref = this.#spawnDefined(name, args, opts.link && from ? from.ref : undefined);
-        if (opts.monitor && from) this._monitor(from, ref);
+        const ref = this.#spawnDefined(name, args, opts.link && from ? from.ref : undefined, opts.monitor && from ? from.ref : undefined);
         return Promise.resolve(ref);
       } catch (err) {
         return Promise.reject(err);
@@ -1158,8 +1185,8 @@ export class Node implements RefHost {
   }
 
   /** @internal RefHost */
-  exitTo(ref: ActorRef<any, any>, reason: unknown): void {
-    const from = this.#running?.ref;
+  exitTo(ref: ActorRef<any, any>, reason: unknown, sender?: Actor): void {
+    const from = (sender ?? this.#running)?.ref;
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (actor) this.#exitSignal(actor, from, reason, undefined, false);
@@ -1504,14 +1531,15 @@ export class Node implements RefHost {
     if (this.#shutdown) return;
     this.#shutdown = true;
     for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
-    // Let the exit/DOWN envelopes leave before the links close.
-    await new Promise<void>((r) => queueMicrotask(r));
-    for (const link of [...this.#links]) link.close('shutdown');
+    // Settle calls before the links close: closing them would reject these with NODE_DOWN.
     for (const [id, c] of this.#calls) {
       this.#calls.delete(id);
       this.clock.clearTimeout(c.timer);
       c.reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
     }
+    // Let the exit/DOWN envelopes leave before the links close.
+    await new Promise<void>((r) => queueMicrotask(r));
+    for (const link of [...this.#links]) link.close('shutdown');
     await Promise.all(this.#transports.map((t) => t.close().catch(() => {})));
   }
 
