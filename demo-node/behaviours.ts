@@ -2,7 +2,7 @@
 // spawn remotely (`node.spawn(nodeId, 'name', args)`). The demos and the multi-process tests use
 // them; they double as examples of both actor styles.
 import { z } from 'zod';
-import { behaviour, reply, isDown, type ActorRef, type Node } from '../core/index.ts';
+import { behaviour, reply, isDown, downOf, type ActorRef, type Node } from '../core/index.ts';
 
 /** Pure functions a parallel map can apply by name (functions do not cross the wire; names do). */
 export const MAP_FUNCTIONS = {
@@ -50,11 +50,13 @@ export const echo = behaviour({
  * - `logger` `{ name, prefix? }` — registers under `name` and prints every message it gets;
  * - `sleeper` — answers a call `{ ms }` after `ms` milliseconds (for timeout demos);
  * - `crasher` — throws on the first message it gets;
- * - `linker` `{ to, trap? }` — links itself to `to` and reports any EXIT it traps to `to`'s node log;
+ * - `linker` `{ to, trap?, report? }` — links itself to `to`, logs any EXIT it traps and sends
+ *   `{ trapped: reason }` to `report` (default `to`);
  * - `chunk` `{ fn, items, index }` — maps `fn` over `items` and ends with the result;
  * - `pmap` `{ fn, items, nodes?, chunk? }` — a parallel map: spawns one `chunk` per slice on the
  *   given nodes (round robin) with a monitor, collects each chunk's DOWN carrying its result, and
- *   ends with the whole result in order (Erlangen's parallel map).
+ *   ends with the whole result in order (Erlangen's parallel map);
+ * - and the probes of {@link defineProbeBehaviours} (`inspector`, `watcher`, `source`, `sink`).
  */
 export function defineStandardBehaviours(node: Node, log: (line: string) => void = () => {}): void {
   node.define('echo', undefined, echo);
@@ -114,13 +116,14 @@ export function defineStandardBehaviours(node: Node, log: (line: string) => void
     }),
   );
 
-  node.define('linker', z.object({ to: z.custom<ActorRef>((v) => typeof v === 'object' && v !== null), trap: z.boolean().optional() }), async (self, args: { to: ActorRef; trap?: boolean }) => {
+  const Ref = z.custom<ActorRef>((v) => typeof v === 'object' && v !== null);
+  node.define('linker', z.object({ to: Ref, trap: z.boolean().optional(), report: Ref.optional() }), async (self, args: { to: ActorRef; trap?: boolean; report?: ActorRef }) => {
     if (args.trap) self.trapExit(true);
     self.link(args.to);
     for (;;) {
       const m = await self.receive();
       log(`linker ${self.ref.key} got ${(m as { type?: string }).type ?? 'message'}: ${JSON.stringify((m as { reason?: unknown }).reason)}`);
-      if (args.trap) args.to.send({ trapped: (m as { reason?: unknown }).reason });
+      if (args.trap) (args.report ?? args.to).send({ trapped: (m as { reason?: unknown }).reason });
     }
   });
 
@@ -146,6 +149,91 @@ export function defineStandardBehaviours(node: Node, log: (line: string) => void
     }
     return parts.flat();
   });
+
+  defineProbeBehaviours(node);
+}
+
+/** The payload `source` sends with message `seq` (multi-byte characters on purpose) and `sink` checks. */
+export function padFor(seq: number): string {
+  return `${'é✓😀'.repeat(seq % 5)}#${seq}`;
+}
+
+/** A `sink`'s count: messages received, how many broke the order or had a wrong payload. */
+export interface SinkStats {
+  received: number;
+  outOfOrder: number;
+  badPayload: number;
+  lastSeq: number;
+}
+
+/**
+ * Behaviours that let another process look at this node and drive traffic (the multi-process
+ * tests use them; so can a script):
+ * - `inspector` — answers a call `{ op: 'whereis', name }` with the ref this node sees for `name`
+ *   (or `null`), and `{ op: 'peers' }` with the ids of the nodes it has a direct link to;
+ * - `watcher` `{ target, report }` — monitors `target` and sends `{ down: reason, result }` to
+ *   `report` when it ends;
+ * - `source` `{ to, count, burst? }` — sends `{ seq, pad }` for seq 0..count-1 to `to`, `burst`
+ *   messages per event-loop turn, then ends with `count` as its result;
+ * - `sink` `{ expect, report? }` — counts `{ seq, pad }` messages, checking order and payload;
+ *   answers a call `{ op: 'stats' }` with its {@link SinkStats}, and sends them to `report` once
+ *   `expect` messages arrived.
+ */
+export function defineProbeBehaviours(node: Node): void {
+  const Ref = z.custom<ActorRef>((v) => typeof v === 'object' && v !== null);
+
+  node.define(
+    'inspector',
+    undefined,
+    behaviour({
+      schema: z.union([z.object({ op: z.literal('whereis'), name: z.string() }), z.object({ op: z.literal('peers') })]),
+      handle: (m, _s: undefined, ctx) => {
+        ctx.reply(m.op === 'whereis' ? (ctx.node.whereis(m.name) ?? null) : ctx.node.peers().sort());
+      },
+    }),
+  );
+
+  node.define('watcher', z.object({ target: Ref, report: Ref }), async (self, args: { target: ActorRef; report: ActorRef }) => {
+    self.monitor(args.target);
+    const down = await self.receive(downOf(args.target));
+    args.report.send({ down: down.reason, result: down.result });
+  });
+
+  node.define(
+    'source',
+    z.object({ to: Ref, count: z.number().int().min(0).max(10_000_000), burst: z.number().int().positive().optional() }),
+    async (_self, args: { to: ActorRef; count: number; burst?: number }) => {
+      const burst = args.burst ?? 1000;
+      for (let seq = 0; seq < args.count; seq++) {
+        args.to.send({ seq, pad: padFor(seq) });
+        // Yield now and then so the stream leaves in many writes, not one.
+        if (seq % burst === burst - 1) await new Promise((r) => setImmediate(r));
+      }
+      return args.count;
+    },
+  );
+
+  const Item = z.object({ seq: z.number().int(), pad: z.string() });
+  node.define(
+    'sink',
+    z.object({ expect: z.number().int().min(0), report: Ref.optional() }),
+    behaviour({
+      schema: z.union([Item, z.object({ op: z.literal('stats') })]),
+      init: (args: { expect: number; report?: ActorRef }) => ({ ...args, stats: { received: 0, outOfOrder: 0, badPayload: 0, lastSeq: -1 } as SinkStats }),
+      handle: (m, s, ctx) => {
+        if ('op' in m) {
+          ctx.reply(s.stats);
+          return;
+        }
+        const st = s.stats;
+        st.received++;
+        if (m.seq !== st.lastSeq + 1) st.outOfOrder++;
+        if (m.pad !== padFor(m.seq)) st.badPayload++;
+        st.lastSeq = m.seq;
+        if (st.received === s.expect) s.report?.send({ ...st });
+      },
+    }),
+  );
 }
 
 export { reply };

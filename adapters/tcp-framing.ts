@@ -1,0 +1,118 @@
+import { Buffer } from 'node:buffer';
+import { TroupeError } from '../core/index.ts';
+
+/**
+ * Default largest frame the TCP adapter accepts, in bytes: core's default frame limit is 4 Mi
+ * UTF-16 code units, and one code unit takes at most 3 bytes in UTF-8 (a surrogate pair, two
+ * units, takes 4). Core still checks its own limit, in characters, on every decoded frame.
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 3 * 4 * 1024 * 1024;
+
+/** Bytes of the length prefix in front of every frame (unsigned, big-endian). */
+export const FRAME_HEADER_BYTES = 4;
+
+/** Turns a byte stream back into frames; see {@link createFrameDecoder}. */
+export interface FrameDecoder {
+  /**
+   * Feed the next chunk read from the stream; `onFrame` gets each frame it completes, in order.
+   * @throws {TroupeError} `FRAME_TOO_LARGE` when a frame declares more than the limit, after
+   * `onFrame` got the frames before it; the stream is unusable afterwards (close it).
+   */
+  push(chunk: Uint8Array, onFrame: (frame: string) => void): void;
+  /** Bytes held back waiting for the rest of a frame. */
+  readonly pending: number;
+}
+
+/**
+ * A decoder for length-prefixed frames: each frame is a 4-byte big-endian byte count followed by
+ * that many bytes of UTF-8 text. It accepts chunks cut anywhere (inside the prefix too) and
+ * chunks holding many frames, and refuses a frame whose declared length exceeds `maxBytes`
+ * before buffering any of it, so a hostile peer cannot make it allocate more than that.
+ * Invalid UTF-8 decodes to U+FFFD; the text is core's to judge.
+ *
+ * @example
+ * const decoder = createFrameDecoder(1 << 20);
+ * socket.on('data', (chunk) => decoder.push(chunk, handle));
+ */
+export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): FrameDecoder {
+  // Bytes not yet consumed, kept as a list so a large frame arriving in many chunks is copied
+  // once (when complete) rather than once per chunk.
+  let parts: Buffer[] = [];
+  let held = 0;
+  // Length of the frame being read, or -1 while its prefix is incomplete.
+  let need = -1;
+
+  const take = (n: number): Buffer => {
+    // Only called when `held >= n`: joins the first n held bytes and keeps the rest.
+    const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts, held);
+    const out = joined.subarray(0, n);
+    const rest = joined.subarray(n);
+    parts = rest.length > 0 ? [rest] : [];
+    held -= n;
+    return out;
+  };
+
+  const checkLength = (len: number): void => {
+    if (len > maxBytes) {
+      throw new TroupeError('FRAME_TOO_LARGE', `peer announced a frame of ${len} bytes; the limit is ${maxBytes}`);
+    }
+  };
+
+  return {
+    get pending() {
+      return held;
+    },
+    push(chunk: Uint8Array, onFrame: (frame: string) => void): void {
+      let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (held > 0 || need >= 0) {
+        parts.push(buf);
+        held += buf.length;
+        // Finish the frame in progress from the held parts first.
+        if (need < 0) {
+          if (held < FRAME_HEADER_BYTES) return;
+          need = take(FRAME_HEADER_BYTES).readUInt32BE(0);
+          checkLength(need);
+        }
+        if (held < need) return;
+        const body = take(need);
+        need = -1;
+        onFrame(body.toString('utf8'));
+        buf = held > 0 ? take(held) : Buffer.alloc(0);
+      }
+      // Fast path: parse frames in place from the chunk.
+      let at = 0;
+      const end = buf.length;
+      while (end - at >= FRAME_HEADER_BYTES) {
+        const len = buf.readUInt32BE(at);
+        checkLength(len);
+        if (end - at - FRAME_HEADER_BYTES < len) {
+          need = len;
+          at += FRAME_HEADER_BYTES;
+          break;
+        }
+        const start = at + FRAME_HEADER_BYTES;
+        at = start + len;
+        onFrame(buf.toString('utf8', start, at));
+      }
+      if (at < end) {
+        parts = [buf.subarray(at)];
+        held = end - at;
+      }
+    },
+  };
+}
+
+/**
+ * Encode frames into one buffer, each behind its length prefix. `sizes[i]` must be
+ * `Buffer.byteLength(frames[i])`.
+ */
+export function encodeFrames(frames: readonly string[], sizes: readonly number[], total: number): Buffer {
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < frames.length; i++) {
+    out.writeUInt32BE(sizes[i], at);
+    at += FRAME_HEADER_BYTES;
+    at += out.write(frames[i], at, 'utf8');
+  }
+  return out;
+}

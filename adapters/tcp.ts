@@ -1,0 +1,259 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { Buffer } from 'node:buffer';
+import { TroupeError, type Connection, type Transport } from '../core/index.ts';
+import { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from './tcp-framing.ts';
+
+export { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES } from './tcp-framing.ts';
+export type { FrameDecoder } from './tcp-framing.ts';
+
+/** TLS settings of {@link createTcpTransport}; the same object serves the server and the dialer. */
+export type TcpTlsOptions = Pick<
+  tls.ConnectionOptions,
+  'key' | 'cert' | 'ca' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'minVersion' | 'checkServerIdentity'
+> & {
+  /** Ask dialers for a client certificate (mutual TLS; check it with `ca`). @default false */
+  requestCert?: boolean;
+};
+
+/** Options of {@link createTcpTransport}. */
+export interface TcpTransportOptions {
+  /** `host:port` to accept connections on; port 0 picks a free port. The host must be dialable by peers (it is announced as is). @default '127.0.0.1:0' */
+  listen?: string;
+  /** Speak TLS (addresses `tls://host:port`) instead of plain TCP (`tcp://host:port`). @default undefined (plain TCP) */
+  tls?: TcpTlsOptions;
+  /**
+   * Largest frame accepted from a peer, in bytes; a larger announced length closes the connection
+   * with a `FRAME_TOO_LARGE: …` reason. Keep it at 3x core's `maxFrameSize` (characters).
+   * @default 12 MiB (3 x core's default 4 Mi characters)
+   */
+  maxFrameBytes?: number;
+  /** Give up dialing after this many ms. @default 10000 */
+  connectTimeout?: number;
+}
+
+/** After `close()`, wait this long for the peer's FIN before destroying the socket. */
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * A transport over TCP (Node `net`), or TLS (`node:tls`) when `tls` is given. It only moves
+ * frames: a 4-byte big-endian length and UTF-8 text per frame, and every frame sent in one tick
+ * leaves in one `write`. Handshake, heartbeats and reconnecting are core's; each `connect()` is a
+ * fresh socket, so core can redial after a lost link.
+ *
+ * @example
+ * const node = createNode({ name: 'a', secret, transports: [createTcpTransport({ listen: '127.0.0.1:4000' })] });
+ * await node.listen();                    // ['tcp://127.0.0.1:4000']
+ * await node.connect('tcp://127.0.0.1:4001');
+ */
+export function createTcpTransport(options: TcpTransportOptions = {}): Transport {
+  const scheme = options.tls ? 'tls' : 'tcp';
+  const maxBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const connections = new Set<TcpConnection>();
+  let server: net.Server | undefined;
+  // Every accepted socket, including TLS ones still in their handshake (not yet connections).
+  const accepted = new Set<net.Socket>();
+  let closed = false;
+
+  const adopt = (socket: net.Socket, label: string): TcpConnection => {
+    const conn = new TcpConnection(socket, label, maxBytes, () => connections.delete(conn));
+    connections.add(conn);
+    return conn;
+  };
+
+  return {
+    name: scheme,
+    canConnect: (address) => address.startsWith(`${scheme}://`),
+
+    connect(address) {
+      if (closed) return Promise.reject(new TroupeError('TRANSPORT_CLOSED', 'transport is closed'));
+      return new Promise<Connection>((resolve, reject) => {
+        const { host, port } = parseHostPort(address.slice(scheme.length + 3)); // throws → rejects
+        const socket = options.tls
+          ? tls.connect({ ...options.tls, host, port, servername: options.tls.servername ?? (net.isIP(host) ? undefined : host) })
+          : net.connect({ host, port });
+        const fail = (err: Error): void => {
+          clearTimeout(timer);
+          socket.destroy();
+          reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
+        };
+        const timer = setTimeout(() => fail(new Error(`no answer within ${options.connectTimeout ?? 10_000} ms`)), options.connectTimeout ?? 10_000);
+        socket.once('error', fail);
+        socket.once(options.tls ? 'secureConnect' : 'connect', () => {
+          clearTimeout(timer);
+          socket.off('error', fail);
+          if (closed) return fail(new Error('transport closed'));
+          resolve(adopt(socket, address));
+        });
+      });
+    },
+
+    async listen(onConnection) {
+      if (server) throw new TroupeError('PROTOCOL_ERROR', 'transport is already listening');
+      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
+      const { host, port } = parseHostPort(options.listen ?? '127.0.0.1:0');
+      const accept = (socket: net.Socket): void => {
+        if (closed) return void socket.destroy();
+        onConnection(adopt(socket, `${scheme}://${socket.remoteAddress}:${socket.remotePort}`));
+      };
+      // A failed or silent TLS handshake (10 s) never becomes a connection: node:tls drops it.
+      const srv = options.tls
+        ? tls.createServer({ handshakeTimeout: 10_000, ...options.tls }, accept).on('tlsClientError', () => {})
+        : net.createServer(accept);
+      srv.on('connection', (socket: net.Socket) => {
+        accepted.add(socket);
+        socket.once('close', () => accepted.delete(socket));
+      });
+      server = srv;
+      return new Promise((resolve, reject) => {
+        srv.once('error', (err) => {
+          server = undefined; // a later listen() may try again
+          reject(err);
+        });
+        srv.listen(port, host, () => {
+          srv.removeAllListeners('error');
+          srv.on('error', () => {}); // after listening, errors concern single sockets
+          const addr = srv.address() as net.AddressInfo;
+          resolve([`${scheme}://${formatHost(host)}:${addr.port}`]);
+        });
+      });
+    },
+
+    async close() {
+      closed = true;
+      const open = [...connections];
+      for (const conn of open) conn.close();
+      if (server?.listening) server.close();
+      // Each connection is gone once the peer answers our FIN, or after the grace period.
+      await Promise.all(open.map((c) => c.closed));
+      // What is left was accepted but never became a connection (a TLS handshake in progress).
+      for (const socket of accepted) socket.destroy();
+    },
+  };
+}
+
+/** One socket, seen as a {@link Connection}. */
+class TcpConnection implements Connection {
+  onframe: ((frame: string) => void) | null = null;
+  onclose: ((reason?: string) => void) | null = null;
+  readonly label: string;
+  #socket: net.Socket;
+  #closing = false;
+  #closeReason = '';
+  #out: string[] = [];
+  #outSizes: number[] = [];
+  #outBytes = 0;
+  #maxBytes: number;
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<void>;
+
+  constructor(socket: net.Socket, label: string, maxBytes: number, forget: () => void) {
+    this.#socket = socket;
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.label = label;
+    this.#maxBytes = maxBytes;
+    socket.setNoDelay(true);
+    const decoder = createFrameDecoder(maxBytes);
+    // The frame handler may close the connection (core refusing a frame): deliver nothing after.
+    const deliver = (frame: string): void => {
+      if (!this.#closing) this.onframe?.(frame);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (this.#closing) return;
+      try {
+        decoder.push(chunk, deliver);
+      } catch (err) {
+        // The decoder refusing an oversize frame, or (a bug) the frame handler throwing: either
+        // way the stream cannot go on, and throwing from a socket event would kill the process.
+        const code = err instanceof TroupeError ? err.code : 'PROTOCOL_ERROR';
+        this.#abort(`${code}: ${(err as Error).message}`);
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.#closeReason ||= `socket error: ${err.code ?? err.message}`;
+    });
+    socket.on('end', () => {
+      this.#closeReason ||= 'closed by peer';
+    });
+    socket.once('close', () => {
+      forget();
+      this.#closing = true;
+      this.#out = [];
+      this.#outSizes = [];
+      this.#outBytes = 0;
+      const cb = this.onclose;
+      this.onclose = null;
+      cb?.(this.#closeReason || 'connection closed');
+    });
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.writableLength + this.#outBytes;
+  }
+
+  send(frame: string): void {
+    if (this.#closing) return;
+    const size = Buffer.byteLength(frame, 'utf8');
+    if (size > this.#maxBytes) {
+      // Dropping it would silently break the stream's order; the peer would refuse it anyway.
+      return this.#abort(`FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`);
+    }
+    if (this.#out.length === 0) process.nextTick(this.#flush);
+    this.#out.push(frame);
+    this.#outSizes.push(size);
+    this.#outBytes += size + FRAME_HEADER_BYTES;
+  }
+
+  /** Runs once per tick with frames queued: all of them leave in one write. */
+  #flush = (): void => {
+    if (this.#out.length === 0) return;
+    if (!this.#socket.writable) {
+      this.#out = [];
+      this.#outSizes = [];
+      this.#outBytes = 0;
+      return;
+    }
+    const buf = encodeFrames(this.#out, this.#outSizes, this.#outBytes);
+    this.#out = [];
+    this.#outSizes = [];
+    this.#outBytes = 0;
+    this.#socket.write(buf);
+  };
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#closeReason ||= 'closed by this side';
+    // Frames sent just before close (a refusal, a last batch) still go out before the FIN.
+    this.#flush();
+    this.#socket.end();
+    const timer = setTimeout(() => this.#socket.destroy(), CLOSE_GRACE_MS);
+    timer.unref();
+    this.#socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** Close at once because the peer broke the framing rules; `reason` starts with the error code. */
+  #abort(reason: string): void {
+    this.#closeReason = reason;
+    this.#closing = true;
+    this.#out = [];
+    this.#outSizes = [];
+    this.#outBytes = 0;
+    this.#socket.destroy();
+  }
+}
+
+/** Split `host:port` (IPv6 hosts in brackets). */
+function parseHostPort(text: string): { host: string; port: number } {
+  const at = text.lastIndexOf(':');
+  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(text.slice(at + 1));
+  if (at <= 0 || !host || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TroupeError('TRANSPORT_CLOSED', `"${text}" is not host:port`);
+  }
+  return { host, port };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,359 @@
+import type { DataConnection, Peer } from 'peerjs';
+import { TroupeError, type Connection, type Transport } from '../core/index.ts';
+
+/** Where the PeerServer (npm `peer`) that signals WebRTC connections runs. */
+export interface PeerServerLocation {
+  /** Host name or IP of the PeerServer. Required: without it peerjs would use its public cloud server. */
+  host: string;
+  /** Port of the PeerServer. */
+  port: number;
+  /** Mount path of the PeerServer (a relay mounts it at `/peerjs`). @default '/' */
+  path?: string;
+  /** The PeerServer's key. @default 'peerjs' */
+  key?: string;
+  /** Use https/wss to reach the PeerServer. @default false */
+  secure?: boolean;
+}
+
+/** Options of {@link createWebRtcTransport}. */
+export interface WebRtcTransportOptions {
+  /** The PeerServer used for signalling (for a relay, the `peer` object of its credential). */
+  signal: PeerServerLocation;
+  /** This end's peer id on the PeerServer (see {@link peerIdFor}). @default a random `troupe-…` id */
+  peerId?: string;
+  /** ICE configuration. @default `{ iceServers: [] }` — no STUN/TURN: host candidates only */
+  config?: RTCConfiguration;
+  /** The handshake secret of links made through this transport (a page's browser credential). @default the node's */
+  secret?: string;
+  /** Give up opening a data connection (or registering with the PeerServer) after this many ms: peerjs can hang silently. @default 10000 */
+  connectTimeout?: number;
+  /** After `close()`, wait this long for the peer to acknowledge before tearing the connection down. @default 2000 */
+  closeGrace?: number;
+  /** Largest frame accepted from a peer, in UTF-16 code units; a larger one closes the connection with `FRAME_TOO_LARGE`. @default 12 Mi (3x core's default frame size) */
+  maxFrameChars?: number;
+  /** Frames are cut into data channel messages of at most this many UTF-16 code units (≤ 3 bytes each). @default 16384 */
+  chunkChars?: number;
+  /** peerjs log level (0 none … 3 all). @default 0 */
+  debug?: 0 | 1 | 2 | 3;
+}
+
+// One data channel message is a tag character and text: 'f' a whole frame or the last piece of
+// one, 'p' a piece with more to follow, 'x' goodbye (sent by close(), answered with 'x').
+const FULL = 'f';
+const PIECE = 'p';
+const BYE = 'x';
+
+/** A peerjs id for a node id: peerjs allows letters, digits and single `-`/`_`/space between them. */
+export function peerIdFor(nodeId: string): string {
+  const id = nodeId.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return id || `troupe-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/**
+ * A transport over WebRTC data channels, through peerjs `DataConnection`s (ordered and reliable,
+ * string messages), signalled by a PeerServer you name: never peerjs's public cloud server, and no
+ * STUN/TURN unless `config` says so. Addresses are `webrtc://<peerId>`. It needs a WebRTC stack:
+ * a browser, or in Node a polyfill (for example `node-datachannel/polyfill`) installed as globals
+ * together with a global `WebSocket`.
+ *
+ * @example
+ * const cred = await (await fetch('http://127.0.0.1:8080/troupe/credential')).json();
+ * const rtc = createWebRtcTransport({ signal: cred.peer, secret: cred.secret, peerId: peerIdFor(name) });
+ * const node = createNode({ name, secret: cred.secret, transports: [websocket, rtc] });
+ * await node.listen(); // announces webrtc://<peerId>; other pages auto-dial it
+ */
+export function createWebRtcTransport(options: WebRtcTransportOptions): Transport & { readonly peerId: string } {
+  if (!options?.signal?.host) {
+    throw new TroupeError('TRANSPORT_CLOSED', 'createWebRtcTransport needs signal.host: the PeerServer to signal through');
+  }
+  const peerId = options.peerId ?? peerIdFor(`troupe-${Math.random().toString(36).slice(2, 12)}`);
+  const timeout = options.connectTimeout ?? 10_000;
+  const connections = new Set<RtcConnection>();
+  let peer: Peer | undefined;
+  let ready: Promise<Peer> | undefined;
+  let accept: ((conn: Connection) => void) | undefined;
+  let closed = false;
+  let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Dials waiting for their data channel, by target peer id (a PeerServer "peer-unavailable" fails them early). */
+  const dialing = new Map<string, Set<(err: Error) => void>>();
+
+  const wrap = (dc: DataConnection): RtcConnection => {
+    const conn = new RtcConnection(dc, options, () => connections.delete(conn));
+    connections.add(conn);
+    return conn;
+  };
+
+  const startPeer = (): Promise<Peer> =>
+    (ready ??= new Promise<Peer>(async (resolve, reject) => {
+      if (typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection !== 'function') {
+        return reject(new TroupeError('TRANSPORT_CLOSED', 'no WebRTC in this runtime (in Node, install a polyfill such as node-datachannel/polyfill)'));
+      }
+      const { host, port, path = '/', key = 'peerjs', secure = false } = options.signal;
+      // Loaded on first use: peerjs checks for WebRTC when it is evaluated, so a Node polyfill
+      // installed after importing this module still counts.
+      let PeerClass: typeof Peer;
+      try {
+        PeerClass = (await import('peerjs')).Peer;
+      } catch (err) {
+        ready = undefined;
+        return reject(new TroupeError('TRANSPORT_CLOSED', `cannot load peerjs: ${(err as Error).message}`, { cause: err }));
+      }
+      if (closed) return reject(new TroupeError('TRANSPORT_CLOSED', 'transport is closed'));
+      const p = new PeerClass(peerId, { host, port, path, key, secure, config: options.config ?? { iceServers: [] }, debug: options.debug ?? 0 });
+      peer = p;
+      let opened = false;
+      const timer = setTimeout(() => fail(new Error(`the PeerServer at ${host}:${port}${path} did not answer within ${timeout} ms`)), timeout);
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        if (opened) return;
+        ready = undefined;
+        peer = undefined;
+        p.destroy();
+        reject(new TroupeError('TRANSPORT_CLOSED', `cannot register peer id "${peerId}": ${err.message}`, { cause: err }));
+      };
+      p.on('open', () => {
+        clearTimeout(timer);
+        if (opened) return; // a reconnect after losing the PeerServer
+        opened = true;
+        resolve(p);
+      });
+      p.on('error', (err) => {
+        if (!opened) return fail(err);
+        // "Could not connect to peer <id>": fail those dials now instead of at their timeout.
+        if (err.type === 'peer-unavailable') {
+          for (const [id, fails] of dialing) if (err.message.endsWith(` ${id}`)) for (const f of [...fails]) f(err);
+        }
+      });
+      p.on('connection', (dc) => {
+        // Only our own kind of channel: ordered, reliable, raw strings.
+        if (closed || !accept || !dc.reliable || dc.serialization !== 'raw') return void dc.close();
+        const conn = wrap(dc);
+        const timer = setTimeout(() => conn.close(), timeout);
+        dc.once('open', () => {
+          clearTimeout(timer);
+          if (closed || !accept) return conn.close();
+          accept(conn);
+        });
+      });
+      // Losing the PeerServer leaves open data channels working; reconnect so new dials work too.
+      p.on('disconnected', () => {
+        if (closed || p.destroyed || reconnectTimer) return;
+        reconnectTimer = setTimeout(() => {
+          reconnectTimer = undefined;
+          if (!closed && !p.destroyed && p.disconnected) p.reconnect();
+        }, 1000);
+      });
+      p.on('close', () => {
+        for (const conn of [...connections]) conn.close();
+      });
+    }));
+
+  return {
+    name: 'webrtc',
+    secret: options.secret,
+    peerId,
+    canConnect: (address) => address.startsWith('webrtc://'),
+
+    async connect(address) {
+      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
+      const target = address.slice('webrtc://'.length);
+      if (!target || target === peerId) throw new TroupeError('TRANSPORT_CLOSED', `cannot dial "${address}"`);
+      const p = await startPeer();
+      return new Promise<Connection>((resolve, reject) => {
+        const dc = p.connect(target, { reliable: true, serialization: 'raw' });
+        const conn = wrap(dc);
+        const fail = (err: Error): void => {
+          clearTimeout(timer);
+          forget();
+          conn.close();
+          reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
+        };
+        const timer = setTimeout(() => fail(new Error(`no data channel within ${timeout} ms`)), timeout);
+        const fails = dialing.get(target) ?? new Set<(err: Error) => void>();
+        dialing.set(target, fails);
+        fails.add(fail);
+        const forget = (): void => {
+          fails.delete(fail);
+          if (!fails.size) dialing.delete(target);
+        };
+        dc.once('open', () => {
+          clearTimeout(timer);
+          forget();
+          if (closed) return fail(new Error('transport closed'));
+          resolve(conn);
+        });
+        dc.once('error', (err) => {
+          if (!dc.open) fail(err);
+        });
+      });
+    },
+
+    async listen(onConnection) {
+      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
+      if (accept) throw new TroupeError('PROTOCOL_ERROR', 'transport is already listening');
+      accept = onConnection;
+      try {
+        await startPeer();
+      } catch (err) {
+        accept = undefined;
+        throw err;
+      }
+      return [`webrtc://${peerId}`];
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearTimeout(reconnectTimer);
+      const done = [...connections].map((c) => c.finished);
+      for (const c of connections) c.close();
+      await Promise.all(done);
+      peer?.destroy();
+    },
+  };
+}
+
+/** One peerjs DataConnection, seen as a {@link Connection}. */
+class RtcConnection implements Connection {
+  onclose: ((reason?: string) => void) | null = null;
+  readonly label: string;
+  /** Resolves once the connection is torn down. */
+  readonly finished: Promise<void>;
+  #onframe: ((frame: string) => void) | null = null;
+  #held: string[] = [];
+  #dc: DataConnection;
+  #state: 'open' | 'closing' | 'closed' = 'open';
+  #reason = '';
+  #pieces: string[] = [];
+  #pieceChars = 0;
+  #maxChars: number;
+  #chunk: number;
+  #grace: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #forget: () => void;
+  #done!: () => void;
+
+  constructor(dc: DataConnection, options: WebRtcTransportOptions, forget: () => void) {
+    this.#dc = dc;
+    this.label = `webrtc://${dc.peer}`;
+    this.#maxChars = options.maxFrameChars ?? 12 * 1024 * 1024;
+    this.#chunk = Math.max(2, options.chunkChars ?? 16_384);
+    this.#grace = options.closeGrace ?? 2000;
+    this.#forget = forget;
+    this.finished = new Promise((resolve) => (this.#done = resolve));
+    dc.on('data', (data) => this.#onMessage(data));
+    dc.on('close', () => this.#finish('closed by peer'));
+    dc.on('error', (err) => {
+      this.#reason ||= `data channel error: ${err.type ?? err.message}`;
+    });
+    // peerjs's own 'close' has been seen to go missing: watch the ICE and connection states too.
+    dc.on('iceStateChanged', (state) => {
+      if (state === 'failed' || state === 'closed') this.#finish(`ICE ${state}`);
+    });
+    const watchPc = (): void => {
+      const pc = dc.peerConnection;
+      pc?.addEventListener?.('connectionstatechange', () => {
+        if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.#finish(`peer connection ${pc.connectionState}`);
+      });
+    };
+    if (dc.peerConnection) watchPc();
+    else queueMicrotask(watchPc);
+  }
+
+  get onframe(): ((frame: string) => void) | null {
+    return this.#onframe;
+  }
+
+  /** Frames that arrived before core set `onframe` are delivered when it does. */
+  set onframe(fn: ((frame: string) => void) | null) {
+    this.#onframe = fn;
+    while (fn && this.#held.length && this.#state === 'open') fn(this.#held.shift()!);
+  }
+
+  get bufferedAmount(): number {
+    return this.#dc.dataChannel?.bufferedAmount ?? 0;
+  }
+
+  send(frame: string): void {
+    if (this.#state !== 'open' || !this.#dc.open) return;
+    const n = this.#chunk;
+    if (frame.length <= n) return void this.#dc.send(FULL + frame);
+    let at = 0;
+    while (frame.length - at > n) {
+      let end = at + n;
+      // Never split a surrogate pair: a lone half would be sent as U+FFFD.
+      const c = frame.charCodeAt(end - 1);
+      if (c >= 0xd800 && c <= 0xdbff) end--;
+      this.#dc.send(PIECE + frame.slice(at, end));
+      at = end;
+    }
+    this.#dc.send(FULL + frame.slice(at));
+  }
+
+  close(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    this.#reason ||= 'closed by this side';
+    if (!this.#dc.open) return this.#finish(this.#reason);
+    // Goodbye travels behind the frames already sent; the peer answers it, then we tear down.
+    this.#dc.send(BYE);
+    this.#timer = setTimeout(() => this.#finish(this.#reason), this.#grace);
+  }
+
+  #onMessage(data: unknown): void {
+    if (this.#state === 'closed') return;
+    if (typeof data !== 'string' || data.length === 0) return this.#abort('PROTOCOL_ERROR: a data channel message that is not a tagged string');
+    const tag = data[0];
+    if (tag === BYE) {
+      if (this.#state === 'closing') return this.#finish(this.#reason); // our goodbye was answered
+      // The peer closes: answer, then let it tear the connection down (or do it after the grace).
+      this.#state = 'closing';
+      this.#reason = 'closed by peer';
+      this.#dc.send(BYE);
+      this.#timer = setTimeout(() => this.#finish(this.#reason), this.#grace);
+      this.#fireClose();
+      return;
+    }
+    if (this.#state !== 'open') return;
+    if (tag !== FULL && tag !== PIECE) return this.#abort(`PROTOCOL_ERROR: unknown data channel message tag "${tag}"`);
+    this.#pieceChars += data.length - 1;
+    if (this.#pieceChars > this.#maxChars) {
+      return this.#abort(`FRAME_TOO_LARGE: a frame of more than ${this.#maxChars} characters; the limit is ${this.#maxChars}`);
+    }
+    if (tag === PIECE) return void this.#pieces.push(data.slice(1));
+    let frame = data.slice(1);
+    if (this.#pieces.length) {
+      this.#pieces.push(frame);
+      frame = this.#pieces.join('');
+      this.#pieces = [];
+    }
+    this.#pieceChars = 0;
+    if (this.#onframe) this.#onframe(frame);
+    else this.#held.push(frame);
+  }
+
+  #abort(reason: string): void {
+    this.#reason = reason;
+    this.#finish(reason);
+  }
+
+  #fireClose(): void {
+    const cb = this.onclose;
+    this.onclose = null;
+    this.#held = [];
+    cb?.(this.#reason || 'connection closed');
+  }
+
+  /** Tear down (once) and report the close (once). */
+  #finish(reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#reason ||= reason;
+    clearTimeout(this.#timer);
+    this.#pieces = [];
+    this.#forget();
+    this.#dc.close();
+    this.#fireClose();
+    this.#done();
+  }
+}
