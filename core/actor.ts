@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import { ActorRef, type CallOptions } from './actor-ref.ts';
 import { TroupeError } from './errors.ts';
-import type { Node, SpawnOptions, ChildSpawnOptions, Behaviour, ProcessFn } from './node.ts';
+import type { Node } from './node.ts';
+import type { SpawnOptions, ChildSpawnOptions, Behaviour, ProcessFn } from './behaviour.ts';
 
 /**
  * Why an actor ended: `normal`, `killed`, `shutdown`, `noproc` (it did not exist),

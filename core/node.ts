@@ -3,16 +3,13 @@ import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { ActorRef, type CallOptions, type RefHost } from './actor-ref.ts';
 import {
   Actor,
-  ActorContext,
   CallEnvelope,
   Down,
   Exit,
   NameLost,
   errorReason,
   isErrorReason,
-  type ErrorReason,
   type ExitReason,
-  type Reply,
   type SystemMessage,
 } from './actor.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -23,151 +20,12 @@ import { Link, type LinkOwner, type LinkSettings } from './link.ts';
 import { EnvelopeHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
 import { Registry } from './registry.ts';
 import type { Connection, Transport } from './transport.ts';
+import { DEFAULTS, type DeadLetterReason, type NodeEvents, type NodeOptions, type ResolvedOptions } from './node-options.ts';
+import type { Behaviour, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
 
-/** Options of {@link createNode}. Every limit has a safe default. */
-export interface NodeOptions {
-  /** The node id; unique in the cluster. @default a random `node-xxxxxxxx` */
-  name?: string;
-  /** The cluster secret every link proves in the handshake (HMAC challenge-response). @default 'troupe-insecure-default' */
-  secret?: string;
-  /** Transports for `connect(address)` and `listen()`. @default [] */
-  transports?: Transport[];
-  /** Timer source (inject a manual clock in tests). @default the host's timers */
-  clock?: Clock;
-  /** Default `call` timeout in ms. @default 5000 */
-  callTimeout?: number;
-  /** Send a heartbeat on an idle link every this many ms. @default 500 */
-  heartbeatInterval?: number;
-  /** Declare a silent peer down after this many ms. @default 2500 */
-  heartbeatTimeout?: number;
-  /** A peer must finish the handshake within this many ms. @default 5000 */
-  handshakeTimeout?: number;
-  /** Largest frame (and so largest single message) in characters. @default 4 MiB */
-  maxFrameSize?: number;
-  /** Deepest nesting a message may have. @default 64 */
-  maxDepth?: number;
-  /** Forwarding hop limit. @default 16 */
-  hopLimit?: number;
-  /** Default mailbox bound per actor; overflow drops the new message with a `deadLetter` event (`MAILBOX_FULL` for calls). @default Infinity */
-  maxMailbox?: number;
-  /** Most calls this node may have waiting for replies; more reject with `MAILBOX_FULL`. @default 100000 */
-  maxPendingCalls?: number;
-  /** Send error stacks across the wire in exit reasons and call errors. @default false */
-  exposeStacks?: boolean;
-  /**
-   * Dial nodes this node hears of (membership gossip, addresses carried in refs) so the cluster
-   * becomes a mesh and routes shorten. Off: only explicit `connect`/`join` links, everything
-   * else is forwarded through them. @default true
-   */
-  autoConnect?: boolean;
-  /** After losing a link it dialed (other than a seed), keep redialing for this many ms. Seeds are redialed forever. @default 10000 */
-  reconnectWindow?: number;
-}
-
-type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock'>>;
-
-/** A process-style actor: an async function that receives with `self.receive`. */
-export type ProcessFn<M> = (self: ActorContext<M>, args?: any) => unknown;
-
-/**
- * A gen_server-style actor: `init(args)` gives the first state, `handle(msg, state, ctx)` the
- * next one. Answer a call with `ctx.reply(value)` or by returning `reply(value, state)`; a call
- * answered neither way gets `undefined` (use `ctx.deferReply()` to answer later).
- * Returning `undefined` keeps the state.
- */
-declare const inputType: unique symbol;
-
-export interface Behaviour<M, S = unknown, A = unknown, I = M> {
-  /** Type-only: what senders may send (the schema's input type; `M` is what `handle` sees). */
-  readonly [inputType]?: (i: I) => void;
-  /** Messages are validated against this schema when they arrive. */
-  schema?: z.ZodType<M>;
-  init?(args: A, ctx: ActorContext<M>): S | Promise<S>;
-  handle(msg: M, state: S, ctx: ActorContext<M>): S | Reply<S> | void | Promise<S | Reply<S> | void>;
-  /** System messages (DOWN, EXIT when trapping, NAME_LOST). Without it they are dead letters. */
-  info?(msg: SystemMessage, state: S, ctx: ActorContext<M>): S | void | Promise<S | void>;
-  /** Called once when the actor ends, with the reason. */
-  terminate?(reason: ExitReason, state: S): void;
-}
-
-/** Define a behaviour with its types inferred from the schema. */
-export function behaviour<Sch extends z.ZodType, S, A = undefined>(
-  b: Omit<Behaviour<z.output<Sch>, S, A>, 'schema'> & { schema: Sch },
-): Behaviour<z.output<Sch>, S, A, z.input<Sch>>;
-export function behaviour<M, S, A = undefined>(b: Behaviour<M, S, A>): Behaviour<M, S, A>;
-export function behaviour(b: Behaviour<any, any, any>): Behaviour<any, any, any> {
-  return b;
-}
-
-/** Options of `node.spawn`. */
-export interface SpawnOptions {
-  /** Register the actor under this name (cluster-wide). @throws `NAME_TAKEN` if taken. */
-  name?: string;
-  /** Validate arriving messages with this schema (a behaviour's own schema is the default). */
-  schema?: z.ZodType;
-  /** Link the new actor with this ref before it runs. */
-  link?: ActorRef<any, any>;
-  /** Let this (local) actor monitor the new one from before it runs. */
-  monitor?: ActorRef<any, any>;
-  /** Start with exits trapped. */
-  trapExit?: boolean;
-  /** Arguments for the behaviour's `init` or the process function's second parameter. */
-  args?: unknown;
-  /** Mailbox bound for this actor. @default the node's `maxMailbox` */
-  maxMailbox?: number;
-}
-
-/** Options of `ctx.spawn`: link/monitor refer to the spawning actor. */
-export interface ChildSpawnOptions extends Omit<SpawnOptions, 'link' | 'monitor'> {
-  link?: boolean;
-  monitor?: boolean;
-}
-
-/** Options of a remote spawn by behaviour name. */
-export interface RemoteSpawnOptions {
-  /** Link the new actor to this (local) actor. */
-  link?: ActorRef<any, any>;
-  /** Let this (local) actor monitor the new one. */
-  monitor?: ActorRef<any, any>;
-  /** Timeout of the spawn request in ms. @default the node's `callTimeout` */
-  timeout?: number;
-}
-
-/** Why a message could not be delivered. */
-export type DeadLetterReason =
-  | 'no-actor'
-  | 'unreachable'
-  | 'mailbox-full'
-  | 'late-reply'
-  | 'hop-limit'
-  | 'system-message'
-  | 'not-serializable'
-  | 'frame-too-large'
-  | 'no-name';
-
-/** The events a node emits on `node.events`. */
-export interface NodeEvents {
-  /** A message was not delivered (the sender was not told: sends never fail). */
-  deadLetter: { to: string; reason: DeadLetterReason; message?: unknown; error?: TroupeError };
-  /** A message failed the target's schema (or could not be decoded). */
-  invalidMessage: { to: string; error: TroupeError };
-  /** An actor ended by throwing. */
-  actorCrashed: { ref: ActorRef<any, any>; reason: ErrorReason };
-  /** An authenticated link to a peer came up. */
-  linkUp: { node: string; label: string };
-  /** A link went down (closed, failed, heartbeat timeout, refused). */
-  linkDown: { node: string; label: string; reason: string };
-  /** A node became reachable (directly or through a relay). */
-  nodeUp: { node: string };
-  /** A node became unreachable: its monitors, links, calls and names were settled. */
-  nodeDown: { node: string; reason: string };
-  /** Bad input from a peer: malformed frame or envelope, failed handshake, oversized frame. */
-  protocolError: { error: TroupeError; peer?: string; label?: string };
-  /** Two actors claimed one name; `loser` lost it. */
-  nameConflict: { name: string; winner: ActorRef<any, any>; loser: ActorRef<any, any> };
-  /** A listener threw. */
-  listenerError: { error: unknown };
-}
+export { behaviour } from './behaviour.ts';
+export type { Behaviour, ChildSpawnOptions, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
+export type { DeadLetterReason, NodeEvents, NodeOptions } from './node-options.ts';
 
 interface PendingCall {
   resolve: (v: unknown) => void;
@@ -182,22 +40,6 @@ interface DefinedBehaviour {
   schema: z.ZodType | undefined;
   impl: Behaviour<any, any, any> | ProcessFn<any>;
 }
-
-const DEFAULTS: ResolvedOptions = {
-  secret: 'troupe-insecure-default',
-  callTimeout: 5000,
-  heartbeatInterval: 500,
-  heartbeatTimeout: 2500,
-  handshakeTimeout: 5000,
-  maxFrameSize: 4 * 1024 * 1024,
-  maxDepth: 64,
-  hopLimit: 16,
-  maxMailbox: Infinity,
-  maxPendingCalls: 100_000,
-  exposeStacks: false,
-  autoConnect: true,
-  reconnectWindow: 10_000,
-};
 
 /** Messages handled per scheduler turn before yielding to the host's event loop. */
 const TURN_BUDGET = 50_000;

@@ -1,0 +1,71 @@
+import type { z } from 'zod';
+import type { ActorRef } from './actor-ref.ts';
+import type { ActorContext, ExitReason, Reply, SystemMessage } from './actor.ts';
+
+/** A process-style actor: an async function that receives with `self.receive`. */
+export type ProcessFn<M> = (self: ActorContext<M>, args?: any) => unknown;
+
+/**
+ * A gen_server-style actor: `init(args)` gives the first state, `handle(msg, state, ctx)` the
+ * next one. Answer a call with `ctx.reply(value)` or by returning `reply(value, state)`; a call
+ * answered neither way gets `undefined` (use `ctx.deferReply()` to answer later).
+ * Returning `undefined` keeps the state.
+ */
+declare const inputType: unique symbol;
+
+export interface Behaviour<M, S = unknown, A = unknown, I = M> {
+  /** Type-only: what senders may send (the schema's input type; `M` is what `handle` sees). */
+  readonly [inputType]?: (i: I) => void;
+  /** Messages are validated against this schema when they arrive. */
+  schema?: z.ZodType<M>;
+  init?(args: A, ctx: ActorContext<M>): S | Promise<S>;
+  handle(msg: M, state: S, ctx: ActorContext<M>): S | Reply<S> | void | Promise<S | Reply<S> | void>;
+  /** System messages (DOWN, EXIT when trapping, NAME_LOST). Without it they are dead letters. */
+  info?(msg: SystemMessage, state: S, ctx: ActorContext<M>): S | void | Promise<S | void>;
+  /** Called once when the actor ends, with the reason. */
+  terminate?(reason: ExitReason, state: S): void;
+}
+
+/** Define a behaviour with its types inferred from the schema. */
+export function behaviour<Sch extends z.ZodType, S, A = undefined>(
+  b: Omit<Behaviour<z.output<Sch>, S, A>, 'schema'> & { schema: Sch },
+): Behaviour<z.output<Sch>, S, A, z.input<Sch>>;
+export function behaviour<M, S, A = undefined>(b: Behaviour<M, S, A>): Behaviour<M, S, A>;
+export function behaviour(b: Behaviour<any, any, any>): Behaviour<any, any, any> {
+  return b;
+}
+
+/** Options of `node.spawn`. */
+export interface SpawnOptions {
+  /** Register the actor under this name (cluster-wide). @throws `NAME_TAKEN` if taken. */
+  name?: string;
+  /** Validate arriving messages with this schema (a behaviour's own schema is the default). */
+  schema?: z.ZodType;
+  /** Link the new actor with this ref before it runs. */
+  link?: ActorRef<any, any>;
+  /** Let this (local) actor monitor the new one from before it runs. */
+  monitor?: ActorRef<any, any>;
+  /** Start with exits trapped. */
+  trapExit?: boolean;
+  /** Arguments for the behaviour's `init` or the process function's second parameter. */
+  args?: unknown;
+  /** Mailbox bound for this actor. @default the node's `maxMailbox` */
+  maxMailbox?: number;
+}
+
+/** Options of `ctx.spawn`: link/monitor refer to the spawning actor. */
+export interface ChildSpawnOptions extends Omit<SpawnOptions, 'link' | 'monitor'> {
+  link?: boolean;
+  monitor?: boolean;
+}
+
+/** Options of a remote spawn by behaviour name. */
+export interface RemoteSpawnOptions {
+  /** Link the new actor to this (local) actor. */
+  link?: ActorRef<any, any>;
+  /** Let this (local) actor monitor the new one. */
+  monitor?: ActorRef<any, any>;
+  /** Timeout of the spawn request in ms. @default the node's `callTimeout` */
+  timeout?: number;
+}
+
