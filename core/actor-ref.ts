@@ -42,9 +42,11 @@ export class ActorRef<M = unknown, R = unknown> {
     this.id = id;
   }
 
+  #key: string | undefined;
+
   /** `node/id`: a stable string key, equal for equal refs on every node. */
   get key(): string {
-    return `${this.node}/${this.id}`;
+    return (this.#key ??= `${this.node}/${this.id}`);
   }
 
   /** The node this ref sends through (where it was spawned or decoded). */

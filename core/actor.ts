@@ -43,9 +43,23 @@ export function isAbnormal(reason: unknown): boolean {
   return reason !== 'normal';
 }
 
+/**
+ * Marks the runtime's own mailbox items so the hot path tells them from user messages with one
+ * property read instead of a chain of `instanceof` checks (user messages never carry it).
+ */
+const KIND: unique symbol = Symbol('troupe.kind');
+const K_CALL = 1;
+const K_SYSTEM = 2;
+const K_REPLY = 3;
+
+function kindOf(x: unknown): number | undefined {
+  return x !== null && typeof x === 'object' ? (x as { [KIND]?: number })[KIND] : undefined;
+}
+
 /** System message: a monitored actor ended. Match it with {@link isDown} or {@link downOf}. */
 export class Down {
   readonly type = 'DOWN' as const;
+  declare readonly [KIND]: number;
   constructor(
     /** The monitor id `monitor()` returned. */
     readonly monitor: string,
@@ -60,6 +74,7 @@ export class Down {
 /** System message: a linked actor ended (or someone called `exit(self, reason)`), while trapping exits. */
 export class Exit {
   readonly type = 'EXIT' as const;
+  declare readonly [KIND]: number;
   constructor(
     readonly from: ActorRef<any, any> | undefined,
     readonly reason: ExitReason,
@@ -70,11 +85,14 @@ export class Exit {
 /** System message: this actor lost a registered name to another actor in a registry conflict. */
 export class NameLost {
   readonly type = 'NAME_LOST' as const;
+  declare readonly [KIND]: number;
   constructor(
     readonly name: string,
     readonly winner: ActorRef<any, any>,
   ) {}
 }
+
+for (const c of [Down, Exit, NameLost]) Object.defineProperty(c.prototype, KIND, { value: K_SYSTEM });
 
 /** The messages the runtime itself puts in a mailbox. */
 export type SystemMessage = Down | Exit | NameLost;
@@ -100,11 +118,13 @@ export interface ReceiveOptions {
 
 /** A behaviour's answer to a call that also sets the next state. See {@link reply}. */
 export class Reply<S = unknown> {
+  declare readonly [KIND]: number;
   constructor(
     readonly value: unknown,
     readonly state: S,
   ) {}
 }
+Object.defineProperty(Reply.prototype, KIND, { value: K_REPLY });
 
 /** Return from a behaviour's `handle` to answer the current call with `value` and keep `state`. */
 export function reply<S>(value: unknown, state: S): Reply<S> {
@@ -114,12 +134,14 @@ export function reply<S>(value: unknown, state: S): Reply<S> {
 /** A call waiting in a mailbox (or taken and not yet answered). @internal */
 export class CallEnvelope {
   done = false;
+  declare readonly [KIND]: number;
   constructor(
-    readonly msg: unknown,
+    public msg: unknown,
     readonly callId: number,
     readonly replyNode: string,
   ) {}
 }
+Object.defineProperty(CallEnvelope.prototype, KIND, { value: K_CALL });
 
 interface Waiter {
   matcher: Matcher | undefined;
@@ -128,8 +150,8 @@ interface Waiter {
   timer: unknown;
 }
 
-const PROCESS = 0;
-const BEHAVIOUR = 1;
+
+
 
 function isSchema(m: Matcher): m is z.ZodType {
   return typeof (m as z.ZodType).safeParse === 'function';
@@ -142,19 +164,38 @@ const NO_MATCH = Symbol('no match');
 function match(matcher: Matcher | undefined, msg: unknown): unknown {
   if (matcher === undefined) return msg;
   if (isSchema(matcher)) {
-    if (msg instanceof Down || msg instanceof Exit || msg instanceof NameLost) {
-      // system messages match a schema only if the schema says so explicitly (z.instanceof)
-    }
     const r = matcher.safeParse(msg);
     return r.success ? r.data : NO_MATCH;
   }
   return matcher(msg) ? msg : NO_MATCH;
 }
 
+/** State an actor rarely needs, allocated on first use so an idle actor stays small. */
+class ActorExtras {
+  waiter: Waiter | undefined = undefined;
+  current: CallEnvelope | undefined = undefined;
+  ctx: ActorContext<any> | undefined = undefined;
+  links: Map<string, ActorRef<any, any>> | undefined = undefined;
+  monitors: Map<string, ActorRef<any, any>> | undefined = undefined;
+  watchers: Map<string, ActorRef<any, any>> | undefined = undefined;
+  names: string[] | undefined = undefined;
+  openCalls: Set<CallEnvelope> | undefined = undefined;
+}
+
+// Bits of Actor#flags.
+const F_BEHAVIOUR = 1;
+const F_READY = 2;
+const F_BUSY = 4;
+const F_TRAP = 8;
+
 /**
  * One actor: a mailbox plus either an async process function (selective receive) or a
- * behaviour (`init`/`handle`). Per-actor link/monitor state is allocated lazily: an idle actor
- * is a handful of fields.
+ * behaviour (`init`/`handle`). Everything but the essentials is allocated lazily (the mailbox on
+ * the first message, links/monitors/names in {@link ActorExtras}): an idle actor is a few fields.
+ *
+ * Validation: a behaviour validates a message against its schema when it takes it out of the
+ * mailbox (so a burst does not keep validated copies alive); a process validates on arrival,
+ * because selective receive matches on validated messages.
  * @internal
  */
 export class Actor {
@@ -162,51 +203,91 @@ export class Actor {
   readonly node: Node;
   readonly ref: ActorRef<any, any>;
   alive = true;
-  trapExit = false;
   /** Scheduled on the node's run queue. */
   scheduled = false;
-  schema: z.ZodType | undefined;
-  maxMailbox: number;
+  schema: z.ZodType | undefined = undefined;
+  /** Mailbox bound; undefined = unbounded. */
+  limit: number | undefined;
 
-  #kind: number;
-  #mb: unknown[] = [];
+  #flags: number;
+  #mb: unknown[] | undefined = undefined;
   #head = 0;
-  #behaviour: Behaviour<any, any, any> | undefined;
-  #state: unknown;
-  #ready = false;
-  #busy = false;
-  #waiter: Waiter | undefined;
-  #current: CallEnvelope | undefined;
-  #ctx: ActorContext<any> | undefined;
-
-  links: Map<string, ActorRef<any, any>> | undefined;
-  /** Monitors this actor holds: monitor id → target. */
-  monitors: Map<string, ActorRef<any, any>> | undefined;
-  /** Monitors on this actor: monitor id → watcher. */
-  watchers: Map<string, ActorRef<any, any>> | undefined;
-  names: string[] | undefined;
-  openCalls: Set<CallEnvelope> | undefined;
+  #behaviour: Behaviour<any, any, any> | undefined = undefined;
+  #state: unknown = undefined;
+  #x: ActorExtras | undefined = undefined;
 
   constructor(node: Node, id: number, ref: ActorRef<any, any>, kind: 'process' | 'behaviour', maxMailbox: number) {
     this.node = node;
     this.id = id;
     this.ref = ref;
-    this.#kind = kind === 'process' ? PROCESS : BEHAVIOUR;
-    this.maxMailbox = maxMailbox;
+    this.#flags = kind === 'process' ? 0 : F_BEHAVIOUR;
+    this.limit = maxMailbox === Infinity ? undefined : maxMailbox;
+  }
+
+  #extras(): ActorExtras {
+    return (this.#x ??= new ActorExtras());
+  }
+
+  get maxMailbox(): number {
+    return this.limit ?? Infinity;
+  }
+  get trapExit(): boolean {
+    return (this.#flags & F_TRAP) !== 0;
+  }
+  set trapExit(on: boolean) {
+    this.#flags = on ? this.#flags | F_TRAP : this.#flags & ~F_TRAP;
+  }
+  get links(): Map<string, ActorRef<any, any>> | undefined {
+    return this.#x?.links;
+  }
+  set links(v: Map<string, ActorRef<any, any>> | undefined) {
+    this.#extras().links = v;
+  }
+  /** Monitors this actor holds: monitor id → target. */
+  get monitors(): Map<string, ActorRef<any, any>> | undefined {
+    return this.#x?.monitors;
+  }
+  set monitors(v: Map<string, ActorRef<any, any>> | undefined) {
+    this.#extras().monitors = v;
+  }
+  /** Monitors on this actor: monitor id → watcher. */
+  get watchers(): Map<string, ActorRef<any, any>> | undefined {
+    return this.#x?.watchers;
+  }
+  set watchers(v: Map<string, ActorRef<any, any>> | undefined) {
+    this.#extras().watchers = v;
+  }
+  get names(): string[] | undefined {
+    return this.#x?.names;
+  }
+  set names(v: string[] | undefined) {
+    this.#extras().names = v;
+  }
+  get openCalls(): Set<CallEnvelope> | undefined {
+    return this.#x?.openCalls;
+  }
+  set openCalls(v: Set<CallEnvelope> | undefined) {
+    this.#extras().openCalls = v;
   }
 
   /** The context object handed to user code (created on first use). */
   get ctx(): ActorContext<any> {
-    return (this.#ctx ??= new ActorContext(this));
+    const x = this.#extras();
+    return (x.ctx ??= new ActorContext(this));
   }
 
   get mailboxSize(): number {
-    return this.#mb.length - this.#head;
+    return this.#mb === undefined ? 0 : this.#mb.length - this.#head;
+  }
+
+  /** Whether messages are validated on arrival (processes) rather than when handled (behaviours). */
+  get validatesOnArrival(): boolean {
+    return (this.#flags & F_BEHAVIOUR) === 0;
   }
 
   /** Start a process function. */
   startProcess(fn: ProcessFn<any>): void {
-    this.#ready = true;
+    this.#flags |= F_READY;
     let p: Promise<unknown>;
     try {
       p = Promise.resolve(fn(this.ctx));
@@ -232,32 +313,32 @@ export class Actor {
       return;
     }
     if (isThenable(init)) {
-      this.#busy = true;
+      this.#flags |= F_BUSY;
       init.then(
         (s) => {
-          this.#busy = false;
+          this.#flags = (this.#flags & ~F_BUSY) | F_READY;
           this.#state = s;
-          this.#ready = true;
           if (this.alive && this.mailboxSize > 0) this.node._schedule(this);
         },
         (err) => this.#crash(err),
       );
     } else {
       this.#state = init;
-      this.#ready = true;
+      this.#flags |= F_READY;
       if (this.mailboxSize > 0) this.node._schedule(this);
     }
   }
 
-  /** Put a (validated) message or call in the mailbox. Returns false when the mailbox is full. */
+  /** Put a message or call in the mailbox. Returns false when the mailbox is full. */
   enqueue(item: unknown, bounded = true): boolean {
-    if (this.#kind === PROCESS) {
-      const w = this.#waiter;
+    const flags = this.#flags;
+    if ((flags & F_BEHAVIOUR) === 0) {
+      const w = this.#x?.waiter;
       if (w !== undefined) {
-        const msg = item instanceof CallEnvelope ? item.msg : item;
+        const msg = kindOf(item) === K_CALL ? (item as CallEnvelope).msg : item;
         const m = match(w.matcher, msg);
         if (m !== NO_MATCH) {
-          this.#waiter = undefined;
+          this.#x!.waiter = undefined;
           if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
           this.#take(item);
           w.resolve(m);
@@ -265,9 +346,11 @@ export class Actor {
         }
       }
     }
-    if (bounded && this.#mb.length - this.#head >= this.maxMailbox) return false;
-    this.#mb.push(item);
-    if (this.#kind === BEHAVIOUR && !this.scheduled && this.#ready && !this.#busy) this.node._schedule(this);
+    let mb = this.#mb;
+    if (mb === undefined) mb = this.#mb = [];
+    else if (bounded && this.limit !== undefined && mb.length - this.#head >= this.limit) return false;
+    mb.push(item);
+    if ((flags & (F_BEHAVIOUR | F_READY | F_BUSY)) === (F_BEHAVIOUR | F_READY) && !this.scheduled) this.node._schedule(this);
     return true;
   }
 
@@ -277,7 +360,7 @@ export class Actor {
    * is reported as a dead letter.
    */
   enqueueSystem(msg: SystemMessage): void {
-    if (this.#kind === BEHAVIOUR && this.#behaviour && !this.#behaviour.info) {
+    if (this.#flags & F_BEHAVIOUR && this.#behaviour && !this.#behaviour.info) {
       this.node._dropSystem(this, msg);
       return;
     }
@@ -285,53 +368,58 @@ export class Actor {
   }
 
   #take(item: unknown): void {
-    if (item instanceof CallEnvelope) {
-      this.#current = item;
-      (this.openCalls ??= new Set()).add(item);
+    if (kindOf(item) === K_CALL) {
+      const x = this.#extras();
+      x.current = item as CallEnvelope;
+      (x.openCalls ??= new Set()).add(item as CallEnvelope);
     }
   }
 
   /** Selective receive (process style). */
   receive(matcher: Matcher | undefined, options: ReceiveOptions | undefined): Promise<unknown> {
     if (!this.alive) return Promise.reject(new TroupeError('ACTOR_EXITED', 'actor has exited'));
-    if (this.#waiter) return Promise.reject(new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'));
+    const x = this.#extras();
+    if (x.waiter) return Promise.reject(new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'));
     const mb = this.#mb;
-    for (let i = this.#head; i < mb.length; i++) {
-      const item = mb[i];
-      const m = match(matcher, item instanceof CallEnvelope ? item.msg : item);
-      if (m === NO_MATCH) continue;
-      if (i === this.#head) {
-        mb[i] = undefined;
-        this.#head++;
-        if (this.#head === mb.length) {
-          mb.length = 0;
-          this.#head = 0;
+    if (mb !== undefined) {
+      for (let i = this.#head; i < mb.length; i++) {
+        const item = mb[i];
+        const m = match(matcher, kindOf(item) === K_CALL ? (item as CallEnvelope).msg : item);
+        if (m === NO_MATCH) continue;
+        if (i === this.#head) {
+          mb[i] = undefined;
+          this.#head++;
+          if (this.#head === mb.length) {
+            mb.length = 0;
+            this.#head = 0;
+          }
+        } else {
+          mb.splice(i, 1);
         }
-      } else {
-        mb.splice(i, 1);
+        this.#take(item);
+        return Promise.resolve(m);
       }
-      this.#take(item);
-      return Promise.resolve(m);
     }
     const timeout = options?.timeout;
     return new Promise((resolve, reject) => {
       const w: Waiter = { matcher, resolve, reject, timer: undefined };
       if (timeout !== undefined && timeout !== Infinity) {
         w.timer = this.node.clock.setTimeout(() => {
-          if (this.#waiter !== w) return;
-          this.#waiter = undefined;
+          if (x.waiter !== w) return;
+          x.waiter = undefined;
           reject(new TroupeError('TIMEOUT', `receive timed out after ${timeout} ms`));
         }, timeout);
       }
-      this.#waiter = w;
+      x.waiter = w;
     });
   }
 
   /** Drain the mailbox through the behaviour; returns how many messages were handled. */
   drain(budget: number): number {
-    let n = 0;
     const mb = this.#mb;
-    while (n < budget && this.alive && !this.#busy && this.#head < mb.length) {
+    if (mb === undefined) return 0;
+    let n = 0;
+    while (n < budget && this.alive && (this.#flags & F_BUSY) === 0 && this.#head < mb.length) {
       const item = mb[this.#head];
       mb[this.#head++] = undefined;
       if (this.#head === mb.length) {
@@ -349,30 +437,49 @@ export class Actor {
 
   /** Whether the behaviour can make progress now. */
   get runnable(): boolean {
-    return this.alive && this.#ready && !this.#busy && this.#head < this.#mb.length;
+    return this.alive && (this.#flags & (F_READY | F_BUSY)) === F_READY && this.mailboxSize > 0;
   }
 
   #handle(item: unknown): void {
+    const kind = kindOf(item);
     let call: CallEnvelope | undefined;
     let msg = item;
-    if (item instanceof CallEnvelope) {
-      call = item;
-      msg = item.msg;
+    if (kind === K_CALL) {
+      call = item as CallEnvelope;
+      msg = call.msg;
     }
-    this.#current = call;
+    const b = this.#behaviour!;
     let r: unknown;
-    try {
-      const b = this.#behaviour!;
-      r = msg instanceof Down || msg instanceof Exit || msg instanceof NameLost ? b.info!(msg, this.#state, this.ctx) : b.handle(msg, this.#state, this.ctx);
-    } catch (err) {
-      this.#crash(err);
-      return;
+    if (kind === K_SYSTEM) {
+      try {
+        r = b.info!(msg as SystemMessage, this.#state, this.ctx);
+      } catch (err) {
+        this.#crash(err);
+        return;
+      }
+    } else {
+      const schema = this.schema;
+      if (schema !== undefined) {
+        const v = schema.safeParse(msg);
+        if (!v.success) {
+          this.node._invalid(this, v.error.issues, call);
+          return;
+        }
+        msg = v.data;
+      }
+      if (call !== undefined) this.#extras().current = call;
+      try {
+        r = b.handle(msg, this.#state, this.ctx);
+      } catch (err) {
+        this.#crash(err);
+        return;
+      }
     }
-    if (isThenable(r)) {
-      this.#busy = true;
-      r.then(
+    if (r !== undefined && typeof (r as PromiseLike<unknown>).then === 'function') {
+      this.#flags |= F_BUSY;
+      (r as PromiseLike<unknown>).then(
         (v) => {
-          this.#busy = false;
+          this.#flags &= ~F_BUSY;
           if (!this.alive) return;
           this.#after(v, call);
           if (this.mailboxSize > 0) this.node._schedule(this);
@@ -385,37 +492,42 @@ export class Actor {
   }
 
   #after(r: unknown, call: CallEnvelope | undefined): void {
-    if (r instanceof Reply) {
-      this.#state = r.state;
-      if (call && !call.done) this.node._reply(call, true, r.value);
+    if (kindOf(r) === K_REPLY) {
+      this.#state = (r as Reply).state;
+      if (call && !call.done) this.node._reply(call, true, (r as Reply).value);
     } else if (r !== undefined) {
       this.#state = r;
     }
+    if (call === undefined) return;
     // A call the handler neither answered nor deferred gets `undefined`, so no caller hangs.
-    if (call && !call.done && !this.openCalls?.has(call)) this.node._reply(call, true, undefined);
-    if (this.#current === call) this.#current = undefined;
+    const x = this.#x!;
+    if (!call.done && !x.openCalls?.has(call)) this.node._reply(call, true, undefined);
+    if (x.current === call) x.current = undefined;
   }
 
   #crash(err: unknown): void {
-    this.#busy = false;
+    this.#flags &= ~F_BUSY;
     if (this.alive) this.node._exit(this, errorReason(err, this.node.options.exposeStacks));
   }
 
   /** Answer the current call (if any, and not answered yet). */
   replyCurrent(value: unknown): boolean {
-    const call = this.#current;
+    const call = this.#x?.current;
     if (!call || call.done) return false;
+    this.#x!.openCalls?.delete(call);
     this.node._reply(call, true, value);
     return true;
   }
 
   /** Keep the current call open; returns a function that answers it later. */
   deferCurrent(): (value: unknown) => boolean {
-    const call = this.#current;
+    const call = this.#x?.current;
     if (!call) return () => false;
-    (this.openCalls ??= new Set()).add(call);
+    const x = this.#x!;
+    (x.openCalls ??= new Set()).add(call);
     return (value) => {
       if (call.done) return false;
+      x.openCalls?.delete(call);
       this.node._reply(call, true, value);
       return true;
     };
@@ -434,16 +546,21 @@ export class Actor {
   teardown(): CallEnvelope[] {
     this.alive = false;
     const calls: CallEnvelope[] = [];
-    for (let i = this.#head; i < this.#mb.length; i++) {
-      const item = this.#mb[i];
-      if (item instanceof CallEnvelope && !item.done) calls.push(item);
+    const mb = this.#mb;
+    if (mb !== undefined) {
+      for (let i = this.#head; i < mb.length; i++) {
+        const item = mb[i];
+        if (kindOf(item) === K_CALL && !(item as CallEnvelope).done) calls.push(item as CallEnvelope);
+      }
     }
-    if (this.openCalls) for (const c of this.openCalls) if (!c.done) calls.push(c);
-    this.#mb = [];
+    this.#mb = undefined;
     this.#head = 0;
-    const w = this.#waiter;
+    const x = this.#x;
+    if (x === undefined) return calls;
+    if (x.openCalls) for (const c of x.openCalls) if (!c.done) calls.push(c);
+    const w = x.waiter;
     if (w) {
-      this.#waiter = undefined;
+      x.waiter = undefined;
       if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
       // Unwind the process function (its `finally` blocks run); its result is ignored.
       w.reject(new TroupeError('ACTOR_EXITED', 'actor exited while waiting in receive'));

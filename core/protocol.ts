@@ -83,6 +83,14 @@ export const Hello = z.object({
   inc: z.string().min(1).max(64),
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
   addrs: z.array(z.string().max(512)).max(16),
+  /**
+   * Flow control: present when the sender acknowledges what it receives with ack frames
+   * (`{"t":"k","b":CHARS}`, see docs/protocol.md) and honours them; the value is its window
+   * (high-water mark, in characters): the receiver acks at least every `fc / 4` characters.
+   * Optional, so a node that leaves it out still links; flow control then relies on the
+   * transport's `bufferedAmount` alone.
+   */
+  fc: z.number().int().positive().optional(),
 });
 export const Auth = z.object({ t: z.literal('auth'), mac: z.string().regex(/^[0-9a-f]{64}$/) });
 export const AuthOk = z.object({ t: z.literal('ok') });
@@ -90,6 +98,13 @@ export const Reject = z.object({ t: z.literal('reject'), code: z.string().max(64
 export const HandshakeMessage = z.discriminatedUnion('t', [Hello, Auth, AuthOk, Reject]);
 export type HandshakeMessage = z.infer<typeof HandshakeMessage>;
 export type Hello = z.infer<typeof Hello>;
+
+/**
+ * A flow-control ack, always alone in its frame and sent only to peers whose hello had `fc: 1`:
+ * `b` is the total length (in characters) of the frames received on the link since it came up.
+ * Link-local; handled by the link itself, never routed.
+ */
+export const ACK_FRAME = /^\{"t":"k","b":(\d{1,15})\}$/;
 
 /** Separates envelopes inside one frame (JSON text never contains a raw newline). */
 export const ENVELOPE_SEPARATOR = '\n';
@@ -100,4 +115,29 @@ export const PAYLOAD_SEPARATOR = '\t';
 export function envelope(header: object, payload?: string): string {
   const h = JSON.stringify(header);
   return payload === undefined ? h : h + PAYLOAD_SEPARATOR + payload;
+}
+
+const isNodeId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256;
+const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+/**
+ * The hot path's validator for the three envelope types that carry traffic (`s`, `c`, `r`):
+ * it accepts exactly what their zod schemas accept (a property test in
+ * tests/protocol-fastpath.test.ts holds it to that) at a fraction of the cost. Anything it does
+ * not accept goes through {@link EnvelopeHeader}, which also produces the detailed issues.
+ */
+export function fastHeader(raw: unknown): EnvelopeHeader | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const h = raw as Record<string, unknown>;
+  const t = h.t;
+  if (t !== 's' && t !== 'c' && t !== 'r') return undefined;
+  const hops = h.h;
+  if (!isNodeId(h.n) || !isNodeId(h.o) || typeof hops !== 'number' || !Number.isSafeInteger(hops) || hops < 0 || hops > 255) return undefined;
+  if (t === 'r') {
+    if (!isPosInt(h.c) || (h.k !== 0 && h.k !== 1)) return undefined;
+  } else {
+    if (!isPosInt(h.a)) return undefined;
+    if (t === 'c' && !isPosInt(h.c)) return undefined;
+  }
+  return raw as EnvelopeHeader;
 }
