@@ -14,6 +14,8 @@ export abstract class BaseConnection implements Connection {
   abstract readonly label: string;
   abstract send(frame: string): void;
   abstract close(): void;
+  /** Set by core: called when `bufferedAmount` has fallen (see {@link Connection}). */
+  ondrain: (() => void) | null = null;
 
   #onframe: ((frame: string) => void) | null = null;
   #onclose: ((reason?: string) => void) | null = null;

@@ -136,6 +136,8 @@ export function createTcpTransport(options: TcpTransportOptions = {}): Transport
 class TcpConnection implements Connection {
   onframe: ((frame: string) => void) | null = null;
   onclose: ((reason?: string) => void) | null = null;
+  /** Set by core: the socket drained (its write buffer emptied after a write that filled it). */
+  ondrain: (() => void) | null = null;
   readonly label: string;
   #socket: net.Socket;
   #closing = false;
@@ -169,6 +171,7 @@ class TcpConnection implements Connection {
         this.#abort(`${code}: ${(err as Error).message}`);
       }
     });
+    socket.on('drain', () => this.ondrain?.());
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.#closeReason ||= `socket error: ${err.code ?? err.message}`;
     });

@@ -52,6 +52,8 @@ export interface WebSocketServerTransportOptions {
 export interface WebSocketServerTransport extends Transport {
   /** The path it accepts on. */
   readonly path: string;
+  /** Start accepting (on `server`, or a server of its own); resolves with the address to dial. */
+  listen(onConnection: (conn: Connection) => void): Promise<string[]>;
   /**
    * Take an HTTP upgrade request if its path is this transport's: returns false, leaving the
    * socket alone, otherwise. `listen()` installs this on `server` itself; call it from your own
@@ -150,7 +152,12 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       }
       socket.on('error', () => {}); // a client vanishing mid-upgrade is not our error
       const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-      const verdict = options.verifyClient ? options.verifyClient({ origin: req.headers.origin, secure, url, req }) : true;
+      let verdict: boolean | Promise<boolean>;
+      try {
+        verdict = options.verifyClient ? options.verifyClient({ origin: req.headers.origin, secure, url, req }) : true;
+      } catch {
+        verdict = false; // a hook that throws refuses; it must not take the HTTP server down
+      }
       const proceed = (ok: boolean): void => {
         if (!ok) return refuse(socket, 403, 'Forbidden');
         if (closed || !accept) return refuse(socket, 503, 'Service Unavailable');

@@ -3,222 +3,14 @@
  * `self` inside the worker), `MessageChannel` ports, and Node `worker_threads` (`Worker`,
  * `parentPort`, `MessagePort`). Browser-safe: nothing here touches Node or the DOM at load time.
  *
- * On the port, a frame is posted as the plain string (cheap to structured-clone). Everything
- * else troupe posts is an object tagged `troupe` (see {@link PortControl}); other objects are
- * ignored, so an app may share the endpoint for messages of its own (but not for strings).
+ * In a page: `spawnWorkerNode(node, new Worker(url, { type: 'module' }))`; in the worker:
+ * `createWorkerNode()`. Any other pair of ports: `connectPort(node, port)` on each side.
  */
-import { createNode, TroupeError, type Connection, type Node, type NodeOptions } from '../core/index.ts';
-import { BaseConnection } from './base-connection.ts';
+import { createNode, TroupeError, type Node, type NodeOptions } from '../core/index.ts';
+import { createPortConnection, type PortConnectionOptions, type PortEndpoint } from './port-connection.ts';
 
-/**
- * Anything that posts and receives messages: a `Worker`, a worker's `self`, a `MessagePort`,
- * or Node's `Worker`/`parentPort`/`MessagePort`. Node-style `on`/`off` is preferred when present
- * (it hands over the data itself); otherwise `addEventListener` with `event.data`.
- */
-export interface PortEndpoint {
-  postMessage(message: unknown): void;
-  addEventListener?(type: string, listener: (event: unknown) => void): void;
-  removeEventListener?(type: string, listener: (event: unknown) => void): void;
-  on?(event: string, listener: (value: unknown) => void): unknown;
-  off?(event: string, listener: (value: unknown) => void): unknown;
-  /** Browser `MessagePort`s deliver nothing until started. */
-  start?(): void;
-  /** Present on `Worker` objects: the host reports their failure, and {@link PortConnectionOptions.terminate} uses it. */
-  terminate?(): unknown;
-}
-
-/**
- * The non-frame messages on the port. `open` is posted by each end when it starts listening and
- * answered with `ready`: frames wait until the other end is known to listen, because a `Worker`
- * object drops messages that arrive before its owner added a listener.
- */
-export type PortControl =
-  | { troupe: 'open'; secret?: string }
-  | { troupe: 'ready'; secret?: string }
-  | { troupe: 'frames'; frames: string[] }
-  | { troupe: 'close'; reason?: string };
-
-/** Options of {@link createPortConnection}. */
-export interface PortConnectionOptions {
-  /** Description of the other end. @default 'port' */
-  label?: string;
-  /** Call `endpoint.terminate()` when the connection closes (for a worker this side owns). @default false */
-  terminate?: boolean;
-  /** A secret to hand the other end in the opening exchange (only to a worker you spawned). @default undefined */
-  shareSecret?: string;
-}
-
-/** A {@link Connection} over a {@link PortEndpoint}. */
-export interface PortConnection extends Connection {
-  /** Resolves when the other end is listening, with the secret it shared, if any. */
-  readonly opened: Promise<{ secret?: string }>;
-}
-
-/**
- * Wrap a message endpoint as a {@link Connection}. Frames sent in one tick leave as one message;
- * `close()` tells the other end with a control message. The connection also closes at once when
- * the host reports the other end gone: a `Worker`'s `error` (and in Node its `exit`), a Node
- * port's `close`, a `messageerror`. A worker killed without notice (a browser `terminate()` by
- * someone else) is caught by core's heartbeat timeout.
- *
- * @example
- * const { port1, port2 } = new MessageChannel();
- * await Promise.all([a.attach(createPortConnection(port1), true), b.attach(createPortConnection(port2), false)]);
- */
-export function createPortConnection(endpoint: PortEndpoint, options: PortConnectionOptions = {}): PortConnection {
-  return new PortLink(endpoint, options);
-}
-
-class PortLink extends BaseConnection implements PortConnection {
-  readonly label: string;
-  readonly opened: Promise<{ secret?: string }>;
-  #endpoint: PortEndpoint;
-  #options: PortConnectionOptions;
-  #peerReady = false;
-  #out: string[] = [];
-  #outChars = 0;
-  #flushScheduled = false;
-  #unlisten: (() => void)[] = [];
-  #resolveOpened!: (info: { secret?: string }) => void;
-  #rejectOpened!: (err: TroupeError) => void;
-
-  constructor(endpoint: PortEndpoint, options: PortConnectionOptions) {
-    super();
-    this.#endpoint = endpoint;
-    this.#options = options;
-    this.label = options.label ?? 'port';
-    this.opened = new Promise((resolve, reject) => {
-      this.#resolveOpened = resolve;
-      this.#rejectOpened = reject;
-    });
-    this.opened.catch(() => {}); // observed through `opened` or `onclose`; never unhandled
-    this.#listen('message', (data) => this.#receive(data));
-    this.#listen('messageerror', () => this.#shut('PROTOCOL_ERROR: a message could not be deserialized', true));
-    // Node ports report the other side closing (also when the worker holding it died).
-    this.#listen('close', () => this.#shut('port closed', false));
-    if (typeof endpoint.terminate === 'function') {
-      // Only on Worker objects: inside a worker, `self`'s error event is the worker's own business.
-      this.#listen('error', (e) => this.#shut(`worker error: ${describe(e)}`, false));
-      this.#listen('exit', (code) => this.#shut(`worker exited (code ${String(code)})`, false));
-    }
-    endpoint.start?.();
-    this.#post({ troupe: 'open', ...this.#secret() });
-  }
-
-  get bufferedAmount(): number {
-    return this.#outChars;
-  }
-
-  send(frame: string): void {
-    if (this.closed) return;
-    this.#out.push(frame);
-    this.#outChars += frame.length;
-    if (this.#peerReady && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    // Frames queued now still leave first (the port keeps order). Not yet sure the other end
-    // listens? Post them anyway: a port holds them for its listener; a Worker object that drops
-    // them would drop the close message too.
-    this.#flush(true);
-    this.#post({ troupe: 'close' });
-    this.#shut('closed by this side', false);
-  }
-
-  #flush = (evenIfNotReady = false): void => {
-    this.#flushScheduled = false;
-    if (this.closed || !(this.#peerReady || evenIfNotReady) || this.#out.length === 0) return;
-    const out = this.#out;
-    this.#out = [];
-    this.#outChars = 0;
-    // One message per tick: posting an array of n frames costs far less than n posts.
-    this.#post(out.length === 1 ? out[0] : ({ troupe: 'frames', frames: out } satisfies PortControl));
-  };
-
-  #receive(data: unknown): void {
-    if (this.closed) return;
-    if (typeof data === 'string') return this.#frame(data);
-    if (typeof data !== 'object' || data === null || !('troupe' in data)) return; // the app's own message
-    const msg = data as PortControl;
-    switch (msg.troupe) {
-      case 'frames':
-        if (!Array.isArray(msg.frames)) return this.#shut('PROTOCOL_ERROR: malformed frame batch', true);
-        for (const frame of msg.frames) {
-          if (this.closed) return; // the handler closed the connection
-          if (typeof frame !== 'string') return this.#shut('PROTOCOL_ERROR: a frame is not a string', true);
-          this.#frame(frame);
-        }
-        return;
-      case 'open':
-      case 'ready':
-        // Our own `open` may have been dropped (nobody listened yet): answer, so the peer knows.
-        if (msg.troupe === 'open') this.#post({ troupe: 'ready', ...this.#secret() });
-        if (this.#peerReady) return;
-        this.#peerReady = true;
-        this.#resolveOpened(typeof msg.secret === 'string' ? { secret: msg.secret } : {});
-        this.#flush();
-        return;
-      case 'close':
-        return this.#shut('closed by peer', false);
-    }
-  }
-
-  #frame(frame: string): void {
-    if (!this.deliver(frame)) this.#shut('PROTOCOL_ERROR: too many frames before the link was attached', true);
-  }
-
-  #secret(): { secret?: string } {
-    return this.#options.shareSecret === undefined ? {} : { secret: this.#options.shareSecret };
-  }
-
-  /** Close locally (`tellPeer` when this side ends it for a reason the peer should hear of). */
-  #shut(reason: string, tellPeer: boolean): void {
-    this.finish(reason, () => {
-      if (tellPeer) this.#post({ troupe: 'close', reason });
-      this.#out = [];
-      this.#outChars = 0;
-      for (const off of this.#unlisten.splice(0)) off();
-      if (this.#options.terminate) Promise.resolve(this.#endpoint.terminate?.()).catch(() => {});
-      if (!this.#peerReady) this.#rejectOpened(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
-    });
-  }
-
-  #post(message: unknown): void {
-    try {
-      this.#endpoint.postMessage(message);
-    } catch (err) {
-      // A closed port or a terminated worker: the connection is gone.
-      if (!this.closed) queueMicrotask(() => this.#shut(`cannot post: ${describe(err)}`, false));
-    }
-  }
-
-  #listen(type: string, fn: (value: unknown) => void): void {
-    const ep = this.#endpoint as {
-      on?: (t: string, f: (v: unknown) => void) => unknown;
-      off?: (t: string, f: (v: unknown) => void) => unknown;
-      removeListener?: (t: string, f: (v: unknown) => void) => unknown;
-      addEventListener?: (t: string, f: (e: { data?: unknown }) => void) => void;
-      removeEventListener?: (t: string, f: (e: { data?: unknown }) => void) => void;
-    };
-    if (typeof ep.on === 'function') {
-      ep.on(type, fn);
-      this.#unlisten.push(() => (ep.off ?? ep.removeListener)?.call(ep, type, fn));
-    } else if (typeof ep.addEventListener === 'function') {
-      const handler = (e: { data?: unknown }) => fn(type === 'message' ? e.data : e);
-      ep.addEventListener(type, handler);
-      this.#unlisten.push(() => ep.removeEventListener?.(type, handler));
-    }
-  }
-}
-
-function describe(x: unknown): string {
-  if (x instanceof Error || (typeof x === 'object' && x !== null && 'message' in x)) return String((x as { message: unknown }).message);
-  return String(x);
-}
+export { createPortConnection } from './port-connection.ts';
+export type { PortConnection, PortConnectionOptions, PortControl, PortEndpoint } from './port-connection.ts';
 
 /** Options of {@link connectPort}. */
 export interface ConnectPortOptions extends PortConnectionOptions {
@@ -337,13 +129,19 @@ export function createWorkerNode(options: WorkerNodeOptions = {}): { node: Node;
 
 /** The endpoint to this worker's parent: `self` in a Web Worker, `parentPort` in a Node worker thread. */
 async function parentEndpoint(): Promise<PortEndpoint> {
-  const g = globalThis as { WorkerGlobalScope?: unknown; postMessage?: unknown; process?: { versions?: { node?: string } } };
+  type WorkerThreads = { parentPort: PortEndpoint | null };
+  const g = globalThis as {
+    WorkerGlobalScope?: unknown;
+    postMessage?: unknown;
+    process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown };
+  };
   if (typeof g.WorkerGlobalScope === 'function' && typeof g.postMessage === 'function') return globalThis as unknown as PortEndpoint;
   if (g.process?.versions?.node) {
-    // A non-literal specifier: bundlers leave it alone, so browsers never see `node:*`.
-    const specifier = 'node:worker_threads';
-    const { parentPort } = (await import(/* @vite-ignore */ specifier)) as { parentPort: PortEndpoint | null };
-    if (parentPort) return parentPort;
+    // No `import 'node:…'` a bundler could see: Node ≥ 20.16 hands out built-ins directly; older
+    // ones get a specifier built at run time.
+    const specifier = ['node', 'worker_threads'].join(':');
+    const mod = (g.process.getBuiltinModule?.(specifier) ?? (await import(/* @vite-ignore */ specifier))) as WorkerThreads;
+    if (mod.parentPort) return mod.parentPort;
   }
   throw new TroupeError('TRANSPORT_CLOSED', 'not running in a worker: there is no parent to connect to');
 }

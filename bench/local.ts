@@ -167,34 +167,29 @@ const spawn: BenchCase = {
   async run(): Promise<Result[]> {
     const idle = behaviour<unknown, undefined>({ handle() {} });
     const handler = (_m: unknown) => {};
-    let keep: unknown;
 
     const troupe = (n = SPAWN_N) => {
       const node = createNode({ name: 'bench-spawn' });
       const t0 = now();
       for (let i = 0; i < n; i++) node.spawn(idle);
-      const s = (now() - t0) / 1000;
-      keep = node;
-      return s;
+      return (now() - t0) / 1000;
     };
     const raw = (n = SPAWN_N) => {
       const map = new Map<number, BareActor>();
       const t0 = now();
       for (let i = 1; i <= n; i++) map.set(i, { id: i, mailbox: [], handler });
-      const s = (now() - t0) / 1000;
-      keep = map;
-      return s;
+      return (now() - t0) / 1000;
     };
     // Warm up on a tenth of the count: a full extra million would only add GC time.
     troupe(SPAWN_N / 10);
     raw(SPAWN_N / 10);
     const r = await interleaved({ troupe: () => troupe(), raw: () => raw() }, { warmup: 0, reps: 3 });
-    keep = undefined;
 
     // Heap bytes per idle actor: heapUsed after a full GC, before and after N of them.
     let bytes: number | null = null;
     let bareBytes: number | null = null;
     if (hasGc()) {
+      let keep: unknown;
       const perActor = async (make: () => unknown) => {
         keep = undefined;
         gc();

@@ -20,6 +20,9 @@ export const ERROR_CODES = [
   'MAILBOX_FULL',
   'SHUTDOWN',
   'SERIALIZATION',
+  'NO_WORKER',
+  'JOB_FAILED',
+  'WORKER_LOST',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

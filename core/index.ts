@@ -34,4 +34,5 @@ export { createManualClock, systemClock } from './clock.ts';
 export type { Clock, ManualClock } from './clock.ts';
 export { Emitter } from './events.ts';
 export type { Connection, Transport } from './transport.ts';
+export type { Discovery } from './discovery.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';

@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Clock } from './clock.ts';
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
-import { HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, type Hello } from './protocol.ts';
+import { ACK_FRAME, HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 
 /** Link settings, taken from the node options. */
@@ -13,7 +13,14 @@ export interface LinkSettings {
   heartbeatTimeout: number;
   handshakeTimeout: number;
   maxFrameSize: number;
+  /** Hold envelopes while the link's backlog (see {@link Link.backlog}) is above this. */
+  highWaterMark: number;
+  /** Most characters of droppable envelopes (sends, calls, spawns) a link holds; more are refused. */
+  maxLinkQueue: number;
 }
+
+/** While holding envelopes, check the backlog this often (ms) in case the transport has no `ondrain`. */
+const DRAIN_POLL_MS = 10;
 
 /** What a link needs from its node. @internal */
 export interface LinkOwner {
@@ -63,6 +70,19 @@ export class Link {
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
+  // Flow control. Envelopes wait in #out (not written) while the backlog — the transport's
+  // bufferedAmount or, with a peer that acks, the characters sent but not yet acknowledged —
+  // is above highWaterMark; droppable envelopes are refused once #out holds maxLinkQueue chars.
+  /** The peer's window from its hello (`fc`): it acks what it receives, and we ack every window/4. 0: no acks either way. */
+  #peerWindow = 0;
+  /** Characters of frames written / acknowledged by the peer / received, since the link came up. */
+  #sentChars = 0;
+  #ackedChars = 0;
+  #recvChars = 0;
+  /** #recvChars when we last sent an ack. */
+  #recvAcked = 0;
+  #holding = false;
+  #pollTimer: unknown;
 
   constructor(owner: LinkOwner, conn: Connection, initiator: boolean, secret?: string) {
     this.#owner = owner;
@@ -73,6 +93,7 @@ export class Link {
     this.#lastIn = owner.clock.now();
     conn.onframe = (f) => this.#onFrame(f);
     conn.onclose = (r) => this.#connClosed(r ?? 'connection closed');
+    conn.ondrain = () => this.#maybeResume();
     this.#timer = owner.clock.setTimeout(() => {
       if (this.#state === 'handshake') this.#fail('PROTOCOL_ERROR', 'handshake timed out', true);
     }, this.#settings.handshakeTimeout);
@@ -83,6 +104,8 @@ export class Link {
       inc: owner.incarnation,
       nonce: this.#nonce,
       addrs: owner.listenAddresses(),
+      // Our window, so the peer acks often enough; none when flow control is off (Infinity).
+      fc: Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0 ? this.#settings.highWaterMark : undefined,
     } satisfies Hello);
   }
 
@@ -94,31 +117,91 @@ export class Link {
     return this.#closeReason;
   }
 
-  /** Queue one envelope; envelopes queued in one tick leave as one frame. */
-  enqueue(text: string): void {
-    if (this.#state !== 'up') return;
+  /**
+   * Queue one envelope; envelopes queued in one tick leave as one frame. Returns false, queueing
+   * nothing, only for a `droppable` envelope (a send, call or spawn request) when the link
+   * already holds `maxLinkQueue` characters because the peer or the transport is not keeping up:
+   * the caller reports it (a `deadLetter` `overflow`, a `MAILBOX_FULL` call). Other envelopes
+   * (replies, exit/DOWN signals, link-local control) are never refused: they are small and
+   * dropping them would break links, monitors and calls.
+   */
+  enqueue(text: string, droppable = false): boolean {
+    if (this.#state !== 'up') return true;
+    const size = text.length + 1;
+    if (droppable && this.#outChars + size > this.#settings.maxLinkQueue && this.#out.length > 0) return false;
     this.#out.push(text);
-    this.#outChars += text.length + 1;
+    this.#outChars += size;
     this.stats.envelopesOut++;
-    if (!this.#flushScheduled) {
+    if (!this.#flushScheduled && !this.#holding) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
     }
+    return true;
   }
 
-  /** Write what is queued now. */
-  #flush = (): void => {
+  /**
+   * What the link has written that the peer has not yet taken: the transport's
+   * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
+   * larger). Above `highWaterMark` new envelopes are held in the link.
+   */
+  get backlog(): number {
+    const buffered = this.conn.bufferedAmount ?? 0;
+    const unacked = this.#peerWindow > 0 ? this.#sentChars - this.#ackedChars : 0;
+    return unacked > buffered ? unacked : buffered;
+  }
+
+  /** Characters of envelopes queued in the link and not yet written (held or about to leave). */
+  get queued(): number {
+    return this.#outChars;
+  }
+
+  /** Whether the link is holding envelopes because its backlog is above the high-water mark. */
+  get holding(): boolean {
+    return this.#holding;
+  }
+
+  /** Start holding envelopes until the backlog falls; poll in case the transport has no ondrain. */
+  #hold(): void {
+    this.#holding = true;
+    this.#owner.clock.clearTimeout(this.#pollTimer);
+    this.#pollTimer = this.#owner.clock.setTimeout(this.#maybeResume, DRAIN_POLL_MS);
+  }
+
+  /** Write what is held once the backlog is down to half the high-water mark (hysteresis). */
+  #maybeResume = (): void => {
+    if (!this.#holding || this.#state !== 'up') return;
+    if (this.backlog > this.#settings.highWaterMark / 2) {
+      this.#hold();
+      return;
+    }
+    this.#holding = false;
+    this.#owner.clock.clearTimeout(this.#pollTimer);
+    this.#flush();
+  };
+
+  /** Write one frame (counted for the flow-control window). */
+  #write(frame: string): void {
+    this.stats.framesOut++;
+    this.#sentChars += frame.length;
+    this.conn.send(frame);
+  }
+
+  /** Write what is queued now (`force`: even above the high-water mark, when closing). */
+  #flush = (force?: boolean): void => {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0 || this.#state !== 'up') return;
+    if (force !== true && (this.#holding || this.backlog > this.#settings.highWaterMark)) {
+      if (!this.#holding) this.#hold();
+      return;
+    }
     this.#out = [];
     const total = this.#outChars;
     this.#outChars = 0;
     this.#sentSinceBeat = true;
     const max = this.#settings.maxFrameSize;
     if (total <= max) {
-      this.stats.framesOut++;
-      this.conn.send(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR));
+      this.#write(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR));
       return;
     }
     // Split into frames under the limit; each envelope alone is under it (checked at enqueue).
@@ -127,21 +210,20 @@ export class Link {
     for (let i = 0; i < out.length; i++) {
       const len = out[i].length + 1;
       if (size + len > max && i > start) {
-        this.stats.framesOut++;
-        this.conn.send(out.slice(start, i).join(ENVELOPE_SEPARATOR));
+        this.#write(out.slice(start, i).join(ENVELOPE_SEPARATOR));
         start = i;
         size = 0;
       }
       size += len;
     }
-    this.stats.framesOut++;
-    this.conn.send(out.slice(start).join(ENVELOPE_SEPARATOR));
+    this.#write(out.slice(start).join(ENVELOPE_SEPARATOR));
   };
 
   /** Close the link (and its connection) with `reason`. */
   close(reason = 'closed'): void {
     if (this.#state === 'closed') return;
-    if (this.#state === 'up') this.#flush();
+    // What is queued (even held) goes out before the close: the transport sends it before its FIN.
+    if (this.#state === 'up') this.#flush(true);
     this.#closeReason = reason;
     this.conn.close();
     this.#closed(reason);
@@ -168,9 +250,12 @@ export class Link {
     this.#state = 'closed';
     if (!this.#closeReason) this.#closeReason = reason;
     this.#owner.clock.clearTimeout(this.#timer);
+    this.#owner.clock.clearTimeout(this.#pollTimer);
     this.conn.onframe = null;
     this.conn.onclose = null;
+    this.conn.ondrain = null;
     this.#out = [];
+    this.#outChars = 0;
     this.#owner.onLinkDown(this, wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`);
   }
 
@@ -201,7 +286,19 @@ export class Link {
       // A peer refusing the link after it came up (an oversize frame, say) sends the same
       // reject as during the handshake; no envelope starts like it (core writes this key order).
       if (frame.startsWith('{"t":"reject"')) return this.#onHandshake(frame);
+      if (this.#peerWindow > 0 && frame.startsWith('{"t":"k"')) {
+        const m = ACK_FRAME.exec(frame);
+        if (m) return this.#onAck(Number(m[1]));
+      }
       this.#owner.onLinkFrame(this, frame);
+      // Acknowledge after handling, so the window reflects what this node has processed: a
+      // peer sending faster than we take frames in is held back by its window.
+      this.#recvChars += frame.length;
+      if (this.#peerWindow > 0 && this.#state === 'up' && this.#recvChars - this.#recvAcked >= this.#peerWindow / 4) {
+        this.#recvAcked = this.#recvChars;
+        // Alone in its frame and never held: acks must flow while data waits.
+        this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
+      }
       return;
     }
     this.#onHandshake(frame);
@@ -229,6 +326,7 @@ export class Link {
         this.peerIncarnation = msg.inc;
         this.peerAddresses = msg.addrs;
         this.#peerNonce = msg.nonce;
+        this.#peerWindow = msg.fc ?? 0;
         this.#sendControl({ t: 'auth', mac: this.#mac(msg.nonce, this.#nonce, owner.id, msg.node) });
         return;
       }
@@ -251,6 +349,12 @@ export class Link {
         return this.#fail(code, `peer refused the link: ${msg.message}`, false);
       }
     }
+  }
+
+  /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
+  #onAck(chars: number): void {
+    if (chars > this.#ackedChars && chars <= this.#sentChars) this.#ackedChars = chars;
+    if (this.#holding) this.#maybeResume();
   }
 
   #maybeUp(): void {

@@ -3,6 +3,7 @@ import type { ErrorReason } from './actor.ts';
 import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
 import type { Transport } from './transport.ts';
+import type { Discovery } from './discovery.ts';
 
 /** Options of {@link createNode}. Every limit has a safe default. */
 export interface NodeOptions {
@@ -32,6 +33,23 @@ export interface NodeOptions {
   maxMailbox?: number;
   /** Most calls this node may have waiting for replies; more reject with `MAILBOX_FULL`. @default 100000 */
   maxPendingCalls?: number;
+  /**
+   * Flow control: a link holds new envelopes (instead of writing them) while its backlog is
+   * above this many bytes/characters — the transport's `bufferedAmount` (socket write buffer),
+   * or what the peer has not yet acknowledged, whichever is larger — and resumes below half of
+   * it. `Infinity` turns flow control off. @default 1 MiB
+   */
+  highWaterMark?: number;
+  /**
+   * Most characters of sends, calls and spawn requests one link holds while its backlog is high.
+   * Past it a send is dropped (`deadLetter` `overflow`) and a call or remote spawn rejects with
+   * `MAILBOX_FULL`; `send` never throws. Keep it above `maxFrameSize`. @default 16 Mi characters
+   */
+  maxLinkQueue?: number;
+  /** Most links (authenticated or not) this node keeps; connections accepted beyond it are refused at once. @default 1024 */
+  maxConnections?: number;
+  /** Most accepted connections still in their handshake; more are refused at once (bounds a connection flood). @default 64 */
+  maxUnauthenticated?: number;
   /** Send error stacks across the wire in exit reasons and call errors. @default false */
   exposeStacks?: boolean;
   /**
@@ -42,9 +60,15 @@ export interface NodeOptions {
   autoConnect?: boolean;
   /** After losing a link it dialed (other than a seed), keep redialing for this many ms. Seeds are redialed forever. @default 10000 */
   reconnectWindow?: number;
+  /**
+   * Find other nodes without seeds (for example `multicast()` from `troupe/multicast`). The node
+   * dials what a discovery reports through its transports (the handshake still proves the
+   * secret), and stops every discovery on shutdown. @default []
+   */
+  discovery?: Discovery | Discovery[];
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock'>>;
+export type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery'>>;
 
 
 /** Why a message could not be delivered. */
@@ -57,7 +81,8 @@ export type DeadLetterReason =
   | 'system-message'
   | 'not-serializable'
   | 'frame-too-large'
-  | 'no-name';
+  | 'no-name'
+  | 'overflow';
 
 /** The events a node emits on `node.events`. */
 export interface NodeEvents {
@@ -81,6 +106,8 @@ export interface NodeEvents {
   nameConflict: { name: string; winner: ActorRef<any, any>; loser: ActorRef<any, any> };
   /** A listener threw. */
   listenerError: { error: unknown };
+  /** A discovery failed to start or stop (a port in use, no multicast route, …). */
+  discoveryError: { discovery: string; error: TroupeError };
 }
 
 
@@ -95,6 +122,10 @@ export const DEFAULTS: ResolvedOptions = {
   hopLimit: 16,
   maxMailbox: Infinity,
   maxPendingCalls: 100_000,
+  highWaterMark: 1024 * 1024,
+  maxLinkQueue: 16 * 1024 * 1024,
+  maxConnections: 1024,
+  maxUnauthenticated: 64,
   exposeStacks: false,
   autoConnect: true,
   reconnectWindow: 10_000,

@@ -17,9 +17,10 @@ import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
 import { Link, type LinkOwner, type LinkSettings } from './link.ts';
-import { EnvelopeHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
+import { EnvelopeHeader, fastHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
 import { Registry } from './registry.ts';
 import type { Connection, Transport } from './transport.ts';
+import type { Discovery } from './discovery.ts';
 import { DEFAULTS, type DeadLetterReason, type NodeEvents, type NodeOptions, type ResolvedOptions } from './node-options.ts';
 import type { Behaviour, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
 
@@ -40,6 +41,8 @@ interface DefinedBehaviour {
   schema: z.ZodType | undefined;
   impl: Behaviour<any, any, any> | ProcessFn<any>;
 }
+
+const NO_OPTIONS: SpawnOptions = Object.freeze({});
 
 /** Messages handled per scheduler turn before yielding to the host's event loop. */
 const TURN_BUDGET = 50_000;
@@ -87,6 +90,8 @@ export class Node implements RefHost {
   #quoted = new Map<string, string>();
   #shutdown = false;
   #owner: LinkOwner;
+  #discoveries: Discovery[];
+  #discoveriesStarted = new Set<Discovery>();
 
   constructor(options: NodeOptions = {}) {
     this.id = options.name ?? `node-${bytesToHex(randomBytes(4))}`;
@@ -112,6 +117,10 @@ export class Node implements RefHost {
       refFor: (node, id) => new ActorRef(this, node, id),
     });
     this.#owner = this.#makeLinkOwner();
+    const d = options.discovery;
+    this.#discoveries = d === undefined ? [] : Array.isArray(d) ? [...d] : [d];
+    // Started after createNode returns, so a listener added right after it sees a failure.
+    if (this.#discoveries.length) queueMicrotask(() => this.#startDiscoveries());
   }
 
   // ---------------------------------------------------------------------------------------
@@ -146,7 +155,7 @@ export class Node implements RefHost {
         timeout: remote?.timeout,
       });
     }
-    return this.#spawnLocal(what, (a as SpawnOptions | undefined) ?? {});
+    return this.#spawnLocal(what, (a as SpawnOptions | undefined) ?? NO_OPTIONS);
   }
 
   /** `remoteWatch`: a monitor held by another node's actor, set before the actor runs (remote spawn). */
@@ -334,7 +343,29 @@ export class Node implements RefHost {
       conn.close();
       return Promise.reject(new TroupeError('SHUTDOWN', 'node is shut down'));
     }
+    if (!initiator) {
+      const refused = this.#overConnectionLimits();
+      if (refused) {
+        // Refuse before any work (no Link, no nonce, no timer): a connection flood costs little.
+        const error = new TroupeError('PROTOCOL_ERROR', `${refused}; refusing ${conn.label}`);
+        this.events.emit('protocolError', { error, label: conn.label });
+        conn.onframe = null;
+        conn.send(JSON.stringify({ t: 'reject', code: error.code, message: refused }));
+        conn.close();
+        return Promise.reject(error);
+      }
+    }
     return this.#attachLink(conn, initiator, options.secret).up;
+  }
+
+  /** Why an accepted connection must be refused now (`maxConnections`, `maxUnauthenticated`), if it must. */
+  #overConnectionLimits(): string | undefined {
+    const { maxConnections, maxUnauthenticated } = this.options;
+    if (this.#links.size >= maxConnections) return `too many connections (maxConnections ${maxConnections})`;
+    let handshaking = 0;
+    for (const l of this.#links) if (l.state === 'handshake' && !l.initiator) handshaking++;
+    if (handshaking >= maxUnauthenticated) return `too many unauthenticated connections (maxUnauthenticated ${maxUnauthenticated})`;
+    return undefined;
   }
 
   #attachLink(conn: Connection, initiator: boolean, secret?: string): { link: Link; up: Promise<string> } {
@@ -421,7 +452,13 @@ export class Node implements RefHost {
 
   /** Dial `node` directly if its addresses are known and a transport can reach them. */
   #autoDial(node: string): void {
-    if (!this.options.autoConnect || this.#shutdown || this.#direct.has(node) || node === this.id) return;
+    if (!this.options.autoConnect) return;
+    this.#dialKnown(node);
+  }
+
+  /** Dial `node` at a known address unless linked, dialing, or a dial failed in the last 5 s. */
+  #dialKnown(node: string): void {
+    if (this.#shutdown || this.#direct.has(node) || node === this.id) return;
     const failed = this.#dialFailed.get(node);
     if (failed !== undefined && this.clock.now() - failed < 5000) return;
     const addrs = this.#addresses.get(node);
@@ -435,6 +472,27 @@ export class Node implements RefHost {
         this.#dialFailed.set(node, this.clock.now());
       },
     );
+  }
+
+  #startDiscoveries(): void {
+    for (const d of this.#discoveries) {
+      if (this.#shutdown) return;
+      this.#discoveriesStarted.add(d);
+      const report = (err: unknown): void => this.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
+      try {
+        Promise.resolve(d.start(this, (node, addrs) => this.#discovered(node, addrs))).catch(report);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
+
+  /** A discovery heard of `node` (authenticated by the discovery; the handshake checks again). */
+  #discovered(node: string, addrs: string[]): void {
+    if (this.#shutdown || node === this.id || this.#direct.has(node)) return;
+    if (addrs.length && (this.#addresses.size < MAX_ROUTES || this.#addresses.has(node))) this.#addresses.set(node, addrs);
+    // Discovery dials even with autoConnect off: finding the cluster is what it is for.
+    this.#dialKnown(node);
   }
 
   /** Membership gossip: this node and its direct peers, with listen addresses. */
@@ -512,6 +570,8 @@ export class Node implements RefHost {
       heartbeatTimeout: this.options.heartbeatTimeout,
       handshakeTimeout: this.options.handshakeTimeout,
       maxFrameSize: this.options.maxFrameSize,
+      highWaterMark: this.options.highWaterMark,
+      maxLinkQueue: this.options.maxLinkQueue,
     };
     return {
       id: this.id,
@@ -544,12 +604,12 @@ export class Node implements RefHost {
         if (!keepNew) {
           this.#pendingAttach.get(link)?.resolve(peer);
           this.#pendingAttach.delete(link);
-          link.close('duplicate link');
+          this.#retire(link);
           return;
         }
         this.#direct.set(peer, link);
         for (const [n, l] of this.#routes) if (l === drop) this.#routes.set(n, link);
-        drop.close('duplicate link');
+        this.#retire(drop);
         this.#pendingAttach.get(link)?.resolve(peer);
         this.#pendingAttach.delete(link);
         return;
@@ -566,6 +626,23 @@ export class Node implements RefHost {
     for (const l of this.#direct.values()) l.enqueue(members);
     this.#pendingAttach.get(link)?.resolve(peer);
     this.#pendingAttach.delete(link);
+  }
+
+  /** Timers closing retired duplicate links (cleared on shutdown). */
+  #retiring = new Set<unknown>();
+
+  /**
+   * Stop using a duplicate link, but keep reading it (and its heartbeats going) for a heartbeat
+   * timeout before closing it: the peer makes the same choice only when its copy of the other
+   * link comes up, a moment later, and keeps sending on this one until then. Closing it at once
+   * lost what was in flight on it, silently (calls sent on it hung until their timeout).
+   */
+  #retire(link: Link): void {
+    const timer = this.clock.setTimeout(() => {
+      this.#retiring.delete(timer);
+      link.close('duplicate link');
+    }, this.options.heartbeatTimeout);
+    this.#retiring.add(timer);
   }
 
   #linkDown(link: Link, reason: string): void {
@@ -673,21 +750,34 @@ export class Node implements RefHost {
     return q;
   }
 
-  /** Encode and route one envelope; false when it cannot leave this node. */
-  #emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown }): boolean {
+  /**
+   * Route one envelope; reports a failure as a dead letter and returns its error (undefined when
+   * it left). `droppable` (sends, spawn requests): refused while the link is congested.
+   */
+  #emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown; droppable?: boolean }): TroupeError | undefined {
     const link = this.#route(node);
     if (!link) {
       this.#deadLetter(what.to, 'unreachable', what.message);
-      return false;
+      return new TroupeError('NODE_DOWN', `node ${node} is not reachable`);
     }
     if (link.peer !== node && this.options.autoConnect) this.#autoDial(node);
     const text = payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload;
     if (text.length > this.options.maxFrameSize) {
-      this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
-      return false;
+      const error = new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
+      this.#deadLetter(what.to, 'frame-too-large', what.message, error);
+      return error;
     }
-    link.enqueue(text);
-    return true;
+    if (!link.enqueue(text, what.droppable)) {
+      const error = this.#congested(link);
+      this.#deadLetter(what.to, 'overflow', what.message, error);
+      return error;
+    }
+    return undefined;
+  }
+
+  /** The error for an envelope a congested link refused (see `maxLinkQueue`). */
+  #congested(link: Link): TroupeError {
+    return new TroupeError('MAILBOX_FULL', `link to ${link.peer} is congested: ${link.queued} chars waiting (maxLinkQueue ${this.options.maxLinkQueue})`);
   }
 
   #encode(value: unknown, to: string): string | undefined {
@@ -736,12 +826,15 @@ export class Node implements RefHost {
     } catch (err) {
       return this.#protocolError(link, 'malformed envelope header', err);
     }
-    const parsed = EnvelopeHeader.safeParse(raw);
-    if (!parsed.success) {
-      const t = (raw as { t?: unknown } | null)?.t;
-      return this.#protocolError(link, typeof t === 'string' ? `invalid or unknown envelope "${t.slice(0, 20)}"` : 'invalid envelope', parsed.error.issues);
+    let h = fastHeader(raw);
+    if (h === undefined) {
+      const parsed = EnvelopeHeader.safeParse(raw);
+      if (!parsed.success) {
+        const t = (raw as { t?: unknown } | null)?.t;
+        return this.#protocolError(link, typeof t === 'string' ? `invalid or unknown envelope "${t.slice(0, 20)}"` : 'invalid envelope', parsed.error.issues);
+      }
+      h = parsed.data;
     }
-    const h = parsed.data;
     if ('n' in h) {
       if (h.n !== this.id) return this.#forward(link, h, payload);
       if (h.o !== this.id && !this.#routes.has(h.o)) {
@@ -813,8 +906,15 @@ export class Node implements RefHost {
       else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
       return;
     }
-    // Relays forward the payload bytes untouched: only the small header is rewritten.
-    link.enqueue(envelope({ ...h, h: h.h + 1 }, payload));
+    // Relays forward the payload bytes untouched: only the small header is rewritten. A relay
+    // in front of a slow peer bounds what it holds: sends, calls and spawns past maxLinkQueue
+    // are dropped (calls and spawns get a MAILBOX_FULL reply).
+    const droppable = h.t === 's' || h.t === 'c' || h.t === 'sp';
+    if (!link.enqueue(envelope({ ...h, h: h.h + 1 }, payload), droppable)) {
+      const error = this.#congested(link);
+      if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, error);
+      else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'overflow', undefined, error);
+    }
   }
 
   #decodePayload(payload: string | undefined, to: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
@@ -986,7 +1086,7 @@ export class Node implements RefHost {
     const mid = opts.monitor && from ? this.#newMonitorId() : '';
     return this.#pending(nodeId, opts.timeout, (callId) => {
       const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid });
-      return this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}` }) ? undefined : new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
+      return this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
     }, (value) => {
       // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
       if (!(value instanceof ActorRef) || !from || !from.alive) return;
@@ -1018,7 +1118,7 @@ export class Node implements RefHost {
     const payload = this.#encode(msg, ref.key);
     if (payload === undefined) return;
     const header = `{"t":"s","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id}}`;
-    this.#emit(ref.node, header, payload, { to: ref.key, message: msg });
+    this.#emit(ref.node, header, payload, { to: ref.key, message: msg, droppable: true });
   }
 
   /** @internal RefHost */
@@ -1062,8 +1162,8 @@ export class Node implements RefHost {
       const header = `{"t":"c","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id},"c":${callId}}`;
       const text = header + PAYLOAD_SEPARATOR + payload;
       if (text.length > this.options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
-      this.#route(ref.node)!.enqueue(text);
-      return undefined;
+      const link = this.#route(ref.node)!;
+      return link.enqueue(text, true) ? undefined : this.#congested(link);
     });
   }
 
@@ -1102,12 +1202,11 @@ export class Node implements RefHost {
    */
   #deliver(actor: Actor, msg: unknown, callId: number, replyNode: string): void {
     const schema = actor.schema;
-    if (schema !== undefined) {
+    // Behaviours validate when they take the message (see Actor); processes on arrival.
+    if (schema !== undefined && actor.validatesOnArrival) {
       const r = schema.safeParse(msg);
       if (!r.success) {
-        const error = new TroupeError('INVALID_MESSAGE', `message rejected by the schema of ${actor.ref.key}`, { details: r.error.issues });
-        this.events.emit('invalidMessage', { to: actor.ref.key, error });
-        if (callId) this.#replyTo(replyNode, callId, false, error);
+        this.#invalid(actor, r.error.issues, callId, replyNode);
         return;
       }
       msg = r.data;
@@ -1118,6 +1217,18 @@ export class Node implements RefHost {
       this.#deadLetter(actor.ref.key, 'mailbox-full', msg, error);
       if (callId) this.#replyTo(replyNode, callId, false, error);
     }
+  }
+
+  #invalid(actor: Actor, issues: unknown, callId: number, replyNode: string): void {
+    const error = new TroupeError('INVALID_MESSAGE', `message rejected by the schema of ${actor.ref.key}`, { details: issues });
+    this.events.emit('invalidMessage', { to: actor.ref.key, error });
+    if (callId) this.#replyTo(replyNode, callId, false, error);
+  }
+
+  /** @internal a behaviour's schema rejected a message it took from its mailbox */
+  _invalid(actor: Actor, issues: unknown, call: CallEnvelope | undefined): void {
+    if (call) call.done = true;
+    this.#invalid(actor, issues, call?.callId ?? 0, call?.replyNode ?? this.id);
   }
 
   /** @internal answer a call */
@@ -1372,6 +1483,8 @@ export class Node implements RefHost {
   async shutdown(): Promise<void> {
     if (this.#shutdown) return;
     this.#shutdown = true;
+    for (const timer of this.#retiring) this.clock.clearTimeout(timer);
+    this.#retiring.clear();
     for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
     // Settle calls before the links close: closing them would reject these with NODE_DOWN.
     for (const [id, c] of this.#calls) {
@@ -1382,7 +1495,14 @@ export class Node implements RefHost {
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
     for (const link of [...this.#links]) link.close('shutdown');
-    await Promise.all(this.#transports.map((t) => t.close().catch(() => {})));
+    const stops = [...this.#discoveriesStarted].map(async (d) => {
+      try {
+        await d.stop();
+      } catch (err) {
+        this.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
+      }
+    });
+    await Promise.all([...this.#transports.map((t) => t.close().catch(() => {})), ...stops]);
   }
 
   /** Whether `shutdown()` was called. */

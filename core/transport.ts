@@ -27,6 +27,13 @@ export interface Connection {
   readonly label: string;
   /** Bytes queued but not yet written, where the transport can tell (for backpressure). */
   readonly bufferedAmount?: number;
+  /**
+   * Set by core (optional for adapters): call it when `bufferedAmount` has fallen after the
+   * transport refused to take more (a socket's `drain`). A link holding envelopes because
+   * `bufferedAmount` passed its high-water mark resumes at once; without it core polls
+   * `bufferedAmount` every few milliseconds while it holds envelopes.
+   */
+  ondrain?: (() => void) | null;
 }
 
 /**

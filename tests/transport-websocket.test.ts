@@ -150,6 +150,12 @@ describe('websocket adapter', () => {
     ]);
     const sync = await listening({ verifyClient: () => false });
     expect((await rejection(dialer().connect(sync.address))).message).toContain('403');
+    const throwing = await listening({
+      verifyClient: () => {
+        throw new Error('hook bug');
+      },
+    });
+    expect((await rejection(dialer().connect(throwing.address))).message).toContain('403');
   });
 
   it('shares an existing HTTP server: its routes and another noServer ws path keep working, and it outlives the transport', async () => {

@@ -22,6 +22,31 @@ runTransportContract('worker (MessageChannel)', async () => {
   };
 });
 
+/**
+ * A port seen the way a browser shows one: `postMessage`, `addEventListener` with `event.data`,
+ * `start()`, and no Node `on`/`off`, so the adapter takes its browser path.
+ */
+function browserStylePort(port: import('node:worker_threads').MessagePort) {
+  return {
+    postMessage: (m: unknown) => port.postMessage(m),
+    addEventListener: (type: string, fn: (e: unknown) => void) => port.addEventListener(type, fn as (e: Event) => void),
+    removeEventListener: (type: string, fn: (e: unknown) => void) => port.removeEventListener(type, fn as (e: Event) => void),
+    start: () => port.start(),
+  };
+}
+
+runTransportContract('worker (MessageChannel, browser-style EventTarget endpoints)', async () => {
+  const { port1, port2 } = new MessageChannel();
+  return {
+    a: createPortConnection(browserStylePort(port1), { label: 'port1' }),
+    b: createPortConnection(browserStylePort(port2), { label: 'port2' }),
+    cleanup: () => {
+      port1.close();
+      port2.close();
+    },
+  };
+});
+
 runTransportContract('worker (worker_threads Worker)', async () => {
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(new URL('./fixtures/port-bridge.mjs', import.meta.url), { workerData: { port: port2 }, transferList: [port2] });
@@ -83,6 +108,23 @@ describe('worker adapter', () => {
     conn.close();
     await until(() => raw.length >= 6, 'the close message');
     expect(raw[5]).toEqual({ troupe: 'close' });
+  });
+
+  it('counts what waits to be posted in bufferedAmount, and calls ondrain once it is posted', async () => {
+    const { port1, port2 } = channel();
+    const a = createPortConnection(port1);
+    const b = createPortConnection(port2);
+    await a.opened;
+    let drains = 0;
+    a.ondrain = () => drains++;
+    a.send('x'.repeat(1000));
+    a.send('y'.repeat(24));
+    expect(a.bufferedAmount).toBe(1024);
+    await Promise.resolve();
+    expect(a.bufferedAmount).toBe(0);
+    expect(drains).toBe(1);
+    a.close();
+    b.close();
   });
 
   it('ignores messages that are not troupe\'s (objects of the app sharing the endpoint)', async () => {
@@ -209,12 +251,15 @@ describe('worker adapter', () => {
     expect(err.message).toMatch(/worker error: .*does-not-exist/);
   });
 
-  it('is browser-safe: no Node module or global at the top level of worker.ts and websocket.ts', () => {
-    for (const file of ['../adapters/worker.ts', '../adapters/websocket.ts']) {
-      const src = readFileSync(new URL(file, import.meta.url), 'utf8');
+  it('is browser-safe: worker.ts, websocket.ts and the files they import use no Node module or global', () => {
+    const browserSafe = ['worker.ts', 'port-connection.ts', 'websocket.ts', 'base-connection.ts'];
+    for (const file of browserSafe) {
+      const src = readFileSync(new URL(`../adapters/${file}`, import.meta.url), 'utf8');
       const imports = [...src.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
-      expect(imports.every((i) => i.startsWith('../core/')), `${file} imports ${imports.join(', ')}`).toBe(true);
-      expect(src).not.toMatch(/\b(require\(|Buffer\.|process\.(?!versions))/);
+      const allowed = (i: string) => i === '../core/index.ts' || browserSafe.some((f) => i === `./${f}`);
+      expect(imports.every(allowed), `${file} imports ${imports.join(', ')}`).toBe(true);
+      // `process.versions`/`getBuiltinModule` only through a guarded globalThis lookup (worker.ts finding parentPort)
+      expect(src).not.toMatch(/\b(require\(|Buffer\.|__dirname|process\.(?!versions|getBuiltinModule))/);
     }
   });
 });

@@ -1,0 +1,453 @@
+// The multi-worker computation: a parallel map of Mandelbrot tiles over N Web Workers, each a
+// troupe node linked to this page. The page remote-spawns a tile actor on every worker and keeps
+// two calls in flight per worker (work stealing: whoever is free takes the next tile). It runs the
+// job on 1, 2, … N workers, paints tiles as they arrive, measures each run, and checks every
+// result against the same image computed single-threaded in the page.
+import { TroupeError, type ActorRef, type Node } from '../core/index.ts';
+import { spawnWorkerNode } from '../adapters/worker.ts';
+import { DEFAULT_JOB, checksum, computeTile, decodeCounts, paint, palette, placeTile, tilesOf, type MandelbrotJob, type Tile, type TileRequest, type TileResult } from './mandelbrot.ts';
+import { TILE_BEHAVIOUR } from './tile-actor.ts';
+import { el } from './dom.ts';
+
+type TileRef = ActorRef<TileRequest, TileResult>;
+
+/** Names under which the demo's Node nodes register a tile actor (`tiles@<node id>`). */
+export const NODE_TILES_PREFIX = 'tiles@';
+
+/** One measured run. */
+export interface RunResult {
+  /** `workers` Web Workers, or 0 for the page's main thread alone. */
+  workers: number;
+  /** Node nodes that took part. */
+  nodes: number;
+  ms: number;
+  checksum: string;
+  /** Tiles each node computed. */
+  perNode: Record<string, number>;
+}
+
+/** What a full run of the view produced (also what `troupeDemo.runCompute()` resolves with). */
+export interface ComputeResult {
+  runs: RunResult[];
+  reference: RunResult;
+  /** Whether every run's checksum equals the single-threaded reference. */
+  ok: boolean;
+}
+
+/** The page's Web Workers, each a troupe node with a tile actor. */
+export class WorkerPool {
+  #node: Node;
+  #workers: { id: string; tiles: TileRef }[] = [];
+  #next = 1;
+  #onChange: () => void;
+
+  constructor(node: Node, onChange: () => void) {
+    this.#node = node;
+    this.#onChange = onChange;
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** Node ids of the workers, in order. */
+  get ids(): string[] {
+    return this.#workers.map((w) => w.id);
+  }
+
+  /** The first `n` workers' tile actors. */
+  tiles(n: number): TileRef[] {
+    return this.#workers.slice(0, n).map((w) => w.tiles);
+  }
+
+  /** Start workers until there are `n` (and stop the extra ones). */
+  async resize(n: number): Promise<void> {
+    while (this.#workers.length > n) this.#node.disconnect(this.#workers.pop()!.id);
+    const starting: Promise<void>[] = [];
+    for (let i = this.#workers.length; i < n; i++) starting.push(this.#start());
+    await Promise.all(starting);
+    this.#workers.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
+    this.#onChange();
+  }
+
+  async #start(): Promise<void> {
+    const name = `${this.#node.id}-w${this.#next++}`;
+    const worker = new Worker(new URL('./compute-worker.ts', import.meta.url), { type: 'module', name });
+    const id = await spawnWorkerNode(this.#node, worker, { label: 'worker' });
+    const tiles = (await this.#node.spawn(id, TILE_BEHAVIOUR)) as TileRef;
+    this.#workers.push({ id, tiles });
+    // A worker that dies leaves the pool (its calls already failed with NODE_DOWN).
+    const off = this.#node.monitorNode(id, (e) => {
+      if (e.up) return;
+      off();
+      this.#workers = this.#workers.filter((w) => w.id !== id);
+      this.#onChange();
+    });
+  }
+}
+
+/**
+ * Compute `job` on `actors`, `depth` calls in flight per actor; `onTile` runs as each tile
+ * arrives. A failed call puts its tile back for the others; rejects when no actor is left.
+ */
+export async function runJob(
+  job: MandelbrotJob,
+  actors: TileRef[],
+  onTile: (tile: Tile, counts: Uint16Array, result: TileResult) => void,
+  depth = 2,
+): Promise<{ image: Uint16Array; ms: number; perNode: Record<string, number> }> {
+  const queue = tilesOf(job);
+  const image = new Uint16Array(job.width * job.height);
+  const perNode: Record<string, number> = {};
+  let left = queue.length;
+  let failure: unknown;
+  const t0 = performance.now();
+  const lane = async (ref: TileRef): Promise<void> => {
+    for (let tile = queue.shift(); tile; tile = queue.shift()) {
+      let result: TileResult;
+      try {
+        result = await ref.call({ job, tile }, { timeout: 30_000 });
+      } catch (err) {
+        queue.push(tile);
+        failure = err;
+        return;
+      }
+      const counts = decodeCounts(result.counts, tile.w * tile.h);
+      placeTile(job, tile, counts, image);
+      perNode[result.node] = (perNode[result.node] ?? 0) + 1;
+      left--;
+      onTile(tile, counts, result);
+    }
+  };
+  await Promise.all(actors.flatMap((ref) => Array.from({ length: depth }, () => lane(ref))));
+  if (left > 0) throw new TroupeError('NODE_DOWN', `${left} tiles were not computed: ${(failure as Error)?.message ?? 'no worker left'}`);
+  return { image, ms: performance.now() - t0, perNode };
+}
+
+/** Yield to the event loop (a message-channel hop: no 4 ms timer clamping). */
+function yieldNow(): Promise<void> {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(0);
+  });
+}
+
+/** The same job, single-threaded on the page's main thread (yielding between tiles). */
+async function runInPage(job: MandelbrotJob, onTile: (tile: Tile, counts: Uint16Array) => void): Promise<{ image: Uint16Array; ms: number }> {
+  const image = new Uint16Array(job.width * job.height);
+  let busy = 0;
+  for (const tile of tilesOf(job)) {
+    const t = performance.now();
+    const counts = computeTile(job, tile);
+    busy += performance.now() - t;
+    placeTile(job, tile, counts, image);
+    onTile(tile, counts);
+    await yieldNow();
+  }
+  // Compute time only: the yields that keep the page responsive are not the job's cost.
+  return { image, ms: busy };
+}
+
+/** The compute view. */
+export class ComputeView {
+  readonly pool: WorkerPool;
+  #node: Node;
+  #root: HTMLElement;
+  #job: MandelbrotJob = DEFAULT_JOB;
+  #colours = palette(DEFAULT_JOB.maxIter);
+  #canvas!: HTMLCanvasElement;
+  #ctx!: CanvasRenderingContext2D;
+  #start!: HTMLButtonElement;
+  #count!: HTMLSelectElement;
+  #withNodes!: HTMLInputElement;
+  #bar!: HTMLElement;
+  #progress!: HTMLElement;
+  #status!: HTMLElement;
+  #table!: HTMLTableSectionElement;
+  #chart!: HTMLElement;
+  #checksum!: HTMLElement;
+  #reference!: HTMLElement;
+  #verdict!: HTMLElement;
+  #poolInfo!: HTMLElement;
+  #running: Promise<ComputeResult> | undefined;
+  #reference_: RunResult | undefined;
+  #last: ComputeResult | undefined;
+
+  constructor(root: HTMLElement, node: Node) {
+    this.#root = root;
+    this.#node = node;
+    this.pool = new WorkerPool(node, () => this.#showPool());
+    this.#build();
+  }
+
+  /** Start the default number of workers. */
+  async start(): Promise<void> {
+    await this.pool.resize(Number(this.#count.value));
+  }
+
+  /** The last finished run, if any. */
+  get last(): ComputeResult | undefined {
+    return this.#last;
+  }
+
+  /** Run the sweep (1..N workers, optionally with the Node nodes, then the reference). */
+  run(options: { workers?: number; withNodes?: boolean } = {}): Promise<ComputeResult> {
+    if (this.#running) return this.#running;
+    if (options.workers !== undefined) this.#count.value = String(options.workers);
+    if (options.withNodes !== undefined) this.#withNodes.checked = options.withNodes;
+    this.#running = this.#sweep().finally(() => {
+      this.#running = undefined;
+      this.#start.disabled = false;
+      this.#count.disabled = false;
+      this.#root.querySelector('.compute-figure')?.removeAttribute('aria-busy');
+    });
+    return this.#running;
+  }
+
+  #build(): void {
+    const max = Math.max(2, Math.min(8, navigator.hardwareConcurrency || 4));
+    this.#count = el('select', { id: 'compute-workers', 'data-testid': 'compute-workers' }) as HTMLSelectElement;
+    for (let n = 1; n <= 8; n++) this.#count.append(el('option', { value: String(n) }, String(n)));
+    this.#count.value = String(max);
+    this.#count.addEventListener('change', () => void this.pool.resize(Number(this.#count.value)));
+    this.#withNodes = el('input', { type: 'checkbox', id: 'compute-with-nodes', 'data-testid': 'compute-with-nodes' }) as HTMLInputElement;
+    this.#start = el('button', { class: 'primary', type: 'button', 'data-testid': 'compute-start' }, 'Run on 1…N workers') as HTMLButtonElement;
+    this.#start.addEventListener('click', () => void this.run().catch((err) => this.#say(`Failed: ${(err as Error).message}`, true)));
+    this.#canvas = el('canvas', {
+      width: String(this.#job.width),
+      height: String(this.#job.height),
+      'data-testid': 'compute-canvas',
+      role: 'img',
+      'aria-label': 'The Mandelbrot image, painted tile by tile as workers return them',
+    }) as HTMLCanvasElement;
+    this.#ctx = this.#canvas.getContext('2d')!;
+    this.#ctx.fillStyle = '#0b1020';
+    this.#ctx.fillRect(0, 0, this.#job.width, this.#job.height);
+    this.#bar = el('div', { class: 'bar-fill' });
+    this.#progress = el(
+      'div',
+      { class: 'progress', role: 'progressbar', 'aria-label': 'Computation progress', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'data-testid': 'compute-progress' },
+      this.#bar,
+    );
+    this.#status = el('p', { class: 'compute-status', 'data-testid': 'compute-status', 'aria-live': 'polite' }, 'Ready.');
+    this.#checksum = el('code', { 'data-testid': 'compute-checksum' }, '—');
+    this.#reference = el('code', { 'data-testid': 'compute-reference-checksum' }, '—');
+    this.#verdict = el('span', { class: 'verdict', 'data-testid': 'compute-verified', 'data-state': 'pending' }, 'not run yet');
+    this.#table = el('tbody') as HTMLTableSectionElement;
+    this.#chart = el('div', { class: 'speedup-chart', 'data-testid': 'compute-speedup-chart' });
+    this.#poolInfo = el('span', { class: 'muted', 'data-testid': 'compute-pool' });
+    const tiles = tilesOf(this.#job).length;
+
+    this.#root.append(
+      el(
+        'div',
+        { class: 'compute-layout' },
+        el(
+          'div',
+          { class: 'card compute-main' },
+          el(
+            'div',
+            { class: 'toolbar' },
+            el('label', { for: 'compute-workers' }, 'Workers (N)'),
+            this.#count,
+            el('label', { class: 'check' }, this.#withNodes, ' also use the Node nodes'),
+            this.#start,
+            this.#poolInfo,
+          ),
+          this.#progress,
+          this.#status,
+          el('figure', { class: 'compute-figure' }, this.#canvas),
+          el(
+            'p',
+            { class: 'muted small' },
+            `${this.#job.width}×${this.#job.height} pixels, ${tiles} tiles of ${this.#job.tile}×${this.#job.tile}, up to ${this.#job.maxIter} iterations per pixel. ` +
+              'Each tile is one call to a tile actor that the page spawned on a worker node; two calls stay in flight per worker.',
+          ),
+        ),
+        el(
+          'div',
+          { class: 'card compute-side' },
+          el('h2', {}, 'Speedup'),
+          el(
+            'table',
+            { class: 'data', 'data-testid': 'compute-speedup-table' },
+            el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Run'), el('th', { scope: 'col' }, 'Time'), el('th', { scope: 'col' }, 'Speedup'), el('th', { scope: 'col' }, 'Checksum'))),
+            this.#table,
+          ),
+          this.#chart,
+          el('h2', {}, 'Result'),
+          el(
+            'dl',
+            { class: 'facts' },
+            el('dt', {}, 'Image checksum (workers)'),
+            el('dd', {}, this.#checksum),
+            el('dt', {}, 'Single-threaded reference'),
+            el('dd', {}, this.#reference),
+            el('dt', {}, 'Verdict'),
+            el('dd', {}, this.#verdict),
+          ),
+          el('p', { class: 'muted small' }, 'The checksum is FNV-1a over every pixel’s iteration count, row by row: the same image gives the same checksum whatever the tile order or the number of workers.'),
+        ),
+      ),
+    );
+  }
+
+  #showPool(): void {
+    const ids = this.pool.ids;
+    this.#poolInfo.textContent = ids.length ? `${ids.length} worker node${ids.length > 1 ? 's' : ''} up` : 'no workers';
+    this.#poolInfo.title = ids.join(', ');
+  }
+
+  #say(text: string, error = false): void {
+    this.#status.textContent = text;
+    this.#status.classList.toggle('error', error);
+  }
+
+  #setProgress(fraction: number): void {
+    const pct = Math.round(fraction * 1000) / 10;
+    this.#bar.style.width = `${pct}%`;
+    this.#progress.setAttribute('aria-valuenow', String(Math.round(pct)));
+    this.#progress.dataset.value = String(pct);
+  }
+
+  #paintTile(tile: Tile, counts: Uint16Array): void {
+    const img = this.#ctx.createImageData(tile.w, tile.h);
+    paint(counts, this.#colours, img.data);
+    this.#ctx.putImageData(img, tile.x, tile.y);
+  }
+
+  #clearCanvas(): void {
+    this.#ctx.fillStyle = '#0b1020';
+    this.#ctx.fillRect(0, 0, this.#job.width, this.#job.height);
+  }
+
+  async #nodeActors(): Promise<TileRef[]> {
+    const refs: TileRef[] = [];
+    for (const [name, ref] of this.#node.registered()) if (name.startsWith(NODE_TILES_PREFIX)) refs.push(ref as TileRef);
+    return refs;
+  }
+
+  async #sweep(): Promise<ComputeResult> {
+    this.#start.disabled = true;
+    this.#count.disabled = true;
+    this.#root.querySelector('.compute-figure')?.setAttribute('aria-busy', 'true');
+    const n = Number(this.#count.value);
+    this.#say(`Starting ${n} workers…`);
+    await this.pool.resize(n);
+    if (this.pool.size === 0) throw new Error('no worker could be started');
+    const nodeActors = this.#withNodes.checked ? await this.#nodeActors() : [];
+    const plan: { workers: number; nodes: number }[] = [];
+    for (let k = 1; k <= this.pool.size; k++) plan.push({ workers: k, nodes: 0 });
+    if (nodeActors.length) plan.push({ workers: this.pool.size, nodes: nodeActors.length });
+    const tiles = tilesOf(this.#job).length;
+    const needRef = !this.#reference_;
+    const totalSteps = (plan.length + (needRef ? 1 : 0)) * tiles;
+    let done = 0;
+    this.#table.replaceChildren();
+    this.#chart.replaceChildren();
+    this.#checksum.textContent = '—';
+    this.#verdict.textContent = 'running…';
+    this.#verdict.dataset.state = 'pending';
+    const runs: RunResult[] = [];
+    for (const [i, step] of plan.entries()) {
+      this.#clearCanvas();
+      const label = step.nodes ? `${step.workers} workers + ${step.nodes} Node nodes` : `${step.workers} worker${step.workers > 1 ? 's' : ''}`;
+      let mine = 0;
+      const actors = [...this.pool.tiles(step.workers), ...nodeActors.slice(0, step.nodes)];
+      const r = await runJob(this.#job, actors, (tile, counts) => {
+        this.#paintTile(tile, counts);
+        mine++;
+        done++;
+        this.#setProgress(done / totalSteps);
+        this.#say(`Run ${i + 1} of ${plan.length} — ${label}: ${mine}/${tiles} tiles`);
+      });
+      const run: RunResult = { workers: step.workers, nodes: step.nodes, ms: r.ms, checksum: checksum(r.image), perNode: r.perNode };
+      runs.push(run);
+      this.#checksum.textContent = run.checksum;
+      this.#renderTable(runs, this.#reference_);
+    }
+    if (needRef) {
+      let mine = 0;
+      this.#say('Computing the single-threaded reference on the page’s main thread…');
+      const r = await runInPage(this.#job, () => {
+        mine++;
+        done++;
+        if (mine % 8 === 0) this.#setProgress(done / totalSteps);
+      });
+      this.#reference_ = { workers: 0, nodes: 0, ms: r.ms, checksum: checksum(r.image), perNode: { [this.#node.id]: tiles } };
+    }
+    const reference = this.#reference_!;
+    this.#setProgress(1);
+    this.#reference.textContent = reference.checksum;
+    const ok = runs.every((r) => r.checksum === reference.checksum);
+    this.#verdict.textContent = ok ? `✓ match — all ${runs.length} runs equal the reference` : '✗ mismatch';
+    this.#verdict.dataset.state = ok ? 'ok' : 'bad';
+    this.#renderTable(runs, reference);
+    const best = Math.max(...runs.filter((r) => !r.nodes).map((r) => runs[0].ms / r.ms));
+    this.#say(`Done: ${runs.length} runs, best speedup ${best.toFixed(2)}× on ${this.pool.size} workers (this machine reports ${navigator.hardwareConcurrency || '?'} cores).`);
+    this.#last = { runs, reference, ok };
+    return this.#last;
+  }
+
+  #renderTable(runs: RunResult[], reference: RunResult | undefined): void {
+    const base = runs[0]?.ms;
+    const rows: HTMLElement[] = [];
+    const row = (r: RunResult, label: string, testid: string): HTMLElement => {
+      const good = reference ? r.checksum === reference.checksum : undefined;
+      return el(
+        'tr',
+        { 'data-testid': testid, 'data-workers': String(r.workers), 'data-nodes': String(r.nodes), 'data-ms': r.ms.toFixed(1) },
+        el('th', { scope: 'row' }, label),
+        el('td', { class: 'num' }, `${r.ms.toFixed(0)} ms`),
+        el('td', { class: 'num', 'data-testid': 'speedup' }, r.workers && base ? `${(base / r.ms).toFixed(2)}×` : '—'),
+        el('td', {}, el('code', { class: good === undefined ? '' : good ? 'ok' : 'bad' }, r.checksum), good === undefined ? '' : good ? ' ✓' : ' ✗'),
+      );
+    };
+    for (const r of runs) rows.push(row(r, r.nodes ? `${r.workers} workers + ${r.nodes} Node nodes` : `${r.workers} worker${r.workers > 1 ? 's' : ''}`, 'speedup-row'));
+    if (reference) rows.push(row(reference, 'main thread, no worker', 'speedup-reference'));
+    this.#table.replaceChildren(...rows);
+    this.#renderChart(runs.filter((r) => !r.nodes));
+  }
+
+  /** Bars: measured speedup per worker count, against the ideal (a dashed line). */
+  #renderChart(runs: RunResult[]): void {
+    if (!runs.length) return this.#chart.replaceChildren();
+    const W = 320;
+    const H = 150;
+    const pad = { l: 30, r: 8, t: 10, b: 24 };
+    const maxK = runs.length;
+    const top = Math.max(maxK, ...runs.map((r) => runs[0].ms / r.ms));
+    const x = (k: number) => pad.l + ((k - 0.5) / maxK) * (W - pad.l - pad.r);
+    const y = (v: number) => H - pad.b - (v / top) * (H - pad.t - pad.b);
+    const bw = Math.min(36, ((W - pad.l - pad.r) / maxK) * 0.6);
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', `Speedup by number of workers: ${runs.map((r) => `${r.workers}: ${(runs[0].ms / r.ms).toFixed(2)}×`).join(', ')}`);
+    const add = (tag: string, attrs: Record<string, string | number>, text?: string) => {
+      const e = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+      if (text !== undefined) e.textContent = text;
+      svg.append(e);
+      return e;
+    };
+    for (let v = 1; v <= Math.ceil(top); v++) {
+      add('line', { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), class: 'grid' });
+      add('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, `${v}×`);
+    }
+    add('polyline', { points: runs.map((r) => `${x(r.workers)},${y(r.workers)}`).join(' '), class: 'ideal' });
+    for (const r of runs) {
+      const s = runs[0].ms / r.ms;
+      add('rect', { x: x(r.workers) - bw / 2, y: y(s), width: bw, height: Math.max(1, y(0) - y(s)), rx: 3, class: 'bar' });
+      add('text', { x: x(r.workers), y: y(s) - 4, 'text-anchor': 'middle', class: 'value' }, `${s.toFixed(2)}`);
+      add('text', { x: x(r.workers), y: H - 8, 'text-anchor': 'middle', class: 'tick' }, String(r.workers));
+    }
+    const legend = el('p', { class: 'muted small legend' }, el('span', { class: 'swatch bar' }), ' measured  ', el('span', { class: 'swatch ideal' }), ' ideal (k×)  — workers on the x axis');
+    this.#chart.replaceChildren(svg, legend);
+  }
+}

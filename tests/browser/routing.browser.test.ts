@@ -1,0 +1,150 @@
+// Routing across browsers, workers, the relay and a Node TCP node, in a real Chromium driven by
+// Playwright. The scenarios (tests/browser/scenarios/routing.ts) run in one child process inside
+// a loopback-only network namespace — relay, PeerServer, TCP node, static server and Chromium —
+// so WebRTC can only use 127.0.0.1; each test asserts on the JSON its scenario printed.
+// Without root/unshare these tests fail with the reason (they never skip).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { explain, runInNetns, type ScenarioResult, type ScenarioRun } from './harness/netns.ts';
+import type { LinkStat } from './fixtures/page.ts';
+import type { PingerResult } from './fixtures/behaviours.ts';
+
+const SCENARIOS = ['webrtc-worker-chain', 'relay-worker-chain', 'browser-tcp', 'page-close', 'worker-terminate', 'wrong-credential'];
+const RUN_TIMEOUT = 170_000;
+
+let run: ScenarioRun | undefined;
+let startError: Error | undefined;
+
+beforeAll(() => {
+  try {
+    run = runInNetns('tests/browser/scenarios/routing.ts', SCENARIOS, RUN_TIMEOUT);
+  } catch (err) {
+    startError = err as Error;
+  }
+});
+
+afterAll(async () => {
+  await run?.stop();
+});
+
+async function scenario<T>(name: string): Promise<T> {
+  if (startError) throw startError;
+  const r: ScenarioResult<T> = await run!.result<T>(name);
+  if (!r.ok) throw new Error(explain(r));
+  return r.value as T;
+}
+
+const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+const stat = (stats: LinkStat[], node: string) => stats.find((s) => s.node === node);
+
+interface ChainResult {
+  a: string;
+  b: string;
+  relay: string;
+  wa: string;
+  wb: string;
+  count: number;
+  before: LinkStat[];
+  after: LinkStat[];
+  bStats?: LinkStat[];
+  run: { reason: unknown; result: PingerResult };
+}
+
+// The scenarios run one after another in one browser: each test waits for its own result.
+describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_TIMEOUT + 10_000 }, () => {
+  it('a worker in tab A reaches a worker in tab B through a passed ref, over a direct WebRTC link, in order', async () => {
+    const r = await scenario<ChainResult>('webrtc-worker-chain');
+    // Every ping was answered through the ref it carried, by B's worker, in the order sent.
+    expect(r.run.reason).toBe('normal');
+    expect(r.run.result.seqs).toEqual(oneToN(r.count));
+    expect(r.run.result.by).toEqual([r.wb]);
+    expect(r.run.result.targetNode).toBe(r.wb);
+    // Tab A and tab B hold a direct link labelled webrtc://…, on both sides.
+    const rtcBefore = stat(r.before, r.b);
+    const rtcAfter = stat(r.after, r.b);
+    expect(rtcAfter?.label).toMatch(/^webrtc:\/\//);
+    expect(stat(r.bStats ?? [], r.a)?.label).toMatch(/^webrtc:\/\//);
+    // The pings left tab A on that link, not through the relay.
+    const rtcOut = rtcAfter!.envelopesOut - rtcBefore!.envelopesOut;
+    const rtcIn = rtcAfter!.framesIn - rtcBefore!.framesIn;
+    const relayOut = stat(r.after, r.relay)!.envelopesOut - stat(r.before, r.relay)!.envelopesOut;
+    expect(rtcOut).toBeGreaterThanOrEqual(r.count);
+    expect(rtcIn).toBeGreaterThan(0);
+    expect(relayOut).toBeLessThan(r.count);
+  });
+
+  it('without WebRTC the same worker-to-worker chain goes through the relay, in order', async () => {
+    const r = await scenario<ChainResult & { aPeers: string[] }>('relay-worker-chain');
+    expect(r.aPeers).not.toContain(r.b);
+    expect(r.run.reason).toBe('normal');
+    expect(r.run.result.seqs).toEqual(oneToN(r.count));
+    expect(r.run.result.by).toEqual([r.wb]);
+    const relayOut = stat(r.after, r.relay)!.envelopesOut - stat(r.before, r.relay)!.envelopesOut;
+    expect(relayOut).toBeGreaterThanOrEqual(r.count);
+  });
+
+  it('a page and its worker call a TCP node actor through the relay, and the TCP node calls theirs', async () => {
+    const r = await scenario<{
+      page: string;
+      worker: string;
+      tcp: string;
+      pageCall: { echo: unknown; by: string };
+      workerRun: { reason: unknown; result: PingerResult };
+      nodeCallsPage: { echo: unknown; by: string };
+      nodeCallsWorker: { echo: unknown; by: string };
+      nodeRun: { reason: unknown; result: PingerResult };
+    }>('browser-tcp');
+    expect(r.pageCall).toEqual({ echo: { hello: 'from the page' }, by: r.tcp });
+    expect(r.workerRun.reason).toBe('normal');
+    expect(r.workerRun.result.seqs).toEqual(oneToN(100));
+    expect(r.workerRun.result.by).toEqual([r.tcp]);
+    expect(r.nodeCallsPage).toEqual({ echo: { hello: 'from node' }, by: r.page });
+    expect(r.nodeCallsWorker).toEqual({ echo: { hello: 'from node' }, by: r.worker });
+    expect(r.nodeRun.reason).toBe('normal');
+    expect(r.nodeRun.result.seqs).toEqual(oneToN(100));
+    expect(r.nodeRun.result.by).toEqual([r.worker]);
+  });
+
+  it('closing a page gives noconnection to monitors in the other page and on the TCP node', async () => {
+    const r = await scenario<{ downEarly: unknown; bReason: unknown; nodeReason: unknown; bPeersAfter: string[]; a: string }>('page-close');
+    expect(r.downEarly).toBeNull();
+    expect(r.bReason).toBe('noconnection');
+    expect(r.nodeReason).toBe('noconnection');
+    expect(r.bPeersAfter).not.toContain(r.a);
+  });
+
+  it('terminating a worker gives noconnection to monitors in its page, another page and the TCP node', async () => {
+    const r = await scenario<{ ownReason: unknown; otherReason: unknown; nodeReason: unknown; callAfter: { ok: boolean; error?: string } }>('worker-terminate');
+    expect(r.ownReason).toBe('noconnection');
+    expect(r.otherReason).toBe('noconnection');
+    expect(r.nodeReason).toBe('noconnection');
+    // A later call to it fails at once with NODE_DOWN (it does not wait for its timeout).
+    expect(r.callAfter.ok).toBe(false);
+    expect(r.callAfter.error).toMatch(/NODE_DOWN/);
+  });
+
+  it('a page with a wrong credential is refused and nothing it sends is delivered', async () => {
+    const r = await scenario<{
+      countAfterGood: number;
+      badStart: { ok: boolean; error?: string };
+      badSend: string;
+      rawFirst: { opened: boolean; closed: boolean; received: string[] };
+      rawAfterHello: { opened: boolean; closed: boolean; received: string[] };
+      countAfterAll: number;
+      relayRefusals: string[];
+      relayPeers: string[];
+      badId: string;
+    }>('wrong-credential');
+    expect(r.countAfterGood).toBe(1);
+    expect(r.badStart.ok).toBe(false);
+    expect(r.badStart.error).toMatch(/UNAUTHORIZED/);
+    expect(r.relayRefusals.some((e) => e.startsWith('UNAUTHORIZED'))).toBe(true);
+    expect(r.relayPeers).not.toContain(r.badId);
+    // The bare sockets were answered with a refusal and closed by the relay.
+    for (const raw of [r.rawFirst, r.rawAfterHello]) {
+      expect(raw.opened).toBe(true);
+      expect(raw.closed).toBe(true);
+    }
+    // Only the good page's two messages reached the sink.
+    expect(r.countAfterAll).toBe(2);
+  });
+});
