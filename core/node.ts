@@ -29,9 +29,14 @@ export type { Behaviour, ChildSpawnOptions, ProcessFn, RemoteSpawnOptions, Spawn
 export type { DeadLetterReason, NodeEvents, NodeOptions } from './node-options.ts';
 
 interface PendingCall {
+  id: number;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-  timer: unknown;
+  /** Settled (replied, rejected or timed out): skipped by its timeout queue. */
+  done: boolean;
+  deadline: number;
+  /** Its timeout value (the key of its timeout queue). */
+  ms: number;
   target: string;
   /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
   onReply?: (value: unknown) => void;
@@ -541,9 +546,13 @@ export class Node implements RefHost {
     return node === this.id || this.#routes.has(node);
   }
 
-  /** Link statistics per direct peer (for the cluster view). */
-  linkStats(): { node: string; label: string; envelopesOut: number; framesOut: number; framesIn: number }[] {
-    return [...this.#direct].map(([node, l]) => ({ node, label: l.conn.label, ...l.stats }));
+  /**
+   * Link statistics per direct peer (for the cluster view). `queued`: characters of envelopes
+   * waiting in the link; `backlog`: what the transport or the peer has not yet taken (see
+   * `highWaterMark`); `holding`: the link is holding envelopes back (flow control).
+   */
+  linkStats(): { node: string; label: string; envelopesOut: number; framesOut: number; framesIn: number; queued: number; backlog: number; holding: boolean }[] {
+    return [...this.#direct].map(([node, l]) => ({ node, label: l.conn.label, ...l.stats, queued: l.queued, backlog: l.backlog, holding: l.holding }));
   }
 
   /** Close the direct link to `node` (its monitors fire as for a lost node). */
@@ -699,7 +708,7 @@ export class Node implements RefHost {
     for (const [id, c] of this.#calls) {
       if (c.target !== node) continue;
       this.#calls.delete(id);
-      this.clock.clearTimeout(c.timer);
+      c.done = true;
       c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
     }
     for (const [mid, m] of this.#remoteMonitors) {
@@ -1175,20 +1184,71 @@ export class Node implements RefHost {
     const callId = this.#nextCall++;
     const ms = timeout ?? this.options.callTimeout;
     return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        if (this.#calls.delete(callId)) reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
-      }, ms);
-      this.#calls.set(callId, { resolve, reject, timer, target, onReply });
+      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.clock.now() + ms, ms, target, onReply };
+      this.#calls.set(callId, c);
+      this.#armTimeout(c, ms);
       const err = start(callId);
       if (err) this.#settle(callId, false, err);
     });
+  }
+
+  /**
+   * Call timeouts without a timer per call: calls with the same timeout value expire in the order
+   * they were made, so each value keeps a FIFO of calls and one timer for its oldest live call.
+   */
+  #timeouts = new Map<number, { q: PendingCall[]; head: number; timer: unknown }>();
+
+  #armTimeout(c: PendingCall, ms: number): void {
+    let tq = this.#timeouts.get(ms);
+    if (tq === undefined) this.#timeouts.set(ms, (tq = { q: [], head: 0, timer: undefined }));
+    tq.q.push(c);
+    if (tq.timer === undefined) tq.timer = this.clock.setTimeout(() => this.#expire(ms), ms);
+  }
+
+  #expire(ms: number): void {
+    const tq = this.#timeouts.get(ms);
+    if (tq === undefined) return;
+    tq.timer = undefined;
+    const now = this.clock.now();
+    const q = tq.q;
+    while (tq.head < q.length) {
+      const c = q[tq.head];
+      if (!c.done) {
+        if (c.deadline > now) break;
+        c.done = true;
+        this.#calls.delete(c.id);
+        c.reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
+      }
+      q[tq.head++] = undefined as unknown as PendingCall;
+    }
+    this.#compactTimeouts(tq);
+    if (tq.head < q.length) tq.timer = this.clock.setTimeout(() => this.#expire(ms), q[tq.head].deadline - now);
+    else this.#timeouts.delete(ms);
+  }
+
+  #compactTimeouts(tq: { q: PendingCall[]; head: number }): void {
+    if (tq.head === tq.q.length) {
+      tq.q.length = 0;
+      tq.head = 0;
+    } else if (tq.head > 1024 && tq.head * 2 > tq.q.length) {
+      tq.q.splice(0, tq.head);
+      tq.head = 0;
+    }
   }
 
   #settle(callId: number, ok: boolean, value: unknown): void {
     const c = this.#calls.get(callId);
     if (!c) return;
     this.#calls.delete(callId);
-    this.clock.clearTimeout(c.timer);
+    c.done = true;
+    // Calls mostly settle in the order they were made: drop settled ones from the front of the
+    // timeout queue now, so it holds only calls still pending (and the few that overtook them).
+    const tq = this.#timeouts.get(c.ms);
+    if (tq !== undefined) {
+      const q = tq.q;
+      while (tq.head < q.length && q[tq.head].done) q[tq.head++] = undefined as unknown as PendingCall;
+      this.#compactTimeouts(tq);
+    }
     if (ok) {
       c.onReply?.(value);
       c.resolve(value);
@@ -1489,9 +1549,11 @@ export class Node implements RefHost {
     // Settle calls before the links close: closing them would reject these with NODE_DOWN.
     for (const [id, c] of this.#calls) {
       this.#calls.delete(id);
-      this.clock.clearTimeout(c.timer);
+      c.done = true;
       c.reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
     }
+    for (const tq of this.#timeouts.values()) if (tq.timer !== undefined) this.clock.clearTimeout(tq.timer);
+    this.#timeouts.clear();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
     for (const link of [...this.#links]) link.close('shutdown');

@@ -19,7 +19,8 @@ export const ROOM_NAME = 'board-room';
 /** Note colours (CSS classes on the page). */
 export const NOTE_COLOURS = ['yellow', 'pink', 'mint', 'sky', 'lilac'] as const;
 
-const Ref = z.custom<ActorRef>((v) => v instanceof ActorRef, 'an actor ref');
+// `ActorRef<never>` accepts a ref of any message type; senders narrow it (see `peerRef` in board.ts).
+const Ref = z.custom<ActorRef<never>>((v) => v instanceof ActorRef, 'an actor ref');
 
 /** A sticky note. Positions are fractions of the board (0..1), so every screen size agrees. */
 export const Note = z.object({
@@ -78,6 +79,11 @@ export const ParticipantMsg = z.discriminatedUnion('t', [
 ]);
 export type ParticipantMsg = z.input<typeof ParticipantMsg>;
 
+/** A participant's ref, typed for sending. */
+export function toParticipant(who: Participant): ActorRef<ParticipantMsg> {
+  return who.ref as ActorRef<ParticipantMsg>;
+}
+
 /** Whether `a` is a later version of a note than `b`. */
 export function newer(a: Note, b: Note | undefined): boolean {
   return !b || a.v > b.v || (a.v === b.v && a.by > b.by);
@@ -103,7 +109,7 @@ function drop(s: RoomStateInternal, key: string, reason: string): void {
   const p = s.participants.get(key);
   if (!p) return;
   s.participants.delete(key);
-  for (const other of s.participants.values()) other.who.ref.send({ t: 'left', ref: p.who.ref, reason });
+  for (const other of s.participants.values()) toParticipant(other.who).send({ t: 'left', ref: p.who.ref, reason });
 }
 
 /** The room's behaviour: see the top of this file. */
@@ -116,8 +122,8 @@ export const roomBehaviour = behaviour({
         const key = m.who.ref.key;
         for (const note of m.notes) merge(s, note);
         if (!s.participants.has(key)) {
-          const monitor = ctx.monitor(m.who.ref);
-          for (const other of s.participants.values()) other.who.ref.send({ t: 'joined', who: m.who });
+          const monitor = ctx.monitor(toParticipant(m.who));
+          for (const other of s.participants.values()) toParticipant(other.who).send({ t: 'joined', who: m.who });
           s.participants.set(key, { who: m.who, monitor });
         }
         return reply(stateOf(s, ctx.node.id), s);

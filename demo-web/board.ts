@@ -2,7 +2,7 @@
 // participant list. The shared state lives in the room actor (board-room.ts); edits and cursors go
 // from participant to participant directly, so between two pages they ride the WebRTC link.
 import { behaviour, isDown, type ActorRef, type Node } from '../core/index.ts';
-import { NOTE_COLOURS, ROOM_NAME, ParticipantMsg, newer, startRoom, type Note, type Participant, type RoomMsg, type RoomState } from './board-room.ts';
+import { NOTE_COLOURS, ROOM_NAME, ParticipantMsg, newer, startRoom, toParticipant, type Note, type Participant, type RoomMsg, type RoomState } from './board-room.ts';
 import { transportOf } from './cluster-probe.ts';
 import { el, hex } from './dom.ts';
 
@@ -105,7 +105,7 @@ export class BoardView {
             case 'joined':
               if (m.who.ref.equals(ctx.ref) || this.#peers.has(m.who.ref.key)) return;
               // Each participant monitors the others: closing a page shows up as a DOWN here.
-              this.#peers.set(m.who.ref.key, { who: m.who, monitor: ctx.monitor(m.who.ref) });
+              this.#peers.set(m.who.ref.key, { who: m.who, monitor: ctx.monitor(toParticipant(m.who)) });
               this.#logLine(`${m.who.name} joined`, m.who.colour);
               this.#renderPeers();
               return;
@@ -243,7 +243,7 @@ export class BoardView {
 
   /** Send a note to every participant directly, and (now or soon) to the room. */
   #publish(note: Note, toRoom: boolean): void {
-    for (const p of this.#peers.values()) p.who.ref.send({ t: 'note', note });
+    for (const p of this.#peers.values()) toParticipant(p.who).send({ t: 'note', note });
     const pending = this.#roomTimers.get(note.id);
     if (pending) clearTimeout(pending);
     const flush = () => {
@@ -288,7 +288,7 @@ export class BoardView {
       const c = this.#pendingCursor;
       if (!c) return;
       this.#pendingCursor = undefined;
-      for (const p of this.#peers.values()) p.who.ref.send({ t: 'cursor', from: this.#me.key, x: c.x, y: c.y });
+      for (const p of this.#peers.values()) toParticipant(p.who).send({ t: 'cursor', from: this.#me.key, x: c.x, y: c.y });
     });
   }
 

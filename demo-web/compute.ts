@@ -6,13 +6,10 @@
 import { TroupeError, type ActorRef, type Node } from '../core/index.ts';
 import { spawnWorkerNode } from '../adapters/worker.ts';
 import { DEFAULT_JOB, checksum, computeTile, decodeCounts, paint, palette, placeTile, tilesOf, type MandelbrotJob, type Tile, type TileRequest, type TileResult } from './mandelbrot.ts';
-import { TILE_BEHAVIOUR } from './tile-actor.ts';
+import { NODE_TILES_PREFIX, TILE_BEHAVIOUR } from './tile-actor.ts';
 import { el } from './dom.ts';
 
 type TileRef = ActorRef<TileRequest, TileResult>;
-
-/** Names under which the demo's Node nodes register a tile actor (`tiles@<node id>`). */
-export const NODE_TILES_PREFIX = 'tiles@';
 
 /** One measured run. */
 export interface RunResult {
@@ -174,7 +171,7 @@ export class ComputeView {
   #verdict!: HTMLElement;
   #poolInfo!: HTMLElement;
   #running: Promise<ComputeResult> | undefined;
-  #reference_: RunResult | undefined;
+  #ref: RunResult | undefined;
   #last: ComputeResult | undefined;
 
   constructor(root: HTMLElement, node: Node) {
@@ -325,7 +322,7 @@ export class ComputeView {
     this.#ctx.fillRect(0, 0, this.#job.width, this.#job.height);
   }
 
-  async #nodeActors(): Promise<TileRef[]> {
+  #nodeActors(): TileRef[] {
     const refs: TileRef[] = [];
     for (const [name, ref] of this.#node.registered()) if (name.startsWith(NODE_TILES_PREFIX)) refs.push(ref as TileRef);
     return refs;
@@ -339,12 +336,12 @@ export class ComputeView {
     this.#say(`Starting ${n} workers…`);
     await this.pool.resize(n);
     if (this.pool.size === 0) throw new Error('no worker could be started');
-    const nodeActors = this.#withNodes.checked ? await this.#nodeActors() : [];
+    const nodeActors = this.#withNodes.checked ? this.#nodeActors() : [];
     const plan: { workers: number; nodes: number }[] = [];
     for (let k = 1; k <= this.pool.size; k++) plan.push({ workers: k, nodes: 0 });
     if (nodeActors.length) plan.push({ workers: this.pool.size, nodes: nodeActors.length });
     const tiles = tilesOf(this.#job).length;
-    const needRef = !this.#reference_;
+    const needRef = !this.#ref;
     const totalSteps = (plan.length + (needRef ? 1 : 0)) * tiles;
     let done = 0;
     this.#table.replaceChildren();
@@ -368,7 +365,7 @@ export class ComputeView {
       const run: RunResult = { workers: step.workers, nodes: step.nodes, ms: r.ms, checksum: checksum(r.image), perNode: r.perNode };
       runs.push(run);
       this.#checksum.textContent = run.checksum;
-      this.#renderTable(runs, this.#reference_);
+      this.#renderTable(runs, this.#ref);
     }
     if (needRef) {
       let mine = 0;
@@ -378,9 +375,9 @@ export class ComputeView {
         done++;
         if (mine % 8 === 0) this.#setProgress(done / totalSteps);
       });
-      this.#reference_ = { workers: 0, nodes: 0, ms: r.ms, checksum: checksum(r.image), perNode: { [this.#node.id]: tiles } };
+      this.#ref = { workers: 0, nodes: 0, ms: r.ms, checksum: checksum(r.image), perNode: { [this.#node.id]: tiles } };
     }
-    const reference = this.#reference_!;
+    const reference = this.#ref!;
     this.#setProgress(1);
     this.#reference.textContent = reference.checksum;
     const ok = runs.every((r) => r.checksum === reference.checksum);

@@ -6,6 +6,9 @@ import { TileRequest, computeTile, encodeCounts, type TileResult } from './mande
 /** The name under which nodes define the tile actor (for `node.spawn(nodeId, TILE_BEHAVIOUR)`). */
 export const TILE_BEHAVIOUR = 'mandelbrot-tiles';
 
+/** Names under which the demo's Node nodes register a tile actor (`tiles@<node id>`). */
+export const NODE_TILES_PREFIX = 'tiles@';
+
 /** Answers each call `{ job, tile }` with the tile's {@link TileResult}. */
 export const tileActor = behaviour({
   schema: TileRequest,

@@ -3,6 +3,7 @@
 // DOWN — Erlangen's pattern — and a crash as an error reason).
 import { describe, expect, test } from 'vitest';
 import { downOf, isErrorReason, isExit, TroupeError, type ActorContext, type Node } from '../core/index.ts';
+import { defineStandardBehaviours } from '../demo-node/behaviours.ts';
 import { useCluster, eventually, within, type ChildNode } from './helpers/cluster.ts';
 
 const cluster = useCluster();
@@ -133,5 +134,13 @@ describe('remote spawn across processes', () => {
       { trapExit: true },
     );
     expect(exit).toMatchObject({ name: 'Error', message: 'name spawn-taken is taken' });
+
+    // The same through the local path (spawning by behaviour name on the caller's own node).
+    defineStandardBehaviours(t);
+    const local = await inActor(t, async (self) => {
+      const ref = await self.spawnOn(t.id, 'named', { name: 'spawn-taken' }, { monitor: true });
+      return (await self.receive(downOf(ref), { timeout: 10_000 })).reason;
+    });
+    expect(local).toMatchObject({ name: 'Error', message: 'name spawn-taken is taken' });
   });
 });

@@ -73,9 +73,9 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
   });
 
   it('without WebRTC the same worker-to-worker chain goes through the relay, in order', async () => {
-    const r = await scenario<ChainResult & { aPeers: string[] }>('relay-worker-chain');
+    const r = await scenario<ChainResult & { aPeers: string[]; deadLetters: string[] }>('relay-worker-chain');
     expect(r.aPeers).not.toContain(r.b);
-    expect(r.run.reason).toBe('normal');
+    expect(r.run.reason, `tab A's first dead letters: ${r.deadLetters.join('; ')}`).toBe('normal');
     expect(r.run.result.seqs).toEqual(oneToN(r.count));
     expect(r.run.result.by).toEqual([r.wb]);
     const relayOut = stat(r.after, r.relay)!.envelopesOut - stat(r.before, r.relay)!.envelopesOut;

@@ -24,7 +24,7 @@ export async function buildFixtures(outDir = path.join(ROOT, 'test-results', 'br
       minify: false,
       sourcemap: true,
       reportCompressedSize: false,
-      rollupOptions: { input: path.join(FIXTURES, 'index.html') },
+      rollupOptions: { input: path.join(FIXTURES, 'index.html'), checks: { pluginTimings: false } },
     },
     worker: { format: 'es' },
   });

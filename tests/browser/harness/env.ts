@@ -16,9 +16,10 @@ export const CLUSTER_SECRET = 'browser-tests-cluster-secret';
 /** The page credential as the relay hands it out (`GET /troupe/credential`). */
 export interface Credential {
   secret: string;
-  url?: string;
-  peer?: { host: string; port: number; path?: string; key?: string; secure?: boolean };
-  [k: string]: unknown;
+  /** The relay's WebSocket endpoint for pages. */
+  ws: string;
+  expiresAt?: number;
+  peer: { host: string; port: number; path?: string; key?: string; secure?: boolean };
 }
 
 export type Relay = Awaited<ReturnType<typeof startRelay>>;
@@ -56,11 +57,9 @@ export async function fetchCredential(relay: Relay): Promise<Credential> {
 }
 
 /** The relay's WebSocket endpoint for pages. */
-export function wsUrlOf(relay: Relay, cred: Credential): string {
-  if (typeof cred.url === 'string' && /^wss?:/.test(cred.url)) return cred.url;
-  const u = new URL('/troupe', relay.url);
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-  return u.toString();
+export function wsUrlOf(cred: Credential): string {
+  if (typeof cred.ws !== 'string' || !/^wss?:\/\//.test(cred.ws)) throw new Error(`the credential names no WebSocket endpoint: ${JSON.stringify(cred)}`);
+  return cred.ws;
 }
 
 /** The relay's TCP address (for Node nodes joining the cluster). */
@@ -148,7 +147,7 @@ export async function runScenarios(
     cleanups.push(() => tcp.shutdown());
     const chrome = await launchChromium();
     cleanups.push(() => chrome.close());
-    const wsUrl = wsUrlOf(relay, credential);
+    const wsUrl = wsUrlOf(credential);
     base = {
       relay,
       credential,
