@@ -12,6 +12,8 @@ export default defineConfig(({ mode }) => ({
     ? {}
     : {
         root: appRoot,
+        // Its own dependency cache, apart from other Vite users of this repository.
+        cacheDir: fileURLToPath(new URL('./node_modules/.vite-demo', import.meta.url)),
         build: {
           outDir: fileURLToPath(new URL('./dist/demo-web', import.meta.url)),
           emptyOutDir: true,

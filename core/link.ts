@@ -21,6 +21,12 @@ export interface LinkSettings {
 
 /** While holding envelopes, check the backlog this often (ms) in case the transport has no `ondrain`. */
 const DRAIN_POLL_MS = 10;
+/**
+ * Largest frame (chars) made by batching several envelopes (a single larger envelope still goes
+ * alone, up to `maxFrameSize`). Small frames keep a slow link's heartbeats flowing: a peer only
+ * hears from us when a whole frame has arrived.
+ */
+const MAX_BATCH = 256 * 1024;
 
 /** What a link needs from its node. @internal */
 export interface LinkOwner {
@@ -186,37 +192,47 @@ export class Link {
     this.conn.send(frame);
   }
 
-  /** Write what is queued now (`force`: even above the high-water mark, when closing). */
+  /**
+   * Write what is queued now, in frames of at most `maxFrameSize` (and {@link MAX_BATCH} chars
+   * when batching), stopping once the backlog passes the high-water mark: the rest is held until
+   * the transport drains or the peer acks. `force` (closing): write everything.
+   */
   #flush = (force?: boolean): void => {
     this.#flushScheduled = false;
     const out = this.#out;
     if (out.length === 0 || this.#state !== 'up') return;
-    if (force !== true && (this.#holding || this.backlog > this.#settings.highWaterMark)) {
+    const high = force === true ? Infinity : this.#settings.highWaterMark;
+    if (force !== true && (this.#holding || this.backlog > high)) {
       if (!this.#holding) this.#hold();
       return;
     }
-    this.#out = [];
-    const total = this.#outChars;
-    this.#outChars = 0;
     this.#sentSinceBeat = true;
-    const max = this.#settings.maxFrameSize;
-    if (total <= max) {
+    const max = Math.min(this.#settings.maxFrameSize, MAX_BATCH);
+    if (this.#outChars <= max) {
+      this.#out = [];
+      this.#outChars = 0;
       this.#write(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR));
       return;
     }
-    // Split into frames under the limit; each envelope alone is under it (checked at enqueue).
-    let start = 0;
-    let size = 0;
-    for (let i = 0; i < out.length; i++) {
-      const len = out[i].length + 1;
-      if (size + len > max && i > start) {
-        this.#write(out.slice(start, i).join(ENVELOPE_SEPARATOR));
-        start = i;
-        size = 0;
-      }
-      size += len;
+    // Several frames: each envelope alone is under maxFrameSize (checked where it was made).
+    const n = out.length;
+    let i = 0;
+    while (i < n) {
+      let j = i;
+      let size = 0;
+      while (j < n && (j === i || size + out[j].length + 1 <= max)) size += out[j++].length + 1;
+      this.#write(j - i === 1 ? out[i] : out.slice(i, j).join(ENVELOPE_SEPARATOR));
+      this.#outChars -= size;
+      i = j;
+      if (i < n && this.backlog > high) break;
     }
-    this.#write(out.slice(start).join(ENVELOPE_SEPARATOR));
+    if (i === n) {
+      this.#out = [];
+      this.#outChars = 0;
+    } else {
+      this.#out = out.slice(i);
+      this.#hold();
+    }
   };
 
   /** Close the link (and its connection) with `reason`. */

@@ -73,7 +73,12 @@ export class Node implements RefHost {
   #transports: Transport[];
   #listenAddrs: string[] = [];
   #actors = new Map<number, Actor>();
-  #nextActor = 1;
+  /**
+   * Actor ids start at a random multiple of 2^32 in each incarnation (Erlang's "creation"): refs
+   * from a previous life of a node restarted under the same id reach no actor (`NO_ACTOR`)
+   * instead of a stranger. Ids stay safe integers: 2^20 bases of 2^32 ids each.
+   */
+  #nextActor = 1 + actorIdBase();
   #links = new Set<Link>();
   #direct = new Map<string, Link>();
   #routes = new Map<string, Link>();
@@ -760,34 +765,40 @@ export class Node implements RefHost {
   }
 
   /**
-   * Route one envelope; reports a failure as a dead letter and returns its error (undefined when
-   * it left). `droppable` (sends, spawn requests): refused while the link is congested.
+   * Route one envelope; reports a failure as a dead letter and returns why (undefined when it
+   * left). `droppable` (sends, spawn requests): refused while the link is congested.
    */
-  #emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown; droppable?: boolean }): TroupeError | undefined {
+  #emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown; droppable?: boolean }): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
     const link = this.#route(node);
     if (!link) {
       this.#deadLetter(what.to, 'unreachable', what.message);
-      return new TroupeError('NODE_DOWN', `node ${node} is not reachable`);
+      return 'unreachable';
     }
     if (link.peer !== node && this.options.autoConnect) this.#autoDial(node);
     const text = payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload;
     if (text.length > this.options.maxFrameSize) {
-      const error = new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
-      this.#deadLetter(what.to, 'frame-too-large', what.message, error);
-      return error;
+      this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
+      return 'frame-too-large';
     }
     if (!link.enqueue(text, what.droppable)) {
-      const error = this.#congested(link);
-      this.#deadLetter(what.to, 'overflow', what.message, error);
-      return error;
+      if (this.events.has('deadLetter')) {
+        // A flood of refused sends must stay cheap: one error (a stack capture) per link, reused.
+        let error = this.#overflowErrors.get(link);
+        if (!error) this.#overflowErrors.set(link, (error = this.#congested(link)));
+        this.#deadLetter(what.to, 'overflow', what.message, error);
+      }
+      return 'overflow';
     }
     return undefined;
   }
 
   /** The error for an envelope a congested link refused (see `maxLinkQueue`). */
   #congested(link: Link): TroupeError {
-    return new TroupeError('MAILBOX_FULL', `link to ${link.peer} is congested: ${link.queued} chars waiting (maxLinkQueue ${this.options.maxLinkQueue})`);
+    return new TroupeError('MAILBOX_FULL', `link to ${link.peer} is congested: its queue is full (maxLinkQueue ${this.options.maxLinkQueue} chars)`);
   }
+
+  /** The error reported with `overflow` dead letters, one per link. */
+  #overflowErrors = new WeakMap<Link, TroupeError>();
 
   #encode(value: unknown, to: string): string | undefined {
     try {
@@ -1095,7 +1106,11 @@ export class Node implements RefHost {
     const mid = opts.monitor && from ? this.#newMonitorId() : '';
     return this.#pending(nodeId, opts.timeout, (callId) => {
       const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid });
-      return this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
+      const failed = this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
+      if (failed === 'unreachable') return new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
+      if (failed === 'frame-too-large') return new TroupeError('FRAME_TOO_LARGE', `arguments of the spawn of "${name}" exceed the frame limit`);
+      if (failed === 'overflow') return this.#congested(this.#route(nodeId)!);
+      return undefined;
     }, (value) => {
       // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
       if (!(value instanceof ActorRef) || !from || !from.alive) return;
@@ -1273,6 +1288,8 @@ export class Node implements RefHost {
     }
     const item = callId ? new CallEnvelope(msg, callId, replyNode) : msg;
     if (!actor.enqueue(item)) {
+      // A flood into a full mailbox must stay cheap: build the error (a stack capture) only if used.
+      if (!callId && !this.events.has('deadLetter')) return;
       const error = new TroupeError('MAILBOX_FULL', `mailbox of ${actor.ref.key} is full (${actor.maxMailbox})`);
       this.#deadLetter(actor.ref.key, 'mailbox-full', msg, error);
       if (callId) this.#replyTo(replyNode, callId, false, error);
@@ -1571,6 +1588,12 @@ export class Node implements RefHost {
   get isShutdown(): boolean {
     return this.#shutdown;
   }
+}
+
+/** A random multiple of 2^32 below 2^52 (see `Node#nextActor`). */
+function actorIdBase(): number {
+  const r = randomBytes(3);
+  return (((r[0] << 16) | (r[1] << 8) | r[2]) & 0xfffff) * 2 ** 32;
 }
 
 function describeReason(reason: unknown): string {

@@ -20,7 +20,7 @@ const { cluster, values } = parseDistArgs(
   --http-port P    status page port on 127.0.0.1 (default: a free one)
   --serve          keep serving the status page after the calls (until SIGINT)`,
 );
-const node = await startClusterNode({ name: 'distributor', ...cluster });
+const node = await startClusterNode({ ...cluster, name: cluster.name ?? 'distributor' });
 const dist = createDistributor(node);
 const page = await serveStatusPage(dist, { port: values['http-port'] ? Number(values['http-port']) : 0 });
 console.log(`listening ${node.id} ${node.addresses.join(' ')}`);

@@ -11,7 +11,7 @@
 //   one); edits also go to the room, which keeps the latest version of each note;
 // - notes merge last-writer-wins on `(v, by)`, so the order edits arrive in does not matter.
 import { z } from 'zod';
-import { ActorRef, behaviour, isDown, reply, type Node } from '../core/index.ts';
+import { ActorRef, NameLost, behaviour, isDown, reply, type Node } from '../core/index.ts';
 
 /** The name the room registers under. */
 export const ROOM_NAME = 'board-room';
@@ -141,8 +141,11 @@ export const roomBehaviour = behaviour({
       }
     }
   },
-  info: (msg, s) => {
+  info: (msg, s, ctx) => {
     if (isDown(msg)) drop(s, msg.ref.key, typeof msg.reason === 'string' ? msg.reason : 'crashed');
+    // Two pages started a room at once and this one lost the name: stop, so its participants
+    // (who monitor it) rejoin the winner, bringing their notes.
+    if (msg instanceof NameLost) ctx.exit('room-name-lost');
     return s;
   },
 });

@@ -133,7 +133,8 @@ export class BoardView {
     this.#node.events.on('linkUp', () => this.#renderPeers());
     this.#node.events.on('linkDown', () => this.#renderPeers());
     setInterval(() => this.#renderPeers(), 1000);
-    window.addEventListener('pagehide', () => this.#room?.send({ t: 'leave', ref: this.#me }));
+    // No goodbye message when the page closes: the others learn it from their monitors (DOWN
+    // noconnection), as they would from a crash.
     await this.#join();
   }
 
@@ -161,7 +162,9 @@ export class BoardView {
   async #findRoom(): Promise<RoomRef> {
     // The room normally lives on the relay; its name reaches this page with the registry when
     // the link comes up. No room in the cluster after a short wait: host one here.
-    const until = Date.now() + 2500;
+    // The jitter makes two pages that open together unlikely to both start one (if they do, the
+    // registry keeps one and the other room stops; see board-room.ts).
+    const until = Date.now() + 2000 + Math.random() * 1500;
     for (;;) {
       const ref = this.#node.whereis(ROOM_NAME);
       if (ref) return ref as RoomRef;
@@ -361,6 +364,7 @@ export class BoardView {
   }
 
   #renderRoomInfo(): void {
+    this.#board.classList.toggle('has-notes', this.#noteEls.size > 0);
     if (!this.#room) {
       this.#roomInfo.textContent = 'no room — rejoining…';
       return;
@@ -436,6 +440,7 @@ export class BoardView {
     });
     grip.addEventListener('pointerdown', (down) => {
       down.preventDefault();
+      this.#board.append(note); // the note being moved comes to the front
       grip.setPointerCapture(down.pointerId);
       const board = this.#board.getBoundingClientRect();
       const start = this.#notes.get(id);
@@ -477,7 +482,7 @@ export class BoardView {
   }
 
   #logLine(text: string, colour: string | undefined, kind = 'info'): void {
-    const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
     const li = el('li', { 'data-kind': kind }, el('time', {}, time), ' ');
     if (colour) li.append(el('span', { class: 'dot', style: `background:${colour}`, 'aria-hidden': 'true' }), ' ');
     li.append(text);

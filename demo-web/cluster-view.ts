@@ -10,7 +10,7 @@ export type { ClusterSnapshot } from './cluster-probe.ts';
 export interface ClusterViewOptions {
   /** Also render the node and link tables under the picture. @default true */
   table?: boolean;
-  /** Picture size in SVG units (it scales to the element's width). @default 960 × 560 */
+  /** Picture size in SVG units (it scales to the element's width). @default 960 × 540 */
   width?: number;
   height?: number;
 }
@@ -33,7 +33,7 @@ interface Point {
  */
 export function renderClusterView(container: HTMLElement, snapshot: ClusterSnapshot, options: ClusterViewOptions = {}): void {
   const W = options.width ?? 960;
-  const H = options.height ?? 560;
+  const H = options.height ?? 540;
   const pos = layout(snapshot, W, H);
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, class: 'cv-svg', role: 'img', 'data-testid': 'cluster-svg' });
   svg.append(svgEl('title', {}, describe(snapshot)));
@@ -44,7 +44,7 @@ export function renderClusterView(container: HTMLElement, snapshot: ClusterSnaps
     const a = pos.get(link.a);
     const b = pos.get(link.b);
     if (!a || !b) continue;
-    const g = svgEl('g', { class: `cv-link t-${link.transport}${(link.rate ?? 0) >= 5 ? ' busy' : ''}`, 'data-testid': 'cluster-link', 'data-a': link.a, 'data-b': link.b, 'data-transport': link.transport });
+    const g = svgEl('g', { class: `cv-link t-${link.transport}${(link.rate ?? 0) >= 25 ? ' busy' : ''}`, 'data-testid': 'cluster-link', 'data-a': link.a, 'data-b': link.b, 'data-transport': link.transport });
     const d = pathOf(a, b, link, pos, W, H);
     const width = 1.5 + Math.min(6, Math.log2(1 + (link.rate ?? 0)) * 0.8);
     g.append(svgEl('path', { d, class: 'cv-link-line', 'stroke-width': width.toFixed(2) }));
@@ -85,7 +85,8 @@ export function renderClusterView(container: HTMLElement, snapshot: ClusterSnaps
     }
     const name = shortName(n);
     g.append(svgEl('text', { class: 'cv-name', 'text-anchor': 'middle', y: String(r + 15) }, name));
-    if (n.kind !== 'worker') g.append(svgEl('text', { class: 'cv-sub', 'text-anchor': 'middle', y: String(r + 28) }, n.self ? `${n.id} · this tab` : n.id));
+    const sub = n.self ? `${n.id} · this tab` : n.id === n.label ? '' : n.id;
+    if (n.kind !== 'worker' && sub) g.append(svgEl('text', { class: 'cv-sub', 'text-anchor': 'middle', y: String(r + 28) }, sub));
     g.append(svgEl('title', {}, tooltip(n)));
     nodeLayer.append(g);
   }
@@ -140,19 +141,19 @@ function layout(s: ClusterSnapshot, W: number, H: number): Map<string, Point> {
   const byKind = (k: NodeKind) => s.nodes.filter((n) => n.kind === k).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   const relays = byKind('relay');
   relays.forEach((n, i) => pos.set(n.id, { x: cx, y: cy + (i - (relays.length - 1) / 2) * 90 }));
-  const rx = W * 0.25;
-  const ry = H * 0.32;
+  const rx = W * 0.3;
+  const ry = H * 0.3;
   const arc = (nodes: ClusterNode[], centre: number, spread: number, rX: number, rY: number): void => {
-    const step = nodes.length > 1 ? Math.min(spread / (nodes.length - 1), 0.9) : 0;
+    const step = nodes.length > 1 ? Math.min(spread / (nodes.length - 1), 1.2) : 0;
     nodes.forEach((n, i) => {
       const a = centre + (i - (nodes.length - 1) / 2) * step;
       pos.set(n.id, { x: cx + rX * Math.cos(a), y: cy + rY * Math.sin(a) });
     });
   };
-  arc(byKind('tcp'), Math.PI, 1.6, rx, ry);
+  arc(byKind('tcp'), Math.PI, 1.6, rx, ry * 1.2);
   // Tabs: this tab first (top), then the others.
   const tabs = byKind('tab').sort((a, b) => Number(b.self) - Number(a.self));
-  arc(tabs, 0, 2.0, rx * 0.9, ry * 1.05);
+  arc(tabs, 0, 2.2, rx * 0.9, ry * 1.3);
   arc(byKind('node'), Math.PI / 2, 1.2, rx * 0.6, ry * 1.2);
   // Workers: fanned outwards behind the node they are linked to.
   const parentOf = new Map<string, string>();
@@ -170,13 +171,19 @@ function layout(s: ClusterSnapshot, W: number, H: number): Map<string, Point> {
   }
   for (const [parent, workers] of groups) {
     const pp = pos.get(parent);
-    const base = pp ? Math.atan2(pp.y - cy, pp.x - cx) : Math.PI / 2;
+    // Fan the workers out behind their tab, bent towards the horizontal so they stay clear of the
+    // tab's own label below it.
+    let base = Math.PI / 2;
+    if (pp) {
+      const a = Math.atan2(pp.y - cy, pp.x - cx);
+      base = pp.x >= cx ? 0.35 * a : Math.PI + 0.35 * (a > 0 ? a - Math.PI : a + Math.PI);
+    }
     const origin = pp ?? { x: cx, y: H - 60 };
-    const dist = 112;
-    const step = Math.min(0.42, 1.5 / Math.max(1, workers.length - 1));
+    const dist = 140;
+    const step = workers.length > 1 ? Math.min(0.62, 1.9 / (workers.length - 1)) : 0;
     workers.forEach((w, i) => {
       const a = base + (i - (workers.length - 1) / 2) * step;
-      pos.set(w.id, { x: clamp(origin.x + dist * Math.cos(a), 24, W - 24), y: clamp(origin.y + dist * Math.sin(a), 24, H - 70) });
+      pos.set(w.id, { x: clamp(origin.x + dist * Math.cos(a), 28, W - 28), y: clamp(origin.y + dist * Math.sin(a), 28, H - 64) });
     });
   }
   return pos;
@@ -239,8 +246,8 @@ function tables(s: ClusterSnapshot): HTMLElement {
     .sort((a, b) => a.transport.localeCompare(b.transport) || a.a.localeCompare(b.a))
     .map((l) => row([`${l.a} ⇄ ${l.b}`, TRANSPORT_NAMES[l.transport], l.ab === undefined ? '—' : fmtRate(l.ab), l.ba === undefined ? '—' : fmtRate(l.ba)], { 'data-testid': 'cluster-link-row', 'data-transport': l.transport }));
   wrap.append(
-    table('Nodes', ['Node', 'Kind', 'Id', 'Actors', 'Names', 'Msgs/s out'], nodeRows),
-    table('Links', ['Link', 'Transport', 'Msgs/s →', 'Msgs/s ←'], linkRows),
+    table('Nodes', ['Node', 'Kind', 'Id', 'Actors', 'Names', 'Msgs/s out'], nodeRows, 'cv-nodes-table'),
+    table('Links', ['Link', 'Transport', 'Msgs/s →', 'Msgs/s ←'], linkRows, 'cv-links-table'),
   );
   return wrap;
 }
@@ -260,9 +267,9 @@ function row(cells: string[], attrs: Record<string, string>): HTMLTableRowElemen
   return tr;
 }
 
-function table(caption: string, heads: string[], rows: HTMLTableRowElement[]): HTMLTableElement {
+function table(caption: string, heads: string[], rows: HTMLTableRowElement[], cls: string): HTMLTableElement {
   const t = document.createElement('table');
-  t.className = 'data';
+  t.className = `data ${cls}`;
   const cap = document.createElement('caption');
   cap.textContent = caption;
   const thead = document.createElement('thead');

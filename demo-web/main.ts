@@ -96,8 +96,6 @@ for (const v of VIEWS) {
     }
   });
 }
-show(VIEWS.includes(location.hash.slice(1) as View) ? (location.hash.slice(1) as View) : 'board');
-
 // ---------------------------------------------------------------------------------------------
 // Status line
 
@@ -152,6 +150,7 @@ async function start(): Promise<void> {
   await Promise.all([board.start(), compute.start()]);
 }
 
+show(VIEWS.includes(location.hash.slice(1) as View) ? (location.hash.slice(1) as View) : 'board');
 const ready = start();
 ready.catch((err: Error) => {
   hook.error = err.message;

@@ -182,6 +182,8 @@ export class Distributor implements JobRunner {
     this.#scanTimer = setInterval(() => this.scan(), this.#o.scanInterval);
     // A new node's registry entries arrive just after its link: look again shortly after.
     this.#offNodeUp = node.events.on('nodeUp', () => setTimeout(() => this.scan(), 50));
+    // The actor ends with the node (shutdown) or when killed: stop with it.
+    node.watch(this.ref, () => this.stop());
     this.scan();
   }
 

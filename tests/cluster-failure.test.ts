@@ -122,8 +122,8 @@ describe('node loss across processes', () => {
     const slowest = Math.max(...Object.values(r).map((x) => x.after));
     expect(slowest, `detection took ${slowest} ms; bound ${DETECTION_BOUND} ms`).toBeLessThanOrEqual(DETECTION_BOUND);
 
-    // The trapping linker on fail-a survived the exit signal: killing it now is what ends it.
-    expect(await within(Promise.race([aTrapperDown.then(() => 'down'), Promise.resolve('alive')]), 'race', 1000)).toBe('alive');
+    // The trapping linker on fail-a survived the exit signal: killing it now is what ends it
+    // (had it died of the signal, its DOWN would say `noconnection`).
     aTrapper.exit('kill');
     expect((await within(aTrapperDown, 'the trapping linker to end', 5000)).reason).toBe('killed');
 
@@ -142,7 +142,7 @@ describe('node loss across processes', () => {
     expect(await t.call('fail-victim', 'again')).toBe('again');
     const sleeper2 = await t.spawn(b2.id, 'sleeper');
     expect(await sleeper2.call({ ms: 1 })).toBe('slept 1 ms');
-  });
+  }, 60_000);
 
   test('SIGSTOP: a silent peer (sockets open, no heartbeats) is declared down by the heartbeat timeout', async () => {
     const { a, b, t } = await startPair();
@@ -189,5 +189,5 @@ describe('node loss across processes', () => {
     const slowest = Math.max(...Object.values(r).map((x) => x.after));
     expect(slowest, `detection took ${slowest} ms; bound ${DETECTION_BOUND} ms`).toBeLessThanOrEqual(DETECTION_BOUND);
     expect(b.exit).toBeUndefined(); // frozen, not dead: cleanup kills it
-  });
+  }, 60_000);
 });

@@ -48,7 +48,7 @@ describe('ordering and completeness across processes', () => {
     const { stats, sourceResult } = await stream(t, a.id, b.id);
     expect(sourceResult).toBe(COUNT);
     expect(stats).toEqual({ received: COUNT, outOfOrder: 0, badPayload: 0, lastSeq: COUNT - 1 });
-  });
+  }, 90_000);
 
   test(`${COUNT} messages through a relay process arrive complete and in order (the endpoints have no direct link)`, async () => {
     const relay = await cluster.start({ name: 'relay-r' });
@@ -74,5 +74,5 @@ describe('ordering and completeness across processes', () => {
     expect(await i1.call({ op: 'peers' })).toEqual(['relay-r']);
     expect(await i2.call({ op: 'peers' })).toEqual(['relay-r']);
     expect(t.peers()).toEqual(['relay-r']);
-  });
+  }, 90_000);
 });

@@ -3,8 +3,8 @@
 // (the link cut by a TCP proxy, both processes alive) lets each side register the same name, and
 // after the heal the duplicates resolve the same way everywhere (the lower node id wins).
 import { describe, expect, test } from 'vitest';
-import type { ActorRef, Down, Node } from '../core/index.ts';
-import { useCluster, eventually, within, type ChildNode } from './helpers/cluster.ts';
+import { downOf, type ActorRef, type Node } from '../core/index.ts';
+import { useCluster, eventually, within } from './helpers/cluster.ts';
 
 const cluster = useCluster();
 const HEARTBEAT_TIMEOUT = 1500;
@@ -32,10 +32,24 @@ describe('cluster registry across processes', () => {
     const inspectors = await Promise.all([t.spawn(a.id, 'inspector'), t.spawn(b.id, 'inspector')]);
     expect(await inspectors[0].call({ op: 'peers' })).toContain('race-b');
 
-    // Both spawn requests leave in the same tick: each node registers before it can hear of the other.
-    const [onA, onB] = await Promise.all([t.spawn(a.id, 'named', { name: 'race' }), t.spawn(b.id, 'named', { name: 'race' })]);
-    const downs = new Map<string, Down>();
-    for (const r of [onA, onB]) t.watch(r, (d) => downs.set(r.key, d));
+    // Each racer spawns a `named` there with a monitor (so a failed init reports its real
+    // reason) and waits for its DOWN. Both requests leave in the same tick: each node registers
+    // before it can hear of the other, unless the other's news is quicker than the request.
+    const racer = (on: string) => {
+      let spawned!: (r: ActorRef) => void;
+      const ref = new Promise<ActorRef>((resolve) => (spawned = resolve));
+      const actor = t.spawn(async (self) => {
+        const r = await self.spawnOn(on, 'named', { name: 'race' }, { monitor: true });
+        spawned(r);
+        return (await self.receive(downOf(r))).reason;
+      });
+      let ended: unknown;
+      t.waitDown(actor).then((d) => (ended = d.result ?? d.reason));
+      return { ref, ended: () => ended };
+    };
+    const racers = [racer(a.id), racer(b.id)];
+    const [onA, onB] = await within(Promise.all(racers.map((r) => r.ref)), 'both spawns to answer', 10_000);
+    const endOf = (r: ActorRef) => racers[r.equals(onA) ? 0 : 1].ended();
 
     const winner = await eventually(() => t.whereis('race'), 'the test node to see a winner');
     await allSee('race', winner, [t], inspectors);
@@ -46,14 +60,13 @@ describe('cluster registry across processes', () => {
     // id must have won), or it saw the name taken before registering and its init failed.
     const told = await eventually(() => {
       if (loserNode.matching(/named actor got NAME_LOST/).length) return 'NAME_LOST';
-      const d = downs.get(loser.key);
-      if (d) return `init failed: ${JSON.stringify(d.reason)}`;
-      return undefined;
+      const reason = endOf(loser);
+      return reason === undefined ? undefined : `init failed: ${JSON.stringify(reason)}`;
     }, 'the loser to be told');
     if (told === 'NAME_LOST') expect(winner.node).toBe('race-a');
     else expect(told).toMatch(/name race is taken/);
     // The winner is alive and answers under the name, from every node.
-    expect(downs.has(winner.key)).toBe(false);
+    expect(endOf(winner)).toBeUndefined();
     expect(await t.call('race', 'who?')).toBe('who?');
     // Still one winner everywhere after the dust settled.
     await allSee('race', winner, [t], inspectors);
@@ -93,6 +106,7 @@ describe('cluster registry across processes', () => {
     const bMark = b.mark();
     proxy.restore();
     await healed('after the reset');
+    expect(proxy.accepted).toBe(2); // the new link, through the proxy
     await allSee('split', splitA, [t1, t2], [ia, ib]);
     await b.waitForLine(/named actor got NAME_LOST/, 'the loser (on part-b) to get NAME_LOST', 10_000, bMark);
     // The loser lives on without the name.
@@ -114,6 +128,7 @@ describe('cluster registry across processes', () => {
     const bMark2 = b.mark();
     proxy.restore();
     await healed('after the blackhole');
+    expect(proxy.accepted).toBe(3);
     await allSee('split2', second2A, [t1, t2], [ia, ib]);
     await allSee('split', splitA, [t1, t2], [ia, ib]);
     await b.waitForLine(/named actor got NAME_LOST/, 'the second loser (on part-b) to get NAME_LOST', 10_000, bMark2);
@@ -121,6 +136,5 @@ describe('cluster registry across processes', () => {
     // Still the only path: the two sides never linked directly.
     expect(await ia.call({ op: 'peers' })).toEqual(['part-b', 'part-t1']);
     expect(await ib.call({ op: 'peers' })).toEqual(['part-a', 'part-t2']);
-    void (a satisfies ChildNode);
-  });
+  }, 60_000);
 });

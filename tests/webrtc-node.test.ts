@@ -13,33 +13,36 @@ installNodeWebRtc();
 
 let server: Awaited<ReturnType<typeof startPeerServer>>;
 let dialer: Transport;
-let listener: Transport & { peerId: string };
-const accepted: Connection[] = [];
-const waiting: ((c: Connection) => void)[] = [];
 
 beforeAll(async () => {
   server = await startPeerServer();
   dialer = createWebRtcTransport({ signal: server.signal, peerId: 'contract-dialer' });
-  listener = createWebRtcTransport({ signal: server.signal, peerId: 'contract-listener' });
-  await listener.listen!((c) => {
+});
+
+afterAll(async () => {
+  await dialer?.close();
+  await server?.close();
+});
+
+/** A fresh listening transport and a promise of its next accepted connection. */
+async function listening(options: Partial<Parameters<typeof createWebRtcTransport>[0]> = {}) {
+  const transport = createWebRtcTransport({ signal: server.signal, ...options });
+  const accepted: Connection[] = [];
+  const waiting: ((c: Connection) => void)[] = [];
+  const [address] = await transport.listen!((c) => {
     const w = waiting.shift();
     if (w) w(c);
     else accepted.push(c);
   });
-});
-
-afterAll(async () => {
-  await Promise.all([dialer?.close(), listener?.close()]);
-  await server?.close();
-});
-
-function nextAccepted(): Promise<Connection> {
-  return accepted.length ? Promise.resolve(accepted.shift()!) : new Promise((resolve) => waiting.push(resolve));
+  const next = (): Promise<Connection> => (accepted.length ? Promise.resolve(accepted.shift()!) : new Promise((resolve) => waiting.push(resolve)));
+  return { transport, address, next };
 }
 
+let pairs = 0;
 runTransportContract('webrtc (node-datachannel)', async () => {
-  const [a, b] = await Promise.all([dialer.connect('webrtc://contract-listener'), nextAccepted()]);
-  return { a, b };
+  const far = await listening({ peerId: `contract-listener-${++pairs}` });
+  const [a, b] = await Promise.all([dialer.connect(far.address), far.next()]);
+  return { a, b, cleanup: () => far.transport.close() };
 });
 
 function rejection(p: Promise<unknown>): Promise<TroupeError> {
@@ -112,17 +115,9 @@ describe('webrtc adapter', () => {
   });
 
   it('closes a connection whose peer sends a frame over the limit, saying FRAME_TOO_LARGE', async () => {
-    const small = track(createWebRtcTransport({ signal: server.signal, maxFrameChars: 1000 }));
-    const got: Connection[] = [];
-    let onConn!: () => void;
-    const arrived = new Promise<void>((r) => (onConn = r));
-    const [address] = await small.listen!((c) => {
-      got.push(c);
-      onConn();
-    });
-    const a = await dialer.connect(address);
-    await arrived;
-    const b = got[0];
+    const small = await listening({ maxFrameChars: 1000 });
+    track(small.transport);
+    const [a, b] = await Promise.all([dialer.connect(small.address), small.next()]);
     const frames: string[] = [];
     b.onframe = (f) => frames.push(f);
     const reasonB = new Promise<string | undefined>((r) => (b.onclose = r));
@@ -135,14 +130,16 @@ describe('webrtc adapter', () => {
   });
 
   it('close() of the transport closes its connections on both sides, then refuses dials', async () => {
+    const far = await listening();
+    track(far.transport);
     const t = createWebRtcTransport({ signal: server.signal });
-    const conns = [await t.connect('webrtc://contract-listener'), await t.connect('webrtc://contract-listener')];
-    const far = [await nextAccepted(), await nextAccepted()];
-    const closes = [...conns, ...far].map((c) => new Promise((r) => (c.onclose = r)));
+    const conns = [await t.connect(far.address), await t.connect(far.address)];
+    const accepted = [await far.next(), await far.next()];
+    const closes = [...conns, ...accepted].map((c) => new Promise((r) => (c.onclose = r)));
     await t.close();
     const reasons = await Promise.all(closes);
     expect(reasons.every((r) => typeof r === 'string')).toBe(true);
-    expect((await rejection(t.connect('webrtc://contract-listener'))).code).toBe('TRANSPORT_CLOSED');
+    expect((await rejection(t.connect(far.address))).code).toBe('TRANSPORT_CLOSED');
   });
 
   it('links two troupe nodes over WebRTC: a call, a ref passed across, DOWN noconnection on loss', async () => {

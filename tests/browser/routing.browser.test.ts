@@ -8,7 +8,7 @@ import { explain, runInNetns, type ScenarioResult, type ScenarioRun } from './ha
 import type { LinkStat } from './fixtures/page.ts';
 import type { PingerResult } from './fixtures/behaviours.ts';
 
-const SCENARIOS = ['webrtc-worker-chain', 'relay-worker-chain', 'browser-tcp', 'page-close', 'worker-terminate', 'wrong-credential'];
+const SCENARIOS = ['webrtc-worker-chain', 'route-shortens', 'relay-worker-chain', 'browser-tcp', 'page-close', 'worker-terminate', 'wrong-credential'];
 const RUN_TIMEOUT = 170_000;
 
 let run: ScenarioRun | undefined;
@@ -70,6 +70,32 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
     expect(rtcOut).toBeGreaterThanOrEqual(r.count);
     expect(rtcIn).toBeGreaterThan(0);
     expect(relayOut).toBeLessThan(r.count);
+  });
+
+  it('when a direct WebRTC link comes up mid-stream, later messages take it and none is reordered', async () => {
+    const r = await scenario<{
+      b: string;
+      relay: string;
+      peersBefore: string[];
+      mid: LinkStat[];
+      after: LinkStat[];
+      batch: number;
+      afterStop: number;
+      end: { reason: unknown; result: { sent: number; stoppedAt: number } };
+      received: number;
+      disorder: number;
+      around: number[];
+    }>('route-shortens');
+    expect(r.peersBefore).not.toContain(r.b); // the stream started through the relay
+    expect(r.end.reason).toBe('normal');
+    const tail = r.afterStop * r.batch;
+    const rtcOut = stat(r.after, r.b)!.envelopesOut - stat(r.mid, r.b)!.envelopesOut;
+    const relayOut = stat(r.after, r.relay)!.envelopesOut - stat(r.mid, r.relay)!.envelopesOut;
+    expect(rtcOut).toBeGreaterThanOrEqual(tail);
+    expect(relayOut).toBeLessThan(tail);
+    // Every message arrived, in the order sent, across the switch.
+    expect(r.received).toBe(r.end.result.sent);
+    expect(r.disorder, `first out-of-order message at index ${r.disorder}: …${r.around.join(', ')}…`).toBe(-1);
   });
 
   it('without WebRTC the same worker-to-worker chain goes through the relay, in order', async () => {

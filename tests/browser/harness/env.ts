@@ -95,11 +95,28 @@ export class FxPage {
 
   /** Call `window.fx[method](...args)` in the page, bounded by `ms`. */
   call<T = any>(method: string, args: unknown[] = [], ms = 60_000): Promise<T> {
+    return this.hook<T>('fx', method, args, ms);
+  }
+
+  /** Call `window[hook][method](...args)` in the page (a test hook such as the demo's `troupeDemo`), bounded by `ms`. */
+  hook<T = any>(hook: string, method: string, args: unknown[] = [], ms = 60_000): Promise<T> {
     return timeout(
-      `${this.tag}: fx.${method}`,
-      this.page.evaluate(([m, a]) => (window as any).fx[m as string](...(a as unknown[])), [method, args] as const) as Promise<T>,
+      `${this.tag}: ${hook}.${method}`,
+      this.page.evaluate(([h, m, a]) => (window as any)[h as string][m as string](...(a as unknown[])), [hook, method, args] as const) as Promise<T>,
       ms,
     );
+  }
+
+  /** Poll `hook.method(...args)` until `done(value)` holds; resolves with that value. */
+  async until<T = any>(hook: string, method: string, args: unknown[], done: (v: T) => boolean, what: string, ms: number): Promise<T> {
+    const end = Date.now() + ms;
+    let last: T | undefined;
+    for (;;) {
+      last = await this.hook<T>(hook, method, args, Math.max(1000, end - Date.now()));
+      if (done(last)) return last;
+      if (Date.now() > end) throw new Error(`${this.tag}: timed out after ${ms} ms waiting for ${what}; last ${hook}.${method}() = ${JSON.stringify(last)?.slice(0, 800)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async close(): Promise<void> {
@@ -107,65 +124,46 @@ export class FxPage {
   }
 }
 
-/** Everything a scenario gets. */
-export interface Env {
-  relay: Relay;
-  credential: Credential;
-  wsUrl: string;
-  tcp: Node;
+/** What every scenario gets: the browser and pages that are closed after it. */
+export interface BrowserEnv {
   browser: Browser;
-  /** The fixture page's URL. */
-  pageUrl: string;
   /** Diagnostics gathered while the scenario runs (page errors, events). */
   diagnostics: string[];
-  /** Open a fixture page in a fresh context (closed after the scenario). */
-  openPage(tag: string): Promise<FxPage>;
-  /** The options that start a page's node with the relay's credential (and WebRTC when `webrtc`). */
-  startOptions(name: string, webrtc: boolean): StartOptions;
+  /** Open `url` in a fresh browser context (with the microphone permission WebRTC needs); closed after the scenario. */
+  openPage(tag: string, url: string): Promise<FxPage>;
   /** Run `fn` when the scenario ends. */
   defer(fn: () => unknown): void;
 }
 
-/** Set up, run each named scenario with its own pages, print `RESULT` lines, tear down. */
-export async function runScenarios(
-  scenarios: Record<string, (env: Env) => Promise<unknown>>,
-  names: string[],
-  setup: { serveDir: () => Promise<{ url: string; close(): Promise<void> }>; pagePath?: string; scenarioTimeout?: number },
-): Promise<void> {
+/** A scenario script's setup: the servers it runs, and how to stop them. */
+export interface Setup<C> {
+  start(): Promise<{ ctx: C; close(): Promise<void>; describe: string }>;
+  /** Bound on each scenario. @default 90000 */
+  scenarioTimeout?: number;
+}
+
+/**
+ * Start the setup and Chromium, run each named scenario with its own pages, print one `RESULT`
+ * line per scenario, tear down. A scenario that fails reports the page errors and, for fixture
+ * pages, their nodes' recent events.
+ */
+export async function runScenarios<C>(scenarios: Record<string, (env: BrowserEnv & C) => Promise<unknown>>, names: string[], setup: Setup<C>): Promise<void> {
   const print = (r: ScenarioResult) => console.log(`RESULT ${JSON.stringify(r)}`);
-  const unknown = names.filter((n) => !scenarios[n]);
-  for (const n of unknown) print({ scenario: n, ok: false, error: `no scenario "${n}" (known: ${Object.keys(scenarios).join(', ')})` });
+  for (const n of names.filter((x) => !scenarios[x])) print({ scenario: n, ok: false, error: `no scenario "${n}" (known: ${Object.keys(scenarios).join(', ')})` });
   const cleanups: (() => unknown)[] = [];
-  let base: Omit<Env, 'diagnostics' | 'openPage' | 'defer'>;
+  let ctx: C;
+  let browser: Browser;
   try {
-    const stat = await setup.serveDir();
-    cleanups.push(() => stat.close());
-    const relay = await timeout('the relay to start', startTestRelay(), 30_000);
-    cleanups.push(() => relay.close());
-    const credential = await fetchCredential(relay);
-    const tcp = await startTcpNode(relay);
-    cleanups.push(() => tcp.shutdown());
+    const started = await timeout('the servers to start', setup.start(), 120_000);
+    cleanups.push(() => started.close());
+    ctx = started.ctx;
     const chrome = await launchChromium();
     cleanups.push(() => chrome.close());
-    const wsUrl = wsUrlOf(credential);
-    base = {
-      relay,
-      credential,
-      wsUrl,
-      tcp,
-      browser: chrome.browser,
-      pageUrl: new URL(setup.pagePath ?? 'index.html', stat.url).toString(),
-      startOptions: (name, webrtc) => ({
-        name,
-        wsUrl,
-        secret: credential.secret,
-        ...(webrtc && { signal: signalOf(credential) }),
-      }),
-    };
-    console.log(`setup: relay ${relay.node.id} at ${relay.url}, tcp node ${tcp.id}, pages at ${stat.url}`);
+    browser = chrome.browser;
+    console.log(`setup: ${started.describe}`);
   } catch (err) {
     for (const n of names) if (scenarios[n]) print({ scenario: n, ok: false, error: `setup failed: ${(err as Error).stack ?? err}` });
-    for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch(() => {});
+    for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
     return;
   }
   for (const name of names) {
@@ -174,18 +172,18 @@ export async function runScenarios(
     const diagnostics: string[] = [];
     const deferred: (() => unknown)[] = [];
     const pages: FxPage[] = [];
-    const env: Env = {
-      ...base,
+    const env: BrowserEnv & C = {
+      ...ctx,
+      browser,
       diagnostics,
       defer: (f) => deferred.push(f),
-      async openPage(tag) {
-        const context = await base.browser.newContext({ permissions: ['microphone'], viewport: { width: 1280, height: 860 } });
+      async openPage(tag, url) {
+        const context = await browser.newContext({ permissions: ['microphone'], viewport: { width: 1280, height: 860 } });
         const page = await context.newPage();
         recordPageErrors(page, diagnostics, tag);
         const fx = new FxPage(context, page, tag);
         pages.push(fx);
-        await page.goto(base.pageUrl, { timeout: 30_000 });
-        await page.waitForFunction(() => !!(window as any).fx, undefined, { timeout: 30_000 });
+        await page.goto(url, { timeout: 30_000 });
         return fx;
       },
     };
@@ -195,19 +193,73 @@ export async function runScenarios(
       const value = await timeout(`scenario ${name}`, fn(env), setup.scenarioTimeout ?? 90_000);
       result = { scenario: name, ok: true, value };
     } catch (err) {
-      // Say what each page's node saw: the usual way to tell a routing bug from a slow machine.
+      // Say what each fixture page's node saw: the usual way to tell a routing bug from a slow machine.
       for (const p of pages) {
         const events = await p.call<string[]>('events', [], 5000).catch(() => []);
         for (const e of events.slice(-40)) diagnostics.push(`[${p.tag}] ${e}`);
       }
       result = { scenario: name, ok: false, error: (err as Error).stack ?? String(err), diagnostics };
     }
-    for (const f of deferred.reverse()) await Promise.resolve().then(f).catch(() => {});
+    for (const f of deferred.reverse()) await timeout('deferred cleanup', Promise.resolve().then(f), 20_000).catch(() => {});
     await Promise.all(pages.map((p) => p.close()));
     console.log(`scenario ${name}: ${result.ok ? 'ok' : 'FAILED'} in ${Date.now() - t0} ms`);
     print(result);
   }
-  for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch((e) => console.log(`cleanup: ${e}`));
+  for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 30_000).catch((e) => console.log(`cleanup: ${e}`));
+}
+
+/** What the routing scenarios run on: the test's relay, a TCP node, the fixture page. */
+export interface RoutingCtx {
+  relay: Relay;
+  credential: Credential;
+  wsUrl: string;
+  tcp: Node;
+  /** The fixture page's URL. */
+  pageUrl: string;
+  /** Open the fixture page and wait for `window.fx`. */
+  openFixture(env: BrowserEnv, tag: string): Promise<FxPage>;
+  /** The options that start a page's node with the relay's credential (and WebRTC when `webrtc`). */
+  startOptions(name: string, webrtc: boolean): StartOptions;
+}
+
+/** Serve the built fixture page, start the test's relay and a TCP node joined to it. */
+export function routingSetup(serveDir: () => Promise<{ url: string; close(): Promise<void> }>): Setup<RoutingCtx> {
+  return {
+    async start() {
+      const cleanups: (() => unknown)[] = [];
+      const close = async () => {
+        for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
+      };
+      try {
+        const stat = await serveDir();
+        cleanups.push(() => stat.close());
+        const relay = await timeout('the relay to start', startTestRelay(), 30_000);
+        cleanups.push(() => relay.close());
+        const credential = await fetchCredential(relay);
+        const tcp = await startTcpNode(relay);
+        cleanups.push(() => tcp.shutdown());
+        const wsUrl = wsUrlOf(credential);
+        const pageUrl = new URL('index.html', stat.url).toString();
+        const ctx: RoutingCtx = {
+          relay,
+          credential,
+          wsUrl,
+          tcp,
+          pageUrl,
+          async openFixture(env, tag) {
+            const p = await env.openPage(tag, pageUrl);
+            await p.page.waitForFunction(() => !!(window as any).fx, undefined, { timeout: 30_000 });
+            return p;
+          },
+          startOptions: (name, webrtc) => ({ name, wsUrl, secret: credential.secret, ...(webrtc && { signal: signalOf(credential) }) }),
+        };
+        return { ctx, close, describe: `relay ${relay.node.id} at ${relay.url}, tcp node ${tcp.id}, pages at ${stat.url}` };
+      } catch (err) {
+        await close();
+        throw err;
+      }
+    },
+  };
 }
 
 /** The PeerServer location in a credential. */

@@ -3,9 +3,13 @@
 // one `RESULT {json}` line with what it measured; the test file asserts on it.
 import type { Node } from '../../../core/index.ts';
 import { buildFixtures } from '../harness/build.ts';
-import { runScenarios, rnd, timeout, type Env, type FxPage } from '../harness/env.ts';
+import { routingSetup, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type RoutingCtx } from '../harness/env.ts';
+
+type Env = BrowserEnv & RoutingCtx;
 import { serveStatic } from '../harness/static-server.ts';
 import type { LinkStat } from '../fixtures/page.ts';
+
+const stat = (stats: LinkStat[], node: string) => stats.find((s) => s.node === node);
 import type { PingerResult } from '../fixtures/behaviours.ts';
 import { waitFor } from '../fixtures/behaviours.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
@@ -15,9 +19,9 @@ const DOWN_WAIT = FIXTURE_TIMING.heartbeatTimeout * 2 + 15_000;
 const LINK_WAIT = 30_000;
 
 /** Open a page and start its node; returns the page and its node's id. */
-async function startPage(env: Env, tag: string, webrtc: boolean): Promise<{ p: FxPage; id: string; relay: string; addresses: string[] }> {
-  const p = await env.openPage(tag);
-  const started = await p.call<{ id: string; relay: string; addresses: string[] }>('start', [env.startOptions(`${tag}-${rnd()}`, webrtc)]);
+async function startPage(env: Env, tag: string, webrtc: boolean, autoConnect = true): Promise<{ p: FxPage; id: string; relay: string; addresses: string[] }> {
+  const p = await env.openFixture(env, tag);
+  const started = await p.call<{ id: string; relay: string; addresses: string[] }>('start', [{ ...env.startOptions(`${tag}-${rnd()}`, webrtc), autoConnect }]);
   return { p, ...started };
 }
 
@@ -53,6 +57,53 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const after = await a.p.call<LinkStat[]>('linkStats');
     const bStats = await b.p.call<LinkStat[]>('linkStats');
     return { a: a.id, b: b.id, relay: a.relay, wa, wb, count, before, after, bStats, run };
+  },
+
+  /**
+   * The route shortens without reordering: a steady stream from an actor in tab A to one in tab
+   * B goes through the relay (no direct link: the pages do not auto-dial); mid-stream tab A dials
+   * B over WebRTC; the rest of the stream takes the direct link, and B records every message in order.
+   */
+  async 'route-shortens'(env) {
+    const [a, b] = await Promise.all([startPage(env, 'short-a', true, false), startPage(env, 'short-b', true, false)]);
+    const recorder = `recorder-${rnd()}`;
+    await b.p.call('spawn', [b.id, 'recorder', { name: recorder }]);
+    await a.p.call('waitName', [recorder, 20_000]);
+    const peersBefore = await a.p.call<string[]>('peers');
+    const before = await a.p.call<LinkStat[]>('linkStats');
+    const batch = 40;
+    const afterStop = 50;
+    const streamer = await a.p.call<string>('spawn', [a.id, 'streamer', { target: recorder, batch, gapMs: 1, afterStop, maxCount: 200_000, timeout: 20_000 }]);
+    const done = await a.p.call<string>('watch', [streamer, 5000]);
+    // The stream flows through the relay before the direct link exists.
+    const relayOutBefore = stat(before, a.relay)!.envelopesOut;
+    const flowing = await a.p.until<LinkStat[]>('fx', 'linkStats', [], (s) => stat(s, a.relay)!.envelopesOut - relayOutBefore >= 200, 'the stream to flow through the relay', 20_000);
+    const address = b.addresses.find((x) => x.startsWith('webrtc://'));
+    if (!address) throw new Error(`tab B announces no webrtc:// address: ${b.addresses.join(', ')}`);
+    await a.p.call('dial', [address], 30_000);
+    const mid = await a.p.call<LinkStat[]>('linkStats');
+    await a.p.call('sendKey', [streamer, 'stop']);
+    const end = await a.p.call<{ reason: unknown; result: { sent: number; stoppedAt: number } }>('awaitResult', [done, 60_000], 65_000);
+    const after = await a.p.call<LinkStat[]>('linkStats');
+    const seqs = await b.p.until<number[]>('fx', 'callName', [recorder, 'seqs', 10_000], (v) => v.length >= end.result.sent, 'every streamed message at the recorder', 30_000).catch(
+      async () => b.p.call<number[]>('callName', [recorder, 'seqs', 10_000]),
+    );
+    const disorder = seqs.findIndex((v, i) => v !== i + 1);
+    return {
+      a: a.id,
+      b: b.id,
+      relay: a.relay,
+      peersBefore,
+      flowing,
+      mid,
+      after,
+      batch,
+      afterStop,
+      end,
+      received: seqs.length,
+      disorder,
+      around: disorder < 0 ? [] : seqs.slice(Math.max(0, disorder - 5), disorder + 10),
+    };
   },
 
   /** The same chain with no WebRTC at all (WebSocket only): worker A → tab A → relay → tab B → worker B. */
@@ -169,7 +220,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const countAfterGood = await waitForCount(env.tcp, sinkName, 1);
 
     // A node with a wrong credential: the handshake fails, the link never comes up.
-    const bad = await env.openPage('bad');
+    const bad = await env.openFixture(env, 'bad');
     const badOptions = { ...env.startOptions(`bad-${rnd()}`, false), secret: `${env.credential.secret}-wrong` };
     const badStart = await bad.call('start', [badOptions]).then(
       (v) => ({ ok: true, v }),
@@ -213,7 +264,9 @@ async function waitForCount(node: Node, sink: string, n: number): Promise<number
   }
 }
 
-await runScenarios(scenarios, process.argv.slice(2), {
-  serveDir: async () => serveStatic(await buildFixtures()),
-});
+await runScenarios(
+  scenarios,
+  process.argv.slice(2),
+  routingSetup(async () => serveStatic(await buildFixtures())),
+);
 process.exit(0);

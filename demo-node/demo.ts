@@ -1,0 +1,223 @@
+// `npm run demo`: everything the browser demo needs, on 127.0.0.1, with no setup.
+//   - a relay node (WebSocket for pages, PeerServer for WebRTC signalling, TCP for the cluster),
+//     hosting the board's room actor;
+//   - two Node TCP nodes joined to the relay's cluster (tile actors, standard behaviours);
+//   - the Vite dev server for demo-web/ (its `/troupe/*` requests are proxied to the relay).
+// Ctrl-C stops it all. Ports: relay 8787 and page 5173 by default, the next free ones if busy;
+// override with TROUPE_DEMO_RELAY_PORT / TROUPE_DEMO_PORT, and the node count with TROUPE_DEMO_NODES.
+import { fork, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Node } from '../core/index.ts';
+import { startRelay } from './relay.ts';
+import { installProbe } from '../demo-web/cluster-probe.ts';
+import { ROOM_NAME, startRoom } from '../demo-web/board-room.ts';
+
+/**
+ * The demo's cluster secret. A DEMO value, public in this file: anyone who can reach the ports can
+ * join. Everything listens on 127.0.0.1 only. Never use it for anything real.
+ */
+export const DEMO_SECRET = 'troupe-demo-secret--public--not-for-production';
+
+/** Options of {@link startDemo}. */
+export interface DemoOptions {
+  /** Preferred relay port (the next free one is used when taken). @default 8787 */
+  relayPort?: number;
+  /** Preferred page port (Vite picks the next free one when taken). @default 5173 */
+  pagePort?: number;
+  /** How many Node TCP nodes to start. @default 2 */
+  nodes?: number;
+  /** The cluster secret. @default {@link DEMO_SECRET} */
+  secret?: string;
+  /** Serve this built app directory (`npm run demo:build`) with `vite preview` instead of the dev server. @default undefined */
+  built?: boolean;
+  /** Print progress lines. @default console.log */
+  log?: (line: string) => void;
+}
+
+/** A running demo. */
+export interface Demo {
+  /** The page to open. */
+  pageUrl: string;
+  /** The relay's HTTP base URL (`/troupe/credential`, `/troupe/peers`, WebSocket `/troupe`, PeerServer `/peerjs`). */
+  relayUrl: string;
+  relay: Node;
+  /** Node ids of the TCP nodes. */
+  nodes: string[];
+  close(): Promise<void>;
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** The first port from `preferred` on that is free on 127.0.0.1 (any free one after 20 tries). */
+export async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(undefined));
+      srv.listen(port, '127.0.0.1', () => {
+        const got = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(got));
+      });
+    });
+  for (let p = preferred; p < preferred + 20; p++) {
+    const got = await tryPort(p);
+    if (got !== undefined) return got;
+  }
+  return (await tryPort(0))!;
+}
+
+/** Start the relay, the TCP nodes and the page server. */
+export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const secret = options.secret ?? DEMO_SECRET;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const close = async (): Promise<void> => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`while stopping: ${(err as Error).message}`);
+      }
+    }
+  };
+  try {
+    // 1. The relay, with the board's room and a probe for the cluster view.
+    const relayPort = await freePort(options.relayPort ?? 8787);
+    const relay = await startRelay({ listen: `127.0.0.1:${relayPort}`, tcp: '127.0.0.1:0', secret });
+    cleanups.push(() => relay.close());
+    installProbe(relay.node, { kind: 'relay', label: 'relay' });
+    if (!startRoom(relay.node)) log(`a "${ROOM_NAME}" room already exists in the cluster`);
+
+    // 2. Node TCP nodes joined to the relay's cluster.
+    const tcp = relay.node.addresses.find((a) => a.startsWith('tcp://'));
+    const ids: string[] = [];
+    if (!tcp) log('the relay has no TCP address: no Node nodes started');
+    else {
+      const count = options.nodes ?? 2;
+      const children = await Promise.all(Array.from({ length: count }, (_, i) => startTcpNode(`node-${i + 1}`, tcp, secret, log)));
+      for (const c of children) {
+        ids.push(c.id);
+        cleanups.push(() => stopChild(c.child));
+      }
+    }
+
+    // 3. The page: Vite's dev server (or preview of the build), proxying /troupe/* to the relay.
+    const { createServer, preview } = await import('vite');
+    const proxy = { '/troupe': { target: relay.url, changeOrigin: true } };
+    const pagePort = options.pagePort ?? 5173;
+    let pageUrl: string;
+    if (options.built) {
+      const server = await preview({ configFile: `${root}vite.config.ts`, preview: { host: '127.0.0.1', port: pagePort, strictPort: false, proxy } });
+      cleanups.push(() => server.close());
+      pageUrl = server.resolvedUrls?.local[0] ?? `http://127.0.0.1:${pagePort}/`;
+    } else {
+      const server = await createServer({ configFile: `${root}vite.config.ts`, server: { host: '127.0.0.1', port: pagePort, strictPort: false, proxy }, clearScreen: false, logLevel: process.env.TROUPE_DEMO_VITE_LOG === 'info' ? 'info' : 'warn' });
+      await server.listen();
+      cleanups.push(() => server.close());
+      pageUrl = server.resolvedUrls?.local[0] ?? `http://127.0.0.1:${pagePort}/`;
+    }
+    return { pageUrl, relayUrl: relay.url, relay: relay.node, nodes: ids, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Fork one TCP node and wait until it listens. */
+function startTcpNode(name: string, seed: string, secret: string, log: (line: string) => void): Promise<{ id: string; child: ChildProcess }> {
+  const child = fork(fileURLToPath(new URL('./demo-tcp-node.ts', import.meta.url)), ['--name', name, '--seed', seed], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, TROUPE_SECRET: secret },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start within 20 s`));
+    }, 20_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited during start (${signal ?? code})`));
+    });
+    child.on('message', (m: { type?: string; id?: string; addresses?: string[] }) => {
+      if (m?.type !== 'listening' || !m.id) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      child.once('exit', (code, signal) => code !== 0 && log(`${m.id} exited (${signal ?? code})`));
+      resolve({ id: m.id, child });
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 3 s. */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function envInt(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be an integer 0..65535`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const stamp = () => new Date().toISOString().slice(11, 19);
+  const log = (line: string) => console.log(`[${stamp()}] ${line}`);
+  const built = process.argv.includes('--built');
+  log('starting the troupe demo…');
+  const demo = await startDemo({
+    relayPort: envInt('TROUPE_DEMO_RELAY_PORT'),
+    pagePort: envInt('TROUPE_DEMO_PORT'),
+    nodes: envInt('TROUPE_DEMO_NODES'),
+    built,
+    log,
+  });
+  const line = '─'.repeat(64);
+  console.log(`\n${line}
+  troupe demo is running${built ? ' (built app)' : ''}
+
+  Open:    ${demo.pageUrl}
+           (open it in two tabs or two browsers: the board syncs peer to peer)
+  Relay:   ${demo.relayUrl}   (WebSocket /troupe, PeerServer /peerjs, node "${demo.relay.id}")
+  Nodes:   ${demo.nodes.join(', ') || 'none'} (Node processes on TCP, joined through the relay)
+  Secret:  the built-in DEMO secret — public, loopback only, not for real use
+
+  Ctrl-C stops everything.
+${line}\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log('stopping anyway');
+      process.exit(1);
+    }
+    stopping = true;
+    log(`${signal}: stopping…`);
+    demo.close().then(
+      () => {
+        log('stopped');
+        process.exit(0);
+      },
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err) => {
+    console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
