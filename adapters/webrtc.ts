@@ -1,5 +1,6 @@
 import type { DataConnection, Peer } from 'peerjs';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
+import { BaseConnection } from './base-connection.ts';
 
 /** Where the PeerServer (npm `peer`) that signals WebRTC connections runs. */
 export interface PeerServerLocation {
@@ -162,29 +163,31 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
       return new Promise<Connection>((resolve, reject) => {
         const dc = p.connect(target, { reliable: true, serialization: 'raw' });
         const conn = wrap(dc);
+        const fails = dialing.get(target) ?? new Set<(err: Error) => void>();
+        let settled = false;
         const fail = (err: Error): void => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
-          forget();
+          fails.delete(fail);
+          if (!fails.size) dialing.delete(target);
           conn.close();
           reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
         };
         const timer = setTimeout(() => fail(new Error(`no data channel within ${timeout} ms`)), timeout);
-        const fails = dialing.get(target) ?? new Set<(err: Error) => void>();
         dialing.set(target, fails);
         fails.add(fail);
-        const forget = (): void => {
+        dc.once('open', () => {
+          if (closed) return fail(new Error('transport closed'));
+          settled = true;
+          clearTimeout(timer);
           fails.delete(fail);
           if (!fails.size) dialing.delete(target);
-        };
-        dc.once('open', () => {
-          clearTimeout(timer);
-          forget();
-          if (closed) return fail(new Error('transport closed'));
           resolve(conn);
         });
-        dc.once('error', (err) => {
-          if (!dc.open) fail(err);
-        });
+        dc.once('error', (err) => fail(err));
+        // ICE failed or the peer connection closed before the channel opened.
+        void conn.finished.then(() => fail(new Error(`${conn.closeReason} before the data channel opened`)));
       });
     },
 
@@ -213,17 +216,23 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
   };
 }
 
-/** One peerjs DataConnection, seen as a {@link Connection}. */
-class RtcConnection implements Connection {
-  onclose: ((reason?: string) => void) | null = null;
+/** Below this many buffered bytes a data channel that was over core's high-water mark reports `ondrain`. */
+const LOW_WATER_BYTES = 256 * 1024;
+
+/**
+ * One peerjs DataConnection, seen as a {@link Connection}. `close()` fires `onclose` at once on
+ * this side and sends a goodbye behind the frames already queued; the peer fires its `onclose`
+ * when the goodbye arrives and answers it, and the side that closed first then tears the
+ * peer connection down (or either side does after `closeGrace`).
+ */
+class RtcConnection extends BaseConnection {
   readonly label: string;
-  /** Resolves once the connection is torn down. */
+  /** Resolves once the peer connection is torn down. */
   readonly finished: Promise<void>;
-  #onframe: ((frame: string) => void) | null = null;
-  #held: string[] = [];
   #dc: DataConnection;
-  #state: 'open' | 'closing' | 'closed' = 'open';
   #reason = '';
+  #byeSent = false;
+  #tornDown = false;
   #pieces: string[] = [];
   #pieceChars = 0;
   #maxChars: number;
@@ -234,6 +243,7 @@ class RtcConnection implements Connection {
   #done!: () => void;
 
   constructor(dc: DataConnection, options: WebRtcTransportOptions, forget: () => void) {
+    super();
     this.#dc = dc;
     this.label = `webrtc://${dc.peer}`;
     this.#maxChars = options.maxFrameChars ?? 12 * 1024 * 1024;
@@ -242,40 +252,41 @@ class RtcConnection implements Connection {
     this.#forget = forget;
     this.finished = new Promise((resolve) => (this.#done = resolve));
     dc.on('data', (data) => this.#onMessage(data));
-    dc.on('close', () => this.#finish('closed by peer'));
+    dc.on('close', () => this.#lost('closed by peer'));
     dc.on('error', (err) => {
       this.#reason ||= `data channel error: ${err.type ?? err.message}`;
     });
+    dc.once('open', () => {
+      const channel = dc.dataChannel;
+      if (!channel) return;
+      channel.bufferedAmountLowThreshold = LOW_WATER_BYTES;
+      channel.addEventListener('bufferedamountlow', () => this.ondrain?.());
+    });
     // peerjs's own 'close' has been seen to go missing: watch the ICE and connection states too.
     dc.on('iceStateChanged', (state) => {
-      if (state === 'failed' || state === 'closed') this.#finish(`ICE ${state}`);
+      if (state === 'failed' || state === 'closed') this.#lost(`ICE ${state}`);
     });
     const watchPc = (): void => {
       const pc = dc.peerConnection;
       pc?.addEventListener?.('connectionstatechange', () => {
-        if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.#finish(`peer connection ${pc.connectionState}`);
+        if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.#lost(`peer connection ${pc.connectionState}`);
       });
     };
     if (dc.peerConnection) watchPc();
     else queueMicrotask(watchPc);
   }
 
-  get onframe(): ((frame: string) => void) | null {
-    return this.#onframe;
-  }
-
-  /** Frames that arrived before core set `onframe` are delivered when it does. */
-  set onframe(fn: ((frame: string) => void) | null) {
-    this.#onframe = fn;
-    while (fn && this.#held.length && this.#state === 'open') fn(this.#held.shift()!);
-  }
-
   get bufferedAmount(): number {
     return this.#dc.dataChannel?.bufferedAmount ?? 0;
   }
 
+  /** Why the connection closed (empty while open). */
+  get closeReason(): string {
+    return this.#reason;
+  }
+
   send(frame: string): void {
-    if (this.#state !== 'open' || !this.#dc.open) return;
+    if (this.closed || !this.#dc.open) return;
     const n = this.#chunk;
     if (frame.length <= n) return void this.#dc.send(FULL + frame);
     let at = 0;
@@ -291,34 +302,35 @@ class RtcConnection implements Connection {
   }
 
   close(): void {
-    if (this.#state !== 'open') return;
-    this.#state = 'closing';
+    if (this.closed) return;
     this.#reason ||= 'closed by this side';
-    if (!this.#dc.open) return this.#finish(this.#reason);
-    // Goodbye travels behind the frames already sent; the peer answers it, then we tear down.
+    this.finish(this.#reason);
+    if (!this.#dc.open) return this.#teardown();
+    // The goodbye travels behind the frames already sent; the peer answers it.
+    this.#byeSent = true;
     this.#dc.send(BYE);
-    this.#timer = setTimeout(() => this.#finish(this.#reason), this.#grace);
+    this.#timer = setTimeout(() => this.#teardown(), this.#grace);
   }
 
   #onMessage(data: unknown): void {
-    if (this.#state === 'closed') return;
+    if (this.#tornDown) return;
     if (typeof data !== 'string' || data.length === 0) return this.#abort('PROTOCOL_ERROR: a data channel message that is not a tagged string');
     const tag = data[0];
     if (tag === BYE) {
-      if (this.#state === 'closing') return this.#finish(this.#reason); // our goodbye was answered
-      // The peer closes: answer, then let it tear the connection down (or do it after the grace).
-      this.#state = 'closing';
+      if (this.#byeSent) return this.#teardown(); // our goodbye was answered (or both closed at once)
+      // The peer closes: report it, answer, and let the peer tear down (or do it after the grace).
       this.#reason = 'closed by peer';
+      this.finish(this.#reason);
+      this.#byeSent = true;
       this.#dc.send(BYE);
-      this.#timer = setTimeout(() => this.#finish(this.#reason), this.#grace);
-      this.#fireClose();
+      this.#timer = setTimeout(() => this.#teardown(), this.#grace);
       return;
     }
-    if (this.#state !== 'open') return;
+    if (this.closed) return;
     if (tag !== FULL && tag !== PIECE) return this.#abort(`PROTOCOL_ERROR: unknown data channel message tag "${tag}"`);
     this.#pieceChars += data.length - 1;
     if (this.#pieceChars > this.#maxChars) {
-      return this.#abort(`FRAME_TOO_LARGE: a frame of more than ${this.#maxChars} characters; the limit is ${this.#maxChars}`);
+      return this.#abort(`FRAME_TOO_LARGE: a frame of more than ${this.#maxChars} characters arrived; the limit is ${this.#maxChars}`);
     }
     if (tag === PIECE) return void this.#pieces.push(data.slice(1));
     let frame = data.slice(1);
@@ -328,32 +340,30 @@ class RtcConnection implements Connection {
       this.#pieces = [];
     }
     this.#pieceChars = 0;
-    if (this.#onframe) this.#onframe(frame);
-    else this.#held.push(frame);
+    if (!this.deliver(frame)) this.#abort('PROTOCOL_ERROR: too many frames before the link was attached');
   }
 
+  /** The peer broke the adapter's rules: close at once, `reason` starting with the error code. */
   #abort(reason: string): void {
     this.#reason = reason;
-    this.#finish(reason);
+    this.#lost(reason);
   }
 
-  #fireClose(): void {
-    const cb = this.onclose;
-    this.onclose = null;
-    this.#held = [];
-    cb?.(this.#reason || 'connection closed');
-  }
-
-  /** Tear down (once) and report the close (once). */
-  #finish(reason: string): void {
-    if (this.#state === 'closed') return;
-    this.#state = 'closed';
+  /** The connection is gone (closed, failed or aborted): report it and tear down. */
+  #lost(reason: string): void {
     this.#reason ||= reason;
+    this.finish(this.#reason);
+    this.#teardown();
+  }
+
+  /** Close the peer connection (once). */
+  #teardown(): void {
+    if (this.#tornDown) return;
+    this.#tornDown = true;
     clearTimeout(this.#timer);
     this.#pieces = [];
     this.#forget();
     this.#dc.close();
-    this.#fireClose();
     this.#done();
   }
 }

@@ -558,6 +558,10 @@ export class Actor {
     const x = this.#x;
     if (x === undefined) return calls;
     if (x.openCalls) for (const c of x.openCalls) if (!c.done) calls.push(c);
+    // The call being handled when the handler threw is in neither the mailbox nor openCalls:
+    // without this its caller would wait for its timeout instead of getting ACTOR_EXITED.
+    const cur = x.current;
+    if (cur !== undefined && !cur.done && !x.openCalls?.has(cur)) calls.push(cur);
     const w = x.waiter;
     if (w) {
       x.waiter = undefined;

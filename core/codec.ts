@@ -85,7 +85,16 @@ export class Codec {
       if (kind === 115 /* s */) {
         const raw = JSON.parse(payload.slice(1));
         checkDecoded(raw, this.#maxDepth + 4);
-        return this.#sj.deserialize(raw);
+        value = this.#sj.deserialize(raw);
+        // superjson's reference table (`referentialEqualities`) can make a peer's payload decode
+        // to a cyclic or deeper value than its JSON, or copy an inherited method into it (a
+        // source path of `valueOf`): hold the result to what the encoder itself would accept.
+        try {
+          scan(value, this.#maxDepth);
+        } catch (err) {
+          throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, { cause: err });
+        }
+        return value;
       }
     } catch (err) {
       if (err instanceof TroupeError) throw err;

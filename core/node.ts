@@ -607,6 +607,8 @@ export class Node implements RefHost {
       if (existing.peerIncarnation !== link.peerIncarnation) {
         // The peer restarted: everything of its previous life is gone.
         this.#direct.delete(peer);
+        // linkUp/linkDown pair up per peer (they track node.peers()): the old link goes down first.
+        this.events.emit('linkDown', { node: peer, label: existing.conn.label, reason: 'peer restarted' });
         this.#lostVia(existing, 'noconnection');
         existing.close('peer restarted');
       } else {
@@ -857,10 +859,12 @@ export class Node implements RefHost {
     }
     if ('n' in h) {
       if (h.n !== this.id) return this.#forward(link, h, payload);
-      if (h.o !== this.id && !this.#routes.has(h.o)) {
-        this.#routes.set(h.o, link);
-      }
-      if (h.o !== this.id && !this.#reachable.has(h.o)) this.#markUp(h.o);
+      // This node never sends itself envelopes over a link: one that claims to come from here is
+      // forged (a link request "from" one of our actors would make us signal it ourselves).
+      if (h.o === this.id) return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
+      // Learn a route to the origin; bounded, since a peer may claim any origin it likes.
+      if (!this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, link);
+      if (!this.#reachable.has(h.o) && this.#routes.has(h.o)) this.#markUp(h.o);
     }
     switch (h.t) {
       case 's':
@@ -895,6 +899,7 @@ export class Node implements RefHost {
         return;
       case 'ga':
       case 'gd':
+        if (h.x === this.id) return this.#ownNameClaim(h.t, h.g, h.a, link);
         return this.#registry.apply(h.t, h.g, h.x, h.a, link);
       case 'mb':
         for (const [node, addrs] of h.m) {
@@ -912,13 +917,25 @@ export class Node implements RefHost {
     }
   }
 
+  /**
+   * A peer's registry add or delete about one of this node's own actors. This node alone decides
+   * its actors' names: such a claim is stale (flooding raced an unregister) or forged, so it is
+   * not applied; the peer is corrected with what this node holds.
+   */
+  #ownNameClaim(op: 'ga' | 'gd', name: string, id: number, link: Link): void {
+    const cur = this.#registry.get(name);
+    const ours = cur !== undefined && cur.node === this.id && cur.id === id;
+    if (op === 'ga' && !ours) link.enqueue(JSON.stringify({ t: 'gd', g: name, x: this.id, a: id }));
+    if (op === 'gd' && ours) link.enqueue(JSON.stringify({ t: 'ga', g: name, x: this.id, a: id }));
+  }
+
   #forward(from: Link, h: RoutedHeader, payload: string | undefined): void {
     if (h.h + 1 > this.options.hopLimit) {
       this.events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.options.hopLimit} hops`), peer: from.peer });
       if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.options.hopLimit} hops`));
       return;
     }
-    if (h.o !== this.id && !this.#routes.has(h.o)) this.#routes.set(h.o, from);
+    if (h.o !== this.id && !this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, from);
     const link = this.#route(h.n);
     if (!link || link === from) {
       if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.id}`));

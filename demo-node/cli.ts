@@ -23,7 +23,9 @@ const HELP = `troupe — a universal actor framework
                a synchronous request (call with a timeout) to a remote "sleeper"
   troupe pmap  --seed HOST:PORT --secret S [--fn fib] [--n 30]
                spawn a parallel map on the cluster, monitor it, receive its DOWN carrying the result
-  troupe relay …  (see the README: the browser relay)
+  troupe relay --listen HOST:PORT --secret S [--seed HOST:PORT …] [--tcp-listen HOST:PORT]
+               a relay for browsers: WebSocket /troupe, PeerServer /peerjs, GET /troupe/credential
+               for allowed origins; a member of the TCP cluster (troupe relay --help for all options)
 
 Common options:
   --secret S          the cluster secret (or set TROUPE_SECRET; --secret-env NAME reads another variable)
@@ -46,6 +48,12 @@ const options = {
   'heartbeat-timeout': { type: 'string' },
   quiet: { type: 'boolean' },
   'no-auto-connect': { type: 'boolean' },
+  'tcp-listen': { type: 'string' },
+  'browser-secret': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  'credential-ttl': { type: 'string' },
+  'peer-key': { type: 'string' },
+  'public-host': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -125,6 +133,11 @@ async function whereis(node: Node, name: string, ms = 10_000): Promise<ActorRef>
 async function main(argv: string[]): Promise<void> {
   const { values: o, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   const [command, ...rest] = positionals;
+  if (command === 'relay' && o.help) {
+    const { RELAY_HELP } = await import('./relay.ts');
+    console.log(RELAY_HELP);
+    return;
+  }
   if (o.help || !command || command === 'help') {
     console.log(HELP);
     return;

@@ -84,7 +84,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   try {
     // 1. The relay, with the board's room and a probe for the cluster view.
     const relayPort = await freePort(options.relayPort ?? 8787);
-    const relay = await startRelay({ listen: `127.0.0.1:${relayPort}`, tcp: '127.0.0.1:0', secret });
+    const relay = await startRelay({ listen: `127.0.0.1:${relayPort}`, tcp: '127.0.0.1:0', secret, name: 'relay' });
     cleanups.push(() => relay.close());
     installProbe(relay.node, { kind: 'relay', label: 'relay' });
     if (!startRoom(relay.node)) log(`a "${ROOM_NAME}" room already exists in the cluster`);
@@ -195,13 +195,16 @@ async function main(): Promise<void> {
 
   Ctrl-C stops everything.
 ${line}\n`);
-  let stopping = false;
+  let stopping = 0;
   const stop = (signal: string) => {
     if (stopping) {
+      // npm and tsx forward the terminal's Ctrl-C, so one press arrives more than once: only a
+      // second press, a moment later, means "now".
+      if (Date.now() - stopping < 1500) return;
       log('stopping anyway');
       process.exit(1);
     }
-    stopping = true;
+    stopping = Date.now();
     log(`${signal}: stopping…`);
     demo.close().then(
       () => {

@@ -57,8 +57,9 @@ const same = Object.entries({ cluster: values.cluster, group: values.group, mpor
   .flatMap(([k, v]) => [`--${k}`, v as string]);
 for (let i = 0; i < spawnCount; i++) {
   const script = fileURLToPath(new URL('./dist-worker.ts', import.meta.url));
-  const args = ['--import', 'tsx', script, '--name', `pmap-worker-${i + 1}`, '--secret', node.options.secret, ...same];
-  children.push(spawn(process.execPath, args, { stdio: 'ignore' }));
+  const args = ['--import', 'tsx', script, '--name', `pmap-worker-${i + 1}`, ...same];
+  // The secret goes by environment, not on a command line others can read.
+  children.push(spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, TROUPE_SECRET: node.options.secret } }));
 }
 const pool = nodePool(node);
 const until = Date.now() + (spawnCount ? 20_000 : 3000);

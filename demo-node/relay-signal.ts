@@ -15,8 +15,8 @@ export interface PeerServerOptions {
   key?: string;
   /** Let clients list peer ids (`GET <path>/<key>/peers`). @default true */
   allowDiscovery?: boolean;
-  /** CORS origins the PeerServer's HTTP API answers (its own CORS handling). @default true (any) */
-  corsOrigin?: boolean | string | RegExp | (string | RegExp)[];
+  /** CORS origins the PeerServer's HTTP API answers (the `cors` package's `origin` option). @default true (any) */
+  corsOrigin?: boolean | string | RegExp | (string | RegExp)[] | ((origin: string | undefined, cb: (err: Error | null, allow?: boolean) => void) => void);
 }
 
 /** A PeerServer bound to an http server: route requests and upgrades under `path` to it. */

@@ -72,11 +72,11 @@ try {
   check(true, 'A and B see each other as participants over a direct WebRTC link');
   check((await a.evaluate(() => window.troupeDemo.webrtcPeers())).includes(idB), 'A has a WebRTC link to B');
 
-  const noteId = await a.evaluate(() => window.troupeDemo.addNote('Hello from A 👋', 0.08, 0.1));
+  const noteId = await a.evaluate(() => window.troupeDemo.addNote('Hello from A', 0.08, 0.1));
   await b.waitForFunction((id) => window.troupeDemo.notes().some((n) => n.id === id && n.text.startsWith('Hello from A')), noteId, { timeout: 5000 });
   check(true, 'a note added in A shows up in B');
   // Typing in B's textarea, as a user would.
-  await b.locator(`[data-testid="board-note"][data-note-id="${noteId}"] textarea`).fill('Hello from A 👋 — and B was here');
+  await b.locator(`[data-testid="board-note"][data-note-id="${noteId}"] textarea`).fill('Hello from A — and B was here');
   await a.waitForFunction((id) => window.troupeDemo.notes().some((n) => n.id === id && n.text.endsWith('B was here')), noteId, { timeout: 5000 });
   check(true, 'B typing into the note reaches A');
   await b.getByTestId('board-add-note').click();

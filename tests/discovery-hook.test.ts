@@ -92,6 +92,24 @@ describe('discovery hook', () => {
     expect(a.peers()).toEqual([]);
   });
 
+  it('linkUp/linkDown pair up per peer (the peer up/down stream), also when a peer restarts under its name', async () => {
+    const a = await make({ name: 'pa', secret: 's', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const seen: string[] = [];
+    a.events.on('linkUp', (e) => seen.push(`up ${e.node}`));
+    a.events.on('linkDown', (e) => seen.push(`down ${e.node} ${e.reason}`));
+    // The old incarnation links by attach (no redial after its link is dropped, as if it had died).
+    const x1 = await make({ name: 'px', secret: 's' }, false);
+    const dialer = createTcpTransport();
+    await x1.attach(await dialer.connect(a.addresses[0]), true);
+    // A new incarnation of px links while a still holds the old link (as after a quick restart).
+    const x2 = await make({ name: 'px', secret: 's', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    await x2.connect(a.addresses[0]);
+    await eventually(() => seen.length >= 3, 'three link events');
+    expect(seen).toEqual(['up px', 'down px peer restarted', 'up px']);
+    expect(a.peers()).toEqual(['px']);
+    await dialer.close();
+  });
+
   it('reports a discovery that fails to start, and never starts one after shutdown', async () => {
     const failing: Discovery = { name: 'broken', start: () => Promise.reject(new Error('port in use')), stop: () => {} };
     const n = await make({ name: 'f', discovery: failing }, false);

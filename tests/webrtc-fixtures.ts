@@ -12,21 +12,14 @@ export function installNodeWebRtc(): void {
   const g = globalThis as Record<string, unknown>;
   if (g.RTCPeerConnection) return;
   class LoopbackPeerConnection extends polyfill.RTCPeerConnection {
-    #described: Promise<unknown>[];
+    #described: Promise<void>[];
     #mark: (() => void)[] = [];
     constructor(config: RTCConfiguration = {}) {
       super({ ...config, iceServers: config.iceServers ?? [], bindAddress: '127.0.0.1' } as RTCConfiguration);
       this.#described = [0, 1].map(() => new Promise<void>((resolve) => this.#mark.push(resolve)));
-      if (process.env.DBG) {
-        const t0 = performance.now();
-        const id = Math.random().toString(36).slice(2, 6);
-        for (const ev of ['iceconnectionstatechange', 'connectionstatechange', 'signalingstatechange', 'icegatheringstatechange']) {
-          this.addEventListener(ev, () => console.log(id, ev, this.iceConnectionState, this.connectionState, this.signalingState, (performance.now() - t0).toFixed(0)));
-        }
-      }
     }
     override setLocalDescription(description?: RTCLocalSessionDescriptionInit): Promise<void> {
-      const done = super.setLocalDescription(description);
+      const done = super.setLocalDescription(description as RTCSessionDescriptionInit);
       done.then(this.#mark[0], () => {});
       return done;
     }
@@ -37,16 +30,11 @@ export function installNodeWebRtc(): void {
     }
     // A browser queues a candidate that arrives before it can use it (peerjs relies on that:
     // the offer, the answer and each candidate travel as separate signalling messages). The
-    // polyfill drops a candidate that comes before both descriptions (its ICE transport starts
-    // with the local answer), and the connection then sometimes never opens.
+    // polyfill drops a candidate that comes before both descriptions, and the connection then
+    // sometimes never opens.
     override async addIceCandidate(candidate?: RTCIceCandidateInit): Promise<void> {
       await Promise.all(this.#described);
-      try {
-        return await super.addIceCandidate(candidate);
-      } catch (err) {
-        if (process.env.DBG) console.log('addIceCandidate failed', this.signalingState, this.iceConnectionState, this.connectionState, this.localDescription?.type, this.remoteDescription?.type, (err as Error).message);
-        throw err;
-      }
+      return super.addIceCandidate(candidate);
     }
   }
   g.RTCPeerConnection = LoopbackPeerConnection;

@@ -1,8 +1,9 @@
-// The demo app (demo-web/) in a real Chromium: two pages on the test's relay, inside a
-// loopback-only network namespace (tests/browser/scenarios/demo.ts). The board syncs between the
-// pages over WebRTC, the cluster view draws the link, the computation finishes with the right image
-// and shows its speedup, a page that leaves is seen leaving; each view is saved as a screenshot
-// under test-results/screenshots/. Without root/unshare this fails with the reason (never skips).
+// The demo as `npm run demo` runs it (startDemo: relay with the board room, two Node TCP nodes,
+// Vite's dev server), in a real Chromium inside a loopback-only network namespace
+// (tests/browser/scenarios/demo.ts). The board syncs between two pages over WebRTC, the cluster
+// view draws every node and link, the computation finishes with the right image on workers and on
+// workers plus the Node nodes and shows its speedup, a page that leaves is seen leaving; each view
+// is saved under test-results/screenshots/. Without root/unshare this fails with the reason.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,24 +35,38 @@ interface Note {
   id: string;
   text: string;
 }
+interface RunResult {
+  workers: number;
+  nodes: number;
+  checksum: string;
+  perNode: Record<string, number>;
+}
 interface DemoResult {
   one: string;
   two: string;
+  relay: string;
+  tcpNodes: string[];
   parts1: PeerView[];
   parts2: PeerView[];
   webrtcPeers1: string[];
+  roomHosts: string[];
   noteId: string;
+  onScreen1: string;
   onScreen2: string;
+  cursorOn1: boolean;
   notes1: Note[];
   notes2: Note[];
   clusterNodes: { id: string; kind: string }[];
   clusterLinks: { a: string; b: string; transport: string }[];
-  compute: { ok: boolean; runs: { workers: number; nodes: number; checksum: string }[]; reference: { checksum: string } };
+  compute: { ok: boolean; runs: RunResult[]; reference: RunResult };
   expected: string;
   verdict: string;
   speedups: string[];
   progress: string;
+  loads: number[];
   partsAfter: PeerView[];
+  leftName: string;
+  boardLog: string;
   screenshots: string[];
 }
 
@@ -67,33 +82,45 @@ async function demo(): Promise<DemoResult> {
 const byId = (ns: Note[]) => ns.map((n) => ({ id: n.id, text: n.text })).sort((x, y) => x.id.localeCompare(y.id));
 
 describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIMEOUT + 10_000 }, () => {
-  it('the board syncs between two pages, which reach each other over WebRTC', async () => {
+  it('the board syncs between two pages, which reach each other over WebRTC; the room lives on the relay', async () => {
     const r = await demo();
+    expect(r.loads).toEqual([1, 1]); // the dev server never reloaded a page mid-test
     expect(r.parts1.find((p) => p.node === r.two)?.route).toBe('webrtc');
     expect(r.parts2.find((p) => p.node === r.one)?.route).toBe('webrtc');
     expect(r.webrtcPeers1).toContain(r.two);
-    // The note added on page 1 was on page 2's screen; both pages end with the same notes.
+    expect(r.roomHosts).toEqual([r.relay, r.relay]);
+    // The note added on page 1 was on page 2's screen; what was typed on page 2 is on page 1's.
     expect(r.onScreen2).toBe('hello from page 1');
+    expect(r.onScreen1).toBe('typed on page 2');
     expect(byId(r.notes1)).toEqual(byId(r.notes2));
-    expect(r.notes1.find((n) => n.id === r.noteId)?.text).toBe('edited on page 2');
     expect(r.notes1).toHaveLength(2);
+    expect(r.cursorOn1).toBe(true);
   });
 
-  it('the cluster view draws both tabs, their workers, the relay and the WebRTC link', async () => {
+  it('the cluster view draws the tabs, their workers, the relay, the TCP nodes and every kind of link', async () => {
     const r = await demo();
     const kinds = new Map(r.clusterNodes.map((n) => [n.id, n.kind]));
     expect(kinds.get(r.one)).toBe('tab');
     expect(kinds.get(r.two)).toBe('tab');
-    expect(r.clusterNodes.some((n) => n.kind === 'worker')).toBe(true);
-    expect(r.clusterLinks.some((l) => l.transport === 'webrtc' && [l.a, l.b].sort().join() === [r.one, r.two].sort().join())).toBe(true);
-    expect(r.clusterLinks.some((l) => l.transport === 'websocket')).toBe(true);
+    expect(kinds.get(r.relay)).toBe('relay');
+    for (const id of r.tcpNodes) expect(kinds.get(id)).toBe('tcp');
+    expect(r.clusterNodes.filter((n) => n.kind === 'worker').length).toBeGreaterThanOrEqual(2);
+    const pair = (a: string, b: string) => [a, b].sort().join(' ');
+    expect(r.clusterLinks.some((l) => l.transport === 'webrtc' && pair(l.a, l.b) === pair(r.one, r.two))).toBe(true);
+    expect(r.clusterLinks.some((l) => l.transport === 'websocket' && pair(l.a, l.b) === pair(r.one, r.relay))).toBe(true);
+    expect(r.clusterLinks.some((l) => l.transport === 'tcp')).toBe(true);
+    expect(r.clusterLinks.some((l) => l.transport === 'worker')).toBe(true);
   });
 
-  it('the computation finishes with the correct image on every worker count and shows the speedup', async () => {
+  it('the computation finishes with the correct image on 1..N workers and with the Node nodes, and shows the speedup', async () => {
     const r = await demo();
     expect(r.compute.ok).toBe(true);
-    expect(r.compute.runs.length).toBeGreaterThanOrEqual(1);
-    expect(r.compute.runs.map((x) => x.workers)).toEqual(r.compute.runs.map((_, i) => i + 1));
+    const workerRuns = r.compute.runs.filter((x) => x.nodes === 0);
+    expect(workerRuns.map((x) => x.workers)).toEqual(workerRuns.map((_, i) => i + 1));
+    // The last run adds the Node TCP nodes' tile actors, reached through the relay.
+    const withNodes = r.compute.runs.find((x) => x.nodes > 0);
+    expect(withNodes?.nodes).toBe(r.tcpNodes.length);
+    expect(r.tcpNodes.reduce((n, id) => n + (withNodes?.perNode[id] ?? 0), 0)).toBeGreaterThan(0);
     // Every run and the page's own reference equal the image computed independently in Node.
     for (const x of r.compute.runs) expect(x.checksum).toBe(r.expected);
     expect(r.compute.reference.checksum).toBe(r.expected);
@@ -103,10 +130,11 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     for (const s of r.speedups) expect(s).toMatch(/^\d+\.\d{2}×$/);
   });
 
-  it('a page that leaves is seen leaving the board', async () => {
+  it('a page that leaves is seen leaving the board (its monitor fires)', async () => {
     const r = await demo();
     expect(r.partsAfter.some((p) => p.node === r.two)).toBe(false);
     expect(r.partsAfter.some((p) => p.node === r.one && p.self)).toBe(true);
+    expect(r.boardLog).toContain(`${r.leftName} left (noconnection)`);
   });
 
   it('saves a screenshot of each view', async () => {

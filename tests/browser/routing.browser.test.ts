@@ -155,6 +155,8 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
       badSend: string;
       rawFirst: { opened: boolean; closed: boolean; received: string[] };
       rawAfterHello: { opened: boolean; closed: boolean; received: string[] };
+      noToken: { opened: boolean; closed: boolean };
+      forgedToken: { opened: boolean; closed: boolean };
       countAfterAll: number;
       relayRefusals: string[];
       relayPeers: string[];
@@ -168,6 +170,11 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
     // The bare sockets were answered with a refusal and closed by the relay.
     for (const raw of [r.rawFirst, r.rawAfterHello]) {
       expect(raw.opened).toBe(true);
+      expect(raw.closed).toBe(true);
+    }
+    // Without the credential's token (or with a forged one) the WebSocket never opens.
+    for (const raw of [r.noToken, r.forgedToken]) {
+      expect(raw.opened).toBe(false);
       expect(raw.closed).toBe(true);
     }
     // Only the good page's two messages reached the sink.

@@ -1,7 +1,6 @@
 // Bundle the fixture page (core + browser adapters + peerjs) with Vite's JS API. A static build,
 // served as plain files, rather than a dev server: a dev server optimizes dependencies on first
 // load and may reload the page mid-test, which makes browser tests flaky.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
@@ -32,21 +31,3 @@ export async function buildFixtures(outDir = path.join(ROOT, 'test-results', 'br
   return outDir;
 }
 
-/**
- * Build the demo app (`demo-web/`, with its own Vite config when it has one) into `outDir`. Pages
- * are opened with `?relay=<relay url>` so they fetch their credential from the test's relay.
- */
-export async function buildDemo(outDir = path.join(ROOT, 'test-results', 'demo-build')): Promise<string> {
-  const root = path.join(ROOT, 'demo-web');
-  const configs = ['vite.config.ts', 'vite.config.mts', 'vite.config.js'].map((f) => path.join(root, f)).filter((f) => existsSync(f));
-  await build({
-    configFile: configs[0] ?? false,
-    root,
-    base: './',
-    logLevel: 'warn',
-    clearScreen: false,
-    build: { outDir, emptyOutDir: true, minify: false, reportCompressedSize: false, rollupOptions: { checks: { pluginTimings: false } } },
-    worker: { format: 'es' },
-  });
-  return outDir;
-}

@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createNode, type Node } from '../../../core/index.ts';
 import { createTcpTransport } from '../../../adapters/tcp.ts';
-import { startRelay } from '../../../scratch/relay-stub.ts'; // TODO(dev): ../../../demo-node/relay.ts
+import { startRelay, type RelayCredential } from '../../../demo-node/relay.ts';
 import { defineFixtureBehaviours } from '../fixtures/behaviours.ts';
 import type { StartOptions } from '../fixtures/page.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
@@ -14,13 +14,7 @@ import type { ScenarioResult } from './netns.ts';
 export const CLUSTER_SECRET = 'browser-tests-cluster-secret';
 
 /** The page credential as the relay hands it out (`GET /troupe/credential`). */
-export interface Credential {
-  secret: string;
-  /** The relay's WebSocket endpoint for pages. */
-  ws: string;
-  expiresAt?: number;
-  peer: { host: string; port: number; path?: string; key?: string; secure?: boolean };
-}
+export type Credential = RelayCredential;
 
 export type Relay = Awaited<ReturnType<typeof startRelay>>;
 
@@ -44,9 +38,8 @@ export async function startTestRelay(): Promise<Relay> {
     tcp: '127.0.0.1:0',
     secret: CLUSTER_SECRET,
     name: `relay-${rnd()}`,
-    heartbeatInterval: FIXTURE_TIMING.heartbeatInterval,
-    heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout,
-  } as Parameters<typeof startRelay>[0]);
+    node: { heartbeatInterval: FIXTURE_TIMING.heartbeatInterval, heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout },
+  });
 }
 
 /** Fetch the page credential from the relay (as a page's script would). */

@@ -16,8 +16,14 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-/** Serve `dir` on 127.0.0.1 at a free port; `url` ends with `/`. */
-export async function serveStatic(dir: string): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * Headers that make a page cross-origin isolated, which gives it `performance.now()` at 5 µs
+ * instead of 100 µs (the browser bench measures single round trips).
+ */
+export const CROSS_ORIGIN_ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+/** Serve `dir` on 127.0.0.1 at a free port, adding `headers` to every answer; `url` ends with `/`. */
+export async function serveStatic(dir: string, headers: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void> }> {
   const root = path.resolve(dir);
   const server = http.createServer((req, res) => {
     const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -29,7 +35,7 @@ export async function serveStatic(dir: string): Promise<{ url: string; close(): 
       size = -1;
     }
     if (size < 0) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-store' });
+    res.writeHead(200, { ...headers, 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-store' });
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,17 +1,19 @@
-// The demo app (demo-web/) in Chromium, run inside a loopback-only network namespace by
-// tests/browser/demo.browser.test.ts. Two pages join the test's relay (`?relay=`): the board
-// syncs between them, the cluster view draws their WebRTC link, the computation finishes with
-// the right image and shows its speedup, and a page that leaves is seen leaving. Each view is
-// saved as a screenshot under test-results/screenshots/. Prints one `RESULT {json}` line.
+// The demo as `npm run demo` runs it (demo-node/demo.ts: relay hosting the board room, two Node
+// TCP nodes with tile actors, Vite's dev server proxying /troupe to the relay), in Chromium, inside
+// a loopback-only network namespace; run by tests/browser/demo.browser.test.ts. Two pages: the
+// board syncs between them over WebRTC, the cluster view draws every node and the WebRTC link, the
+// computation (workers, then workers + the Node nodes) finishes with the right image and shows its
+// speedup, and a page that leaves is seen leaving. Each view is saved under
+// test-results/screenshots/. Prints one `RESULT {json}` line.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { startDemo, type Demo } from '../../../demo-node/demo.ts';
 import { DEFAULT_JOB, checksum, computeTile, placeTile, tilesOf } from '../../../demo-web/mandelbrot.ts';
-import { buildDemo, ROOT } from '../harness/build.ts';
-import { routingSetup, runScenarios, timeout, type BrowserEnv, type FxPage, type RoutingCtx } from '../harness/env.ts';
-
-type Env = BrowserEnv & RoutingCtx;
-import { serveStatic } from '../harness/static-server.ts';
+import { ROOT } from '../harness/build.ts';
+import { runScenarios, timeout, type BrowserEnv, type FxPage } from '../harness/env.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
+
+type Env = BrowserEnv & { demo: Demo };
 
 const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
 const HOOK = 'troupeDemo';
@@ -26,6 +28,13 @@ interface PeerView {
 interface Note {
   id: string;
   text: string;
+}
+interface RunResult {
+  workers: number;
+  nodes: number;
+  ms: number;
+  checksum: string;
+  perNode: Record<string, number>;
 }
 
 /** The Mandelbrot image of the demo's job computed here in Node, independently of the page. */
@@ -42,12 +51,15 @@ async function shot(p: FxPage, name: string): Promise<string> {
   return path.relative(ROOT, file);
 }
 
-async function openDemo(env: Env, tag: string): Promise<{ p: FxPage; id: string }> {
-  const url = `${env.pageUrl}?relay=${encodeURIComponent(env.relay.url)}#board`;
-  const p = await env.openPage(tag, url);
+/** Open the demo page; counts its loads (Vite's dev server must not reload it mid-test). */
+async function openDemo(env: Env, tag: string): Promise<{ p: FxPage; id: string; loads: () => number }> {
+  let loads = 0;
+  const p = await env.openPage(tag, `${env.demo.pageUrl.replace(/\/?$/, '/')}#board`);
+  loads = 1;
+  p.page.on('load', () => loads++);
   await p.page.waitForFunction((h) => !!(window as any)[h], HOOK, { timeout: 30_000 });
   const id = await p.hook<string>(HOOK, 'whenReady', [], 60_000);
-  return { p, id };
+  return { p, id, loads: () => loads };
 }
 
 const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
@@ -55,50 +67,64 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const screenshots: string[] = [];
     const [one, two] = await Promise.all([openDemo(env, 'demo-1'), openDemo(env, 'demo-2')]);
 
-    // Board: each page lists the other as a participant, reached over WebRTC.
+    // Board: each page lists the other as a participant reached over WebRTC; the room is on the relay.
     const sees = (other: string) => (ps: PeerView[]) => ps.some((x) => x.node === other && !x.self && x.route === 'webrtc');
     const [parts1, parts2] = await Promise.all([
       one.p.until<PeerView[]>(HOOK, 'participants', [], sees(two.id), `${two.id} as a WebRTC participant`, 40_000),
       two.p.until<PeerView[]>(HOOK, 'participants', [], sees(one.id), `${one.id} as a WebRTC participant`, 40_000),
     ]);
     const webrtcPeers1 = await one.p.hook<string[]>(HOOK, 'webrtcPeers');
+    const roomHosts = [await one.p.hook<string>(HOOK, 'roomHost'), await two.p.hook<string>(HOOK, 'roomHost')];
 
-    // A note added on page 1 appears on page 2 (in the hook and on screen); an edit on page 2 comes back.
+    // A note added on page 1 appears on page 2's screen; typing into it on page 2 reaches page 1.
     const noteId = await one.p.hook<string>(HOOK, 'addNote', ['hello from page 1', 0.12, 0.2]);
-    await two.p.until<Note[]>(HOOK, 'notes', [], (ns) => ns.some((n) => n.id === noteId && n.text === 'hello from page 1'), 'the note from page 1', 20_000);
-    const onScreen2 = await two.p.page
+    const textarea2 = two.p.page.locator(`[data-testid="board-note"][data-note-id="${noteId}"] [data-testid="board-note-text"]`);
+    await textarea2.waitFor({ timeout: 20_000 });
+    const onScreen2 = await textarea2.inputValue({ timeout: 20_000 });
+    await textarea2.fill('typed on page 2', { timeout: 20_000 });
+    await one.p.until<Note[]>(HOOK, 'notes', [], (ns) => ns.some((n) => n.id === noteId && n.text === 'typed on page 2'), 'the text typed on page 2', 20_000);
+    const onScreen1 = await one.p.page
       .locator(`[data-testid="board-note"][data-note-id="${noteId}"] [data-testid="board-note-text"]`)
       .inputValue({ timeout: 20_000 });
-    await two.p.hook(HOOK, 'editNote', [noteId, 'edited on page 2']);
-    await one.p.until<Note[]>(HOOK, 'notes', [], (ns) => ns.some((n) => n.id === noteId && n.text === 'edited on page 2'), 'the edit from page 2', 20_000);
     const secondId = await two.p.hook<string>(HOOK, 'addNote', ['a second note, from page 2', 0.55, 0.45]);
     const notes1 = await one.p.until<Note[]>(HOOK, 'notes', [], (ns) => ns.some((n) => n.id === secondId), 'the second note', 20_000);
-    const notes2 = await two.p.hook<Note[]>(HOOK, 'notes');
-    await two.p.page.mouse.move(640, 420); // a cursor for page 1 to draw
+    const notes2 = await two.p.until<Note[]>(HOOK, 'notes', [], (ns) => ns.length === notes1.length, 'the same notes on page 2', 20_000);
+    // Page 2's pointer over the board shows as a cursor on page 1.
+    const board2 = await two.p.page.getByTestId('board').boundingBox({ timeout: 10_000 });
+    if (board2) await two.p.page.mouse.move(board2.x + board2.width * 0.6, board2.y + board2.height * 0.3, { steps: 5 });
+    const cursorOn1 = await one.p.page
+      .locator('[data-testid="board-cursor"]')
+      .first()
+      .waitFor({ timeout: 15_000 })
+      .then(
+        () => true,
+        () => false,
+      );
     screenshots.push(await shot(one.p, 'demo-board-page1'), await shot(two.p, 'demo-board-page2'));
 
-    // Cluster view: the tab, its workers, the relay and the WebRTC link to the other tab.
+    // Computation: 1..N workers, then the workers plus the Node nodes' tile actors (through the relay).
+    await one.p.hook(HOOK, 'show', ['compute']);
+    const compute = await one.p.hook<{ ok: boolean; runs: RunResult[]; reference: RunResult }>(HOOK, 'runCompute', [{ withNodes: true }], 180_000);
+    const verdict = await one.p.page.getByTestId('compute-verified').getAttribute('data-state', { timeout: 10_000 });
+    const speedups = await one.p.page.locator('[data-testid="speedup-row"] [data-testid="speedup"]').allTextContents();
+    const progress = await one.p.page.getByTestId('compute-progress').getAttribute('aria-valuenow', { timeout: 10_000 });
+    screenshots.push(await shot(one.p, 'demo-compute'));
+
+    // Cluster view: both tabs, their workers, the relay, the TCP nodes, the WebRTC link.
     await one.p.hook(HOOK, 'show', ['cluster']);
     await one.p.page.locator('[data-testid="cluster-link"][data-transport="webrtc"]').first().waitFor({ timeout: 30_000 });
-    const clusterNodes = await one.p.page.locator('[data-testid="cluster-node"]').evaluateAll((els) => els.map((e) => ({ id: e.getAttribute('data-node-id'), kind: e.getAttribute('data-kind') })));
-    const clusterLinks = await one.p.page.locator('[data-testid="cluster-link"]').evaluateAll((els) => els.map((e) => ({ a: e.getAttribute('data-a'), b: e.getAttribute('data-b'), transport: e.getAttribute('data-transport') })));
+    await one.p.page.locator('[data-testid="cluster-node"][data-kind="tcp"]').first().waitFor({ timeout: 30_000 });
+    const clusterNodes = await one.p.page
+      .locator('[data-testid="cluster-node"]')
+      .evaluateAll((els) => els.map((e) => ({ id: e.getAttribute('data-node-id'), kind: e.getAttribute('data-kind') })));
+    const clusterLinks = await one.p.page
+      .locator('[data-testid="cluster-link"]')
+      .evaluateAll((els) => els.map((e) => ({ a: e.getAttribute('data-a'), b: e.getAttribute('data-b'), transport: e.getAttribute('data-transport') })));
     screenshots.push(await shot(one.p, 'demo-cluster'));
-
-    // Computation: every run equals the single-threaded reference, which equals the image computed here.
-    await one.p.hook(HOOK, 'show', ['compute']);
-    const compute = await one.p.hook<{ ok: boolean; runs: { workers: number; nodes: number; ms: number; checksum: string }[]; reference: { checksum: string } }>(
-      HOOK,
-      'runCompute',
-      [],
-      150_000,
-    );
-    const verdict = await one.p.page.locator('[data-testid="compute-verified"]').getAttribute('data-state', { timeout: 10_000 });
-    const speedups = await one.p.page.locator('[data-testid="speedup-row"] [data-testid="speedup"]').allTextContents();
-    const progress = await one.p.page.locator('[data-testid="compute-progress"]').getAttribute('aria-valuenow', { timeout: 10_000 });
-    screenshots.push(await shot(one.p, 'demo-compute'));
 
     // Page 2 leaves: page 1 sees it leave (its monitor fires) within the failure-detection time.
     await one.p.hook(HOOK, 'show', ['board']);
+    const loads = [one.loads(), two.loads()];
     await two.p.close();
     const partsAfter = await one.p.until<PeerView[]>(
       HOOK,
@@ -108,16 +134,22 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       `${two.id} to leave the board`,
       FIXTURE_TIMING.heartbeatTimeout * 2 + 20_000,
     );
+    const boardLog = await one.p.page.getByTestId('board-log').innerText({ timeout: 10_000 });
     screenshots.push(await shot(one.p, 'demo-board-after-leave'));
 
     return {
       one: one.id,
       two: two.id,
+      relay: env.demo.relay.id,
+      tcpNodes: env.demo.nodes,
       parts1,
       parts2,
       webrtcPeers1,
+      roomHosts,
       noteId,
+      onScreen1,
       onScreen2,
+      cursorOn1,
       notes1,
       notes2,
       clusterNodes,
@@ -127,14 +159,21 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       verdict,
       speedups,
       progress,
+      loads,
       partsAfter,
+      leftName: parts1.find((x) => x.node === two.id)?.name,
+      boardLog,
       screenshots,
     };
   },
 };
 
 await runScenarios(scenarios, process.argv.slice(2), {
-  ...routingSetup(async () => serveStatic(await buildDemo())),
+  async start() {
+    // Fresh namespace: every port is free, but let the demo pick its own (0 = any free one).
+    const demo = await startDemo({ relayPort: 0, pagePort: 0, nodes: 2, log: (line) => console.log(`demo: ${line}`) });
+    return { ctx: { demo }, close: () => demo.close(), describe: `demo at ${demo.pageUrl}, relay ${demo.relayUrl} (${demo.relay.id}), TCP nodes ${demo.nodes.join(', ')}` };
+  },
   scenarioTimeout: 240_000,
 });
 process.exit(0);

@@ -71,8 +71,8 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     await a.p.call('waitName', [recorder, 20_000]);
     const peersBefore = await a.p.call<string[]>('peers');
     const before = await a.p.call<LinkStat[]>('linkStats');
-    const batch = 40;
-    const afterStop = 50;
+    const batch = 200;
+    const afterStop = 10;
     const streamer = await a.p.call<string>('spawn', [a.id, 'streamer', { target: recorder, batch, gapMs: 1, afterStop, maxCount: 200_000, timeout: 20_000 }]);
     const done = await a.p.call<string>('watch', [streamer, 5000]);
     // The stream flows through the relay before the direct link exists.
@@ -236,6 +236,9 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const auth = JSON.stringify({ t: 'auth', mac: '0'.repeat(64) });
     const rawFirst = await bad.call('rawWebSocket', [env.wsUrl, [forged], 10_000], 20_000);
     const rawAfterHello = await bad.call('rawWebSocket', [env.wsUrl, [hello, auth, forged], 10_000], 20_000);
+    // Without the credential's token, or with a forged one, the relay refuses the WebSocket itself.
+    const noToken = await bad.call('rawWebSocket', [env.wsUrl.replace(/\?.*$/, ''), [forged], 10_000], 20_000);
+    const forgedToken = await bad.call('rawWebSocket', [env.wsUrl.replace(/token=[^&]*/, `token=${Date.now() + 60_000}.AAAA`), [forged], 10_000], 20_000);
 
     // The control again: the good page's second message arrives; the sink saw exactly two.
     await good.p.call('sendName', [sinkName, 'again from the good page']);
@@ -246,6 +249,8 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       badSend,
       rawFirst,
       rawAfterHello,
+      noToken,
+      forgedToken,
       countAfterAll,
       relayRefusals,
       relayPeers: env.relay.node.peers(),

@@ -1,0 +1,53 @@
+/**
+ * Browser figures, measured in Chromium driven by Playwright: each channel raw and through troupe
+ * in the same page, interleaved (bench/browser/page.ts). Runs bench/browser/run.ts inside a
+ * loopback-only network namespace (WebRTC must not reach real interfaces); needs root and unshare,
+ * and Chromium ($CHROMIUM_PATH or /usr/bin/chromium).
+ */
+import { median, type BenchCase, type Result } from './harness.ts';
+import { runInNetns } from '../tests/browser/harness/netns.ts';
+import type { Figures } from './browser/page.ts';
+
+const browser: BenchCase = {
+  name: 'browser',
+  async run(): Promise<Result[]> {
+    const run = runInNetns('bench/browser/run.ts', ['bench'], 600_000);
+    let r;
+    try {
+      r = await run.result<{ isolated: boolean; sizes: { rttN: number; reps: number; onewayN: number; chunk: number }; figures: Record<string, { raw: Figures; troupe: Figures }> }>('bench');
+    } finally {
+      await run.stop();
+    }
+    if (!r.ok || !r.value) throw new Error(`${r.error}\n${(r.diagnostics ?? []).join('\n')}`);
+    const { figures, sizes, isolated } = r.value;
+    const raw = { worker: 'raw postMessage (structured clone)', websocket: 'raw WebSocket, JSON text', webrtc: 'raw peerjs DataConnection, JSON text' } as const;
+    const note =
+      `browser.*: Chromium, one page; ${sizes.reps} interleaved rounds of ${sizes.rttN} sequential round trips (p50 per round, median of rounds) and ` +
+      `${sizes.onewayN} one-way messages, ${sizes.chunk} per task, until the far end counted them. troupe: call/send to a behaviour in a worker node, ` +
+      `on the relay (WebSocket) or in a second page (direct WebRTC link).${isolated ? '' : ' The page was NOT cross-origin isolated: timers are 100 µs coarse.'}`;
+    const out: Result[] = [];
+    for (const what of ['worker', 'websocket', 'webrtc'] as const) {
+      const f = figures[what];
+      out.push({
+        key: `browser.${what}.rtt_us`,
+        unit: 'µs',
+        value: median(f.troupe.p50),
+        baseline: median(f.raw.p50),
+        baselineLabel: raw[what],
+        target: { kind: 'max-ratio', ratio: 1.5 },
+        ...(what === 'worker' && { note }),
+      });
+      out.push({
+        key: `browser.${what}.oneway`,
+        unit: 'msgs/s',
+        value: median(f.troupe.oneway),
+        baseline: median(f.raw.oneway),
+        baselineLabel: raw[what],
+        ...(what === 'worker' && { target: { kind: 'min-ratio' as const, ratio: 1 } }),
+      });
+    }
+    return out;
+  },
+};
+
+export const cases: BenchCase[] = [browser];
