@@ -4,12 +4,21 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { ERROR_CODES } from '../core/errors.ts';
 
 const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const tour = readme.slice(readme.indexOf('## API tour'), readme.indexOf('\n## ', readme.indexOf('## API tour') + 5));
 const snippets = [...tour.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].map((m) => ({ title: m[1], code: m[2] }));
 const dir = join(root, 'tests', '.readme-snippets');
+
+describe('README error table', () => {
+  it('lists exactly the codes in ERROR_CODES', () => {
+    const section = readme.slice(readme.indexOf('## Error codes'), readme.indexOf('\n## ', readme.indexOf('## Error codes') + 5));
+    const listed = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect([...listed].sort()).toEqual([...ERROR_CODES].sort());
+  });
+});
 
 describe('README API tour', () => {
   it('has snippets', () => {
