@@ -51,6 +51,10 @@ const NO_OPTIONS: SpawnOptions = Object.freeze({});
 
 /** Messages handled per scheduler turn before yielding to the host's event loop. */
 const TURN_BUDGET = 50_000;
+/** Longest scheduler turn in ms before yielding to the host's event loop. */
+const TURN_MS = 8;
+/** Messages handled between two looks at the clock. */
+const DRAIN_CHUNK = 256;
 /** Messages one actor handles before the next ready actor gets a turn. */
 const ACTOR_BUDGET = 1024;
 /** Most routes a node keeps (bounds what hostile refs can add). */
@@ -124,7 +128,8 @@ export class Node implements RefHost {
       },
       sendOn: (link, text) => (link as Link).enqueue(text),
       lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
-      refFor: (node, id) => new ActorRef(this, node, id),
+      // Through #bindRef: a name learned from a link also teaches the route to its node.
+      refFor: (node, id) => this.#bindRef(node, id, undefined),
     });
     this.#owner = this.#makeLinkOwner();
     const d = options.discovery;
@@ -1388,13 +1393,29 @@ export class Node implements RefHost {
   /** Drain ready actors in one microtask, up to a budget, then yield to the event loop. */
   #drain = (): void => {
     const q = this.#runq;
+    const start = performance.now();
     let budget = TURN_BUDGET;
+    let timeUp = false;
     let i = 0;
-    while (i < q.length && budget > 0) {
+    while (i < q.length && budget > 0 && !timeUp) {
       const actor = q[i++];
       actor.scheduled = false;
       this.#running = actor;
-      budget -= actor.drain(ACTOR_BUDGET < budget ? ACTOR_BUDGET : budget);
+      // The first message alone, then chunks, with a look at the clock in between: a turn of
+      // slow handlers yields after TURN_MS, so replies (flushed when the turn ends), heartbeats
+      // and I/O are not held back behind a long queue of work.
+      const cap = ACTOR_BUDGET < budget ? ACTOR_BUDGET : budget;
+      let n = 0;
+      while (n < cap) {
+        const k = actor.drain(n === 0 ? 1 : Math.min(DRAIN_CHUNK, cap - n));
+        if (k === 0) break;
+        n += k;
+        if (performance.now() - start > TURN_MS) {
+          timeUp = true;
+          break;
+        }
+      }
+      budget -= n;
       this.#running = undefined;
       if (!actor.scheduled && actor.runnable) {
         actor.scheduled = true;
@@ -1407,7 +1428,7 @@ export class Node implements RefHost {
       this.#drainScheduled = false;
       return;
     }
-    // Budget spent: let I/O and timers run before the next turn.
+    // Budget spent: let I/O, timers and the links' flushes run before the next turn.
     setTimeout(this.#drain, 0);
   };
 
