@@ -59,6 +59,8 @@ const DRAIN_CHUNK = 256;
 const ACTOR_BUDGET = 1024;
 /** Most routes a node keeps (bounds what hostile refs can add). */
 const MAX_ROUTES = 10_000;
+/** Most registry names a node accepts from its peers (its own actors may always register). */
+const MAX_NAMES = 100_000;
 
 /**
  * A troupe node: one runtime instance with its actors, links to peer nodes, routes and its view
@@ -630,6 +632,7 @@ export class Node implements RefHost {
         }
         this.#direct.set(peer, link);
         for (const [n, l] of this.#routes) if (l === drop) this.#routes.set(n, link);
+        if (drop.state === 'up') this.#startSwitch(peer, drop);
         this.#retire(drop);
         this.#pendingAttach.get(link)?.resolve(peer);
         this.#pendingAttach.delete(link);
@@ -637,7 +640,10 @@ export class Node implements RefHost {
       }
     }
     this.#direct.set(peer, link);
+    const previous = this.#routes.get(peer);
     this.#routes.set(peer, link);
+    // The route shortened (a relayed path became a direct link): keep the pair's order.
+    if (previous !== undefined && previous !== link && previous.state === 'up') this.#startSwitch(peer, previous);
     if (link.peerAddresses.length) this.#addresses.set(peer, link.peerAddresses);
     this.#dialFailed.delete(peer);
     this.events.emit('linkUp', { node: peer, label: link.conn.label });
@@ -787,6 +793,7 @@ export class Node implements RefHost {
       this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
       return 'frame-too-large';
     }
+    if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
     if (!link.enqueue(text, what.droppable)) {
       if (this.events.has('deadLetter')) {
         // A flood of refused sends must stay cheap: one error (a stack capture) per link, reused.
@@ -892,6 +899,14 @@ export class Node implements RefHost {
         return this.#inDown(h.w, h.m, h.o, h.a, payload);
       case 'sp':
         return this.#inSpawn(h, payload);
+      case 'rf': {
+        // Everything the sender routed to us the old way has arrived: answer on the shortest way.
+        const back = this.#direct.get(h.o) ?? this.#routes.get(h.o);
+        back?.enqueue(JSON.stringify({ t: 'ra', n: h.o, o: this.id, h: 0, k: h.k }));
+        return;
+      }
+      case 'ra':
+        return this.#endSwitch(h.o, h.k);
       case 'hb':
         return;
       case 'nd':
@@ -905,6 +920,9 @@ export class Node implements RefHost {
       case 'ga':
       case 'gd':
         if (h.x === this.id) return this.#ownNameClaim(h.t, h.g, h.a, link);
+        if (h.t === 'ga' && this.#registry.size >= MAX_NAMES && !this.#registry.get(h.g)) {
+          return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
+        }
         return this.#registry.apply(h.t, h.g, h.x, h.a, link);
       case 'mb':
         for (const [node, addrs] of h.m) {
@@ -934,6 +952,38 @@ export class Node implements RefHost {
     if (op === 'gd' && ours) link.enqueue(JSON.stringify({ t: 'ga', g: name, x: this.id, a: id }));
   }
 
+  /** Route changes in progress: envelopes for the node wait until the old route is flushed. */
+  #switching = new Map<string, { held: string[]; timer: unknown; marker: number }>();
+  #nextMarker = 1;
+
+  #startSwitch(node: string, oldLink: Link): void {
+    if (this.#switching.has(node)) return;
+    const marker = this.#nextMarker++;
+    // If the answer never comes (the old route died), release after a heartbeat timeout.
+    const timer = this.clock.setTimeout(() => this.#endSwitch(node, marker), this.options.heartbeatTimeout);
+    this.#switching.set(node, { held: [], timer, marker });
+    oldLink.enqueue(JSON.stringify({ t: 'rf', n: node, o: this.id, h: 0, k: marker }));
+  }
+
+  /** Hold `text` for `node` if its route is switching; false if it may go now. */
+  #hold(node: string, text: string): boolean {
+    const sw = this.#switching.get(node);
+    if (sw === undefined) return false;
+    sw.held.push(text);
+    return true;
+  }
+
+  #endSwitch(node: string, marker: number): void {
+    const sw = this.#switching.get(node);
+    if (sw === undefined || sw.marker !== marker) return;
+    this.#switching.delete(node);
+    this.clock.clearTimeout(sw.timer);
+    const link = this.#route(node);
+    for (const text of sw.held) {
+      if (link === undefined || !link.enqueue(text)) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+    }
+  }
+
   #forward(from: Link, h: RoutedHeader, payload: string | undefined): void {
     if (h.h + 1 > this.options.hopLimit) {
       this.events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.options.hopLimit} hops`), peer: from.peer });
@@ -952,7 +1002,9 @@ export class Node implements RefHost {
     // in front of a slow peer bounds what it holds: sends, calls and spawns past maxLinkQueue
     // are dropped (calls and spawns get a MAILBOX_FULL reply).
     const droppable = h.t === 's' || h.t === 'c' || h.t === 'sp';
-    if (!link.enqueue(envelope({ ...h, h: h.h + 1 }, payload), droppable)) {
+    const text = envelope({ ...h, h: h.h + 1 }, payload);
+    if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
+    if (!link.enqueue(text, droppable)) {
       const error = this.#congested(link);
       if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, error);
       else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'overflow', undefined, error);
@@ -1208,6 +1260,7 @@ export class Node implements RefHost {
       const header = `{"t":"c","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id},"c":${callId}}`;
       const text = header + PAYLOAD_SEPARATOR + payload;
       if (text.length > this.options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
+      if (this.#switching.size !== 0 && this.#hold(ref.node, text)) return undefined;
       const link = this.#route(ref.node)!;
       return link.enqueue(text, true) ? undefined : this.#congested(link);
     });
@@ -1608,6 +1661,8 @@ export class Node implements RefHost {
       c.reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
     }
     for (const tq of this.#timeouts.values()) if (tq.timer !== undefined) this.clock.clearTimeout(tq.timer);
+    for (const sw of this.#switching.values()) this.clock.clearTimeout(sw.timer);
+    this.#switching.clear();
     this.#timeouts.clear();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));

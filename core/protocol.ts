@@ -43,6 +43,14 @@ export const SpawnHeader = z.object({
   m: monitorId.or(z.literal('')),
 });
 
+/**
+ * `rf` / `ra`: route flush marker and its answer. When a node's route to `n` changes (a direct
+ * link replaces a relayed path), it holds new envelopes for `n`, sends `rf` along the old route
+ * and releases them on the new one when `n` answers `ra`: nothing sent later overtakes what is
+ * still in flight on the old route.
+ */
+export const RouteFlushHeader = z.object({ t: z.enum(['rf', 'ra']), ...routed, k: z.number().int().positive() });
+
 /** Link-local: heartbeat. */
 export const HeartbeatHeader = z.object({ t: z.literal('hb') });
 /** Link-local: node `x` is no longer reachable through the sender. */
@@ -66,6 +74,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   DemonitorHeader,
   DownHeader,
   SpawnHeader,
+  RouteFlushHeader,
   HeartbeatHeader,
   NodeDownHeader,
   RegistryHeader,
