@@ -21,6 +21,11 @@ export interface FrameDecoder {
   push(chunk: Uint8Array, onFrame: (frame: string) => void): void;
   /** Bytes held back waiting for the rest of a frame. */
   readonly pending: number;
+  /**
+   * The current limit; it may be changed between pushes (core lowers it until the peer has
+   * authenticated). A frame already being read is checked against the new limit on the next push.
+   */
+  maxBytes: number;
 }
 
 /**
@@ -52,9 +57,10 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
     return out;
   };
 
+  let max = maxBytes;
   const checkLength = (len: number): void => {
-    if (len > maxBytes) {
-      throw new TroupeError('FRAME_TOO_LARGE', `peer announced a frame of ${len} bytes; the limit is ${maxBytes}`);
+    if (len > max) {
+      throw new TroupeError('FRAME_TOO_LARGE', `peer announced a frame of ${len} bytes; the limit is ${max}`);
     }
   };
 
@@ -62,9 +68,16 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
     get pending() {
       return held;
     },
+    get maxBytes() {
+      return max;
+    },
+    set maxBytes(n: number) {
+      max = n;
+    },
     push(chunk: Uint8Array, onFrame: (frame: string) => void): void {
       let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (held > 0 || need >= 0) {
+        if (need >= 0) checkLength(need); // the limit may have been lowered meanwhile
         parts.push(buf);
         held += buf.length;
         // Finish the frame in progress from the held parts first.

@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Buffer } from 'node:buffer';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
-import { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from './tcp-framing.ts';
+import { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, type FrameDecoder } from './tcp-framing.ts';
 
 export { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES } from './tcp-framing.ts';
 export type { FrameDecoder } from './tcp-framing.ts';
@@ -146,6 +146,7 @@ class TcpConnection implements Connection {
   #outSizes: number[] = [];
   #outBytes = 0;
   #maxBytes: number;
+  #decoder: FrameDecoder;
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
 
@@ -155,7 +156,7 @@ class TcpConnection implements Connection {
     this.label = label;
     this.#maxBytes = maxBytes;
     socket.setNoDelay(true);
-    const decoder = createFrameDecoder(maxBytes);
+    const decoder = (this.#decoder = createFrameDecoder(maxBytes));
     // The frame handler may close the connection (core refusing a frame): deliver nothing after.
     const deliver = (frame: string): void => {
       if (!this.#closing) this.onframe?.(frame);
@@ -188,6 +189,11 @@ class TcpConnection implements Connection {
       this.onclose = null;
       cb?.(this.#closeReason || 'connection closed');
     });
+  }
+
+  /** Core lowers the limit until the peer has authenticated (see Connection.limitFrameBytes). */
+  limitFrameBytes(max: number | undefined): void {
+    this.#decoder.maxBytes = max === undefined ? this.#maxBytes : Math.min(max, this.#maxBytes);
   }
 
   get bufferedAmount(): number {

@@ -100,7 +100,13 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
         return reject(new TroupeError('TRANSPORT_CLOSED', `cannot load peerjs: ${(err as Error).message}`, { cause: err }));
       }
       if (closed) return reject(new TroupeError('TRANSPORT_CLOSED', 'transport is closed'));
-      const p = new PeerClass(peerId, { host, port, path, key, secure, config: options.config ?? { iceServers: [] }, debug: options.debug ?? 0 });
+      let p: Peer;
+      try {
+        p = new PeerClass(peerId, { host, port, path, key, secure, config: options.config ?? { iceServers: [] }, debug: options.debug ?? 0 });
+      } catch (err) {
+        ready = undefined;
+        return reject(new TroupeError('TRANSPORT_CLOSED', `cannot register peer id "${peerId}": ${(err as Error).message}`, { cause: err }));
+      }
       peer = p;
       let opened = false;
       const timer = setTimeout(() => fail(new Error(`the PeerServer at ${host}:${port}${path} did not answer within ${timeout} ms`)), timeout);
@@ -132,7 +138,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
         const timer = setTimeout(() => conn.close(), timeout);
         dc.once('open', () => {
           clearTimeout(timer);
-          if (closed || !accept) return conn.close();
+          if (closed || !accept || conn.closeReason) return conn.close(); // gone before it opened
           accept(conn);
         });
       });
@@ -208,9 +214,9 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
       if (closed) return;
       closed = true;
       clearTimeout(reconnectTimer);
-      const done = [...connections].map((c) => c.finished);
-      for (const c of connections) c.close();
-      await Promise.all(done);
+      const open = [...connections];
+      for (const c of open) c.close();
+      await Promise.all(open.map((c) => c.finished));
       peer?.destroy();
     },
   };

@@ -19,14 +19,22 @@ export interface LinkSettings {
   maxLinkQueue: number;
 }
 
+/**
+ * Largest frame accepted before the peer has authenticated (characters; bytes for adapters that
+ * honour `limitFrameBytes`). Handshake messages are well under it (a hello with 16 addresses of
+ * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
+ */
+export const HANDSHAKE_MAX_FRAME = 16 * 1024;
+
 /** While holding envelopes, check the backlog this often (ms) in case the transport has no `ondrain`. */
 const DRAIN_POLL_MS = 10;
 /**
  * Largest frame (chars) made by batching several envelopes (a single larger envelope still goes
  * alone, up to `maxFrameSize`). Small frames keep a slow link's heartbeats flowing: a peer only
- * hears from us when a whole frame has arrived.
+ * hears from us when a whole frame has arrived, so a link must carry one batch within the
+ * heartbeat timeout (64 Ki in 2.5 s: about 26 KB/s). Transports still write a tick's frames at once.
  */
-const MAX_BATCH = 256 * 1024;
+const MAX_BATCH = 64 * 1024;
 
 /** What a link needs from its node. @internal */
 export interface LinkOwner {
@@ -100,6 +108,7 @@ export class Link {
     conn.onframe = (f) => this.#onFrame(f);
     conn.onclose = (r) => this.#connClosed(r ?? 'connection closed');
     conn.ondrain = () => this.#maybeResume();
+    conn.limitFrameBytes?.(HANDSHAKE_MAX_FRAME);
     this.#timer = owner.clock.setTimeout(() => {
       if (this.#state === 'handshake') this.#fail('PROTOCOL_ERROR', 'handshake timed out', true);
     }, this.#settings.handshakeTimeout);
@@ -297,6 +306,10 @@ export class Link {
       this.#fail('FRAME_TOO_LARGE', `frame of ${frame.length} chars exceeds the limit of ${this.#settings.maxFrameSize}`, true);
       return;
     }
+    if (this.#state === 'handshake' && frame.length > HANDSHAKE_MAX_FRAME) {
+      this.#fail('FRAME_TOO_LARGE', `frame of ${frame.length} chars before authentication (the limit until then is ${HANDSHAKE_MAX_FRAME})`, true);
+      return;
+    }
     this.#lastIn = this.#owner.clock.now();
     if (this.#state === 'up') {
       // A peer refusing the link after it came up (an oversize frame, say) sends the same
@@ -376,6 +389,7 @@ export class Link {
   #maybeUp(): void {
     if (!this.#peerVerified || !this.#peerAccepted) return;
     this.#state = 'up';
+    this.conn.limitFrameBytes?.(undefined);
     const clock = this.#owner.clock;
     clock.clearTimeout(this.#timer);
     this.#lastIn = clock.now();

@@ -34,6 +34,14 @@ export interface Connection {
    * `bufferedAmount` every few milliseconds while it holds envelopes.
    */
   ondrain?: (() => void) | null;
+  /**
+   * Optional, called by core: accept frames of at most `maxBytes` from now on (`undefined`: the
+   * adapter's own limit again). Core lowers the limit while the peer has not authenticated
+   * (handshake frames are small), so an adapter that buffers partial frames (a byte stream)
+   * never holds more than that for a stranger. A frame over it closes the connection with a
+   * `FRAME_TOO_LARGE: …` reason, like the adapter's own limit.
+   */
+  limitFrameBytes?(maxBytes: number | undefined): void;
 }
 
 /**

@@ -92,9 +92,9 @@ describe('flow control over a worker link', () => {
     expect(Object.keys(deadMain)).toEqual(['overflow']);
     expect(downs).toEqual([]);
     // The window held the sender back: what was in flight never went far past highWaterMark
-    // (one batch of up to 256 Ki chars may be written just under it), and the queue stayed bounded.
+    // (one batch of up to 64 Ki chars may be written just under it), and the queue stayed bounded.
     expect(peakBacklog).toBeGreaterThan(flow.highWaterMark / 2);
-    expect(peakBacklog).toBeLessThanOrEqual(flow.highWaterMark + 256 * 1024 + 4096);
+    expect(peakBacklog).toBeLessThanOrEqual(flow.highWaterMark + 64 * 1024 + 4096);
     // (heartbeats and other control envelopes are never refused: a few chars of slack)
     expect(peakQueued).toBeLessThanOrEqual(flow.maxLinkQueue + 1024);
     // Sending side: queue (4 Mi chars) + what was posted and not yet read; 1M messages held would be ≥ 200 MB.

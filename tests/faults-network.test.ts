@@ -67,8 +67,8 @@ describe('network faults through a TCP proxy', () => {
     const took = Date.now() - t0;
     expect(took, `detection took ${took} ms (bound ${DETECTION_BOUND} ms)`).toBeLessThanOrEqual(DETECTION_BOUND);
     expect([dA.reason, dB.reason]).toEqual(['noconnection', 'noconnection']);
-    expect((await within(down, 'the monitor')).reason).toBe('noconnection');
-    expect(await within(pending, 'the pending call')).toBe('NODE_DOWN');
+    expect((await within(down, 'the monitor', 5000)).reason).toBe('noconnection');
+    expect(await within(pending, 'the pending call', 5000)).toBe('NODE_DOWN');
     expect(a.whereis('stall-service')).toBeUndefined();
 
     // Heal: the seed is redialed; the name comes back; calls work again.

@@ -329,6 +329,29 @@ describe('a node under fuzzed input', () => {
     await n.shutdown();
   });
 
+  it('a registry flood from a peer stops at 100 000 names (each refused one is an event); the node\'s own actors can still register', async () => {
+    const { n, ev, sink, echo } = target();
+    const raw = await authenticated(n, 'raw');
+    const LIMIT = 100_000;
+    const COUNT = LIMIT + 300;
+    let batch: string[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      batch.push(`{"t":"ga","g":"flood-${i}","x":"ghost-${i % 97}","a":${i + 1}}`);
+      if (batch.length === 1200 || i === COUNT - 1) {
+        raw.send(batch.join('\n'));
+        batch = [];
+        await settle(1);
+      }
+    }
+    await until(() => n.registered().size + ev.protocol.length >= COUNT, 'every claim to be applied or refused', 10_000);
+    expect(n.registered().size).toBe(LIMIT);
+    expect(ev.protocol.filter((p) => p.error.message.includes('registry full'))).toHaveLength(COUNT - LIMIT);
+    expect(n.register('mine', sink)).toBe(true);
+    expect(n.whereis('mine')?.equals(sink)).toBe(true);
+    await stillWorks(n, echo);
+    await n.shutdown();
+  }, 60_000);
+
   it('spoofed origins and refs naming unknown nodes cannot grow the node\'s tables without bound', async () => {
     const { n, ev, received, sink, echo } = target();
     const raw = await authenticated(n, 'raw');

@@ -101,6 +101,34 @@ describe('connection limits over TCP', () => {
     expect(node.peers().sort()).toEqual(['p2', 'p3']);
   });
 
+  it('before authentication a frame may not exceed 16 KiB: a bigger announced length is refused at once, not buffered; after authentication the full limit applies', async () => {
+    const { node, address } = await tcpNode('prelimit', { handshakeTimeout: 60_000 });
+    const events: { code: string; message: string }[] = [];
+    node.events.on('protocolError', (e) => events.push({ code: e.error.code, message: e.error.message }));
+    const received: unknown[] = [];
+    const sink = node.spawn(async (self) => {
+      for (;;) received.push(await self.receive());
+    });
+    // A stranger announces a 1 MiB frame and sends a little of it: refused at once (the handshake
+    // timeout is a minute, so only the limit can explain the close).
+    const stranger = await raw(address);
+    await stranger.nodeHello();
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(1024 * 1024, 0);
+    stranger.sendBytes(Buffer.concat([head, Buffer.from('{"t":"hello"')]));
+    await stranger.closed;
+    expect(events).toEqual([{ code: 'FRAME_TOO_LARGE', message: expect.stringContaining('the limit is 16384') }]);
+    // An authenticated peer may send a 1 MiB frame.
+    const member = await raw(address);
+    await member.handshake('member', SECRET);
+    await until(() => node.peers().includes('member'), 'the member to be linked');
+    const big = 'x'.repeat(1024 * 1024);
+    member.sendFrames(`${JSON.stringify({ t: 's', n: 'prelimit', o: 'member', h: 0, a: sink.id })}\tj${JSON.stringify(big)}`);
+    await until(() => received.length === 1, 'the 1 MiB message');
+    expect(received[0]).toBe(big);
+    expect(events).toHaveLength(1);
+  });
+
   it('a raw socket that sends bytes but never a whole frame is dropped by the handshake timeout', async () => {
     const { node, address } = await tcpNode('partial', { handshakeTimeout: 800 });
     const events: string[] = [];
