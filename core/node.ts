@@ -17,7 +17,7 @@ import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
 import { Link, type LinkOwner, type LinkSettings } from './link.ts';
-import { EnvelopeHeader, fastHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
+import { EnvelopeHeader, fastHeader, parseHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
 import { Registry } from './registry.ts';
 import type { Connection, Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
@@ -856,7 +856,7 @@ export class Node implements RefHost {
     const payload = tab < 0 ? undefined : text.slice(tab + 1);
     let raw: unknown;
     try {
-      raw = JSON.parse(headText);
+      raw = parseHeader(headText);
     } catch (err) {
       return this.#protocolError(link, 'malformed envelope header', err);
     }

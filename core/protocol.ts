@@ -150,3 +150,59 @@ export function fastHeader(raw: unknown): EnvelopeHeader | undefined {
   }
   return raw as EnvelopeHeader;
 }
+
+/**
+ * Parse an envelope header. The headers this code writes have one canonical shape —
+ * `{"t":T,"n":"…","o":"…"` then integer fields — which is read here without `JSON.parse`; any
+ * other text (escapes in ids, other field types, other key orders) falls back to `JSON.parse`,
+ * so the result is always what `JSON.parse` gives (a property test holds it to that).
+ * @throws {SyntaxError} for text that is not JSON.
+ */
+export function parseHeader(text: string): unknown {
+  return parseCanonical(text) ?? JSON.parse(text);
+}
+
+function parseCanonical(text: string): Record<string, unknown> | undefined {
+  if (!text.startsWith('{"t":"')) return undefined;
+  const tEnd = text.indexOf('"', 6);
+  if (tEnd < 0 || tEnd > 9) return undefined;
+  const t = text.slice(6, tEnd);
+  if (!text.startsWith(',"n":"', tEnd + 1)) return undefined;
+  const nStart = tEnd + 7;
+  const nEnd = text.indexOf('"', nStart);
+  if (nEnd < 0) return undefined;
+  if (!text.startsWith(',"o":"', nEnd + 1)) return undefined;
+  const oStart = nEnd + 7;
+  const oEnd = text.indexOf('"', oStart);
+  if (oEnd < 0) return undefined;
+  const n = text.slice(nStart, nEnd);
+  const o = text.slice(oStart, oEnd);
+  // An escape means the id holds a quote or a backslash: let JSON.parse unescape it.
+  if (t.includes('\\') || n.includes('\\') || o.includes('\\')) return undefined;
+  const out: Record<string, unknown> = { t, n, o };
+  let i = oEnd + 1;
+  const end = text.length - 1;
+  if (text.charCodeAt(end) !== 125 /* } */) return undefined;
+  while (i < end) {
+    // ,"key":digits
+    if (text.charCodeAt(i) !== 44 /* , */ || text.charCodeAt(i + 1) !== 34 /* " */) return undefined;
+    const kEnd = text.indexOf('"', i + 2);
+    if (kEnd < 0 || kEnd > i + 4 || text.charCodeAt(kEnd + 1) !== 58 /* : */) return undefined;
+    const key = text.slice(i + 2, kEnd);
+    if (key === '__proto__' || key in out) return undefined;
+    let j = kEnd + 2;
+    const start = j;
+    let v = 0;
+    for (; j < end; j++) {
+      const c = text.charCodeAt(j);
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+    }
+    const len = j - start;
+    // JSON integers: no empty, no leading zero; exact (a safe integer: every step was exact).
+    if (len === 0 || len > 16 || v > Number.MAX_SAFE_INTEGER || (len > 1 && text.charCodeAt(start) === 48)) return undefined;
+    out[key] = v;
+    i = j;
+  }
+  return i === end ? out : undefined;
+}

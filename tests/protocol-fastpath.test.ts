@@ -3,7 +3,7 @@
 // headers the same fields.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { EnvelopeHeader, fastHeader } from '../core/protocol.ts';
+import { EnvelopeHeader, fastHeader, parseHeader } from '../core/protocol.ts';
 
 const anyValue = fc.oneof(
   fc.string({ maxLength: 300 }),
@@ -50,5 +50,45 @@ describe('fastHeader agrees with the zod EnvelopeHeader schema', () => {
     expect(fastHeader({ t: 's', n: '', o: 'a', h: 0, a: 1 })).toBeUndefined();
     expect(fastHeader({ t: 's', n: 'b', o: 'a', h: 256, a: 1 })).toBeUndefined();
     expect(fastHeader({ t: 'c', n: 'b', o: 'a', h: 0, a: 1 })).toBeUndefined();
+  });
+});
+
+describe('parseHeader reads canonical headers exactly as JSON.parse does', () => {
+  const id = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('a"b', 'c\\d', 'é', '\n', ''));
+  const int = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.constantFrom(0, 2 ** 53 - 1, 2 ** 52 + 7, 4503599627370497));
+  const headers = fc.record({ t: fc.constantFrom('s', 'c', 'r', 'x', 'sp'), n: id, o: id, h: int, a: int, c: int, k: fc.constantFrom(0, 1) }, { requiredKeys: ['t', 'n', 'o'] });
+
+  it('on headers as the node writes them', () => {
+    fc.assert(
+      fc.property(headers, (h) => {
+        const text = JSON.stringify(h);
+        expect(parseHeader(text)).toEqual(JSON.parse(text));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('on mutated text: same value, or the same failure', () => {
+    fc.assert(
+      fc.property(headers, fc.nat(60), fc.string({ maxLength: 3 }), (h, at, insert) => {
+        const base = JSON.stringify(h);
+        const text = base.slice(0, at) + insert + base.slice(at + insert.length);
+        let expected: unknown;
+        try {
+          expected = JSON.parse(text);
+        } catch {
+          expect(() => parseHeader(text)).toThrow();
+          return;
+        }
+        expect(parseHeader(text)).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('leaves numbers past 2^53, leading zeros and escapes to JSON.parse', () => {
+    expect(parseHeader('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}')).toEqual(JSON.parse('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}'));
+    expect(() => parseHeader('{"t":"s","n":"b","o":"a","h":01,"a":1}')).toThrow();
+    expect(parseHeader('{"t":"s","n":"b\\"q","o":"a","h":0,"a":1}')).toEqual({ t: 's', n: 'b"q', o: 'a', h: 0, a: 1 });
   });
 });
