@@ -80,9 +80,11 @@ export class Node implements RefHost {
   #listenAddrs: string[] = [];
   #actors = new Map<number, Actor>();
   /**
-   * Actor ids start at a random multiple of 2^32 in each incarnation (Erlang's "creation"): refs
-   * from a previous life of a node restarted under the same id reach no actor (`NO_ACTOR`)
-   * instead of a stranger. Ids stay safe integers: 2^20 bases of 2^32 ids each.
+   * Actor ids start at a random point below 2^30 in each incarnation (a stand-in for Erlang's
+   * "creation"): refs from a previous life of a node restarted under the same id reach no actor
+   * (`NO_ACTOR`) instead of a stranger, unless the two lives' id ranges happen to overlap (for k
+   * actors per life, a chance of about 2k/2^30). Ids stay small integers (V8 Smis up to 2^31),
+   * which keeps actor tables and headers compact.
    */
   #nextActor = 1 + actorIdBase();
   #links = new Set<Link>();
@@ -1683,10 +1685,10 @@ export class Node implements RefHost {
   }
 }
 
-/** A random multiple of 2^32 below 2^52 (see `Node#nextActor`). */
+/** A random start below 2^30 for actor ids (see `Node#nextActor`). */
 function actorIdBase(): number {
-  const r = randomBytes(3);
-  return (((r[0] << 16) | (r[1] << 8) | r[2]) & 0xfffff) * 2 ** 32;
+  const r = randomBytes(4);
+  return ((r[0] << 22) | (r[1] << 14) | (r[2] << 6) | (r[3] >> 2)) & 0x3fffffff;
 }
 
 function describeReason(reason: unknown): string {
