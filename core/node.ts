@@ -1030,9 +1030,15 @@ export class Node implements RefHost {
       this.#deadLetter(`${this.id}/${id}`, 'no-actor');
       return;
     }
-    const d = this.#decodePayload(payload, actor.ref.key);
-    if (!d.ok) return;
-    this.#deliver(actor, d.value, 0, origin);
+    // The hot path: decode without a result object per message.
+    let msg: unknown;
+    try {
+      msg = payload === undefined ? undefined : this.#codec.decode(payload);
+    } catch (err) {
+      this.events.emit('invalidMessage', { to: actor.ref.key, error: toTroupeError(err, 'INVALID_MESSAGE') });
+      return;
+    }
+    this.#deliver(actor, msg, 0, origin);
   }
 
   #inCall(id: number, origin: string, callId: number, payload: string | undefined): void {

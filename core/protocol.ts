@@ -163,46 +163,66 @@ export function parseHeader(text: string): unknown {
 }
 
 function parseCanonical(text: string): Record<string, unknown> | undefined {
-  if (!text.startsWith('{"t":"')) return undefined;
-  const tEnd = text.indexOf('"', 6);
-  if (tEnd < 0 || tEnd > 9) return undefined;
-  const t = text.slice(6, tEnd);
-  if (!text.startsWith(',"n":"', tEnd + 1)) return undefined;
-  const nStart = tEnd + 7;
-  const nEnd = text.indexOf('"', nStart);
-  if (nEnd < 0) return undefined;
-  if (!text.startsWith(',"o":"', nEnd + 1)) return undefined;
+  // Only the three traffic envelopes, in the exact field order the node writes them:
+  //   {"t":"s","n":"…","o":"…","h":H,"a":A}
+  //   {"t":"c","n":"…","o":"…","h":H,"a":A,"c":C}
+  //   {"t":"r","n":"…","o":"…","h":H,"c":C,"k":K}
+  if (!text.startsWith('{"t":"') || text.charCodeAt(7) !== 34 /* " */ || !text.startsWith(',"n":"', 8)) return undefined;
+  const t = text.charCodeAt(6);
+  if (t !== 115 /* s */ && t !== 99 /* c */ && t !== 114 /* r */) return undefined;
+  const nEnd = text.indexOf('"', 14);
+  if (nEnd < 0 || !text.startsWith(',"o":"', nEnd + 1)) return undefined;
   const oStart = nEnd + 7;
   const oEnd = text.indexOf('"', oStart);
-  if (oEnd < 0) return undefined;
-  const n = text.slice(nStart, nEnd);
+  if (oEnd < 0 || !text.startsWith(',"h":', oEnd + 1)) return undefined;
+  const n = text.slice(14, nEnd);
   const o = text.slice(oStart, oEnd);
   // An escape means the id holds a quote or a backslash: let JSON.parse unescape it.
-  if (t.includes('\\') || n.includes('\\') || o.includes('\\')) return undefined;
-  const out: Record<string, unknown> = { t, n, o };
-  let i = oEnd + 1;
-  const end = text.length - 1;
-  if (text.charCodeAt(end) !== 125 /* } */) return undefined;
-  while (i < end) {
-    // ,"key":digits
-    if (text.charCodeAt(i) !== 44 /* , */ || text.charCodeAt(i + 1) !== 34 /* " */) return undefined;
-    const kEnd = text.indexOf('"', i + 2);
-    if (kEnd < 0 || kEnd > i + 4 || text.charCodeAt(kEnd + 1) !== 58 /* : */) return undefined;
-    const key = text.slice(i + 2, kEnd);
-    if (key === '__proto__' || key in out) return undefined;
-    let j = kEnd + 2;
-    const start = j;
-    let v = 0;
-    for (; j < end; j++) {
-      const c = text.charCodeAt(j);
-      if (c < 48 || c > 57) break;
-      v = v * 10 + (c - 48);
-    }
-    const len = j - start;
-    // JSON integers: no empty, no leading zero; exact (a safe integer: every step was exact).
-    if (len === 0 || len > 16 || v > Number.MAX_SAFE_INTEGER || (len > 1 && text.charCodeAt(start) === 48)) return undefined;
-    out[key] = v;
-    i = j;
+  if (n.includes('\\') || o.includes('\\')) return undefined;
+  const h = readInt(text, oEnd + 6);
+  if (h < 0) return undefined;
+  let i = intEnd;
+  if (t === 114) {
+    if (!text.startsWith(',"c":', i)) return undefined;
+    const c = readInt(text, i + 5);
+    if (c < 0 || !text.startsWith(',"k":', intEnd)) return undefined;
+    const k = readInt(text, intEnd + 5);
+    if (k < 0 || intEnd !== text.length - 1 || text.charCodeAt(intEnd) !== 125) return undefined;
+    return { t: 'r', n, o, h, c, k };
   }
-  return i === end ? out : undefined;
+  if (!text.startsWith(',"a":', i)) return undefined;
+  const a = readInt(text, i + 5);
+  if (a < 0) return undefined;
+  i = intEnd;
+  if (t === 115) {
+    if (i !== text.length - 1 || text.charCodeAt(i) !== 125 /* } */) return undefined;
+    return { t: 's', n, o, h, a };
+  }
+  if (!text.startsWith(',"c":', i)) return undefined;
+  const c = readInt(text, i + 5);
+  if (c < 0 || intEnd !== text.length - 1 || text.charCodeAt(intEnd) !== 125) return undefined;
+  return { t: 'c', n, o, h, a, c };
+}
+
+/** Where the last {@link readInt} stopped. */
+let intEnd = 0;
+
+/**
+ * A JSON non-negative integer at `start` (no sign, no leading zero, no fraction or exponent,
+ * a safe integer); -1 if there is none. Sets {@link intEnd}.
+ */
+function readInt(text: string, start: number): number {
+  let v = 0;
+  let j = start;
+  for (; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+  }
+  const len = j - start;
+  if (len === 0 || len > 16 || v > Number.MAX_SAFE_INTEGER || (len > 1 && text.charCodeAt(start) === 48)) return -1;
+  const next = text.charCodeAt(j);
+  if (next !== 44 /* , */ && next !== 125 /* } */) return -1;
+  intEnd = j;
+  return v;
 }
