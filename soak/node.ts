@@ -4,7 +4,7 @@
 // nodes are only the ones the driver asks for (through fault proxies): no auto-connect.
 import { createNode } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
-import { installWorkload, DEFAULT_WORKLOAD } from './workload.ts';
+import { installWorkload, workloadFromEnv } from './workload.ts';
 
 const name = process.argv[2];
 const secret = process.env.SOAK_SECRET;
@@ -20,7 +20,7 @@ const node = createNode({
   heartbeatInterval: Number(process.env.SOAK_HEARTBEAT_INTERVAL ?? 250),
   heartbeatTimeout: Number(process.env.SOAK_HEARTBEAT_TIMEOUT ?? 1500),
 });
-installWorkload(node, { ...DEFAULT_WORKLOAD, workers: Number(process.env.SOAK_WORKERS ?? DEFAULT_WORKLOAD.workers) });
+installWorkload(node, workloadFromEnv(process.env));
 const [address] = await node.listen();
 console.log(`listening ${node.id} ${address}`);
 // The driver going away (stdin closes) ends this process too.

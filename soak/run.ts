@@ -12,6 +12,9 @@
 // - each process's retained heap returned to its starting level (after warm-up) within
 //   MEMORY_MARGIN.
 // It prints its figures and exits 0 (PASS) or 1 (FAIL). Every server binds 127.0.0.1.
+// Knobs (environment): SOAK_SECONDS (300), SOAK_WORKERS (400 per node), SOAK_TICK_MS (20; the
+// traffic per tick is fixed, so a longer tick is a lighter load), SOAK_RELAY=0 (no relay/page),
+// SOAK_SECRET (random).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -21,7 +24,7 @@ import { createNode, type ActorRef, type Node } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWebSocketTransport, type WebSocketConstructor } from '../adapters/websocket.ts';
 import { createFaultProxy, type FaultProxy, type CutMode } from '../tests/helpers/fault-proxy.ts';
-import { installWorkload, DEFAULT_WORKLOAD, type Report, type SetupMessage } from './workload.ts';
+import { installWorkload, workloadFromEnv, DEFAULT_WORKLOAD, type Report, type SetupMessage } from './workload.ts';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
 const NODES = 5;
@@ -90,7 +93,8 @@ process.once('exit', () => {
 });
 
 async function main(): Promise<boolean> {
-  log(`${SECONDS} s, ${NODES} node processes${WITH_RELAY ? ' + a relay process and a page node (WebSocket)' : ' (no relay: demo-node/relay.ts not found)'}, ${WORKERS} workers per node`);
+  const load = workloadFromEnv(process.env);
+  log(`${SECONDS} s, ${NODES} node processes${WITH_RELAY ? ' + a relay process and a page node (WebSocket)' : ' (no relay: demo-node/relay.ts not found)'}, ${WORKERS} workers per node, a tick every ${load.tickMs} ms (${load.sendsPerTick} stream messages to each target, ${load.callsPerTick} calls, ${load.spawnsPerTick} remote spawn per tick)`);
   // 1. The node processes.
   const started = await Promise.all(Array.from({ length: NODES }, (_, i) => startChild(`soak-${i}`, 'soak/node.ts', [`soak-${i}`])));
   const ids = started.map((s) => s.words[1]);
@@ -119,7 +123,7 @@ async function main(): Promise<boolean> {
     const url = r.words[2];
     const cred = (await (await fetch(`${url}/troupe/credential`)).json()) as { secret: string; ws: string };
     page = createNode({ name: 'soak-page', secret: cred.secret, transports: [createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor })], heartbeatInterval: 250, heartbeatTimeout: 3000 });
-    installWorkload(page, { ...DEFAULT_WORKLOAD, workers: WORKERS });
+    installWorkload(page, workloadFromEnv(process.env));
     await page.connect(cred.ws);
     const deadline = Date.now() + 20_000;
     while (!ids.every((id) => page!.isReachable(id))) {
@@ -243,7 +247,7 @@ async function main(): Promise<boolean> {
     if (r.violations) failures.push(`${r.node}: ${r.violations} order/loss violations, e.g. ${r.violationSamples.slice(0, 3).join('; ')}`);
     if (r.calls.started !== r.calls.settled) failures.push(`${r.node}: ${r.calls.started - r.calls.settled} calls left pending`);
     if (r.agent.firedTwice) failures.push(`${r.node}: ${r.agent.firedTwice} monitors fired twice`);
-    if (r.agent.notFired) failures.push(`${r.node}: ${r.agent.notFired} monitors of dead victims never fired`);
+    if (r.agent.notFired) failures.push(`${r.node}: ${r.agent.notFired} monitors of dead victims never fired (victims ${r.agent.notFiredSamples.join(', ')})`);
     if (r.deadLetters.overflow) failures.push(`${r.node}: ${r.deadLetters.overflow} overflow drops (the soak's rate should never congest a link)`);
     if (r.localVictims) failures.push(`${r.node}: ${r.localVictims} victims still alive after cleanup`);
   }
@@ -274,6 +278,7 @@ async function main(): Promise<boolean> {
   console.log(`  retained heap (MB)  ${ids.map((id) => `${id} ${(heapStart[id] / 1e6).toFixed(1)} → ${(heapEnd[id] / 1e6).toFixed(1)}`).join('; ')} (allowed +${MEMORY_MARGIN * 100}% + ${MEMORY_SLACK / 1e6} MB)`);
   if (failures.length) {
     console.log('');
+    for (const r of reports) if (r.deadLetterSamples.length) console.log(`  dead letters on ${r.node}: ${r.deadLetterSamples.join(' | ')}`);
     for (const f of failures.slice(0, 40)) console.log(`  FAIL ${f}`);
   }
   console.log(`soak: ${failures.length ? 'FAIL' : 'PASS'}`);

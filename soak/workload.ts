@@ -48,6 +48,15 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   maxVictims: 150,
 };
 
+/** The workload with the environment's knobs applied: SOAK_WORKERS, SOAK_TICK_MS (a longer tick is a lighter load). */
+export function workloadFromEnv(env: Record<string, string | undefined>): WorkloadOptions {
+  return {
+    ...DEFAULT_WORKLOAD,
+    workers: Number(env.SOAK_WORKERS ?? DEFAULT_WORKLOAD.workers),
+    tickMs: Number(env.SOAK_TICK_MS ?? DEFAULT_WORKLOAD.tickMs),
+  };
+}
+
 /** What the driver sends with `setup`. */
 export interface SetupMessage {
   op: 'setup';
@@ -82,11 +91,15 @@ export interface Report {
     firedTwice: number;
     /** Monitors still waiting for their DOWN (must be 0 after cleanup). */
     notFired: number;
+    /** Some of them (victim ref keys), for diagnosis. */
+    notFiredSamples: string[];
     /** DOWNs for victims whose spawn had failed (a timed-out spawn that happened anyway). */
     unknownDowns: number;
     reasons: Record<string, number>;
   };
   deadLetters: Record<string, number>;
+  /** A few dead letters other than stream drops (`reason to`), for diagnosis. */
+  deadLetterSamples: string[];
   actors: number;
   localVictims: number;
 }
@@ -105,8 +118,9 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
     violations: 0,
     violationSamples: [],
     calls: { started: 0, settled: 0, ok: 0, failed: {} },
-    agent: { spawned: 0, spawnFailed: {}, killed: 0, firedTwice: 0, notFired: 0, unknownDowns: 0, reasons: {} },
+    agent: { spawned: 0, spawnFailed: {}, killed: 0, firedTwice: 0, notFired: 0, notFiredSamples: [], unknownDowns: 0, reasons: {} },
     deadLetters: {},
+    deadLetterSamples: [],
     actors: 0,
     localVictims: 0,
   };
@@ -116,6 +130,7 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
   };
   node.events.on('deadLetter', (e) => {
     report.deadLetters[e.reason] = (report.deadLetters[e.reason] ?? 0) + 1;
+    if (report.deadLetterSamples.length < 10) report.deadLetterSamples.push(`${e.reason} ${e.to} ${JSON.stringify(e.message)?.slice(0, 80)}`);
   });
 
   // --- Workers: check streams, answer calls.
@@ -305,10 +320,14 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
             report.localVictims = localVictims.size;
             let twice = 0;
             let notFired = 0;
+            report.agent.notFiredSamples = [];
             for (const key of spawned) {
               const f = fired.get(key) ?? 0;
               if (f > 1) twice++;
-              if (f === 0) notFired++;
+              if (f === 0) {
+                notFired++;
+                if (report.agent.notFiredSamples.length < 10) report.agent.notFiredSamples.push(key);
+              }
             }
             report.agent.firedTwice = twice;
             report.agent.notFired = notFired;
