@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import { Buffer } from 'node:buffer';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
 import { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, type FrameDecoder } from './tcp-framing.ts';
+import { parseHostPort } from './host-port.ts';
 
 export { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES } from './tcp-framing.ts';
 export type { FrameDecoder } from './tcp-framing.ts';
@@ -252,16 +253,6 @@ class TcpConnection implements Connection {
   }
 }
 
-/** Split `host:port` (IPv6 hosts in brackets). */
-function parseHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(':');
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(text.slice(at + 1));
-  if (at <= 0 || !host || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TroupeError('TRANSPORT_CLOSED', `"${text}" is not host:port`);
-  }
-  return { host, port };
-}
 
 function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
 import { dialWebSocket, isWebSocketAddress, labelOf, WebSocketConnection, type ConnectionSet, type WebSocketLike } from './websocket.ts';
+import { parseHostPort } from './host-port.ts';
 
 /** What {@link WebSocketServerTransportOptions.verifyClient} is shown of an upgrade request. */
 export interface VerifyClientInfo {
@@ -201,13 +202,3 @@ function refuse(socket: Duplex, status: number, text: string): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-/** Split `host:port` (IPv6 hosts in brackets). */
-function parseHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(':');
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(text.slice(at + 1));
-  if (at <= 0 || !host || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TroupeError('TRANSPORT_CLOSED', `"${text}" is not host:port`);
-  }
-  return { host, port };
-}

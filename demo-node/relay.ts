@@ -35,6 +35,7 @@ import { createNode, type Node, type NodeOptions, TroupeError } from '../core/in
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWebSocketServerTransport } from '../adapters/websocket-server.ts';
 import { attachPeerServer } from './relay-signal.ts';
+import { parseHostPort } from '../adapters/host-port.ts';
 
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
@@ -279,16 +280,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   };
 }
 
-/** Split `host:port` (IPv6 hosts in brackets). */
-function parseHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(':');
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(text.slice(at + 1));
-  if (at <= 0 || !host || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TroupeError('TRANSPORT_CLOSED', `"${text}" is not host:port`);
-  }
-  return { host, port };
-}
 
 /** The options `troupe relay` reads (a subset of the CLI's parsed options). */
 export interface RelayCliOptions {
