@@ -613,17 +613,22 @@ export class Node implements RefHost {
     const peer = link.peer;
     const existing = this.#direct.get(peer);
     if (existing) {
-      if (existing.peerIncarnation !== link.peerIncarnation) {
-        // The peer restarted: everything of its previous life is gone.
+      const dialer = (l: Link) => (l.initiator ? this.id : l.peer);
+      // The peer restarted, or it dialed us again while we still hold the link it dialed before:
+      // a node redials only after losing its link, and with it everything that crossed it
+      // (monitors, links, calls). Mirror that loss here, or our side of those would be orphaned.
+      const restarted = existing.peerIncarnation !== link.peerIncarnation;
+      const redialed = !restarted && dialer(link) === peer && dialer(existing) === peer;
+      if (restarted || redialed) {
+        const reason = restarted ? 'peer restarted' : 'peer redialed';
         this.#direct.delete(peer);
         // linkUp/linkDown pair up per peer (they track node.peers()): the old link goes down first.
-        this.events.emit('linkDown', { node: peer, label: existing.conn.label, reason: 'peer restarted' });
+        this.events.emit('linkDown', { node: peer, label: existing.conn.label, reason });
         this.#lostVia(existing, 'noconnection');
-        existing.close('peer restarted');
+        existing.close(reason);
       } else {
-        // Two links to one node (both dialed at once, or a redial): keep the one dialed by the
-        // lower node id, so both sides choose the same; same dialer: keep the newer.
-        const dialer = (l: Link) => (l.initiator ? this.id : l.peer);
+        // Two links to one node (both dialed at once): keep the one dialed by the lower node id,
+        // so both sides choose the same; both dialed by this node: keep the newer.
         const keepNew = dialer(link) === dialer(existing) || dialer(link) < dialer(existing);
         const drop = keepNew ? existing : link;
         if (!keepNew) {
@@ -692,7 +697,7 @@ export class Node implements RefHost {
     this.events.emit('linkDown', { node: link.peer, label: link.conn.label, reason });
     this.#lostVia(link, 'noconnection');
     const address = this.#linkAddress.get(link);
-    const deliberate = /^(shutdown|disconnected|duplicate link|peer restarted|UNAUTHORIZED|VERSION_MISMATCH)/.test(reason);
+    const deliberate = /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(reason);
     if (address && !deliberate && !this.#shutdown) {
       this.#redial(address, this.#seeds.has(address) ? Infinity : this.clock.now() + this.options.reconnectWindow);
     }

@@ -1,0 +1,70 @@
+// Regression (found by the soak): when only the dialing side noticed its link die and redialed,
+// the other side took the new link as a duplicate and kept its monitors of the dialer's actors,
+// which then never fired (the dialer had already dropped their other half).
+import { describe, it, expect } from 'vitest';
+import { createNode, createManualClock, isDown, type Connection } from '../core/index.ts';
+
+/** A connection pair where `cutA()` closes only A's end: B never hears of it. */
+function pair(): { a: Connection; b: Connection; cutA: () => void } {
+  type End = Connection & { other?: End; dead: boolean };
+  const mk = (label: string): End => {
+    const end: End = {
+      label,
+      dead: false,
+      onframe: null,
+      onclose: null,
+      send(f) {
+        if (end.dead || end.other!.dead) return;
+        queueMicrotask(() => !end.other!.dead && end.other!.onframe?.(f));
+      },
+      close() {
+        if (end.dead) return;
+        end.dead = true;
+        end.onclose?.('closed');
+      },
+    };
+    return end;
+  };
+  const a = mk('a');
+  const b = mk('b');
+  a.other = b;
+  b.other = a;
+  return { a, b, cutA: () => a.close() };
+}
+
+const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
+
+describe('a link lost on one side only', () => {
+  it('the side that did not notice settles its monitors when the peer redials', async () => {
+    const clock = createManualClock(); // no heartbeats: only the redial can tell B
+    const A = createNode({ name: 'A', clock });
+    const B = createNode({ name: 'B', clock });
+    const p1 = pair();
+    await Promise.all([A.attach(p1.a, true), B.attach(p1.b, false)]);
+    const onA = A.spawn(async (self) => {
+      await self.receive(() => false);
+    });
+    const downs: unknown[] = [];
+    B.spawn(async (self) => {
+      self.monitor(B.ref('A', onA.id));
+      for (;;) downs.push(((await self.receive(isDown)) as { reason: unknown }).reason);
+    });
+    await tick();
+    const linkDowns: string[] = [];
+    B.events.on('linkDown', (e) => linkDowns.push(e.reason));
+    p1.cutA(); // A loses the link; B does not notice
+    await tick();
+    const p2 = pair();
+    await Promise.all([A.attach(p2.a, true), B.attach(p2.b, false)]); // A redials
+    await tick();
+    expect(B.peers()).toEqual(['A']);
+    expect(linkDowns).toEqual(['peer redialed']);
+    expect(downs).toEqual(['noconnection']);
+    // The new link works: a monitor set up over it fires when the actor dies.
+    const again = B.waitDown(B.ref('A', onA.id));
+    await tick();
+    onA.kill();
+    expect((await again).reason).toBe('killed');
+    await Promise.all([A.shutdown(), B.shutdown()]);
+  });
+});
