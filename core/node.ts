@@ -602,7 +602,16 @@ export class Node implements RefHost {
       clock: this.clock,
       listenAddresses: () => this.#listenAddrs,
       linkSettings: () => settings,
-      onLinkUp: (l) => this.#linkUp(l),
+      onLinkUp: (l) => {
+        // Loss counts are per life of the peer: a restarted peer starts from zero.
+        if (this.#lossInc.get(l.peer) !== l.peerIncarnation) {
+          this.#lossCount.delete(l.peer);
+          this.#lossInc.set(l.peer, l.peerIncarnation);
+        }
+        // First envelope on every link, before anything #linkUp sends (see SessionHeader).
+        l.enqueue(`{"t":"ss","l":${this.#lossCount.get(l.peer) ?? 0}}`);
+        this.#linkUp(l);
+      },
       onLinkFrame: (l, f) => this.#onFrame(l, f),
       onLinkDown: (l, r) => this.#linkDown(l, r),
       onLinkError: (l, error) => this.events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
@@ -626,6 +635,8 @@ export class Node implements RefHost {
         this.events.emit('linkDown', { node: peer, label: existing.conn.label, reason });
         this.#lostVia(existing, 'noconnection');
         existing.close(reason);
+        // A new life of the peer knows nothing of our past sessions with its old one.
+        if (restarted) this.#lossCount.delete(peer);
       } else {
         // Two links to one node (both dialed at once): keep the one dialed by the lower node id,
         // so both sides choose the same; both dialed by this node: keep the newer.
@@ -663,7 +674,7 @@ export class Node implements RefHost {
   }
 
   /** Timers closing retired duplicate links (cleared on shutdown). */
-  #retiring = new Set<unknown>();
+  #retiring = new Map<Link, unknown>();
 
   /**
    * Stop using a duplicate link, but keep reading it (and its heartbeats going) for a heartbeat
@@ -673,10 +684,10 @@ export class Node implements RefHost {
    */
   #retire(link: Link): void {
     const timer = this.clock.setTimeout(() => {
-      this.#retiring.delete(timer);
+      this.#retiring.delete(link);
       link.close('duplicate link');
     }, this.options.heartbeatTimeout);
-    this.#retiring.add(timer);
+    this.#retiring.set(link, timer);
   }
 
   #linkDown(link: Link, reason: string): void {
@@ -729,6 +740,7 @@ export class Node implements RefHost {
 
   /** `node` is unreachable: settle everything that depended on it. */
   #nodeLost(node: string, reason: string): void {
+    this.#lossCount.set(node, (this.#lossCount.get(node) ?? 0) + 1);
     const wasUp = this.#reachable.delete(node);
     for (const [id, c] of this.#calls) {
       if (c.target !== node) continue;
@@ -916,6 +928,30 @@ export class Node implements RefHost {
         return this.#endSwitch(h.o, h.k);
       case 'hb':
         return;
+      case 'ss': {
+        // The peer has lost its session with us more often than we have: it dropped state that
+        // we still hold (monitors, links, calls across a link only it saw die). Settle it.
+        const peer = link.peer;
+        const mine = this.#lossCount.get(peer) ?? 0;
+        const current = this.#direct.get(peer);
+        if (h.l > mine && current !== undefined) {
+          if (current !== link) {
+            // The link we were using is dead on the peer's side; this one is its only link to us.
+            const timer = this.#retiring.get(link);
+            if (timer !== undefined) {
+              this.clock.clearTimeout(timer);
+              this.#retiring.delete(link);
+            }
+            this.#direct.set(peer, link);
+            for (const [n, l] of this.#routes) if (l === current) this.#routes.set(n, link);
+            current.close('peer lost this link');
+          }
+          this.#lossCount.set(peer, h.l - 1);
+          this.#nodeLost(peer, 'noconnection');
+          this.#markUp(peer);
+        }
+        return;
+      }
       case 'nd':
         if (this.#routes.get(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
@@ -958,6 +994,11 @@ export class Node implements RefHost {
     if (op === 'ga' && !ours) link.enqueue(JSON.stringify({ t: 'gd', g: name, x: this.id, a: id }));
     if (op === 'gd' && ours) link.enqueue(JSON.stringify({ t: 'ga', g: name, x: this.id, a: id }));
   }
+
+  /** How many times this node lost its session with each peer (see `SessionHeader`). */
+  #lossCount = new Map<string, number>();
+  /** The peer incarnation the loss counts refer to. */
+  #lossInc = new Map<string, string>();
 
   /** Route changes in progress: envelopes for the node wait until the old route is flushed. */
   #switching = new Map<string, { held: string[]; timer: unknown; marker: number }>();
@@ -1664,7 +1705,7 @@ export class Node implements RefHost {
   async shutdown(): Promise<void> {
     if (this.#shutdown) return;
     this.#shutdown = true;
-    for (const timer of this.#retiring) this.clock.clearTimeout(timer);
+    for (const timer of this.#retiring.values()) this.clock.clearTimeout(timer);
     this.#retiring.clear();
     for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
     // Settle calls before the links close: closing them would reject these with NODE_DOWN.

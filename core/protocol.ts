@@ -55,6 +55,13 @@ export const RouteFlushHeader = z.object({ t: z.enum(['rf', 'ra']), ...routed, k
 export const HeartbeatHeader = z.object({ t: z.literal('hb') });
 /** Link-local: node `x` is no longer reachable through the sender. */
 export const NodeDownHeader = z.object({ t: z.literal('nd'), x: nodeId });
+/**
+ * Link-local, the first envelope on every link: how many times the sender has lost its session
+ * with the receiver (settled every monitor, link and call that crossed it). A receiver that
+ * counts fewer losses still holds state the sender dropped, and settles it now: a link lost on
+ * one side only cannot leave orphaned monitors behind.
+ */
+export const SessionHeader = z.object({ t: z.literal('ss'), l: z.number().int().min(0) });
 /** Link-local: registry add (`ga`) or delete (`gd`) of name `g` for actor `a` of node `x`. */
 export const RegistryHeader = z.object({ t: z.enum(['ga', 'gd']), g: name, x: nodeId, a: actorId });
 /** Link-local: membership gossip, the nodes the sender knows and their listen addresses. */
@@ -77,6 +84,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   RouteFlushHeader,
   HeartbeatHeader,
   NodeDownHeader,
+  SessionHeader,
   RegistryHeader,
   MembersHeader,
 ]);

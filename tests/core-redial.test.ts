@@ -67,4 +67,38 @@ describe('a link lost on one side only', () => {
     expect((await again).reason).toBe('killed');
     await Promise.all([A.shutdown(), B.shutdown()]);
   });
+
+  it('the side that did not notice settles its monitors when the other side dials back (not the original dialer)', async () => {
+    // Regression (the short soak): B accepted the link, lost it alone, and later dialed A
+    // itself; A kept the new link as a duplicate and its monitors of B's actors never fired.
+    const clock = createManualClock();
+    const A = createNode({ name: 'A', clock });
+    const B = createNode({ name: 'B', clock });
+    const p1 = pair();
+    await Promise.all([A.attach(p1.a, true), B.attach(p1.b, false)]);
+    const onB = B.spawn(async (self) => {
+      await self.receive(() => false);
+    });
+    const downs: unknown[] = [];
+    A.spawn(async (self) => {
+      self.monitor(A.ref('B', onB.id));
+      for (;;) downs.push(((await self.receive(isDown)) as { reason: unknown }).reason);
+    });
+    await tick();
+    (p1.b as Connection).close(); // only B notices: B settles everything of A
+    await tick();
+    expect(B.peers()).toEqual([]);
+    expect(A.peers()).toEqual(['B']);
+    const p2 = pair();
+    await Promise.all([B.attach(p2.a, true), A.attach(p2.b, false)]); // B dials A
+    await tick();
+    expect(downs).toEqual(['noconnection']);
+    expect(A.peers()).toEqual(['B']);
+    // And the session goes on over the new link.
+    const echo = B.spawn(async (self) => {
+      for (;;) self.reply(await self.receive());
+    });
+    expect(await A.ref('B', echo.id).call('hi', { timeout: 1000 })).toBe('hi');
+    await Promise.all([A.shutdown(), B.shutdown()]);
+  });
 });
