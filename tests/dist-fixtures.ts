@@ -154,28 +154,5 @@ export function useDist(): {
   };
 }
 
-/** Resolve as `p` does, or fail after `ms`. */
-export function within<T>(p: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
-}
-
-/** Poll `probe` until it returns something other than undefined/false; fail after `ms`. */
-export async function eventually<T>(probe: () => T | Promise<T>, what: string, ms = 10_000, every = 25): Promise<Exclude<T, undefined | false>> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as Exclude<T, undefined | false>;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
+import { within, eventually } from './helpers/cluster.ts';
+export { within, eventually };
