@@ -153,8 +153,9 @@ describe('a node in a worker_threads Worker', () => {
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     await rejects(spawnWorkerNode(main, worker), 'UNAUTHORIZED', 'linking to a worker with the wrong secret');
     expect((await refused).error.code).toBe('UNAUTHORIZED');
-    // the refused worker is terminated (spawnWorkerNode owns it)
-    expect(await within(exited, 'the refused worker is terminated', 10_000)).toBe(1);
+    // The refused worker ends: terminated by spawnWorkerNode (exit code 1), or — seen on a loaded
+    // machine in CI — on its own first, once its node gave up on the refused parent link (0).
+    expect([0, 1]).toContain(await within(exited, 'the refused worker is terminated', 10_000));
     expect(main.peers()).toEqual([]);
   });
 });
