@@ -1,7 +1,8 @@
 /**
  * troupe/patterns — host-neutral workflows built on the core API: function servers, a job
  * distributor with local fallback, parallel map, master and workers. The Node layer (processes,
- * TCP, multicast discovery, `worker_threads` pools) is `troupe/patterns/node`.
+ * TCP, multicast discovery, `worker_threads` pools) is `troupe/patterns/node`; Web Worker pools
+ * are `troupe/patterns/browser`.
  */
 export {
   defineFunction,

@@ -2,8 +2,8 @@
  * `parallelMap` (Erlangen's parallel map as a library function): split the items into chunks,
  * run the chunks on a pool of workers — threads of this process, or other nodes of the cluster —
  * and return the results in order. Host-neutral: a pool is anything that can run a chunk on a
- * named worker; `createThreadPool` (troupe/patterns/node) makes one from `worker_threads`, and a
- * Web Worker pool fits the same interface.
+ * named worker; `createThreadPool` (troupe/patterns/node) makes one from `worker_threads`,
+ * `createWebWorkerPool` (troupe/patterns/browser) from Web Workers.
  */
 import { TroupeError, toTroupeError, type ActorRef, type Node } from '../core/index.ts';
 import { FUNCTION_SERVER_PREFIX, isWorkerLoss, unwrap, type FunctionRequest, type Outcome } from './functions.ts';
@@ -24,7 +24,7 @@ export interface MapPool {
 }
 
 /** Options of {@link parallelMap}. */
-export interface ParallelMapOptions {
+export interface ParallelMapOptions<R = unknown> {
   /** The pool of workers to run on. */
   workers: MapPool;
   /** Items per chunk. @default enough for about 4 chunks per worker */
@@ -41,6 +41,11 @@ export interface ParallelMapOptions {
   retries?: number;
   /** Time limit for one chunk in ms. @default 60000 */
   chunkTimeout?: number;
+  /**
+   * Called as each chunk's results arrive (in completion order, not item order), with the index
+   * of the chunk's first item: for progress displays. If it throws, the map rejects with that.
+   */
+  onChunk?: (results: R[], start: number) => void;
 }
 
 /**
@@ -51,7 +56,7 @@ export interface ParallelMapOptions {
  * const pool = await createThreadPool({ size: 4 });
  * const out = await parallelMap((n: number) => n * n, [1, 2, 3], { workers: pool }); // [1, 4, 9]
  */
-export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], options: ParallelMapOptions): Promise<Awaited<R>[]> {
+export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], options: ParallelMapOptions<Awaited<R>>): Promise<Awaited<R>[]> {
   const pool = options.workers;
   const perWorker = Math.max(1, options.perWorker ?? 1);
   const retries = options.onFailure === 'fail' ? 0 : (options.retries ?? 2);
@@ -96,6 +101,15 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
               return;
             }
             results[chunk.index] = out;
+            if (options.onChunk) {
+              try {
+                options.onChunk(out as Awaited<R>[], chunk.start);
+              } catch (err) {
+                failed = true;
+                reject(err);
+                return;
+              }
+            }
             if (--left === 0) resolve(results.flat() as Awaited<R>[]);
             else pump();
           },
