@@ -18,6 +18,7 @@ import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
 import { Link, type LinkOwner, type LinkSettings } from './link.ts';
 import { EnvelopeHeader, fastHeader, parseHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
+import { SessionBook } from './session.ts';
 import { Registry } from './registry.ts';
 import type { Connection, Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
@@ -38,6 +39,8 @@ interface PendingCall {
   /** Its timeout value (the key of its timeout queue). */
   ms: number;
   target: string;
+  /** The target node's session count when the call was made (core/session.ts). */
+  s: number;
   /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
   onReply?: (value: unknown) => void;
 }
@@ -95,7 +98,9 @@ export class Node implements RefHost {
   #calls = new Map<number, PendingCall>();
   #nextCall = 1;
   #nextMonitor = 1;
-  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any> }>();
+  /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
+  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
+  #sessions = new SessionBook();
   #remoteBound = new Set<Actor>();
   #registry: Registry;
   #behaviours = new Map<string, DefinedBehaviour>();
@@ -192,6 +197,7 @@ export class Node implements RefHost {
     this.#actors.set(id, actor);
     if (options.name !== undefined) this.register(options.name, ref);
     if (remoteWatch) {
+      this.#sessions.tag(remoteWatch.watcher, remoteWatch.watcher.node);
       (actor.watchers ??= new Map()).set(remoteWatch.mid, remoteWatch.watcher);
       this.#remoteBound.add(actor);
     }
@@ -603,13 +609,10 @@ export class Node implements RefHost {
       listenAddresses: () => this.#listenAddrs,
       linkSettings: () => settings,
       onLinkUp: (l) => {
-        // Loss counts are per life of the peer: a restarted peer starts from zero.
-        if (this.#lossInc.get(l.peer) !== l.peerIncarnation) {
-          this.#lossCount.delete(l.peer);
-          this.#lossInc.set(l.peer, l.peerIncarnation);
-        }
+        // Session counts are per life of the peer: a restarted peer starts from zero.
+        this.#sessions.life(l.peer, l.peerIncarnation);
         // First envelope on every link, before anything #linkUp sends (see SessionHeader).
-        l.enqueue(`{"t":"ss","l":${this.#lossCount.get(l.peer) ?? 0}}`);
+        l.enqueue(`{"t":"ss","l":${this.#sessions.mine(l.peer)},"v":${this.#sessions.theirs(l.peer)}}`);
         this.#linkUp(l);
       },
       onLinkFrame: (l, f) => this.#onFrame(l, f),
@@ -636,7 +639,7 @@ export class Node implements RefHost {
         this.#lostVia(existing, 'noconnection');
         existing.close(reason);
         // A new life of the peer knows nothing of our past sessions with its old one.
-        if (restarted) this.#lossCount.delete(peer);
+        if (restarted) this.#sessions.reset(peer);
       } else {
         // Two links to one node (both dialed at once): keep the one dialed by the lower node id,
         // so both sides choose the same; both dialed by this node: keep the newer.
@@ -661,7 +664,11 @@ export class Node implements RefHost {
     const previous = this.#routes.get(peer);
     this.#routes.set(peer, link);
     // The route shortened (a relayed path became a direct link): keep the pair's order.
-    if (previous !== undefined && previous !== link && previous.state === 'up') this.#startSwitch(peer, previous);
+    if (previous !== undefined && previous !== link) {
+      if (previous.state === 'up') this.#startSwitch(peer, previous);
+      // The old route is closing: what was on it may be lost (the session goes with it).
+      else this.#routeBroken(peer, undefined);
+    }
     if (link.peerAddresses.length) this.#addresses.set(peer, link.peerAddresses);
     this.#dialFailed.delete(peer);
     this.events.emit('linkUp', { node: peer, label: link.conn.label });
@@ -692,6 +699,8 @@ export class Node implements RefHost {
 
   #linkDown(link: Link, reason: string): void {
     this.#links.delete(link);
+    // A route switch away from this link can no longer be flushed: what was on it is lost.
+    if (this.#switching.size !== 0) for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
     const pending = this.#pendingAttach.get(link);
     if (pending) {
       this.#pendingAttach.delete(link);
@@ -733,6 +742,8 @@ export class Node implements RefHost {
   #markUp(node: string): void {
     if (this.#reachable.has(node)) return;
     this.#reachable.add(node);
+    // We lost our session with it before: it may not know, and still hold its side.
+    if (this.#sessions.mine(node) > 0) this.#sendSession(node);
     this.events.emit('nodeUp', { node });
     const set = this.#nodeWatchers.get(node);
     if (set) for (const fn of [...set]) fn({ node, up: true });
@@ -740,34 +751,65 @@ export class Node implements RefHost {
 
   /** `node` is unreachable: settle everything that depended on it. */
   #nodeLost(node: string, reason: string): void {
-    this.#lossCount.set(node, (this.#lossCount.get(node) ?? 0) + 1);
+    this.#sessionLost(node, reason);
     const wasUp = this.#reachable.delete(node);
-    for (const [id, c] of this.#calls) {
-      if (c.target !== node) continue;
-      this.#calls.delete(id);
-      c.done = true;
-      c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
-    }
-    for (const [mid, m] of this.#remoteMonitors) {
-      if (m.target.node !== node) continue;
-      this.#remoteMonitors.delete(mid);
-      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
-    }
-    for (const actor of [...this.#remoteBound]) {
-      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
-      if (actor.links) {
-        for (const [key, r] of actor.links) {
-          if (r.node !== node) continue;
-          actor.links.delete(key);
-          if (actor.alive) this.#exitSignal(actor, r, 'noconnection', undefined, true);
-        }
-      }
-    }
     this.#registry.dropNode(node);
     if (!wasUp) return;
     this.events.emit('nodeDown', { node, reason });
     const set = this.#nodeWatchers.get(node);
     if (set) for (const fn of [...set]) fn({ node, up: false, reason });
+  }
+
+  /** This node lost its session with `node` (core/session.ts): settle all of it. */
+  #sessionLost(node: string, reason: string): void {
+    this.#sessions.lost(node);
+    this.#settleSession(node, Infinity, reason);
+  }
+
+  /**
+   * Settle the monitors, links and calls with `node` tagged with a session count of `node` below
+   * `below` (Infinity: all): DOWN / exit `noconnection`, calls `NODE_DOWN`.
+   */
+  #settleSession(node: string, below: number, reason: string): void {
+    for (const [id, c] of this.#calls) {
+      if (c.target !== node || c.s >= below) continue;
+      this.#calls.delete(id);
+      c.done = true;
+      c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
+    }
+    for (const [mid, m] of this.#remoteMonitors) {
+      if (m.target.node !== node || m.s >= below) continue;
+      this.#remoteMonitors.delete(mid);
+      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
+    }
+    const tags = this.#sessions;
+    for (const actor of [...this.#remoteBound]) {
+      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node && tags.tagOf(w) < below) actor.watchers.delete(mid);
+      if (actor.links) {
+        for (const [key, r] of actor.links) {
+          if (r.node !== node || tags.tagOf(r) >= below) continue;
+          actor.links.delete(key);
+          if (actor.alive) this.#exitSignal(actor, r, 'noconnection', undefined, true);
+        }
+      }
+    }
+  }
+
+  /**
+   * The counts carried by an envelope from `peer` (`e`: its losses, `v`: its copy of ours):
+   * settle what the peer has dropped, and say whether state the envelope creates may be kept.
+   */
+  #admit(peer: string, e: number | undefined, v: number | undefined): boolean {
+    if (e !== undefined && this.#sessions.advance(peer, e)) this.#settleSession(peer, e, 'noconnection');
+    const verdict = this.#sessions.admit(peer, e, v);
+    if (verdict === 'receiver-stale') this.#sendSession(peer);
+    return verdict === 'ok';
+  }
+
+  /** Tell `peer` our session counts (routed `sr`). */
+  #sendSession(peer: string): void {
+    if (!this.#route(peer)) return;
+    this.#emit(peer, JSON.stringify({ t: 'sr', n: peer, o: this.id, h: 0, e: this.#sessions.mine(peer), v: this.#sessions.theirs(peer) }), undefined, { to: peer });
   }
 
   #route(node: string): Link | undefined {
@@ -907,9 +949,12 @@ export class Node implements RefHost {
       case 'x':
         return this.#inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
+        if (!this.#admit(h.o, h.e, h.v)) return;
+        return this.#inLink(h.t, h.a, h.o, h.f);
       case 'u':
         return this.#inLink(h.t, h.a, h.o, h.f);
       case 'm':
+        if (!this.#admit(h.o, h.e, h.v)) return;
         return this.#inMonitor(h.a, h.o, h.w, h.m);
       case 'dm':
         this.#actors.get(h.a)?.watchers?.delete(h.m);
@@ -917,6 +962,8 @@ export class Node implements RefHost {
       case 'd':
         return this.#inDown(h.w, h.m, h.o, h.a, payload);
       case 'sp':
+        // A spawn of a stale session is dropped: its caller's call is (or will be) NODE_DOWN.
+        if (!this.#admit(h.o, h.e, h.v)) return;
         return this.#inSpawn(h, payload);
       case 'rf': {
         // Everything the sender routed to us the old way has arrived: answer on the shortest way.
@@ -929,36 +976,42 @@ export class Node implements RefHost {
       case 'hb':
         return;
       case 'ss': {
-        // The peer has lost its session with us more often than we have: it dropped state that
-        // we still hold (monitors, links, calls across a link only it saw die). Settle it.
+        // The peer has lost its session with us since it last told us: it dropped state that we
+        // still hold (monitors, links, calls across a link only it saw die). Settle it.
         const peer = link.peer;
-        const mine = this.#lossCount.get(peer) ?? 0;
         const current = this.#direct.get(peer);
-        if (h.l > mine && current !== undefined) {
-          if (current !== link) {
-            // The link we were using is dead on the peer's side; this one is its only link to us.
-            const timer = this.#retiring.get(link);
-            if (timer !== undefined) {
-              this.clock.clearTimeout(timer);
-              this.#retiring.delete(link);
-            }
-            this.#direct.set(peer, link);
-            for (const [n, l] of this.#routes) if (l === current) this.#routes.set(n, link);
-            current.close('peer lost this link');
+        if (h.l > this.#sessions.theirs(peer) && current !== undefined && current !== link) {
+          // The link we were using is dead on the peer's side; this one is its only link to us.
+          const timer = this.#retiring.get(link);
+          if (timer !== undefined) {
+            this.clock.clearTimeout(timer);
+            this.#retiring.delete(link);
           }
-          this.#lossCount.set(peer, h.l - 1);
-          this.#nodeLost(peer, 'noconnection');
-          this.#markUp(peer);
+          this.#direct.set(peer, link);
+          for (const [n, l] of this.#routes) if (l === current) this.#routes.set(n, link);
+          current.close('peer lost this link');
         }
+        // A lower `v` needs no answer: our own `ss` on this link tells the peer.
+        if (this.#sessions.advance(peer, h.l)) this.#settleSession(peer, h.l, 'noconnection');
         return;
       }
+      case 'sr':
+        this.#admit(h.o, h.e, h.v);
+        return;
       case 'nd':
-        if (this.#routes.get(h.x) === link && !this.#direct.has(h.x)) {
+        // #route, not #routes: a leaf sends to nodes it has no route for up its only link.
+        if (this.#route(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
           this.#nodeLost(h.x, 'noconnection');
           const t = JSON.stringify({ t: 'nd', x: h.x });
           for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
+        } else if (this.#switching.get(h.x)?.old === link) {
+          // The route we are switching away from lost the node before it was flushed.
+          this.#routeBroken(h.x, link);
         }
+        return;
+      case 'sl':
+        if (h.x !== this.id && (this.#route(h.x) === link || this.#switching.get(h.x)?.old === link)) this.#routeBroken(h.x, link);
         return;
       case 'ga':
       case 'gd':
@@ -995,22 +1048,45 @@ export class Node implements RefHost {
     if (op === 'gd' && ours) link.enqueue(JSON.stringify({ t: 'ga', g: name, x: this.id, a: id }));
   }
 
-  /** How many times this node lost its session with each peer (see `SessionHeader`). */
-  #lossCount = new Map<string, number>();
-  /** The peer incarnation the loss counts refer to. */
-  #lossInc = new Map<string, string>();
-
   /** Route changes in progress: envelopes for the node wait until the old route is flushed. */
-  #switching = new Map<string, { held: string[]; timer: unknown; marker: number }>();
+  #switching = new Map<string, { held: string[]; timer: unknown; marker: number; old: Link }>();
   #nextMarker = 1;
 
   #startSwitch(node: string, oldLink: Link): void {
     if (this.#switching.has(node)) return;
     const marker = this.#nextMarker++;
-    // If the answer never comes (the old route died), release after a heartbeat timeout.
-    const timer = this.clock.setTimeout(() => this.#endSwitch(node, marker), this.options.heartbeatTimeout);
-    this.#switching.set(node, { held: [], timer, marker });
+    // If the answer never comes, the old route died with what was on it: see #routeBroken.
+    const timer = this.clock.setTimeout(() => {
+      if (this.#switching.get(node)?.marker === marker) this.#routeBroken(node, undefined);
+    }, this.options.heartbeatTimeout);
+    this.#switching.set(node, { held: [], timer, marker, old: oldLink });
     oldLink.enqueue(JSON.stringify({ t: 'rf', n: node, o: this.id, h: 0, k: marker }));
+  }
+
+  /**
+   * Envelopes to `node` may have been lost on their way, though `node` is still reachable: the
+   * old route of a switch died before it was flushed, or a node we route through said so (`sl`,
+   * from `from`). Our session with `node` is lost (settled here, told to `node` with `sr`), and
+   * so is that of every node routing to `node` through us, since we may have forwarded its
+   * envelopes the old way: they are told with `sl`. Flush markers of others that we hold are not
+   * released, so their switches fail too rather than confirm a route that lost envelopes.
+   */
+  #routeBroken(node: string, from: Link | undefined): void {
+    const sw = this.#switching.get(node);
+    if (sw !== undefined) {
+      this.#switching.delete(node);
+      this.clock.clearTimeout(sw.timer);
+    }
+    this.#sessionLost(node, 'route lost');
+    const text = JSON.stringify({ t: 'sl', x: node });
+    for (const l of this.#direct.values()) if (l !== from && l.peer !== node) l.enqueue(text);
+    this.#sendSession(node);
+    if (sw === undefined) return;
+    const link = this.#route(node);
+    for (const held of sw.held) {
+      if (held.startsWith('{"t":"rf"')) continue;
+      if (link === undefined || !link.enqueue(held)) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+    }
   }
 
   /** Hold `text` for `node` if its route is switching; false if it may go now. */
@@ -1139,6 +1215,7 @@ export class Node implements RefHost {
       this.#sendExit(partner, this.id, id, 'noproc', undefined, true);
       return;
     }
+    this.#sessions.tag(partner, origin);
     (actor.links ??= new Map()).set(partner.key, partner);
     this.#remoteBound.add(actor);
   }
@@ -1149,7 +1226,9 @@ export class Node implements RefHost {
       this.#sendDown(origin, watcherId, mid, this.id, id, 'noproc', undefined);
       return;
     }
-    (actor.watchers ??= new Map()).set(mid, new ActorRef(this, origin, watcherId));
+    const watcher = new ActorRef(this, origin, watcherId);
+    this.#sessions.tag(watcher, origin);
+    (actor.watchers ??= new Map()).set(mid, watcher);
     this.#remoteBound.add(actor);
   }
 
@@ -1232,8 +1311,9 @@ export class Node implements RefHost {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
     const mid = opts.monitor && from ? this.#newMonitorId() : '';
+    const session = this.#sessions.theirs(nodeId);
     return this.#pending(nodeId, opts.timeout, (callId) => {
-      const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid });
+      const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid, e: this.#sessions.mine(nodeId), v: session });
       const failed = this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
       if (failed === 'unreachable') return new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
       if (failed === 'frame-too-large') return new TroupeError('FRAME_TOO_LARGE', `arguments of the spawn of "${name}" exceed the frame limit`);
@@ -1243,13 +1323,17 @@ export class Node implements RefHost {
       // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
       if (!(value instanceof ActorRef) || !from || !from.alive) return;
       if (opts.link) {
-        (from.links ??= new Map()).set(value.key, value);
+        const partner = new ActorRef(this, value.node, value.id);
+        (from.links ??= new Map()).set(value.key, partner);
         this.#remoteBound.add(from);
+        this.#sessions.tagWith(partner, session);
       }
       if (mid) {
         (from.monitors ??= new Map()).set(mid, value);
-        this.#remoteMonitors.set(mid, { watcher: from, target: value });
+        this.#remoteMonitors.set(mid, { watcher: from, target: value, s: session });
       }
+      // The peer lost the session after it spawned: settle what was just set up (noconnection).
+      if (this.#sessions.theirs(nodeId) > session) this.#settleSession(nodeId, session + 1, 'noconnection');
     }) as Promise<ActorRef<any, any>>;
   }
 
@@ -1328,7 +1412,8 @@ export class Node implements RefHost {
     const callId = this.#nextCall++;
     const ms = timeout ?? this.options.callTimeout;
     return new Promise((resolve, reject) => {
-      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.clock.now() + ms, ms, target, onReply };
+      const s = target === this.id ? 0 : this.#sessions.theirs(target);
+      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.clock.now() + ms, ms, target, s, onReply };
       this.#calls.set(callId, c);
       this.#armTimeout(c, ms);
       const err = start(callId);
@@ -1559,9 +1644,14 @@ export class Node implements RefHost {
       this.#exitSignal(actor, ref, 'noconnection', undefined, false);
       return;
     }
-    (actor.links ??= new Map()).set(ref.key, ref);
+    // Our own copy of the ref: it carries this link's session tag.
+    const partner = new ActorRef(this, ref.node, ref.id);
+    this.#sessions.tag(partner, ref.node);
+    (actor.links ??= new Map()).set(ref.key, partner);
     this.#remoteBound.add(actor);
-    this.#emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+    const e = this.#sessions.mine(ref.node);
+    const v = this.#sessions.theirs(ref.node);
+    this.#emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id, e, v }), undefined, { to: ref.key });
   }
 
   /** @internal */
@@ -1596,8 +1686,10 @@ export class Node implements RefHost {
       return mid;
     }
     (watcher.monitors ??= new Map()).set(mid, ref);
-    this.#remoteMonitors.set(mid, { watcher, target: ref });
-    this.#emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.id, h: 0, a: ref.id, w: watcher.id, m: mid }), undefined, { to: ref.key });
+    const v = this.#sessions.theirs(ref.node);
+    this.#remoteMonitors.set(mid, { watcher, target: ref, s: v });
+    const e = this.#sessions.mine(ref.node);
+    this.#emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.id, h: 0, a: ref.id, w: watcher.id, m: mid, e, v }), undefined, { to: ref.key });
     return mid;
   }
 

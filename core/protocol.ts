@@ -15,6 +15,13 @@ const name = z.string().min(1).max(256);
 
 /** Fields every routed envelope carries: target node, origin node, hop count. */
 const routed = { n: nodeId, o: nodeId, h: hops };
+const count = z.number().int().min(0);
+/**
+ * Session counts carried by envelopes that create state on the receiver (core/session.ts):
+ * `e`, how many times the sender lost its session with the receiver; `v`, the sender's copy of
+ * the receiver's count. Optional: an envelope without them is taken as current.
+ */
+const session = { e: count.optional(), v: count.optional() };
 
 /** `s`: a message to actor `a` on node `n`. Payload: the message. */
 export const SendHeader = z.object({ t: z.literal('s'), ...routed, a: actorId });
@@ -25,9 +32,9 @@ export const ReplyHeader = z.object({ t: z.literal('r'), ...routed, c: callId, k
 /** `x`: an exit signal from actor `f` of node `o` to actor `a`. Payload: the reason. */
 export const ExitHeader = z.object({ t: z.literal('x'), ...routed, a: actorId, f: actorId.or(z.literal(0)), l: z.union([z.literal(0), z.literal(1)]) });
 /** `l` / `u`: link / unlink actor `f` of node `o` with actor `a`. */
-export const LinkHeader = z.object({ t: z.enum(['l', 'u']), ...routed, a: actorId, f: actorId });
+export const LinkHeader = z.object({ t: z.enum(['l', 'u']), ...routed, a: actorId, f: actorId, ...session });
 /** `m`: actor `w` of node `o` monitors actor `a`, monitor id `m`. */
-export const MonitorHeader = z.object({ t: z.literal('m'), ...routed, a: actorId, w: actorId, m: monitorId });
+export const MonitorHeader = z.object({ t: z.literal('m'), ...routed, a: actorId, w: actorId, m: monitorId, ...session });
 /** `dm`: remove monitor `m` from actor `a`. */
 export const DemonitorHeader = z.object({ t: z.literal('dm'), ...routed, a: actorId, m: monitorId });
 /** `d`: DOWN for monitor `m` held by actor `w` of node `n`; the dead actor is `a` of node `o`. Payload: `[reason, result]`. */
@@ -41,7 +48,14 @@ export const SpawnHeader = z.object({
   w: actorId.or(z.literal(0)),
   lk: z.union([z.literal(0), z.literal(1)]),
   m: monitorId.or(z.literal('')),
+  ...session,
 });
+/**
+ * `sr`: the session counts of node `o` with node `n` (`e`: its losses, `v`: its copy of `n`'s),
+ * sent when a node it had lost becomes reachable again, and in answer to an envelope that
+ * shows the receiver's losses unknown to the sender.
+ */
+export const SessionRouteHeader = z.object({ t: z.literal('sr'), ...routed, e: count, v: count });
 
 /**
  * `rf` / `ra`: route flush marker and its answer. When a node's route to `n` changes (a direct
@@ -56,12 +70,18 @@ export const HeartbeatHeader = z.object({ t: z.literal('hb') });
 /** Link-local: node `x` is no longer reachable through the sender. */
 export const NodeDownHeader = z.object({ t: z.literal('nd'), x: nodeId });
 /**
- * Link-local, the first envelope on every link: how many times the sender has lost its session
- * with the receiver (settled every monitor, link and call that crossed it). A receiver that
- * counts fewer losses still holds state the sender dropped, and settles it now: a link lost on
- * one side only cannot leave orphaned monitors behind.
+ * Link-local: envelopes for node `x` that went through the sender may have been lost although
+ * `x` is still reachable (a route switch of the sender failed): a receiver routing to `x`
+ * through the sender has lost its session with `x`.
  */
-export const SessionHeader = z.object({ t: z.literal('ss'), l: z.number().int().min(0) });
+export const SessionLostHeader = z.object({ t: z.literal('sl'), x: nodeId });
+/**
+ * Link-local, the first envelope on every link: the sender's session counts with the receiver
+ * (`l`: its losses, `v`: its copy of the receiver's; core/session.ts). A receiver whose copy of
+ * the sender's count is lower still holds state the sender dropped, and settles it now: a link
+ * lost on one side only cannot leave orphaned monitors behind.
+ */
+export const SessionHeader = z.object({ t: z.literal('ss'), l: count, v: count.optional() });
 /** Link-local: registry add (`ga`) or delete (`gd`) of name `g` for actor `a` of node `x`. */
 export const RegistryHeader = z.object({ t: z.enum(['ga', 'gd']), g: name, x: nodeId, a: actorId });
 /** Link-local: membership gossip, the nodes the sender knows and their listen addresses. */
@@ -82,8 +102,10 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   DownHeader,
   SpawnHeader,
   RouteFlushHeader,
+  SessionRouteHeader,
   HeartbeatHeader,
   NodeDownHeader,
+  SessionLostHeader,
   SessionHeader,
   RegistryHeader,
   MembersHeader,

@@ -3,34 +3,7 @@
 // which then never fired (the dialer had already dropped their other half).
 import { describe, it, expect } from 'vitest';
 import { createNode, createManualClock, isDown, type Connection } from '../core/index.ts';
-
-/** A connection pair where `cutA()` closes only A's end: B never hears of it. */
-function pair(): { a: Connection; b: Connection; cutA: () => void } {
-  type End = Connection & { other?: End; dead: boolean };
-  const mk = (label: string): End => {
-    const end: End = {
-      label,
-      dead: false,
-      onframe: null,
-      onclose: null,
-      send(f) {
-        if (end.dead || end.other!.dead) return;
-        queueMicrotask(() => !end.other!.dead && end.other!.onframe?.(f));
-      },
-      close() {
-        if (end.dead) return;
-        end.dead = true;
-        end.onclose?.('closed');
-      },
-    };
-    return end;
-  };
-  const a = mk('a');
-  const b = mk('b');
-  a.other = b;
-  b.other = a;
-  return { a, b, cutA: () => a.close() };
-}
+import { sidedPair as pair } from './helpers/sided-pair.ts';
 
 const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
 

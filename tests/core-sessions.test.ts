@@ -1,0 +1,128 @@
+// Sessions between nodes that reach each other through a relay (core/session.ts): a loss seen on
+// one side only must still settle both sides' monitors, or one of them never fires. Both cases
+// were found by the soak (soak/run.ts): a monitor whose target died without a DOWN.
+import { describe, it, expect } from 'vitest';
+import { createNode, createManualClock, isDown, type ActorRef, type Node } from '../core/index.ts';
+import { sidedPair } from './helpers/sided-pair.ts';
+
+const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
+
+/** A node's actor that waits forever, and a watcher on another node recording its DOWN reasons. */
+function victimAndWatcher(home: Node, watcherNode: Node): { victim: ActorRef<unknown>; downs: unknown[]; watch: () => void } {
+  const victim = home.spawn(async (self) => {
+    await self.receive(() => false);
+  });
+  const downs: unknown[] = [];
+  let watcher: ActorRef<string> | undefined;
+  watcher = watcherNode.spawn(async (self) => {
+    for (;;) {
+      const m = await self.receive();
+      if (m === 'watch') self.monitor(watcherNode.ref(home.id, victim.id));
+      else if (isDown(m)) downs.push(m.reason);
+    }
+  });
+  return { victim, downs, watch: () => watcher!.send('watch') };
+}
+
+async function link(dialer: Node, acceptor: Node) {
+  const p = sidedPair();
+  await Promise.all([dialer.attach(p.a, true), acceptor.attach(p.b, false)]);
+  return p;
+}
+
+describe('sessions through a relay', () => {
+  it('a loss seen only by the far side (the relay lost the watcher) still fires the monitor, once', async () => {
+    const clock = createManualClock(); // no heartbeats: only the protocol can tell
+    const A = createNode({ name: 'A', clock });
+    const B = createNode({ name: 'B', clock });
+    const R = createNode({ name: 'R', clock });
+    await link(A, R);
+    const rb = await link(B, R);
+    await tick();
+    expect(A.isReachable('B')).toBe(true);
+    // B watches an actor of A, through R.
+    const { victim, downs, watch } = victimAndWatcher(A, B);
+    watch();
+    await tick();
+    // R loses B (its end only): R tells A, A settles its side (drops B's monitor)...
+    rb.cutB();
+    await tick();
+    expect(A.isReachable('B')).toBe(false);
+    expect(B.isReachable('A')).toBe(true); // ...while B saw nothing and still holds the monitor
+    expect(downs).toEqual([]);
+    // R dials B again; A finds B through R and tells it of the loss: B settles its monitor.
+    await link(R, B);
+    await tick();
+    expect(A.isReachable('B')).toBe(true);
+    expect(downs).toEqual(['noconnection']);
+    // A monitor of the new session works, and the old one never fires again.
+    watch();
+    await tick();
+    victim.kill();
+    await tick();
+    expect(downs).toEqual(['noconnection', 'killed']);
+    await Promise.all([A.shutdown(), B.shutdown(), R.shutdown()]);
+  });
+
+  it('a monitor lost with the old route of a route switch fires (noconnection) instead of never', async () => {
+    const clock = createManualClock();
+    const A = createNode({ name: 'A', clock });
+    const B = createNode({ name: 'B', clock });
+    const R = createNode({ name: 'R', clock });
+    await link(A, R);
+    const rb = await link(R, B);
+    await tick();
+    const { victim, downs, watch } = victimAndWatcher(B, A);
+    // What R forwards to B from now on is lost: A's monitor request among it.
+    rb.blackhole('a→b');
+    watch();
+    await tick();
+    // A direct link replaces the relayed route; its flush marker goes the old way, and is lost too.
+    await link(A, B);
+    await tick();
+    expect(downs).toEqual([]);
+    // R finds B gone: A learns the old route lost B before it was flushed, so the session is lost.
+    rb.cutA();
+    await tick();
+    expect(downs).toEqual(['noconnection']);
+    expect(A.isReachable('B')).toBe(true);
+    // The direct link carries a new session: a new monitor fires when the actor dies, once.
+    watch();
+    await tick();
+    victim.kill();
+    await tick();
+    expect(downs).toEqual(['noconnection', 'killed']);
+    await Promise.all([A.shutdown(), B.shutdown(), R.shutdown()]);
+  });
+
+  it('a failed route switch of a relay settles the sessions of the nodes routing through it', async () => {
+    // A reaches B through R1, R1 reaches B through R2. A's monitor request is lost between R2 and
+    // B; R1 then gets a direct link to B, and the old way (through R2) loses B before R1's flush
+    // marker passes. A never switched anything, but R1 forwarded A's envelopes the old way: A is
+    // told (`sl`) and its monitor fires.
+    const clock = createManualClock();
+    const A = createNode({ name: 'A', clock });
+    const B = createNode({ name: 'B', clock });
+    const R1 = createNode({ name: 'R1', clock });
+    const R2 = createNode({ name: 'R2', clock });
+    await link(A, R1);
+    await link(R1, R2);
+    const r2b = await link(R2, B);
+    await tick(); // A knows no route to B: it sends up its only link (the leaf rule)
+    const { victim, downs, watch } = victimAndWatcher(B, A);
+    r2b.blackhole('a→b');
+    watch();
+    await tick();
+    await link(R1, B);
+    await tick();
+    r2b.cutA();
+    await tick();
+    expect(downs).toEqual(['noconnection']);
+    watch();
+    await tick();
+    victim.kill();
+    await tick();
+    expect(downs).toEqual(['noconnection', 'killed']);
+    await Promise.all([A.shutdown(), B.shutdown(), R1.shutdown(), R2.shutdown()]);
+  });
+});
