@@ -1,6 +1,6 @@
 // One of the Node nodes `npm run demo` starts beside the relay: a TCP cluster member with the
-// standard behaviours, a Mandelbrot tile actor registered as `tiles@<node id>` (the compute view
-// can add it to its workers) and a probe for the cluster view.
+// standard behaviours, a function server with the Mandelbrot `tile` function (registered as
+// `troupe.fn:<node id>`: the compute view can add it to its workers) and a probe for the cluster view.
 //
 // Run by demo.ts as a child process (fork); standalone:
 //   TROUPE_SECRET=s npx tsx demo-node/demo-tcp-node.ts --name node-1 --seed tcp://127.0.0.1:PORT
@@ -9,7 +9,8 @@ import { createNode } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { defineStandardBehaviours } from './behaviours.ts';
 import { installProbe } from '../demo-web/cluster-probe.ts';
-import { NODE_TILES_PREFIX, defineTileBehaviour, tileActor } from '../demo-web/tile-actor.ts';
+import { serveFunctions } from '../patterns/functions.ts';
+import { tileFunctions } from '../demo-web/tile-functions.ts';
 
 const { values } = parseArgs({
   options: { name: { type: 'string' }, seed: { type: 'string', multiple: true }, listen: { type: 'string' } },
@@ -22,8 +23,7 @@ if (!secret) {
 
 const node = createNode({ name: values.name, secret, transports: [createTcpTransport({ listen: values.listen ?? '127.0.0.1:0' })] });
 defineStandardBehaviours(node);
-defineTileBehaviour(node);
-node.spawn(tileActor, { name: NODE_TILES_PREFIX + node.id });
+serveFunctions(node, tileFunctions(() => node.id));
 installProbe(node, { kind: 'tcp', label: node.id });
 const addrs = await node.listen();
 for (const seed of values.seed ?? []) {

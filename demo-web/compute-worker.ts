@@ -1,12 +1,11 @@
-// A Web Worker of the compute view: its own troupe node, linked to the page that started it,
-// offering the tile actor for remote spawn and a probe for the cluster view.
-import { createWorkerNode } from '../adapters/worker.ts';
+// A Web Worker of the compute view's pool (createWebWorkerPool): its own troupe node, linked to
+// the page that started it, serving the `tile` function, with a probe for the cluster view.
+import { servePoolWorker } from '../patterns/browser.ts';
 import { installProbe } from './cluster-probe.ts';
-import { defineTileBehaviour } from './tile-actor.ts';
+import { tileFunctions } from './tile-functions.ts';
 
-// The page names the worker after the node id it wants (`new Worker(url, { name })`).
-const name = (globalThis as { name?: string }).name || undefined;
-const { node, parent } = createWorkerNode({ name });
-defineTileBehaviour(node);
-installProbe(node, { kind: 'worker', label: name ? `worker ${name.slice(name.lastIndexOf('-') + 1)}` : 'worker' });
+// Only named functions: the tab's cluster (other tabs, the relay) gets no code execution here.
+const { node, parent } = servePoolWorker({ functions: tileFunctions(() => node.id), allowSource: false });
+// The pool names its workers `<tab>.w<pool>.<index>`.
+installProbe(node, { kind: 'worker', label: `worker ${Number(node.id.slice(node.id.lastIndexOf('.') + 1)) + 1}` });
 parent.catch((err: Error) => console.error(`troupe demo worker ${node.id}: ${err.message}`));

@@ -1,15 +1,16 @@
 // The multi-worker computation: a parallel map of Mandelbrot tiles over N Web Workers, each a
-// troupe node linked to this page. The page remote-spawns a tile actor on every worker and keeps
-// two calls in flight per worker (work stealing: whoever is free takes the next tile). It runs the
-// job on 1, 2, … N workers, paints tiles as they arrive, measures each run, and checks every
-// result against the same image computed single-threaded in the page.
-import { TroupeError, type ActorRef, type Node } from '../core/index.ts';
-import { spawnWorkerNode } from '../adapters/worker.ts';
+// troupe node linked to this page — `parallelMap('tile', …)` over a `createWebWorkerPool` pool
+// (troupe/patterns/browser), one tile per chunk and two chunks in flight per worker (whoever is
+// free takes the next tile). It runs the job on 1, 2, … N workers (optionally plus the cluster's
+// Node nodes, which serve the same function), paints tiles as they arrive, measures each run,
+// and checks every result against the same image computed single-threaded in the page.
+import { TroupeError, type Node } from '../core/index.ts';
+import { createWebWorkerPool, type WebWorkerPool } from '../patterns/browser.ts';
+import { functionServers, type ServerInfo } from '../patterns/functions.ts';
+import { nodePool, parallelMap, type MapPool } from '../patterns/parallel-map.ts';
 import { DEFAULT_JOB, checksum, computeTile, decodeCounts, paint, palette, placeTile, tilesOf, type MandelbrotJob, type Tile, type TileRequest, type TileResult } from './mandelbrot.ts';
-import { NODE_TILES_PREFIX, TILE_BEHAVIOUR } from './tile-actor.ts';
+import { TILE_FUNCTION } from './tile-functions.ts';
 import { el } from './dom.ts';
-
-type TileRef = ActorRef<TileRequest, TileResult>;
 
 /** One measured run. */
 export interface RunResult {
@@ -33,95 +34,54 @@ export interface ComputeResult {
   ok: boolean;
 }
 
-/** The page's Web Workers, each a troupe node with a tile actor. */
-export class WorkerPool {
-  #node: Node;
-  #workers: { id: string; tiles: TileRef }[] = [];
-  #next = 1;
-  #onChange: () => void;
-
-  constructor(node: Node, onChange: () => void) {
-    this.#node = node;
-    this.#onChange = onChange;
-  }
-
-  get size(): number {
-    return this.#workers.length;
-  }
-
-  /** Node ids of the workers, in order. */
-  get ids(): string[] {
-    return this.#workers.map((w) => w.id);
-  }
-
-  /** The first `n` workers' tile actors. */
-  tiles(n: number): TileRef[] {
-    return this.#workers.slice(0, n).map((w) => w.tiles);
-  }
-
-  /** Start workers until there are `n` (and stop the extra ones). */
-  async resize(n: number): Promise<void> {
-    while (this.#workers.length > n) this.#node.disconnect(this.#workers.pop()!.id);
-    const starting: Promise<void>[] = [];
-    for (let i = this.#workers.length; i < n; i++) starting.push(this.#start());
-    await Promise.all(starting);
-    this.#workers.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
-    this.#onChange();
-  }
-
-  async #start(): Promise<void> {
-    const name = `${this.#node.id}-w${this.#next++}`;
-    const worker = new Worker(new URL('./compute-worker.ts', import.meta.url), { type: 'module', name });
-    const id = await spawnWorkerNode(this.#node, worker, { label: 'worker' });
-    const tiles = (await this.#node.spawn(id, TILE_BEHAVIOUR)) as TileRef;
-    this.#workers.push({ id, tiles });
-    // A worker that dies leaves the pool (its calls already failed with NODE_DOWN).
-    const off = this.#node.monitorNode(id, (e) => {
-      if (e.up) return;
-      off();
-      this.#workers = this.#workers.filter((w) => w.id !== id);
-      this.#onChange();
-    });
-  }
+/** The workers of `pools` (in order), or only those in `only`, as one pool. */
+function poolOf(pools: MapPool[], only?: readonly string[]): MapPool {
+  const owner = (id: string) => pools.find((p) => p.workers().includes(id));
+  return {
+    workers: () => pools.flatMap((p) => p.workers()).filter((id) => !only || only.includes(id)),
+    runChunk: (id, fn, items, timeout) => {
+      const pool = owner(id);
+      if (!pool) return Promise.reject(new TroupeError('NO_ACTOR', `worker ${id} left the pool`));
+      return pool.runChunk(id, fn, items, timeout);
+    },
+  };
 }
 
 /**
- * Compute `job` on `actors`, `depth` calls in flight per actor; `onTile` runs as each tile
- * arrives. A failed call puts its tile back for the others; rejects when no actor is left.
+ * Compute `job` on `pool`, `perWorker` tiles in flight per worker; `onTile` runs as each tile
+ * arrives. A worker lost with a tile: the tile is retried on another one (parallelMap's retry).
  */
 export async function runJob(
   job: MandelbrotJob,
-  actors: TileRef[],
+  pool: MapPool,
   onTile: (tile: Tile, counts: Uint16Array, result: TileResult) => void,
-  depth = 2,
+  perWorker = 2,
 ): Promise<{ image: Uint16Array; ms: number; busyMs: number; perNode: Record<string, number> }> {
-  const queue = tilesOf(job);
+  const tiles = tilesOf(job);
   const image = new Uint16Array(job.width * job.height);
   const perNode: Record<string, number> = {};
-  let left = queue.length;
   let busyMs = 0;
-  let failure: unknown;
   const t0 = performance.now();
-  const lane = async (ref: TileRef): Promise<void> => {
-    for (let tile = queue.shift(); tile; tile = queue.shift()) {
-      let result: TileResult;
-      try {
-        result = await ref.call({ job, tile }, { timeout: 30_000 });
-      } catch (err) {
-        queue.push(tile);
-        failure = err;
-        return;
-      }
-      const counts = decodeCounts(result.counts, tile.w * tile.h);
-      placeTile(job, tile, counts, image);
-      perNode[result.node] = (perNode[result.node] ?? 0) + 1;
-      busyMs += result.ms;
-      left--;
-      onTile(tile, counts, result);
-    }
-  };
-  await Promise.all(actors.flatMap((ref) => Array.from({ length: depth }, () => lane(ref))));
-  if (left > 0) throw new TroupeError('NODE_DOWN', `${left} tiles were not computed: ${(failure as Error)?.message ?? 'no worker left'}`);
+  await parallelMap<TileRequest, TileResult>(
+    TILE_FUNCTION,
+    tiles.map((tile) => ({ job, tile })),
+    {
+      workers: pool,
+      chunkSize: 1,
+      perWorker,
+      chunkTimeout: 30_000,
+      onChunk: (results, start) => {
+        results.forEach((result, k) => {
+          const tile = tiles[start + k];
+          const counts = decodeCounts(result.counts, tile.w * tile.h);
+          placeTile(job, tile, counts, image);
+          perNode[result.node] = (perNode[result.node] ?? 0) + 1;
+          busyMs += result.ms;
+          onTile(tile, counts, result);
+        });
+      },
+    },
+  );
   return { image, ms: performance.now() - t0, busyMs, perNode };
 }
 
@@ -155,8 +115,10 @@ async function runInPage(job: MandelbrotJob, onTile: (tile: Tile, counts: Uint16
 
 /** The compute view. */
 export class ComputeView {
-  readonly pool: WorkerPool;
   #node: Node;
+  /** The page's Web Workers (made on first use, then resized). */
+  #pool: Promise<WebWorkerPool> | undefined;
+  #workers: WebWorkerPool | undefined;
   #root: HTMLElement;
   #job: MandelbrotJob = DEFAULT_JOB;
   #colours = palette(DEFAULT_JOB.maxIter);
@@ -181,13 +143,35 @@ export class ComputeView {
   constructor(root: HTMLElement, node: Node) {
     this.#root = root;
     this.#node = node;
-    this.pool = new WorkerPool(node, () => this.#showPool());
     this.#build();
+    // A worker that dies leaves the pool: show it (once the pool has seen its server go down).
+    node.events.on('linkDown', () => setTimeout(() => this.#showPool(), 0));
   }
 
   /** Start the default number of workers. */
   async start(): Promise<void> {
-    await this.pool.resize(Number(this.#count.value));
+    await this.#resize(Number(this.#count.value));
+  }
+
+  /** Node ids of the page's workers, in order. */
+  get workerIds(): string[] {
+    return this.#workers?.workerIds() ?? [];
+  }
+
+  /** Start or stop workers until there are `n`. */
+  async #resize(n: number): Promise<WebWorkerPool> {
+    this.#pool ??= createWebWorkerPool({
+      node: this.#node,
+      size: 0,
+      spawn: (name) => new Worker(new URL('./compute-worker.ts', import.meta.url), { type: 'module', name }),
+    }).then((pool) => (this.#workers = pool));
+    const pool = await this.#pool;
+    try {
+      await pool.resize(n);
+    } finally {
+      this.#showPool();
+    }
+    return pool;
   }
 
   /** The last finished run, if any. */
@@ -214,7 +198,7 @@ export class ComputeView {
     this.#count = el('select', { id: 'compute-workers', 'data-testid': 'compute-workers' }) as HTMLSelectElement;
     for (let n = 1; n <= 8; n++) this.#count.append(el('option', { value: String(n) }, String(n)));
     this.#count.value = String(max);
-    this.#count.addEventListener('change', () => void this.pool.resize(Number(this.#count.value)));
+    this.#count.addEventListener('change', () => void this.#resize(Number(this.#count.value)).catch((err) => this.#say(`Failed: ${(err as Error).message}`, true)));
     this.#withNodes = el('input', { type: 'checkbox', id: 'compute-with-nodes', 'data-testid': 'compute-with-nodes' }) as HTMLInputElement;
     this.#start = el('button', { class: 'primary', type: 'button', 'data-testid': 'compute-start' }, 'Run on 1…N workers') as HTMLButtonElement;
     this.#start.addEventListener('click', () => void this.run().catch((err) => this.#say(`Failed: ${(err as Error).message}`, true)));
@@ -266,7 +250,7 @@ export class ComputeView {
             'p',
             { class: 'muted small' },
             `${this.#job.width}×${this.#job.height} pixels, ${tiles} tiles of ${this.#job.tile}×${this.#job.tile}, up to ${this.#job.maxIter} iterations per pixel. ` +
-              'Each tile is one call to a tile actor that the page spawned on a worker node; two calls stay in flight per worker.',
+              'Each tile is one chunk of parallelMap(\'tile\', …) over a pool of Web Workers, each a troupe node serving the tile function; two tiles stay in flight per worker.',
           ),
         ),
         el(
@@ -298,7 +282,7 @@ export class ComputeView {
   }
 
   #showPool(): void {
-    const ids = this.pool.ids;
+    const ids = this.workerIds;
     this.#poolInfo.textContent = ids.length ? `${ids.length} worker node${ids.length > 1 ? 's' : ''} up` : 'no workers';
     this.#poolInfo.title = ids.join(', ');
   }
@@ -326,10 +310,14 @@ export class ComputeView {
     this.#ctx.fillRect(0, 0, this.#job.width, this.#job.height);
   }
 
-  #nodeActors(): TileRef[] {
-    const refs: TileRef[] = [];
-    for (const [name, ref] of this.#node.registered()) if (name.startsWith(NODE_TILES_PREFIX)) refs.push(ref as TileRef);
-    return refs;
+  /** The cluster's function servers (the demo's Node nodes) that serve the tile function. */
+  async #tileNodes(): Promise<string[]> {
+    const servers = [...functionServers(this.#node)].filter(([id]) => this.#node.isReachable(id));
+    const infos = await Promise.all(servers.map(([, ref]) => this.#node.call<ServerInfo>(ref, { op: 'describe' }, { timeout: 5000 }).catch(() => undefined)));
+    return infos
+      .filter((info): info is ServerInfo => info !== undefined && info.functions.includes(TILE_FUNCTION))
+      .map((info) => info.node)
+      .sort();
   }
 
   async #sweep(): Promise<ComputeResult> {
@@ -338,16 +326,18 @@ export class ComputeView {
     this.#root.querySelector('.compute-figure')?.setAttribute('aria-busy', 'true');
     const n = Number(this.#count.value);
     this.#say(`Starting ${n} workers…`);
-    await this.pool.resize(n);
-    if (this.pool.size === 0) throw new Error('no worker could be started');
-    const nodeActors = this.#withNodes.checked ? this.#nodeActors() : [];
+    const pool = await this.#resize(n);
+    const workerIds = pool.workerIds();
+    if (workerIds.length === 0) throw new Error('no worker could be started');
+    const nodeIds = this.#withNodes.checked ? await this.#tileNodes() : [];
+    const everyone = poolOf([pool, nodePool(this.#node, { nodes: nodeIds })]);
     // Warm up every worker's JIT on a small image first, so the 1-worker run is not the cold one.
     this.#say('Warming up the workers…');
     const warm: MandelbrotJob = { ...this.#job, width: this.#job.tile * 4, height: this.#job.tile * 2 };
-    await Promise.all([...this.pool.tiles(this.pool.size), ...nodeActors].map((ref) => runJob(warm, [ref], () => {}, 1)));
+    await Promise.all([...workerIds, ...nodeIds].map((id) => runJob(warm, poolOf([everyone], [id]), () => {}, 1)));
     const plan: { workers: number; nodes: number }[] = [];
-    for (let k = 1; k <= this.pool.size; k++) plan.push({ workers: k, nodes: 0 });
-    if (nodeActors.length) plan.push({ workers: this.pool.size, nodes: nodeActors.length });
+    for (let k = 1; k <= workerIds.length; k++) plan.push({ workers: k, nodes: 0 });
+    if (nodeIds.length) plan.push({ workers: workerIds.length, nodes: nodeIds.length });
     const tiles = tilesOf(this.#job).length;
     const needRef = !this.#ref;
     const totalSteps = (plan.length + (needRef ? 1 : 0)) * tiles;
@@ -362,8 +352,8 @@ export class ComputeView {
       this.#clearCanvas();
       const label = step.nodes ? `${step.workers} workers + ${step.nodes} Node nodes` : `${step.workers} worker${step.workers > 1 ? 's' : ''}`;
       let mine = 0;
-      const actors = [...this.pool.tiles(step.workers), ...nodeActors.slice(0, step.nodes)];
-      const r = await runJob(this.#job, actors, (tile, counts) => {
+      const some = poolOf([everyone], [...workerIds.slice(0, step.workers), ...nodeIds.slice(0, step.nodes)]);
+      const r = await runJob(this.#job, some, (tile, counts) => {
         this.#paintTile(tile, counts);
         mine++;
         done++;
@@ -393,7 +383,7 @@ export class ComputeView {
     this.#verdict.dataset.state = ok ? 'ok' : 'bad';
     this.#renderTable(runs, reference);
     const best = Math.max(...runs.filter((r) => !r.nodes).map((r) => runs[0].ms / r.ms));
-    this.#say(`Done: ${runs.length} runs, best speedup ${best.toFixed(2)}× on ${this.pool.size} workers (this machine reports ${navigator.hardwareConcurrency || '?'} cores).`);
+    this.#say(`Done: ${runs.length} runs, best speedup ${best.toFixed(2)}× on ${workerIds.length} workers (this machine reports ${navigator.hardwareConcurrency || '?'} cores).`);
     this.#last = { runs, reference, ok };
     return this.#last;
   }

@@ -104,7 +104,7 @@ export async function createWebWorkerPool(options: WebWorkerPoolOptions): Promis
     };
     try {
       id = await Promise.race([
-        spawnWorkerNode(node, worker, { label: `pool worker ${index}` }),
+        spawnWorkerNode(node, worker, { label: `worker ${index}` }),
         new Promise<never>((_, reject) => {
           failStart = reject;
           timer = setTimeout(() => reject(new TroupeError('TIMEOUT', `worker ${name} did not start within ${timeout} ms`)), timeout);
