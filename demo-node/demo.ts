@@ -1,7 +1,7 @@
 // `npm run demo`: everything the browser demo needs, on 127.0.0.1, with no setup.
 //   - a relay node (WebSocket for pages, PeerServer for WebRTC signalling, TCP for the cluster),
 //     hosting the board's room actor;
-//   - two Node TCP nodes joined to the relay's cluster (tile actors, standard behaviours);
+//   - two Node TCP nodes joined to the relay's cluster (function servers with the Mandelbrot tile function, standard behaviours);
 //   - the Vite dev server for demo-web/ (its `/troupe/*` requests are proxied to the relay).
 // Ctrl-C stops it all. Ports: relay 8787 and page 5173 by default, the next free ones if busy;
 // override with TROUPE_DEMO_RELAY_PORT / TROUPE_DEMO_PORT, and the node count with TROUPE_DEMO_NODES.

@@ -172,6 +172,6 @@ export interface TileResult {
   node: string;
 }
 
-/** The message a tile actor accepts (a call; the answer is a {@link TileResult}). */
+/** The argument of the `tile` function (tile-functions.ts; its answer is a {@link TileResult}). */
 export const TileRequest = z.object({ job: MandelbrotJob, tile: Tile });
 export type TileRequest = z.infer<typeof TileRequest>;

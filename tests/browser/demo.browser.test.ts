@@ -117,7 +117,7 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(r.compute.ok).toBe(true);
     const workerRuns = r.compute.runs.filter((x) => x.nodes === 0);
     expect(workerRuns.map((x) => x.workers)).toEqual(workerRuns.map((_, i) => i + 1));
-    // The last run adds the Node TCP nodes' tile actors, reached through the relay.
+    // The last run adds the Node TCP nodes' function servers (the tile function), reached through the relay.
     const withNodes = r.compute.runs.find((x) => x.nodes > 0);
     expect(withNodes?.nodes).toBe(r.tcpNodes.length);
     expect(r.tcpNodes.reduce((n, id) => n + (withNodes?.perNode[id] ?? 0), 0)).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 // The demo as `npm run demo` runs it (demo-node/demo.ts: relay hosting the board room, two Node
-// TCP nodes with tile actors, Vite's dev server proxying /troupe to the relay), in Chromium, inside
+// TCP nodes serving the tile function, Vite's dev server proxying /troupe to the relay), in Chromium, inside
 // a loopback-only network namespace; run by tests/browser/demo.browser.test.ts. Two pages: the
 // board syncs between them over WebRTC, the cluster view draws every node and the WebRTC link, the
 // computation (workers, then workers + the Node nodes) finishes with the right image and shows its
@@ -102,7 +102,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       );
     screenshots.push(await shot(one.p, 'demo-board-page1'), await shot(two.p, 'demo-board-page2'));
 
-    // Computation: 1..N workers, then the workers plus the Node nodes' tile actors (through the relay).
+    // Computation: 1..N workers, then the workers plus the Node nodes' function servers (through the relay).
     await one.p.hook(HOOK, 'show', ['compute']);
     const compute = await one.p.hook<{ ok: boolean; runs: RunResult[]; reference: RunResult }>(HOOK, 'runCompute', [{ withNodes: true }], 180_000);
     const verdict = await one.p.page.getByTestId('compute-verified').getAttribute('data-state', { timeout: 10_000 });
