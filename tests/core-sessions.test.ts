@@ -24,6 +24,22 @@ function victimAndWatcher(home: Node, watcherNode: Node): { victim: ActorRef<unk
   return { victim, downs, watch: () => watcher!.send('watch') };
 }
 
+/** Nodes named `names` on one manual clock (no heartbeats: only the protocol can tell a loss). */
+function nodes<const K extends string>(...names: K[]): Record<K, Node> {
+  const clock = createManualClock();
+  return Object.fromEntries(names.map((name) => [name, createNode({ name, clock })])) as Record<K, Node>;
+}
+
+/** After the lost session fired its monitor: a monitor of the new session fires when the victim dies, and the old one never again. */
+async function newSessionWorks(w: ReturnType<typeof victimAndWatcher>, all: Record<string, Node>): Promise<void> {
+  w.watch();
+  await tick();
+  w.victim.kill();
+  await tick();
+  expect(w.downs).toEqual(['noconnection', 'killed']);
+  await Promise.all(Object.values(all).map((n) => n.shutdown()));
+}
+
 async function link(dialer: Node, acceptor: Node) {
   const p = sidedPair();
   await Promise.all([dialer.attach(p.a, true), acceptor.attach(p.b, false)]);
@@ -32,16 +48,15 @@ async function link(dialer: Node, acceptor: Node) {
 
 describe('sessions through a relay', () => {
   it('a loss seen only by the far side (the relay lost the watcher) still fires the monitor, once', async () => {
-    const clock = createManualClock(); // no heartbeats: only the protocol can tell
-    const A = createNode({ name: 'A', clock });
-    const B = createNode({ name: 'B', clock });
-    const R = createNode({ name: 'R', clock });
+    const all = nodes('A', 'B', 'R');
+    const { A, B, R } = all;
     await link(A, R);
     const rb = await link(B, R);
     await tick();
     expect(A.isReachable('B')).toBe(true);
     // B watches an actor of A, through R.
-    const { victim, downs, watch } = victimAndWatcher(A, B);
+    const w = victimAndWatcher(A, B);
+    const { downs, watch } = w;
     watch();
     await tick();
     // R loses B (its end only): R tells A, A settles its side (drops B's monitor)...
@@ -55,24 +70,17 @@ describe('sessions through a relay', () => {
     await tick();
     expect(A.isReachable('B')).toBe(true);
     expect(downs).toEqual(['noconnection']);
-    // A monitor of the new session works, and the old one never fires again.
-    watch();
-    await tick();
-    victim.kill();
-    await tick();
-    expect(downs).toEqual(['noconnection', 'killed']);
-    await Promise.all([A.shutdown(), B.shutdown(), R.shutdown()]);
+    await newSessionWorks(w, all);
   });
 
   it('a monitor lost with the old route of a route switch fires (noconnection) instead of never', async () => {
-    const clock = createManualClock();
-    const A = createNode({ name: 'A', clock });
-    const B = createNode({ name: 'B', clock });
-    const R = createNode({ name: 'R', clock });
+    const all = nodes('A', 'B', 'R');
+    const { A, B, R } = all;
     await link(A, R);
     const rb = await link(R, B);
     await tick();
-    const { victim, downs, watch } = victimAndWatcher(B, A);
+    const w = victimAndWatcher(B, A);
+    const { downs, watch } = w;
     // What R forwards to B from now on is lost: A's monitor request among it.
     rb.blackhole('a→b');
     watch();
@@ -86,13 +94,7 @@ describe('sessions through a relay', () => {
     await tick();
     expect(downs).toEqual(['noconnection']);
     expect(A.isReachable('B')).toBe(true);
-    // The direct link carries a new session: a new monitor fires when the actor dies, once.
-    watch();
-    await tick();
-    victim.kill();
-    await tick();
-    expect(downs).toEqual(['noconnection', 'killed']);
-    await Promise.all([A.shutdown(), B.shutdown(), R.shutdown()]);
+    await newSessionWorks(w, all); // over the direct link
   });
 
   it('a failed route switch of a relay settles the sessions of the nodes routing through it', async () => {
@@ -100,16 +102,14 @@ describe('sessions through a relay', () => {
     // B; R1 then gets a direct link to B, and the old way (through R2) loses B before R1's flush
     // marker passes. A never switched anything, but R1 forwarded A's envelopes the old way: A is
     // told (`sl`) and its monitor fires.
-    const clock = createManualClock();
-    const A = createNode({ name: 'A', clock });
-    const B = createNode({ name: 'B', clock });
-    const R1 = createNode({ name: 'R1', clock });
-    const R2 = createNode({ name: 'R2', clock });
+    const all = nodes('A', 'B', 'R1', 'R2');
+    const { A, B, R1, R2 } = all;
     await link(A, R1);
     await link(R1, R2);
     const r2b = await link(R2, B);
     await tick(); // A knows no route to B: it sends up its only link (the leaf rule)
-    const { victim, downs, watch } = victimAndWatcher(B, A);
+    const w = victimAndWatcher(B, A);
+    const { downs, watch } = w;
     r2b.blackhole('a→b');
     watch();
     await tick();
@@ -118,11 +118,6 @@ describe('sessions through a relay', () => {
     r2b.cutA();
     await tick();
     expect(downs).toEqual(['noconnection']);
-    watch();
-    await tick();
-    victim.kill();
-    await tick();
-    expect(downs).toEqual(['noconnection', 'killed']);
-    await Promise.all([A.shutdown(), B.shutdown(), R1.shutdown(), R2.shutdown()]);
+    await newSessionWorks(w, all);
   });
 });
