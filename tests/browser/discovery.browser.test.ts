@@ -6,9 +6,8 @@
 // (patterns/master-worker.ts) in a page over Web Worker nodes spawned with `spawnWorkerNode`.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'vite';
 import type { Page } from 'playwright-core';
-import { ROOT } from './harness/build.ts';
+import { ROOT, buildFixtures } from './harness/build.ts';
 import { serveStatic } from './harness/static-server.ts';
 import { launchChromium, recordPageErrors } from './harness/browser.ts';
 
@@ -32,15 +31,7 @@ describe('BroadcastChannel and browser workers in Chromium', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    await build({
-      configFile: false,
-      root: FIXTURES,
-      base: './',
-      logLevel: 'warn',
-      clearScreen: false,
-      build: { outDir: OUT, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, rollupOptions: { input: { index: path.join(FIXTURES, 'index.html'), master: path.join(FIXTURES, 'master.html') } } },
-      worker: { format: 'es' },
-    });
+    await buildFixtures(OUT, { root: FIXTURES, pages: ['index.html', 'master.html'] });
     const server = await serveStatic(OUT);
     cleanup.push(() => server.close());
     url = server.url;

@@ -7,9 +7,8 @@
 // no network namespace: the only socket is the static server on 127.0.0.1.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from 'vite';
 import type { BrowserContext, Page } from 'playwright-core';
-import { ROOT } from './harness/build.ts';
+import { ROOT, buildFixtures } from './harness/build.ts';
 import { serveStatic } from './harness/static-server.ts';
 import { launchChromium, recordPageErrors } from './harness/browser.ts';
 import type { Pmx } from './pmap-fixtures/page.ts';
@@ -27,15 +26,7 @@ describe('parallelMap on Web Workers in Chromium', () => {
   const errors: string[] = [];
 
   beforeAll(async () => {
-    await build({
-      configFile: false,
-      root: FIXTURES,
-      base: './',
-      logLevel: 'warn',
-      clearScreen: false,
-      build: { outDir: OUT, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false, rollupOptions: { input: path.join(FIXTURES, 'index.html') } },
-      worker: { format: 'es' },
-    });
+    await buildFixtures(OUT, { root: FIXTURES });
     const server = await serveStatic(OUT);
     cleanup.push(() => server.close());
     chromium = await launchChromium();

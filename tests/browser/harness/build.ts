@@ -9,11 +9,20 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '../../..');
 const FIXTURES = path.resolve(here, '../fixtures');
 
-/** Build tests/browser/fixtures into `outDir` (emptied first); resolves with `outDir`. */
-export async function buildFixtures(outDir = path.join(ROOT, 'test-results', 'browser-fixtures')): Promise<string> {
+/**
+ * Build a fixture directory (default tests/browser/fixtures; its `index.html`, or the named
+ * `pages` of it) into `outDir` (emptied first); resolves with `outDir`.
+ */
+export async function buildFixtures(
+  outDir = path.join(ROOT, 'test-results', 'browser-fixtures'),
+  options: { root?: string; pages?: string[] } = {},
+): Promise<string> {
+  const root = options.root ?? FIXTURES;
+  const pages = options.pages ?? ['index.html'];
+  const input = Object.fromEntries(pages.map((p) => [path.basename(p, '.html'), path.join(root, p)]));
   await build({
     configFile: false, // the project's vite.config.ts is vitest's
-    root: FIXTURES,
+    root,
     base: './',
     logLevel: 'warn',
     clearScreen: false,
@@ -24,10 +33,9 @@ export async function buildFixtures(outDir = path.join(ROOT, 'test-results', 'br
       minify: false,
       sourcemap: true,
       reportCompressedSize: false,
-      rollupOptions: { input: path.join(FIXTURES, 'index.html'), checks: { pluginTimings: false } },
+      rollupOptions: { input, checks: { pluginTimings: false } },
     },
     worker: { format: 'es' },
   });
   return outDir;
 }
-
