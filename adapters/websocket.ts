@@ -132,6 +132,13 @@ export interface WebSocketTransportOptions {
   connectTimeout?: number;
   /** WebSocket subprotocols to offer. @default none */
   protocols?: string | string[];
+  /**
+   * Called before every dial with the address given to `connect` or `join`; the transport dials
+   * the address it returns instead. For a page behind a relay, {@link relayCredentialAddress}
+   * fetches a fresh credential each time. A rejection fails that dial with `TRANSPORT_CLOSED`
+   * (`join` redials). @default the address as given
+   */
+  resolve?: (address: string) => string | Promise<string>;
 }
 
 /**
@@ -156,12 +163,50 @@ export function createWebSocketTransport(options: WebSocketTransportOptions = {}
     canConnect: isWebSocketAddress,
     async connect(address) {
       if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
-      return dialWebSocket(() => new Ctor(address, options.protocols), address, timeout, open);
+      const url = options.resolve ? await options.resolve(address) : address;
+      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
+      return dialWebSocket(() => new Ctor(url, options.protocols), url, timeout, open);
     },
     async close() {
       closed = true;
       for (const conn of [...open]) conn.close();
     },
+  };
+}
+
+/**
+ * A {@link WebSocketTransportOptions.resolve} for a page behind a relay: before each dial, fetch
+ * a credential from the relay's `GET /troupe/credential` (`credentialUrl`) and dial its `ws` URL.
+ * The token in that URL expires (`expiresAt`), and a restarted relay signs tokens with a new key,
+ * so a page that redials needs a fresh one. The browser secret is not refreshed: the transport
+ * keeps proving the one it was made with, and a relay restarted with another one refuses the page
+ * (`UNAUTHORIZED`, after which `join` stops redialing; the page must reload). Give the relay a
+ * fixed browser secret (`--browser-secret`) for pages to ride out its restarts.
+ * `timeout` bounds each fetch (ms, default 10000).
+ * @throws {TroupeError} `TRANSPORT_CLOSED` (from the returned function) when the relay does not
+ *   answer in time or answers without a `ws` URL.
+ * @example
+ * const credentialUrl = 'http://127.0.0.1:8787/troupe/credential';
+ * const cred = await (await fetch(credentialUrl)).json();
+ * const ws = createWebSocketTransport({ secret: cred.secret, resolve: relayCredentialAddress(credentialUrl) });
+ * const node = createNode({ name, secret: cred.secret, transports: [ws] });
+ * await node.join(cred.ws); // redials whenever the link is lost, with a fresh token each time
+ */
+export function relayCredentialAddress(credentialUrl: string, options: { timeout?: number } = {}): () => Promise<string> {
+  const timeout = options.timeout ?? 10_000;
+  return async () => {
+    let body: { ws?: unknown };
+    try {
+      const res = await fetch(credentialUrl, { cache: 'no-store', signal: AbortSignal.timeout(timeout) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      body = (await res.json()) as { ws?: unknown };
+    } catch (err) {
+      throw new TroupeError('TRANSPORT_CLOSED', `cannot get a credential from ${credentialUrl}: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof body?.ws !== 'string' || !isWebSocketAddress(body.ws)) {
+      throw new TroupeError('TRANSPORT_CLOSED', `the credential from ${credentialUrl} names no ws:// or wss:// address`);
+    }
+    return body.ws;
   };
 }
 

@@ -22,9 +22,12 @@
 // - A credential expires at `expiresAt`: its `ws` URL carries a token (an HMAC over the expiry
 //   time under a key made at start), and the relay refuses WebSocket upgrades with a missing,
 //   forged or expired token (HTTP 403) or a disallowed Origin. Links already up stay up. A page
-//   that must reconnect after `expiresAt` fetches a new credential. The browser secret itself
-//   does not rotate while the relay runs (pages already linked over WebRTC keep using it);
-//   restart the relay, or pass a new `--browser-secret`, to retire it.
+//   that must reconnect after `expiresAt`, or after a restart (the token key is new), fetches a
+//   new credential (`relayCredentialAddress` in troupe/websocket does, before every dial). The
+//   browser secret itself does not rotate while the relay runs (pages already linked over WebRTC
+//   keep using it); restart the relay, or pass a new `--browser-secret`, to retire it. Pages ride
+//   out a restart only if it stays the same (`--browser-secret` / TROUPE_BROWSER_SECRET): a
+//   page holding a retired one is refused (UNAUTHORIZED) and must reload.
 // - The PeerServer key is random per start unless given, and only travels in credentials, so
 //   only pages that passed the gate can register peer ids; the PeerServer carries signalling
 //   only, and links over WebRTC still authenticate with the browser secret.
@@ -142,6 +145,13 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const publicHost = options.publicHost ?? (listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost);
 
   const server = http.createServer();
+  // Every socket, so close() can end them all: an upgrade that arrives while the node shuts down
+  // (a page redialing at once) finds the WebSocket transport gone and would hold server.close().
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   let port = 0;
   const hostPart = publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
   const hosts = new Set([...LOOPBACK_HOSTS, listenHost, publicHost, hostPart, ...(options.allowHosts ?? [])]);
@@ -274,8 +284,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       (closing ??= (async () => {
         await node.shutdown();
         peerServer.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const socket of sockets) socket.destroy();
+        await closed;
       })()),
   };
 }
@@ -315,7 +327,8 @@ export const RELAY_HELP = `troupe relay --listen HOST:PORT --secret S [options]
   --seed HOST:PORT          join the cluster through this member (repeatable)
   --tcp-listen HOST:PORT    the relay's TCP address (default 127.0.0.1:0, an ephemeral port)
   --name ID                 the relay's node id (default relay-<random>)
-  --browser-secret S        the secret pages prove (default random per start)
+  --browser-secret S        the secret pages prove (or TROUPE_BROWSER_SECRET; default random per
+                            start). Fix it for pages to reconnect after the relay restarts
   --allow-origin ORIGIN     an origin that may get credentials and open links (repeatable; * for any;
                             default: http(s)://127.0.0.1, localhost and [::1] on any port)
   --credential-ttl SECONDS  how long a credential's WebSocket token is valid (default 3600)
@@ -353,7 +366,7 @@ export async function runRelay(o: RelayCliOptions, argv: string[] = []): Promise
     tcp: o['tcp-listen'],
     seeds: o.seed,
     name: o.name,
-    browserSecret: o['browser-secret'],
+    browserSecret: o['browser-secret'] || process.env.TROUPE_BROWSER_SECRET || undefined,
     allowOrigins: o['allow-origin'],
     credentialTtl: ttl === undefined ? undefined : ttl * 1000,
     peerKey: o['peer-key'],

@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { createNode, TroupeError, type ActorRef, type Node } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
-import { createWebSocketTransport, type WebSocketConstructor } from '../adapters/websocket.ts';
+import { createWebSocketTransport, relayCredentialAddress, type WebSocketConstructor } from '../adapters/websocket.ts';
 import { startRelay, type Relay, type RelayCredential, type RelayOptions, type RelayPeers } from '../demo-node/relay.ts';
 import { until } from './helpers/nodes.ts';
 
@@ -194,6 +194,46 @@ describe('relay (in process)', () => {
     const down = new Promise<{ reason: unknown }>((resolve) => cluster.watch(cluster.ref('page-2', pageActor.id), resolve));
     page.disconnect(relay.node.id); // the tab closes: its only link drops
     expect((await down).reason).toBe('noconnection');
+  });
+
+  it('a page that joins with relayCredentialAddress rejoins the relay restarted on the same port with the same browser secret', async () => {
+    const fixed = { name: 'relay-again', browserSecret: 'relay-test-browser-secret' };
+    const first = await relayUp(fixed);
+    const credentialUrl = `${first.url}/troupe/credential`;
+    const cred = await getCredential(first.url);
+    const page = createNode({
+      name: 'page-again',
+      secret: cred.secret,
+      transports: [createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor, resolve: relayCredentialAddress(credentialUrl) })],
+      heartbeatTimeout: 1500,
+    });
+    cleanups.push(() => page.shutdown());
+    page.spawn(
+      async (self) => {
+        for (;;) {
+          await self.receive();
+          self.reply('from the page');
+        }
+      },
+      { name: 'page-echo' },
+    );
+    expect(await page.join(cred.ws)).toBe('relay-again');
+    await first.close();
+    await until(() => !page.isReachable('relay-again'), 'the page to lose the relay', 5000);
+
+    const again = await relayUp({ ...fixed, listen: new URL(first.url).host });
+    // The credential the page started with names a token the new relay does not accept (a new key)…
+    expect(again.credential().secret).toBe(cred.secret);
+    const refused = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(cred.ws);
+      ws.on('open', () => resolve('opened'));
+      ws.on('error', (err) => resolve(err.message));
+    });
+    expect(refused).toMatch(/403/);
+    // …yet the page redials on its own with a fresh one; its actor is reachable by name again.
+    await until(() => page.peers().includes('relay-again'), 'the page to rejoin the restarted relay', 15_000);
+    await until(() => again.node.whereis('page-echo') !== undefined, 'the page name back on the relay', 5000);
+    expect(await again.node.call('page-echo', 'hi', { timeout: 5000 })).toBe('from the page');
   });
 
   it('lists what is behind it at /troupe/peers: pages, cluster members and PeerServer ids', async () => {
