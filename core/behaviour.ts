@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ActorRef } from './actor-ref.ts';
 import type { ActorContext, ExitReason, Reply, SystemMessage } from './actor.ts';
+import { TroupeError } from './errors.ts';
 
 /** A process-style actor: an async function that receives with `self.receive`. */
 export type ProcessFn<M> = (self: ActorContext<M>, args?: any) => unknown;
@@ -69,3 +70,47 @@ export interface RemoteSpawnOptions {
   timeout?: number;
 }
 
+
+/**
+ * A node's table of named behaviours: what other nodes may spawn on it by name
+ * (`node.define`, then `node.spawn(nodeId, name, args)`). @internal
+ */
+export class BehaviourTable {
+  readonly #nodeId: string;
+  #defs = new Map<string, { schema: z.ZodType | undefined; impl: Behaviour<any, any, any> | ProcessFn<any> }>();
+
+  constructor(nodeId: string) {
+    this.#nodeId = nodeId;
+  }
+
+  /** Add (or replace) behaviour `name`; its spawn arguments are validated with `argsSchema`. */
+  define(name: string, argsSchema: z.ZodType | undefined, impl: Behaviour<any, any, any> | ProcessFn<any>): void {
+    this.#defs.set(name, { schema: argsSchema, impl });
+  }
+
+  /** The names in the table. */
+  names(): string[] {
+    return [...this.#defs.keys()];
+  }
+
+  /**
+   * Behaviour `name` of the table, with `args` validated against its schema.
+   * @throws {TroupeError} `UNKNOWN_BEHAVIOUR`, `INVALID_MESSAGE`.
+   */
+  resolve(name: string, args: unknown): { impl: ProcessFn<any>; args: unknown } {
+    const def = this.#defs.get(name);
+    if (!def) {
+      const known = [...this.#defs.keys()].join(', ') || 'none';
+      throw new TroupeError('UNKNOWN_BEHAVIOUR', `node ${this.#nodeId} has no behaviour "${name}" (known: ${known})`);
+    }
+    let a = args;
+    if (def.schema) {
+      const r = def.schema.safeParse(args);
+      if (!r.success) {
+        throw new TroupeError('INVALID_MESSAGE', `invalid arguments for behaviour "${name}"`, { details: r.error.issues });
+      }
+      a = r.data;
+    }
+    return { impl: def.impl as ProcessFn<any>, args: a };
+  }
+}

@@ -12,6 +12,7 @@ import {
   type ExitReason,
   type SystemMessage,
 } from './actor.ts';
+import { CallTable } from './call-table.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
@@ -20,46 +21,18 @@ import { Link, type LinkOwner, type LinkSettings } from './link.ts';
 import { EnvelopeHeader, fastHeader, parseHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
 import { SessionBook } from './session.ts';
 import { Registry } from './registry.ts';
+import { Scheduler } from './scheduler.ts';
 import type { Connection, Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
 import { DEFAULTS, type DeadLetterReason, type NodeEvents, type NodeOptions, type ResolvedOptions } from './node-options.ts';
-import type { Behaviour, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
+import { BehaviourTable, type Behaviour, type ProcessFn, type RemoteSpawnOptions, type SpawnOptions } from './behaviour.ts';
 
 export { behaviour } from './behaviour.ts';
 export type { Behaviour, ChildSpawnOptions, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
 export type { DeadLetterReason, NodeEvents, NodeOptions } from './node-options.ts';
 
-interface PendingCall {
-  id: number;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  /** Settled (replied, rejected or timed out): skipped by its timeout queue. */
-  done: boolean;
-  deadline: number;
-  /** Its timeout value (the key of its timeout queue). */
-  ms: number;
-  target: string;
-  /** The target node's session count when the call was made (core/session.ts). */
-  s: number;
-  /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
-  onReply?: (value: unknown) => void;
-}
-
-interface DefinedBehaviour {
-  schema: z.ZodType | undefined;
-  impl: Behaviour<any, any, any> | ProcessFn<any>;
-}
-
 const NO_OPTIONS: SpawnOptions = Object.freeze({});
 
-/** Messages handled per scheduler turn before yielding to the host's event loop. */
-const TURN_BUDGET = 50_000;
-/** Longest scheduler turn in ms before yielding to the host's event loop. */
-const TURN_MS = 8;
-/** Messages handled between two looks at the clock. */
-const DRAIN_CHUNK = 256;
-/** Messages one actor handles before the next ready actor gets a turn. */
-const ACTOR_BUDGET = 1024;
 /** Most routes a node keeps (bounds what hostile refs can add). */
 const MAX_ROUTES = 10_000;
 /** Most registry names a node accepts from its peers (its own actors may always register). */
@@ -95,20 +68,17 @@ export class Node implements RefHost {
   #routes = new Map<string, Link>();
   #reachable = new Set<string>();
   #addresses = new Map<string, string[]>();
-  #calls = new Map<number, PendingCall>();
-  #nextCall = 1;
+  #calls: CallTable;
   #nextMonitor = 1;
   /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
   #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
   #sessions = new SessionBook();
   #remoteBound = new Set<Actor>();
   #registry: Registry;
-  #behaviours = new Map<string, DefinedBehaviour>();
+  #behaviours: BehaviourTable;
   #codec: Codec;
   #decodeLink: Link | undefined;
-  #runq: Actor[] = [];
-  #drainScheduled = false;
-  #running: Actor | undefined;
+  #scheduler = new Scheduler();
   #nodeWatchers = new Map<string, Set<(e: { node: string; up: boolean; reason?: string }) => void>>();
   #quoted = new Map<string, string>();
   #shutdown = false;
@@ -127,6 +97,8 @@ export class Node implements RefHost {
     this.options = o;
     this.#transports = options.transports ?? [];
     this.events = new Emitter<NodeEvents>((error) => this.events.emit('listenerError', { error }));
+    this.#calls = new CallTable(this.clock);
+    this.#behaviours = new BehaviourTable(this.id);
     this.#codec = new Codec((node, id, addrs) => this.#bindRef(node, id, addrs), { maxDepth: o.maxDepth }, (node) =>
       node === this.id ? this.#listenAddrs : this.#addresses.get(node),
     );
@@ -221,12 +193,12 @@ export class Node implements RefHost {
    * `node.spawn(thisNodeId, name, args)`. `args` are validated with `argsSchema`.
    */
   define<A>(name: string, argsSchema: z.ZodType<A> | undefined, impl: Behaviour<any, any, A> | ProcessFn<any>): void {
-    this.#behaviours.set(name, { schema: argsSchema, impl });
+    this.#behaviours.define(name, argsSchema, impl);
   }
 
   /** The names in this node's behaviour table. */
   behaviours(): string[] {
-    return [...this.#behaviours.keys()];
+    return this.#behaviours.names();
   }
 
   /** Whether the actor `ref` names is alive on this node (false for other nodes' actors). */
@@ -771,12 +743,7 @@ export class Node implements RefHost {
    * `below` (Infinity: all): DOWN / exit `noconnection`, calls `NODE_DOWN`.
    */
   #settleSession(node: string, below: number, reason: string): void {
-    for (const [id, c] of this.#calls) {
-      if (c.target !== node || c.s >= below) continue;
-      this.#calls.delete(id);
-      c.done = true;
-      c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
-    }
+    this.#calls.dropNode(node, below, reason);
     for (const [mid, m] of this.#remoteMonitors) {
       if (m.target.node !== node || m.s >= below) continue;
       this.#remoteMonitors.delete(mid);
@@ -1178,8 +1145,7 @@ export class Node implements RefHost {
   }
 
   #inReply(callId: number, ok: 0 | 1, payload: string | undefined): void {
-    const c = this.#calls.get(callId);
-    if (!c) {
+    if (!this.#calls.has(callId)) {
       this.#deadLetter(`${this.id}#call${callId}`, 'late-reply');
       return;
     }
@@ -1187,10 +1153,10 @@ export class Node implements RefHost {
     try {
       value = payload === undefined ? undefined : this.#codec.decode(payload);
     } catch (err) {
-      this.#settle(callId, false, toTroupeError(err, 'INVALID_MESSAGE'));
+      this.#calls.settle(callId, false, toTroupeError(err, 'INVALID_MESSAGE'));
       return;
     }
-    this.#settle(callId, ok === 1, ok === 1 ? value : TroupeError.fromData(value));
+    this.#calls.settle(callId, ok === 1, ok === 1 ? value : TroupeError.fromData(value));
   }
 
   #inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
@@ -1248,7 +1214,7 @@ export class Node implements RefHost {
     let def: { impl: ProcessFn<any>; args: unknown };
     try {
       if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
-      def = this.#defined(h.b, d.value);
+      def = this.#behaviours.resolve(h.b, d.value);
     } catch (err) {
       return this.#replyError(h.o, h.c, toTroupeError(err));
     }
@@ -1262,29 +1228,8 @@ export class Node implements RefHost {
 
   /** Spawn behaviour `name` here; `link`/`monitor` (a local watcher) are set before it runs. */
   #spawnDefined(name: string, args: unknown, link: ActorRef<any, any> | undefined, monitor?: ActorRef<any, any>): ActorRef<any, any> {
-    const def = this.#defined(name, args);
+    const def = this.#behaviours.resolve(name, args);
     return this.#spawnLocal(def.impl, { args: def.args, link, monitor });
-  }
-
-  /**
-   * Behaviour `name` of the table, with `args` validated against its schema.
-   * @throws {TroupeError} `UNKNOWN_BEHAVIOUR`, `INVALID_MESSAGE`.
-   */
-  #defined(name: string, args: unknown): { impl: ProcessFn<any>; args: unknown } {
-    const def = this.#behaviours.get(name);
-    if (!def) {
-      const known = [...this.#behaviours.keys()].join(', ') || 'none';
-      throw new TroupeError('UNKNOWN_BEHAVIOUR', `node ${this.id} has no behaviour "${name}" (known: ${known})`);
-    }
-    let a = args;
-    if (def.schema) {
-      const r = def.schema.safeParse(args);
-      if (!r.success) {
-        throw new TroupeError('INVALID_MESSAGE', `invalid arguments for behaviour "${name}"`, { details: r.error.issues });
-      }
-      a = r.data;
-    }
-    return { impl: def.impl as ProcessFn<any>, args: a };
   }
 
   /** @internal */
@@ -1364,7 +1309,7 @@ export class Node implements RefHost {
 
   /** @internal RefHost */
   exitTo(ref: ActorRef<any, any>, reason: unknown, sender?: Actor): void {
-    const from = (sender ?? this.#running)?.ref;
+    const from = (sender ?? this.#scheduler.running)?.ref;
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (actor) this.#exitSignal(actor, from, reason, undefined, false);
@@ -1375,7 +1320,7 @@ export class Node implements RefHost {
 
   /** @internal */
   _call(ref: ActorRef<any, any>, msg: unknown, options: CallOptions | undefined, from: Actor | undefined): Promise<unknown> {
-    const caller = from ?? this.#running;
+    const caller = from ?? this.#scheduler.running;
     if (caller && ref.node === this.id && ref.id === caller.id) {
       return Promise.reject(new TroupeError('CALLING_SELF', `actor ${ref.key} called itself`));
     }
@@ -1409,81 +1354,8 @@ export class Node implements RefHost {
     if (this.#calls.size >= this.options.maxPendingCalls) {
       return Promise.reject(new TroupeError('MAILBOX_FULL', `node ${this.id} has ${this.#calls.size} calls pending (maxPendingCalls)`));
     }
-    const callId = this.#nextCall++;
-    const ms = timeout ?? this.options.callTimeout;
-    return new Promise((resolve, reject) => {
-      const s = target === this.id ? 0 : this.#sessions.theirs(target);
-      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.clock.now() + ms, ms, target, s, onReply };
-      this.#calls.set(callId, c);
-      this.#armTimeout(c, ms);
-      const err = start(callId);
-      if (err) this.#settle(callId, false, err);
-    });
-  }
-
-  /**
-   * Call timeouts without a timer per call: calls with the same timeout value expire in the order
-   * they were made, so each value keeps a FIFO of calls and one timer for its oldest live call.
-   */
-  #timeouts = new Map<number, { q: PendingCall[]; head: number; timer: unknown }>();
-
-  #armTimeout(c: PendingCall, ms: number): void {
-    let tq = this.#timeouts.get(ms);
-    if (tq === undefined) this.#timeouts.set(ms, (tq = { q: [], head: 0, timer: undefined }));
-    tq.q.push(c);
-    if (tq.timer === undefined) tq.timer = this.clock.setTimeout(() => this.#expire(ms), ms);
-  }
-
-  #expire(ms: number): void {
-    const tq = this.#timeouts.get(ms);
-    if (tq === undefined) return;
-    tq.timer = undefined;
-    const now = this.clock.now();
-    const q = tq.q;
-    while (tq.head < q.length) {
-      const c = q[tq.head];
-      if (!c.done) {
-        if (c.deadline > now) break;
-        c.done = true;
-        this.#calls.delete(c.id);
-        c.reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
-      }
-      q[tq.head++] = undefined as unknown as PendingCall;
-    }
-    this.#compactTimeouts(tq);
-    if (tq.head < q.length) tq.timer = this.clock.setTimeout(() => this.#expire(ms), q[tq.head].deadline - now);
-    else this.#timeouts.delete(ms);
-  }
-
-  #compactTimeouts(tq: { q: PendingCall[]; head: number }): void {
-    if (tq.head === tq.q.length) {
-      tq.q.length = 0;
-      tq.head = 0;
-    } else if (tq.head > 1024 && tq.head * 2 > tq.q.length) {
-      tq.q.splice(0, tq.head);
-      tq.head = 0;
-    }
-  }
-
-  #settle(callId: number, ok: boolean, value: unknown): void {
-    const c = this.#calls.get(callId);
-    if (!c) return;
-    this.#calls.delete(callId);
-    c.done = true;
-    // Calls mostly settle in the order they were made: drop settled ones from the front of the
-    // timeout queue now, so it holds only calls still pending (and the few that overtook them).
-    const tq = this.#timeouts.get(c.ms);
-    if (tq !== undefined) {
-      const q = tq.q;
-      while (tq.head < q.length && q[tq.head].done) q[tq.head++] = undefined as unknown as PendingCall;
-      this.#compactTimeouts(tq);
-    }
-    if (ok) {
-      c.onReply?.(value);
-      c.resolve(value);
-    } else {
-      c.reject(value);
-    }
+    const s = target === this.id ? 0 : this.#sessions.theirs(target);
+    return this.#calls.open(target, s, timeout ?? this.options.callTimeout, start, onReply);
   }
 
   /**
@@ -1530,7 +1402,7 @@ export class Node implements RefHost {
 
   #replyTo(node: string, callId: number, ok: boolean, value: unknown): void {
     if (node === this.id) {
-      this.#settle(callId, ok, value);
+      this.#calls.settle(callId, ok, value);
       return;
     }
     if (!ok) {
@@ -1553,7 +1425,7 @@ export class Node implements RefHost {
 
   #replyError(node: string, callId: number, error: TroupeError): void {
     if (node === this.id) {
-      this.#settle(callId, false, error);
+      this.#calls.settle(callId, false, error);
       return;
     }
     const payload = this.#codec.encode(error.toData(this.options.exposeStacks) as unknown as ErrorData);
@@ -1574,55 +1446,8 @@ export class Node implements RefHost {
 
   /** @internal put a behaviour actor on the run queue */
   _schedule(actor: Actor): void {
-    actor.scheduled = true;
-    this.#runq.push(actor);
-    if (!this.#drainScheduled) {
-      this.#drainScheduled = true;
-      queueMicrotask(this.#drain);
-    }
+    this.#scheduler.schedule(actor);
   }
-
-  /** Drain ready actors in one microtask, up to a budget, then yield to the event loop. */
-  #drain = (): void => {
-    const q = this.#runq;
-    const start = performance.now();
-    let budget = TURN_BUDGET;
-    let timeUp = false;
-    let i = 0;
-    while (i < q.length && budget > 0 && !timeUp) {
-      const actor = q[i++];
-      actor.scheduled = false;
-      this.#running = actor;
-      // The first message alone, then chunks, with a look at the clock in between: a turn of
-      // slow handlers yields after TURN_MS, so replies (flushed when the turn ends), heartbeats
-      // and I/O are not held back behind a long queue of work.
-      const cap = ACTOR_BUDGET < budget ? ACTOR_BUDGET : budget;
-      let n = 0;
-      while (n < cap) {
-        const k = actor.drain(n === 0 ? 1 : Math.min(DRAIN_CHUNK, cap - n));
-        if (k === 0) break;
-        n += k;
-        if (performance.now() - start > TURN_MS) {
-          timeUp = true;
-          break;
-        }
-      }
-      budget -= n;
-      this.#running = undefined;
-      if (!actor.scheduled && actor.runnable) {
-        actor.scheduled = true;
-        q.push(actor);
-      }
-    }
-    if (i === q.length) q.length = 0;
-    else q.splice(0, i);
-    if (q.length === 0) {
-      this.#drainScheduled = false;
-      return;
-    }
-    // Budget spent: let I/O, timers and the links' flushes run before the next turn.
-    setTimeout(this.#drain, 0);
-  };
 
   // ---------------------------------------------------------------------------------------
   // Links, monitors, exits
@@ -1801,15 +1626,9 @@ export class Node implements RefHost {
     this.#retiring.clear();
     for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
     // Settle calls before the links close: closing them would reject these with NODE_DOWN.
-    for (const [id, c] of this.#calls) {
-      this.#calls.delete(id);
-      c.done = true;
-      c.reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
-    }
-    for (const tq of this.#timeouts.values()) if (tq.timer !== undefined) this.clock.clearTimeout(tq.timer);
+    this.#calls.rejectAll(() => new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
     for (const sw of this.#switching.values()) this.clock.clearTimeout(sw.timer);
     this.#switching.clear();
-    this.#timeouts.clear();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
     for (const link of [...this.#links]) link.close('shutdown');
