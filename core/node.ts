@@ -1,29 +1,19 @@
 import type { z } from 'zod';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { ActorRef, type CallOptions, type RefHost } from './actor-ref.ts';
-import {
-  Actor,
-  CallEnvelope,
-  Down,
-  Exit,
-  NameLost,
-  errorReason,
-  isErrorReason,
-  type ExitReason,
-  type SystemMessage,
-} from './actor.ts';
+import { Actor, CallEnvelope, Down, Exit, NameLost, errorReason, isErrorReason, type ExitReason, type SystemMessage } from './actor.ts';
 import { CallTable } from './call-table.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
-import { Link, type LinkOwner, type LinkSettings } from './link.ts';
-import { EnvelopeHeader, fastHeader, parseHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
+import type { Link } from './link.ts';
+import { PAYLOAD_SEPARATOR, type EnvelopeHeader } from './protocol.ts';
 import { SessionBook } from './session.ts';
 import { Registry } from './registry.ts';
+import { MAX_ROUTES, Router } from './router.ts';
 import { Scheduler } from './scheduler.ts';
-import type { Connection, Transport } from './transport.ts';
-import type { Discovery } from './discovery.ts';
+import type { Connection } from './transport.ts';
 import { DEFAULTS, type DeadLetterReason, type NodeEvents, type NodeOptions, type ResolvedOptions } from './node-options.ts';
 import { BehaviourTable, type Behaviour, type ProcessFn, type RemoteSpawnOptions, type SpawnOptions } from './behaviour.ts';
 
@@ -33,14 +23,14 @@ export type { DeadLetterReason, NodeEvents, NodeOptions } from './node-options.t
 
 const NO_OPTIONS: SpawnOptions = Object.freeze({});
 
-/** Most routes a node keeps (bounds what hostile refs can add). */
-const MAX_ROUTES = 10_000;
-/** Most registry names a node accepts from its peers (its own actors may always register). */
-const MAX_NAMES = 100_000;
-
 /**
  * A troupe node: one runtime instance with its actors, links to peer nodes, routes and its view
  * of the cluster registry. Create one with {@link createNode}.
+ *
+ * The node holds the actor side (spawning, delivery, calls and replies, links and monitors, the
+ * registry API, exits) and hands the rest to its parts: {@link Router} (links, routes,
+ * forwarding, incoming envelopes) with its {@link Connector} (listening, dialing),
+ * {@link CallTable} (pending calls and their timeouts) and {@link Scheduler} (the run queue).
  */
 export class Node implements RefHost {
   /** This node's id, unique in the cluster. */
@@ -52,8 +42,6 @@ export class Node implements RefHost {
   readonly clock: Clock;
   readonly options: ResolvedOptions;
 
-  #transports: Transport[];
-  #listenAddrs: string[] = [];
   #actors = new Map<number, Actor>();
   /**
    * Actor ids start at a random point below 2^30 in each incarnation (a stand-in for Erlang's
@@ -63,28 +51,19 @@ export class Node implements RefHost {
    * which keeps actor tables and headers compact.
    */
   #nextActor = 1 + actorIdBase();
-  #links = new Set<Link>();
-  #direct = new Map<string, Link>();
-  #routes = new Map<string, Link>();
-  #reachable = new Set<string>();
-  #addresses = new Map<string, string[]>();
   #calls: CallTable;
-  #nextMonitor = 1;
-  /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
-  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
   #sessions = new SessionBook();
-  #remoteBound = new Set<Actor>();
   #registry: Registry;
   #behaviours: BehaviourTable;
   #codec: Codec;
-  #decodeLink: Link | undefined;
+  #router: Router;
+  #nextMonitor = 1;
+  /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
+  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
+  #remoteBound = new Set<Actor>();
   #scheduler = new Scheduler();
-  #nodeWatchers = new Map<string, Set<(e: { node: string; up: boolean; reason?: string }) => void>>();
   #quoted = new Map<string, string>();
   #shutdown = false;
-  #owner: LinkOwner;
-  #discoveries: Discovery[];
-  #discoveriesStarted = new Set<Discovery>();
 
   constructor(options: NodeOptions = {}) {
     this.id = options.name ?? `node-${bytesToHex(randomBytes(4))}`;
@@ -95,28 +74,25 @@ export class Node implements RefHost {
       if (options[k] !== undefined) (o as Record<string, unknown>)[k] = options[k];
     }
     this.options = o;
-    this.#transports = options.transports ?? [];
     this.events = new Emitter<NodeEvents>((error) => this.events.emit('listenerError', { error }));
     this.#calls = new CallTable(this.clock);
     this.#behaviours = new BehaviourTable(this.id);
-    this.#codec = new Codec((node, id, addrs) => this.#bindRef(node, id, addrs), { maxDepth: o.maxDepth }, (node) =>
-      node === this.id ? this.#listenAddrs : this.#addresses.get(node),
-    );
+    this.#codec = new Codec((node, id, addrs) => this.#bindRef(node, id, addrs), { maxDepth: o.maxDepth }, (node) => this.#router.addressesFor(node));
     this.#registry = new Registry({
       id: this.id,
-      broadcast: (text, except) => {
-        for (const l of this.#direct.values()) if (l !== except) l.enqueue(text);
-      },
+      broadcast: (text, except) => this.#router.broadcast(text, except),
       sendOn: (link, text) => (link as Link).enqueue(text),
       lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
       // Through #bindRef: a name learned from a link also teaches the route to its node.
       refFor: (node, id) => this.#bindRef(node, id, undefined),
     });
-    this.#owner = this.#makeLinkOwner();
     const d = options.discovery;
-    this.#discoveries = d === undefined ? [] : Array.isArray(d) ? [...d] : [d];
-    // Started after createNode returns, so a listener added right after it sees a failure.
-    if (this.#discoveries.length) queueMicrotask(() => this.#startDiscoveries());
+    this.#router = new Router(this, {
+      sessions: this.#sessions,
+      registry: this.#registry,
+      transports: options.transports ?? [],
+      discoveries: d === undefined ? [] : Array.isArray(d) ? [...d] : [d],
+    });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -221,7 +197,7 @@ export class Node implements RefHost {
     if (typeof to === 'string') {
       const ref = this.#registry.get(to);
       if (!ref) {
-        this.#deadLetter(to, 'no-name', msg);
+        this._deadLetter(to, 'no-name', msg);
         return;
       }
       this.sendTo(ref, msg);
@@ -328,7 +304,7 @@ export class Node implements RefHost {
   }
 
   // ---------------------------------------------------------------------------------------
-  // Links between nodes
+  // Links between nodes (see Router and Connector)
 
   /**
    * Attach an open connection (from any adapter) and run the handshake on it. Resolves with the
@@ -336,64 +312,15 @@ export class Node implements RefHost {
    * @throws {TroupeError} `UNAUTHORIZED`, `VERSION_MISMATCH`, `TRANSPORT_CLOSED`, … when it fails.
    */
   attach(conn: Connection, initiator: boolean, options: { secret?: string } = {}): Promise<string> {
-    if (this.#shutdown) {
-      conn.close();
-      return Promise.reject(new TroupeError('SHUTDOWN', 'node is shut down'));
-    }
-    if (!initiator) {
-      const refused = this.#overConnectionLimits();
-      if (refused) {
-        // Refuse before any work (no Link, no nonce, no timer): a connection flood costs little.
-        const error = new TroupeError('PROTOCOL_ERROR', `${refused}; refusing ${conn.label}`);
-        this.events.emit('protocolError', { error, label: conn.label });
-        conn.onframe = null;
-        conn.send(JSON.stringify({ t: 'reject', code: error.code, message: refused }));
-        conn.close();
-        return Promise.reject(error);
-      }
-    }
-    return this.#attachLink(conn, initiator, options.secret).up;
+    return this.#router.attach(conn, initiator, options);
   }
-
-  /** Why an accepted connection must be refused now (`maxConnections`, `maxUnauthenticated`), if it must. */
-  #overConnectionLimits(): string | undefined {
-    const { maxConnections, maxUnauthenticated } = this.options;
-    if (this.#links.size >= maxConnections) return `too many connections (maxConnections ${maxConnections})`;
-    let handshaking = 0;
-    for (const l of this.#links) if (l.state === 'handshake' && !l.initiator) handshaking++;
-    if (handshaking >= maxUnauthenticated) return `too many unauthenticated connections (maxUnauthenticated ${maxUnauthenticated})`;
-    return undefined;
-  }
-
-  #attachLink(conn: Connection, initiator: boolean, secret?: string): { link: Link; up: Promise<string> } {
-    let link!: Link;
-    const up = new Promise<string>((resolve, reject) => {
-      link = new Link(this.#owner, conn, initiator, secret);
-      this.#pendingAttach.set(link, { resolve, reject });
-      this.#links.add(link);
-    });
-    return { link, up };
-  }
-
-  #pendingAttach = new Map<Link, { resolve: (peer: string) => void; reject: (e: unknown) => void }>();
 
   /**
    * Dial `address` with the first transport that understands it and run the handshake.
    * Resolves with the peer's node id.
    */
-  async connect(address: string): Promise<string> {
-    if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
-    const t = this.#transports.find((x) => x.canConnect(address));
-    if (!t) throw new TroupeError('TRANSPORT_CLOSED', `no transport can dial "${address}"`);
-    let conn: Connection;
-    try {
-      conn = await t.connect(address);
-    } catch (err) {
-      throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
-    }
-    const link = this.#attachLink(conn, true, t.secret);
-    this.#linkAddress.set(link.link, address);
-    return link.up;
+  connect(address: string): Promise<string> {
+    return this.#router.connector.connect(address);
   }
 
   /**
@@ -402,140 +329,37 @@ export class Node implements RefHost {
    * membership gossip then connects this node to the members the seed knows.
    */
   join(address: string): Promise<string> {
-    this.#seeds.add(address);
-    return new Promise((resolve, reject) => {
-      this.#redial(address, Infinity, resolve, reject);
-    });
-  }
-
-  /** Addresses redialed forever. */
-  #seeds = new Set<string>();
-  /** Addresses with a dial in flight or a redial scheduled. */
-  #dialing = new Set<string>();
-  /** The address each dialed link was made to. */
-  #linkAddress = new WeakMap<Link, string>();
-  /** When a dial to a node last failed (to pace automatic dials). */
-  #dialFailed = new Map<string, number>();
-
-  #redial(address: string, deadline: number, onUp?: (peer: string) => void, onGiveUp?: (e: unknown) => void): void {
-    if (this.#dialing.has(address)) return;
-    this.#dialing.add(address);
-    let attempt = 0;
-    const tryOnce = (): void => {
-      if (this.#shutdown) {
-        this.#dialing.delete(address);
-        onGiveUp?.(new TroupeError('SHUTDOWN', 'node is shut down'));
-        return;
-      }
-      this.connect(address).then(
-        (peer) => {
-          this.#dialing.delete(address);
-          onUp?.(peer);
-        },
-        (err: TroupeError) => {
-          const permanent = err.code === 'UNAUTHORIZED' || err.code === 'VERSION_MISMATCH';
-          if (permanent || this.clock.now() >= deadline || this.#shutdown) {
-            this.#dialing.delete(address);
-            onGiveUp?.(err);
-            return;
-          }
-          const delay = Math.min(5000, 100 * 2 ** attempt++) * (0.75 + Math.random() / 2);
-          this.clock.setTimeout(tryOnce, delay);
-        },
-      );
-    };
-    tryOnce();
-  }
-
-  /** Dial `node` directly if its addresses are known and a transport can reach them. */
-  #autoDial(node: string): void {
-    if (!this.options.autoConnect) return;
-    this.#dialKnown(node);
-  }
-
-  /** Dial `node` at a known address unless linked, dialing, or a dial failed in the last 5 s. */
-  #dialKnown(node: string): void {
-    if (this.#shutdown || this.#direct.has(node) || node === this.id) return;
-    const failed = this.#dialFailed.get(node);
-    if (failed !== undefined && this.clock.now() - failed < 5000) return;
-    const addrs = this.#addresses.get(node);
-    const addr = addrs?.find((a) => this.#transports.some((t) => t.canConnect(a)));
-    if (!addr || this.#dialing.has(addr)) return;
-    this.#dialing.add(addr);
-    this.connect(addr).then(
-      () => this.#dialing.delete(addr),
-      () => {
-        this.#dialing.delete(addr);
-        this.#dialFailed.set(node, this.clock.now());
-      },
-    );
-  }
-
-  #startDiscoveries(): void {
-    for (const d of this.#discoveries) {
-      if (this.#shutdown) return;
-      this.#discoveriesStarted.add(d);
-      const report = (err: unknown): void => this.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
-      try {
-        Promise.resolve(d.start(this, (node, addrs) => this.#discovered(node, addrs))).catch(report);
-      } catch (err) {
-        report(err);
-      }
-    }
-  }
-
-  /** A discovery heard of `node` (authenticated by the discovery; the handshake checks again). */
-  #discovered(node: string, addrs: string[]): void {
-    if (this.#shutdown || node === this.id || this.#direct.has(node)) return;
-    if (addrs.length && (this.#addresses.size < MAX_ROUTES || this.#addresses.has(node))) this.#addresses.set(node, addrs);
-    // Discovery dials even with autoConnect off: finding the cluster is what it is for.
-    this.#dialKnown(node);
-  }
-
-  /** Membership gossip: this node and its direct peers, with listen addresses. */
-  #membership(): string {
-    const m: [string, string[]][] = [[this.id, this.#listenAddrs]];
-    for (const peer of this.#direct.keys()) m.push([peer, this.#addresses.get(peer) ?? []]);
-    return JSON.stringify({ t: 'mb', m });
+    return this.#router.connector.join(address);
   }
 
   /** Start every transport that can listen; resolves with the addresses peers can dial. */
-  async listen(): Promise<string[]> {
-    for (const t of this.#transports) {
-      if (!t.listen) continue;
-      const addrs = await t.listen((conn) => {
-        this.attach(conn, false, { secret: t.secret }).catch(() => {
-          /* reported as a protocolError / linkDown event */
-        });
-      });
-      this.#listenAddrs.push(...addrs);
-    }
-    return [...this.#listenAddrs];
+  listen(): Promise<string[]> {
+    return this.#router.connector.listen();
   }
 
   /** The addresses this node listens on. */
   get addresses(): string[] {
-    return [...this.#listenAddrs];
+    return [...this.#router.connector.listenAddrs];
   }
 
   /** Ids of the nodes this node can reach now (directly or routed). */
   nodes(): string[] {
-    return [...this.#reachable];
+    return this.#router.nodes();
   }
 
   /** Ids of the nodes this node has a direct link to. */
   peers(): string[] {
-    return [...this.#direct.keys()];
+    return this.#router.peers();
   }
 
   /** Listen addresses a peer announced (for transitive connection). */
   addressesOf(node: string): string[] {
-    return this.#addresses.get(node) ?? [];
+    return this.#router.addressesOf(node);
   }
 
   /** Whether `node` is reachable now. */
   isReachable(node: string): boolean {
-    return node === this.id || this.#routes.has(node);
+    return this.#router.isReachable(node);
   }
 
   /**
@@ -544,12 +368,12 @@ export class Node implements RefHost {
    * `highWaterMark`); `holding`: the link is holding envelopes back (flow control).
    */
   linkStats(): { node: string; label: string; envelopesOut: number; framesOut: number; framesIn: number; queued: number; backlog: number; holding: boolean }[] {
-    return [...this.#direct].map(([node, l]) => ({ node, label: l.conn.label, ...l.stats, queued: l.queued, backlog: l.backlog, holding: l.holding }));
+    return this.#router.linkStats();
   }
 
   /** Close the direct link to `node` (its monitors fire as for a lost node). */
   disconnect(node: string): void {
-    this.#direct.get(node)?.close('disconnected');
+    this.#router.disconnect(node);
   }
 
   /**
@@ -557,192 +381,14 @@ export class Node implements RefHost {
    * it is not reachable now. Returns a function that stops reporting.
    */
   monitorNode(node: string, fn: (e: { node: string; up: boolean; reason?: string }) => void): () => void {
-    let set = this.#nodeWatchers.get(node);
-    if (!set) this.#nodeWatchers.set(node, (set = new Set()));
-    set.add(fn);
-    if (!this.isReachable(node)) queueMicrotask(() => set!.has(fn) && fn({ node, up: false, reason: 'noconnection' }));
-    return () => set!.delete(fn);
-  }
-
-  #makeLinkOwner(): LinkOwner {
-    const settings: LinkSettings = {
-      secret: this.options.secret,
-      heartbeatInterval: this.options.heartbeatInterval,
-      heartbeatTimeout: this.options.heartbeatTimeout,
-      handshakeTimeout: this.options.handshakeTimeout,
-      maxFrameSize: this.options.maxFrameSize,
-      highWaterMark: this.options.highWaterMark,
-      maxLinkQueue: this.options.maxLinkQueue,
-    };
-    return {
-      id: this.id,
-      incarnation: this.incarnation,
-      clock: this.clock,
-      listenAddresses: () => this.#listenAddrs,
-      linkSettings: () => settings,
-      onLinkUp: (l) => {
-        // Session counts are per life of the peer: a restarted peer starts from zero.
-        this.#sessions.life(l.peer, l.peerIncarnation);
-        // First envelope on every link, before anything #linkUp sends (see SessionHeader).
-        l.enqueue(`{"t":"ss","l":${this.#sessions.mine(l.peer)},"v":${this.#sessions.theirs(l.peer)}}`);
-        this.#linkUp(l);
-      },
-      onLinkFrame: (l, f) => this.#onFrame(l, f),
-      onLinkDown: (l, r) => this.#linkDown(l, r),
-      onLinkError: (l, error) => this.events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
-    };
-  }
-
-  #linkUp(link: Link): void {
-    const peer = link.peer;
-    const existing = this.#direct.get(peer);
-    if (existing) {
-      const dialer = (l: Link) => (l.initiator ? this.id : l.peer);
-      // The peer restarted, or it dialed us again while we still hold the link it dialed before:
-      // a node redials only after losing its link, and with it everything that crossed it
-      // (monitors, links, calls). Mirror that loss here, or our side of those would be orphaned.
-      const restarted = existing.peerIncarnation !== link.peerIncarnation;
-      const redialed = !restarted && dialer(link) === peer && dialer(existing) === peer;
-      if (restarted || redialed) {
-        const reason = restarted ? 'peer restarted' : 'peer redialed';
-        this.#direct.delete(peer);
-        // linkUp/linkDown pair up per peer (they track node.peers()): the old link goes down first.
-        this.events.emit('linkDown', { node: peer, label: existing.conn.label, reason });
-        this.#lostVia(existing, 'noconnection');
-        existing.close(reason);
-        // A new life of the peer knows nothing of our past sessions with its old one.
-        if (restarted) this.#sessions.reset(peer);
-      } else {
-        // Two links to one node (both dialed at once): keep the one dialed by the lower node id,
-        // so both sides choose the same; both dialed by this node: keep the newer.
-        const keepNew = dialer(link) === dialer(existing) || dialer(link) < dialer(existing);
-        const drop = keepNew ? existing : link;
-        if (!keepNew) {
-          this.#pendingAttach.get(link)?.resolve(peer);
-          this.#pendingAttach.delete(link);
-          this.#retire(link);
-          return;
-        }
-        this.#direct.set(peer, link);
-        for (const [n, l] of this.#routes) if (l === drop) this.#routes.set(n, link);
-        if (drop.state === 'up') this.#startSwitch(peer, drop);
-        this.#retire(drop);
-        this.#pendingAttach.get(link)?.resolve(peer);
-        this.#pendingAttach.delete(link);
-        return;
-      }
-    }
-    this.#direct.set(peer, link);
-    const previous = this.#routes.get(peer);
-    this.#routes.set(peer, link);
-    // The route shortened (a relayed path became a direct link): keep the pair's order.
-    if (previous !== undefined && previous !== link) {
-      if (previous.state === 'up') this.#startSwitch(peer, previous);
-      // The old route is closing: what was on it may be lost (the session goes with it).
-      else this.#routeBroken(peer, undefined);
-    }
-    if (link.peerAddresses.length) this.#addresses.set(peer, link.peerAddresses);
-    this.#dialFailed.delete(peer);
-    this.events.emit('linkUp', { node: peer, label: link.conn.label });
-    this.#markUp(peer);
-    for (const text of this.#registry.snapshot()) link.enqueue(text);
-    const members = this.#membership();
-    for (const l of this.#direct.values()) l.enqueue(members);
-    this.#pendingAttach.get(link)?.resolve(peer);
-    this.#pendingAttach.delete(link);
-  }
-
-  /** Timers closing retired duplicate links (cleared on shutdown). */
-  #retiring = new Map<Link, unknown>();
-
-  /**
-   * Stop using a duplicate link, but keep reading it (and its heartbeats going) for a heartbeat
-   * timeout before closing it: the peer makes the same choice only when its copy of the other
-   * link comes up, a moment later, and keeps sending on this one until then. Closing it at once
-   * lost what was in flight on it, silently (calls sent on it hung until their timeout).
-   */
-  #retire(link: Link): void {
-    const timer = this.clock.setTimeout(() => {
-      this.#retiring.delete(link);
-      link.close('duplicate link');
-    }, this.options.heartbeatTimeout);
-    this.#retiring.set(link, timer);
-  }
-
-  #linkDown(link: Link, reason: string): void {
-    this.#links.delete(link);
-    // A route switch away from this link can no longer be flushed: what was on it is lost.
-    if (this.#switching.size !== 0) for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
-    const pending = this.#pendingAttach.get(link);
-    if (pending) {
-      this.#pendingAttach.delete(link);
-      // Link reports a failed handshake as `handshake failed: CODE: message`.
-      const code = /^(?:handshake failed: )?([A-Z_]+):/.exec(reason)?.[1];
-      pending.reject(toTroupeError(new TroupeError(code === 'UNAUTHORIZED' || code === 'VERSION_MISMATCH' || code === 'FRAME_TOO_LARGE' || code === 'PROTOCOL_ERROR' ? code : 'TRANSPORT_CLOSED', `link to ${link.conn.label} failed: ${reason}`)));
-    }
-    if (!link.peer || this.#direct.get(link.peer) !== link) {
-      // never up, or a duplicate/replaced link: drop routes through it only
-      for (const [n, l] of this.#routes) if (l === link) this.#routes.delete(n);
-      return;
-    }
-    this.#direct.delete(link.peer);
-    this.events.emit('linkDown', { node: link.peer, label: link.conn.label, reason });
-    this.#lostVia(link, 'noconnection');
-    const address = this.#linkAddress.get(link);
-    const deliberate = /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(reason);
-    if (address && !deliberate && !this.#shutdown) {
-      this.#redial(address, this.#seeds.has(address) ? Infinity : this.clock.now() + this.options.reconnectWindow);
-    }
-  }
-
-  /** Drop every route through `link`; the nodes that leaves unreachable are lost. */
-  #lostVia(link: Link, reason: string): void {
-    const lost: string[] = [];
-    for (const [n, l] of this.#routes) {
-      if (l === link) {
-        this.#routes.delete(n);
-        lost.push(n);
-      }
-    }
-    for (const n of lost) {
-      this.#nodeLost(n, reason);
-      const text = JSON.stringify({ t: 'nd', x: n });
-      for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
-    }
-  }
-
-  #markUp(node: string): void {
-    if (this.#reachable.has(node)) return;
-    this.#reachable.add(node);
-    // We lost our session with it before: it may not know, and still hold its side.
-    if (this.#sessions.mine(node) > 0) this.#sendSession(node);
-    this.events.emit('nodeUp', { node });
-    const set = this.#nodeWatchers.get(node);
-    if (set) for (const fn of [...set]) fn({ node, up: true });
-  }
-
-  /** `node` is unreachable: settle everything that depended on it. */
-  #nodeLost(node: string, reason: string): void {
-    this.#sessionLost(node, reason);
-    const wasUp = this.#reachable.delete(node);
-    this.#registry.dropNode(node);
-    if (!wasUp) return;
-    this.events.emit('nodeDown', { node, reason });
-    const set = this.#nodeWatchers.get(node);
-    if (set) for (const fn of [...set]) fn({ node, up: false, reason });
-  }
-
-  /** This node lost its session with `node` (core/session.ts): settle all of it. */
-  #sessionLost(node: string, reason: string): void {
-    this.#sessions.lost(node);
-    this.#settleSession(node, Infinity, reason);
+    return this.#router.monitorNode(node, fn);
   }
 
   /**
-   * Settle the monitors, links and calls with `node` tagged with a session count of `node` below
-   * `below` (Infinity: all): DOWN / exit `noconnection`, calls `NODE_DOWN`.
+   * @internal Router: settle the calls, monitors and links with `node` tagged with a session
+   * count of `node` below `below` (Infinity: all): calls `NODE_DOWN`, DOWN / exit `noconnection`.
    */
-  #settleSession(node: string, below: number, reason: string): void {
+  _settleSession(node: string, below: number, reason: string): void {
     this.#calls.dropNode(node, below, reason);
     for (const [mid, m] of this.#remoteMonitors) {
       if (m.target.node !== node || m.s >= below) continue;
@@ -762,37 +408,11 @@ export class Node implements RefHost {
     }
   }
 
-  /**
-   * The counts carried by an envelope from `peer` (`e`: its losses, `v`: its copy of ours):
-   * settle what the peer has dropped, and say whether state the envelope creates may be kept.
-   */
-  #admit(peer: string, e: number | undefined, v: number | undefined): boolean {
-    if (e !== undefined && this.#sessions.advance(peer, e)) this.#settleSession(peer, e, 'noconnection');
-    const verdict = this.#sessions.admit(peer, e, v);
-    if (verdict === 'receiver-stale') this.#sendSession(peer);
-    return verdict === 'ok';
-  }
-
-  /** Tell `peer` our session counts (routed `sr`). */
-  #sendSession(peer: string): void {
-    if (!this.#route(peer)) return;
-    this.#emit(peer, JSON.stringify({ t: 'sr', n: peer, o: this.id, h: 0, e: this.#sessions.mine(peer), v: this.#sessions.theirs(peer) }), undefined, { to: peer });
-  }
-
-  #route(node: string): Link | undefined {
-    const link = this.#routes.get(node);
-    if (link !== undefined || this.#direct.size !== 1) return link;
-    // A leaf (a worker behind its tab, a page behind its relay) sends what it has no route for
-    // up its only link: the node above knows more of the cluster.
-    return this.#direct.values().next().value;
-  }
+  // ---------------------------------------------------------------------------------------
+  // Encoding
 
   #bindRef(node: string, id: number, addrs: string[] | undefined): ActorRef<any, any> {
-    // A ref to a node we have no route to arrived on some link: route through that link until
-    // something better is known (transitive routing; see DESIGN.md).
-    const via = this.#decodeLink;
-    if (via && node !== this.id && !this.#routes.has(node) && this.#routes.size < MAX_ROUTES) this.#routes.set(node, via);
-    if (addrs && node !== this.id && !this.#addresses.has(node) && this.#addresses.size < MAX_ROUTES) this.#addresses.set(node, addrs);
+    this.#router.learnRef(node, addrs);
     return new ActorRef(this, node, id);
   }
 
@@ -805,304 +425,18 @@ export class Node implements RefHost {
     return q;
   }
 
-  /**
-   * Route one envelope; reports a failure as a dead letter and returns why (undefined when it
-   * left). `droppable` (sends, spawn requests): refused while the link is congested.
-   */
-  #emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown; droppable?: boolean }): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
-    const link = this.#route(node);
-    if (!link) {
-      this.#deadLetter(what.to, 'unreachable', what.message);
-      return 'unreachable';
-    }
-    if (link.peer !== node && this.options.autoConnect) this.#autoDial(node);
-    const text = payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload;
-    if (text.length > this.options.maxFrameSize) {
-      this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
-      return 'frame-too-large';
-    }
-    if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
-    if (!link.enqueue(text, what.droppable)) {
-      if (this.events.has('deadLetter')) {
-        // A flood of refused sends must stay cheap: one error (a stack capture) per link, reused.
-        let error = this.#overflowErrors.get(link);
-        if (!error) this.#overflowErrors.set(link, (error = this.#congested(link)));
-        this.#deadLetter(what.to, 'overflow', what.message, error);
-      }
-      return 'overflow';
-    }
-    return undefined;
-  }
-
-  /** The error for an envelope a congested link refused (see `maxLinkQueue`). */
-  #congested(link: Link): TroupeError {
-    return new TroupeError('MAILBOX_FULL', `link to ${link.peer} is congested: its queue is full (maxLinkQueue ${this.options.maxLinkQueue} chars)`);
-  }
-
-  /** The error reported with `overflow` dead letters, one per link. */
-  #overflowErrors = new WeakMap<Link, TroupeError>();
-
-  #encode(value: unknown, to: string): string | undefined {
+  /** @internal encode `value` for `to`; undefined (and a `not-serializable` dead letter) if it cannot be. */
+  _encode(value: unknown, to: string): string | undefined {
     try {
       return this.#codec.encode(value);
     } catch (err) {
-      this.#deadLetter(to, 'not-serializable', value, toTroupeError(err, 'SERIALIZATION'));
+      this._deadLetter(to, 'not-serializable', value, toTroupeError(err, 'SERIALIZATION'));
       return undefined;
     }
   }
 
-  // ---------------------------------------------------------------------------------------
-  // Incoming frames
-
-  #onFrame(link: Link, frame: string): void {
-    let start = 0;
-    this.#decodeLink = link;
-    try {
-      for (;;) {
-        const end = frame.indexOf(ENVELOPE_SEPARATOR, start);
-        const text = end < 0 ? frame.slice(start) : frame.slice(start, end);
-        if (text.length) this.#onEnvelope(link, text);
-        if (end < 0) break;
-        start = end + 1;
-      }
-    } finally {
-      this.#decodeLink = undefined;
-    }
-  }
-
-  #protocolError(link: Link, message: string, cause?: unknown): void {
-    this.events.emit('protocolError', {
-      error: new TroupeError('PROTOCOL_ERROR', message, { cause }),
-      peer: link.peer,
-      label: link.conn.label,
-    });
-  }
-
-  #onEnvelope(link: Link, text: string): void {
-    const tab = text.indexOf(PAYLOAD_SEPARATOR);
-    const headText = tab < 0 ? text : text.slice(0, tab);
-    const payload = tab < 0 ? undefined : text.slice(tab + 1);
-    let raw: unknown;
-    try {
-      raw = parseHeader(headText);
-    } catch (err) {
-      return this.#protocolError(link, 'malformed envelope header', err);
-    }
-    let h = fastHeader(raw);
-    if (h === undefined) {
-      const parsed = EnvelopeHeader.safeParse(raw);
-      if (!parsed.success) {
-        const t = (raw as { t?: unknown } | null)?.t;
-        return this.#protocolError(link, typeof t === 'string' ? `invalid or unknown envelope "${t.slice(0, 20)}"` : 'invalid envelope', parsed.error.issues);
-      }
-      h = parsed.data;
-    }
-    if ('n' in h) {
-      if (h.n !== this.id) return this.#forward(link, h, payload);
-      // This node never sends itself envelopes over a link: one that claims to come from here is
-      // forged (a link request "from" one of our actors would make us signal it ourselves).
-      if (h.o === this.id) return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
-      // Learn a route to the origin; bounded, since a peer may claim any origin it likes.
-      if (!this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, link);
-      if (!this.#reachable.has(h.o) && this.#routes.has(h.o)) this.#markUp(h.o);
-    }
-    switch (h.t) {
-      case 's':
-        return this.#inSend(h.a, h.o, payload);
-      case 'c':
-        return this.#inCall(h.a, h.o, h.c, payload);
-      case 'r':
-        return this.#inReply(h.c, h.k, payload);
-      case 'x':
-        return this.#inExit(h.a, h.o, h.f, h.l === 1, payload);
-      case 'l':
-        if (!this.#admit(h.o, h.e, h.v)) return;
-        return this.#inLink(h.t, h.a, h.o, h.f);
-      case 'u':
-        return this.#inLink(h.t, h.a, h.o, h.f);
-      case 'm':
-        if (!this.#admit(h.o, h.e, h.v)) return;
-        return this.#inMonitor(h.a, h.o, h.w, h.m);
-      case 'dm':
-        this.#actors.get(h.a)?.watchers?.delete(h.m);
-        return;
-      case 'd':
-        return this.#inDown(h.w, h.m, h.o, h.a, payload);
-      case 'sp':
-        // A spawn of a stale session is dropped: its caller's call is (or will be) NODE_DOWN.
-        if (!this.#admit(h.o, h.e, h.v)) return;
-        return this.#inSpawn(h, payload);
-      case 'rf': {
-        // Everything the sender routed to us the old way has arrived: answer on the shortest way.
-        const back = this.#direct.get(h.o) ?? this.#routes.get(h.o);
-        back?.enqueue(JSON.stringify({ t: 'ra', n: h.o, o: this.id, h: 0, k: h.k }));
-        return;
-      }
-      case 'ra':
-        return this.#endSwitch(h.o, h.k);
-      case 'hb':
-        return;
-      case 'ss': {
-        // The peer has lost its session with us since it last told us: it dropped state that we
-        // still hold (monitors, links, calls across a link only it saw die). Settle it.
-        const peer = link.peer;
-        const current = this.#direct.get(peer);
-        if (h.l > this.#sessions.theirs(peer) && current !== undefined && current !== link) {
-          // The link we were using is dead on the peer's side; this one is its only link to us.
-          const timer = this.#retiring.get(link);
-          if (timer !== undefined) {
-            this.clock.clearTimeout(timer);
-            this.#retiring.delete(link);
-          }
-          this.#direct.set(peer, link);
-          for (const [n, l] of this.#routes) if (l === current) this.#routes.set(n, link);
-          current.close('peer lost this link');
-        }
-        // A lower `v` needs no answer: our own `ss` on this link tells the peer.
-        if (this.#sessions.advance(peer, h.l)) this.#settleSession(peer, h.l, 'noconnection');
-        return;
-      }
-      case 'sr':
-        this.#admit(h.o, h.e, h.v);
-        return;
-      case 'nd':
-        // #route, not #routes: a leaf sends to nodes it has no route for up its only link.
-        if (this.#route(h.x) === link && !this.#direct.has(h.x)) {
-          this.#routes.delete(h.x);
-          this.#nodeLost(h.x, 'noconnection');
-          const t = JSON.stringify({ t: 'nd', x: h.x });
-          for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
-        } else if (this.#switching.get(h.x)?.old === link) {
-          // The route we are switching away from lost the node before it was flushed.
-          this.#routeBroken(h.x, link);
-        }
-        return;
-      case 'sl':
-        if (h.x !== this.id && (this.#route(h.x) === link || this.#switching.get(h.x)?.old === link)) this.#routeBroken(h.x, link);
-        return;
-      case 'ga':
-      case 'gd':
-        if (h.x === this.id) return this.#ownNameClaim(h.t, h.g, h.a, link);
-        if (h.t === 'ga' && this.#registry.size >= MAX_NAMES && !this.#registry.get(h.g)) {
-          return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
-        }
-        return this.#registry.apply(h.t, h.g, h.x, h.a, link);
-      case 'mb':
-        for (const [node, addrs] of h.m) {
-          if (node === this.id) continue;
-          // The sender's direct peers are reachable through it until a shorter route is known.
-          if (!this.#routes.has(node) && this.#routes.size < MAX_ROUTES) {
-            this.#routes.set(node, link);
-            this.#markUp(node);
-          }
-          if (!addrs.length) continue;
-          if (this.#addresses.size < MAX_ROUTES || this.#addresses.has(node)) this.#addresses.set(node, addrs);
-          this.#autoDial(node);
-        }
-        return;
-    }
-  }
-
-  /**
-   * A peer's registry add or delete about one of this node's own actors. This node alone decides
-   * its actors' names: such a claim is stale (flooding raced an unregister) or forged, so it is
-   * not applied; the peer is corrected with what this node holds.
-   */
-  #ownNameClaim(op: 'ga' | 'gd', name: string, id: number, link: Link): void {
-    const cur = this.#registry.get(name);
-    const ours = cur !== undefined && cur.node === this.id && cur.id === id;
-    if (op === 'ga' && !ours) link.enqueue(JSON.stringify({ t: 'gd', g: name, x: this.id, a: id }));
-    if (op === 'gd' && ours) link.enqueue(JSON.stringify({ t: 'ga', g: name, x: this.id, a: id }));
-  }
-
-  /** Route changes in progress: envelopes for the node wait until the old route is flushed. */
-  #switching = new Map<string, { held: string[]; timer: unknown; marker: number; old: Link }>();
-  #nextMarker = 1;
-
-  #startSwitch(node: string, oldLink: Link): void {
-    if (this.#switching.has(node)) return;
-    const marker = this.#nextMarker++;
-    // If the answer never comes, the old route died with what was on it: see #routeBroken.
-    const timer = this.clock.setTimeout(() => {
-      if (this.#switching.get(node)?.marker === marker) this.#routeBroken(node, undefined);
-    }, this.options.heartbeatTimeout);
-    this.#switching.set(node, { held: [], timer, marker, old: oldLink });
-    oldLink.enqueue(JSON.stringify({ t: 'rf', n: node, o: this.id, h: 0, k: marker }));
-  }
-
-  /**
-   * Envelopes to `node` may have been lost on their way, though `node` is still reachable: the
-   * old route of a switch died before it was flushed, or a node we route through said so (`sl`,
-   * from `from`). Our session with `node` is lost (settled here, told to `node` with `sr`), and
-   * so is that of every node routing to `node` through us, since we may have forwarded its
-   * envelopes the old way: they are told with `sl`. Flush markers of others that we hold are not
-   * released, so their switches fail too rather than confirm a route that lost envelopes.
-   */
-  #routeBroken(node: string, from: Link | undefined): void {
-    const sw = this.#switching.get(node);
-    if (sw !== undefined) {
-      this.#switching.delete(node);
-      this.clock.clearTimeout(sw.timer);
-    }
-    this.#sessionLost(node, 'route lost');
-    const text = JSON.stringify({ t: 'sl', x: node });
-    for (const l of this.#direct.values()) if (l !== from && l.peer !== node) l.enqueue(text);
-    this.#sendSession(node);
-    if (sw === undefined) return;
-    const link = this.#route(node);
-    for (const held of sw.held) {
-      if (held.startsWith('{"t":"rf"')) continue;
-      if (link === undefined || !link.enqueue(held)) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
-    }
-  }
-
-  /** Hold `text` for `node` if its route is switching; false if it may go now. */
-  #hold(node: string, text: string): boolean {
-    const sw = this.#switching.get(node);
-    if (sw === undefined) return false;
-    sw.held.push(text);
-    return true;
-  }
-
-  #endSwitch(node: string, marker: number): void {
-    const sw = this.#switching.get(node);
-    if (sw === undefined || sw.marker !== marker) return;
-    this.#switching.delete(node);
-    this.clock.clearTimeout(sw.timer);
-    const link = this.#route(node);
-    for (const text of sw.held) {
-      if (link === undefined || !link.enqueue(text)) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
-    }
-  }
-
-  #forward(from: Link, h: RoutedHeader, payload: string | undefined): void {
-    if (h.h + 1 > this.options.hopLimit) {
-      this.events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.options.hopLimit} hops`), peer: from.peer });
-      if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.options.hopLimit} hops`));
-      return;
-    }
-    if (h.o !== this.id && !this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, from);
-    const link = this.#route(h.n);
-    if (!link || link === from) {
-      if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.id}`));
-      else if (h.t === 'm') this.#sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
-      else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
-      return;
-    }
-    // Relays forward the payload bytes untouched: only the small header is rewritten. A relay
-    // in front of a slow peer bounds what it holds: sends, calls and spawns past maxLinkQueue
-    // are dropped (calls and spawns get a MAILBOX_FULL reply).
-    const droppable = h.t === 's' || h.t === 'c' || h.t === 'sp';
-    const text = envelope({ ...h, h: h.h + 1 }, payload);
-    if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
-    if (!link.enqueue(text, droppable)) {
-      const error = this.#congested(link);
-      if (h.t === 'c' || h.t === 'sp') this.#replyError(h.o, h.c, error);
-      else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'overflow', undefined, error);
-    }
-  }
-
-  #decodePayload(payload: string | undefined, to: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
+  /** @internal decode a payload for `to`; a failure is reported as an `invalidMessage` event. */
+  _decodePayload(payload: string | undefined, to: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
     if (payload === undefined) return { ok: true, value: undefined };
     try {
       return { ok: true, value: this.#codec.decode(payload) };
@@ -1113,10 +447,14 @@ export class Node implements RefHost {
     }
   }
 
-  #inSend(id: number, origin: string, payload: string | undefined): void {
+  // ---------------------------------------------------------------------------------------
+  // Incoming envelopes for this node's actors (from the Router)
+
+  /** @internal */
+  _inSend(id: number, origin: string, payload: string | undefined): void {
     const actor = this.#actors.get(id);
     if (!actor) {
-      this.#deadLetter(`${this.id}/${id}`, 'no-actor');
+      this._deadLetter(`${this.id}/${id}`, 'no-actor');
       return;
     }
     // The hot path: decode without a result object per message.
@@ -1130,23 +468,25 @@ export class Node implements RefHost {
     this.#deliver(actor, msg, 0, origin);
   }
 
-  #inCall(id: number, origin: string, callId: number, payload: string | undefined): void {
+  /** @internal */
+  _inCall(id: number, origin: string, callId: number, payload: string | undefined): void {
     const actor = this.#actors.get(id);
     if (!actor) {
-      this.#replyError(origin, callId, new TroupeError('NO_ACTOR', `no actor ${this.id}/${id}`));
+      this._replyError(origin, callId, new TroupeError('NO_ACTOR', `no actor ${this.id}/${id}`));
       return;
     }
-    const d = this.#decodePayload(payload, actor.ref.key);
+    const d = this._decodePayload(payload, actor.ref.key);
     if (!d.ok) {
-      this.#replyError(origin, callId, d.error);
+      this._replyError(origin, callId, d.error);
       return;
     }
     this.#deliver(actor, d.value, callId, origin);
   }
 
-  #inReply(callId: number, ok: 0 | 1, payload: string | undefined): void {
+  /** @internal */
+  _inReply(callId: number, ok: 0 | 1, payload: string | undefined): void {
     if (!this.#calls.has(callId)) {
-      this.#deadLetter(`${this.id}#call${callId}`, 'late-reply');
+      this._deadLetter(`${this.id}#call${callId}`, 'late-reply');
       return;
     }
     let value: unknown;
@@ -1159,10 +499,11 @@ export class Node implements RefHost {
     this.#calls.settle(callId, ok === 1, ok === 1 ? value : TroupeError.fromData(value));
   }
 
-  #inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
+  /** @internal */
+  _inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
     const actor = this.#actors.get(id);
     if (!actor) return;
-    const d = this.#decodePayload(payload, actor.ref.key);
+    const d = this._decodePayload(payload, actor.ref.key);
     if (!d.ok) return;
     const [reason, result] = Array.isArray(d.value) ? d.value : [d.value, undefined];
     const from = fromId ? new ActorRef(this, origin, fromId) : undefined;
@@ -1170,7 +511,8 @@ export class Node implements RefHost {
     this.#exitSignal(actor, from, reason, result, viaLink);
   }
 
-  #inLink(op: 'l' | 'u', id: number, origin: string, fromId: number): void {
+  /** @internal */
+  _inLink(op: 'l' | 'u', id: number, origin: string, fromId: number): void {
     const partner = new ActorRef(this, origin, fromId);
     const actor = this.#actors.get(id);
     if (op === 'u') {
@@ -1186,10 +528,11 @@ export class Node implements RefHost {
     this.#remoteBound.add(actor);
   }
 
-  #inMonitor(id: number, origin: string, watcherId: number, mid: string): void {
+  /** @internal */
+  _inMonitor(id: number, origin: string, watcherId: number, mid: string): void {
     const actor = this.#actors.get(id);
     if (!actor) {
-      this.#sendDown(origin, watcherId, mid, this.id, id, 'noproc', undefined);
+      this._sendDown(origin, watcherId, mid, this.id, id, 'noproc', undefined);
       return;
     }
     const watcher = new ActorRef(this, origin, watcherId);
@@ -1198,31 +541,38 @@ export class Node implements RefHost {
     this.#remoteBound.add(actor);
   }
 
-  #inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
+  /** @internal */
+  _inDemonitor(id: number, mid: string): void {
+    this.#actors.get(id)?.watchers?.delete(mid);
+  }
+
+  /** @internal */
+  _inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
     const watcher = this.#actors.get(watcherId);
     this.#remoteMonitors.delete(mid);
     if (!watcher || !watcher.monitors?.delete(mid)) return;
-    const d = this.#decodePayload(payload, watcher.ref.key);
+    const d = this._decodePayload(payload, watcher.ref.key);
     const [reason, result] = d.ok && Array.isArray(d.value) ? d.value : ['noproc', undefined];
     watcher.enqueueSystem(new Down(mid, new ActorRef(this, origin, id), reason, result));
   }
 
-  #inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void {
-    const d = this.#decodePayload(payload, `${this.id}:spawn:${h.b}`);
-    if (!d.ok) return this.#replyError(h.o, h.c, d.error);
+  /** @internal */
+  _inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void {
+    const d = this._decodePayload(payload, `${this.id}:spawn:${h.b}`);
+    if (!d.ok) return this._replyError(h.o, h.c, d.error);
     const watcher = h.w ? new ActorRef(this, h.o, h.w) : undefined;
     let def: { impl: ProcessFn<any>; args: unknown };
     try {
       if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
       def = this.#behaviours.resolve(h.b, d.value);
     } catch (err) {
-      return this.#replyError(h.o, h.c, toTroupeError(err));
+      return this._replyError(h.o, h.c, toTroupeError(err));
     }
     // Reply before the actor runs: the caller sets up its side of the monitor/link when the
     // reply arrives, so a DOWN or EXIT from a failing init must follow the reply on the wire
     // (it then carries the real reason, not `noproc`). The ref is the id #spawnLocal takes next.
-    const out = this.#encode(new ActorRef(this, this.id, this.#nextActor), h.o);
-    if (out !== undefined) this.#emit(h.o, this.#replyHeader(h.o, h.c, 1), out, { to: h.o });
+    const out = this._encode(new ActorRef(this, this.id, this.#nextActor), h.o);
+    if (out !== undefined) this.#router.emit(h.o, this.#replyHeader(h.o, h.c, 1), out, { to: h.o });
     this.#spawnLocal(def.impl, { args: def.args, link: h.lk && watcher ? watcher : undefined }, h.m && watcher ? { mid: h.m, watcher } : undefined);
   }
 
@@ -1248,7 +598,7 @@ export class Node implements RefHost {
         return Promise.reject(err);
       }
     }
-    if (!this.#route(nodeId)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`));
+    if (!this.#router.route(nodeId)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`));
     let payload: string;
     try {
       payload = this.#codec.encode(args);
@@ -1259,10 +609,10 @@ export class Node implements RefHost {
     const session = this.#sessions.theirs(nodeId);
     return this.#pending(nodeId, opts.timeout, (callId) => {
       const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid, e: this.#sessions.mine(nodeId), v: session });
-      const failed = this.#emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
+      const failed = this.#router.emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
       if (failed === 'unreachable') return new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
       if (failed === 'frame-too-large') return new TroupeError('FRAME_TOO_LARGE', `arguments of the spawn of "${name}" exceed the frame limit`);
-      if (failed === 'overflow') return this.#congested(this.#route(nodeId)!);
+      if (failed === 'overflow') return this.#router.congested(this.#router.route(nodeId)!);
       return undefined;
     }, (value) => {
       // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
@@ -1278,7 +628,7 @@ export class Node implements RefHost {
         this.#remoteMonitors.set(mid, { watcher: from, target: value, s: session });
       }
       // The peer lost the session after it spawned: settle what was just set up (noconnection).
-      if (this.#sessions.theirs(nodeId) > session) this.#settleSession(nodeId, session + 1, 'noconnection');
+      if (this.#sessions.theirs(nodeId) > session) this._settleSession(nodeId, session + 1, 'noconnection');
     }) as Promise<ActorRef<any, any>>;
   }
 
@@ -1290,16 +640,16 @@ export class Node implements RefHost {
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (actor === undefined) {
-        this.#deadLetter(ref.key, 'no-actor', msg);
+        this._deadLetter(ref.key, 'no-actor', msg);
         return;
       }
       this.#deliver(actor, msg, 0, this.id);
       return;
     }
-    const payload = this.#encode(msg, ref.key);
+    const payload = this._encode(msg, ref.key);
     if (payload === undefined) return;
     const header = `{"t":"s","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id}}`;
-    this.#emit(ref.node, header, payload, { to: ref.key, message: msg, droppable: true });
+    this.#router.emit(ref.node, header, payload, { to: ref.key, message: msg, droppable: true });
   }
 
   /** @internal RefHost */
@@ -1332,7 +682,7 @@ export class Node implements RefHost {
         return undefined;
       });
     }
-    if (!this.#route(ref.node)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
+    if (!this.#router.route(ref.node)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
     let payload: string;
     try {
       payload = this.#codec.encode(msg);
@@ -1343,9 +693,7 @@ export class Node implements RefHost {
       const header = `{"t":"c","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id},"c":${callId}}`;
       const text = header + PAYLOAD_SEPARATOR + payload;
       if (text.length > this.options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
-      if (this.#switching.size !== 0 && this.#hold(ref.node, text)) return undefined;
-      const link = this.#route(ref.node)!;
-      return link.enqueue(text, true) ? undefined : this.#congested(link);
+      return this.#router.sendCall(ref.node, text);
     });
   }
 
@@ -1377,7 +725,7 @@ export class Node implements RefHost {
       // A flood into a full mailbox must stay cheap: build the error (a stack capture) only if used.
       if (!callId && !this.events.has('deadLetter')) return;
       const error = new TroupeError('MAILBOX_FULL', `mailbox of ${actor.ref.key} is full (${actor.maxMailbox})`);
-      this.#deadLetter(actor.ref.key, 'mailbox-full', msg, error);
+      this._deadLetter(actor.ref.key, 'mailbox-full', msg, error);
       if (callId) this.#replyTo(replyNode, callId, false, error);
     }
   }
@@ -1406,39 +754,41 @@ export class Node implements RefHost {
       return;
     }
     if (!ok) {
-      this.#replyError(node, callId, value as TroupeError);
+      this._replyError(node, callId, value as TroupeError);
       return;
     }
     let payload: string;
     try {
       payload = this.#codec.encode(value);
     } catch (err) {
-      this.#replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
+      this._replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
       return;
     }
-    this.#emit(node, this.#replyHeader(node, callId, 1), payload, { to: node });
+    this.#router.emit(node, this.#replyHeader(node, callId, 1), payload, { to: node });
   }
 
   #replyHeader(node: string, callId: number, ok: 0 | 1): string {
     return `{"t":"r","n":${this.#q(node)},"o":${this.#q(this.id)},"h":0,"c":${callId},"k":${ok}}`;
   }
 
-  #replyError(node: string, callId: number, error: TroupeError): void {
+  /** @internal reject call `callId` of `node` with `error` */
+  _replyError(node: string, callId: number, error: TroupeError): void {
     if (node === this.id) {
       this.#calls.settle(callId, false, error);
       return;
     }
     const payload = this.#codec.encode(error.toData(this.options.exposeStacks) as unknown as ErrorData);
-    this.#emit(node, this.#replyHeader(node, callId, 0), payload, { to: node });
+    this.#router.emit(node, this.#replyHeader(node, callId, 0), payload, { to: node });
   }
 
-  #deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
+  /** @internal report a `deadLetter` event (only built when someone listens) */
+  _deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
     if (this.events.has('deadLetter')) this.events.emit('deadLetter', { to, reason, message, error });
   }
 
   /** @internal a behaviour without `info` got a system message */
   _dropSystem(actor: Actor, msg: SystemMessage): void {
-    this.#deadLetter(actor.ref.key, 'system-message', msg);
+    this._deadLetter(actor.ref.key, 'system-message', msg);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1465,7 +815,7 @@ export class Node implements RefHost {
       (partner.links ??= new Map()).set(actor.ref.key, actor.ref);
       return;
     }
-    if (!this.#route(ref.node)) {
+    if (!this.#router.route(ref.node)) {
       this.#exitSignal(actor, ref, 'noconnection', undefined, false);
       return;
     }
@@ -1476,7 +826,7 @@ export class Node implements RefHost {
     this.#remoteBound.add(actor);
     const e = this.#sessions.mine(ref.node);
     const v = this.#sessions.theirs(ref.node);
-    this.#emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id, e, v }), undefined, { to: ref.key });
+    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id, e, v }), undefined, { to: ref.key });
   }
 
   /** @internal */
@@ -1486,7 +836,7 @@ export class Node implements RefHost {
       this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
       return;
     }
-    this.#emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+    this.#router.emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
   }
 
   #newMonitorId(): string {
@@ -1506,7 +856,7 @@ export class Node implements RefHost {
       (target.watchers ??= new Map()).set(mid, watcher.ref);
       return mid;
     }
-    if (!this.#route(ref.node)) {
+    if (!this.#router.route(ref.node)) {
       watcher.enqueueSystem(new Down(mid, ref, 'noconnection'));
       return mid;
     }
@@ -1514,7 +864,7 @@ export class Node implements RefHost {
     const v = this.#sessions.theirs(ref.node);
     this.#remoteMonitors.set(mid, { watcher, target: ref, s: v });
     const e = this.#sessions.mine(ref.node);
-    this.#emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.id, h: 0, a: ref.id, w: watcher.id, m: mid, e, v }), undefined, { to: ref.key });
+    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.id, h: 0, a: ref.id, w: watcher.id, m: mid, e, v }), undefined, { to: ref.key });
     return mid;
   }
 
@@ -1528,7 +878,7 @@ export class Node implements RefHost {
       return;
     }
     this.#remoteMonitors.delete(mid);
-    this.#emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
+    this.#router.emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
   }
 
   #sendExit(to: ActorRef<any, any>, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
@@ -1537,12 +887,13 @@ export class Node implements RefHost {
       if (actor) this.#exitSignal(actor, fromId ? new ActorRef(this, fromNode, fromId) : undefined, reason, result, viaLink);
       return;
     }
-    const payload = this.#encode(result === undefined ? [reason] : [reason, result], to.key);
+    const payload = this._encode(result === undefined ? [reason] : [reason, result], to.key);
     if (payload === undefined) return;
-    this.#emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
+    this.#router.emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
   }
 
-  #sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
+  /** @internal also the Router's: a monitor request it cannot forward gets DOWN `noconnection` */
+  _sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
     if (node === this.id) {
       const watcher = this.#actors.get(watcherId);
       if (watcher?.monitors?.delete(mid)) {
@@ -1551,10 +902,10 @@ export class Node implements RefHost {
       }
       return;
     }
-    let payload = this.#encode([reason, result], node);
+    let payload = this._encode([reason, result], node);
     if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
     // DOWN travels from the dead actor's node: its origin is that node.
-    this.#emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
+    this.#router.emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
   }
 
   /** Deliver an exit signal to a local actor (Erlang semantics). */
@@ -1604,7 +955,7 @@ export class Node implements RefHost {
       }
     }
     if (actor.watchers) {
-      for (const [mid, w] of actor.watchers) this.#sendDown(w.node, w.id, mid, this.id, actor.id, reason, result);
+      for (const [mid, w] of actor.watchers) this._sendDown(w.node, w.id, mid, this.id, actor.id, reason, result);
     }
     if (actor.monitors) {
       for (const mid of [...actor.monitors.keys()]) this._demonitor(actor, mid);
@@ -1622,24 +973,14 @@ export class Node implements RefHost {
   async shutdown(): Promise<void> {
     if (this.#shutdown) return;
     this.#shutdown = true;
-    for (const timer of this.#retiring.values()) this.clock.clearTimeout(timer);
-    this.#retiring.clear();
+    this.#router.stopRetiring();
     for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
     // Settle calls before the links close: closing them would reject these with NODE_DOWN.
     this.#calls.rejectAll(() => new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
-    for (const sw of this.#switching.values()) this.clock.clearTimeout(sw.timer);
-    this.#switching.clear();
+    this.#router.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
-    for (const link of [...this.#links]) link.close('shutdown');
-    const stops = [...this.#discoveriesStarted].map(async (d) => {
-      try {
-        await d.stop();
-      } catch (err) {
-        this.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
-      }
-    });
-    await Promise.all([...this.#transports.map((t) => t.close().catch(() => {})), ...stops]);
+    await this.#router.close();
   }
 
   /** Whether `shutdown()` was called. */

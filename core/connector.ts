@@ -1,0 +1,181 @@
+import { TroupeError, toTroupeError } from './errors.ts';
+import type { Link } from './link.ts';
+import type { Connection, Transport } from './transport.ts';
+import type { Discovery } from './discovery.ts';
+import type { Node } from './node.ts';
+import type { Router } from './router.ts';
+
+/**
+ * How a node makes its links: listening on its transports, dialing addresses, redialing lost
+ * links (seeds forever, other dialed links for `reconnectWindow`), dialing nodes it hears of
+ * (`autoConnect`), and running its discoveries. The links it makes are its {@link Router}'s.
+ * @internal
+ */
+export class Connector {
+  /** The addresses this node listens on. */
+  readonly listenAddrs: string[] = [];
+
+  readonly #node: Node;
+  readonly #router: Router;
+  readonly #transports: Transport[];
+  readonly #discoveries: Discovery[];
+  #discoveriesStarted = new Set<Discovery>();
+  /** Addresses redialed forever. */
+  #seeds = new Set<string>();
+  /** Addresses with a dial in flight or a redial scheduled. */
+  #dialing = new Set<string>();
+  /** The address each dialed link was made to. */
+  #linkAddress = new WeakMap<Link, string>();
+  /** When a dial to a node last failed (to pace automatic dials). */
+  #dialFailed = new Map<string, number>();
+
+  constructor(node: Node, router: Router, transports: Transport[], discoveries: Discovery[]) {
+    this.#node = node;
+    this.#router = router;
+    this.#transports = transports;
+    this.#discoveries = discoveries;
+    // Started after createNode returns, so a listener added right after it sees a failure.
+    if (discoveries.length) queueMicrotask(() => this.#startDiscoveries());
+  }
+
+  /** See {@link Node.listen}. */
+  async listen(): Promise<string[]> {
+    for (const t of this.#transports) {
+      if (!t.listen) continue;
+      const addrs = await t.listen((conn) => {
+        this.#router.attach(conn, false, { secret: t.secret }).catch(() => {
+          /* reported as a protocolError / linkDown event */
+        });
+      });
+      this.listenAddrs.push(...addrs);
+    }
+    return [...this.listenAddrs];
+  }
+
+  /** See {@link Node.connect}. */
+  async connect(address: string): Promise<string> {
+    if (this.#node.isShutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
+    const t = this.#transports.find((x) => x.canConnect(address));
+    if (!t) throw new TroupeError('TRANSPORT_CLOSED', `no transport can dial "${address}"`);
+    let conn: Connection;
+    try {
+      conn = await t.connect(address);
+    } catch (err) {
+      throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
+    }
+    const link = this.#router.attachLink(conn, true, t.secret);
+    this.#linkAddress.set(link.link, address);
+    return link.up;
+  }
+
+  /** See {@link Node.join}. */
+  join(address: string): Promise<string> {
+    this.#seeds.add(address);
+    return new Promise((resolve, reject) => {
+      this.#redial(address, Infinity, resolve, reject);
+    });
+  }
+
+  #redial(address: string, deadline: number, onUp?: (peer: string) => void, onGiveUp?: (e: unknown) => void): void {
+    if (this.#dialing.has(address)) return;
+    this.#dialing.add(address);
+    let attempt = 0;
+    const clock = this.#node.clock;
+    const tryOnce = (): void => {
+      if (this.#node.isShutdown) {
+        this.#dialing.delete(address);
+        onGiveUp?.(new TroupeError('SHUTDOWN', 'node is shut down'));
+        return;
+      }
+      this.connect(address).then(
+        (peer) => {
+          this.#dialing.delete(address);
+          onUp?.(peer);
+        },
+        (err: TroupeError) => {
+          const permanent = err.code === 'UNAUTHORIZED' || err.code === 'VERSION_MISMATCH';
+          if (permanent || clock.now() >= deadline || this.#node.isShutdown) {
+            this.#dialing.delete(address);
+            onGiveUp?.(err);
+            return;
+          }
+          const delay = Math.min(5000, 100 * 2 ** attempt++) * (0.75 + Math.random() / 2);
+          clock.setTimeout(tryOnce, delay);
+        },
+      );
+    };
+    tryOnce();
+  }
+
+  /** A link to `peer` came up. */
+  linkUp(peer: string): void {
+    this.#dialFailed.delete(peer);
+  }
+
+  /** The direct link `link` went down for `reason`: redial it if this node dialed it. */
+  linkDown(link: Link, reason: string): void {
+    const address = this.#linkAddress.get(link);
+    const deliberate = /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(reason);
+    if (address && !deliberate && !this.#node.isShutdown) {
+      this.#redial(address, this.#seeds.has(address) ? Infinity : this.#node.clock.now() + this.#node.options.reconnectWindow);
+    }
+  }
+
+  /** Dial `node` directly if its addresses are known and a transport can reach them. */
+  autoDial(node: string): void {
+    if (!this.#node.options.autoConnect) return;
+    this.#dialKnown(node);
+  }
+
+  /** Dial `node` at a known address unless linked, dialing, or a dial failed in the last 5 s. */
+  #dialKnown(node: string): void {
+    if (this.#node.isShutdown || this.#router.hasDirect(node) || node === this.#node.id) return;
+    const clock = this.#node.clock;
+    const failed = this.#dialFailed.get(node);
+    if (failed !== undefined && clock.now() - failed < 5000) return;
+    const addrs = this.#router.addressesOf(node);
+    const addr = addrs.find((a) => this.#transports.some((t) => t.canConnect(a)));
+    if (!addr || this.#dialing.has(addr)) return;
+    this.#dialing.add(addr);
+    this.connect(addr).then(
+      () => this.#dialing.delete(addr),
+      () => {
+        this.#dialing.delete(addr);
+        this.#dialFailed.set(node, clock.now());
+      },
+    );
+  }
+
+  #startDiscoveries(): void {
+    for (const d of this.#discoveries) {
+      if (this.#node.isShutdown) return;
+      this.#discoveriesStarted.add(d);
+      const report = (err: unknown): void => this.#node.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
+      try {
+        Promise.resolve(d.start(this.#node, (node, addrs) => this.#discovered(node, addrs))).catch(report);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
+
+  /** A discovery heard of `node` (authenticated by the discovery; the handshake checks again). */
+  #discovered(node: string, addrs: string[]): void {
+    if (this.#node.isShutdown || node === this.#node.id || this.#router.hasDirect(node)) return;
+    if (addrs.length) this.#router.learnAddresses(node, addrs);
+    // Discovery dials even with autoConnect off: finding the cluster is what it is for.
+    this.#dialKnown(node);
+  }
+
+  /** Shutdown (after the links closed): stop the discoveries and close the transports. */
+  async close(): Promise<void> {
+    const stops = [...this.#discoveriesStarted].map(async (d) => {
+      try {
+        await d.stop();
+      } catch (err) {
+        this.#node.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
+      }
+    });
+    await Promise.all([...this.#transports.map((t) => t.close().catch(() => {})), ...stops]);
+  }
+}
