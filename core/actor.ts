@@ -635,20 +635,20 @@ export class ActorContext<M = unknown> {
 
   /** Link with `ref` (two-way: an abnormal exit of either ends the other unless it traps exits). */
   link(ref: ActorRef<any, any>): void {
-    this.#actor.node._link(this.#actor, ref);
+    this.#actor.node._actorLinks.link(this.#actor, ref);
   }
 
   unlink(ref: ActorRef<any, any>): void {
-    this.#actor.node._unlink(this.#actor, ref);
+    this.#actor.node._actorLinks.unlink(this.#actor, ref);
   }
 
   /** Monitor `ref`: one {@link Down} message arrives when it ends (`noproc` at once if it is not alive). Returns the monitor id. */
   monitor(ref: ActorRef<any, any>): string {
-    return this.#actor.node._monitor(this.#actor, ref);
+    return this.#actor.node._actorLinks.monitor(this.#actor, ref);
   }
 
   demonitor(monitorId: string): void {
-    this.#actor.node._demonitor(this.#actor, monitorId);
+    this.#actor.node._actorLinks.demonitor(this.#actor, monitorId);
   }
 
   /** Spawn a child on this node; `link`/`monitor` apply to this actor atomically with the spawn. */

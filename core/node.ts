@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { ActorRef, type CallOptions, type RefHost } from './actor-ref.ts';
-import { Actor, CallEnvelope, Down, Exit, NameLost, errorReason, isErrorReason, type ExitReason, type SystemMessage } from './actor.ts';
+import { Actor, CallEnvelope, Down, NameLost, isErrorReason, type ExitReason, type SystemMessage } from './actor.ts';
+import { ActorLinks } from './actor-links.ts';
 import { CallTable } from './call-table.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Codec } from './codec.ts';
@@ -27,10 +28,11 @@ const NO_OPTIONS: SpawnOptions = Object.freeze({});
  * A troupe node: one runtime instance with its actors, links to peer nodes, routes and its view
  * of the cluster registry. Create one with {@link createNode}.
  *
- * The node holds the actor side (spawning, delivery, calls and replies, links and monitors, the
- * registry API, exits) and hands the rest to its parts: {@link Router} (links, routes,
- * forwarding, incoming envelopes) with its {@link Connector} (listening, dialing),
- * {@link CallTable} (pending calls and their timeouts) and {@link Scheduler} (the run queue).
+ * The node holds the actor side (spawning, delivery, calls and replies, the registry API, exits)
+ * and hands the rest to its parts: {@link Router} (links, routes, forwarding, incoming envelopes)
+ * with its {@link Connector} (listening, dialing), {@link ActorLinks} (links and monitors between
+ * actors), {@link CallTable} (pending calls and their timeouts) and {@link Scheduler} (the run
+ * queue).
  */
 export class Node implements RefHost {
   /** This node's id, unique in the cluster. */
@@ -57,10 +59,7 @@ export class Node implements RefHost {
   #behaviours: BehaviourTable;
   #codec: Codec;
   #router: Router;
-  #nextMonitor = 1;
-  /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
-  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
-  #remoteBound = new Set<Actor>();
+  #actorLinks: ActorLinks;
   #scheduler = new Scheduler();
   #quoted = new Map<string, string>();
   #shutdown = false;
@@ -93,6 +92,7 @@ export class Node implements RefHost {
       transports: options.transports ?? [],
       discoveries: d === undefined ? [] : Array.isArray(d) ? [...d] : [d],
     });
+    this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#router, this.#codec);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -144,15 +144,11 @@ export class Node implements RefHost {
     if (options.trapExit) actor.trapExit = true;
     this.#actors.set(id, actor);
     if (options.name !== undefined) this.register(options.name, ref);
-    if (remoteWatch) {
-      this.#sessions.tag(remoteWatch.watcher, remoteWatch.watcher.node);
-      (actor.watchers ??= new Map()).set(remoteWatch.mid, remoteWatch.watcher);
-      this.#remoteBound.add(actor);
-    }
-    if (options.link) this._link(actor, options.link);
+    if (remoteWatch) this.#actorLinks.watchedFrom(actor, remoteWatch.mid, remoteWatch.watcher);
+    if (options.link) this.#actorLinks.link(actor, options.link);
     if (options.monitor) {
       const watcher = options.monitor.node === this.id ? this.#actors.get(options.monitor.id) : undefined;
-      if (watcher) this._monitor(watcher, ref);
+      if (watcher) this.#actorLinks.monitor(watcher, ref);
     }
     if (!actor.alive) return ref; // linked to something already dead
     if (isFn) {
@@ -390,22 +386,7 @@ export class Node implements RefHost {
    */
   _settleSession(node: string, below: number, reason: string): void {
     this.#calls.dropNode(node, below, reason);
-    for (const [mid, m] of this.#remoteMonitors) {
-      if (m.target.node !== node || m.s >= below) continue;
-      this.#remoteMonitors.delete(mid);
-      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
-    }
-    const tags = this.#sessions;
-    for (const actor of [...this.#remoteBound]) {
-      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node && tags.tagOf(w) < below) actor.watchers.delete(mid);
-      if (actor.links) {
-        for (const [key, r] of actor.links) {
-          if (r.node !== node || tags.tagOf(r) >= below) continue;
-          actor.links.delete(key);
-          if (actor.alive) this.#exitSignal(actor, r, 'noconnection', undefined, true);
-        }
-      }
-    }
+    this.#actorLinks.settle(node, below);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -500,63 +481,6 @@ export class Node implements RefHost {
   }
 
   /** @internal */
-  _inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
-    const actor = this.#actors.get(id);
-    if (!actor) return;
-    const d = this._decodePayload(payload, actor.ref.key);
-    if (!d.ok) return;
-    const [reason, result] = Array.isArray(d.value) ? d.value : [d.value, undefined];
-    const from = fromId ? new ActorRef(this, origin, fromId) : undefined;
-    if (viaLink && from && !actor.links?.has(from.key)) return; // unlinked meanwhile
-    this.#exitSignal(actor, from, reason, result, viaLink);
-  }
-
-  /** @internal */
-  _inLink(op: 'l' | 'u', id: number, origin: string, fromId: number): void {
-    const partner = new ActorRef(this, origin, fromId);
-    const actor = this.#actors.get(id);
-    if (op === 'u') {
-      actor?.links?.delete(partner.key);
-      return;
-    }
-    if (!actor) {
-      this.#sendExit(partner, this.id, id, 'noproc', undefined, true);
-      return;
-    }
-    this.#sessions.tag(partner, origin);
-    (actor.links ??= new Map()).set(partner.key, partner);
-    this.#remoteBound.add(actor);
-  }
-
-  /** @internal */
-  _inMonitor(id: number, origin: string, watcherId: number, mid: string): void {
-    const actor = this.#actors.get(id);
-    if (!actor) {
-      this._sendDown(origin, watcherId, mid, this.id, id, 'noproc', undefined);
-      return;
-    }
-    const watcher = new ActorRef(this, origin, watcherId);
-    this.#sessions.tag(watcher, origin);
-    (actor.watchers ??= new Map()).set(mid, watcher);
-    this.#remoteBound.add(actor);
-  }
-
-  /** @internal */
-  _inDemonitor(id: number, mid: string): void {
-    this.#actors.get(id)?.watchers?.delete(mid);
-  }
-
-  /** @internal */
-  _inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
-    const watcher = this.#actors.get(watcherId);
-    this.#remoteMonitors.delete(mid);
-    if (!watcher || !watcher.monitors?.delete(mid)) return;
-    const d = this._decodePayload(payload, watcher.ref.key);
-    const [reason, result] = d.ok && Array.isArray(d.value) ? d.value : ['noproc', undefined];
-    watcher.enqueueSystem(new Down(mid, new ActorRef(this, origin, id), reason, result));
-  }
-
-  /** @internal */
   _inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void {
     const d = this._decodePayload(payload, `${this.id}:spawn:${h.b}`);
     if (!d.ok) return this._replyError(h.o, h.c, d.error);
@@ -605,7 +529,7 @@ export class Node implements RefHost {
     } catch (err) {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
-    const mid = opts.monitor && from ? this.#newMonitorId() : '';
+    const mid = opts.monitor && from ? this.#actorLinks.newMonitorId() : '';
     const session = this.#sessions.theirs(nodeId);
     return this.#pending(nodeId, opts.timeout, (callId) => {
       const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid, e: this.#sessions.mine(nodeId), v: session });
@@ -617,16 +541,7 @@ export class Node implements RefHost {
     }, (value) => {
       // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
       if (!(value instanceof ActorRef) || !from || !from.alive) return;
-      if (opts.link) {
-        const partner = new ActorRef(this, value.node, value.id);
-        (from.links ??= new Map()).set(value.key, partner);
-        this.#remoteBound.add(from);
-        this.#sessions.tagWith(partner, session);
-      }
-      if (mid) {
-        (from.monitors ??= new Map()).set(mid, value);
-        this.#remoteMonitors.set(mid, { watcher: from, target: value, s: session });
-      }
+      this.#actorLinks.spawned(from, value, !!opts.link, mid, session);
       // The peer lost the session after it spawned: settle what was just set up (noconnection).
       if (this.#sessions.theirs(nodeId) > session) this._settleSession(nodeId, session + 1, 'noconnection');
     }) as Promise<ActorRef<any, any>>;
@@ -662,10 +577,10 @@ export class Node implements RefHost {
     const from = (sender ?? this.#scheduler.running)?.ref;
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
-      if (actor) this.#exitSignal(actor, from, reason, undefined, false);
+      if (actor) this.#actorLinks.exitSignal(actor, from, reason, undefined, false);
       return;
     }
-    this.#sendExit(ref, this.id, from?.id ?? 0, reason, undefined, false);
+    this.#actorLinks.sendExit(ref, this.id, from?.id ?? 0, reason, undefined, false);
   }
 
   /** @internal */
@@ -802,126 +717,9 @@ export class Node implements RefHost {
   // ---------------------------------------------------------------------------------------
   // Links, monitors, exits
 
-  /** @internal */
-  _link(actor: Actor, ref: ActorRef<any, any>): void {
-    if (ref.node === this.id) {
-      if (ref.id === actor.id) return;
-      const partner = this.#actors.get(ref.id);
-      if (!partner) {
-        this.#exitSignal(actor, ref, 'noproc', undefined, false);
-        return;
-      }
-      (actor.links ??= new Map()).set(ref.key, ref);
-      (partner.links ??= new Map()).set(actor.ref.key, actor.ref);
-      return;
-    }
-    if (!this.#router.route(ref.node)) {
-      this.#exitSignal(actor, ref, 'noconnection', undefined, false);
-      return;
-    }
-    // Our own copy of the ref: it carries this link's session tag.
-    const partner = new ActorRef(this, ref.node, ref.id);
-    this.#sessions.tag(partner, ref.node);
-    (actor.links ??= new Map()).set(ref.key, partner);
-    this.#remoteBound.add(actor);
-    const e = this.#sessions.mine(ref.node);
-    const v = this.#sessions.theirs(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id, e, v }), undefined, { to: ref.key });
-  }
-
-  /** @internal */
-  _unlink(actor: Actor, ref: ActorRef<any, any>): void {
-    if (!actor.links?.delete(ref.key)) return;
-    if (ref.node === this.id) {
-      this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
-      return;
-    }
-    this.#router.emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
-  }
-
-  #newMonitorId(): string {
-    return `${this.id}#${this.#nextMonitor++}`;
-  }
-
-  /** @internal */
-  _monitor(watcher: Actor, ref: ActorRef<any, any>): string {
-    const mid = this.#newMonitorId();
-    if (ref.node === this.id) {
-      const target = this.#actors.get(ref.id);
-      if (!target) {
-        watcher.enqueueSystem(new Down(mid, ref, 'noproc'));
-        return mid;
-      }
-      (watcher.monitors ??= new Map()).set(mid, ref);
-      (target.watchers ??= new Map()).set(mid, watcher.ref);
-      return mid;
-    }
-    if (!this.#router.route(ref.node)) {
-      watcher.enqueueSystem(new Down(mid, ref, 'noconnection'));
-      return mid;
-    }
-    (watcher.monitors ??= new Map()).set(mid, ref);
-    const v = this.#sessions.theirs(ref.node);
-    this.#remoteMonitors.set(mid, { watcher, target: ref, s: v });
-    const e = this.#sessions.mine(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.id, h: 0, a: ref.id, w: watcher.id, m: mid, e, v }), undefined, { to: ref.key });
-    return mid;
-  }
-
-  /** @internal */
-  _demonitor(watcher: Actor, mid: string): void {
-    const ref = watcher.monitors?.get(mid);
-    if (!ref) return;
-    watcher.monitors!.delete(mid);
-    if (ref.node === this.id) {
-      this.#actors.get(ref.id)?.watchers?.delete(mid);
-      return;
-    }
-    this.#remoteMonitors.delete(mid);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
-  }
-
-  #sendExit(to: ActorRef<any, any>, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
-    if (to.node === this.id) {
-      const actor = this.#actors.get(to.id);
-      if (actor) this.#exitSignal(actor, fromId ? new ActorRef(this, fromNode, fromId) : undefined, reason, result, viaLink);
-      return;
-    }
-    const payload = this._encode(result === undefined ? [reason] : [reason, result], to.key);
-    if (payload === undefined) return;
-    this.#router.emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
-  }
-
-  /** @internal also the Router's: a monitor request it cannot forward gets DOWN `noconnection` */
-  _sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
-    if (node === this.id) {
-      const watcher = this.#actors.get(watcherId);
-      if (watcher?.monitors?.delete(mid)) {
-        this.#remoteMonitors.delete(mid);
-        watcher.enqueueSystem(new Down(mid, new ActorRef(this, deadNode, deadId), reason, result));
-      }
-      return;
-    }
-    let payload = this._encode([reason, result], node);
-    if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
-    // DOWN travels from the dead actor's node: its origin is that node.
-    this.#router.emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
-  }
-
-  /** Deliver an exit signal to a local actor (Erlang semantics). */
-  #exitSignal(actor: Actor, from: ActorRef<any, any> | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
-    if (!actor.alive) return;
-    if (viaLink && from) actor.links?.delete(from.key);
-    if (reason === 'kill' && !viaLink) {
-      this._exit(actor, 'killed');
-      return;
-    }
-    if (actor.trapExit) {
-      actor.enqueueSystem(new Exit(from, reason, result));
-      return;
-    }
-    if (reason === 'normal') return;
-    this._exit(actor, reason === 'kill' ? 'killed' : reason);
+  /** @internal the links and monitors between actors (for ActorContext, and the Router's x, l/u, m, dm, d) */
+  get _actorLinks(): ActorLinks {
+    return this.#actorLinks;
   }
 
   /** @internal end an actor: settle its calls, fire its links and monitors, drop its names */
@@ -929,7 +727,7 @@ export class Node implements RefHost {
     if (!actor.alive) return;
     const calls = actor.teardown();
     this.#actors.delete(actor.id);
-    this.#remoteBound.delete(actor);
+    this.#actorLinks.forget(actor);
     const ref = actor.ref;
     for (const c of calls) {
       c.done = true;
@@ -944,22 +742,7 @@ export class Node implements RefHost {
         this.events.emit('listenerError', { error: err });
       }
     }
-    if (actor.links) {
-      for (const partnerRef of actor.links.values()) {
-        if (partnerRef.node === this.id) {
-          const partner = this.#actors.get(partnerRef.id);
-          if (partner) this.#exitSignal(partner, ref, reason, result, true);
-        } else {
-          this.#sendExit(partnerRef, this.id, actor.id, reason, result, true);
-        }
-      }
-    }
-    if (actor.watchers) {
-      for (const [mid, w] of actor.watchers) this._sendDown(w.node, w.id, mid, this.id, actor.id, reason, result);
-    }
-    if (actor.monitors) {
-      for (const mid of [...actor.monitors.keys()]) this._demonitor(actor, mid);
-    }
+    this.#actorLinks.ended(actor, reason, result);
     if (isErrorReason(reason)) this.events.emit('actorCrashed', { ref, reason });
   }
 

@@ -489,7 +489,7 @@ export class Router {
       if (!this.#reachable.has(h.o) && this.#routes.has(h.o)) this.#markUp(h.o);
     }
     switch (h.t) {
-      // Envelopes for this node's actors: the node's.
+      // Envelopes for this node's actors go to the node (those of links and monitors to its ActorLinks).
       case 's':
         return this.#node._inSend(h.a, h.o, payload);
       case 'c':
@@ -497,19 +497,19 @@ export class Router {
       case 'r':
         return this.#node._inReply(h.c, h.k, payload);
       case 'x':
-        return this.#node._inExit(h.a, h.o, h.f, h.l === 1, payload);
+        return this.#node._actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
         if (!this.#admit(h.o, h.e, h.v)) return;
-        return this.#node._inLink(h.t, h.a, h.o, h.f);
+        return this.#node._actorLinks.inLink(h.t, h.a, h.o, h.f);
       case 'u':
-        return this.#node._inLink(h.t, h.a, h.o, h.f);
+        return this.#node._actorLinks.inLink(h.t, h.a, h.o, h.f);
       case 'm':
         if (!this.#admit(h.o, h.e, h.v)) return;
-        return this.#node._inMonitor(h.a, h.o, h.w, h.m);
+        return this.#node._actorLinks.inMonitor(h.a, h.o, h.w, h.m);
       case 'dm':
-        return this.#node._inDemonitor(h.a, h.m);
+        return this.#node._actorLinks.inDemonitor(h.a, h.m);
       case 'd':
-        return this.#node._inDown(h.w, h.m, h.o, h.a, payload);
+        return this.#node._actorLinks.inDown(h.w, h.m, h.o, h.a, payload);
       case 'sp':
         // A spawn of a stale session is dropped: its caller's call is (or will be) NODE_DOWN.
         if (!this.#admit(h.o, h.e, h.v)) return;
@@ -670,7 +670,7 @@ export class Router {
     const link = this.route(h.n);
     if (!link || link === from) {
       if (h.t === 'c' || h.t === 'sp') this.#node._replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.#id}`));
-      else if (h.t === 'm') this.#node._sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
+      else if (h.t === 'm') this.#node._actorLinks.sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
       else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
       return;
     }

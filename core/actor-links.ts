@@ -1,0 +1,293 @@
+import { ActorRef } from './actor-ref.ts';
+import { Down, Exit, errorReason, type Actor, type ExitReason } from './actor.ts';
+import type { Codec } from './codec.ts';
+import type { SessionBook } from './session.ts';
+import type { Node } from './node.ts';
+import type { Router } from './router.ts';
+
+/**
+ * Links and monitors between actors, on this node or across the wire (Erlang semantics), and
+ * the exit signals and DOWN messages they carry. Those that cross the wire are tagged with the
+ * peer's session count and settled with `noconnection` when the session is lost
+ * (core/session.ts). @internal
+ */
+export class ActorLinks {
+  readonly #node: Node;
+  readonly #id: string;
+  readonly #actors: Map<number, Actor>;
+  readonly #sessions: SessionBook;
+  readonly #router: Router;
+  readonly #codec: Codec;
+  #nextMonitor = 1;
+  /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
+  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
+  /** This node's actors with a link to, or a watcher on, another node. */
+  #remoteBound = new Set<Actor>();
+
+  constructor(node: Node, actors: Map<number, Actor>, sessions: SessionBook, router: Router, codec: Codec) {
+    this.#node = node;
+    this.#id = node.id;
+    this.#actors = actors;
+    this.#sessions = sessions;
+    this.#router = router;
+    this.#codec = codec;
+  }
+
+  /** Link `actor` with `ref` (see `ActorContext.link`). */
+  link(actor: Actor, ref: ActorRef<any, any>): void {
+    if (ref.node === this.#id) {
+      if (ref.id === actor.id) return;
+      const partner = this.#actors.get(ref.id);
+      if (!partner) {
+        this.exitSignal(actor, ref, 'noproc', undefined, false);
+        return;
+      }
+      (actor.links ??= new Map()).set(ref.key, ref);
+      (partner.links ??= new Map()).set(actor.ref.key, actor.ref);
+      return;
+    }
+    if (!this.#router.route(ref.node)) {
+      this.exitSignal(actor, ref, 'noconnection', undefined, false);
+      return;
+    }
+    // Our own copy of the ref: it carries this link's session tag.
+    const partner = new ActorRef(this.#node, ref.node, ref.id);
+    this.#sessions.tag(partner, ref.node);
+    (actor.links ??= new Map()).set(ref.key, partner);
+    this.#remoteBound.add(actor);
+    const e = this.#sessions.mine(ref.node);
+    const v = this.#sessions.theirs(ref.node);
+    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e, v }), undefined, { to: ref.key });
+  }
+
+  /** Remove the link between `actor` and `ref`. */
+  unlink(actor: Actor, ref: ActorRef<any, any>): void {
+    if (!actor.links?.delete(ref.key)) return;
+    if (ref.node === this.#id) {
+      this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
+      return;
+    }
+    this.#router.emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+  }
+
+  /** A new monitor id, unique in the cluster. */
+  newMonitorId(): string {
+    return `${this.#id}#${this.#nextMonitor++}`;
+  }
+
+  /** Monitor `ref` for `watcher`; returns the monitor id. */
+  monitor(watcher: Actor, ref: ActorRef<any, any>): string {
+    const mid = this.newMonitorId();
+    if (ref.node === this.#id) {
+      const target = this.#actors.get(ref.id);
+      if (!target) {
+        watcher.enqueueSystem(new Down(mid, ref, 'noproc'));
+        return mid;
+      }
+      (watcher.monitors ??= new Map()).set(mid, ref);
+      (target.watchers ??= new Map()).set(mid, watcher.ref);
+      return mid;
+    }
+    if (!this.#router.route(ref.node)) {
+      watcher.enqueueSystem(new Down(mid, ref, 'noconnection'));
+      return mid;
+    }
+    (watcher.monitors ??= new Map()).set(mid, ref);
+    const v = this.#sessions.theirs(ref.node);
+    this.#remoteMonitors.set(mid, { watcher, target: ref, s: v });
+    const e = this.#sessions.mine(ref.node);
+    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.#id, h: 0, a: ref.id, w: watcher.id, m: mid, e, v }), undefined, { to: ref.key });
+    return mid;
+  }
+
+  /** Remove `watcher`'s monitor `mid`. */
+  demonitor(watcher: Actor, mid: string): void {
+    const ref = watcher.monitors?.get(mid);
+    if (!ref) return;
+    watcher.monitors!.delete(mid);
+    if (ref.node === this.#id) {
+      this.#actors.get(ref.id)?.watchers?.delete(mid);
+      return;
+    }
+    this.#remoteMonitors.delete(mid);
+    this.#router.emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.#id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
+  }
+
+  /** A remote spawn's watcher holds monitor `mid` of `actor`, set before the actor runs. */
+  watchedFrom(actor: Actor, mid: string, watcher: ActorRef<any, any>): void {
+    this.#sessions.tag(watcher, watcher.node);
+    (actor.watchers ??= new Map()).set(mid, watcher);
+    this.#remoteBound.add(actor);
+  }
+
+  /**
+   * The reply to a remote spawn arrived with the new actor's ref `spawned`: set up `from`'s side
+   * of the link and monitor (`mid`) it asked for, tagged with the session count `session` of
+   * the spawning node when it asked.
+   */
+  spawned(from: Actor, spawned: ActorRef<any, any>, link: boolean, mid: string, session: number): void {
+    if (link) {
+      const partner = new ActorRef(this.#node, spawned.node, spawned.id);
+      (from.links ??= new Map()).set(spawned.key, partner);
+      this.#remoteBound.add(from);
+      this.#sessions.tagWith(partner, session);
+    }
+    if (mid) {
+      (from.monitors ??= new Map()).set(mid, spawned);
+      this.#remoteMonitors.set(mid, { watcher: from, target: spawned, s: session });
+    }
+  }
+
+  /** Send an exit signal to `to` from actor `fromId` (0: none) of node `fromNode`. */
+  sendExit(to: ActorRef<any, any>, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
+    if (to.node === this.#id) {
+      const actor = this.#actors.get(to.id);
+      if (actor) this.exitSignal(actor, fromId ? new ActorRef(this.#node, fromNode, fromId) : undefined, reason, result, viaLink);
+      return;
+    }
+    const payload = this.#node._encode(result === undefined ? [reason] : [reason, result], to.key);
+    if (payload === undefined) return;
+    this.#router.emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
+  }
+
+  /** Send DOWN of actor `deadId` of `deadNode` to monitor `mid` of actor `watcherId` on `node`. */
+  sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
+    if (node === this.#id) {
+      const watcher = this.#actors.get(watcherId);
+      if (watcher?.monitors?.delete(mid)) {
+        this.#remoteMonitors.delete(mid);
+        watcher.enqueueSystem(new Down(mid, new ActorRef(this.#node, deadNode, deadId), reason, result));
+      }
+      return;
+    }
+    let payload = this.#node._encode([reason, result], node);
+    if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
+    // DOWN travels from the dead actor's node: its origin is that node.
+    this.#router.emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
+  }
+
+  /** Deliver an exit signal to a local actor (Erlang semantics). */
+  exitSignal(actor: Actor, from: ActorRef<any, any> | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
+    if (!actor.alive) return;
+    if (viaLink && from) actor.links?.delete(from.key);
+    if (reason === 'kill' && !viaLink) {
+      this.#node._exit(actor, 'killed');
+      return;
+    }
+    if (actor.trapExit) {
+      actor.enqueueSystem(new Exit(from, reason, result));
+      return;
+    }
+    if (reason === 'normal') return;
+    this.#node._exit(actor, reason === 'kill' ? 'killed' : reason);
+  }
+
+  /** `actor` is ending: forget its ties to other nodes (its links and monitors fire in {@link ended}). */
+  forget(actor: Actor): void {
+    this.#remoteBound.delete(actor);
+  }
+
+  /** `actor` ended with `reason`: signal its links, send DOWN to its watchers, drop its monitors. */
+  ended(actor: Actor, reason: ExitReason, result: unknown): void {
+    const ref = actor.ref;
+    if (actor.links) {
+      for (const partnerRef of actor.links.values()) {
+        if (partnerRef.node === this.#id) {
+          const partner = this.#actors.get(partnerRef.id);
+          if (partner) this.exitSignal(partner, ref, reason, result, true);
+        } else {
+          this.sendExit(partnerRef, this.#id, actor.id, reason, result, true);
+        }
+      }
+    }
+    if (actor.watchers) {
+      for (const [mid, w] of actor.watchers) this.sendDown(w.node, w.id, mid, this.#id, actor.id, reason, result);
+    }
+    if (actor.monitors) {
+      for (const mid of [...actor.monitors.keys()]) this.demonitor(actor, mid);
+    }
+  }
+
+  /**
+   * Settle the monitors and links with `node` tagged with a session count of `node` below `below`
+   * (Infinity: all): DOWN / exit `noconnection`.
+   */
+  settle(node: string, below: number): void {
+    for (const [mid, m] of this.#remoteMonitors) {
+      if (m.target.node !== node || m.s >= below) continue;
+      this.#remoteMonitors.delete(mid);
+      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
+    }
+    const tags = this.#sessions;
+    for (const actor of [...this.#remoteBound]) {
+      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node && tags.tagOf(w) < below) actor.watchers.delete(mid);
+      if (actor.links) {
+        for (const [key, r] of actor.links) {
+          if (r.node !== node || tags.tagOf(r) >= below) continue;
+          actor.links.delete(key);
+          if (actor.alive) this.exitSignal(actor, r, 'noconnection', undefined, true);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Incoming envelopes (x, l/u, m, dm, d)
+
+  /** An exit signal for actor `id` from actor `fromId` (0: none) of `origin`. */
+  inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
+    const actor = this.#actors.get(id);
+    if (!actor) return;
+    const d = this.#node._decodePayload(payload, actor.ref.key);
+    if (!d.ok) return;
+    const [reason, result] = Array.isArray(d.value) ? d.value : [d.value, undefined];
+    const from = fromId ? new ActorRef(this.#node, origin, fromId) : undefined;
+    if (viaLink && from && !actor.links?.has(from.key)) return; // unlinked meanwhile
+    this.exitSignal(actor, from, reason, result, viaLink);
+  }
+
+  /** Link (`l`) or unlink (`u`) actor `id` with actor `fromId` of `origin`. */
+  inLink(op: 'l' | 'u', id: number, origin: string, fromId: number): void {
+    const partner = new ActorRef(this.#node, origin, fromId);
+    const actor = this.#actors.get(id);
+    if (op === 'u') {
+      actor?.links?.delete(partner.key);
+      return;
+    }
+    if (!actor) {
+      this.sendExit(partner, this.#id, id, 'noproc', undefined, true);
+      return;
+    }
+    this.#sessions.tag(partner, origin);
+    (actor.links ??= new Map()).set(partner.key, partner);
+    this.#remoteBound.add(actor);
+  }
+
+  /** Actor `watcherId` of `origin` monitors actor `id` (monitor `mid`). */
+  inMonitor(id: number, origin: string, watcherId: number, mid: string): void {
+    const actor = this.#actors.get(id);
+    if (!actor) {
+      this.sendDown(origin, watcherId, mid, this.#id, id, 'noproc', undefined);
+      return;
+    }
+    const watcher = new ActorRef(this.#node, origin, watcherId);
+    this.#sessions.tag(watcher, origin);
+    (actor.watchers ??= new Map()).set(mid, watcher);
+    this.#remoteBound.add(actor);
+  }
+
+  /** Monitor `mid` of actor `id` was removed by its watcher. */
+  inDemonitor(id: number, mid: string): void {
+    this.#actors.get(id)?.watchers?.delete(mid);
+  }
+
+  /** DOWN for monitor `mid` of actor `watcherId`: actor `id` of `origin` ended. */
+  inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
+    const watcher = this.#actors.get(watcherId);
+    this.#remoteMonitors.delete(mid);
+    if (!watcher || !watcher.monitors?.delete(mid)) return;
+    const d = this.#node._decodePayload(payload, watcher.ref.key);
+    const [reason, result] = d.ok && Array.isArray(d.value) ? d.value : ['noproc', undefined];
+    watcher.enqueueSystem(new Down(mid, new ActorRef(this.#node, origin, id), reason, result));
+  }
+}
