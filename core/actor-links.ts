@@ -20,7 +20,7 @@ export class ActorLinks {
   readonly #codec: Codec;
   #nextMonitor = 1;
   /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
-  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any>; s: number }>();
+  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any> }>();
   /** This node's actors with a link to, or a watcher on, another node. */
   #remoteBound = new Set<Actor>();
 
@@ -50,14 +50,10 @@ export class ActorLinks {
       this.exitSignal(actor, ref, 'noconnection', undefined, false);
       return;
     }
-    // Our own copy of the ref: it carries this link's session tag.
-    const partner = new ActorRef(this.#node, ref.node, ref.id);
-    this.#sessions.tag(partner, ref.node);
-    (actor.links ??= new Map()).set(ref.key, partner);
+    (actor.links ??= new Map()).set(ref.key, ref);
     this.#remoteBound.add(actor);
-    const e = this.#sessions.mine(ref.node);
-    const v = this.#sessions.theirs(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e, v }), undefined, { to: ref.key });
+    const e = this.#sessions.current(ref.node);
+    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e }), undefined, { to: ref.key });
   }
 
   /** Remove the link between `actor` and `ref`. */
@@ -93,10 +89,9 @@ export class ActorLinks {
       return mid;
     }
     (watcher.monitors ??= new Map()).set(mid, ref);
-    const v = this.#sessions.theirs(ref.node);
-    this.#remoteMonitors.set(mid, { watcher, target: ref, s: v });
-    const e = this.#sessions.mine(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.#id, h: 0, a: ref.id, w: watcher.id, m: mid, e, v }), undefined, { to: ref.key });
+    this.#remoteMonitors.set(mid, { watcher, target: ref });
+    const e = this.#sessions.current(ref.node);
+    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.#id, h: 0, a: ref.id, w: watcher.id, m: mid, e }), undefined, { to: ref.key });
     return mid;
   }
 
@@ -115,26 +110,23 @@ export class ActorLinks {
 
   /** A remote spawn's watcher holds monitor `mid` of `actor`, set before the actor runs. */
   watchedFrom(actor: Actor, mid: string, watcher: ActorRef<any, any>): void {
-    this.#sessions.tag(watcher, watcher.node);
     (actor.watchers ??= new Map()).set(mid, watcher);
     this.#remoteBound.add(actor);
   }
 
   /**
    * The reply to a remote spawn arrived with the new actor's ref `spawned`: set up `from`'s side
-   * of the link and monitor (`mid`) it asked for, tagged with the session count `session` of
-   * the spawning node when it asked.
+   * of the link and monitor (`mid`) it asked for. A pending call always belongs to the current
+   * session (a session's end rejects it), so this state does too.
    */
-  spawned(from: Actor, spawned: ActorRef<any, any>, link: boolean, mid: string, session: number): void {
+  spawned(from: Actor, spawned: ActorRef<any, any>, link: boolean, mid: string): void {
     if (link) {
-      const partner = new ActorRef(this.#node, spawned.node, spawned.id);
-      (from.links ??= new Map()).set(spawned.key, partner);
+      (from.links ??= new Map()).set(spawned.key, spawned);
       this.#remoteBound.add(from);
-      this.#sessions.tagWith(partner, session);
     }
     if (mid) {
       (from.monitors ??= new Map()).set(mid, spawned);
-      this.#remoteMonitors.set(mid, { watcher: from, target: spawned, s: session });
+      this.#remoteMonitors.set(mid, { watcher: from, target: spawned });
     }
   }
 
@@ -208,22 +200,18 @@ export class ActorLinks {
     }
   }
 
-  /**
-   * Settle the monitors and links with `node` tagged with a session count of `node` below `below`
-   * (Infinity: all): DOWN / exit `noconnection`.
-   */
-  settle(node: string, below: number): void {
+  /** Settle every monitor and link with `node` (its session ended): DOWN / exit `noconnection`. */
+  settle(node: string): void {
     for (const [mid, m] of this.#remoteMonitors) {
-      if (m.target.node !== node || m.s >= below) continue;
+      if (m.target.node !== node) continue;
       this.#remoteMonitors.delete(mid);
       if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
     }
-    const tags = this.#sessions;
     for (const actor of [...this.#remoteBound]) {
-      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node && tags.tagOf(w) < below) actor.watchers.delete(mid);
+      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
       if (actor.links) {
         for (const [key, r] of actor.links) {
-          if (r.node !== node || tags.tagOf(r) >= below) continue;
+          if (r.node !== node) continue;
           actor.links.delete(key);
           if (actor.alive) this.exitSignal(actor, r, 'noconnection', undefined, true);
         }
@@ -258,7 +246,6 @@ export class ActorLinks {
       this.sendExit(partner, this.#id, id, 'noproc', undefined, true);
       return;
     }
-    this.#sessions.tag(partner, origin);
     (actor.links ??= new Map()).set(partner.key, partner);
     this.#remoteBound.add(actor);
   }
@@ -270,9 +257,7 @@ export class ActorLinks {
       this.sendDown(origin, watcherId, mid, this.#id, id, 'noproc', undefined);
       return;
     }
-    const watcher = new ActorRef(this.#node, origin, watcherId);
-    this.#sessions.tag(watcher, origin);
-    (actor.watchers ??= new Map()).set(mid, watcher);
+    (actor.watchers ??= new Map()).set(mid, new ActorRef(this.#node, origin, watcherId));
     this.#remoteBound.add(actor);
   }
 

@@ -12,8 +12,6 @@ interface PendingCall {
   /** Its timeout value (the key of its timeout queue). */
   ms: number;
   target: string;
-  /** The target node's session count when the call was made (core/session.ts). */
-  s: number;
   /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
   onReply?: (value: unknown) => void;
 }
@@ -56,10 +54,10 @@ export class CallTable {
    * run `start(callId)`; a returned error rejects the call at once. `onReply` runs synchronously
    * when the reply is accepted.
    */
-  open(target: string, s: number, ms: number, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
+  open(target: string, ms: number, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
     const callId = this.#nextCall++;
     return new Promise((resolve, reject) => {
-      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.#clock.now() + ms, ms, target, s, onReply };
+      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.#clock.now() + ms, ms, target, onReply };
       this.#calls.set(callId, c);
       this.#armTimeout(c, ms);
       const err = start(callId);
@@ -127,13 +125,10 @@ export class CallTable {
     }
   }
 
-  /**
-   * Reject with `NODE_DOWN` the calls to `node` made with a session count of `node` below `below`
-   * (Infinity: all of them).
-   */
-  dropNode(node: string, below: number, reason: string): void {
+  /** Reject with `NODE_DOWN` every call to `node` (its session ended). */
+  dropNode(node: string, reason: string): void {
     for (const [id, c] of this.#calls) {
-      if (c.target !== node || c.s >= below) continue;
+      if (c.target !== node) continue;
       this.#calls.delete(id);
       c.done = true;
       c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));

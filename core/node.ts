@@ -381,12 +381,12 @@ export class Node implements RefHost {
   }
 
   /**
-   * @internal Router: settle the calls, monitors and links with `node` tagged with a session
-   * count of `node` below `below` (Infinity: all): calls `NODE_DOWN`, DOWN / exit `noconnection`.
+   * @internal Router: the session with `node` ended (core/session.ts): settle every call, monitor
+   * and link with it — calls `NODE_DOWN`, DOWN / exit `noconnection`.
    */
-  _settleSession(node: string, below: number, reason: string): void {
-    this.#calls.dropNode(node, below, reason);
-    this.#actorLinks.settle(node, below);
+  _settleSession(node: string, reason: string): void {
+    this.#calls.dropNode(node, reason);
+    this.#actorLinks.settle(node);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -530,9 +530,9 @@ export class Node implements RefHost {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
     const mid = opts.monitor && from ? this.#actorLinks.newMonitorId() : '';
-    const session = this.#sessions.theirs(nodeId);
     return this.#pending(nodeId, opts.timeout, (callId) => {
-      const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid, e: this.#sessions.mine(nodeId), v: session });
+      const e = this.#sessions.current(nodeId);
+      const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid, e });
       const failed = this.#router.emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
       if (failed === 'unreachable') return new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
       if (failed === 'frame-too-large') return new TroupeError('FRAME_TOO_LARGE', `arguments of the spawn of "${name}" exceed the frame limit`);
@@ -541,9 +541,7 @@ export class Node implements RefHost {
     }, (value) => {
       // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
       if (!(value instanceof ActorRef) || !from || !from.alive) return;
-      this.#actorLinks.spawned(from, value, !!opts.link, mid, session);
-      // The peer lost the session after it spawned: settle what was just set up (noconnection).
-      if (this.#sessions.theirs(nodeId) > session) this._settleSession(nodeId, session + 1, 'noconnection');
+      this.#actorLinks.spawned(from, value, !!opts.link, mid);
     }) as Promise<ActorRef<any, any>>;
   }
 
@@ -617,8 +615,7 @@ export class Node implements RefHost {
     if (this.#calls.size >= this.options.maxPendingCalls) {
       return Promise.reject(new TroupeError('MAILBOX_FULL', `node ${this.id} has ${this.#calls.size} calls pending (maxPendingCalls)`));
     }
-    const s = target === this.id ? 0 : this.#sessions.theirs(target);
-    return this.#calls.open(target, s, timeout ?? this.options.callTimeout, start, onReply);
+    return this.#calls.open(target, timeout ?? this.options.callTimeout, start, onReply);
   }
 
   /**

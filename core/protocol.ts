@@ -17,11 +17,10 @@ const name = z.string().min(1).max(256);
 const routed = { n: nodeId, o: nodeId, h: hops };
 const count = z.number().int().min(0);
 /**
- * Session counts carried by envelopes that create state on the receiver (core/session.ts):
- * `e`, how many times the sender lost its session with the receiver; `v`, the sender's copy of
- * the receiver's count. Optional: an envelope without them is taken as current.
+ * `e`: the number of the sender's session with the receiver (core/session.ts), carried by
+ * envelopes that create state on the receiver. Optional: an envelope without it is current.
  */
-const session = { e: count.optional(), v: count.optional() };
+const session = { e: count.optional() };
 
 /** `s`: a message to actor `a` on node `n`. Payload: the message. */
 export const SendHeader = z.object({ t: z.literal('s'), ...routed, a: actorId });
@@ -51,11 +50,10 @@ export const SpawnHeader = z.object({
   ...session,
 });
 /**
- * `sr`: the session counts of node `o` with node `n` (`e`: its losses, `v`: its copy of `n`'s),
- * sent when a node it had lost becomes reachable again, and in answer to an envelope that
- * shows the receiver's losses unknown to the sender.
+ * `sr`: the number `e` of node `o`'s session with node `n`, sent when a node it had lost becomes
+ * reachable again, and in answer to an envelope of a session it has ended.
  */
-export const SessionRouteHeader = z.object({ t: z.literal('sr'), ...routed, e: count, v: count });
+export const SessionRouteHeader = z.object({ t: z.literal('sr'), ...routed, e: count });
 
 /**
  * `rf` / `ra`: route flush marker and its answer. When a node's route to `n` changes (a direct
@@ -76,12 +74,11 @@ export const NodeDownHeader = z.object({ t: z.literal('nd'), x: nodeId });
  */
 export const SessionLostHeader = z.object({ t: z.literal('sl'), x: nodeId });
 /**
- * Link-local, the first envelope on every link: the sender's session counts with the receiver
- * (`l`: its losses, `v`: its copy of the receiver's; core/session.ts). A receiver whose copy of
- * the sender's count is lower still holds state the sender dropped, and settles it now: a link
- * lost on one side only cannot leave orphaned monitors behind.
+ * Link-local, the first envelope on every link: the number `l` of the sender's session with the
+ * receiver (core/session.ts). A receiver in an earlier session still holds state the sender
+ * dropped, and settles it now: a link lost on one side only cannot leave orphaned monitors.
  */
-export const SessionHeader = z.object({ t: z.literal('ss'), l: count, v: count.optional() });
+export const SessionHeader = z.object({ t: z.literal('ss'), l: count });
 /** Link-local: registry add (`ga`) or delete (`gd`) of name `g` for actor `a` of node `x`. */
 export const RegistryHeader = z.object({ t: z.enum(['ga', 'gd']), g: name, x: nodeId, a: actorId });
 /** Link-local: membership gossip, the nodes the sender knows and their listen addresses. */

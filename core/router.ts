@@ -197,7 +197,7 @@ export class Router {
         // Session counts are per life of the peer: a restarted peer starts from zero.
         this.#sessions.life(l.peer, l.peerIncarnation);
         // First envelope on every link, before anything #linkUp sends (see SessionHeader).
-        l.enqueue(`{"t":"ss","l":${this.#sessions.mine(l.peer)},"v":${this.#sessions.theirs(l.peer)}}`);
+        l.enqueue(`{"t":"ss","l":${this.#sessions.current(l.peer)}}`);
         this.#linkUp(l);
       },
       onLinkFrame: (l, f) => this.#onFrame(l, f),
@@ -321,7 +321,7 @@ export class Router {
     if (this.#reachable.has(node)) return;
     this.#reachable.add(node);
     // We lost our session with it before: it may not know, and still hold its side.
-    if (this.#sessions.mine(node) > 0) this.#sendSession(node);
+    if (this.#sessions.current(node) > 0) this.#sendSession(node);
     this.#events.emit('nodeUp', { node });
     const set = this.#nodeWatchers.get(node);
     if (set) for (const fn of [...set]) fn({ node, up: true });
@@ -338,27 +338,34 @@ export class Router {
     if (set) for (const fn of [...set]) fn({ node, up: false, reason });
   }
 
-  /** This node lost its session with `node` (core/session.ts): settle all of it. */
+  /** This node lost its session with `node` (core/session.ts): settle it; the next one begins. */
   #sessionLost(node: string, reason: string): void {
     this.#sessions.lost(node);
-    this.#node._settleSession(node, Infinity, reason);
+    this.#node._settleSession(node, reason);
   }
 
   /**
-   * The counts carried by an envelope from `peer` (`e`: its losses, `v`: its copy of ours):
-   * settle what the peer has dropped, and say whether state the envelope creates may be kept.
+   * The session number `n` an envelope from `peer` carries (core/session.ts): a later session
+   * than ours means the peer ended ours (settle our side, move to it); an earlier one means we
+   * ended the peer's (tell it, `sr`). Whether state the envelope creates may be kept.
    */
-  #admit(peer: string, e: number | undefined, v: number | undefined): boolean {
-    if (e !== undefined && this.#sessions.advance(peer, e)) this.#node._settleSession(peer, e, 'noconnection');
-    const verdict = this.#sessions.admit(peer, e, v);
-    if (verdict === 'receiver-stale') this.#sendSession(peer);
-    return verdict === 'ok';
+  #admit(peer: string, n: number | undefined): boolean {
+    if (n === undefined) return true;
+    const mine = this.#sessions.current(peer);
+    if (n > mine) {
+      this.#sessions.advance(peer, n);
+      this.#node._settleSession(peer, 'noconnection');
+    } else if (n < mine) {
+      this.#sendSession(peer);
+      return false;
+    }
+    return true;
   }
 
-  /** Tell `peer` our session counts (routed `sr`). */
+  /** Tell `peer` the number of our session with it (routed `sr`). */
   #sendSession(peer: string): void {
     if (!this.route(peer)) return;
-    this.emit(peer, JSON.stringify({ t: 'sr', n: peer, o: this.#id, h: 0, e: this.#sessions.mine(peer), v: this.#sessions.theirs(peer) }), undefined, { to: peer });
+    this.emit(peer, JSON.stringify({ t: 'sr', n: peer, o: this.#id, h: 0, e: this.#sessions.current(peer) }), undefined, { to: peer });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -499,12 +506,12 @@ export class Router {
       case 'x':
         return this.#node._actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
-        if (!this.#admit(h.o, h.e, h.v)) return;
+        if (!this.#admit(h.o, h.e)) return;
         return this.#node._actorLinks.inLink(h.t, h.a, h.o, h.f);
       case 'u':
         return this.#node._actorLinks.inLink(h.t, h.a, h.o, h.f);
       case 'm':
-        if (!this.#admit(h.o, h.e, h.v)) return;
+        if (!this.#admit(h.o, h.e)) return;
         return this.#node._actorLinks.inMonitor(h.a, h.o, h.w, h.m);
       case 'dm':
         return this.#node._actorLinks.inDemonitor(h.a, h.m);
@@ -512,7 +519,7 @@ export class Router {
         return this.#node._actorLinks.inDown(h.w, h.m, h.o, h.a, payload);
       case 'sp':
         // A spawn of a stale session is dropped: its caller's call is (or will be) NODE_DOWN.
-        if (!this.#admit(h.o, h.e, h.v)) return;
+        if (!this.#admit(h.o, h.e)) return;
         return this.#node._inSpawn(h, payload);
       // Link-layer envelopes.
       case 'rf': {
@@ -530,7 +537,7 @@ export class Router {
         // still hold (monitors, links, calls across a link only it saw die). Settle it.
         const peer = link.peer;
         const current = this.#direct.get(peer);
-        if (h.l > this.#sessions.theirs(peer) && current !== undefined && current !== link) {
+        if (h.l > this.#sessions.current(peer) && current !== undefined && current !== link) {
           // The link we were using is dead on the peer's side; this one is its only link to us.
           const timer = this.#retiring.get(link);
           if (timer !== undefined) {
@@ -541,12 +548,12 @@ export class Router {
           for (const [n, l] of this.#routes) if (l === current) this.#routes.set(n, link);
           current.close('peer lost this link');
         }
-        // A lower `v` needs no answer: our own `ss` on this link tells the peer.
-        if (this.#sessions.advance(peer, h.l)) this.#node._settleSession(peer, h.l, 'noconnection');
+        // A lower number needs no answer: our own `ss` on this link tells the peer.
+        if (this.#sessions.advance(peer, h.l)) this.#node._settleSession(peer, 'noconnection');
         return;
       }
       case 'sr':
-        this.#admit(h.o, h.e, h.v);
+        this.#admit(h.o, h.e);
         return;
       case 'nd':
         // route(), not #routes: a leaf sends to nodes it has no route for up its only link.

@@ -8,93 +8,48 @@
  * through a relay broken on one side only), so it must learn of it, or its side would be
  * orphaned: a monitor that never fires, a link that never breaks.
  *
- * Each node therefore counts, per peer, how many times it lost its session with that peer
- * (`mine`), and remembers the highest such count the peer reported about it (`theirs`). Every
- * envelope that creates state on the other end (`m`, `l`, `sp`) carries both numbers, and so do
- * the session envelopes (`ss` on a new link, `sr` routed when a lost peer becomes reachable
- * again). Each piece of state a node holds about a peer is tagged with the peer's count when it
- * was made; it is settled when this node loses the session (all of it), or when the peer's count
- * moves past its tag (the peer lost the session since, and settled its own side). The tags make
- * the rule independent of the order in which envelopes of old and new sessions arrive.
+ * So each pair of nodes numbers its sessions. Each node keeps, per peer, the number of the
+ * session it is in; it starts at 0 (per life of the peer) and a node that loses the session moves
+ * to the next number. Envelopes that create state on the other end (`m`, `l`, `sp`) carry the
+ * sender's number, and so do the session envelopes (`ss`, first on every link; `sr`, routed, when
+ * a node that lost a peer finds it again). A receiver that sees a higher number than its own
+ * learns that the sender ended the session it is in: it settles its side too, and moves to that
+ * number. An envelope with a lower number comes from a session the receiver has ended: it
+ * creates nothing, and the receiver answers with its number (`sr`), so the sender settles too.
+ * When both sides lose the session (a relay restart), both move to the same number, and what
+ * either creates afterwards belongs to the new session on both.
  */
 
-/** What to do with a state-creating envelope, judged by the session counts it carries. */
-export type Admission =
-  /** Current: apply it. */
-  | 'ok'
-  /** The sender lost the session after sending it; it has settled its side already: drop it. */
-  | 'sender-stale'
-  /** This node lost the session after the sender last heard: drop it; tell the sender (`sr`). */
-  | 'receiver-stale';
-
 export class SessionBook {
-  #mine = new Map<string, number>();
-  #theirs = new Map<string, number>();
+  #session = new Map<string, number>();
   #life = new Map<string, string>();
-  #tags = new WeakMap<object, number>();
 
-  /** How many times this node lost its session with `peer`. */
-  mine(peer: string): number {
-    return this.#mine.get(peer) ?? 0;
+  /** The number of the session with `peer` this node is in. */
+  current(peer: string): number {
+    return this.#session.get(peer) ?? 0;
   }
 
-  /** The highest count `peer` reported of its losses of its session with this node. */
-  theirs(peer: string): number {
-    return this.#theirs.get(peer) ?? 0;
-  }
-
-  /** This node lost its session with `peer`. */
+  /** This node lost its session with `peer`: the next one begins. */
   lost(peer: string): void {
-    this.#mine.set(peer, this.mine(peer) + 1);
+    this.#session.set(peer, this.current(peer) + 1);
   }
 
-  /** Counts refer to one life of a peer: a new incarnation starts from zero on both sides. */
-  life(peer: string, incarnation: string): void {
-    if (this.#life.get(peer) === incarnation) return;
-    this.#life.set(peer, incarnation);
-    this.#mine.delete(peer);
-    this.#theirs.delete(peer);
-  }
-
-  /** Forget both counts of `peer` (its old life is gone). */
-  reset(peer: string): void {
-    this.#mine.delete(peer);
-    this.#theirs.delete(peer);
-  }
-
-  /**
-   * The peer reports `count` losses: true when that is news (state tagged below it must now be
-   * settled).
-   */
-  advance(peer: string, count: number): boolean {
-    if (count <= this.theirs(peer)) return false;
-    this.#theirs.set(peer, count);
+  /** `peer` is in session `n`: true when that is a later one than ours (we move to it). */
+  advance(peer: string, n: number): boolean {
+    if (n <= this.current(peer)) return false;
+    this.#session.set(peer, n);
     return true;
   }
 
-  /**
-   * Judge an envelope from `peer` carrying its count `e` and its copy `v` of ours (both absent
-   * from senders that predate sessions: always admitted). Call {@link advance} with `e` first.
-   */
-  admit(peer: string, e: number | undefined, v: number | undefined): Admission {
-    if (e === undefined || v === undefined) return 'ok';
-    if (e < this.theirs(peer)) return 'sender-stale';
-    if (v < this.mine(peer)) return 'receiver-stale';
-    return 'ok';
+  /** Session numbers refer to one life of a peer: a new incarnation starts again from 0. */
+  life(peer: string, incarnation: string): void {
+    if (this.#life.get(peer) === incarnation) return;
+    this.#life.set(peer, incarnation);
+    this.#session.delete(peer);
   }
 
-  /** Tag `state` (a watcher or link partner ref) with `peer`'s count now. */
-  tag(state: object, peer: string): void {
-    this.#tags.set(state, this.theirs(peer));
-  }
-
-  /** Tag `state` with a count read earlier (state set up on the answer to a request). */
-  tagWith(state: object, count: number): void {
-    this.#tags.set(state, count);
-  }
-
-  /** The tag of `state`; untagged state counts as the first session. */
-  tagOf(state: object): number {
-    return this.#tags.get(state) ?? 0;
+  /** Forget the session number of `peer` (its old life is gone). */
+  reset(peer: string): void {
+    this.#session.delete(peer);
   }
 }

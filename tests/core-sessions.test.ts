@@ -120,4 +120,43 @@ describe('sessions through a relay', () => {
     expect(downs).toEqual(['noconnection']);
     await newSessionWorks(w, all);
   });
+
+  it('both sides lost the session (a relay restart): the first call and monitor after it work, no false NODE_DOWN', async () => {
+    // Found by the relay-restart browser test: A — R — B — W (W a leaf behind B, like a page's
+    // worker). R dies: A loses W and W loses A, each on its own. R comes back; A at once calls W
+    // and monitors an actor of W. Both sides count one loss: the call and the monitor belong to
+    // the new session on both, and must not be settled when the two learn each other's counts.
+    const all = nodes('A', 'B', 'W', 'R', 'R2');
+    const { A, B, W, R, R2 } = all;
+    const ar = await link(A, R);
+    const br = await link(B, R);
+    await link(B, W);
+    const echo = W.spawn(async (self) => {
+      for (;;) self.reply(await self.receive());
+    });
+    const toW = A.ref('W', echo.id);
+    expect(await toW.call('before', { timeout: 1000 })).toBe('before');
+    // R dies: its connections close at both ends.
+    for (const p of [ar, br]) {
+      p.cutA();
+      p.cutB();
+    }
+    await R.shutdown();
+    await tick();
+    expect(A.isReachable('W')).toBe(false);
+    expect(W.isReachable('A')).toBe(false);
+    // The relay's next life (another node here) links both again.
+    await link(A, R2);
+    await link(B, R2);
+    const w = victimAndWatcher(W, A);
+    w.watch();
+    expect(await toW.call('after', { timeout: 1000 })).toBe('after');
+    await tick();
+    expect(await toW.call('again', { timeout: 1000 })).toBe('again');
+    expect(w.downs).toEqual([]);
+    w.victim.kill();
+    await tick();
+    expect(w.downs).toEqual(['killed']);
+    await Promise.all(Object.values(all).map((n) => n.shutdown()));
+  });
 });

@@ -207,23 +207,12 @@ async function pageCalls(p: FxPage, name: string): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Run a call; if it fails with NODE_DOWN, note it in `spurious` and try again (at most 5 times).
- * Right after the relay comes back, a call made before the peer's session report (`sr`) arrives
- * is settled NODE_DOWN by that report although the peer answers it (core/session.ts tags it with
- * the peer's old count): the scenario reports those instead of failing on them.
- */
-async function settledCall(what: string, spurious: string[], call: () => Promise<string>): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      const message = (err as Error).message;
-      const nodeDown = (err as { code?: string }).code === 'NODE_DOWN' || /NODE_DOWN/.test(message); // a page's errors carry the code in the message
-      if (!nodeDown || attempt >= 5) throw err;
-      spurious.push(`${what}: ${message.split('\n')[0].slice(0, 200)}`);
-      await sleep(300);
-    }
+/** Run a call; a failure names the call. Right after the restart, every call must go through at once. */
+async function namedCall(what: string, call: () => Promise<string>): Promise<string> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message.split('\n')[0].slice(0, 300)}`);
   }
 }
 
@@ -306,9 +295,8 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       b.p.call('waitReachable', [tcp.id, 30_000]),
     ]);
     // Every actor reachable again, by name, from the pages and from the TCP node.
-    const spurious: string[] = [];
-    const fromPage = (p: FxPage, tag: string, name: string) => settledCall(`${tag} → ${name}`, spurious, () => pageCalls(p, name));
-    const fromNode = (name: string) => settledCall(`tcp → ${name}`, spurious, () => nodeCalls(tcp, name));
+    const fromPage = (p: FxPage, tag: string, name: string) => namedCall(`${tag} → ${name}`, () => pageCalls(p, name));
+    const fromNode = (name: string) => namedCall(`tcp → ${name}`, () => nodeCalls(tcp, name));
     const after = {
       aCalls: { t: await fromPage(a.p, 'a', n.t), b: await fromPage(a.p, 'a', n.b), w: await fromPage(a.p, 'a', n.w) },
       bCalls: { a: await fromPage(b.p, 'b', n.a), t: await fromPage(b.p, 'b', n.t) },
@@ -353,7 +341,6 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       relinkedMs,
       oldToken,
       after,
-      spurious,
       late,
       lateSeen,
       aOnB2Reason,
