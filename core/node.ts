@@ -9,7 +9,7 @@ import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
 import type { Link } from './link.ts';
-import { PAYLOAD_SEPARATOR, type EnvelopeHeader } from './protocol.ts';
+import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
 import { SessionBook } from './session.ts';
 import { Registry } from './registry.ts';
 import { MAX_ROUTES, Router } from './router.ts';
@@ -61,7 +61,6 @@ export class Node implements RefHost {
   #router: Router;
   #actorLinks: ActorLinks;
   #scheduler = new Scheduler();
-  #quoted = new Map<string, string>();
   #shutdown = false;
 
   constructor(options: NodeOptions = {}) {
@@ -397,15 +396,6 @@ export class Node implements RefHost {
     return new ActorRef(this, node, id);
   }
 
-  #q(s: string): string {
-    let q = this.#quoted.get(s);
-    if (q === undefined) {
-      q = JSON.stringify(s);
-      if (this.#quoted.size < MAX_ROUTES) this.#quoted.set(s, q);
-    }
-    return q;
-  }
-
   /** @internal encode `value` for `to`; undefined (and a `not-serializable` dead letter) if it cannot be. */
   _encode(value: unknown, to: string): string | undefined {
     try {
@@ -496,7 +486,7 @@ export class Node implements RefHost {
     // reply arrives, so a DOWN or EXIT from a failing init must follow the reply on the wire
     // (it then carries the real reason, not `noproc`). The ref is the id #spawnLocal takes next.
     const out = this._encode(new ActorRef(this, this.id, this.#nextActor), h.o);
-    if (out !== undefined) this.#router.emit(h.o, this.#replyHeader(h.o, h.c, 1), out, { to: h.o });
+    if (out !== undefined) this.#router.emitTraffic(h.o, DIRECT_REPLY, h.c, 1, out, { to: h.o });
     this.#spawnLocal(def.impl, { args: def.args, link: h.lk && watcher ? watcher : undefined }, h.m && watcher ? { mid: h.m, watcher } : undefined);
   }
 
@@ -561,8 +551,7 @@ export class Node implements RefHost {
     }
     const payload = this._encode(msg, ref.key);
     if (payload === undefined) return;
-    const header = `{"t":"s","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id}}`;
-    this.#router.emit(ref.node, header, payload, { to: ref.key, message: msg, droppable: true });
+    this.#router.emitTraffic(ref.node, DIRECT_SEND, ref.id, 0, payload, { to: ref.key, message: msg, droppable: true });
   }
 
   /** @internal RefHost */
@@ -602,12 +591,7 @@ export class Node implements RefHost {
     } catch (err) {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
-    return this.#pending(ref.node, options?.timeout, (callId) => {
-      const header = `{"t":"c","n":${this.#q(ref.node)},"o":${this.#q(this.id)},"h":0,"a":${ref.id},"c":${callId}}`;
-      const text = header + PAYLOAD_SEPARATOR + payload;
-      if (text.length > this.options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
-      return this.#router.sendCall(ref.node, text);
-    });
+    return this.#pending(ref.node, options?.timeout, (callId) => this.#router.sendCall(ref.node, ref.id, callId, payload));
   }
 
   /** Register a pending call, then run `start(callId)`; a returned error rejects at once. */
@@ -676,12 +660,9 @@ export class Node implements RefHost {
       this._replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
       return;
     }
-    this.#router.emit(node, this.#replyHeader(node, callId, 1), payload, { to: node });
+    this.#router.emitTraffic(node, DIRECT_REPLY, callId, 1, payload, { to: node });
   }
 
-  #replyHeader(node: string, callId: number, ok: 0 | 1): string {
-    return `{"t":"r","n":${this.#q(node)},"o":${this.#q(this.id)},"h":0,"c":${callId},"k":${ok}}`;
-  }
 
   /** @internal reject call `callId` of `node` with `error` */
   _replyError(node: string, callId: number, error: TroupeError): void {
@@ -690,7 +671,7 @@ export class Node implements RefHost {
       return;
     }
     const payload = this.#codec.encode(error.toData(this.options.exposeStacks) as unknown as ErrorData);
-    this.#router.emit(node, this.#replyHeader(node, callId, 0), payload, { to: node });
+    this.#router.emitTraffic(node, DIRECT_REPLY, callId, 0, payload, { to: node });
   }
 
   /** @internal report a `deadLetter` event (only built when someone listens) */

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Wire protocol version, exchanged in the handshake. Peers with another version are refused
  * with `VERSION_MISMATCH`. See docs/protocol.md.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 const nodeId = z.string().min(1).max(256);
 const actorId = z.number().int().positive();
@@ -146,6 +146,57 @@ export const ACK_FRAME = /^\{"t":"k","b":(\d{1,15})\}$/;
 export const ENVELOPE_SEPARATOR = '\n';
 /** Separates an envelope's header from its payload (JSON text never contains a raw tab). */
 export const PAYLOAD_SEPARATOR = '\t';
+
+/**
+ * Direct envelopes: the traffic envelopes `s`, `c` and `r` between two nodes over their own link
+ * leave out `n`, `o` and `h`, which the link already says (the receiver, the authenticated peer,
+ * no hop): `S<a>`, `C<a>,<c>` and `R<c>,<k>`, then `\t` and the payload as usual. A JSON header
+ * starts with `{`, so the two forms cannot be confused. Routed traffic keeps the JSON form.
+ */
+export const DIRECT_SEND = 83; // S
+export const DIRECT_CALL = 67; // C
+export const DIRECT_REPLY = 82; // R
+
+/** The numbers of the last direct header {@link parseDirectHeader} read (`y` is 0 for `S`). */
+export const directFields = { x: 0, y: 0 };
+
+/** The text of a direct header. */
+export function directHeader(kind: number, x: number, y: number): string {
+  if (kind === DIRECT_SEND) return 'S' + x;
+  return (kind === DIRECT_CALL ? 'C' : 'R') + x + ',' + y;
+}
+
+/**
+ * Read the direct header `text[0..end)` (`S<a>`, `C<a>,<c>`, `R<c>,<k>`: positive safe integers
+ * without leading zeros, `k` 0 or 1) into {@link directFields}; false when it is malformed.
+ */
+export function parseDirectHeader(text: string, end: number): boolean {
+  const kind = text.charCodeAt(0);
+  let i = 1;
+  let x = 0;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    x = x * 10 + (c - 48);
+  }
+  if (i === 1 || i > 17 || x === 0 || x > Number.MAX_SAFE_INTEGER || text.charCodeAt(1) === 48) return false;
+  directFields.x = x;
+  directFields.y = 0;
+  if (kind === DIRECT_SEND) return i === end;
+  if (text.charCodeAt(i) !== 44 /* , */) return false;
+  const start = ++i;
+  let y = 0;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    y = y * 10 + (c - 48);
+  }
+  const len = i - start;
+  if (len === 0 || len > 16 || y > Number.MAX_SAFE_INTEGER || (len > 1 && text.charCodeAt(start) === 48)) return false;
+  if (kind === DIRECT_CALL ? y === 0 : y > 1) return false;
+  directFields.y = y;
+  return kind === DIRECT_CALL || kind === DIRECT_REPLY;
+}
 
 /** Build one envelope's text. */
 export function envelope(header: object, payload?: string): string {

@@ -2,7 +2,21 @@ import type { Clock } from './clock.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
 import { Link, type LinkOwner, type LinkSettings } from './link.ts';
-import { EnvelopeHeader, fastHeader, parseHeader, ENVELOPE_SEPARATOR, PAYLOAD_SEPARATOR, envelope, type RoutedHeader } from './protocol.ts';
+import {
+  EnvelopeHeader,
+  fastHeader,
+  parseHeader,
+  parseDirectHeader,
+  directHeader,
+  directFields,
+  DIRECT_CALL,
+  DIRECT_REPLY,
+  DIRECT_SEND,
+  ENVELOPE_SEPARATOR,
+  PAYLOAD_SEPARATOR,
+  envelope,
+  type RoutedHeader,
+} from './protocol.ts';
 import type { SessionBook } from './session.ts';
 import type { Registry } from './registry.ts';
 import type { Connection, Transport } from './transport.ts';
@@ -406,8 +420,59 @@ export class Router {
       this.#deadLetter(what.to, 'unreachable', what.message);
       return 'unreachable';
     }
+    return this.#emitOn(link, node, payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload, what);
+  }
+
+  /**
+   * Route a traffic envelope (`kind` {@link DIRECT_SEND}: `s` to actor `x`; {@link DIRECT_REPLY}:
+   * `r` for call `x`, ok `y`): in the direct form on the node's own link, else in JSON. As
+   * {@link emit}.
+   */
+  emitTraffic(node: string, kind: number, x: number, y: number, payload: string, what: { to: string; message?: unknown; droppable?: boolean }): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
+    const link = this.route(node);
+    if (!link) {
+      this.#deadLetter(what.to, 'unreachable', what.message);
+      return 'unreachable';
+    }
+    const header = link.peer === node ? directHeader(kind, x, y) : this.#jsonHeader(kind, node, x, y);
+    return this.#emitOn(link, node, header + PAYLOAD_SEPARATOR + payload, what);
+  }
+
+  /** The JSON header of a traffic envelope from this node (see {@link emitTraffic}). */
+  #jsonHeader(kind: number, node: string, x: number, y: number): string {
+    const n = this.#q(node);
+    const o = this.#q(this.#id);
+    if (kind === DIRECT_SEND) return `{"t":"s","n":${n},"o":${o},"h":0,"a":${x}}`;
+    if (kind === DIRECT_CALL) return `{"t":"c","n":${n},"o":${o},"h":0,"a":${x},"c":${y}}`;
+    return `{"t":"r","n":${n},"o":${o},"h":0,"c":${x},"k":${y}}`;
+  }
+
+  /** Node ids as JSON strings, cached. */
+  #quoted = new Map<string, string>();
+
+  #q(s: string): string {
+    let q = this.#quoted.get(s);
+    if (q === undefined) {
+      q = JSON.stringify(s);
+      if (this.#quoted.size < MAX_ROUTES) this.#quoted.set(s, q);
+    }
+    return q;
+  }
+
+  /**
+   * A direct envelope (see {@link emitTraffic}) leaving on another link than the target's own
+   * (it was held during a route switch): rewrite it in the JSON form.
+   */
+  #undirect(text: string, node: string): string {
+    const kind = text.charCodeAt(0);
+    if (kind !== DIRECT_SEND && kind !== DIRECT_CALL && kind !== DIRECT_REPLY) return text;
+    const tab = text.indexOf(PAYLOAD_SEPARATOR);
+    if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) return text;
+    return this.#jsonHeader(kind, node, directFields.x, directFields.y) + (tab < 0 ? '' : text.slice(tab));
+  }
+
+  #emitOn(link: Link, node: string, text: string, what: { to: string; message?: unknown; droppable?: boolean }): 'frame-too-large' | 'overflow' | undefined {
     if (link.peer !== node && this.#options.autoConnect) this.connector.autoDial(node);
-    const text = payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload;
     if (text.length > this.#options.maxFrameSize) {
       this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
       return 'frame-too-large';
@@ -429,9 +494,16 @@ export class Router {
    * Send a call envelope (`text`, within the frame limit) to `node`, which has a route; returns
    * the error to reject the call with when its link refuses it.
    */
-  sendCall(node: string, text: string): TroupeError | undefined {
-    if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
+  /**
+   * Send call `callId` to actor `id` of `node` (a reachable node); an error when the envelope is
+   * too large or the link congested.
+   */
+  sendCall(node: string, id: number, callId: number, payload: string): TroupeError | undefined {
     const link = this.route(node)!;
+    const header = link.peer === node ? directHeader(DIRECT_CALL, id, callId) : this.#jsonHeader(DIRECT_CALL, node, id, callId);
+    const text = header + PAYLOAD_SEPARATOR + payload;
+    if (text.length > this.#options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
+    if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
     return link.enqueue(text, true) ? undefined : this.congested(link);
   }
 
@@ -467,7 +539,20 @@ export class Router {
     });
   }
 
+  /** A direct traffic envelope (see {@link emitTraffic}): from the link's peer, for this node. */
+  #onDirect(link: Link, kind: number, text: string): void {
+    const tab = text.indexOf(PAYLOAD_SEPARATOR);
+    if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) return this.#protocolError(link, 'malformed direct envelope header');
+    const payload = tab < 0 ? undefined : text.slice(tab + 1);
+    const { x, y } = directFields;
+    if (kind === DIRECT_SEND) return this.#node._inSend(x, link.peer, payload);
+    if (kind === DIRECT_CALL) return this.#node._inCall(x, link.peer, y, payload);
+    return this.#node._inReply(x, y as 0 | 1, payload);
+  }
+
   #onEnvelope(link: Link, text: string): void {
+    const kind = text.charCodeAt(0);
+    if (kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY) return this.#onDirect(link, kind, text);
     const tab = text.indexOf(PAYLOAD_SEPARATOR);
     const headText = tab < 0 ? text : text.slice(0, tab);
     const payload = tab < 0 ? undefined : text.slice(tab + 1);
@@ -641,7 +726,7 @@ export class Router {
     const link = this.route(node);
     for (const held of sw.held) {
       if (held.startsWith('{"t":"rf"')) continue;
-      if (link === undefined || !link.enqueue(held)) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+      if (link === undefined || !link.enqueue(link.peer === node ? held : this.#undirect(held, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }
 
@@ -660,7 +745,7 @@ export class Router {
     this.#clock.clearTimeout(sw.timer);
     const link = this.route(node);
     for (const text of sw.held) {
-      if (link === undefined || !link.enqueue(text)) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+      if (link === undefined || !link.enqueue(link.peer === node ? text : this.#undirect(text, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }
 

@@ -121,9 +121,24 @@ function envelopeText(ids: number[]) {
   });
 }
 
+/** A direct traffic envelope (`S<a>`, `C<a>,<c>`, `R<c>,<k>`), well-formed or mutated. */
+function directText(ids: number[]) {
+  const num = fc.oneof(fc.constantFrom(...ids), fc.integer({ min: 0, max: 2 ** 54 }), fc.constantFrom(0, 1, 2));
+  const head = fc.oneof(
+    num.map((a) => `S${a}`),
+    fc.tuple(num, num).map(([a, c]) => `C${a},${c}`),
+    fc.tuple(num, num).map(([c, k]) => `R${c},${k}`),
+    fc.tuple(fc.constantFrom('S', 'C', 'R'), fc.string({ maxLength: 8 })).map(([k, rest]) => k + rest),
+  );
+  return fc.tuple(head, fc.option(payload, { nil: undefined }), fc.option(fc.constantFrom('0', ' ', ',', '-1', '\u0000'), { nil: undefined })).map(
+    ([h, p, junk]) => (junk === undefined ? h : h + junk) + (p === undefined ? '' : `\t${p}`),
+  );
+}
+
 function frames(ids: number[]) {
+  const envelopes = fc.oneof({ weight: 3, arbitrary: envelopeText(ids) }, { weight: 1, arbitrary: directText(ids) });
   return fc.oneof(
-    { weight: 6, arbitrary: fc.array(envelopeText(ids), { minLength: 1, maxLength: 5 }).map((e) => e.join('\n')) },
+    { weight: 6, arbitrary: fc.array(envelopes, { minLength: 1, maxLength: 5 }).map((e) => e.join('\n')) },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
     { weight: 1, arbitrary: fc.constantFrom('\n', '\t', '\n\n\t\n', '[]', 'null', '{}', '{"t":"hb"}', '{"t":"k","b":5}', '{"t":"s"}') },
   );
@@ -138,6 +153,13 @@ function classify(text: string, node: string, sinkId: number, ours: number[]): E
   const tab = text.indexOf('\t');
   const headText = tab < 0 ? text : text.slice(0, tab);
   const body = tab < 0 ? undefined : text.slice(tab + 1);
+  const direct = /^(?:S([1-9][0-9]{0,15})|C([1-9][0-9]{0,15}),([1-9][0-9]{0,15})|R([1-9][0-9]{0,15}),([01]))$/.exec(headText);
+  if (/^[SCR]/.test(headText)) {
+    // The direct form (docs/protocol.md): from the link's peer, for this node.
+    if (!direct || [direct[1], direct[2], direct[3], direct[4]].some((v) => v !== undefined && !Number.isSafeInteger(Number(v)))) return { kind: 'protocol' };
+    if (direct[4] !== undefined) return { kind: 'other' }; // a reply nobody waits for
+    return traffic(Number(direct[1] ?? direct[2]), body, sinkId, ours);
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(headText);
@@ -164,17 +186,21 @@ function classify(text: string, node: string, sinkId: number, ours: number[]): E
       return { kind: 'invalid' };
     }
   }
-  if ((h.t === 's' || h.t === 'c') && ours.includes(h.a)) {
-    if (body === undefined) return h.a === sinkId ? { kind: 'deliver', json: undefined } : { kind: 'other' };
-    try {
-      refCodec.decode(body);
-    } catch {
-      return { kind: 'invalid' };
-    }
-    if (h.a !== sinkId) return { kind: 'other' };
-    return { kind: 'deliver', json: body.startsWith('j') ? JSON.parse(body.slice(1)) : undefined };
-  }
+  if (h.t === 's' || h.t === 'c') return traffic(h.a, body, sinkId, ours);
   return { kind: 'other' };
+}
+
+/** A send or call to actor `a` of this node with payload `body`. */
+function traffic(a: number, body: string | undefined, sinkId: number, ours: number[]): Expect {
+  if (!ours.includes(a)) return { kind: 'other' };
+  if (body === undefined) return a === sinkId ? { kind: 'deliver', json: undefined } : { kind: 'other' };
+  try {
+    refCodec.decode(body);
+  } catch {
+    return { kind: 'invalid' };
+  }
+  if (a !== sinkId) return { kind: 'other' };
+  return { kind: 'deliver', json: body.startsWith('j') ? JSON.parse(body.slice(1)) : undefined };
 }
 
 async function authenticated(n: Node, id: string): Promise<RawPeer> {

@@ -3,6 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { PROTOCOL_VERSION, type Node } from '../../core/index.ts';
 import { createMemoryPair, type MemoryConnection } from '../../adapters/memory.ts';
+import { DIRECT_CALL, DIRECT_REPLY, DIRECT_SEND, directFields, parseDirectHeader } from '../../core/protocol.ts';
 
 /** Options of {@link rawPeer}. */
 export interface RawPeerOptions {
@@ -46,7 +47,12 @@ export class RawPeer {
     };
   }
 
+  /** Characters of the envelopes received after the handshake, as sent (before {@link #fromDirect}). */
+  receivedChars = 0;
+
   #push(env: string): void {
+    if (!/^\{"t":"(hello|auth|ok)"/.test(env)) this.receivedChars += env.length;
+    env = this.#fromDirect(env);
     if (!this.nodeHello) {
       try {
         const m = JSON.parse(env) as { t?: string; node: string; nonce: string; v: number };
@@ -62,6 +68,21 @@ export class RawPeer {
       return;
     }
     this.#inbox.push(env);
+  }
+
+  /**
+   * The node writes traffic to its direct peer in the short direct form (`S<a>`, `C<a>,<c>`,
+   * `R<c>,<k>`; docs/protocol.md): rewrite it in the JSON form, so tests read one form.
+   */
+  #fromDirect(env: string): string {
+    const kind = env.charCodeAt(0);
+    if (kind !== DIRECT_SEND && kind !== DIRECT_CALL && kind !== DIRECT_REPLY) return env;
+    const tab = env.indexOf('\t');
+    if (!parseDirectHeader(env, tab < 0 ? env.length : tab)) return env;
+    const { x, y } = directFields;
+    const route = { n: this.id, o: this.nodeHello?.node ?? '?', h: 0 };
+    const head = kind === DIRECT_SEND ? { t: 's', ...route, a: x } : kind === DIRECT_CALL ? { t: 'c', ...route, a: x, c: y } : { t: 'r', ...route, c: x, k: y };
+    return JSON.stringify(head) + (tab < 0 ? '' : env.slice(tab));
   }
 
   /** Every envelope received and not yet taken by {@link next}. */

@@ -1,7 +1,7 @@
 // Browser routing scenarios, run inside a loopback-only network namespace by
 // tests/browser/routing.browser.test.ts: `node --import tsx routing.ts <scenario>…`. Each prints
 // one `RESULT {json}` line with what it measured; the test file asserts on it.
-import type { Node } from '../../../core/index.ts';
+import { PROTOCOL_VERSION, type Node } from '../../../core/index.ts';
 import { buildFixtures } from '../harness/build.ts';
 import { routingSetup, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type RoutingCtx } from '../harness/env.ts';
 
@@ -232,7 +232,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     );
     // A bare socket that skips the handshake and forges a send to the sink, before and after a bogus hello.
     const forged = `{"t":"s","n":${JSON.stringify(env.tcp.id)},"o":"intruder","h":0,"a":${sink.id}}\tj"forged"`;
-    const hello = JSON.stringify({ t: 'hello', v: 1, node: 'intruder', inc: 'x1', nonce: '0'.repeat(32), addrs: [] });
+    const hello = JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, node: 'intruder', inc: 'x1', nonce: '0'.repeat(32), addrs: [] });
     const auth = JSON.stringify({ t: 'auth', mac: '0'.repeat(64) });
     const rawFirst = await bad.call('rawWebSocket', [env.wsUrl, [forged], 10_000], 20_000);
     const rawAfterHello = await bad.call('rawWebSocket', [env.wsUrl, [hello, auth, forged], 10_000], 20_000);
