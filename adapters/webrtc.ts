@@ -26,7 +26,10 @@ export interface WebRtcTransportOptions {
   config?: RTCConfiguration;
   /** The handshake secret of links made through this transport (a page's browser credential). @default the node's */
   secret?: string;
-  /** Give up opening a data connection (or registering with the PeerServer) after this many ms: peerjs can hang silently. @default 10000 */
+  /**
+   * Give up opening a data connection (or registering with the PeerServer, at the start or when
+   * reconnecting to it) after this many ms: peerjs can hang silently. @default 10000
+   */
   connectTimeout?: number;
   /** After `close()`, wait this long for the peer to acknowledge before tearing the connection down. @default 2000 */
   closeGrace?: number;
@@ -74,7 +77,11 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
   let ready: Promise<Peer> | undefined;
   let accept: ((conn: Connection) => void) | undefined;
   let closed = false;
-  let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The next attempt to reach the PeerServer again, and the bound on the current one. */
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let attemptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Dials waiting for the peer to be registered with the PeerServer again. */
+  const whenRegistered = new Set<() => void>();
   /** Dials waiting for their data channel, by target peer id (a PeerServer "peer-unavailable" fails them early). */
   const dialing = new Map<string, Set<(err: Error) => void>>();
 
@@ -109,6 +116,8 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
       }
       peer = p;
       let opened = false;
+      /** Failed attempts to reach the PeerServer again since it was lost. */
+      let attempt = 0;
       const timer = setTimeout(() => fail(new Error(`the PeerServer at ${host}:${port}${path} did not answer within ${timeout} ms`)), timeout);
       const fail = (err: Error): void => {
         clearTimeout(timer);
@@ -120,7 +129,13 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
       };
       p.on('open', () => {
         clearTimeout(timer);
-        if (opened) return; // a reconnect after losing the PeerServer
+        if (opened) {
+          // Registered again after losing the PeerServer: the dials that waited for it go ahead.
+          clearTimeout(attemptTimer);
+          attempt = 0;
+          for (const dial of [...whenRegistered]) dial();
+          return;
+        }
         opened = true;
         resolve(p);
       });
@@ -142,13 +157,27 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
           accept(conn);
         });
       });
-      // Losing the PeerServer leaves open data channels working; reconnect so new dials work too.
+      // Losing the PeerServer (a relay restart) leaves open data channels working, but no new one
+      // can be signalled, to or from this peer, until its id is registered again: reconnect with
+      // the same id while the transport is open, backing off up to 5 s between attempts. Each
+      // attempt is bounded (peerjs waits as long as the browser's WebSocket does); a failed one
+      // ends with another 'disconnected'.
       p.on('disconnected', () => {
-        if (closed || p.destroyed || reconnectTimer) return;
-        reconnectTimer = setTimeout(() => {
-          reconnectTimer = undefined;
-          if (!closed && !p.destroyed && p.disconnected) p.reconnect();
-        }, 1000);
+        clearTimeout(attemptTimer);
+        if (!opened || closed || p.destroyed || retryTimer) return;
+        const delay = Math.min(5000, 250 * 2 ** attempt++) * (0.75 + Math.random() / 2);
+        retryTimer = setTimeout(() => {
+          retryTimer = undefined;
+          if (closed || p.destroyed || !p.disconnected) return;
+          try {
+            p.reconnect();
+          } catch {
+            return; // destroyed meanwhile
+          }
+          attemptTimer = setTimeout(() => {
+            if (!closed && !p.destroyed && !p.open && !p.disconnected) p.disconnect();
+          }, timeout);
+        }, delay);
       });
       p.on('close', () => {
         for (const conn of [...connections]) conn.close();
@@ -167,33 +196,48 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
       if (!target || target === peerId) throw new TroupeError('TRANSPORT_CLOSED', `cannot dial "${address}"`);
       const p = await startPeer();
       return new Promise<Connection>((resolve, reject) => {
-        const dc = p.connect(target, { reliable: true, serialization: 'raw' });
-        const conn = wrap(dc);
+        let conn: RtcConnection | undefined;
         const fails = dialing.get(target) ?? new Set<(err: Error) => void>();
         let settled = false;
         const fail = (err: Error): void => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          whenRegistered.delete(dial);
           fails.delete(fail);
           if (!fails.size) dialing.delete(target);
-          conn.close();
+          conn?.close();
           reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
         };
-        const timer = setTimeout(() => fail(new Error(`no data channel within ${timeout} ms`)), timeout);
+        const timer = setTimeout(
+          () => fail(new Error(conn ? `no data channel within ${timeout} ms` : `not registered with the PeerServer within ${timeout} ms (it was lost; reconnecting)`)),
+          timeout,
+        );
         dialing.set(target, fails);
         fails.add(fail);
-        dc.once('open', () => {
+        // The offer goes through the PeerServer: while the peer is not registered with it (lost,
+        // reconnecting) peerjs would drop it, so wait for the registration (bounded by the timer).
+        function dial(): void {
+          whenRegistered.delete(dial);
+          if (settled) return;
           if (closed) return fail(new Error('transport closed'));
-          settled = true;
-          clearTimeout(timer);
-          fails.delete(fail);
-          if (!fails.size) dialing.delete(target);
-          resolve(conn);
-        });
-        dc.once('error', (err) => fail(err));
-        // ICE failed or the peer connection closed before the channel opened.
-        void conn.finished.then(() => fail(new Error(`${conn.closeReason} before the data channel opened`)));
+          if (!p.open) return void whenRegistered.add(dial);
+          const dc = p.connect(target, { reliable: true, serialization: 'raw' });
+          if (!dc) return fail(new Error('not registered with the PeerServer'));
+          const c = (conn = wrap(dc));
+          dc.once('open', () => {
+            if (closed) return fail(new Error('transport closed'));
+            settled = true;
+            clearTimeout(timer);
+            fails.delete(fail);
+            if (!fails.size) dialing.delete(target);
+            resolve(c);
+          });
+          dc.once('error', (err) => fail(err));
+          // ICE failed or the peer connection closed before the channel opened.
+          void c.finished.then(() => fail(new Error(`${c.closeReason} before the data channel opened`)));
+        }
+        dial();
       });
     },
 
@@ -213,7 +257,9 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
     async close() {
       if (closed) return;
       closed = true;
-      clearTimeout(reconnectTimer);
+      clearTimeout(retryTimer);
+      clearTimeout(attemptTimer);
+      for (const dial of [...whenRegistered]) dial(); // they fail: the transport is closed
       const open = [...connections];
       for (const c of open) c.close();
       await Promise.all(open.map((c) => c.finished));

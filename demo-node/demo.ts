@@ -3,13 +3,16 @@
 //     hosting the board's room actor;
 //   - two Node TCP nodes joined to the relay's cluster (function servers with the Mandelbrot tile function, standard behaviours);
 //   - the Vite dev server for demo-web/ (its `/troupe/*` requests are proxied to the relay).
-// Ctrl-C stops it all. Ports: relay 8787 and page 5173 by default, the next free ones if busy;
-// override with TROUPE_DEMO_RELAY_PORT / TROUPE_DEMO_PORT, and the node count with TROUPE_DEMO_NODES.
+// Ctrl-C stops it all; `r` + Enter restarts the relay (the pages and nodes relink on their own).
+// Ports: relay 8787 and page 5173 by default, the next free ones if busy; override with
+// TROUPE_DEMO_RELAY_PORT / TROUPE_DEMO_PORT, and the node count with TROUPE_DEMO_NODES.
 import { fork, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import net from 'node:net';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Node } from '../core/index.ts';
-import { startRelay } from './relay.ts';
+import { startRelay, type Relay, type RelayOptions } from './relay.ts';
 import { installProbe } from '../demo-web/cluster-probe.ts';
 import { ROOM_NAME, startRoom } from '../demo-web/board-room.ts';
 
@@ -29,6 +32,12 @@ export interface DemoOptions {
   nodes?: number;
   /** The cluster secret. @default {@link DEMO_SECRET} */
   secret?: string;
+  /**
+   * The browser secret pages prove (the relay hands it out in credentials; never the cluster
+   * secret). Fixed for the demo's lifetime, so pages ride out {@link Demo.restartRelay}.
+   * @default random per demo
+   */
+  browserSecret?: string;
   /** Serve this built app directory (`npm run demo:build`) with `vite preview` instead of the dev server. @default undefined */
   built?: boolean;
   /** Print progress lines. @default console.log */
@@ -41,9 +50,17 @@ export interface Demo {
   pageUrl: string;
   /** The relay's HTTP base URL (`/troupe/credential`, `/troupe/peers`, WebSocket `/troupe`, PeerServer `/peerjs`). */
   relayUrl: string;
-  relay: Node;
+  /** The relay's node (a new one, with the same id, after {@link Demo.restartRelay}). */
+  readonly relay: Node;
   /** Node ids of the TCP nodes. */
   nodes: string[];
+  /**
+   * Stop the relay and start it again in place: the same ports, node id, browser secret and
+   * PeerServer key, with a new board room and probe. Its links drop (monitors across it fire
+   * `noconnection`); the pages (which join it with a fresh credential per dial) and the TCP nodes
+   * relink on their own.
+   */
+  restartRelay(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,12 +99,40 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     }
   };
   try {
-    // 1. The relay, with the board's room and a probe for the cluster view.
+    // 1. The relay, with the board's room and a probe for the cluster view. What pages and nodes
+    //    need to find it again after a restart stays fixed for the demo's lifetime: its ports,
+    //    name, browser secret and PeerServer key.
     const relayPort = await freePort(options.relayPort ?? 8787);
-    const relay = await startRelay({ listen: `127.0.0.1:${relayPort}`, tcp: '127.0.0.1:0', secret, name: 'relay' });
-    cleanups.push(() => relay.close());
-    installProbe(relay.node, { kind: 'relay', label: 'relay' });
-    if (!startRoom(relay.node)) log(`a "${ROOM_NAME}" room already exists in the cluster`);
+    const relayOptions: RelayOptions = {
+      listen: `127.0.0.1:${relayPort}`,
+      tcp: '127.0.0.1:0',
+      secret,
+      name: 'relay',
+      browserSecret: options.browserSecret ?? crypto.randomBytes(24).toString('base64url'),
+      peerKey: crypto.randomBytes(9).toString('hex'),
+    };
+    const relayUp = async (): Promise<Relay> => {
+      const r = await startRelay(relayOptions);
+      installProbe(r.node, { kind: 'relay', label: 'relay' });
+      if (!startRoom(r.node)) log(`a "${ROOM_NAME}" room already exists in the cluster`);
+      return r;
+    };
+    let relay = await relayUp();
+    let restarting: Promise<void> | undefined;
+    cleanups.push(async () => {
+      await restarting?.catch(() => {});
+      await relay.close();
+    });
+    relayOptions.tcp = relay.node.addresses.find((a) => a.startsWith('tcp://'))?.slice('tcp://'.length) ?? relayOptions.tcp;
+    const restartRelay = (): Promise<void> =>
+      (restarting ??= (async () => {
+        try {
+          await relay.close();
+          relay = await relayUp();
+        } finally {
+          restarting = undefined;
+        }
+      })());
 
     // 2. Node TCP nodes joined to the relay's cluster.
     const tcp = relay.node.addresses.find((a) => a.startsWith('tcp://'));
@@ -117,7 +162,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       cleanups.push(() => server.close());
       pageUrl = server.resolvedUrls?.local[0] ?? `http://127.0.0.1:${pagePort}/`;
     }
-    return { pageUrl, relayUrl: relay.url, relay: relay.node, nodes: ids, close };
+    return {
+      pageUrl,
+      relayUrl: relay.url,
+      get relay() {
+        return relay.node;
+      },
+      nodes: ids,
+      restartRelay,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -193,6 +247,7 @@ async function main(): Promise<void> {
   Nodes:   ${demo.nodes.join(', ') || 'none'} (Node processes on TCP, joined through the relay)
   Secret:  the built-in DEMO secret — public, loopback only, not for real use
 
+  r + Enter restarts the relay (the pages and nodes relink on their own).
   Ctrl-C stops everything.
 ${line}\n`);
   let stopping = 0;
@@ -216,6 +271,17 @@ ${line}\n`);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (process.stdin.isTTY) {
+    // Line mode (not raw): Ctrl-C still arrives as SIGINT.
+    readline.createInterface({ input: process.stdin, terminal: false }).on('line', (line) => {
+      if (line.trim().toLowerCase() !== 'r' || stopping) return;
+      log('restarting the relay…');
+      demo.restartRelay().then(
+        () => log('relay restarted: the pages and nodes relink on their own'),
+        (err: Error) => log(`the relay did not restart: ${err.message}`),
+      );
+    });
+  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

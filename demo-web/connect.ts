@@ -1,8 +1,10 @@
 // How a page joins the cluster: fetch a credential from the relay, create the tab's node with the
 // WebSocket transport (to the relay) and the WebRTC transport (to other pages), listen on WebRTC
-// so the relay's membership gossip tells the other pages how to dial this one, then join the relay.
+// so the relay's membership gossip tells the other pages how to dial this one, then join the relay
+// (redialing whenever the link is lost, with a fresh credential each time: the page rides out a
+// relay restart).
 import { createNode, type Node } from '../core/index.ts';
-import { createWebSocketTransport } from '../adapters/websocket.ts';
+import { createWebSocketTransport, relayCredentialAddress } from '../adapters/websocket.ts';
 import { createWebRtcTransport, peerIdFor } from '../adapters/webrtc.ts';
 
 /** What `GET /troupe/credential` answers (see demo-node/relay.ts). */
@@ -56,12 +58,16 @@ export interface TabNode {
 
 /**
  * Create this page's node and join the relay. WebRTC is best effort: when the PeerServer cannot
- * be reached the page still works, with every link going through the relay.
+ * be reached the page still works, with every link going through the relay. The page stays joined:
+ * whenever its link to the relay is lost (a relay restart, say) it redials, fetching a fresh
+ * credential before each dial (a restarted relay refuses the old token, and tokens expire); the
+ * WebRTC transport registers with the restarted PeerServer again by itself. A relay restarted
+ * with another browser secret refuses the page (`UNAUTHORIZED`): it must reload.
  */
 export async function connectTab(name: string, base = relayBase()): Promise<TabNode> {
   const credential = await fetchCredential(base);
   const rtc = createWebRtcTransport({ signal: credential.peer, secret: credential.secret, peerId: peerIdFor(name), connectTimeout: 8000 });
-  const ws = createWebSocketTransport({ secret: credential.secret });
+  const ws = createWebSocketTransport({ secret: credential.secret, resolve: relayCredentialAddress(`${base}/troupe/credential`) });
   const node = createNode({ name, secret: credential.secret, transports: [ws, rtc] });
   try {
     await node.listen();

@@ -127,13 +127,21 @@ async function start(): Promise<void> {
   const tab = await connectTab(id);
   node = tab.node;
   installProbe(node, { kind: 'tab', label: `${identity.name}` });
+  // A relay restarted with another browser secret refuses this page for good (it stops redialing).
+  let refused = false;
   const updateStatus = () => {
     const n = node!.peers().length;
     const up = node!.peers().includes(tab.relay);
-    setStatus(up ? `${identity.name} · ${node!.id} · ${n} link${n === 1 ? '' : 's'}` : 'relay link lost — reconnecting…', up ? 'up' : 'down');
+    const down = refused ? 'the relay refused this page (restarted with another secret?) — reload it' : 'relay link lost — reconnecting…';
+    setStatus(up ? `${identity.name} · ${node!.id} · ${n} link${n === 1 ? '' : 's'}` : down, up ? 'up' : 'down');
   };
   node.events.on('linkUp', updateStatus);
   node.events.on('linkDown', updateStatus);
+  node.events.on('protocolError', (e) => {
+    if (e.error.code !== 'UNAUTHORIZED' || !/^wss?:/.test(e.label ?? '')) return;
+    refused = true;
+    updateStatus();
+  });
   updateStatus();
 
   board = new BoardView($('#view-board'), node, identity);

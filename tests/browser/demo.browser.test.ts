@@ -3,20 +3,21 @@
 // (tests/browser/scenarios/demo.ts). The board syncs between two pages over WebRTC, the cluster
 // view draws every node and link, the computation finishes with the right image on workers and on
 // workers plus the Node nodes and shows its speedup, a page that leaves is seen leaving; each view
-// is saved under test-results/screenshots/. Without root/unshare this fails with the reason.
+// is saved under test-results/screenshots/. Then the relay restarts under two pages, which ride it
+// out. Without root/unshare this fails with the reason.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './harness/build.ts';
 import { explain, runInNetns, type ScenarioRun } from './harness/netns.ts';
 
-const RUN_TIMEOUT = 170_000;
+const RUN_TIMEOUT = 240_000;
 let run: ScenarioRun | undefined;
 let startError: Error | undefined;
 
 beforeAll(() => {
   try {
-    run = runInNetns('tests/browser/scenarios/demo.ts', ['demo'], RUN_TIMEOUT);
+    run = runInNetns('tests/browser/scenarios/demo.ts', ['demo', 'relay-restart'], RUN_TIMEOUT);
   } catch (err) {
     startError = err as Error;
   }
@@ -68,6 +69,24 @@ interface DemoResult {
   leftName: string;
   boardLog: string;
   screenshots: string[];
+}
+
+interface RestartResult {
+  one: string;
+  two: string;
+  three: string;
+  relay: string;
+  relayAfter: string;
+  relinkedMs: number;
+  relayPeers: string[];
+  status: (string | null)[];
+  webrtcAfter: string[];
+  noteId: string;
+  notes2: string[];
+  parts3: PeerView[];
+  parts1: PeerView[];
+  roomHosts: string[];
+  loads: number[];
 }
 
 let result: DemoResult | undefined;
@@ -147,5 +166,25 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
       expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
       expect(png.length).toBeGreaterThan(10_000);
     }
+  });
+
+  it('the relay restarts under two pages: they relink with fresh credentials and keep their WebRTC link; a page opened afterwards links to them over WebRTC', async () => {
+    if (startError) throw startError;
+    const got = await run!.result<RestartResult>('relay-restart');
+    if (!got.ok) throw new Error(explain(got));
+    const r = got.value!;
+    expect(r.relayAfter).toBe(r.relay); // the same id
+    // The new relay node links to both pages and both TCP nodes (every link of it is new).
+    expect(r.relayPeers).toEqual(expect.arrayContaining([r.one, r.two, 'node-1', 'node-2']));
+    console.log(`demo relay restart: pages and TCP nodes relinked ${r.relinkedMs} ms after it was back`);
+    expect(r.status).toEqual(['up', 'up']);
+    expect(r.webrtcAfter).toContain(r.two);
+    expect(r.notes2).toContain(r.noteId);
+    // Page 1 is reachable over WebRTC from a page opened after the restart, and the reverse.
+    expect(r.parts3.find((p) => p.node === r.one)?.route).toBe('webrtc');
+    expect(r.parts1.find((p) => p.node === r.three)?.route).toBe('webrtc');
+    expect(r.roomHosts[0]).toBeTruthy();
+    expect(new Set(r.roomHosts).size).toBe(1);
+    expect(r.loads).toEqual([1, 1]);
   });
 });

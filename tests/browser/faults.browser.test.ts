@@ -1,13 +1,16 @@
 // Issue 6 — process faults with browsers attached: the relay (a real `troupe relay` process) is
 // SIGKILLed under two Chromium pages, one with a Web Worker, and a Node TCP node, then started
-// again on the same ports. The scenarios (tests/browser/scenarios/faults.ts) run in one child
+// again on the same ports; pages listening on WebRTC register with its PeerServer again and open
+// new direct links. The scenarios (tests/browser/scenarios/faults.ts) run in one child
 // process inside a loopback-only network namespace; each test asserts on the JSON its scenario
 // printed. Without root/unshare these tests fail with the reason (they never skip).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain, runInNetns, type ScenarioResult, type ScenarioRun } from './harness/netns.ts';
+import type { LinkStat } from './fixtures/page.ts';
+import type { PingerResult } from './fixtures/behaviours.ts';
 
-const SCENARIOS = ['relay-restart', 'relay-new-browser-secret'];
-const RUN_TIMEOUT = 360_000;
+const SCENARIOS = ['relay-restart', 'relay-restart-webrtc', 'relay-new-browser-secret'];
+const RUN_TIMEOUT = 450_000;
 
 let run: ScenarioRun | undefined;
 let startError: Error | undefined;
@@ -32,6 +35,8 @@ async function scenario<T>(name: string): Promise<T> {
 }
 
 type Calls = Record<string, string>;
+
+const stat = (stats: LinkStat[], node: string) => stats.find((s) => s.node === node);
 
 interface RestartResult {
   a: string;
@@ -87,6 +92,52 @@ describe('browser process faults (Chromium, loopback-only namespace)', { timeout
     expect(r.tOnA2Reason).toBe('killed');
     // … and the ones that fired stay fired: exactly one DOWN each; none for the in-page monitor.
     expect(r.counts).toEqual({ aOnT: 1, aOnB: 1, aOnW: 1, bOnA: 1, bOnW: 0, aOnB2: 1, tOnA: 1, tOnW: 1, tOnA2: 1 });
+  });
+
+  it('after a relay restart, pages register with its PeerServer again on their own, open a new direct WebRTC link and call across it', async () => {
+    const r = await scenario<{
+      a: string;
+      b: string;
+      relay: string;
+      peerIds: string[];
+      registeredBefore: string[];
+      peersBefore: { a: string[]; b: string[] };
+      outageDial: { ok: boolean; value: string };
+      relinkedMs: number;
+      registeredAfter: string[];
+      reregisteredMs: number;
+      aPeersBeforeDial: string[];
+      dialed: string;
+      statsBefore: LinkStat[];
+      statsAfter: LinkStat[];
+      bStats: LinkStat[];
+      callBy: string;
+      count: number;
+      run: { reason: unknown; result: PingerResult };
+    }>('relay-restart-webrtc');
+    // Before: both peer ids registered, no direct link between the pages (only the relay).
+    expect(r.registeredBefore).toEqual(expect.arrayContaining(r.peerIds));
+    expect(r.peersBefore).toEqual({ a: [r.relay], b: [r.relay] });
+    // While the PeerServer is gone, a dial waits for it, bounded, and fails TRANSPORT_CLOSED.
+    expect(r.outageDial.ok).toBe(false);
+    expect(r.outageDial.value).toMatch(/TRANSPORT_CLOSED: .*not registered with the PeerServer/);
+    // Restarted: both pages are registered again (the PeerServer started empty).
+    expect(r.registeredAfter).toEqual(expect.arrayContaining(r.peerIds));
+    console.log(`relay restart: pages relinked after ${r.relinkedMs} ms, registered with the PeerServer again after ${r.reregisteredMs} ms`);
+    // A new direct link, made after the restart, labelled webrtc://… on both sides.
+    expect(r.aPeersBeforeDial).toEqual([r.relay]);
+    expect(r.dialed).toBe(r.b);
+    expect(stat(r.statsAfter, r.b)?.label).toMatch(/^webrtc:\/\//);
+    expect(stat(r.bStats, r.a)?.label).toMatch(/^webrtc:\/\//);
+    // The call and every ping crossed it, answered by page B, in order; not through the relay.
+    expect(r.callBy).toBe(r.b);
+    expect(r.run.reason).toBe('normal');
+    expect(r.run.result.seqs).toEqual(Array.from({ length: r.count }, (_, i) => i + 1));
+    expect(r.run.result.by).toEqual([r.b]);
+    const rtcOut = stat(r.statsAfter, r.b)!.envelopesOut - (stat(r.statsBefore, r.b)?.envelopesOut ?? 0);
+    const relayOut = stat(r.statsAfter, r.relay)!.envelopesOut - stat(r.statsBefore, r.relay)!.envelopesOut;
+    expect(rtcOut).toBeGreaterThanOrEqual(r.count + 1);
+    expect(relayOut).toBeLessThan(r.count);
   });
 
   it('a relay restarted with another browser secret refuses a page holding the old one, which stops redialing; a page loaded anew gets through', async () => {

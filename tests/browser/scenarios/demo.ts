@@ -4,13 +4,15 @@
 // board syncs between them over WebRTC, the cluster view draws every node and the WebRTC link, the
 // computation (workers, then workers + the Node nodes) finishes with the right image and shows its
 // speedup, and a page that leaves is seen leaving. Each view is saved under
-// test-results/screenshots/. Prints one `RESULT {json}` line.
+// test-results/screenshots/. `relay-restart`: the demo's relay restarts under two pages, which
+// ride it out. Prints one `RESULT {json}` line per scenario.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startDemo, type Demo } from '../../../demo-node/demo.ts';
 import { DEFAULT_JOB, checksum, computeTile, placeTile, tilesOf } from '../../../demo-web/mandelbrot.ts';
 import { ROOT } from '../harness/build.ts';
 import { runScenarios, timeout, type BrowserEnv, type FxPage } from '../harness/env.ts';
+import { waitFor } from '../fixtures/behaviours.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
 
 type Env = BrowserEnv & { demo: Demo };
@@ -61,6 +63,9 @@ async function openDemo(env: Env, tag: string): Promise<{ p: FxPage; id: string;
   const id = await p.hook<string>(HOOK, 'whenReady', [], 60_000);
   return { p, id, loads: () => loads };
 }
+
+/** A demo page's direct links, as its hook reports them. */
+type Links = { node: string; label: string; transport: string }[];
 
 const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
   async demo(env) {
@@ -164,6 +169,76 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       leftName: parts1.find((x) => x.node === two.id)?.name,
       boardLog,
       screenshots,
+    };
+  },
+
+  /**
+   * The demo's relay restarts in place under two pages (`demo.restartRelay()`): they relink on
+   * their own with fresh credentials, the TCP nodes too; the WebRTC link between the pages stays;
+   * the board keeps working; a page opened afterwards links to an old one over WebRTC (so the old
+   * one registered with the restarted PeerServer again) and all three end up in one room.
+   */
+  async 'relay-restart'(env) {
+    const demo = env.demo;
+    const relay = demo.relay.id;
+    const [one, two] = await Promise.all([openDemo(env, 'restart-1'), openDemo(env, 'restart-2')]);
+    const sees = (other: string) => (ps: PeerView[]) => ps.some((x) => x.node === other && !x.self && x.route === 'webrtc');
+    await Promise.all([
+      one.p.until<PeerView[]>(HOOK, 'participants', [], sees(two.id), `${two.id} as a WebRTC participant`, 40_000),
+      two.p.until<PeerView[]>(HOOK, 'participants', [], sees(one.id), `${one.id} as a WebRTC participant`, 40_000),
+    ]);
+    const relayLink = (links: Links) => links.some((l) => l.node === relay && l.transport === 'websocket');
+    const linksBefore = await one.p.hook<Links>(HOOK, 'links');
+
+    // The relay stops and starts again in place (same port, id, browser secret and PeerServer key;
+    // a new token key, so the pages' first credentials are refused now).
+    await timeout('the relay to restart', demo.restartRelay(), 30_000);
+    const restartedAt = Date.now();
+    // Seen from the new relay node, whose every link was made after the restart.
+    const linkedToRelay = [one.id, two.id, ...demo.nodes];
+    await timeout('the pages and TCP nodes to relink', waitFor('links to the restarted relay', () => linkedToRelay.every((n) => demo.relay.peers().includes(n)), 60_000), 61_000);
+    const relinkedMs = Date.now() - restartedAt;
+    await Promise.all([
+      one.p.until<Links>(HOOK, 'links', [], relayLink, 'page 1 to list its relay link', 10_000),
+      two.p.until<Links>(HOOK, 'links', [], relayLink, 'page 2 to list its relay link', 10_000),
+    ]);
+    const status = await Promise.all([one, two].map((x) => x.p.page.getByTestId('status').getAttribute('data-state', { timeout: 10_000 })));
+    // The WebRTC link between the two pages did not need the relay: it is still there.
+    const webrtcAfter = await one.p.hook<string[]>(HOOK, 'webrtcPeers');
+
+    // The board still works: a note added on page 1 after the restart reaches page 2.
+    const noteId = await one.p.hook<string>(HOOK, 'addNote', ['after the restart', 0.3, 0.3]);
+    const notes2 = await two.p.until<Note[]>(HOOK, 'notes', [], (ns) => ns.some((n) => n.id === noteId), 'the note added after the restart', 20_000);
+
+    // A page opened after the restart joins the board and links to page 1 over WebRTC: page 1 has
+    // registered with the restarted PeerServer again, or the offer could not reach it.
+    const three = await openDemo(env, 'restart-3');
+    const parts3 = await three.p.until<PeerView[]>(HOOK, 'participants', [], sees(one.id), `${one.id} as a WebRTC participant of page 3`, 40_000);
+    const parts1 = await one.p.until<PeerView[]>(HOOK, 'participants', [], sees(three.id), `${three.id} as a WebRTC participant of page 1`, 40_000);
+    // The three pages end up in one room (the relay's new one, or one a page started meanwhile).
+    const hosts = async () => Promise.all([one, two, three].map((x) => x.p.hook<string>(HOOK, 'roomHost')));
+    let roomHosts = await hosts();
+    for (const end = Date.now() + 30_000; !(roomHosts[0] && roomHosts.every((h) => h === roomHosts[0])) && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      roomHosts = await hosts();
+    }
+    return {
+      one: one.id,
+      two: two.id,
+      three: three.id,
+      relay,
+      relayAfter: demo.relay.id,
+      linksBefore,
+      relinkedMs,
+      relayPeers: demo.relay.peers(),
+      status,
+      webrtcAfter,
+      noteId,
+      notes2: notes2.map((n) => n.id),
+      parts3,
+      parts1,
+      roomHosts,
+      loads: [one.loads(), two.loads()],
     };
   },
 };

@@ -2,7 +2,8 @@
 // tests/browser/faults.browser.test.ts: `node --import tsx faults.ts <scenario>…`. The relay is a
 // real `troupe relay` child process (bin/troupe.mjs), so it can be SIGKILLed and started again on
 // the same ports; a Node TCP node is joined to it and two fixture pages link to it over WebSocket
-// (no WebRTC: page to page goes through the relay). Each scenario prints one `RESULT {json}` line.
+// (no WebRTC: page to page goes through the relay), except in `relay-restart-webrtc`, where the
+// pages also listen on WebRTC through the relay's PeerServer. Each scenario prints one `RESULT {json}` line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,8 +12,9 @@ import { createTcpTransport } from '../../../adapters/tcp.ts';
 import { buildFixtures, ROOT } from '../harness/build.ts';
 import { CLUSTER_SECRET, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type Setup } from '../harness/env.ts';
 import { serveStatic } from '../harness/static-server.ts';
-import { defineFixtureBehaviours, waitFor } from '../fixtures/behaviours.ts';
-import type { StartOptions } from '../fixtures/page.ts';
+import { defineFixtureBehaviours, waitFor, type PingerResult } from '../fixtures/behaviours.ts';
+import type { LinkStat, StartOptions } from '../fixtures/page.ts';
+import type { RelayCredential, RelayPeers } from '../../../demo-node/relay.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
 
 const CLI = path.join(ROOT, 'bin', 'troupe.mjs');
@@ -167,23 +169,44 @@ async function tcpUp(env: Env, relay: RelayProcess): Promise<Node> {
 }
 
 /** Fetch a credential from the relay (as the page's script would before creating its node). */
-async function credentialOf(relay: RelayProcess): Promise<{ secret: string; ws: string }> {
+async function credentialOf(relay: RelayProcess): Promise<RelayCredential> {
   const res = await timeout('GET /troupe/credential', fetch(relay.credentialUrl), 10_000);
   if (!res.ok) throw new Error(`GET /troupe/credential: HTTP ${res.status}`);
-  return (await res.json()) as { secret: string; ws: string };
+  return (await res.json()) as RelayCredential;
+}
+
+/** What the relay says is behind it (`GET /troupe/peers`): the peer ids registered with its PeerServer, say. */
+async function peersOf(relay: RelayProcess): Promise<RelayPeers> {
+  const res = await timeout('GET /troupe/peers', fetch(`${relay.url}/troupe/peers`), 10_000);
+  if (!res.ok) throw new Error(`GET /troupe/peers: HTTP ${res.status}`);
+  return (await res.json()) as RelayPeers;
 }
 
 /**
  * Open a fixture page and start its node the way a page that should survive relay restarts does:
- * it joins the relay and fetches a fresh credential before every dial (no WebRTC).
+ * it joins the relay and fetches a fresh credential before every dial. Without `webrtc` it has no
+ * WebRTC (page to page goes through the relay); with it, it also listens on WebRTC through the
+ * relay's PeerServer (`autoConnect` false: no direct link unless the scenario dials one).
  */
-async function startPage(env: Env, relay: RelayProcess, tag: string): Promise<{ p: FxPage; id: string; wsUrl: string }> {
+async function startPage(
+  env: Env,
+  relay: RelayProcess,
+  tag: string,
+  o: { webrtc?: boolean; autoConnect?: boolean } = {},
+): Promise<{ p: FxPage; id: string; wsUrl: string; addresses: string[] }> {
   const p = await env.openPage(tag, env.pageUrl);
   await p.page.waitForFunction(() => !!(window as any).fx, undefined, { timeout: 30_000 });
   const cred = await credentialOf(relay);
-  const options: StartOptions = { name: `${tag}-${rnd()}`, wsUrl: cred.ws, secret: cred.secret, credentialUrl: relay.credentialUrl };
-  const started = await p.call<{ id: string }>('start', [options]);
-  return { p, id: started.id, wsUrl: cred.ws };
+  const options: StartOptions = {
+    name: `${tag}-${rnd()}`,
+    wsUrl: cred.ws,
+    secret: cred.secret,
+    credentialUrl: relay.credentialUrl,
+    ...(o.webrtc && { signal: cred.peer }),
+    ...(o.autoConnect !== undefined && { autoConnect: o.autoConnect }),
+  };
+  const started = await p.call<{ id: string; addresses: string[] }>('start', [options]);
+  return { p, id: started.id, wsUrl: cred.ws, addresses: started.addresses };
 }
 
 /** A monitor from the Node node on the actor registered as `name`, recording every DOWN it gets. */
@@ -206,6 +229,24 @@ async function pageCalls(p: FxPage, name: string): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The peer id a page registers with the PeerServer (from its `webrtc://<peerId>` address). */
+function peerIdOf(page: { id: string; addresses: string[] }): string {
+  const address = page.addresses.find((a) => a.startsWith('webrtc://'));
+  if (!address) throw new Error(`${page.id} announces no webrtc:// address: ${page.addresses.join(', ')}`);
+  return address.slice('webrtc://'.length);
+}
+
+/** Poll `GET /troupe/peers` until every one of `peerIds` is registered with the relay's PeerServer. */
+async function peerServerHas(relay: RelayProcess, peerIds: string[], ms: number): Promise<string[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const registered = (await peersOf(relay)).webrtcPeers;
+    if (peerIds.every((id) => registered.includes(id))) return registered;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for peer ids ${peerIds.join(', ')} on the PeerServer; it has ${registered.join(', ') || 'none'}`);
+    await sleep(200);
+  }
+}
 
 /** Run a call; a failure names the call. Right after the restart, every call must go through at once. */
 async function namedCall(what: string, call: () => Promise<string>): Promise<string> {
@@ -346,6 +387,80 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       aOnB2Reason,
       tOnA2Reason: tOnA2[0].reason,
       counts,
+    };
+  },
+
+  /**
+   * WebRTC signalling across a relay restart. Two pages listen on WebRTC through the relay's
+   * PeerServer (their peerjs clients register their peer ids) but do not dial each other. SIGKILL
+   * the relay: the peerjs clients lose the PeerServer. Started again on the same port with the same
+   * peer key, the pages register their peer ids again on their own; then page A dials page B over
+   * WebRTC — a NEW direct link, signalled by the restarted PeerServer — and calls cross it.
+   */
+  async 'relay-restart-webrtc'(env) {
+    const relay = await relayUp(env);
+    const [a, b] = await Promise.all([
+      startPage(env, relay, 'rtc-a', { webrtc: true, autoConnect: false }),
+      startPage(env, relay, 'rtc-b', { webrtc: true, autoConnect: false }),
+    ]);
+    const peerIds = [peerIdOf(a), peerIdOf(b)];
+    const registeredBefore = await peerServerHas(relay, peerIds, 20_000);
+    const peersBefore = { a: await a.p.call<string[]>('peers'), b: await b.p.call<string[]>('peers') };
+
+    await relay.kill();
+    const lost = (p: FxPage, tag: string) => p.until<string[]>('fx', 'peers', [], (ps) => !ps.includes(relay.args.name), `${tag} to lose the relay`, DOWN_WAIT);
+    await Promise.all([lost(a.p, 'page A'), lost(b.p, 'page B')]);
+    // While the PeerServer is gone, a WebRTC dial waits for it (bounded by the connect timeout),
+    // then fails TRANSPORT_CLOSED; meanwhile the pages' attempts to reach it fail more than once.
+    const outageDial = await a.p.call<string>('dial', [`webrtc://${peerIdOf(b)}`], FIXTURE_TIMING.connectTimeout + 15_000).then(
+      (peer) => ({ ok: true, value: peer }),
+      (err: Error) => ({ ok: false, value: err.message.split('\n')[0].slice(0, 300) }),
+    );
+
+    const restartedAt = Date.now();
+    await relay.start();
+    await Promise.all([
+      a.p.call('waitLink', [relay.args.name, 'ws://', BACK_WAIT], BACK_WAIT + 5000),
+      b.p.call('waitLink', [relay.args.name, 'ws://', BACK_WAIT], BACK_WAIT + 5000),
+    ]);
+    const relinkedMs = Date.now() - restartedAt;
+    // The restarted PeerServer starts empty: the pages register again on their own.
+    const registeredAfter = await peerServerHas(relay, peerIds, BACK_WAIT);
+    const reregisteredMs = Date.now() - restartedAt;
+    const aPeersBeforeDial = await a.p.call<string[]>('peers');
+
+    // A new direct link: A dials B's WebRTC address.
+    const echo = `echo-rtc-${rnd()}`;
+    await b.p.call('spawn', [b.id, 'echo', { name: echo }]);
+    await a.p.call('waitName', [echo, 20_000]);
+    const dialed = await a.p.call<string>('dial', [`webrtc://${peerIdOf(b)}`], FIXTURE_TIMING.connectTimeout + 10_000);
+    await Promise.all([a.p.call('waitLink', [b.id, 'webrtc://', 30_000]), b.p.call('waitLink', [a.id, 'webrtc://', 30_000])]);
+    // A call and a stream of pings from A to B's echo: they take the new link, not the relay.
+    const statsBefore = await a.p.call<LinkStat[]>('linkStats');
+    const callBy = await namedCall(`a → ${echo}`, () => pageCalls(a.p, echo));
+    const count = 50;
+    const run = await a.p.call<{ reason: unknown; result: PingerResult }>('run', [a.id, 'pinger', { target: echo, count, timeout: 20_000 }, 30_000], 40_000);
+    const statsAfter = await a.p.call<LinkStat[]>('linkStats');
+    const bStats = await b.p.call<LinkStat[]>('linkStats');
+    return {
+      a: a.id,
+      b: b.id,
+      relay: relay.args.name,
+      peerIds,
+      registeredBefore,
+      peersBefore,
+      outageDial,
+      relinkedMs,
+      registeredAfter,
+      reregisteredMs,
+      aPeersBeforeDial,
+      dialed,
+      statsBefore,
+      statsAfter,
+      bStats,
+      callBy,
+      count,
+      run,
     };
   },
 
