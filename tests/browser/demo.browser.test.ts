@@ -7,25 +7,12 @@
 // out. Without root/unshare this fails with the reason.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ROOT } from './harness/build.ts';
-import { explain, runInNetns, type ScenarioRun } from './harness/netns.ts';
+import { netnsScenarios } from './harness/netns.ts';
 
 const RUN_TIMEOUT = 240_000;
-let run: ScenarioRun | undefined;
-let startError: Error | undefined;
-
-beforeAll(() => {
-  try {
-    run = runInNetns('tests/browser/scenarios/demo.ts', ['demo', 'relay-restart'], RUN_TIMEOUT);
-  } catch (err) {
-    startError = err as Error;
-  }
-});
-
-afterAll(async () => {
-  await run?.stop();
-});
+const scenario = netnsScenarios('tests/browser/scenarios/demo.ts', ['demo', 'relay-restart'], RUN_TIMEOUT);
 
 interface PeerView {
   node: string;
@@ -91,11 +78,7 @@ interface RestartResult {
 
 let result: DemoResult | undefined;
 async function demo(): Promise<DemoResult> {
-  if (startError) throw startError;
-  if (result) return result;
-  const r = await run!.result<DemoResult>('demo');
-  if (!r.ok) throw new Error(explain(r));
-  return (result = r.value!);
+  return (result ??= await scenario<DemoResult>('demo'));
 }
 
 const byId = (ns: Note[]) => ns.map((n) => ({ id: n.id, text: n.text })).sort((x, y) => x.id.localeCompare(y.id));
@@ -169,10 +152,7 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
   });
 
   it('the relay restarts under two pages: they relink with fresh credentials and keep their WebRTC link; a page opened afterwards links to them over WebRTC', async () => {
-    if (startError) throw startError;
-    const got = await run!.result<RestartResult>('relay-restart');
-    if (!got.ok) throw new Error(explain(got));
-    const r = got.value!;
+    const r = await scenario<RestartResult>('relay-restart');
     expect(r.relayAfter).toBe(r.relay); // the same id
     // The new relay node links to both pages and both TCP nodes (every link of it is new).
     expect(r.relayPeers).toEqual(expect.arrayContaining([r.one, r.two, 'node-1', 'node-2']));

@@ -4,35 +4,15 @@
 // new direct links. The scenarios (tests/browser/scenarios/faults.ts) run in one child
 // process inside a loopback-only network namespace; each test asserts on the JSON its scenario
 // printed. Without root/unshare these tests fail with the reason (they never skip).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain, runInNetns, type ScenarioResult, type ScenarioRun } from './harness/netns.ts';
+import { describe, expect, it } from 'vitest';
+import { netnsScenarios } from './harness/netns.ts';
 import type { LinkStat } from './fixtures/page.ts';
 import type { PingerResult } from './fixtures/behaviours.ts';
 
 const SCENARIOS = ['relay-restart', 'relay-restart-webrtc', 'relay-new-browser-secret'];
 const RUN_TIMEOUT = 450_000;
 
-let run: ScenarioRun | undefined;
-let startError: Error | undefined;
-
-beforeAll(() => {
-  try {
-    run = runInNetns('tests/browser/scenarios/faults.ts', SCENARIOS, RUN_TIMEOUT);
-  } catch (err) {
-    startError = err as Error;
-  }
-});
-
-afterAll(async () => {
-  await run?.stop();
-});
-
-async function scenario<T>(name: string): Promise<T> {
-  if (startError) throw startError;
-  const r: ScenarioResult<T> = await run!.result<T>(name);
-  if (!r.ok) throw new Error(explain(r));
-  return r.value as T;
-}
+const scenario = netnsScenarios('tests/browser/scenarios/faults.ts', SCENARIOS, RUN_TIMEOUT);
 
 type Calls = Record<string, string>;
 

@@ -3,35 +3,15 @@
 // a loopback-only network namespace — relay, PeerServer, TCP node, static server and Chromium —
 // so WebRTC can only use 127.0.0.1; each test asserts on the JSON its scenario printed.
 // Without root/unshare these tests fail with the reason (they never skip).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain, runInNetns, type ScenarioResult, type ScenarioRun } from './harness/netns.ts';
+import { describe, expect, it } from 'vitest';
+import { netnsScenarios } from './harness/netns.ts';
 import type { LinkStat } from './fixtures/page.ts';
 import type { PingerResult } from './fixtures/behaviours.ts';
 
 const SCENARIOS = ['webrtc-worker-chain', 'route-shortens', 'relay-worker-chain', 'browser-tcp', 'page-close', 'worker-terminate', 'wrong-credential'];
 const RUN_TIMEOUT = 170_000;
 
-let run: ScenarioRun | undefined;
-let startError: Error | undefined;
-
-beforeAll(() => {
-  try {
-    run = runInNetns('tests/browser/scenarios/routing.ts', SCENARIOS, RUN_TIMEOUT);
-  } catch (err) {
-    startError = err as Error;
-  }
-});
-
-afterAll(async () => {
-  await run?.stop();
-});
-
-async function scenario<T>(name: string): Promise<T> {
-  if (startError) throw startError;
-  const r: ScenarioResult<T> = await run!.result<T>(name);
-  if (!r.ok) throw new Error(explain(r));
-  return r.value as T;
-}
+const scenario = netnsScenarios('tests/browser/scenarios/routing.ts', SCENARIOS, RUN_TIMEOUT);
 
 const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const stat = (stats: LinkStat[], node: string) => stats.find((s) => s.node === node);

@@ -64,6 +64,11 @@ export function tcpAddressOf(relay: Relay): string {
 
 /** A Node node on TCP, joined to the relay, knowing the fixture behaviours. */
 export async function startTcpNode(relay: Relay): Promise<Node> {
+  return joinTcpNode(tcpAddressOf(relay));
+}
+
+/** A Node node on TCP (fixture behaviours and timing) that joins `address` (redialed as seeds are). */
+export async function joinTcpNode(address: string, joinTimeout = 20_000): Promise<Node> {
   const node = createNode({
     name: `tcp-${rnd()}`,
     secret: CLUSTER_SECRET,
@@ -73,8 +78,13 @@ export async function startTcpNode(relay: Relay): Promise<Node> {
     callTimeout: FIXTURE_TIMING.callTimeout,
   });
   defineFixtureBehaviours(node);
-  await node.listen();
-  await timeout('the TCP node to join the relay', node.join(tcpAddressOf(relay)), 15_000);
+  try {
+    await node.listen();
+    await timeout('the TCP node to join the relay', node.join(address), joinTimeout);
+  } catch (err) {
+    await node.shutdown();
+    throw err;
+  }
   return node;
 }
 

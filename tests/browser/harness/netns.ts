@@ -2,6 +2,7 @@
 // offer 127.0.0.1 candidates (TESTING.md): `unshare -n sh -c 'ip link set lo up && exec node …'`.
 // The script prints one `RESULT {json}` line per scenario; tests await them by name.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './build.ts';
@@ -146,4 +147,38 @@ export function runInNetns(script: string, args: string[], timeoutMs: number): S
 /** A failure message for a scenario that did not succeed. */
 export function explain(r: ScenarioResult): string {
   return `${r.scenario} failed: ${r.error ?? '(no error)'}\n${(r.diagnostics ?? []).slice(-80).join('\n')}`;
+}
+
+/**
+ * The usual shape of a namespace-backed test file: start `script` with `scenarios` before the
+ * file's tests (vitest `beforeAll`), stop it after them, and return a function that awaits one
+ * scenario's value — throwing, with its diagnostics, if it failed or the run could not start.
+ */
+export function netnsScenarios(script: string, scenarios: string[], timeoutMs: number): <T>(name: string) => Promise<T> {
+  let run: ScenarioRun | undefined;
+  let startError: Error | undefined;
+  beforeAll(() => {
+    try {
+      run = runInNetns(script, scenarios, timeoutMs);
+    } catch (err) {
+      startError = err as Error;
+    }
+  });
+  afterAll(async () => {
+    await run?.stop();
+  });
+  const seen = new Map<string, Promise<unknown>>();
+  return <T>(name: string): Promise<T> => {
+    let p = seen.get(name);
+    if (p === undefined) {
+      p = (async () => {
+        if (startError) throw startError;
+        const r: ScenarioResult<T> = await run!.result<T>(name);
+        if (!r.ok) throw new Error(explain(r));
+        return r.value as T;
+      })();
+      seen.set(name, p);
+    }
+    return p as Promise<T>;
+  };
 }

@@ -7,12 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { createNode, type Node } from '../../../core/index.ts';
-import { createTcpTransport } from '../../../adapters/tcp.ts';
+import type { Node } from '../../../core/index.ts';
 import { buildFixtures, ROOT } from '../harness/build.ts';
-import { CLUSTER_SECRET, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type Setup } from '../harness/env.ts';
+import { CLUSTER_SECRET, joinTcpNode, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type Setup } from '../harness/env.ts';
 import { serveStatic } from '../harness/static-server.ts';
-import { defineFixtureBehaviours, waitFor, type PingerResult } from '../fixtures/behaviours.ts';
+import { waitFor, type PingerResult } from '../fixtures/behaviours.ts';
 import type { LinkStat, StartOptions } from '../fixtures/page.ts';
 import type { RelayCredential, RelayPeers } from '../../../demo-node/relay.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
@@ -153,18 +152,8 @@ async function relayUp(env: Env): Promise<RelayProcess> {
 
 /** A Node TCP node that joins the relay's TCP address (redialing it forever, as seeds are). */
 async function tcpUp(env: Env, relay: RelayProcess): Promise<Node> {
-  const node = createNode({
-    name: `tcp-${rnd()}`,
-    secret: CLUSTER_SECRET,
-    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
-    heartbeatInterval: FIXTURE_TIMING.heartbeatInterval,
-    heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout,
-    callTimeout: FIXTURE_TIMING.callTimeout,
-  });
+  const node = await joinTcpNode(relay.tcpAddress);
   env.defer(() => node.shutdown());
-  defineFixtureBehaviours(node);
-  await node.listen();
-  await timeout('the TCP node to join the relay', node.join(relay.tcpAddress), 20_000);
   return node;
 }
 
