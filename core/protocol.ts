@@ -198,6 +198,48 @@ export function parseDirectHeader(text: string, end: number): boolean {
   return kind === DIRECT_CALL || kind === DIRECT_REPLY;
 }
 
+/**
+ * Writes the JSON headers of traffic envelopes (`s`, `c`, `r`) from node `origin`, the form
+ * routed traffic takes (see {@link directHeader} for the direct one), caching quoted node ids.
+ */
+export class TrafficHeaders {
+  readonly #quoted = new Map<string, string>();
+  readonly #origin: string;
+  readonly #maxCached: number;
+
+  constructor(origin: string, maxCached: number) {
+    this.#origin = origin;
+    this.#maxCached = maxCached;
+  }
+
+  /** The JSON header of a traffic envelope of `kind` (a `DIRECT_*` code) for `node`. */
+  json(kind: number, node: string, x: number, y: number): string {
+    const n = this.#q(node);
+    const o = this.#q(this.#origin);
+    if (kind === DIRECT_SEND) return `{"t":"s","n":${n},"o":${o},"h":0,"a":${x}}`;
+    if (kind === DIRECT_CALL) return `{"t":"c","n":${n},"o":${o},"h":0,"a":${x},"c":${y}}`;
+    return `{"t":"r","n":${n},"o":${o},"h":0,"c":${x},"k":${y}}`;
+  }
+
+  /** `text` in the JSON form if it is a direct envelope for `node` (one held during a route switch that leaves on another link). */
+  undirect(text: string, node: string): string {
+    const kind = text.charCodeAt(0);
+    if (kind !== DIRECT_SEND && kind !== DIRECT_CALL && kind !== DIRECT_REPLY) return text;
+    const tab = text.indexOf(PAYLOAD_SEPARATOR);
+    if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) return text;
+    return this.json(kind, node, directFields.x, directFields.y) + (tab < 0 ? '' : text.slice(tab));
+  }
+
+  #q(s: string): string {
+    let q = this.#quoted.get(s);
+    if (q === undefined) {
+      q = JSON.stringify(s);
+      if (this.#quoted.size < this.#maxCached) this.#quoted.set(s, q);
+    }
+    return q;
+  }
+}
+
 /** Build one envelope's text. */
 export function envelope(header: object, payload?: string): string {
   const h = JSON.stringify(header);

@@ -9,6 +9,7 @@ import {
   parseDirectHeader,
   directHeader,
   directFields,
+  TrafficHeaders,
   DIRECT_CALL,
   DIRECT_REPLY,
   DIRECT_SEND,
@@ -51,6 +52,7 @@ export class Router {
 
   readonly #node: Node;
   readonly #id: string;
+  readonly #headers: TrafficHeaders;
   readonly #options: ResolvedOptions;
   readonly #clock: Clock;
   readonly #events: Emitter<NodeEvents>;
@@ -76,6 +78,7 @@ export class Router {
   constructor(node: Node, parts: RouterParts) {
     this.#node = node;
     this.#id = node.id;
+    this.#headers = new TrafficHeaders(node.id, MAX_ROUTES);
     this.#options = node.options;
     this.#clock = node.clock;
     this.#events = node.events;
@@ -434,41 +437,8 @@ export class Router {
       this.#deadLetter(what.to, 'unreachable', what.message);
       return 'unreachable';
     }
-    const header = link.peer === node ? directHeader(kind, x, y) : this.#jsonHeader(kind, node, x, y);
+    const header = link.peer === node ? directHeader(kind, x, y) : this.#headers.json(kind, node, x, y);
     return this.#emitOn(link, node, header + PAYLOAD_SEPARATOR + payload, what);
-  }
-
-  /** The JSON header of a traffic envelope from this node (see {@link emitTraffic}). */
-  #jsonHeader(kind: number, node: string, x: number, y: number): string {
-    const n = this.#q(node);
-    const o = this.#q(this.#id);
-    if (kind === DIRECT_SEND) return `{"t":"s","n":${n},"o":${o},"h":0,"a":${x}}`;
-    if (kind === DIRECT_CALL) return `{"t":"c","n":${n},"o":${o},"h":0,"a":${x},"c":${y}}`;
-    return `{"t":"r","n":${n},"o":${o},"h":0,"c":${x},"k":${y}}`;
-  }
-
-  /** Node ids as JSON strings, cached. */
-  #quoted = new Map<string, string>();
-
-  #q(s: string): string {
-    let q = this.#quoted.get(s);
-    if (q === undefined) {
-      q = JSON.stringify(s);
-      if (this.#quoted.size < MAX_ROUTES) this.#quoted.set(s, q);
-    }
-    return q;
-  }
-
-  /**
-   * A direct envelope (see {@link emitTraffic}) leaving on another link than the target's own
-   * (it was held during a route switch): rewrite it in the JSON form.
-   */
-  #undirect(text: string, node: string): string {
-    const kind = text.charCodeAt(0);
-    if (kind !== DIRECT_SEND && kind !== DIRECT_CALL && kind !== DIRECT_REPLY) return text;
-    const tab = text.indexOf(PAYLOAD_SEPARATOR);
-    if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) return text;
-    return this.#jsonHeader(kind, node, directFields.x, directFields.y) + (tab < 0 ? '' : text.slice(tab));
   }
 
   #emitOn(link: Link, node: string, text: string, what: { to: string; message?: unknown; droppable?: boolean }): 'frame-too-large' | 'overflow' | undefined {
@@ -500,7 +470,7 @@ export class Router {
    */
   sendCall(node: string, id: number, callId: number, payload: string): TroupeError | undefined {
     const link = this.route(node)!;
-    const header = link.peer === node ? directHeader(DIRECT_CALL, id, callId) : this.#jsonHeader(DIRECT_CALL, node, id, callId);
+    const header = link.peer === node ? directHeader(DIRECT_CALL, id, callId) : this.#headers.json(DIRECT_CALL, node, id, callId);
     const text = header + PAYLOAD_SEPARATOR + payload;
     if (text.length > this.#options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
     if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
@@ -726,7 +696,7 @@ export class Router {
     const link = this.route(node);
     for (const held of sw.held) {
       if (held.startsWith('{"t":"rf"')) continue;
-      if (link === undefined || !link.enqueue(link.peer === node ? held : this.#undirect(held, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+      if (link === undefined || !link.enqueue(link.peer === node ? held : this.#headers.undirect(held, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }
 
@@ -745,7 +715,7 @@ export class Router {
     this.#clock.clearTimeout(sw.timer);
     const link = this.route(node);
     for (const text of sw.held) {
-      if (link === undefined || !link.enqueue(link.peer === node ? text : this.#undirect(text, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+      if (link === undefined || !link.enqueue(link.peer === node ? text : this.#headers.undirect(text, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }
 

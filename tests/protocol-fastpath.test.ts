@@ -3,7 +3,7 @@
 // headers the same fields.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { EnvelopeHeader, fastHeader, parseHeader } from '../core/protocol.ts';
+import { EnvelopeHeader, fastHeader, parseHeader, directHeader, parseDirectHeader, directFields, TrafficHeaders, DIRECT_SEND, DIRECT_CALL, DIRECT_REPLY } from '../core/protocol.ts';
 
 const anyValue = fc.oneof(
   fc.string({ maxLength: 300 }),
@@ -90,5 +90,39 @@ describe('parseHeader reads canonical headers exactly as JSON.parse does', () =>
     expect(parseHeader('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}')).toEqual(JSON.parse('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}'));
     expect(() => parseHeader('{"t":"s","n":"b","o":"a","h":01,"a":1}')).toThrow();
     expect(parseHeader('{"t":"s","n":"b\\"q","o":"a","h":0,"a":1}')).toEqual({ t: 's', n: 'b"q', o: 'a', h: 0, a: 1 });
+  });
+});
+
+describe('direct envelopes (S<a>, C<a>,<c>, R<c>,<k>)', () => {
+  const safe = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
+  const traffic = fc.oneof(
+    safe.map((a) => ({ kind: DIRECT_SEND, x: a, y: 0 })),
+    fc.tuple(safe, safe).map(([a, c]) => ({ kind: DIRECT_CALL, x: a, y: c })),
+    fc.tuple(safe, fc.constantFrom(0, 1)).map(([c, k]) => ({ kind: DIRECT_REPLY, x: c, y: k })),
+  );
+
+  it('read back what was written; rewritten in JSON (a held envelope leaving on another link) they are the same envelope', () => {
+    const headers = new TrafficHeaders('here', 100);
+    fc.assert(
+      fc.property(traffic, fc.string({ minLength: 1, maxLength: 12 }), fc.option(fc.string({ maxLength: 20 }), { nil: undefined }), (t, node, payload) => {
+        const head = directHeader(t.kind, t.x, t.y);
+        expect(parseDirectHeader(head, head.length)).toBe(true);
+        expect(directFields).toEqual({ x: t.x, y: t.y });
+        const text = payload === undefined ? head : `${head}\t${payload}`;
+        const json = headers.undirect(text, node);
+        const tab = json.indexOf('\t');
+        const h = EnvelopeHeader.parse(parseHeader(tab < 0 ? json : json.slice(0, tab)));
+        const want = t.kind === DIRECT_SEND ? { t: 's', a: t.x } : t.kind === DIRECT_CALL ? { t: 'c', a: t.x, c: t.y } : { t: 'r', c: t.x, k: t.y };
+        expect(h).toEqual({ ...want, n: node, o: 'here', h: 0 });
+        expect(tab < 0 ? undefined : json.slice(tab + 1)).toBe(payload);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuse anything else after S, C or R', () => {
+    for (const bad of ['S', 'S0', 'S01', 'S-1', 'S1,2', 'S1 ', 'S12345678901234567', 'C1', 'C1,', 'C1,0', 'C0,1', 'C1,2,3', 'R1,2', 'R1,', 'R,1', 'R1,01', 'X1', 'S9007199254740993']) {
+      expect(parseDirectHeader(bad, bad.length), bad).toBe(false);
+    }
   });
 });
