@@ -88,3 +88,102 @@ export abstract class BaseConnection implements Connection {
     return true;
   }
 }
+
+/**
+ * What the adapters over a `postMessage` channel share (MessagePort / Worker, BroadcastChannel):
+ * frames sent in one tick leave as one message (`{ troupe: 'frames', frames }`, or the bare string
+ * when there is one: posting an array of n frames costs far less than n posts), held until the
+ * other end has said it is there; the receiving side of the same format. Every other object the
+ * adapter posts is a control message tagged `troupe`.
+ */
+export abstract class PostedConnection extends BaseConnection {
+  #peerReady = false;
+  #out: string[] = [];
+  #outChars = 0;
+  #flushScheduled = false;
+
+  /** Post one message on the channel (the adapter handles a failing post). */
+  protected abstract post(message: unknown): void;
+  /** A protocol error in what the peer posted: close, telling the peer why. */
+  protected abstract fail(reason: string): void;
+
+  get bufferedAmount(): number {
+    return this.#outChars;
+  }
+
+  send(frame: string): void {
+    if (this.closed) return;
+    this.#out.push(frame);
+    this.#outChars += frame.length;
+    if (this.#peerReady && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** Whether the other end has said it is on the channel. */
+  protected get peerReady(): boolean {
+    return this.#peerReady;
+  }
+
+  /** The other end is on the channel: what waited goes now. False if it was known already. */
+  protected markPeerReady(): boolean {
+    if (this.#peerReady) return false;
+    this.#peerReady = true;
+    this.flush();
+    return true;
+  }
+
+  /**
+   * Post what waits, as one message. `closing`: also before the peer said it is there (a port
+   * holds messages for its listener), and without `ondrain` (nothing more may go out).
+   */
+  protected flush = (closing = false): void => {
+    this.#flushScheduled = false;
+    if (this.closed || !(this.#peerReady || closing) || this.#out.length === 0) return;
+    const out = this.#out;
+    this.#out = [];
+    this.#outChars = 0;
+    this.post(out.length === 1 ? out[0] : { troupe: 'frames', frames: out });
+    if (closing !== true) this.ondrain?.();
+  };
+
+  /** Forget what waits (the connection closed). */
+  protected dropQueued(): void {
+    this.#out = [];
+    this.#outChars = 0;
+  }
+
+  /**
+   * Take one posted message: frames go to core; returns a control message (an object tagged
+   * `troupe`, other than `frames`) for the adapter, undefined otherwise (the app's own messages
+   * are ignored).
+   */
+  protected receivePosted(data: unknown): { troupe: string; [k: string]: unknown } | undefined {
+    if (this.closed) return undefined;
+    if (typeof data === 'string') {
+      this.#frame(data);
+      return undefined;
+    }
+    if (typeof data !== 'object' || data === null || !('troupe' in data)) return undefined;
+    const msg = data as { troupe: string; frames?: unknown };
+    if (msg.troupe !== 'frames') return msg;
+    if (!Array.isArray(msg.frames)) {
+      this.fail('PROTOCOL_ERROR: malformed frame batch');
+      return undefined;
+    }
+    for (const frame of msg.frames) {
+      if (this.closed) return undefined; // the handler closed the connection
+      if (typeof frame !== 'string') {
+        this.fail('PROTOCOL_ERROR: a frame is not a string');
+        return undefined;
+      }
+      this.#frame(frame);
+    }
+    return undefined;
+  }
+
+  #frame(frame: string): void {
+    if (!this.deliver(frame)) this.fail('PROTOCOL_ERROR: too many frames before the link was attached');
+  }
+}

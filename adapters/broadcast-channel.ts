@@ -26,7 +26,7 @@
  * await node.listen(); // other tabs and workers of this origin appear in node.peers()
  */
 import { TroupeError, type Connection, type Discovery, type Node, type Transport } from '../core/index.ts';
-import { BaseConnection } from './base-connection.ts';
+import { PostedConnection } from './base-connection.ts';
 
 /** The part of `BroadcastChannel` used here (the DOM's, or Node's global one). */
 interface Channel {
@@ -175,15 +175,11 @@ export function createBroadcastChannelTransport(options: BroadcastChannelTranspo
 }
 
 /** One end of a pair channel. */
-class PairConnection extends BaseConnection {
+class PairConnection extends PostedConnection {
   readonly label: string;
   /** Resolves when the other end is on the channel (the dialer waits for it). */
   readonly ready: Promise<void>;
   #ch: Channel;
-  #peerReady = false;
-  #out: string[] = [];
-  #outChars = 0;
-  #flushScheduled = false;
   #resolveReady!: () => void;
   #rejectReady!: (e: Error) => void;
   #onClosed: (() => void)[] = [];
@@ -200,13 +196,9 @@ class PairConnection extends BaseConnection {
     ch.onmessage = (e) => this.#receive(e.data);
     if (accepting) {
       // The dialer is on the channel already (it created it): tell it we are too.
-      this.#post({ troupe: 'ready' });
+      this.post({ troupe: 'ready' });
       this.#setReady();
     }
-  }
-
-  get bufferedAmount(): number {
-    return this.#outChars;
   }
 
   whenClosed(fn: () => void): void {
@@ -214,85 +206,39 @@ class PairConnection extends BaseConnection {
     else this.#onClosed.push(fn);
   }
 
-  send(frame: string): void {
-    if (this.closed) return;
-    this.#out.push(frame);
-    this.#outChars += frame.length;
-    if (this.#peerReady && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
-  }
-
   close(): void {
     if (this.closed) return;
-    if (this.#peerReady) this.#flush();
-    this.#post({ troupe: 'close' });
+    if (this.peerReady) this.flush();
+    this.post({ troupe: 'close' });
     this.#shut('closed by this side');
   }
 
-  #flush = (): void => {
-    this.#flushScheduled = false;
-    if (this.closed || !this.#peerReady || this.#out.length === 0) return;
-    const out = this.#out;
-    this.#out = [];
-    this.#outChars = 0;
-    this.#post(out.length === 1 ? out[0] : ({ troupe: 'frames', frames: out } satisfies PairControl));
-    this.ondrain?.();
-  };
-
   #setReady(): void {
-    if (this.#peerReady) return;
-    this.#peerReady = true;
-    this.#resolveReady();
-    if (this.#out.length && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
+    if (this.markPeerReady()) this.#resolveReady();
   }
 
   #receive(data: unknown): void {
-    if (this.closed) return;
-    if (typeof data === 'string') return this.#frame(data);
-    if (typeof data !== 'object' || data === null || !('troupe' in data)) return;
-    const msg = data as PairControl;
-    switch (msg.troupe) {
-      case 'ready':
-        return this.#setReady();
-      case 'frames':
-        if (!Array.isArray(msg.frames)) return this.#fail('PROTOCOL_ERROR: malformed frame batch');
-        for (const f of msg.frames) {
-          if (this.closed) return;
-          if (typeof f !== 'string') return this.#fail('PROTOCOL_ERROR: a frame is not a string');
-          this.#frame(f);
-        }
-        return;
-      case 'close':
-        return this.#shut('closed by peer');
-    }
+    const msg = this.receivePosted(data) as PairControl | undefined;
+    if (msg?.troupe === 'ready') return this.#setReady();
+    if (msg?.troupe === 'close') return this.#shut('closed by peer');
   }
 
-  #frame(frame: string): void {
-    if (!this.deliver(frame)) this.#fail('PROTOCOL_ERROR: too many frames before the link was attached');
-  }
-
-  #fail(reason: string): void {
-    this.#post({ troupe: 'close', reason });
+  protected fail(reason: string): void {
+    this.post({ troupe: 'close', reason });
     this.#shut(reason);
   }
 
   #shut(reason: string): void {
     this.finish(reason, () => {
-      this.#out = [];
-      this.#outChars = 0;
+      this.dropQueued();
       this.#ch.onmessage = null;
       this.#ch.close();
-      if (!this.#peerReady) this.#rejectReady(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
+      if (!this.peerReady) this.#rejectReady(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
       for (const fn of this.#onClosed.splice(0)) fn();
     });
   }
 
-  #post(message: unknown): void {
+  protected post(message: unknown): void {
     try {
       this.#ch.postMessage(message);
     } catch (err) {

@@ -6,7 +6,7 @@
  * ignored, so an app may share the endpoint for messages of its own (but not for strings).
  */
 import { TroupeError, type Connection } from '../core/index.ts';
-import { BaseConnection } from './base-connection.ts';
+import { PostedConnection } from './base-connection.ts';
 
 /**
  * Anything that posts and receives messages: a `Worker`, a worker's `self`, a `MessagePort`,
@@ -70,15 +70,11 @@ export function createPortConnection(endpoint: PortEndpoint, options: PortConnec
   return new PortLink(endpoint, options);
 }
 
-class PortLink extends BaseConnection implements PortConnection {
+class PortLink extends PostedConnection implements PortConnection {
   readonly label: string;
   readonly opened: Promise<{ secret?: string }>;
   #endpoint: PortEndpoint;
   #options: PortConnectionOptions;
-  #peerReady = false;
-  #out: string[] = [];
-  #outChars = 0;
-  #flushScheduled = false;
   #unlisten: (() => void)[] = [];
   #resolveOpened!: (info: { secret?: string }) => void;
   #rejectOpened!: (err: TroupeError) => void;
@@ -103,21 +99,7 @@ class PortLink extends BaseConnection implements PortConnection {
       this.#listen('exit', (code) => this.#shut(`worker exited (code ${String(code)})`, false));
     }
     endpoint.start?.();
-    this.#post({ troupe: 'open', ...this.#secret() });
-  }
-
-  get bufferedAmount(): number {
-    return this.#outChars;
-  }
-
-  send(frame: string): void {
-    if (this.closed) return;
-    this.#out.push(frame);
-    this.#outChars += frame.length;
-    if (this.#peerReady && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
+    this.post({ troupe: 'open', ...this.#secret() });
   }
 
   close(): void {
@@ -125,54 +107,29 @@ class PortLink extends BaseConnection implements PortConnection {
     // Frames queued now still leave first (the port keeps order). Not yet sure the other end
     // listens? Post them anyway: a port holds them for its listener; a Worker object that drops
     // them would drop the close message too.
-    this.#flush(true);
-    this.#post({ troupe: 'close' });
+    this.flush(true);
+    this.post({ troupe: 'close' });
     this.#shut('closed by this side', false);
   }
 
-  #flush = (evenIfNotReady = false): void => {
-    this.#flushScheduled = false;
-    if (this.closed || !(this.#peerReady || evenIfNotReady) || this.#out.length === 0) return;
-    const out = this.#out;
-    this.#out = [];
-    this.#outChars = 0;
-    // One message per tick: posting an array of n frames costs far less than n posts.
-    this.#post(out.length === 1 ? out[0] : ({ troupe: 'frames', frames: out } satisfies PortControl));
-    // A link that held envelopes because of what waited here may write again at once (not
-    // while closing: nothing more may go out then).
-    if (evenIfNotReady !== true) this.ondrain?.();
-  };
-
   #receive(data: unknown): void {
-    if (this.closed) return;
-    if (typeof data === 'string') return this.#frame(data);
-    if (typeof data !== 'object' || data === null || !('troupe' in data)) return; // the app's own message
-    const msg = data as PortControl;
-    switch (msg.troupe) {
-      case 'frames':
-        if (!Array.isArray(msg.frames)) return this.#shut('PROTOCOL_ERROR: malformed frame batch', true);
-        for (const frame of msg.frames) {
-          if (this.closed) return; // the handler closed the connection
-          if (typeof frame !== 'string') return this.#shut('PROTOCOL_ERROR: a frame is not a string', true);
-          this.#frame(frame);
-        }
-        return;
+    const msg = this.receivePosted(data) as PortControl | undefined;
+    switch (msg?.troupe) {
       case 'open':
       case 'ready':
         // Our own `open` may have been dropped (nobody listened yet): answer, so the peer knows.
-        if (msg.troupe === 'open') this.#post({ troupe: 'ready', ...this.#secret() });
-        if (this.#peerReady) return;
-        this.#peerReady = true;
+        if (msg.troupe === 'open') this.post({ troupe: 'ready', ...this.#secret() });
+        if (this.peerReady) return;
         this.#resolveOpened(typeof msg.secret === 'string' ? { secret: msg.secret } : {});
-        this.#flush();
+        this.markPeerReady();
         return;
       case 'close':
         return this.#shut('closed by peer', false);
     }
   }
 
-  #frame(frame: string): void {
-    if (!this.deliver(frame)) this.#shut('PROTOCOL_ERROR: too many frames before the link was attached', true);
+  protected fail(reason: string): void {
+    this.#shut(reason, true);
   }
 
   #secret(): { secret?: string } {
@@ -182,16 +139,15 @@ class PortLink extends BaseConnection implements PortConnection {
   /** Close locally (`tellPeer` when this side ends it for a reason the peer should hear of). */
   #shut(reason: string, tellPeer: boolean): void {
     this.finish(reason, () => {
-      if (tellPeer) this.#post({ troupe: 'close', reason });
-      this.#out = [];
-      this.#outChars = 0;
+      if (tellPeer) this.post({ troupe: 'close', reason });
+      this.dropQueued();
       for (const off of this.#unlisten.splice(0)) off();
       if (this.#options.terminate) Promise.resolve(this.#endpoint.terminate?.()).catch(() => {});
-      if (!this.#peerReady) this.#rejectOpened(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
+      if (!this.peerReady) this.#rejectOpened(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
     });
   }
 
-  #post(message: unknown): void {
+  protected post(message: unknown): void {
     try {
       this.#endpoint.postMessage(message);
     } catch (err) {
