@@ -486,7 +486,7 @@ export class Node implements RefHost {
     // reply arrives, so a DOWN or EXIT from a failing init must follow the reply on the wire
     // (it then carries the real reason, not `noproc`). The ref is the id #spawnLocal takes next.
     const out = this._encode(new ActorRef(this, this.id, this.#nextActor), h.o);
-    if (out !== undefined) this.#router.emitTraffic(h.o, DIRECT_REPLY, h.c, 1, out, { to: h.o });
+    if (out !== undefined) this.#router.emitTraffic(h.o, DIRECT_REPLY, h.c, 1, out, h.o);
     this.#spawnLocal(def.impl, { args: def.args, link: h.lk && watcher ? watcher : undefined }, h.m && watcher ? { mid: h.m, watcher } : undefined);
   }
 
@@ -551,7 +551,7 @@ export class Node implements RefHost {
     }
     const payload = this._encode(msg, ref.key);
     if (payload === undefined) return;
-    this.#router.emitTraffic(ref.node, DIRECT_SEND, ref.id, 0, payload, { to: ref.key, message: msg, droppable: true });
+    this.#router.emitTraffic(ref.node, DIRECT_SEND, ref.id, 0, payload, ref.key, msg, true);
   }
 
   /** @internal RefHost */
@@ -660,7 +660,7 @@ export class Node implements RefHost {
       this._replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
       return;
     }
-    this.#router.emitTraffic(node, DIRECT_REPLY, callId, 1, payload, { to: node });
+    this.#router.emitTraffic(node, DIRECT_REPLY, callId, 1, payload, node);
   }
 
 
@@ -671,7 +671,7 @@ export class Node implements RefHost {
       return;
     }
     const payload = this.#codec.encode(error.toData(this.options.exposeStacks) as unknown as ErrorData);
-    this.#router.emitTraffic(node, DIRECT_REPLY, callId, 0, payload, { to: node });
+    this.#router.emitTraffic(node, DIRECT_REPLY, callId, 0, payload, node);
   }
 
   /** @internal report a `deadLetter` event (only built when someone listens) */

@@ -423,47 +423,43 @@ export class Router {
       this.#deadLetter(what.to, 'unreachable', what.message);
       return 'unreachable';
     }
-    return this.#emitOn(link, node, payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload, what);
+    return this.#emitOn(link, node, payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload, what.to, what.message, what.droppable === true);
   }
 
   /**
    * Route a traffic envelope (`kind` {@link DIRECT_SEND}: `s` to actor `x`; {@link DIRECT_REPLY}:
    * `r` for call `x`, ok `y`): in the direct form on the node's own link, else in JSON. As
-   * {@link emit}.
+   * {@link emit}, with its dead-letter fields as arguments (no object per message).
    */
-  emitTraffic(node: string, kind: number, x: number, y: number, payload: string, what: { to: string; message?: unknown; droppable?: boolean }): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
+  emitTraffic(node: string, kind: number, x: number, y: number, payload: string, to: string, message?: unknown, droppable = false): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
     const link = this.route(node);
     if (!link) {
-      this.#deadLetter(what.to, 'unreachable', what.message);
+      this.#deadLetter(to, 'unreachable', message);
       return 'unreachable';
     }
     const header = link.peer === node ? directHeader(kind, x, y) : this.#headers.json(kind, node, x, y);
-    return this.#emitOn(link, node, header + PAYLOAD_SEPARATOR + payload, what);
+    return this.#emitOn(link, node, header + PAYLOAD_SEPARATOR + payload, to, message, droppable);
   }
 
-  #emitOn(link: Link, node: string, text: string, what: { to: string; message?: unknown; droppable?: boolean }): 'frame-too-large' | 'overflow' | undefined {
+  #emitOn(link: Link, node: string, text: string, to: string, message: unknown, droppable: boolean): 'frame-too-large' | 'overflow' | undefined {
     if (link.peer !== node && this.#options.autoConnect) this.connector.autoDial(node);
     if (text.length > this.#options.maxFrameSize) {
-      this.#deadLetter(what.to, 'frame-too-large', what.message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
+      this.#deadLetter(to, 'frame-too-large', message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
       return 'frame-too-large';
     }
     if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
-    if (!link.enqueue(text, what.droppable)) {
+    if (!link.enqueue(text, droppable)) {
       if (this.#events.has('deadLetter')) {
         // A flood of refused sends must stay cheap: one error (a stack capture) per link, reused.
         let error = this.#overflowErrors.get(link);
         if (!error) this.#overflowErrors.set(link, (error = this.congested(link)));
-        this.#deadLetter(what.to, 'overflow', what.message, error);
+        this.#deadLetter(to, 'overflow', message, error);
       }
       return 'overflow';
     }
     return undefined;
   }
 
-  /**
-   * Send a call envelope (`text`, within the frame limit) to `node`, which has a route; returns
-   * the error to reject the call with when its link refuses it.
-   */
   /**
    * Send call `callId` to actor `id` of `node` (a reachable node); an error when the envelope is
    * too large or the link congested.
