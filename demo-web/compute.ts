@@ -6,7 +6,7 @@
 // and checks every result against the same image computed single-threaded in the page.
 import { TroupeError, type Node } from '../core/index.ts';
 import { createWebWorkerPool, type WebWorkerPool } from '../patterns/browser.ts';
-import { functionServers, type ServerInfo } from '../patterns/functions.ts';
+import { functionServers, macrotask, type ServerInfo } from '../patterns/functions.ts';
 import { nodePool, parallelMap, type MapPool } from '../patterns/parallel-map.ts';
 import { DEFAULT_JOB, checksum, computeTile, decodeCounts, paint, palette, placeTile, tilesOf, type MandelbrotJob, type Tile, type TileRequest, type TileResult } from './mandelbrot.ts';
 import { TILE_FUNCTION } from './tile-functions.ts';
@@ -85,16 +85,9 @@ export async function runJob(
   return { image, ms: performance.now() - t0, busyMs, perNode };
 }
 
-/** Yield to the event loop (a message-channel hop: no 4 ms timer clamping). */
+/** Yield to the event loop (no 4 ms timer clamping; see `macrotask`). */
 function yieldNow(): Promise<void> {
-  return new Promise((resolve) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      ch.port1.close();
-      resolve();
-    };
-    ch.port2.postMessage(0);
-  });
+  return new Promise((resolve) => macrotask(resolve));
 }
 
 /** The same job, single-threaded on the page's main thread (yielding between tiles). */

@@ -208,7 +208,7 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
  * waiting than working): `setImmediate` where the host has it (Node), else a `MessageChannel`
  * (browsers, workers), else `setTimeout`.
  */
-const macrotask: (fn: () => void) => void = (() => {
+export const macrotask: (fn: () => void) => void = (() => {
   const g = globalThis as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: new () => { port1: { onmessage: unknown }; port2: { postMessage(v: unknown): void } } };
   if (typeof g.setImmediate === 'function') {
     const setImmediate = g.setImmediate;
