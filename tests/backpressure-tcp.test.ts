@@ -10,8 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createNode, TroupeError, type Node, type NodeOptions } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { createFaultProxy, type FaultProxy } from './helpers/fault-proxy.ts';
-import { MemoryProbe, mb } from './helpers/memory-probe.ts';
-import { deadLetters, PAD, produce, slowConsumer, waitFor } from './helpers/flow.ts';
+import { mb } from './helpers/memory-probe.ts';
+import { deadLetters, flood, PAD } from './helpers/flow.ts';
 
 const SECRET = 'backpressure-secret';
 const N = 1_000_000;
@@ -41,24 +41,7 @@ describe('flow control over TCP', () => {
     await a.connect(proxy.address);
     const downs: string[] = [];
     a.events.on('linkDown', (e) => downs.push(e.reason));
-    const deadA = deadLetters(a);
-    const deadB = deadLetters(b);
-    const { ref, seen } = slowConsumer(b, 1000, 1000);
-
-    const probe = new MemoryProbe(1000);
-    let peakQueued = 0;
-    let held = false;
-    const watchLink = () => {
-      const s = a.linkStats()[0];
-      if (!s) return;
-      peakQueued = Math.max(peakQueued, s.queued);
-      held ||= s.holding;
-    };
-    await produce(a, ref, N, watchLink);
-    probe.sample(); // the producer is done: the link's queue is at its fullest
-    const accounted = () => seen.delivered + (deadA.overflow ?? 0) + (deadB['mailbox-full'] ?? 0);
-    await waitFor(() => accounted() === N, 'every message to be delivered or dead-lettered', 45_000, () => JSON.stringify({ seen, deadA, deadB, link: a.linkStats()[0] }));
-    probe.stop();
+    const { seen, deadSender: deadA, deadReceiver: deadB, peakQueued, held, probe, accounted } = await flood(a, b, N);
 
     // Accounting: nothing lost silently, nothing duplicated, nothing reordered; only the two
     // documented drops happened, and the link never went down.
@@ -88,15 +71,7 @@ describe('flow control over TCP', () => {
     const a = tcpNode('bc-a');
     const [addr] = await b.listen();
     await a.connect(addr);
-    const deadA = deadLetters(a);
-    const deadB = deadLetters(b);
-    const { ref, seen } = slowConsumer(b, 1000, 1000);
-    const probe = new MemoryProbe(1000);
-    await produce(a, ref, N);
-    probe.sample();
-    const accounted = () => seen.delivered + (deadA.overflow ?? 0) + (deadB['mailbox-full'] ?? 0);
-    await waitFor(() => accounted() === N, 'every message to be delivered or dead-lettered', 45_000, () => JSON.stringify({ seen, deadA, deadB }));
-    probe.stop();
+    const { seen, deadSender: deadA, deadReceiver: deadB, probe, accounted } = await flood(a, b, N);
     expect(accounted()).toBe(N);
     expect(seen.notIncreasing).toBe(0);
     expect(Object.keys(deadA).filter((k) => k !== 'overflow')).toEqual([]);

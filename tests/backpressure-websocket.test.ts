@@ -9,8 +9,8 @@ import { createWebSocketTransport } from '../adapters/websocket.ts';
 import { createWebSocketServerTransport } from '../adapters/websocket-server.ts';
 import { StandardWebSocket } from './fixtures/websocket-pair.ts';
 import { createFaultProxy, type FaultProxy } from './helpers/fault-proxy.ts';
-import { MemoryProbe, mb } from './helpers/memory-probe.ts';
-import { deadLetters, produce, slowConsumer, waitFor } from './helpers/flow.ts';
+import { mb } from './helpers/memory-probe.ts';
+import { flood, waitFor } from './helpers/flow.ts';
 
 const N = 1_000_000;
 const nodes: Node[] = [];
@@ -35,22 +35,7 @@ describe('flow control over WebSocket', () => {
     await waitFor(() => relay.peers().includes('ws-page'), 'the relay to see the page', 10_000, () => relay.peers().join());
     const downs: string[] = [];
     relay.events.on('linkDown', (e) => downs.push(e.reason));
-    const deadRelay = deadLetters(relay);
-    const deadPage = deadLetters(page);
-    const { ref, seen } = slowConsumer(page, 1000, 1000);
-
-    const probe = new MemoryProbe(1000);
-    let peakQueued = 0;
-    let held = false;
-    await produce(relay, ref, N, () => {
-      const s = relay.linkStats()[0];
-      peakQueued = Math.max(peakQueued, s.queued);
-      held ||= s.holding;
-    });
-    probe.sample();
-    const accounted = () => seen.delivered + (deadRelay.overflow ?? 0) + (deadPage['mailbox-full'] ?? 0);
-    await waitFor(() => accounted() === N, 'every message to be delivered or dead-lettered', 45_000, () => JSON.stringify({ seen, deadRelay, deadPage, link: relay.linkStats()[0] }));
-    probe.stop();
+    const { seen, deadSender: deadRelay, deadReceiver: deadPage, peakQueued, held, probe, accounted } = await flood(relay, page, N);
 
     expect(accounted()).toBe(N);
     expect(seen.notIncreasing).toBe(0);

@@ -1,6 +1,8 @@
 // Shared pieces of the flow-control tests: a producer that never slows down, a consumer that
-// takes about N messages/s and checks order, and dead-letter counting.
+// takes about N messages/s and checks order, dead-letter counting, and the whole run of one
+// against the other (flood).
 import type { ActorRef, Node } from '../../core/index.ts';
+import { MemoryProbe } from './memory-probe.ts';
 
 /** ~200 characters per message: 1M of them held anywhere would be ≥ 200 MB. */
 export const PAD = 'p'.repeat(180);
@@ -59,4 +61,61 @@ export async function waitFor(cond: () => boolean, what: string, ms: number, det
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${detail()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** What {@link flood} measured. */
+export interface Flood {
+  seen: Seen;
+  /** Dead letters at the sending node, by reason. */
+  deadSender: Record<string, number>;
+  /** Dead letters at the receiving node, by reason. */
+  deadReceiver: Record<string, number>;
+  /** Largest `queued` of the sender's link, sampled after every chunk of sends. */
+  peakQueued: number;
+  /** Whether the sender's link was ever seen holding envelopes back. */
+  held: boolean;
+  /** Retained memory over the run (started before the first send, stopped once all is accounted for). */
+  probe: MemoryProbe;
+  /** Delivered + `overflow` at the sender + `mailbox-full` at the receiver: `count` once the run is over. */
+  accounted(): number;
+}
+
+/**
+ * The fast producer / slow consumer run: a {@link slowConsumer} (~1k messages/s, mailbox 1000) on
+ * `receiver`, `count` messages {@link produce}d at it from `sender` while watching the sender's
+ * link, then a bounded wait until every message is delivered or dead-lettered. Asserts nothing:
+ * the caller checks the {@link Flood} it returns.
+ */
+export async function flood(sender: Node, receiver: Node, count: number, waitMs = 45_000): Promise<Flood> {
+  const deadSender = deadLetters(sender);
+  const deadReceiver = deadLetters(receiver);
+  const { ref, seen } = slowConsumer(receiver, 1000, 1000);
+  const probe = new MemoryProbe(1000);
+  const run: Flood = {
+    seen,
+    deadSender,
+    deadReceiver,
+    peakQueued: 0,
+    held: false,
+    probe,
+    accounted: () => seen.delivered + (deadSender.overflow ?? 0) + (deadReceiver['mailbox-full'] ?? 0),
+  };
+  try {
+    await produce(sender, ref, count, () => {
+      const s = sender.linkStats()[0];
+      if (!s) return;
+      run.peakQueued = Math.max(run.peakQueued, s.queued);
+      run.held ||= s.holding;
+    });
+    probe.sample(); // the producer is done: the link's queue is at its fullest
+    await waitFor(
+      () => run.accounted() === count,
+      'every message to be delivered or dead-lettered',
+      waitMs,
+      () => JSON.stringify({ seen, deadSender, deadReceiver, link: sender.linkStats()[0] }),
+    );
+  } finally {
+    probe.stop();
+  }
+  return run;
 }
