@@ -42,7 +42,43 @@ export interface ChildExit {
   signal: NodeJS.Signals | null;
 }
 
-/** One `troupe node` process. */
+/**
+ * Callers waiting for something to arrive (a line, a frame): `wake()` re-checks each of them.
+ * {@link ChildNode.waitForLine} and {@link RawTcpClient.nextFrame} wait through one.
+ */
+class Arrivals {
+  #checks = new Set<() => void>();
+
+  wake(): void {
+    for (const check of [...this.#checks]) check();
+  }
+
+  /**
+   * Resolve with the first value `find()` returns other than `undefined` (checked now and on
+   * every `wake()`); reject with `ended()`'s message as soon as it returns one (nothing more can
+   * arrive), or with `late()`'s after `ms`.
+   */
+  wait<T>(find: () => T | undefined, ended: () => string | undefined, late: () => string, ms: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = find();
+        if (found !== undefined) return done(() => resolve(found));
+        const why = ended();
+        if (why !== undefined) done(() => reject(new Error(why)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(late()))), ms);
+      const done = (fn: () => void): void => {
+        clearTimeout(timer);
+        this.#checks.delete(check);
+        fn();
+      };
+      this.#checks.add(check);
+      check();
+    });
+  }
+}
+
+/** One `troupe node` process, or (see the constructor) a TypeScript script run the same way. */
 export class ChildNode {
   readonly name: string;
   readonly proc: ChildProcess;
@@ -55,12 +91,17 @@ export class ChildNode {
   /** Resolves when the process ended. */
   readonly exited: Promise<ChildExit>;
   exit: ChildExit | undefined;
-  #waiters = new Set<() => void>();
+  #arrivals = new Arrivals();
 
-  constructor(name: string, args: string[]) {
+  /**
+   * Run bin/troupe.mjs with `args`, or, given `script` (a .ts path relative to the repository
+   * root), that script through tsx.
+   */
+  constructor(name: string, args: string[], script?: string) {
     this.name = name;
+    const entry = script === undefined ? [CLI] : ['--import', 'tsx', script];
     // stdin stays a pipe: the preload exits the child when it closes (the test process died).
-    this.proc = spawn(process.execPath, ['--import', PRELOAD, CLI, ...args], {
+    this.proc = spawn(process.execPath, ['--import', PRELOAD, ...entry, ...args], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, TROUPE_SECRET: '', NODE_OPTIONS: '' },
@@ -69,7 +110,7 @@ export class ChildNode {
       this.proc.once('exit', (code, signal) => {
         this.exit = { code, signal };
         resolve(this.exit);
-        this.#wake();
+        this.#arrivals.wake();
       });
     });
     this.#readLines(this.proc.stdout!, '');
@@ -83,17 +124,13 @@ export class ChildNode {
       const parts = (rest + chunk).split('\n');
       rest = parts.pop()!;
       for (const line of parts) this.lines.push(prefix + line);
-      if (parts.length) this.#wake();
+      if (parts.length) this.#arrivals.wake();
     });
     stream.on('end', () => {
       if (rest) this.lines.push(prefix + rest);
       rest = '';
-      this.#wake();
+      this.#arrivals.wake();
     });
-  }
-
-  #wake(): void {
-    for (const w of [...this.#waiters]) w();
   }
 
   /** `host:port` of its listen address (what `--seed` takes). */
@@ -125,21 +162,21 @@ export class ChildNode {
    * the process ends without printing one.
    */
   waitForLine(re: RegExp, what: string, ms = 10_000, from = 0): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const line = this.lines.slice(from).find((l) => re.test(l));
-        if (line !== undefined) return done(() => resolve(line));
-        if (this.exit) done(() => reject(new Error(`${this.name} exited (${JSON.stringify(this.exit)}) before printing ${what}\n${this.output()}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`${this.name} did not print ${what} within ${ms} ms\n${this.output()}`))), ms);
-      const done = (fn: () => void): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        fn();
-      };
-      this.#waiters.add(check);
-      check();
-    });
+    return this.#arrivals.wait(
+      () => this.lines.slice(from).find((l) => re.test(l)),
+      () => (this.exit ? `${this.name} exited (${JSON.stringify(this.exit)}) before printing ${what}\n${this.output()}` : undefined),
+      () => `${this.name} did not print ${what} within ${ms} ms\n${this.output()}`,
+      ms,
+    );
+  }
+
+  /** Wait (up to `ms`) for its `listening ID ADDRESS` line and take `id` and `address` from it. */
+  async listening(ms: number): Promise<this> {
+    const line = await this.waitForLine(/^listening /, 'its listening line', ms);
+    const [, id, address] = line.split(' ');
+    this.id = id;
+    this.address = address;
+    return this;
   }
 
   /** Send `signal` and wait (bounded) for the process to end. */
@@ -171,6 +208,11 @@ export interface Cluster {
   /** Start a `troupe node` process; resolves once it printed its `listening` line. */
   start(options: ChildOptions): Promise<ChildNode>;
   /**
+   * Start the TypeScript script `script` (path from the repository root, run through tsx) with
+   * `args`; resolves once it printed a `listening ID ADDRESS` line (within `ms`).
+   */
+  script(name: string, script: string, args: string[], ms?: number): Promise<ChildNode>;
+  /**
    * An in-process node with a TCP transport (listening on a free 127.0.0.1 port unless
    * `listen: false`), the test's window into the cluster.
    */
@@ -193,6 +235,12 @@ export function useCluster(): Cluster {
   const nodes: Node[] = [];
   const proxies: FaultProxy[] = [];
   const raws: RawTcpClient[] = [];
+
+  const launch = (child: ChildNode): ChildNode => {
+    children.push(child);
+    running.add(child);
+    return child;
+  };
 
   afterEach(async (ctx) => {
     if (ctx.task.result?.state === 'fail') {
@@ -218,14 +266,10 @@ export function useCluster(): Cluster {
       for (const s of o.seeds ?? []) args.push('--seed', s.replace(/^tcp:\/\//, ''));
       if (o.heartbeatTimeout !== undefined) args.push('--heartbeat-timeout', String(o.heartbeatTimeout));
       if (o.autoConnect === false) args.push('--no-auto-connect');
-      const child = new ChildNode(o.name, args);
-      children.push(child);
-      running.add(child);
-      const line = await child.waitForLine(/^listening /, 'its listening line', 20_000);
-      const [, id, address] = line.split(' ');
-      child.id = id;
-      child.address = address;
-      return child;
+      return launch(new ChildNode(o.name, args)).listening(20_000);
+    },
+    async script(name, script, args, ms = 30_000) {
+      return launch(new ChildNode(name, args, script)).listening(ms);
     },
     async node(options = {}) {
       const { listen = true, ...rest } = options;
@@ -325,7 +369,7 @@ export class RawTcpClient {
   isClosed = false;
   readonly nonce = bytesToHex(randomBytes(16));
   #buf: Buffer = Buffer.alloc(0);
-  #waiters = new Set<() => void>();
+  #arrivals = new Arrivals();
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -338,14 +382,14 @@ export class RawTcpClient {
         this.frames.push(this.#buf.toString('utf8', 4, 4 + len));
         this.#buf = this.#buf.subarray(4 + len);
       }
-      for (const w of [...this.#waiters]) w();
+      this.#arrivals.wake();
     });
     socket.on('error', () => {});
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
         this.isClosed = true;
         resolve();
-        for (const w of [...this.#waiters]) w();
+        this.#arrivals.wake();
       }),
     );
   }
@@ -382,21 +426,13 @@ export class RawTcpClient {
 
   /** The first received frame satisfying `pred` (waiting up to `ms`; fails early if the socket closed without one). */
   nextFrame(pred: (frame: string) => boolean, what: string, ms = 5000): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const f = this.frames.find(pred);
-        if (f !== undefined) return done(() => resolve(f));
-        if (this.isClosed) done(() => reject(new Error(`connection closed before ${what}; got ${JSON.stringify(this.frames).slice(0, 500)}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`no ${what} within ${ms} ms; got ${JSON.stringify(this.frames).slice(0, 500)}`))), ms);
-      const done = (fn: () => void): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        fn();
-      };
-      this.#waiters.add(check);
-      check();
-    });
+    const got = (): string => JSON.stringify(this.frames).slice(0, 500);
+    return this.#arrivals.wait(
+      () => this.frames.find(pred),
+      () => (this.isClosed ? `connection closed before ${what}; got ${got()}` : undefined),
+      () => `no ${what} within ${ms} ms; got ${got()}`,
+      ms,
+    );
   }
 
   /** The node's hello (it sends one as soon as a connection opens). */
