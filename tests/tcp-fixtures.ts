@@ -5,8 +5,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Connection, Transport } from '../core/index.ts';
 import { createTcpTransport, type TcpTransportOptions } from '../adapters/tcp.ts';
+import { dialPair, type DialedPair } from './helpers/transport.ts';
 
 /** A self-signed certificate valid for IP 127.0.0.1 (Node checks IP hosts against the SAN, not the CN). */
 export interface TestCert {
@@ -43,29 +43,6 @@ export async function tlsOptions(): Promise<{ server: TcpTransportOptions; clien
 }
 
 /** Two ends of one real socket: `a` dialed from a client transport, `b` accepted by a listening one. */
-export async function tcpPair(options: { server?: TcpTransportOptions; client?: TcpTransportOptions } = {}): Promise<{
-  a: Connection;
-  b: Connection;
-  address: string;
-  server: Transport;
-  client: Transport;
-  cleanup: () => Promise<void>;
-}> {
-  const server = createTcpTransport({ listen: '127.0.0.1:0', ...options.server });
-  const client = createTcpTransport(options.client);
-  let accept!: (c: Connection) => void;
-  const accepted = new Promise<Connection>((resolve) => (accept = resolve));
-  const [address] = await server.listen!(accept);
-  const a = await client.connect(address);
-  const b = await accepted;
-  return {
-    a,
-    b,
-    address,
-    server,
-    client,
-    cleanup: async () => {
-      await Promise.all([client.close(), server.close()]);
-    },
-  };
+export function tcpPair(options: { server?: TcpTransportOptions; client?: TcpTransportOptions } = {}): Promise<DialedPair> {
+  return dialPair(createTcpTransport({ listen: '127.0.0.1:0', ...options.server }), createTcpTransport(options.client));
 }

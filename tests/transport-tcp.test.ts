@@ -2,11 +2,12 @@
 // particular to the TCP adapter: addresses, dial errors, one write per tick, byte limits, raw
 // peers that break the framing, and closing the whole transport.
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TroupeError, type Connection } from '../core/index.ts';
+import { describe, expect, it } from 'vitest';
+import { TroupeError } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { selfSignedCert, tcpPair, tlsOptions } from './tcp-fixtures.ts';
+import { closedWith, listenOn, rejection, useCleanups } from './helpers/transport.ts';
 
 runTransportContract('tcp', () => tcpPair());
 runTransportContract('tls', async () => tcpPair(await tlsOptions()));
@@ -14,41 +15,11 @@ runTransportContract('tls', async () => tcpPair(await tlsOptions()));
 /** The port of a `tcp://host:port` address. */
 const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
 
-function closedWith(conn: Connection): Promise<string | undefined> {
-  return new Promise((resolve) => (conn.onclose = resolve));
-}
-
-function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: unknown) => err,
-  );
-}
-
 describe('tcp adapter', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0).reverse()) await fn();
-  });
-  const track = <T extends { close(): unknown }>(x: T): T => {
-    cleanups.push(() => x.close());
-    return x;
-  };
+  const { cleanups, track } = useCleanups();
 
   /** A listening TCP transport and a promise of the next connection it accepts. */
-  async function listening(options: Parameters<typeof createTcpTransport>[0] = {}) {
-    const transport = track(createTcpTransport({ listen: '127.0.0.1:0', ...options }));
-    const accepted: Connection[] = [];
-    const waiters: ((c: Connection) => void)[] = [];
-    const [address] = await transport.listen!((c) => {
-      accepted.push(c);
-      waiters.shift()?.(c);
-    });
-    const next = () => (accepted.length ? Promise.resolve(accepted.shift()!) : new Promise<Connection>((r) => waiters.push(r)));
-    return { transport, address, next };
-  }
+  const listening = (options: Parameters<typeof createTcpTransport>[0] = {}) => listenOn(track(createTcpTransport({ listen: '127.0.0.1:0', ...options })));
 
   /** A raw socket to `address`, to play a peer that ignores the protocol. */
   async function raw(address: string): Promise<net.Socket & { gone: Promise<void> }> {

@@ -4,15 +4,16 @@
 // an HTTP server, payload limits, binary messages, and closing the whole transport.
 import http from 'node:http';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket as WsWebSocket, WebSocketServer } from 'ws';
-import { TroupeError, type Connection, type Transport } from '../core/index.ts';
+import type { Connection, Transport } from '../core/index.ts';
 import { createWebSocketTransport } from '../adapters/websocket.ts';
 import { createWebSocketServerTransport, type WebSocketServerTransportOptions } from '../adapters/websocket-server.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { StandardWebSocket, wsPair } from './fixtures/websocket-pair.ts';
 import { selfSignedCert } from './tcp-fixtures.ts';
 import { until } from './helpers/nodes.ts';
+import { closedWith, listenOn, troupeRejection as rejection, useCleanups } from './helpers/transport.ts';
 
 runTransportContract('websocket (standard client → ws server)', () => wsPair());
 runTransportContract('websocket (ws client → ws server)', () => wsPair({ dialer: 'server' }));
@@ -21,43 +22,12 @@ runTransportContract('websocket over TLS (wss)', async () => {
   return wsPair({ dialer: 'server', server: { tls: { key, cert } } });
 });
 
-function closedWith(conn: Connection): Promise<string | undefined> {
-  return new Promise((resolve) => (conn.onclose = resolve));
-}
-
-async function rejection(p: Promise<unknown>): Promise<TroupeError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(TroupeError);
-    return err as TroupeError;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('websocket adapter', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0).reverse()) await fn();
-  });
-  const track = <T extends { close(): unknown }>(x: T): T => {
-    cleanups.push(() => x.close());
-    return x;
-  };
+  const { cleanups, track } = useCleanups();
   const dialer = () => track(createWebSocketTransport({ WebSocket: StandardWebSocket }));
 
   /** A listening server transport and a promise of the next connection it accepts. */
-  async function listening(options: WebSocketServerTransportOptions = {}) {
-    const transport = track(createWebSocketServerTransport({ listen: '127.0.0.1:0', ...options }));
-    const accepted: Connection[] = [];
-    const waiters: ((c: Connection) => void)[] = [];
-    const [address] = await transport.listen((c) => {
-      accepted.push(c);
-      waiters.shift()?.(c);
-    });
-    const next = () => (accepted.length ? Promise.resolve(accepted.shift()!) : new Promise<Connection>((r) => waiters.push(r)));
-    return { transport, address, next, accepted };
-  }
+  const listening = (options: WebSocketServerTransportOptions = {}) => listenOn(track(createWebSocketServerTransport({ listen: '127.0.0.1:0', ...options })));
 
   it('listens on an ephemeral port and announces ws://host:port/path (or the public URL it is told)', async () => {
     const { address } = await listening();

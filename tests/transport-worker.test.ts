@@ -4,11 +4,12 @@
 // other end listens, app messages ignored, the host's reports of a dead worker or closed port.
 import { readFileSync } from 'node:fs';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type Connection } from '../core/index.ts';
+import { describe, expect, it } from 'vitest';
+import { createNode } from '../core/index.ts';
 import { connectPort, connectToParent, createPortConnection, spawnWorkerNode, type PortControl } from '../adapters/worker.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { rejects, until, within } from './helpers/nodes.ts';
+import { closedWith, useCleanups } from './helpers/transport.ts';
 
 runTransportContract('worker (MessageChannel)', async () => {
   const { port1, port2 } = new MessageChannel();
@@ -67,15 +68,8 @@ function rawPort(port: import('node:worker_threads').MessagePort) {
   return got;
 }
 
-function closedWith(conn: Connection): Promise<string | undefined> {
-  return new Promise((resolve) => (conn.onclose = resolve));
-}
-
 describe('worker adapter', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0).reverse()) await fn();
-  });
+  const { cleanups } = useCleanups();
   function channel() {
     const ch = new MessageChannel();
     cleanups.push(() => {

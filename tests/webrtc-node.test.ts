@@ -2,12 +2,13 @@
 // 127.0.0.1): the shared transport contract, then what is particular to the adapter — dial
 // errors and timeouts, addresses, chunking limits, closing the transport, and two troupe nodes
 // linked over WebRTC. Chromium is covered by the Playwright tests.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createNode, TroupeError, type ActorRef, type Connection, type Transport } from '../core/index.ts';
+import { createNode, TroupeError, type ActorRef, type Transport } from '../core/index.ts';
 import { createWebRtcTransport, peerIdFor } from '../adapters/webrtc.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { installNodeWebRtc, startPeerServer } from './webrtc-fixtures.ts';
+import { listenOn, troupeRejection as rejection, useCleanups } from './helpers/transport.ts';
 
 installNodeWebRtc();
 
@@ -25,17 +26,8 @@ afterAll(async () => {
 });
 
 /** A fresh listening transport and a promise of its next accepted connection. */
-async function listening(options: Partial<Parameters<typeof createWebRtcTransport>[0]> = {}) {
-  const transport = createWebRtcTransport({ signal: server.signal, ...options });
-  const accepted: Connection[] = [];
-  const waiting: ((c: Connection) => void)[] = [];
-  const [address] = await transport.listen!((c) => {
-    const w = waiting.shift();
-    if (w) w(c);
-    else accepted.push(c);
-  });
-  const next = (): Promise<Connection> => (accepted.length ? Promise.resolve(accepted.shift()!) : new Promise((resolve) => waiting.push(resolve)));
-  return { transport, address, next };
+function listening(options: Partial<Parameters<typeof createWebRtcTransport>[0]> = {}) {
+  return listenOn(createWebRtcTransport({ signal: server.signal, ...options }));
 }
 
 let listeners = 0;
@@ -64,24 +56,8 @@ runTransportContract('webrtc (node-datachannel)', async () => {
   return { a, b, cleanup: () => far.transport.close() };
 });
 
-function rejection(p: Promise<unknown>): Promise<TroupeError> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: TroupeError) => err,
-  );
-}
-
 describe('webrtc adapter', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0).reverse()) await fn();
-  });
-  const track = <T extends Transport>(t: T): T => {
-    cleanups.push(() => t.close());
-    return t;
-  };
+  const { cleanups, track } = useCleanups();
 
   it('announces webrtc://<peerId> and is listed by the PeerServer', async () => {
     const t = track(createWebRtcTransport({ signal: server.signal, peerId: 'listed-one' }));
