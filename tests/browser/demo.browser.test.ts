@@ -10,71 +10,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './harness/build.ts';
 import { netnsScenarios } from './harness/netns.ts';
+import type { DemoResult, Note, RestartResult } from './scenarios/demo.ts';
 
 const RUN_TIMEOUT = 240_000;
 const scenario = netnsScenarios('tests/browser/scenarios/demo.ts', ['demo', 'relay-restart'], RUN_TIMEOUT);
-
-interface PeerView {
-  node: string;
-  route: string;
-  self: boolean;
-}
-interface Note {
-  id: string;
-  text: string;
-}
-interface RunResult {
-  workers: number;
-  nodes: number;
-  checksum: string;
-  perNode: Record<string, number>;
-}
-interface DemoResult {
-  one: string;
-  two: string;
-  relay: string;
-  tcpNodes: string[];
-  parts1: PeerView[];
-  parts2: PeerView[];
-  webrtcPeers1: string[];
-  roomHosts: string[];
-  noteId: string;
-  onScreen1: string;
-  onScreen2: string;
-  cursorOn1: boolean;
-  notes1: Note[];
-  notes2: Note[];
-  clusterNodes: { id: string; kind: string }[];
-  clusterLinks: { a: string; b: string; transport: string }[];
-  compute: { ok: boolean; runs: RunResult[]; reference: RunResult };
-  expected: string;
-  verdict: string;
-  speedups: string[];
-  progress: string;
-  loads: number[];
-  partsAfter: PeerView[];
-  leftName: string;
-  boardLog: string;
-  screenshots: string[];
-}
-
-interface RestartResult {
-  one: string;
-  two: string;
-  three: string;
-  relay: string;
-  relayAfter: string;
-  relinkedMs: number;
-  relayPeers: string[];
-  status: (string | null)[];
-  webrtcAfter: string[];
-  noteId: string;
-  notes2: string[];
-  parts3: PeerView[];
-  parts1: PeerView[];
-  roomHosts: string[];
-  loads: number[];
-}
 
 let result: DemoResult | undefined;
 async function demo(): Promise<DemoResult> {
@@ -107,7 +46,7 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(kinds.get(r.relay)).toBe('relay');
     for (const id of r.tcpNodes) expect(kinds.get(id)).toBe('tcp');
     expect(r.clusterNodes.filter((n) => n.kind === 'worker').length).toBeGreaterThanOrEqual(2);
-    const pair = (a: string, b: string) => [a, b].sort().join(' ');
+    const pair = (a: string | null, b: string | null) => [a, b].sort().join(' ');
     expect(r.clusterLinks.some((l) => l.transport === 'webrtc' && pair(l.a, l.b) === pair(r.one, r.two))).toBe(true);
     expect(r.clusterLinks.some((l) => l.transport === 'websocket' && pair(l.a, l.b) === pair(r.one, r.relay))).toBe(true);
     expect(r.clusterLinks.some((l) => l.transport === 'tcp')).toBe(true);

@@ -20,23 +20,82 @@ type Env = BrowserEnv & { demo: Demo };
 const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
 const HOOK = 'troupeDemo';
 
-interface PeerView {
+/** A board participant, as the demo page's hook reports it. */
+export interface PeerView {
   key: string;
   name: string;
   node: string;
   route: string;
   self: boolean;
 }
-interface Note {
+/** A board note, as the demo page's hook reports it. */
+export interface Note {
   id: string;
   text: string;
 }
-interface RunResult {
+/** One computation run, as the demo page's hook reports it. */
+export interface RunResult {
   workers: number;
   nodes: number;
   ms: number;
   checksum: string;
   perNode: Record<string, number>;
+}
+/** A demo page's direct links, as its hook reports them. */
+export type Links = { node: string; label: string; transport: string }[];
+
+/** What the `demo` scenario prints (tests/browser/demo.browser.test.ts asserts on it). */
+export interface DemoResult {
+  one: string;
+  two: string;
+  relay: string;
+  tcpNodes: string[];
+  parts1: PeerView[];
+  parts2: PeerView[];
+  webrtcPeers1: string[];
+  roomHosts: string[];
+  noteId: string;
+  onScreen1: string;
+  onScreen2: string;
+  cursorOn1: boolean;
+  notes1: Note[];
+  notes2: Note[];
+  /** The cluster view's nodes and links, from their data-* attributes. */
+  clusterNodes: { id: string | null; kind: string | null }[];
+  clusterLinks: { a: string | null; b: string | null; transport: string | null }[];
+  compute: { ok: boolean; runs: RunResult[]; reference: RunResult };
+  /** The image's checksum computed here in Node. */
+  expected: string;
+  verdict: string | null;
+  speedups: string[];
+  progress: string | null;
+  loads: number[];
+  partsAfter: PeerView[];
+  /** The display name page 2 had on page 1's board. */
+  leftName: string | undefined;
+  boardLog: string;
+  screenshots: string[];
+}
+
+/** What the `relay-restart` scenario prints. */
+export interface RestartResult {
+  one: string;
+  two: string;
+  three: string;
+  relay: string;
+  relayAfter: string;
+  linksBefore: Links;
+  relinkedMs: number;
+  relayPeers: string[];
+  status: (string | null)[];
+  webrtcAfter: string[];
+  noteId: string;
+  /** Ids of the notes page 2 has. */
+  notes2: string[];
+  parts3: PeerView[];
+  parts1: PeerView[];
+  roomHosts: string[];
+  loads: number[];
 }
 
 /** The Mandelbrot image of the demo's job computed here in Node, independently of the page. */
@@ -64,11 +123,8 @@ async function openDemo(env: Env, tag: string): Promise<{ p: FxPage; id: string;
   return { p, id, loads: () => loads };
 }
 
-/** A demo page's direct links, as its hook reports them. */
-type Links = { node: string; label: string; transport: string }[];
-
 const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
-  async demo(env) {
+  async demo(env): Promise<DemoResult> {
     const screenshots: string[] = [];
     const [one, two] = await Promise.all([openDemo(env, 'demo-1'), openDemo(env, 'demo-2')]);
 
@@ -109,7 +165,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
 
     // Computation: 1..N workers, then the workers plus the Node nodes' function servers (through the relay).
     await one.p.hook(HOOK, 'show', ['compute']);
-    const compute = await one.p.hook<{ ok: boolean; runs: RunResult[]; reference: RunResult }>(HOOK, 'runCompute', [{ withNodes: true }], 180_000);
+    const compute = await one.p.hook<DemoResult['compute']>(HOOK, 'runCompute', [{ withNodes: true }], 180_000);
     const verdict = await one.p.page.getByTestId('compute-verified').getAttribute('data-state', { timeout: 10_000 });
     const speedups = await one.p.page.locator('[data-testid="speedup-row"] [data-testid="speedup"]').allTextContents();
     const progress = await one.p.page.getByTestId('compute-progress').getAttribute('aria-valuenow', { timeout: 10_000 });
@@ -178,7 +234,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
    * the board keeps working; a page opened afterwards links to an old one over WebRTC (so the old
    * one registered with the restarted PeerServer again) and all three end up in one room.
    */
-  async 'relay-restart'(env) {
+  async 'relay-restart'(env): Promise<RestartResult> {
     const demo = env.demo;
     const relay = demo.relay.id;
     const [one, two] = await Promise.all([openDemo(env, 'restart-1'), openDemo(env, 'restart-2')]);
