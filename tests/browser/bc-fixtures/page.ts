@@ -1,6 +1,7 @@
 // The BroadcastChannel fixture page: a node and one Web Worker node, both on the BroadcastChannel
 // transport with discovery, driven from Playwright through `window.bcx` (plain JSON in and out).
 import type { Node } from '../../../core/index.ts';
+import { waitFor } from '../fixtures/behaviours.ts';
 import { createBcNode, spawnFixtureActors } from './common.ts';
 
 let node: Node | undefined;
@@ -10,16 +11,6 @@ const downs: Record<string, string> = {};
 function need(): Node {
   if (!node) throw new Error('bcx.start() first');
   return node;
-}
-
-async function waitFor<T>(what: string, get: () => T | undefined | false, ms: number): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const bcx = {
