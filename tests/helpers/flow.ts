@@ -1,6 +1,7 @@
 // Shared pieces of the flow-control tests: a producer that never slows down, a consumer that
 // takes about N messages/s and checks order, dead-letter counting, and the whole run of one
 // against the other (flood).
+import { expect } from 'vitest';
 import type { ActorRef, Node } from '../../core/index.ts';
 import { MemoryProbe } from './memory-probe.ts';
 
@@ -118,4 +119,21 @@ export async function flood(sender: Node, receiver: Node, count: number, waitMs 
     probe.stop();
   }
   return run;
+}
+
+/**
+ * What a {@link flood} through a slow network must show: every one of `count` messages delivered
+ * or dead-lettered, in order and never twice; only the two documented drops (`overflow` at the
+ * sender, `mailbox-full` at the receiver); no link went down (`downs`: the sender's `linkDown`
+ * reasons); the sender's link held back, and what it held stayed under `maxLinkQueue`.
+ */
+export function expectHeldThenDropped(run: Flood, count: number, maxLinkQueue: number, downs: string[]): void {
+  expect(run.accounted()).toBe(count);
+  expect(run.seen.notIncreasing).toBe(0);
+  expect(Object.keys(run.deadSender)).toEqual(['overflow']);
+  expect(Object.keys(run.deadReceiver)).toEqual(['mailbox-full']);
+  expect(downs).toEqual([]);
+  expect(run.held).toBe(true);
+  // (heartbeats and other control envelopes are never refused: a few chars of slack)
+  expect(run.peakQueued).toBeLessThanOrEqual(maxLinkQueue + 1024);
 }
