@@ -59,6 +59,8 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   /** Chunks handed to the user since the last credit grant. */
   #taken = 0;
   #offAbort: () => void = () => {};
+  /** Why the stream ended early when every later read must say so (an abort). */
+  #failure: TroupeError | undefined;
 
   /** @internal made by `ref.stream` / `node.stream` */
   constructor(node: Node, target: ActorRef<any, any> | string, msg: unknown, options: StreamOptions = {}) {
@@ -109,9 +111,16 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   }
 
   async #read(): Promise<IteratorResult<T>> {
-    if (this.#done) return DONE;
+    if (this.#done) {
+      if (this.#failure) throw this.#failure;
+      return DONE;
+    }
     this.#started ??= this.#start();
     await this.#started;
+    if (this.#done) {
+      if (this.#failure) throw this.#failure;
+      return DONE;
+    }
     const self = this.#self!;
     // Grant back what the user has taken, half a window at a time (fewer, larger grants).
     if (this.#taken * 2 >= this.#window) {
@@ -124,9 +133,9 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
         m = await self.receive(anyMessage, { signal: this.#signal });
       } catch (err) {
         // Stopped by the user (`return()` while this read waited): the sink ended under it.
-        if (this.#done && !this.#signal?.aborted) return DONE;
+        if (this.#done && this.#failure === undefined) return DONE;
         this.#finish(true);
-        throw toTroupeError(err, 'ABORTED');
+        throw this.#failure ?? toTroupeError(err, 'ABORTED');
       }
       if (typeof m !== 'object' || m === null) continue;
       const kind = (m as Record<string, unknown>)[STREAM_TAG];
@@ -167,7 +176,10 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
           this.#endSink = resolve;
         }),
     );
-    this.#offAbort = onAbort(this.#signal, () => this.#finish(true));
+    this.#offAbort = onAbort(this.#signal, () => {
+      this.#failure ??= aborted(this.#signal!, 'stream');
+      this.#finish(true);
+    });
     let handle: unknown;
     try {
       handle = await node.call(this.#target, this.#msg, { timeout: this.#timeout, signal: this.#signal });
@@ -180,8 +192,9 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
       throw new TroupeError('INVALID_MESSAGE', 'the actor did not answer the call with a stream (reply with an async iterable)');
     }
     if (this.#done) {
-      // Stopped (aborted) while the call was pending: the producer waits for `open` in vain and gives up.
-      throw this.#signal?.aborted ? aborted(this.#signal, 'stream') : new TroupeError('ABORTED', 'stream stopped');
+      // Stopped while the call was pending: the producer waits for `open` in vain and gives up.
+      if (this.#failure) throw this.#failure;
+      return;
     }
     const producer = handle[STREAM_KEY];
     this.#producer = producer;
