@@ -39,7 +39,7 @@ export type PortControl =
   | { troupe: 'xfer'; id: number; items: unknown[] }
   | { troupe: 'close'; reason?: string };
 
-/** Most transfers received and not yet taken by their envelope; past it the peer is misbehaving. */
+/** Most transfers received and not yet taken by their envelope (the oldest is dropped past it). */
 const MAX_STAGED = 4096;
 
 /** Options of {@link createPortConnection}. */
@@ -137,7 +137,8 @@ class PortLink extends PostedConnection implements PortConnection {
         if (!Number.isSafeInteger(id) || (id as number) <= 0 || !Array.isArray(items) || this.#staged.has(id as number)) {
           return this.fail('PROTOCOL_ERROR: malformed transfer');
         }
-        if (this.#staged.size >= MAX_STAGED) return this.fail(`PROTOCOL_ERROR: more than ${MAX_STAGED} transfers waiting for their envelopes`);
+        // Full: forget the oldest (its envelope, if it ever comes, fails to decode and is reported).
+        if (this.#staged.size >= MAX_STAGED) this.#staged.delete(this.#staged.keys().next().value!);
         this.#staged.set(id as number, items);
         return;
       }
@@ -163,7 +164,14 @@ class PortLink extends PostedConnection implements PortConnection {
 
   takeTransfer(id: number): readonly unknown[] | undefined {
     const items = this.#staged.get(id);
-    if (items !== undefined) this.#staged.delete(id);
+    if (items === undefined) return undefined;
+    // Ids are staged, posted and read in order: one older than `id` still here belongs to an
+    // envelope the sender never sent (its link refused it), so it is dropped now.
+    for (const k of this.#staged.keys()) {
+      if (k >= id) break;
+      this.#staged.delete(k);
+    }
+    this.#staged.delete(id);
     return items;
   }
 
