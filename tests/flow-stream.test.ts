@@ -178,4 +178,44 @@ describe('ref.stream', () => {
     await a.shutdown();
     await until(() => stats.closed, 'the producer closed its iterator');
   });
+
+  it('through a relay (a — r — b, no direct link): chunks in order, early stop reaches the producer, an aborted call reaches the callee', async () => {
+    const opts = { autoConnect: false };
+    const a = node({ name: 'a', ...opts });
+    const r = node({ name: 'r', ...opts });
+    const b = node({ name: 'b', ...opts });
+    await connectMemory(a, r);
+    await connectMemory(r, b);
+    const stats = { produced: 0, closed: false };
+    b.spawn(counter(stats), { name: 'count' });
+    await until(() => a.whereis('count') !== undefined, 'the name reached a through r');
+    expect(a.peers()).toEqual(['r']);
+    const out: number[] = [];
+    for await (const x of a.stream<number>('count', { n: 200 }, { window: 4 })) out.push(x);
+    expect(out).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    stats.produced = 0;
+    stats.closed = false;
+    let n = 0;
+    for await (const _ of a.stream<number>('count', { n: 1e9 }, { window: 4 })) if (++n === 10) break;
+    await until(() => stats.closed, 'the producer behind the relay stopped');
+    expect(stats.produced).toBeLessThanOrEqual(10 + 4 + 1);
+    // A cancelled call crosses the relay too (a routed `ca`).
+    let aborted = 0;
+    b.spawn(
+      behaviour({
+        handle: (_m: unknown, _s: undefined, ctx) => {
+          ctx.signal!.addEventListener('abort', () => aborted++);
+          ctx.deferReply();
+        },
+      }),
+      { name: 'slow' },
+    );
+    await until(() => a.whereis('slow') !== undefined, 'slow reached a');
+    const ac = new AbortController();
+    const call = a.call('slow', 1, { signal: ac.signal, timeout: 60_000 });
+    await settle(10);
+    ac.abort();
+    await rejects(call, 'ABORTED');
+    await until(() => aborted === 1, 'the callee behind the relay saw the abort');
+  });
 });
