@@ -2,8 +2,8 @@
 // async iterable, with credit-based backpressure, early stop, abort, errors and the producer's
 // end, and as a web ReadableStream. The same protocol over TCP between processes is in
 // flow-stream-tcp.test.ts.
-import { describe, expect, it } from 'vitest';
-import { behaviour, serveStream, TroupeError, type ActorRef } from '../core/index.ts';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { behaviour, serveStream, TroupeError, type ActorRef, type StreamReader } from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 import { rejects, settle, until, useNodes, within } from './helpers/nodes.ts';
 
@@ -217,5 +217,14 @@ describe('ref.stream', () => {
     ac.abort();
     await rejects(call, 'ABORTED');
     await until(() => aborted === 1, 'the callee behind the relay saw the abort');
+  });
+
+  it('types: the chunk type comes from the reply type of the ref', () => {
+    const typed = (r: ActorRef<{ n: number }, AsyncIterable<number>>) => r.stream({ n: 1 });
+    const untyped = (r: ActorRef<string>) => r.stream('x');
+    const chosen = (r: ActorRef<string>) => r.stream<Uint8Array>('x');
+    expectTypeOf<ReturnType<typeof typed>>().toEqualTypeOf<StreamReader<number>>();
+    expectTypeOf<ReturnType<typeof untyped>>().toEqualTypeOf<StreamReader<unknown>>();
+    expectTypeOf<ReturnType<typeof chosen>>().toEqualTypeOf<StreamReader<Uint8Array>>();
   });
 });
