@@ -464,6 +464,15 @@ export class Actor {
     call.ac?.abort(new TroupeError('ABORTED', 'the caller cancelled the call'));
   }
 
+  /** The caller's node `node` was lost: abort the signals of its calls this actor holds open. */
+  abortCallsFrom(node: string): void {
+    const x = this.#x;
+    if (x === undefined) return;
+    const cur = x.current;
+    if (cur !== undefined && cur.replyNode === node && cur.ac !== undefined && !cur.done) cur.ac.abort(new TroupeError('NODE_DOWN', `the caller's node ${node} was lost`));
+    if (x.openCalls) for (const c of x.openCalls) if (c.replyNode === node && c.ac !== undefined && !c.done) c.ac.abort(new TroupeError('NODE_DOWN', `the caller's node ${node} was lost`));
+  }
+
   /** The AbortSignal of the call being handled (aborted if its caller cancels it). */
   get callSignal(): AbortSignal | undefined {
     const call = this.#x?.current;
@@ -691,8 +700,9 @@ export class ActorContext<M = unknown> {
 
   /**
    * The AbortSignal of the call received (or being handled) last: it aborts when the caller
-   * cancels the call (`call(msg, { signal })`). Read it while handling the call and keep it for
-   * deferred work. Undefined when no call is being handled.
+   * cancels the call (`call(msg, { signal })`, reason `ABORTED`) or the caller's node is lost
+   * (reason `NODE_DOWN`). Read it while handling the call and keep it for deferred work.
+   * Undefined when no call is being handled.
    */
   get signal(): AbortSignal | undefined {
     return this.#actor.callSignal;

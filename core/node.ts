@@ -389,6 +389,8 @@ export class Node implements RefHost {
   _settleSession(node: string, reason: string): void {
     this.#calls.dropNode(node, reason);
     this.#actorLinks.settle(node);
+    // Work for calls from that node is wasted: tell the handlers that asked for `ctx.signal`.
+    for (const actor of this.#actors.values()) actor.abortCallsFrom(node);
   }
 
   // ---------------------------------------------------------------------------------------

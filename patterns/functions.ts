@@ -9,8 +9,8 @@ import { behaviour, TroupeError, toTroupeError, type ActorRef, type ErrorCode, t
 /** What a running job knows about itself (the second argument of a worker function). */
 export interface JobContext {
   /**
-   * Aborts when the job's caller cancels it (an aborted `call`, `parallelMap` or distributor
-   * job) or its server goes away: stop working and return (what you return is dropped).
+   * Aborts when the job's caller cancels it (an aborted `call` or `parallelMap`) or the
+   * caller's node is lost: stop working and return (what you return is dropped).
    */
   signal: AbortSignal;
 }

@@ -6,7 +6,7 @@
 // - the producer's process is SIGKILLed: the iteration throws NODE_DOWN;
 // - an aborted remote call rejects ABORTED and the callee sees its signal abort.
 import { describe, expect, it } from 'vitest';
-import { TroupeError, type Node } from '../core/index.ts';
+import { behaviour, TroupeError, type Node } from '../core/index.ts';
 import { eventually, useCluster, within, type ChildNode } from './helpers/cluster.ts';
 
 const SECRET = 'flow-secret';
@@ -99,5 +99,27 @@ describe('streams over TCP between processes', () => {
     await expect(call).rejects.toMatchObject({ code: 'ABORTED' });
     expect(performance.now() - t0).toBeLessThan(1000);
     await eventually(async () => (await stats()).aborted === 1, 'the callee saw its signal abort');
+  }, 60_000);
+
+  it('the caller\'s process is SIGKILLed: the callee\'s ctx.signal aborts (its node was lost)', async () => {
+    // Here the child is the caller: it calls our `slow` actor and is killed while the call is open.
+    const { node, child } = await setup();
+    let reason: unknown;
+    let handled = 0;
+    node.spawn(
+      behaviour({
+        handle: (_m: unknown, _s: undefined, ctx) => {
+          handled++;
+          const signal = ctx.signal!;
+          signal.addEventListener('abort', () => (reason = signal.reason));
+          ctx.deferReply();
+        },
+      }),
+      { name: 'slow-here' },
+    );
+    await eventually(async () => (await node.call<boolean>('stats', { callBack: 'slow-here' })) && handled === 1, 'the child called slow-here');
+    await child.kill('SIGKILL');
+    await eventually(() => reason !== undefined, 'the handler\'s signal aborted', 15_000);
+    expect((reason as TroupeError).code).toBe('NODE_DOWN');
   }, 60_000);
 });
