@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Clock } from './clock.ts';
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
-import { ACK_FRAME, HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, type Hello } from './protocol.ts';
+import { ACK_FRAME, HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, handshakeTranscript, type HandshakeParty, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 
 /** Link settings, taken from the node options. */
@@ -74,7 +74,10 @@ export class Link {
   #settings: LinkSettings;
   #state: LinkState = 'handshake';
   #nonce = bytesToHex(randomBytes(16));
-  #peerNonce = '';
+  /** The peer's hello, once it arrived (the handshake needs its nonce, id and incarnation). */
+  #peerHello: Hello | undefined;
+  /** The peer's proof, when it arrived before its hello (held, checked once the hello is in). */
+  #peerProof: string | undefined;
   #peerVerified = false;
   #peerAccepted = false;
   #out: string[] = [];
@@ -115,6 +118,7 @@ export class Link {
     this.#sendControl({
       t: 'hello',
       v: PROTOCOL_VERSION,
+      r: initiator ? 'd' : 'l',
       node: owner.id,
       inc: owner.incarnation,
       nonce: this.#nonce,
@@ -333,44 +337,60 @@ export class Link {
     this.#onHandshake(frame);
   }
 
+  /**
+   * The handshake (docs/protocol.md, "Handshake"). Each side sends its hello at once, its proof
+   * (`auth`) once it has the peer's hello, and `ok` once the peer's proof verified; the link is up
+   * when both proofs verified. What the peer sends is taken in any order — a proof that arrives
+   * before the hello it answers is held and checked when the hello is in — but each message once:
+   * a repeated one is a protocol error.
+   */
   #onHandshake(frame: string): void {
-    let msg: HandshakeMessage;
+    let raw: unknown;
     try {
-      const parsed = HandshakeMessage.safeParse(JSON.parse(frame));
-      if (!parsed.success) throw new Error('not a handshake message');
-      msg = parsed.data;
+      raw = JSON.parse(frame);
     } catch {
-      this.#fail('UNAUTHORIZED', 'expected a handshake message before anything else', true);
-      return;
+      raw = undefined;
     }
+    const t = typeof raw === 'object' && raw !== null ? (raw as { t?: unknown }).t : undefined;
+    if (t !== 'hello' && t !== 'auth' && t !== 'ok' && t !== 'reject') {
+      return this.#fail('UNAUTHORIZED', 'expected a handshake message before anything else', true);
+    }
+    const parsed = HandshakeMessage.safeParse(raw);
+    if (!parsed.success) {
+      // A handshake message that breaks its schema (a 10,000-character id, an id with a `|`, a
+      // missing role): the peer speaks the protocol wrongly, which is not a matter of secrets.
+      const issue = parsed.error.issues[0];
+      return this.#fail('PROTOCOL_ERROR', `malformed ${t} message: ${issue ? `${issue.path.join('.') || t}: ${issue.message}` : 'invalid'}`, true);
+    }
+    const msg = parsed.data;
     const owner = this.#owner;
     switch (msg.t) {
       case 'hello': {
-        if (this.peer) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
+        if (this.#peerHello) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
         if (msg.v !== PROTOCOL_VERSION) {
           return this.#fail('VERSION_MISMATCH', `peer speaks protocol ${msg.v}, this node ${PROTOCOL_VERSION}`, true);
         }
         if (msg.node === owner.id) return this.#fail('PROTOCOL_ERROR', 'peer has this node\'s own id', true);
+        if (msg.r !== undefined && msg.r === (this.initiator ? 'd' : 'l')) {
+          return this.#fail('PROTOCOL_ERROR', `both ends of the connection are ${this.initiator ? 'dialers' : 'listeners'}: one must dial, the other accept`, true);
+        }
+        this.#peerHello = msg;
         this.peer = msg.node;
         this.peerIncarnation = msg.inc;
         this.peerAddresses = msg.addrs;
-        this.#peerNonce = msg.nonce;
         this.#peerWindow = msg.fc ?? 0;
-        this.#sendControl({ t: 'auth', mac: this.#mac(msg.nonce, this.#nonce, owner.id, msg.node) });
+        this.#sendControl({ t: 'auth', mac: this.#proof(this.initiator ? 'dialer' : 'listener') });
+        if (this.#peerProof !== undefined) return this.#verify();
         return;
       }
       case 'auth': {
-        if (!this.peer || this.#peerVerified) return this.#fail('PROTOCOL_ERROR', 'auth out of order', true);
-        const expected = this.#mac(this.#nonce, this.#peerNonce, this.peer, owner.id);
-        if (!constantTimeEqual(expected, msg.mac)) {
-          return this.#fail('UNAUTHORIZED', 'peer failed the cluster-secret challenge (wrong secret?)', true);
-        }
-        this.#peerVerified = true;
-        this.#sendControl({ t: 'ok' });
-        return this.#maybeUp();
+        if (this.#peerProof !== undefined || this.#peerVerified) return this.#fail('PROTOCOL_ERROR', 'second auth', true);
+        this.#peerProof = msg.mac;
+        if (this.#peerHello) return this.#verify();
+        return;
       }
       case 'ok':
-        if (!this.peer) return this.#fail('PROTOCOL_ERROR', 'ok out of order', true);
+        if (this.#peerAccepted) return this.#fail('PROTOCOL_ERROR', 'second ok', true);
         this.#peerAccepted = true;
         return this.#maybeUp();
       case 'reject': {
@@ -380,6 +400,19 @@ export class Link {
     }
   }
 
+  /** Check the peer's proof (its hello and its proof are both in). */
+  #verify(): void {
+    const expected = this.#proof(this.initiator ? 'listener' : 'dialer');
+    const got = this.#peerProof ?? '';
+    this.#peerProof = undefined;
+    if (!constantTimeEqual(expected, got)) {
+      return this.#fail('UNAUTHORIZED', 'peer failed the cluster-secret challenge (wrong secret?)', true);
+    }
+    this.#peerVerified = true;
+    this.#sendControl({ t: 'ok' });
+    this.#maybeUp();
+  }
+
   /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
   #onAck(chars: number): void {
     if (chars > this.#ackedChars && chars <= this.#sentChars) this.#ackedChars = chars;
@@ -387,7 +420,7 @@ export class Link {
   }
 
   #maybeUp(): void {
-    if (!this.#peerVerified || !this.#peerAccepted) return;
+    if (!this.#peerVerified || !this.#peerAccepted || this.#state !== 'handshake') return;
     this.#state = 'up';
     this.conn.limitFrameBytes?.(undefined);
     const clock = this.#owner.clock;
@@ -412,9 +445,17 @@ export class Link {
     this.#timer = clock.setTimeout(this.#beat, heartbeatInterval);
   };
 
-  /** HMAC over both nonces and both ids: proves the sender knows the secret, bound to this exchange. */
-  #mac(challenge: string, ownNonce: string, prover: string, verifier: string): string {
-    const text = `troupe/${PROTOCOL_VERSION}|${challenge}|${ownNonce}|${prover}|${verifier}`;
+  /**
+   * The proof of the cluster secret by the side in `role` on this connection: an HMAC-SHA256,
+   * keyed by the secret, of {@link handshakeTranscript} (both roles' ids, incarnations and nonces,
+   * and the prover's role).
+   */
+  #proof(role: 'dialer' | 'listener'): string {
+    const owner = this.#owner;
+    const hello = this.#peerHello!;
+    const me: HandshakeParty = { node: owner.id, inc: owner.incarnation, nonce: this.#nonce };
+    const peer: HandshakeParty = { node: hello.node, inc: hello.inc, nonce: hello.nonce };
+    const text = this.initiator ? handshakeTranscript(role, me, peer) : handshakeTranscript(role, peer, me);
     return bytesToHex(hmac(sha256, utf8ToBytes(this.#settings.secret), utf8ToBytes(text)));
   }
 }

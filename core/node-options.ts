@@ -7,7 +7,11 @@ import type { Discovery } from './discovery.ts';
 
 /** Options of {@link createNode}. Every limit has a safe default. */
 export interface NodeOptions {
-  /** The node id; unique in the cluster. @default a random `node-xxxxxxxx` */
+  /**
+   * The node id; unique in the cluster: 1 to 128 characters from `A-Z a-z 0-9 . _ - : @ + ~`
+   * (docs/protocol.md, "Node ids"); `createNode` throws `PROTOCOL_ERROR` for another.
+   * @default a random `node-xxxxxxxx`
+   */
   name?: string;
   /** The cluster secret every link proves in the handshake (HMAC challenge-response). @default 'troupe-insecure-default' */
   secret?: string;
