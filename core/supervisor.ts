@@ -127,6 +127,9 @@ class Supervisor {
       for (const c of this.#children) {
         if (c.timer !== undefined) self.node.clock.clearTimeout(c.timer);
         c.timer = undefined;
+        // Killed (or its node shut down): its children die by their links; what their start
+        // made (a worker, a process) is released here.
+        if (c.stop) this.#release(c);
       }
     }
   }
