@@ -83,6 +83,7 @@ async function registerOn(self: ActorContext<unknown>, target: string, name: str
 /**
  * Start `spec` as a child of the calling supervisor, linked to it. Resolves with the child's
  * ref, its node and the start function's `stop`.
+ * `where.node` is set to the node chosen before the start is tried (to avoid it on a retry).
  * @throws {TroupeError} `NAME_TAKEN` when its name is held by another actor; `NODE_DOWN` when
  * no node fits its placement; whatever the start (spawn, remote spawn, custom start) threw.
  */
@@ -92,6 +93,7 @@ export async function startChild(
   load: Map<string, number>,
   previous: string | undefined,
   avoid: string | undefined,
+  where: { node?: string } = {},
 ): Promise<{ ref: ActorRef<any, any>; node: string; stop?: () => void }> {
   const s = spec.start;
   const name = spec.name;
@@ -110,6 +112,7 @@ export async function startChild(
   if (typeof (s as { behaviour?: unknown }).behaviour === 'string') {
     const named = s as { behaviour: string; args?: unknown; node?: Placement };
     const target = place(named.node, self.node, { id: spec.id, previous }, load, avoid);
+    where.node = target;
     const ref = await self.spawnOn(target, named.behaviour, named.args !== undefined ? named.args : spec.args, { link: true });
     if (name !== undefined && !(await registerOn(self, target, name, ref))) {
       self.unlink(ref);

@@ -60,6 +60,7 @@ class RestartDue {
   constructor(
     readonly ids: string[],
     readonly seq: number,
+    readonly avoid: string | undefined,
   ) {}
 }
 
@@ -141,8 +142,8 @@ class Supervisor {
   }
 
   /** Start `c` (linked); `avoid` is a node the child was just lost with. */
-  async #start(c: Child, avoid: string | undefined): Promise<void> {
-    const r = await startOne(this.#self, c.spec, this.#load(), c.node, avoid);
+  async #start(c: Child, avoid: string | undefined, where?: { node?: string }): Promise<void> {
+    const r = await startOne(this.#self, c.spec, this.#load(), c.node, avoid, where);
     c.ref = r.ref;
     c.node = r.node;
     c.stop = r.stop;
@@ -263,14 +264,14 @@ class Supervisor {
     const self = this.#self;
     const timer = self.node.clock.setTimeout(() => {
       for (const g of group) if (g.timer === timer) g.timer = undefined;
-      self.ref.send(new RestartDue(ids, seq));
+      self.ref.send(new RestartDue(ids, seq, lostNode));
     }, delay);
     for (const g of group) g.timer = timer;
   }
 
   async #onDue(d: RestartDue): Promise<void> {
     const group = this.#children.filter((x) => d.ids.includes(x.spec.id) && x.status === 'restarting' && x.due === d.seq);
-    await this.#startGroup(group, d.seq);
+    await this.#startGroup(group, d.seq, d.avoid);
   }
 
   /** Start a group in start order; a start that fails counts as a restart and is tried again. */
@@ -279,8 +280,9 @@ class Supervisor {
     for (let k = 0; k < ordered.length; k++) {
       const g = ordered[k];
       if (g.status !== 'restarting' || g.due !== seq) continue;
+      const where: { node?: string } = {};
       try {
-        await this.#start(g, lostNode);
+        await this.#start(g, lostNode, where);
         g.restarts++;
         g.due = 0;
       } catch (err) {
@@ -290,8 +292,10 @@ class Supervisor {
         const b = this.#o.backoff;
         let delay = 0;
         if (b) delay = backoffDelay(b, ++g.attempts);
-        // Try again through the mailbox, so calls and exits are served in between.
-        return this.#schedule(rest, Math.max(delay, 1), lostNode);
+        // Try again through the mailbox, so calls and exits are served in between; a placement
+        // then avoids the node that just failed (unless it is this one).
+        const avoid = where.node !== undefined && where.node !== this.#self.node.id ? where.node : lostNode;
+        return this.#schedule(rest, Math.max(delay, 1), avoid);
       }
     }
   }
