@@ -36,3 +36,4 @@ export { Emitter } from './events.ts';
 export type { Connection, Transport } from './transport.ts';
 export type { Discovery } from './discovery.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export * from './supervisor.ts';
