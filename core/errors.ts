@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'JOB_FAILED',
   'WORKER_LOST',
   'MISSING_PACKAGE',
+  'ABORTED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

@@ -45,6 +45,11 @@ export const SendHeader = z.object({ t: z.literal('s'), ...routed, a: actorId })
 export const CallHeader = z.object({ t: z.literal('c'), ...routed, a: actorId, c: callId });
 /** `r`: the reply to call `c` of node `n`; `k` 1 = ok (payload: value), 0 = error (payload: ErrorData). */
 export const ReplyHeader = z.object({ t: z.literal('r'), ...routed, c: callId, k: z.union([z.literal(0), z.literal(1)]) });
+/**
+ * `ca`: node `o` cancels its call `c` to actor `a` (the caller's `AbortSignal` fired): the callee
+ * drops the call if it still waits, aborts the call's signal (`ctx.signal`) and never replies.
+ */
+export const CancelHeader = z.object({ t: z.literal('ca'), ...routed, a: actorId, c: callId });
 /** `x`: an exit signal from actor `f` of node `o` to actor `a`. Payload: the reason. */
 export const ExitHeader = z.object({ t: z.literal('x'), ...routed, a: actorId, f: actorId.or(z.literal(0)), l: z.union([z.literal(0), z.literal(1)]) });
 /** `l` / `u`: link / unlink actor `f` of node `o` with actor `a`. */
@@ -109,6 +114,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   SendHeader,
   CallHeader,
   ReplyHeader,
+  CancelHeader,
   ExitHeader,
   LinkHeader,
   MonitorHeader,

@@ -428,6 +428,11 @@ export class Router {
   // ---------------------------------------------------------------------------------------
   // Routes and outgoing envelopes
 
+  /** The link whose frame is being read now (a transfer's objects wait on its connection). */
+  get decodingLink(): Link | undefined {
+    return this.#decodeLink;
+  }
+
   /** The link envelopes for `node` leave on, if any. */
   route(node: string): Link | undefined {
     const link = this.#routes.get(node);
@@ -594,6 +599,8 @@ export class Router {
         return this.#node._inCall(h.a, h.o, h.c, payload);
       case 'r':
         return this.#node._inReply(h.c, h.k, payload);
+      case 'ca':
+        return this.#node._inCancel(h.a, h.o, h.c);
       case 'x':
         return this.#node._actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
