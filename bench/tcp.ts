@@ -14,9 +14,9 @@ import { makeMessages } from './messages.ts';
 import { encodeFrames, frameReader } from './raw-frames.ts';
 
 /** Round trips per measured round (and the warm-up round). */
-const RTT_N = 5_000;
+export const RTT_N = 5_000;
 const RTT_REPS = 5;
-const ONEWAY_N = 200_000;
+export const ONEWAY_N = 200_000;
 /** Messages sent per event-loop tick: one write per tick on both sides. */
 const CHUNK = 1_000;
 const SECRET = 'bench-secret';
@@ -24,7 +24,7 @@ const SECRET = 'bench-secret';
 type PeerMessage = Record<string, unknown>;
 
 /** A child running bench/tcp-peer.ts, with a way to wait for its next IPC message of a kind. */
-class Peer {
+export class Peer {
   readonly child: ChildProcess;
   #inbox: PeerMessage[] = [];
   #waiters: { key: string; resolve: (m: PeerMessage) => void }[] = [];
@@ -70,7 +70,7 @@ class Peer {
 }
 
 /** Round-trip times of `n` sequential ping-pongs, in µs, sorted. */
-async function rtts(n: number, msgs: Msg[], roundTrip: (m: Msg) => Promise<unknown>): Promise<Float64Array> {
+export async function rtts(n: number, msgs: Msg[], roundTrip: (m: Msg) => Promise<unknown>): Promise<Float64Array> {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const t0 = now();
@@ -87,7 +87,7 @@ const lost: Record<string, number> = {};
  * Send `msgs` in chunks of CHUNK per tick through `sendChunk`, then wait for `arrived` (the far
  * sink's { count, idleMs }): msgs/s of what arrived, not counting the time the sink then waited.
  */
-async function oneway(msgs: Msg[], sendChunk: (from: number, to: number) => void, arrived: Promise<PeerMessage>, side = ''): Promise<number> {
+export async function oneway(msgs: Msg[], sendChunk: (from: number, to: number) => void, arrived: Promise<PeerMessage>, side = ''): Promise<number> {
   const t0 = now();
   for (let i = 0; i < msgs.length; i += CHUNK) {
     sendChunk(i, Math.min(msgs.length, i + CHUNK));
@@ -139,7 +139,7 @@ async function rawSide(): Promise<{ rtt: (m: Msg) => Promise<unknown>; setMode: 
 }
 
 /** The troupe side: a node on the TCP adapter linked to the troupe peer. */
-async function troupeSide(): Promise<{ node: Node; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; peer: Peer; info: { address: string; node: string; echo: number; sink: number } }> {
+export async function troupeSide(): Promise<{ node: Node; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; peer: Peer; info: { address: string; node: string; echo: number; sink: number } }> {
   const { createTcpTransport } = await import('../adapters/tcp.ts');
   const peer = new Peer('troupe');
   try {
