@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   const loadAfter = load();
   console.log(`\n${startedAt}  ${machine}  load (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}; total ${((now() - t0) / 1000).toFixed(1)} s`);
 
-  type Entry = { value: number | null; unit: string; baseline: number | null; ratio?: number | null; at?: string };
+  type Entry = { value: number | null; unit: string; baseline: number | null; ratio?: number | null; label?: string; target?: string; met?: boolean; at?: string };
   let merged: Record<string, Entry | { date: string; machine: string; load: string }> = {};
   try {
     merged = JSON.parse(readFileSync(resultsFile, 'utf8'));
@@ -111,7 +111,8 @@ async function main(): Promise<void> {
   }
   for (const r of results) {
     const ratio = r.value !== null && r.baseline ? Math.round((r.value / r.baseline) * 1000) / 1000 : null;
-    merged[r.key] = { value: round(r.value), unit: r.unit, baseline: round(r.baseline), ratio, at: startedAt };
+    const met = targetMet(r);
+    merged[r.key] = { value: round(r.value), unit: r.unit, baseline: round(r.baseline), ratio, label: r.baselineLabel, target: r.target ? describeTarget(r.target, r.unit) : undefined, met, at: startedAt };
   }
   // The run that wrote this file last (each key keeps the date of the run that measured it).
   merged._run = { date: startedAt, machine, load: `before ${loadBefore}, after ${loadAfter}` };
