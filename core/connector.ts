@@ -61,6 +61,8 @@ export class Connector {
     try {
       conn = await t.connect(address);
     } catch (err) {
+      // A transport that knows the node is gone (NATS: nobody serves its subject) says so.
+      if (err instanceof TroupeError && err.code === 'NODE_DOWN') throw err;
       throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
     }
     const link = this.#router.attachLink(conn, true, t.secret);
