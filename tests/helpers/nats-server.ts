@@ -25,10 +25,15 @@ export function natsServerPath(): string {
   return 'nats-server';
 }
 
-/** Start one server; `routes`: cluster peers to join (starts a cluster listener too). */
+/**
+ * Start one server; `routes`: cluster peers to join (starts a cluster listener too). A clustered
+ * server runs without JetStream (a JetStream cluster needs every route known at start; the
+ * README shows that configuration).
+ */
 export async function startNatsServer(options: { cluster?: boolean; routes?: string[]; name?: string } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'troupe-nats-'));
-  const args = ['-a', '127.0.0.1', '-p', '-1', '-m', '-1', '-js', '-sd', dir, '--ports_file_dir', dir];
+  const clustered = !!(options.cluster || options.routes?.length);
+  const args = ['-a', '127.0.0.1', '-p', '-1', '-m', '-1', ...(clustered ? [] : ['-js', '-sd', dir]), '--ports_file_dir', dir];
   if (options.name) args.push('-n', options.name);
   if (options.cluster || options.routes?.length) {
     args.push('--cluster_name', 'troupe-test', '--cluster', 'nats://127.0.0.1:-1');
