@@ -9,6 +9,10 @@ import { createNatsTransport, type NatsTransport } from '../adapters/nats.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { dialPair, useCleanups } from './helpers/transport.ts';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { createTcpTransport } from '../adapters/tcp.ts';
+import { createWebSocketTransport } from '../adapters/websocket.ts';
+import { createWebSocketServerTransport } from '../adapters/websocket-server.ts';
+import { StandardWebSocket } from './fixtures/websocket-pair.ts';
 import { until } from './helpers/nodes.ts';
 
 let server: NatsServer;
@@ -145,6 +149,54 @@ describe('nats adapter', () => {
     expect(other.node.register('leader', r)).toBe(true);
     await until(() => xs.every((x) => x.node.whereis('leader')?.equals(r)), 'new owner everywhere', 10_000);
     expect(lost).toHaveLength(2);
+  });
+
+  it('mixed: a pair with a direct TCP link uses it, NATS links the rest', async () => {
+    const mk = (name: string): Node => {
+      const t = transport();
+      const node = createNode({ name, secret: 's3cret', transports: [createTcpTransport({ listen: '127.0.0.1:0' }), t], discovery: t.discovery });
+      cleanups.push(() => node.shutdown());
+      return node;
+    };
+    const a = mk('mx-a');
+    const b = mk('mx-b');
+    const c = natsNode('mx-c').node;
+    const [, bAddrs] = await Promise.all([a.listen(), b.listen(), c.listen()]);
+    expect(await a.connect(bAddrs.find((x) => x.startsWith('tcp://'))!)).toBe('mx-b');
+    await until(() => [a, b].every((n) => n.peers().length === 2) && c.peers().length === 2, 'everyone linked', 10_000);
+    const label = (n: Node, peer: string) => n.linkStats().find((l) => l.node === peer)!.label;
+    expect(label(a, 'mx-b')).toMatch(/^tcp:|127\.0\.0\.1/);
+    expect(label(a, 'mx-c')).toMatch(/^nats:/);
+    const echo = c.spawn(async (self) => {
+      for (;;) self.reply(await self.receive());
+    });
+    expect(await a.call(echo, 'via nats')).toBe('via nats');
+  });
+
+  it('a relay on NATS lets a page behind its WebSocket reach a NATS-only node', async () => {
+    const t = transport();
+    const relay = createNode({ name: 'relay', secret: 's3cret', transports: [createWebSocketServerTransport({ listen: '127.0.0.1:0' }), t], discovery: t.discovery });
+    cleanups.push(() => relay.shutdown());
+    const [wsAddr] = await relay.listen();
+    const far = natsNode('far').node;
+    await far.listen();
+    await until(() => relay.peers().includes('far'), 'relay and far linked over NATS', 10_000);
+    const svc = far.spawn(async (self) => {
+      for (;;) self.reply({ at: 'far', got: await self.receive() });
+    });
+    far.register('far-svc', svc);
+    const page = createNode({ name: 'page', secret: 's3cret', transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })] });
+    cleanups.push(() => page.shutdown());
+    expect(await page.connect(wsAddr!)).toBe('relay');
+    const ref = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const r = page.whereis('far-svc');
+        if (r) return r;
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      throw new Error('far-svc never visible from the page');
+    })();
+    expect(await page.call(ref, 'hi from the page')).toEqual({ at: 'far', got: 'hi from the page' });
   });
 
   it('a malformed message on a node subject is dropped with an event, never a crash', async () => {
