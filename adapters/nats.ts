@@ -26,6 +26,14 @@ export interface NatsTransportOptions {
   maxFrameBytes?: number;
   /** Re-announce this node on the discovery subject every this many ms (a missed announcement repairs itself). @default 5000 */
   announceInterval?: number;
+  /**
+   * When nothing arrived on a link for this many ms (a live peer's heartbeats keep it busier),
+   * ask NATS whether anyone still serves the peer's subject: "no responders" (its process died,
+   * its connection is gone) closes the link at once, before core's heartbeat timeout. A frozen
+   * peer still holds its subscription: core's heartbeat timeout decides then. `Infinity` turns
+   * the probe off. @default 800
+   */
+  probeAfter?: number;
 }
 
 /** Events of a {@link NatsTransport} (`transport.events.on('slowConsumer', …)`). */
@@ -70,7 +78,8 @@ const HEADER_SLACK = 256;
  * Wire (payload of each NATS message, `reply` set to the sender's subject): one ASCII header line
  * `<kind> <conn id> [<seq>|<subject>]` then the bytes. Kinds: `o` open (a request: no responders →
  * the dial fails at once with `NODE_DOWN`), `p` part of a frame larger than the server's
- * `max_payload`, `d` a frame's last (or only) part, `x` close, `a` a discovery announcement.
+ * `max_payload`, `d` a frame's last (or only) part, `x` close, `q` a liveness probe of a silent link (a request: no responders closes the
+ * link before core's heartbeat timeout), `a` a discovery announcement.
  * A gap in the sequence (frames lost while the client moved to another server) closes the link:
  * core redials, sessions are settled as on any lost link.
  *
@@ -95,6 +104,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
   let sub: Subscription | undefined;
   let closed = false;
   let onConnection: ((conn: Connection) => void) | undefined;
+  const probeAfter = options.probeAfter ?? 800;
+  let probeTimer: ReturnType<typeof setInterval> | undefined;
   let onAnnouncement: ((from: string, body: Uint8Array, direct: boolean) => void) | undefined;
 
   const bad = (reason: string): void => events.emit('badMessage', { reason });
@@ -131,6 +142,10 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         return;
       case 'x':
         conn?.remoteClosed(dec.decode(body) || 'closed by peer');
+        return;
+      case 'q':
+        // A liveness probe of a silent link: answer if we have the connection.
+        if (msg.reply) msg.respond(enc.encode(conn ? 'ok' : 'gone'));
         return;
       default:
         return bad(`unknown kind "${String(kind).slice(0, 8)}"`);
@@ -179,11 +194,34 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
           servers: options.servers ?? options.connectOptions?.servers ?? 'nats://127.0.0.1:4222',
         }));
       nc = c;
+      if (Number.isFinite(probeAfter)) {
+        probeTimer = setInterval(probe, Math.max(50, probeAfter / 4));
+        (probeTimer as { unref?: () => void }).unref?.();
+      }
       sub = c.subscribe(subject, { callback: (err, msg) => (err ? events.emit('error', { message: err.message }) : handle(msg)) });
       void watchStatus(c);
       return c;
     })();
     return ncPromise;
+  };
+
+  const probe = (): void => {
+    if (!nc || nc.isClosed() || closed) return;
+    const now = Date.now();
+    for (const conn of conns.values()) {
+      if (conn.probing || now - conn.lastIn < probeAfter) continue;
+      conn.probing = true;
+      nc.request(conn.remote, enc.encode(header('q', conn.id, '')), { timeout: Math.max(1000, probeAfter) }).then(
+        (m) => {
+          conn.probing = false;
+          if (dec.decode(m.data) === 'gone') conn.fail('the peer no longer has this connection');
+        },
+        (err: NatsError) => {
+          conn.probing = false;
+          if (err.code === ErrorCode.NoResponders) conn.fail(`nobody serves ${conn.remote} any more (NATS: no responders)`);
+        },
+      );
+    }
   };
 
   const watchStatus = async (c: NatsConnection): Promise<void> => {
@@ -247,6 +285,7 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     async close() {
       if (closed) return;
       closed = true;
+      if (probeTimer) clearInterval(probeTimer);
       for (const conn of [...conns.values()]) conn.close();
       await discovery.stop();
       await registryBackend?.stop();
@@ -268,6 +307,9 @@ interface ConnHost {
 /** One virtual connection between two node subjects. */
 class NatsConn extends BaseConnection {
   nextOut = 0;
+  /** When a message last arrived on it (Date.now()), for the liveness probe. */
+  lastIn = Date.now();
+  probing = false;
   #nextIn = 0;
   #parts: Uint8Array[] = [];
   #partBytes = 0;
@@ -312,6 +354,7 @@ class NatsConn extends BaseConnection {
 
   receive(last: boolean, seq: number, body: Uint8Array): void {
     if (this.closed) return;
+    this.lastIn = Date.now();
     if (seq !== this.#nextIn) {
       this.#fail(`frames lost in NATS (expected ${this.#nextIn}, got ${seq})`);
       return;
@@ -341,6 +384,11 @@ class NatsConn extends BaseConnection {
     this.#parts = [];
     this.#partBytes = 0;
     if (!this.deliver(frame)) this.#fail('PROTOCOL_ERROR: too many frames before the link was attached');
+  }
+
+  /** Close it because the peer is gone (no message to it: nobody would read it). */
+  fail(reason: string): void {
+    this.finish(reason, () => this.host.close(this, undefined));
   }
 
   #fail(reason: string): void {

@@ -79,6 +79,28 @@ describe('troupe on NATS, across processes', () => {
     expect(await me.call(refs[1]!, 'still', { timeout: 5000 })).toEqual({ from: 'p2', m: 'still' });
   });
 
+  it('SIGSTOP: a frozen node (its NATS subscription still there) is declared down by the heartbeat timeout, once', async () => {
+    const s = await startNatsServer();
+    servers.push(s);
+    const frozen = await child('f1', [s.url], ['--no-registry']);
+    const me = natsNode([s.url], false);
+    await me.listen();
+    await eventually(() => me.peers().includes('f1'), 'linked to f1', 15_000);
+    const ref = await eventually(() => me.whereis('svc-f1'), 'svc-f1', 10_000);
+    const downs = watcher(me, ref);
+    await eventually(() => me.call(ref, 'up?', { timeout: 2000 }).then(() => true, () => undefined), 'a first call', 10_000);
+    const t0 = Date.now();
+    frozen.freeze();
+    await eventually(() => downs.length > 0, 'DOWN for the frozen node', HB * 4);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(HB * 0.8);
+    expect(took).toBeLessThan(HB * 3);
+    expect(downs[0]).toMatchObject({ type: 'DOWN', reason: 'noconnection' });
+    frozen.thaw();
+    await new Promise((r) => setTimeout(r, HB));
+    expect(downs).toHaveLength(1);
+  });
+
   it('a three-server NATS cluster loses one server: its nodes move, calls resume, no monitor fires twice', async () => {
     const s1 = await startNatsServer({ cluster: true, name: 's1' });
     servers.push(s1);
