@@ -89,7 +89,7 @@ export class Node implements RefHost {
       lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
       // Through #bindRef: a name learned from a link also teaches the route to its node.
       refFor: (node, id) => this.#bindRef(node, id, undefined),
-    });
+    }, options.registry);
     const d = options.discovery;
     this.#router = new Router(this, {
       sessions: this.#sessions,
@@ -98,6 +98,7 @@ export class Node implements RefHost {
       discoveries: d === undefined ? [] : Array.isArray(d) ? [...d] : [d],
     });
     this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#router, this.#codec);
+    this.#registry.startBackend((err) => this.events.emit('discoveryError', { discovery: `registry:${options.registry?.name}`, error: toTroupeError(err, 'TRANSPORT_CLOSED') }));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -811,6 +812,7 @@ export class Node implements RefHost {
     this.#router.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
+    await this.#registry.stopBackend().catch(() => {});
     await this.#router.close();
   }
 

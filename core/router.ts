@@ -368,10 +368,29 @@ export class Router {
       }
     }
     for (const n of lost) {
+      // Only routed through the dead link: dial it directly before declaring it down.
+      if (n !== link.peer && this.#rescue(n, reason, link)) continue;
       this.#nodeLost(n, reason);
       const text = JSON.stringify({ t: 'nd', x: n });
       for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
     }
+  }
+
+  /**
+   * Mesh repair (core/connector.ts): `node` lost its route through `via` but may be alive. Its
+   * session is settled now (envelopes on the dead route may be lost), but it is declared down
+   * (nodeDown, names dropped, `nd` to the peers) only if no link to it comes up within the
+   * heartbeat timeout. False if no direct dial can be tried.
+   */
+  #rescue(node: string, reason: string, via: Link | undefined): boolean {
+    const started = this.connector.rescue(node, () => {
+      if (this.#routes.has(node)) return; // another route came up meanwhile
+      this.#nodeLost(node, reason);
+      const text = JSON.stringify({ t: 'nd', x: node });
+      for (const l of this.#direct.values()) if (l !== via) l.enqueue(text);
+    });
+    if (started) this.#sessionLost(node, reason);
+    return started;
   }
 
   #markUp(node: string): void {
@@ -657,6 +676,7 @@ export class Router {
         // route(), not #routes: a leaf sends to nodes it has no route for up its only link.
         if (this.route(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
+          if (this.#rescue(h.x, 'noconnection', link)) return;
           this.#nodeLost(h.x, 'noconnection');
           const t = JSON.stringify({ t: 'nd', x: h.x });
           for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
