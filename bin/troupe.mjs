@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `troupe` command. The package ships TypeScript sources; tsx loads them.
+// The `troupe` command. The package ships TypeScript sources; tsx loads them (server/cli.ts).
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../demo-node/cli.ts');
+await import('../server/cli.ts');

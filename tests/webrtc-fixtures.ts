@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import * as polyfill from 'node-datachannel/polyfill';
-import { attachPeerServer } from '../demo-node/relay-signal.ts';
+import { attachPeerServer } from '../server/relay-signal.ts';
 
 /** Install RTCPeerConnection & co. (bound to 127.0.0.1, no ICE servers) and a WebSocket, as peerjs expects in a browser. */
 export function installNodeWebRtc(): void {
