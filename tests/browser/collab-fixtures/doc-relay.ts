@@ -18,8 +18,9 @@ const relay = await startRelay({
   peerKey,
   node: { heartbeatInterval: FIXTURE_TIMING.heartbeatInterval, heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout },
 });
+const store = createFileStore(dir);
 const server = await serveDocuments(relay.node, {
-  store: createFileStore(dir),
+  store,
   compactEvery: 50,
   authorize: ({ user }) => (user.startsWith('reader') ? 'read' : 'write'),
 });
@@ -36,4 +37,6 @@ relay.node.register(
     }
   }),
 );
+// What came back from disk, before any participant rejoined.
+for (const name of await store.list()) console.log(`loaded ${name} ${JSON.stringify((await server.doc(name)).getText('body').toString())}`);
 console.log(`doc-relay ready ${relay.url}`);

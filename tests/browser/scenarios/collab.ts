@@ -183,8 +183,11 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const killedAt = Date.now();
     const during = await a.until<string>('collab', 'status', [], (s) => s !== 'connected', 'kim offline', FIXTURE_TIMING.heartbeatTimeout * 2 + 15_000);
     await a.hook('collab', 'append', [' typed-while-down']);
+    const linesBefore = env.relay.lines.length;
     await env.relay.start();
     const restartedAt = Date.now();
+    const loadedLine = env.relay.lines.slice(linesBefore).find((l) => l.startsWith(`loaded ${doc} `));
+    const loaded = loadedLine === undefined ? undefined : (JSON.parse(loadedLine.slice(`loaded ${doc} `.length)) as string);
     await a.hook('collab', 'waitSynced', [60_000], 65_000);
     await b.hook('collab', 'waitSynced', [60_000], 65_000);
     // The TCP node redials the relay on its own; wait for the probe to answer again.
@@ -200,7 +203,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       }
     }
     const final = await converged(env, [a, b], doc, 60_000);
-    return { beforeKill, during, final, rejoinMs: Date.now() - restartedAt, outageMs: restartedAt - killedAt, fromDiskLength: fromDisk.length };
+    return { beforeKill, loaded, during, final, rejoinMs: Date.now() - restartedAt, outageMs: restartedAt - killedAt, actorAfter: fromDisk };
   },
 };
 
