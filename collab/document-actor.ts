@@ -240,6 +240,8 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
         await handle(parsed.data, ctx);
       }
     } finally {
+      // Stopped by close(), or its node shut down: no awareness timer may outlive it.
+      for (const h of loaded.values()) h.awareness.destroy();
       stopped();
     }
   });
@@ -258,7 +260,6 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
       await done;
       for (const [name, p] of docs) {
         const h = await p;
-        h.awareness.destroy();
         await store.compact(name, Y.encodeStateAsUpdate(h.ydoc)).catch(() => {});
       }
       await store.close?.();

@@ -1,6 +1,6 @@
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
-import { Emitter, isDown, type ActorRef, type Node } from '../core/index.ts';
+import { Emitter, isDown, type ActorContext, type ActorRef, type Node } from '../core/index.ts';
 import { DEFAULT_MAX_UPDATE_BYTES, Joined, toParticipant, type Participant, type Role, type ToParticipant } from './messages.ts';
 
 /** Options of {@link joinDocument}. */
@@ -65,11 +65,13 @@ export class YjsProvider {
   #serverRef: ActorRef | undefined;
   #joining = false;
   #unsubscribe: (() => void)[] = [];
+  #ownAwareness: boolean;
 
   /** @internal Use {@link joinDocument}. */
   constructor(node: Node, options: ProviderOptions) {
     this.#node = node;
     this.doc = options.doc ?? new Y.Doc();
+    this.#ownAwareness = options.awareness === undefined;
     this.awareness = options.awareness ?? new Awareness(this.doc);
     this.#opts = {
       name: options.name,
@@ -83,22 +85,11 @@ export class YjsProvider {
     };
     const schema = toParticipant(this.#opts.maxUpdateBytes);
     this.#self = node.spawn(async (ctx) => {
-      for (;;) {
-        const raw = await ctx.receive();
-        if (isDown(raw)) {
-          if (this.#serverRef && raw.ref.equals(this.#serverRef)) this.#lost();
-          continue;
-        }
-        const t = (raw as { t?: unknown })?.t;
-        if (t === 'stop') return;
-        if (t === 'watch') {
-          // Sent by #join: monitor the document actor, so its loss (or its node's) is seen.
-          const ref = (raw as { ref?: unknown }).ref;
-          if (this.#serverRef && ref === this.#serverRef) ctx.monitor(this.#serverRef);
-          continue;
-        }
-        const parsed = schema.safeParse(raw);
-        if (parsed.success && parsed.data.doc === this.#opts.name) this.#onMessage(parsed.data);
+      try {
+        await this.#loop(ctx, schema);
+      } finally {
+        // Stopped by destroy(), or its node shut down: no timer may outlive it.
+        this.#teardown();
       }
     });
     const onUpdate = (update: Uint8Array, origin: unknown) => {
@@ -114,6 +105,37 @@ export class YjsProvider {
     this.awareness.on('update', onAwareness);
     this.#unsubscribe.push(() => this.awareness.off('update', onAwareness));
     void this.#join();
+  }
+
+  async #loop(ctx: ActorContext, schema: ReturnType<typeof toParticipant>): Promise<void> {
+    for (;;) {
+      const raw = await ctx.receive();
+      if (isDown(raw)) {
+        if (this.#serverRef && raw.ref.equals(this.#serverRef)) this.#lost();
+        continue;
+      }
+      const t = (raw as { t?: unknown })?.t;
+      if (t === 'stop') return;
+      if (t === 'watch') {
+        // Sent by #join: monitor the document actor, so its loss (or its node's) is seen.
+        const ref = (raw as { ref?: unknown }).ref;
+        if (this.#serverRef && ref === this.#serverRef) ctx.monitor(this.#serverRef);
+        continue;
+      }
+      const parsed = schema.safeParse(raw);
+      if (parsed.success && parsed.data.doc === this.#opts.name) this.#onMessage(parsed.data);
+    }
+  }
+
+  #teardown(): void {
+    this.#destroyed = true;
+    clearTimeout(this.#retry);
+    for (const off of this.#unsubscribe.splice(0)) off();
+    if (this.#status !== 'offline') {
+      this.#status = 'offline';
+      this.events.emit('status', { status: 'offline' });
+    }
+    if (this.#ownAwareness) this.awareness.destroy();
   }
 
   /** `connecting`, `connected` or `offline`. */
@@ -152,12 +174,14 @@ export class YjsProvider {
     if (this.#status === 'offline') void this.#join();
   }
 
-  /** Leave and stop the participant's actor. The doc and awareness stay usable. */
+  /**
+   * Leave and stop the participant's actor (also done when its node shuts down). The doc stays
+   * usable; an awareness the provider made itself is destroyed (its renewal timer stops).
+   */
   destroy(): void {
     if (this.#destroyed) return;
     this.disconnect();
     this.#destroyed = true;
-    for (const off of this.#unsubscribe) off();
     this.#self.send({ t: 'stop' });
   }
 
