@@ -24,7 +24,32 @@ export interface RegistryHost {
  */
 export class Registry {
   #names = new Map<string, ActorRef<any, any>>();
+  /** The names of each node's actors, so a lost node's names go in time proportional to them. */
+  #byNode = new Map<string, Set<string>>();
   #host: RegistryHost;
+
+  #set(name: string, ref: ActorRef<any, any>): void {
+    const cur = this.#names.get(name);
+    if (cur) this.#unindex(name, cur.node);
+    this.#names.set(name, ref);
+    let set = this.#byNode.get(ref.node);
+    if (!set) this.#byNode.set(ref.node, (set = new Set()));
+    set.add(name);
+  }
+
+  #delete(name: string): void {
+    const cur = this.#names.get(name);
+    if (!cur) return;
+    this.#names.delete(name);
+    this.#unindex(name, cur.node);
+  }
+
+  #unindex(name: string, node: string): void {
+    const set = this.#byNode.get(node);
+    if (!set) return;
+    set.delete(name);
+    if (set.size === 0) this.#byNode.delete(node);
+  }
 
   constructor(host: RegistryHost) {
     this.#host = host;
@@ -46,7 +71,7 @@ export class Registry {
   register(name: string, ref: ActorRef<any, any>): boolean {
     const cur = this.#names.get(name);
     if (cur) return cur.equals(ref);
-    this.#names.set(name, ref);
+    this.#set(name, ref);
     this.#host.broadcast(addText(name, ref));
     return true;
   }
@@ -55,7 +80,7 @@ export class Registry {
   unregister(name: string, ref?: ActorRef<any, any>): boolean {
     const cur = this.#names.get(name);
     if (!cur || (ref && !cur.equals(ref))) return false;
-    this.#names.delete(name);
+    this.#delete(name);
     this.#host.broadcast(delText(name, cur));
     return true;
   }
@@ -65,7 +90,7 @@ export class Registry {
     const cur = this.#names.get(name);
     if (op === 'gd') {
       if (cur && cur.node === node && cur.id === id) {
-        this.#names.delete(name);
+        this.#delete(name);
         this.#host.broadcast(delText(name, cur), link);
       }
       return;
@@ -73,12 +98,12 @@ export class Registry {
     if (cur && cur.node === node && cur.id === id) return;
     const ref = this.#host.refFor(node, id);
     if (!cur) {
-      this.#names.set(name, ref);
+      this.#set(name, ref);
       this.#host.broadcast(addText(name, ref), link);
       return;
     }
     if (wins(ref, cur)) {
-      this.#names.set(name, ref);
+      this.#set(name, ref);
       this.#host.broadcast(addText(name, ref), link);
       if (cur.node === this.#host.id) this.#host.lost(name, cur, ref);
     } else {
@@ -97,13 +122,11 @@ export class Registry {
 
   /** Forget every name of `node` (it was lost). Each node does this on its own detection. */
   dropNode(node: string): string[] {
-    const dropped: string[] = [];
-    for (const [name, ref] of this.#names) {
-      if (ref.node === node) {
-        this.#names.delete(name);
-        dropped.push(name);
-      }
-    }
+    const names = this.#byNode.get(node);
+    if (!names) return [];
+    this.#byNode.delete(node);
+    const dropped = [...names];
+    for (const name of dropped) this.#names.delete(name);
     return dropped;
   }
 }
