@@ -38,4 +38,6 @@ export type { Clock, ManualClock } from './clock.ts';
 export { Emitter } from './events.ts';
 export type { Connection, Transport } from './transport.ts';
 export type { Discovery } from './discovery.ts';
+export type { RegistryBackend, RegistrySink } from './registry.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export * from './supervisor.ts';

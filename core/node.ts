@@ -9,7 +9,7 @@ import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
 import type { Link } from './link.ts';
-import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
+import { DIRECT_REPLY, DIRECT_SEND, NODE_ID_RULE, isValidNodeId, type EnvelopeHeader } from './protocol.ts';
 import { SessionBook } from './session.ts';
 import { Registry } from './registry.ts';
 import { MAX_ROUTES, Router } from './router.ts';
@@ -67,6 +67,9 @@ export class Node implements RefHost {
   #shutdown = false;
 
   constructor(options: NodeOptions = {}) {
+    if (options.name !== undefined && !isValidNodeId(options.name)) {
+      throw new TroupeError('PROTOCOL_ERROR', `invalid node id ${JSON.stringify(String(options.name).slice(0, 200))}: ${NODE_ID_RULE}`);
+    }
     this.id = options.name ?? `node-${bytesToHex(randomBytes(4))}`;
     this.incarnation = bytesToHex(randomBytes(6));
     this.clock = options.clock ?? systemClock;
@@ -86,7 +89,7 @@ export class Node implements RefHost {
       lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
       // Through #bindRef: a name learned from a link also teaches the route to its node.
       refFor: (node, id) => this.#bindRef(node, id, undefined),
-    });
+    }, options.registry);
     const d = options.discovery;
     this.#router = new Router(this, {
       sessions: this.#sessions,
@@ -95,6 +98,7 @@ export class Node implements RefHost {
       discoveries: d === undefined ? [] : Array.isArray(d) ? [...d] : [d],
     });
     this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#router, this.#codec);
+    this.#registry.startBackend((err) => this.events.emit('discoveryError', { discovery: `registry:${options.registry?.name}`, error: toTroupeError(err, 'TRANSPORT_CLOSED') }));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -185,8 +189,12 @@ export class Node implements RefHost {
     return this.#actors.size;
   }
 
-  /** A ref for `{ node, id }` bound to this node (for refs that arrived as plain data). */
+  /**
+   * A ref for `{ node, id }` bound to this node (for refs that arrived as plain data).
+   * @throws {TroupeError} `PROTOCOL_ERROR` when `node` is not a valid node id (docs/protocol.md).
+   */
   ref<M = unknown>(node: string, id: number): ActorRef<M> {
+    if (!isValidNodeId(node)) throw new TroupeError('PROTOCOL_ERROR', `invalid node id in a ref: ${NODE_ID_RULE}`);
     return new ActorRef(this, node, id);
   }
 
@@ -806,6 +814,7 @@ export class Node implements RefHost {
     this.#router.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
+    await this.#registry.stopBackend().catch(() => {});
     await this.#router.close();
   }
 
