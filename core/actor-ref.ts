@@ -5,6 +5,12 @@ import type { TransferOptions } from './transfer.ts';
 /** Options of {@link ActorRef.send}. */
 export interface SendOptions extends TransferOptions {}
 
+/** Options of {@link ActorRef.sendAwait}. */
+export interface SendAwaitOptions extends TransferOptions {
+  /** Stop waiting for credit: the send rejects with `ABORTED` and is not sent. @default undefined */
+  signal?: AbortSignal;
+}
+
 /** Options of {@link ActorRef.call}. */
 export interface CallOptions extends TransferOptions {
   /** Milliseconds before the call rejects with `TIMEOUT`. @default 5000 (the node's `callTimeout`) */
@@ -27,6 +33,7 @@ export type ChunkOf<R> = R extends AsyncIterable<infer C> ? C : unknown;
 export interface RefHost {
   readonly id: string;
   sendTo(ref: ActorRef<any, any>, msg: unknown, options?: SendOptions): void;
+  sendAwaitTo(ref: ActorRef<any, any>, msg: unknown, options?: SendAwaitOptions): Promise<void>;
   callTo(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<unknown>;
   streamFrom(ref: ActorRef<any, any>, msg: unknown, options?: StreamOptions): StreamReader<unknown>;
   exitTo(ref: ActorRef<any, any>, reason: unknown): void;
@@ -76,6 +83,23 @@ export class ActorRef<M = unknown, R = unknown> {
    */
   send(msg: M, options?: SendOptions): void {
     this.#host.sendTo(this, msg, options);
+  }
+
+  /**
+   * Send `msg` under flow control: resolves once it has left (`await` it before the next one).
+   * It waits while this node has a window (`highWaterMark`, default 1 MiB) of awaited sends to
+   * the target's node that its actors have not yet taken out of their mailboxes — credit the
+   * receiver grants back end to end, across relays — so a plain loop of awaited sends never
+   * drops, at any message size, and memory stays bounded on both sides. A message larger than
+   * the window goes alone. Plain `send` keeps its fire-and-forget semantics.
+   * @throws {TroupeError} `NODE_DOWN` (the node is, or becomes while waiting, unreachable),
+   *   `NO_ACTOR` (a local target that does not exist), `FRAME_TOO_LARGE`, `SERIALIZATION`,
+   *   `ABORTED`, `SHUTDOWN`. A remote target that does not exist is a dead letter there.
+   * @example
+   * for (const chunk of chunks) await sink.sendAwait(chunk)
+   */
+  sendAwait(msg: M, options?: SendAwaitOptions): Promise<void> {
+    return this.#host.sendAwaitTo(this, msg, options);
   }
 
   /**

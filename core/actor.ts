@@ -53,6 +53,7 @@ const KIND: unique symbol = Symbol('troupe.kind');
 const K_CALL = 1;
 const K_SYSTEM = 2;
 const K_REPLY = 3;
+const K_FLOW = 4;
 
 function kindOf(x: unknown): number | undefined {
   return x !== null && typeof x === 'object' ? (x as { [KIND]?: number })[KIND] : undefined;
@@ -151,6 +152,23 @@ export class CallEnvelope {
   ) {}
 }
 Object.defineProperty(CallEnvelope.prototype, KIND, { value: K_CALL });
+
+/** An awaited send waiting in a mailbox: its credit goes back to `origin` when it is taken. @internal */
+export class FlowItem {
+  declare readonly [KIND]: number;
+  constructor(
+    readonly msg: unknown,
+    readonly origin: string,
+    readonly bytes: number,
+  ) {}
+}
+Object.defineProperty(FlowItem.prototype, KIND, { value: K_FLOW });
+
+/** The message an item in a mailbox carries. */
+function messageOf(item: unknown): unknown {
+  const k = kindOf(item);
+  return k === K_CALL ? (item as CallEnvelope).msg : k === K_FLOW ? (item as FlowItem).msg : item;
+}
 
 interface Waiter {
   matcher: Matcher | undefined;
@@ -346,8 +364,7 @@ export class Actor {
     if ((flags & F_BEHAVIOUR) === 0) {
       const w = this.#x?.waiter;
       if (w !== undefined) {
-        const msg = kindOf(item) === K_CALL ? (item as CallEnvelope).msg : item;
-        const m = match(w.matcher, msg);
+        const m = match(w.matcher, messageOf(item));
         if (m !== NO_MATCH) {
           this.#x!.waiter = undefined;
           if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
@@ -380,7 +397,12 @@ export class Actor {
   }
 
   #take(item: unknown): void {
-    if (kindOf(item) === K_CALL) {
+    const kind = kindOf(item);
+    if (kind === K_FLOW) {
+      this.node._flowTaken(item as FlowItem);
+      return;
+    }
+    if (kind === K_CALL) {
       const x = this.#extras();
       x.current = item as CallEnvelope;
       (x.openCalls ??= new Set()).add(item as CallEnvelope);
@@ -398,7 +420,7 @@ export class Actor {
     if (mb !== undefined) {
       for (let i = this.#head; i < mb.length; i++) {
         const item = mb[i];
-        const m = match(matcher, kindOf(item) === K_CALL ? (item as CallEnvelope).msg : item);
+        const m = match(matcher, messageOf(item));
         if (m === NO_MATCH) continue;
         if (i === this.#head) {
           mb[i] = undefined;
@@ -513,6 +535,9 @@ export class Actor {
     if (kind === K_CALL) {
       call = item as CallEnvelope;
       msg = call.msg;
+    } else if (kind === K_FLOW) {
+      msg = (item as FlowItem).msg;
+      this.node._flowTaken(item as FlowItem);
     }
     const b = this.#behaviour!;
     let r: unknown;
@@ -616,7 +641,10 @@ export class Actor {
     if (mb !== undefined) {
       for (let i = this.#head; i < mb.length; i++) {
         const item = mb[i];
-        if (kindOf(item) === K_CALL && !(item as CallEnvelope).done) calls.push(item as CallEnvelope);
+        const k = kindOf(item);
+        if (k === K_CALL && !(item as CallEnvelope).done) calls.push(item as CallEnvelope);
+        // Never taken, but gone: its sender's credit comes back.
+        else if (k === K_FLOW) this.node._flowTaken(item as FlowItem);
       }
     }
     this.#mb = undefined;

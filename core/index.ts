@@ -14,7 +14,7 @@ export type {
   DeadLetterReason,
 } from './node.ts';
 export { ActorRef } from './actor-ref.ts';
-export type { CallOptions, SendOptions, ChunkOf, MessageOf } from './actor-ref.ts';
+export type { CallOptions, SendOptions, SendAwaitOptions, ChunkOf, MessageOf } from './actor-ref.ts';
 export { StreamReader, serveStream, isAsyncIterable } from './stream.ts';
 export type { StreamOptions, ServeStreamOptions, StreamHandle } from './stream.ts';
 export type { TransferOptions } from './transfer.ts';

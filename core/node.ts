@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
-import { ActorRef, type CallOptions, type RefHost, type SendOptions } from './actor-ref.ts';
-import { Actor, CallEnvelope, Down, NameLost, isErrorReason, type ExitReason, type SystemMessage } from './actor.ts';
+import { ActorRef, type CallOptions, type RefHost, type SendAwaitOptions, type SendOptions } from './actor-ref.ts';
+import { Actor, CallEnvelope, FlowItem, Down, NameLost, isErrorReason, type ExitReason, type SystemMessage } from './actor.ts';
 import { ActorLinks } from './actor-links.ts';
 import { CallTable } from './call-table.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -17,6 +17,7 @@ import { Scheduler } from './scheduler.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
 import { isAsyncIterable, serveStream } from './stream-serve.ts';
 import { decodeTransfer, encodeTransfer, TRANSFER_PREFIX } from './transfer.ts';
+import { CreditBook } from './flow-credit.ts';
 import type { Connection } from './transport.ts';
 import { DEFAULTS, type DeadLetterReason, type NodeEvents, type NodeOptions, type ResolvedOptions } from './node-options.ts';
 import { BehaviourTable, type Behaviour, type ProcessFn, type RemoteSpawnOptions, type SpawnOptions } from './behaviour.ts';
@@ -57,6 +58,8 @@ export class Node implements RefHost {
    */
   #nextActor = 1 + actorIdBase();
   #calls: CallTable;
+  /** End-to-end credit of awaited sends, both ways (core/flow-credit.ts). */
+  #credit: CreditBook;
   #sessions = new SessionBook();
   #registry: Registry;
   #behaviours: BehaviourTable;
@@ -80,6 +83,10 @@ export class Node implements RefHost {
     this.options = o;
     this.events = new Emitter<NodeEvents>((error) => this.events.emit('listenerError', { error }));
     this.#calls = new CallTable(this.clock);
+    const window = Number.isSafeInteger(o.highWaterMark) && o.highWaterMark > 0 ? o.highWaterMark : DEFAULTS.highWaterMark;
+    this.#credit = new CreditBook(window, this.clock, (node, bytes) => {
+      this.#router.emit(node, JSON.stringify({ t: 'fg', n: node, o: this.id, h: 0, b: bytes }), undefined, { to: node });
+    });
     this.#behaviours = new BehaviourTable(this.id);
     this.#codec = new Codec((node, id, addrs) => this.#bindRef(node, id, addrs), { maxDepth: o.maxDepth }, (node) => this.#router.addressesFor(node));
     this.#registry = new Registry({
@@ -396,6 +403,7 @@ export class Node implements RefHost {
    */
   _settleSession(node: string, reason: string): void {
     this.#calls.dropNode(node, reason);
+    this.#credit.dropNode(node, reason);
     this.#actorLinks.settle(node);
     // Work for calls from that node is wasted: tell the handlers that asked for `ctx.signal`.
     for (const actor of this.#actors.values()) actor.abortCallsFrom(node);
@@ -435,7 +443,8 @@ export class Node implements RefHost {
   // Incoming envelopes for this node's actors (from the Router)
 
   /** @internal */
-  _inSend(id: number, origin: string, payload: string | undefined): void {
+  _inSend(id: number, origin: string, payload: string | undefined, flow = false): void {
+    if (flow) return this.#inFlow(id, origin, payload);
     const actor = this.#actors.get(id);
     if (!actor) {
       this._deadLetter(`${this.id}/${id}`, 'no-actor');
@@ -450,6 +459,35 @@ export class Node implements RefHost {
       return;
     }
     this.#deliver(actor, msg, 0, origin);
+  }
+
+  /**
+   * An awaited send: into the mailbox unbounded (its sender's credit bounds it), credited back
+   * when the actor takes it; credited back at once when it cannot be delivered.
+   */
+  #inFlow(id: number, origin: string, payload: string | undefined): void {
+    const bytes = payload?.length ?? 0;
+    const actor = this.#actors.get(id);
+    let msg: unknown;
+    try {
+      if (!actor) {
+        this._deadLetter(`${this.id}/${id}`, 'no-actor');
+        return this.#credit.taken(origin, bytes);
+      }
+      msg = payload === undefined ? undefined : this.#decode(payload);
+    } catch (err) {
+      this.events.emit('invalidMessage', { to: actor!.ref.key, error: toTroupeError(err, 'INVALID_MESSAGE') });
+      return this.#credit.taken(origin, bytes);
+    }
+    if (actor.schema !== undefined && actor.validatesOnArrival) {
+      const r = actor.schema.safeParse(msg);
+      if (!r.success) {
+        this.#invalid(actor, r.error.issues, 0, origin);
+        return this.#credit.taken(origin, bytes);
+      }
+      msg = r.data;
+    }
+    actor.enqueue(new FlowItem(msg, origin, bytes), false);
   }
 
   /** @internal */
@@ -588,6 +626,47 @@ export class Node implements RefHost {
   #decode(payload: string): unknown {
     if (payload.charCodeAt(0) !== TRANSFER_PREFIX) return this.#codec.decode(payload);
     return decodeTransfer(payload, this.#router.decodingLink?.conn, (p) => this.#codec.decode(p));
+  }
+
+  /**
+   * @internal RefHost: an awaited send. Waits for end-to-end credit toward the target's node
+   * (granted back as the target takes the messages), then sends, never dropped for congestion.
+   */
+  async sendAwaitTo(ref: ActorRef<any, any>, msg: unknown, options?: SendAwaitOptions): Promise<void> {
+    if (this.#shutdown) throw new TroupeError('SHUTDOWN', 'node is shut down');
+    if (options?.signal?.aborted) throw new TroupeError('ABORTED', 'send aborted', { cause: options.signal.reason });
+    if (ref.node === this.id) {
+      const actor = this.#actors.get(ref.id);
+      if (actor === undefined) throw new TroupeError('NO_ACTOR', `no actor ${ref.key}`);
+      this.#deliver(actor, msg, 0, this.id);
+      return;
+    }
+    if (!this.#router.route(ref.node)) throw new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`);
+    let payload: string;
+    try {
+      payload = options?.transfer === undefined ? this.#codec.encode(msg) : this.#encodeFor(ref.node, msg, options.transfer)!;
+    } catch (err) {
+      throw toTroupeError(err, 'SERIALIZATION');
+    }
+    const bytes = payload.length;
+    const wait = this.#credit.acquire(ref.node, bytes, options?.signal);
+    if (wait !== undefined) await wait;
+    const header = JSON.stringify({ t: 's', n: ref.node, o: this.id, h: 0, a: ref.id, f: 1 });
+    const failed = this.#router.emit(ref.node, header, payload, { to: ref.key, message: msg });
+    if (failed === undefined) return;
+    this.#credit.release(ref.node, bytes);
+    if (failed === 'frame-too-large') throw new TroupeError('FRAME_TOO_LARGE', `message of ${payload.length} chars exceeds the frame limit`);
+    throw new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`);
+  }
+
+  /** @internal an awaited send was taken by its actor (or dropped here): its sender gets the credit back */
+  _flowTaken(item: FlowItem): void {
+    this.#credit.taken(item.origin, item.bytes);
+  }
+
+  /** @internal node `origin` granted credit back for our awaited sends */
+  _inGrant(origin: string, bytes: number): void {
+    this.#credit.release(origin, bytes);
   }
 
   /** @internal RefHost */
@@ -811,6 +890,7 @@ export class Node implements RefHost {
     for (const actor of [...this.#actors.values()]) this._exit(actor, 'shutdown');
     // Settle calls before the links close: closing them would reject these with NODE_DOWN.
     this.#calls.rejectAll(() => new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
+    this.#credit.close(() => new TroupeError('SHUTDOWN', `node ${this.id} shut down`));
     this.#router.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));

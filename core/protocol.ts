@@ -40,7 +40,18 @@ const count = z.number().int().min(0);
 const session = { e: count.optional() };
 
 /** `s`: a message to actor `a` on node `n`. Payload: the message. */
-export const SendHeader = z.object({ t: z.literal('s'), ...routed, a: actorId });
+export const SendHeader = z.object({
+  t: z.literal('s'),
+  ...routed,
+  a: actorId,
+  /**
+   * 1: an awaited send (`sendAwait`) under end-to-end credit: never dropped for congestion on
+   * the way, and granted back to `o` (an `fg`) once actor `a` has taken it.
+   */
+  f: z.literal(1).optional(),
+});
+/** `fg`: node `o` grants `b` characters of credit back to node `n` (its awaited sends were taken). */
+export const FlowGrantHeader = z.object({ t: z.literal('fg'), ...routed, b: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
 /** `c`: a call to actor `a`; the reply goes to node `o` as call `c`. Payload: the message. */
 export const CallHeader = z.object({ t: z.literal('c'), ...routed, a: actorId, c: callId });
 /** `r`: the reply to call `c` of node `n`; `k` 1 = ok (payload: value), 0 = error (payload: ErrorData). */
@@ -115,6 +126,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   CallHeader,
   ReplyHeader,
   CancelHeader,
+  FlowGrantHeader,
   ExitHeader,
   LinkHeader,
   MonitorHeader,

@@ -638,7 +638,9 @@ export class Router {
     switch (h.t) {
       // Envelopes for this node's actors go to the node (those of links and monitors to its ActorLinks).
       case 's':
-        return this.#node._inSend(h.a, h.o, payload);
+        return this.#node._inSend(h.a, h.o, payload, h.f === 1);
+      case 'fg':
+        return this.#node._inGrant(h.o, h.b);
       case 'c':
         return this.#node._inCall(h.a, h.o, h.c, payload);
       case 'r':
@@ -842,7 +844,8 @@ export class Router {
     // Relays forward the payload bytes untouched: only the small header is rewritten. A relay
     // in front of a slow peer bounds what it holds: sends, calls and spawns past maxLinkQueue
     // are dropped (calls and spawns get a MAILBOX_FULL reply).
-    const droppable = h.t === 's' || h.t === 'c' || h.t === 'sp';
+    // Awaited sends (`f`) are bounded by their end-to-end credit instead: never dropped here.
+    const droppable = (h.t === 's' && h.f !== 1) || h.t === 'c' || h.t === 'sp';
     const text = envelope({ ...h, h: h.h + 1 }, payload);
     if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
     if (!link.enqueue(text, droppable)) {
