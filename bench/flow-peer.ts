@@ -13,7 +13,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { behaviour, createNode } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWorkerNode } from '../adapters/worker.ts';
-import { encodeFrames } from './raw-frames.ts';
+import { encodeFrames, frameReader } from './raw-frames.ts';
 
 const chunkOf = (i: number, filler: string) => String(i).padStart(10, '0') + filler.slice(10);
 
@@ -32,7 +32,36 @@ if (isMainThread) {
     }),
     { name: 'bytes' },
   );
+  // `bulk`: counts what it takes; a call 'count?' answers how many.
+  let bulk = 0;
+  node.spawn(
+    async (self) => {
+      for (;;) {
+        const m = await self.receive();
+        if (m === 'count?') self.reply(bulk);
+        else bulk++;
+      }
+    },
+    { name: 'bulk' },
+  );
+  node.spawn(
+    async (self) => {
+      for (;;) self.reply(await self.receive());
+    },
+    { name: 'echo' },
+  );
   const [address] = await node.listen();
+  // The raw sink: on a connection whose first bytes are `SINK <n>\n`, read n length-prefixed frames, then write `done`.
+  const sinks = net.createServer((socket) => {
+    let want = -1;
+    let got = 0;
+    const read = frameReader((text) => {
+      if (want < 0) want = Number(text);
+      else if (++got === want) socket.write('done');
+    });
+    socket.on('data', read);
+  });
+  await new Promise<void>((r) => sinks.listen(0, '127.0.0.1', r));
   const server = net.createServer((socket) => {
     socket.once('data', (req) => {
       const { count, size } = JSON.parse(req.toString()) as { count: number; size: number };
@@ -47,7 +76,7 @@ if (isMainThread) {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  process.send!({ address, node: node.id, port: (server.address() as net.AddressInfo).port });
+  process.send!({ address, node: node.id, port: (server.address() as net.AddressInfo).port, sinkPort: (sinks.address() as net.AddressInfo).port });
   process.on('message', (m: { exit?: boolean }) => m.exit && process.exit(0));
 } else if ((workerData as { mode: string }).mode === 'raw') {
   parentPort!.on('message', (buf: ArrayBuffer) => parentPort!.postMessage(buf, [buf]));

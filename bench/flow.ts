@@ -4,7 +4,12 @@
  *   and its reply, both with a transfer list) against raw `postMessage(buf, [buf])` there and back;
  * - `stream.tcp_mbps`: 256 MB streamed as 64 KB string chunks from another process over TCP
  *   (`ref.stream`, credit window 16) against a raw `net` socket writing the same chunks as
- *   length-prefixed frames. The far sides are bench/flow-peer.ts.
+ *   length-prefixed frames;
+ * - `tcp.bulk_mbps`: 200 messages of 1 MB to another process with `await ref.sendAwait(msg)`
+ *   (end-to-end credit) against a raw socket writing the same frames with its own backpressure;
+ * - `tcp.call_under_flood_p99_us`: call p99 to that process while a one-way flood of awaited
+ *   1 MB sends runs on the same link, beside `tcp.quiet_call_p99_us` measured in the same run.
+ * The far sides are bench/flow-peer.ts.
  */
 import { fork } from 'node:child_process';
 import net from 'node:net';
@@ -14,7 +19,7 @@ import { createNode, type ActorRef } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { spawnWorkerNode } from '../adapters/worker.ts';
 import { interleaved, now, percentile, type BenchCase, type Result } from './harness.ts';
-import { frameReader } from './raw-frames.ts';
+import { encodeFrames, frameReader } from './raw-frames.ts';
 
 const SECRET = 'bench-secret';
 const boot = new URL('../tests/fixtures/tsx-worker.mjs', import.meta.url);
@@ -81,12 +86,12 @@ export const cases: BenchCase[] = [
       const child = fork(fileURLToPath(peer), ['tcp'], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SECRET: SECRET }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       const node = createNode({ name: 'bench-flow-tcp', secret: SECRET, transports: [createTcpTransport()] });
       try {
-        const info = await new Promise<{ address: string; node: string; port: number }>((res, rej) => {
+        const info = await new Promise<{ address: string; node: string; port: number; sinkPort: number }>((res, rej) => {
           child.once('message', res as (m: unknown) => void);
           child.once('exit', () => rej(new Error('flow peer exited')));
         });
         await node.connect(info.address);
-        for (let i = 0; i < 400 && !node.whereis('bytes'); i++) await new Promise((r) => setTimeout(r, 5));
+        for (let i = 0; i < 400 && !(node.whereis('bytes') && node.whereis('bulk') && node.whereis('echo')); i++) await new Promise((r) => setTimeout(r, 5));
         const size = 64 * 1024;
         const count = (256 * MB) / size;
         const r = await interleaved(
@@ -118,7 +123,73 @@ export const cases: BenchCase[] = [
           },
           { warmup: 1, reps: 3 },
         );
+        // Bulk: awaited 1 MB sends vs a raw socket writing the same frames.
+        const bulk = node.whereis('bulk')!;
+        const echo = node.whereis('echo')!;
+        const one = 'b'.repeat(MB);
+        const N = 200;
+        const b = await interleaved(
+          {
+            troupe: async () => {
+              const before = await node.call<number>(bulk, 'count?');
+              const t0 = now();
+              for (let i = 0; i < N; i++) await bulk.sendAwait(one);
+              while ((await node.call<number>(bulk, 'count?')) < before + N);
+              return N / ((now() - t0) / 1000);
+            },
+            raw: () =>
+              new Promise<number>((res, rej) => {
+                const t0 = now();
+                const socket = net.connect({ host: '127.0.0.1', port: info.sinkPort }, async () => {
+                  socket.write(encodeFrames([String(N)]));
+                  for (let i = 0; i < N; i++) if (!socket.write(encodeFrames([one]))) await new Promise((r) => socket.once('drain', r));
+                });
+                socket.once('data', () => {
+                  socket.destroy();
+                  res(N / ((now() - t0) / 1000));
+                });
+                socket.once('error', rej);
+              }),
+          },
+          { warmup: 1, reps: 3 },
+        );
+        // Calls, quiet and under a flood of awaited bulk sends on the same link.
+        const p99 = async (n: number): Promise<number> => {
+          const t = new Float64Array(n);
+          for (let i = 0; i < n; i++) {
+            const t0 = now();
+            await echo.call(i);
+            t[i] = (now() - t0) * 1000;
+          }
+          return percentile(t.sort(), 99);
+        };
+        const quiet = await p99(2000);
+        let flooding = true;
+        const flood = (async () => {
+          while (flooding) await bulk.sendAwait(one);
+        })();
+        const loud = await p99(500);
+        flooding = false;
+        await flood;
         return [
+          {
+            key: 'tcp.bulk_mbps',
+            unit: 'MB/s',
+            value: b.troupe,
+            baseline: b.raw,
+            baselineLabel: 'raw socket + drain',
+            target: { kind: 'min-ratio', ratio: 0.8 },
+            note: 'tcp.bulk_mbps: 200 messages of 1 MB to another process, awaited sends (end-to-end credit, window 4 MiB) vs a raw socket',
+          },
+          {
+            key: 'tcp.call_under_flood_p99_us',
+            unit: 'µs',
+            value: loud,
+            baseline: quiet,
+            baselineLabel: 'quiet call p99, same run',
+            target: { kind: 'max-ratio', ratio: 3 },
+            note: 'tcp.call_under_flood_p99_us: echo call p99 while awaited 1 MB sends flood the same link (no priority lane yet)',
+          },
           {
             key: 'stream.tcp_mbps',
             unit: 'MB/s',

@@ -87,7 +87,7 @@ export class ActorRef<M = unknown, R = unknown> {
 
   /**
    * Send `msg` under flow control: resolves once it has left (`await` it before the next one).
-   * It waits while this node has a window (`highWaterMark`, default 1 MiB) of awaited sends to
+   * It waits while this node has a window (4 × `highWaterMark`, default 4 MiB) of awaited sends to
    * the target's node that its actors have not yet taken out of their mailboxes — credit the
    * receiver grants back end to end, across relays — so a plain loop of awaited sends never
    * drops, at any message size, and memory stays bounded on both sides. A message larger than

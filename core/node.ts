@@ -83,7 +83,8 @@ export class Node implements RefHost {
     this.options = o;
     this.events = new Emitter<NodeEvents>((error) => this.events.emit('listenerError', { error }));
     this.#calls = new CallTable(this.clock);
-    const window = Number.isSafeInteger(o.highWaterMark) && o.highWaterMark > 0 ? o.highWaterMark : DEFAULTS.highWaterMark;
+    // Four link windows: enough to keep a link busy (a 1 MB message is not stop-and-wait), still bounded.
+    const window = 4 * (Number.isSafeInteger(o.highWaterMark) && o.highWaterMark > 0 ? o.highWaterMark : DEFAULTS.highWaterMark);
     this.#credit = new CreditBook(window, this.clock, (node, bytes) => {
       this.#router.emit(node, JSON.stringify({ t: 'fg', n: node, o: this.id, h: 0, b: bytes }), undefined, { to: node });
     });

@@ -37,8 +37,8 @@ describe('sendAwait (memory links)', () => {
     await until(() => got.length === 100, 'all 100 arrived', 10_000);
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(dead).toEqual([]);
-    // The window (256 KiB) holds 4 of these 64 KiB messages: the mailbox never held more.
-    expect(maxMailbox).toBeLessThanOrEqual(4);
+    // The window (4 × 256 KiB) holds 16 of these 64 KiB messages: the mailbox never held more.
+    expect(maxMailbox).toBeLessThanOrEqual(16);
   });
 
   it('a message larger than the window goes alone; an unreachable node is NODE_DOWN; a local missing actor NO_ACTOR (a lost node rejects waiting sends: see flow-credit.test.ts)', async () => {
@@ -95,7 +95,7 @@ describe('sendAwait between processes over TCP', () => {
     expect(s.outOfOrder).toBe(0);
     expect(s.chars).toBe(200 * MB);
     expect(dead).toEqual([]);
-    // 200 MB held anywhere would be ≥ 200 MB of RSS; the window is 1 MiB (one message).
+    // 200 MB held anywhere would be ≥ 200 MB of RSS; the window is 4 MiB (four messages).
     expect(peak, `sender RSS growth ${(peak / MB).toFixed(0)} MB`).toBeLessThan(150 * MB);
     return { secs, peak, consumerPeak: s.peakRss };
   }
@@ -110,5 +110,39 @@ describe('sendAwait between processes over TCP', () => {
     const r = await run(true);
     console.log(`[flow/sendAwait relay] 200 × 1 MB in ${r.secs.toFixed(1)} s; sender RSS growth ${(r.peak / MB).toFixed(0)} MB, consumer peak RSS ${(r.consumerPeak / MB).toFixed(0)} MB`);
     expect(r.consumerPeak).toBeLessThan(400 * MB);
+  }, 120_000);
+
+  it('call latency under a saturating flood of awaited 1 MB sends on the same link (reported; generous bound: no priority lane yet)', async () => {
+    const consumer = await cluster.script('consumer', 'tests/fixtures/flow-consumer.ts', [SECRET]);
+    const node = await cluster.node({ secret: SECRET, listen: false, autoConnect: false });
+    await node.connect(consumer.address);
+    const sink = await eventually(() => node.whereis('sink'), 'the sink');
+    await eventually(() => node.whereis('sinkstats'), 'the stats');
+    const p99 = async (n: number): Promise<number> => {
+      const t: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await node.call('sinkstats', null, { timeout: 30_000 });
+        t.push(performance.now() - t0);
+      }
+      return t.sort((a, b) => a - b)[Math.ceil(n * 0.99) - 1];
+    };
+    const quiet = await p99(300);
+    let flooding = true;
+    let sent = 0;
+    const data = 'f'.repeat(MB);
+    const flood = (async () => {
+      while (flooding) {
+        await sink.sendAwait({ i: sent, data });
+        sent++;
+      }
+    })();
+    const loud = await p99(100);
+    flooding = false;
+    await flood;
+    console.log(`[flow/call under flood] call p99 quiet ${quiet.toFixed(2)} ms, under a flood of awaited 1 MB sends ${loud.toFixed(2)} ms (${(loud / quiet).toFixed(1)}x; ${sent} MB sent meanwhile)`);
+    expect(sent).toBeGreaterThan(0);
+    // Every call got through; the bound is generous (the issue's 3x needs the priority lane).
+    expect(loud).toBeLessThan(Math.max(50 * quiet, 5_000));
   }, 120_000);
 });
