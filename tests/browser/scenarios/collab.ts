@@ -207,6 +207,37 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
   },
 };
 
+/**
+ * Bench (bench/collab.ts): an edit on page A applied on page B over their WebRTC link (half of an
+ * edit/echo round trip), interleaved with the raw peerjs DataConnection half round trip between
+ * the same two pages.
+ */
+scenarios.bench = async (env) => {
+  const doc = `bench-${rnd()}`;
+  const a = await openCollab(env, 'bench-a', doc);
+  const b = await openCollab(env, 'bench-b', doc);
+  const links = await a.hook<{ node: string; label: string }[]>('collab', 'links', []);
+  await b.hook('collab', 'benchEcho', []);
+  const signal = signalOf(env.credential);
+  const rawB = `rawb${rnd()}${rnd()}`;
+  await b.hook('collab', 'rawListen', [rawB, signal]);
+  const n = Number(process.env.COLLAB_BENCH_N ?? 200);
+  const rounds: { troupe: number[]; raw: number[] }[] = [];
+  await a.hook('collab', 'benchPing', [20]); // warm-up
+  for (let r = 0; r < 5; r++) {
+    const troupe = await a.hook<number[]>('collab', 'benchPing', [n], 120_000);
+    const raw = await a.hook<number[]>('collab', 'rawPing', [`rawa${rnd()}${rnd()}`, rawB, signal, n], 120_000);
+    rounds.push({ troupe, raw });
+  }
+  const p50 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  return {
+    webrtcLink: links.some((l) => l.label.startsWith('webrtc')),
+    troupeP50: rounds.map((r) => p50(r.troupe)),
+    rawP50: rounds.map((r) => p50(r.raw)),
+    n,
+  };
+};
+
 await runScenarios<CollabCtx>(scenarios, process.argv.slice(2), {
   scenarioTimeout: 240_000,
   async start() {
