@@ -17,6 +17,8 @@ export interface CollabStart {
   signal?: PeerServerLocation;
   user: string;
   doc: string;
+  /** Keep the page's copy in IndexedDB (y-indexeddb). @default true */
+  idb?: boolean;
 }
 
 let node: Node | undefined;
@@ -42,8 +44,7 @@ const collab = {
     const p = joinDocument(n, { name: o.doc, user: o.user, retryInterval: 500 });
     provider = p;
     // y-indexeddb keeps the page's copy: edits made offline survive a reload too.
-    const idb = new IndexeddbPersistence(`troupe-${o.doc}-${o.user}`, p.doc);
-    await idb.whenSynced;
+    if (o.idb !== false) await new IndexeddbPersistence(`troupe-${o.doc}-${o.user}`, p.doc).whenSynced;
     p.events.on('refused', (e) => refused.push(e.reason));
     p.events.on('status', (e) => log.push(`status ${e.status}`));
     p.awareness.setLocalStateField('user', { name: o.user, color: '#' + Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0') });

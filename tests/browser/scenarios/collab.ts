@@ -78,7 +78,7 @@ interface CollabCtx {
 }
 type Env = BrowserEnv & CollabCtx;
 
-async function openCollab(env: Env, user: string, doc: string): Promise<FxPage> {
+async function openCollab(env: Env, user: string, doc: string, idb = true): Promise<FxPage> {
   const p = await env.openPage(user, env.pageUrl);
   await p.page.waitForFunction(() => !!(window as any).collab, undefined, { timeout: 30_000 });
   const o: CollabStart = {
@@ -89,6 +89,7 @@ async function openCollab(env: Env, user: string, doc: string): Promise<FxPage> 
     signal: signalOf(env.credential),
     user,
     doc,
+    idb,
   };
   await p.hook('collab', 'start', [o], 60_000);
   return p;
@@ -212,10 +213,10 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
  * edit/echo round trip), interleaved with the raw peerjs DataConnection half round trip between
  * the same two pages.
  */
-scenarios.bench = async (env) => {
+const bench = (idb: boolean) => async (env: Env) => {
   const doc = `bench-${rnd()}`;
-  const a = await openCollab(env, 'bench-a', doc);
-  const b = await openCollab(env, 'bench-b', doc);
+  const a = await openCollab(env, 'bench-a', doc, idb);
+  const b = await openCollab(env, 'bench-b', doc, idb);
   const links = await a.hook<{ node: string; label: string }[]>('collab', 'links', []);
   await b.hook('collab', 'benchEcho', []);
   const signal = signalOf(env.credential);
@@ -237,6 +238,10 @@ scenarios.bench = async (env) => {
     n,
   };
 };
+/** With y-indexeddb in both pages (as the demo has it). */
+scenarios.bench = bench(true);
+/** Without it: what troupe/yjs itself costs. */
+scenarios['bench-noidb'] = bench(false);
 
 await runScenarios<CollabCtx>(scenarios, process.argv.slice(2), {
   scenarioTimeout: 240_000,
