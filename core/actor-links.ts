@@ -1,9 +1,29 @@
-import { ActorRef } from './actor-ref.ts';
-import { Down, Exit, errorReason, type Actor, type ExitReason } from './actor.ts';
+import type { Actor } from './actor.ts';
+import { ActorRef, type AnyActorRef, type RefHost } from './actor-ref.ts';
 import type { Codec } from './codec.ts';
+import { type ExitReason, errorReason } from './exit-reason.ts';
+import { Down, Exit } from './messages.ts';
 import type { SessionBook } from './session.ts';
-import type { Node } from './node.ts';
-import type { Router } from './router.ts';
+import type { TroupeError } from './errors.ts';
+
+/** What the actor links need from the runtime (refs are bound to it). @internal */
+export interface ActorLinksHost extends RefHost {
+  /** End a local actor. */
+  exit(actor: Actor, reason: ExitReason): void;
+  /** Encode for `to`; undefined (and a dead letter) if it cannot be. */
+  encode(value: unknown, to: string): string | undefined;
+  /** Decode a payload for `to`; a failure is reported as an `invalidMessage` event. */
+  decodePayload(
+    payload: string | undefined,
+    to: string,
+  ): { ok: true; value: unknown } | { ok: false; error: TroupeError };
+}
+
+/** What the actor links need from the link layer (implemented by the Router). @internal */
+export interface ActorLinksWire {
+  route(node: string): object | undefined;
+  emit(node: string, header: string, payload: string | undefined, what: { to: string }): unknown;
+}
 
 /**
  * Links and monitors between actors, on this node or across the wire (Erlang semantics), and
@@ -12,19 +32,25 @@ import type { Router } from './router.ts';
  * (core/session.ts). @internal
  */
 export class ActorLinks {
-  readonly #node: Node;
+  readonly #node: ActorLinksHost;
   readonly #id: string;
   readonly #actors: Map<number, Actor>;
   readonly #sessions: SessionBook;
-  readonly #router: Router;
+  readonly #router: ActorLinksWire;
   readonly #codec: Codec;
   #nextMonitor = 1;
   /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
-  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any> }>();
+  #remoteMonitors = new Map<string, { watcher: Actor; target: AnyActorRef }>();
   /** This node's actors with a link to, or a watcher on, another node. */
   #remoteBound = new Set<Actor>();
 
-  constructor(node: Node, actors: Map<number, Actor>, sessions: SessionBook, router: Router, codec: Codec) {
+  constructor(
+    node: ActorLinksHost,
+    actors: Map<number, Actor>,
+    sessions: SessionBook,
+    router: ActorLinksWire,
+    codec: Codec,
+  ) {
     this.#node = node;
     this.#id = node.id;
     this.#actors = actors;
@@ -34,7 +60,7 @@ export class ActorLinks {
   }
 
   /** Link `actor` with `ref` (see `ActorContext.link`). */
-  link(actor: Actor, ref: ActorRef<any, any>): void {
+  link(actor: Actor, ref: AnyActorRef): void {
     if (ref.node === this.#id) {
       if (ref.id === actor.id) return;
       const partner = this.#actors.get(ref.id);
@@ -57,7 +83,7 @@ export class ActorLinks {
   }
 
   /** Remove the link between `actor` and `ref`. */
-  unlink(actor: Actor, ref: ActorRef<any, any>): void {
+  unlink(actor: Actor, ref: AnyActorRef): void {
     if (!actor.links?.delete(ref.key)) return;
     if (ref.node === this.#id) {
       this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
@@ -72,7 +98,7 @@ export class ActorLinks {
   }
 
   /** Monitor `ref` for `watcher`; returns the monitor id. */
-  monitor(watcher: Actor, ref: ActorRef<any, any>): string {
+  monitor(watcher: Actor, ref: AnyActorRef): string {
     const mid = this.newMonitorId();
     if (ref.node === this.#id) {
       const target = this.#actors.get(ref.id);
@@ -109,7 +135,7 @@ export class ActorLinks {
   }
 
   /** A remote spawn's watcher holds monitor `mid` of `actor`, set before the actor runs. */
-  watchedFrom(actor: Actor, mid: string, watcher: ActorRef<any, any>): void {
+  watchedFrom(actor: Actor, mid: string, watcher: AnyActorRef): void {
     (actor.watchers ??= new Map()).set(mid, watcher);
     this.#remoteBound.add(actor);
   }
@@ -119,7 +145,7 @@ export class ActorLinks {
    * of the link and monitor (`mid`) it asked for. A pending call always belongs to the current
    * session (a session's end rejects it), so this state does too.
    */
-  spawned(from: Actor, spawned: ActorRef<any, any>, link: boolean, mid: string): void {
+  spawned(from: Actor, spawned: AnyActorRef, link: boolean, mid: string): void {
     if (link) {
       (from.links ??= new Map()).set(spawned.key, spawned);
       this.#remoteBound.add(from);
@@ -131,13 +157,13 @@ export class ActorLinks {
   }
 
   /** Send an exit signal to `to` from actor `fromId` (0: none) of node `fromNode`. */
-  sendExit(to: ActorRef<any, any>, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
+  sendExit(to: AnyActorRef, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
     if (to.node === this.#id) {
       const actor = this.#actors.get(to.id);
       if (actor) this.exitSignal(actor, fromId ? new ActorRef(this.#node, fromNode, fromId) : undefined, reason, result, viaLink);
       return;
     }
-    const payload = this.#node._encode(result === undefined ? [reason] : [reason, result], to.key);
+    const payload = this.#node.encode(result === undefined ? [reason] : [reason, result], to.key);
     if (payload === undefined) return;
     this.#router.emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
   }
@@ -148,22 +174,24 @@ export class ActorLinks {
       const watcher = this.#actors.get(watcherId);
       if (watcher?.monitors?.delete(mid)) {
         this.#remoteMonitors.delete(mid);
-        watcher.enqueueSystem(new Down(mid, new ActorRef(this.#node, deadNode, deadId), reason, result));
+        watcher.enqueueSystem(
+          new Down(mid, new ActorRef(this.#node, deadNode, deadId), reason as ExitReason, result),
+        );
       }
       return;
     }
-    let payload = this.#node._encode([reason, result], node);
+    let payload = this.#node.encode([reason, result], node);
     if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
     // DOWN travels from the dead actor's node: its origin is that node.
     this.#router.emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
   }
 
   /** Deliver an exit signal to a local actor (Erlang semantics). */
-  exitSignal(actor: Actor, from: ActorRef<any, any> | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
+  exitSignal(actor: Actor, from: AnyActorRef | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
     if (!actor.alive) return;
     if (viaLink && from) actor.links?.delete(from.key);
     if (reason === 'kill' && !viaLink) {
-      this.#node._exit(actor, 'killed');
+      this.#node.exit(actor, 'killed');
       return;
     }
     if (actor.trapExit) {
@@ -171,7 +199,7 @@ export class ActorLinks {
       return;
     }
     if (reason === 'normal') return;
-    this.#node._exit(actor, reason === 'kill' ? 'killed' : reason);
+    this.#node.exit(actor, reason === 'kill' ? 'killed' : (reason as ExitReason));
   }
 
   /** `actor` is ending: forget its ties to other nodes (its links and monitors fire in {@link ended}). */
@@ -226,7 +254,7 @@ export class ActorLinks {
   inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
     const actor = this.#actors.get(id);
     if (!actor) return;
-    const d = this.#node._decodePayload(payload, actor.ref.key);
+    const d = this.#node.decodePayload(payload, actor.ref.key);
     if (!d.ok) return;
     const [reason, result] = Array.isArray(d.value) ? d.value : [d.value, undefined];
     const from = fromId ? new ActorRef(this.#node, origin, fromId) : undefined;
@@ -271,7 +299,7 @@ export class ActorLinks {
     const watcher = this.#actors.get(watcherId);
     this.#remoteMonitors.delete(mid);
     if (!watcher || !watcher.monitors?.delete(mid)) return;
-    const d = this.#node._decodePayload(payload, watcher.ref.key);
+    const d = this.#node.decodePayload(payload, watcher.ref.key);
     const [reason, result] = d.ok && Array.isArray(d.value) ? d.value : ['noproc', undefined];
     watcher.enqueueSystem(new Down(mid, new ActorRef(this.#node, origin, id), reason, result));
   }
