@@ -40,9 +40,36 @@ export interface Behaviour<M, S = unknown, A = unknown, I = M, R = unknown> {
   terminate?(reason: ExitReason, state: S): void;
 }
 
+/** What a behaviour's `handle` may return: the next state, a {@link Reply}, nothing, or a promise of one. */
+export type HandleResult<S, R = unknown> =
+  | S
+  | Reply<S, R>
+  | void
+  | Promise<S | Reply<S, R> | void>;
+
+/** The values of the {@link Reply}s in a handler's result type `H` (never when there are none). */
+type RepliesIn<H> = H extends Reply<unknown, infer V>
+  ? V
+  : H extends PromiseLike<infer P>
+    ? RepliesIn<P>
+    : never;
+
+/** The reply type of a behaviour: `R` when declared, else what its `handle` replies with. */
+export type ReplyTypeOf<R, H> = unknown extends R
+  ? [RepliesIn<H>] extends [never]
+    ? unknown
+    : RepliesIn<H>
+  : R;
+
+/** A behaviour as `behaviour()` takes it: `H` is what its `handle` returns (for the reply type). */
+type BehaviourDef<M, S, A, H> = Omit<Behaviour<M, S, A>, 'handle' | 'schema'> & {
+  handle(msg: M, state: S, ctx: ActorContext<M>): H;
+};
+
 /**
  * Define a behaviour with its types inferred: the message type from the schema, the state from
- * `init`, the reply type from what `handle` returns with `reply(value, state)`.
+ * `init`, the reply type from the values `handle` returns with `reply(value, state)` (their
+ * union), unless `R` is given (for a behaviour that answers with `ctx.reply`).
  * @example
  * const counter = behaviour({
  *   schema: z.enum(['inc', 'get']),
@@ -51,12 +78,22 @@ export interface Behaviour<M, S = unknown, A = unknown, I = M, R = unknown> {
  * })
  * const ref = node.spawn(counter) // ActorRef<'inc' | 'get', number>
  */
-export function behaviour<Sch extends z.ZodType, S, A = undefined, R = unknown>(
-  b: Omit<Behaviour<z.output<Sch>, S, A, z.output<Sch>, R>, 'schema'> & { schema: Sch },
-): Behaviour<z.output<Sch>, S, A, z.input<Sch>, R>;
-export function behaviour<M, S, A = undefined, R = unknown>(
-  b: Behaviour<M, S, A, M, R>,
-): Behaviour<M, S, A, M, R>;
+export function behaviour<
+  Sch extends z.ZodType,
+  S,
+  A = undefined,
+  R = unknown,
+  H extends HandleResult<S> = HandleResult<S>,
+>(
+  b: BehaviourDef<z.output<Sch>, S, A, H> & { schema: Sch },
+): Behaviour<z.output<Sch>, S, A, z.input<Sch>, ReplyTypeOf<R, H>>;
+export function behaviour<
+  M,
+  S,
+  A = undefined,
+  R = unknown,
+  H extends HandleResult<S> = HandleResult<S>,
+>(b: BehaviourDef<M, S, A, H> & { schema?: z.ZodType<M> }): Behaviour<M, S, A, M, ReplyTypeOf<R, H>>;
 export function behaviour(b: Behaviour<any, any, any>): Behaviour<any, any, any> {
   return b;
 }

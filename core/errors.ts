@@ -1,6 +1,7 @@
 /**
- * The closed set of error codes troupe uses. Every failure a caller can observe carries one of
- * them; the README has a table of what causes each and what to do about it.
+ * The closed set of error codes the core uses. Every failure a caller of the core can observe
+ * carries one of them; the README has a table of what causes each and what to do about it.
+ * Layers above the core add their own codes (see {@link ErrorCodeExtensions}).
  */
 export const ERROR_CODES = [
   'TIMEOUT',
@@ -20,17 +21,26 @@ export const ERROR_CODES = [
   'MAILBOX_FULL',
   'SHUTDOWN',
   'SERIALIZATION',
-  'NO_WORKER',
-  'JOB_FAILED',
-  'WORKER_LOST',
 ] as const;
 
-/** One of {@link ERROR_CODES}. */
+/** One of the core's {@link ERROR_CODES}. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Codes that layers above the core add to what a {@link TroupeError} may carry, by declaration
+ * merging (`troupe/patterns` adds `NO_WORKER`, `JOB_FAILED`, `WORKER_LOST`). Each key is a code.
+ * @example
+ * declare module 'troupe' { interface ErrorCodeExtensions { MY_CODE: true } }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by declaration merging
+export interface ErrorCodeExtensions {}
+
+/** A code a {@link TroupeError} may carry: the core's, or one a layer above it added. */
+export type TroupeErrorCode = ErrorCode | keyof ErrorCodeExtensions;
 
 const codeSet: ReadonlySet<string> = new Set(ERROR_CODES);
 
-/** Whether `x` is one of the documented error codes. */
+/** Whether `x` is one of the core's error codes. */
 export function isErrorCode(x: unknown): x is ErrorCode {
   return typeof x === 'string' && codeSet.has(x);
 }
@@ -44,12 +54,12 @@ export function isErrorCode(x: unknown): x is ErrorCode {
  */
 export class TroupeError extends Error {
   override readonly name = 'TroupeError';
-  /** What went wrong, from the closed set {@link ERROR_CODES}. */
-  readonly code: ErrorCode;
+  /** What went wrong: one of {@link ERROR_CODES}, or a code a layer above the core added. */
+  readonly code: TroupeErrorCode;
   /** Structured context: zod issues for `INVALID_MESSAGE`, the exit reason for `ACTOR_EXITED`, … */
   readonly details?: unknown;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
+  constructor(code: TroupeErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options?.details !== undefined) this.details = options.details;
@@ -80,7 +90,7 @@ export class TroupeError extends Error {
 
 /** The wire form of a {@link TroupeError}. */
 export interface ErrorData {
-  code: ErrorCode;
+  code: TroupeErrorCode;
   message: string;
   details?: unknown;
   stack?: string;
@@ -89,7 +99,10 @@ export interface ErrorData {
 /**
  * Turn anything thrown into a {@link TroupeError}; `fallback` is the code for foreign errors.
  */
-export function toTroupeError(err: unknown, fallback: ErrorCode = 'PROTOCOL_ERROR'): TroupeError {
+export function toTroupeError(
+  err: unknown,
+  fallback: TroupeErrorCode = 'PROTOCOL_ERROR',
+): TroupeError {
   if (err instanceof TroupeError) return err;
   if (err instanceof Error) return new TroupeError(fallback, err.message, { cause: err });
   return new TroupeError(fallback, typeof err === 'string' ? err : 'unknown error', { cause: err });

@@ -2,37 +2,45 @@
  * troupe — a universal actor framework. This entry is the transport-agnostic core; adapters
  * live under their own subpaths (`troupe/memory`, `troupe/tcp`, …).
  */
-export { createNode, behaviour, Node } from './node.ts';
-export type {
-  NodeOptions,
-  NodeEvents,
-  Behaviour,
-  ProcessFn,
-  SpawnOptions,
-  ChildSpawnOptions,
-  RemoteSpawnOptions,
-  DeadLetterReason,
-} from './node.ts';
-export { ActorRef } from './actor-ref.ts';
-export type { CallOptions, MessageOf } from './actor-ref.ts';
+
 export {
   ActorContext,
   Down,
+  downOf,
   Exit,
+  isDown,
+  isErrorReason,
+  isExit,
   NameLost,
   Reply,
   reply,
-  isDown,
-  isExit,
-  downOf,
-  isErrorReason,
 } from './actor.ts';
-export type { ExitReason, ErrorReason, SystemMessage, Matcher, ReceiveOptions } from './actor.ts';
-export { TroupeError, toTroupeError, isErrorCode, ERROR_CODES } from './errors.ts';
-export type { ErrorCode, ErrorData } from './errors.ts';
-export { createManualClock, systemClock } from './clock.ts';
+export type {
+  CustomReason,
+  ErrorReason,
+  ExitReason,
+  Matcher,
+  ReceiveOptions,
+  SystemMessage,
+} from './actor.ts';
+export { ActorRef } from './actor-ref.ts';
+export type { AnyActorRef, CallOptions, MessageOf, ReplyOf } from './actor-ref.ts';
 export type { Clock, ManualClock } from './clock.ts';
-export { Emitter } from './events.ts';
-export type { Connection, Transport } from './transport.ts';
+export { createManualClock, systemClock } from './clock.ts';
 export type { Discovery } from './discovery.ts';
+export type { ErrorCode, ErrorData, TroupeErrorCode } from './errors.ts';
+export { ERROR_CODES, isErrorCode, TroupeError, toTroupeError } from './errors.ts';
+export { Emitter } from './events.ts';
+export type {
+  Behaviour,
+  ChildSpawnOptions,
+  DeadLetterReason,
+  NodeEvents,
+  NodeOptions,
+  ProcessFn,
+  RemoteSpawnOptions,
+  SpawnOptions,
+} from './node.ts';
+export { behaviour, createNode, Node } from './node.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export type { Connection, Transport } from './transport.ts';

@@ -1,5 +1,5 @@
-import type { ActorRef } from './actor-ref.ts';
-import type { ErrorReason } from './actor.ts';
+import type { AnyActorRef } from './actor-ref.ts';
+import type { ErrorReason } from './exit-reason.ts';
 import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
 import type { Transport } from './transport.ts';
@@ -91,7 +91,7 @@ export interface NodeEvents {
   /** A message failed the target's schema (or could not be decoded). */
   invalidMessage: { to: string; error: TroupeError };
   /** An actor ended by throwing. */
-  actorCrashed: { ref: ActorRef<any, any>; reason: ErrorReason };
+  actorCrashed: { ref: AnyActorRef; reason: ErrorReason };
   /** An authenticated link to a peer came up. */
   linkUp: { node: string; label: string };
   /** A link went down (closed, failed, heartbeat timeout, refused). */
@@ -103,7 +103,7 @@ export interface NodeEvents {
   /** Bad input from a peer: malformed frame or envelope, failed handshake, oversized frame. */
   protocolError: { error: TroupeError; peer?: string; label?: string };
   /** Two actors claimed one name; `loser` lost it. */
-  nameConflict: { name: string; winner: ActorRef<any, any>; loser: ActorRef<any, any> };
+  nameConflict: { name: string; winner: AnyActorRef; loser: AnyActorRef };
   /** A listener threw. */
   listenerError: { error: unknown };
   /** A discovery failed to start or stop (a port in use, no multicast route, …). */

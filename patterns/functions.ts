@@ -4,7 +4,8 @@
  * all run work through it. Host-neutral: only core and zod.
  */
 import { z } from 'zod';
-import { behaviour, TroupeError, toTroupeError, type ActorRef, type ErrorCode, type Node } from '../core/index.ts';
+import { behaviour, TroupeError, toTroupeError, type ActorRef, type AnyActorRef, type TroupeErrorCode, type Node } from '../core/index.ts';
+import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /** A function a worker exposes: schemas for its argument and result, and the code. */
 export interface WorkerFunction<A = any, R = any> {
@@ -35,7 +36,7 @@ export const FUNCTION_SERVER_PREFIX = 'troupe.fn:';
 export const FUNCTION_SERVER_BEHAVIOUR = 'troupe.functions';
 
 /** What a function server answers: plain data, so it crosses any transport. */
-export type Outcome<R = unknown> = { ok: true; value: R } | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
+export type Outcome<R = unknown> = { ok: true; value: R } | { ok: false; error: { code: TroupeErrorCode; message: string; details?: unknown } };
 
 /** A function server's description of itself. */
 export interface ServerInfo {
@@ -74,7 +75,7 @@ export interface FunctionServer {
   running(): { fn: string; since: number }[];
 }
 
-const fail = (code: ErrorCode, message: string, details?: unknown): Outcome<never> => ({
+const fail = (code: TroupeErrorCode, message: string, details?: unknown): Outcome<never> => ({
   ok: false,
   error: details === undefined ? { code, message } : { code, message, details },
 });
@@ -105,7 +106,7 @@ function startServer(
   node: Node,
   functions: FunctionTable,
   options: ServeFunctionsOptions,
-  spawn: (b: ReturnType<typeof serverBehaviour>) => ActorRef<any, any>,
+  spawn: (b: ReturnType<typeof serverBehaviour>) => AnyActorRef,
 ): FunctionServer {
   const jobs = new Map<number, { fn: string; since: number }>();
   const ref = spawn(serverBehaviour(node, functions, options, jobs)) as ActorRef<FunctionRequest, Outcome>;
