@@ -12,10 +12,7 @@ module.exports = {
       severity: 'error',
       from: { path: '^core/' },
       to: {
-        pathNot: [
-          '^core/',
-          '^node_modules/(zod|superjson|@noble/hashes)/',
-        ],
+        pathNot: ['^core/', '^node_modules/(zod|superjson|@noble/hashes)/'],
       },
     },
     {
@@ -38,7 +35,8 @@ module.exports = {
     },
     {
       name: 'core-node-only-from-entry',
-      comment: 'node.ts is the public facade: only the entry point (core/index.ts) imports it inside core/.',
+      comment:
+        'node.ts is the public facade: only the entry point (core/index.ts) imports it inside core/.',
       severity: 'error',
       from: { path: '^core/', pathNot: '^core/(index|node)[.]ts$' },
       to: { path: '^core/node[.]ts$' },

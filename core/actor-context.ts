@@ -28,7 +28,12 @@ export interface ContextHost {
     from: Actor | undefined,
     options: { link?: boolean; monitor?: boolean; timeout?: number },
   ): Promise<AnyActorRef>;
-  call(ref: AnyActorRef, msg: unknown, options: CallOptions | undefined, from: Actor | undefined): Promise<unknown>;
+  call(
+    ref: AnyActorRef,
+    msg: unknown,
+    options: CallOptions | undefined,
+    from: Actor | undefined,
+  ): Promise<unknown>;
   register(name: string, ref: AnyActorRef): boolean;
   exitTo(ref: AnyActorRef, reason: unknown, sender?: Actor): void;
   exit(actor: Actor, reason: ExitReason): void;
@@ -109,12 +114,18 @@ export class ActorContext<M = unknown> {
   }
 
   /** Spawn a child on this node; `link`/`monitor` apply to this actor atomically with the spawn. */
-  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: ChildSpawnOptions & { schema: S }): ActorRef<z.input<S>>;
+  spawn<S extends z.ZodType>(
+    fn: ProcessFn<z.output<S>>,
+    options: ChildSpawnOptions & { schema: S },
+  ): ActorRef<z.input<S>>;
   spawn<N, I = N, BR = unknown, R = BR>(
     fn: ProcessFn<N> | Behaviour<N, any, any, I, BR>,
     options?: ChildSpawnOptions,
   ): ActorRef<I, R>;
-  spawn(fn: ProcessFn<any> | Behaviour<any, any, any>, options: ChildSpawnOptions = {}): AnyActorRef {
+  spawn(
+    fn: ProcessFn<any> | Behaviour<any, any, any>,
+    options: ChildSpawnOptions = {},
+  ): AnyActorRef {
     const { link, monitor, ...rest } = options;
     const opts: SpawnOptions = rest;
     if (link) opts.link = this.#actor.ref;
@@ -126,8 +137,15 @@ export class ActorContext<M = unknown> {
    * Spawn a named behaviour on another node (see `node.define`), linked to and/or monitored by
    * this actor atomically with the spawn.
    */
-  spawnOn<N = unknown>(nodeId: string, behaviour: string, args?: unknown, options: { link?: boolean; monitor?: boolean; timeout?: number } = {}): Promise<ActorRef<N>> {
-    return this.#actor.host.spawnRemote(nodeId, behaviour, args, this.#actor, options) as Promise<ActorRef<N>>;
+  spawnOn<N = unknown>(
+    nodeId: string,
+    behaviour: string,
+    args?: unknown,
+    options: { link?: boolean; monitor?: boolean; timeout?: number } = {},
+  ): Promise<ActorRef<N>> {
+    return this.#actor.host.spawnRemote(nodeId, behaviour, args, this.#actor, options) as Promise<
+      ActorRef<N>
+    >;
   }
 
   /**

@@ -79,7 +79,12 @@ export class ActorLinks {
     (actor.links ??= new Map()).set(ref.key, ref);
     this.#remoteBound.add(actor);
     const e = this.#sessions.current(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e }),
+      undefined,
+      { to: ref.key },
+    );
   }
 
   /** Remove the link between `actor` and `ref`. */
@@ -89,7 +94,12 @@ export class ActorLinks {
       this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
       return;
     }
-    this.#router.emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({ t: 'u', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id }),
+      undefined,
+      { to: ref.key },
+    );
   }
 
   /** A new monitor id, unique in the cluster. */
@@ -117,7 +127,21 @@ export class ActorLinks {
     (watcher.monitors ??= new Map()).set(mid, ref);
     this.#remoteMonitors.set(mid, { watcher, target: ref });
     const e = this.#sessions.current(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.#id, h: 0, a: ref.id, w: watcher.id, m: mid, e }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({
+        t: 'm',
+        n: ref.node,
+        o: this.#id,
+        h: 0,
+        a: ref.id,
+        w: watcher.id,
+        m: mid,
+        e,
+      }),
+      undefined,
+      { to: ref.key },
+    );
     return mid;
   }
 
@@ -131,7 +155,12 @@ export class ActorLinks {
       return;
     }
     this.#remoteMonitors.delete(mid);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.#id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({ t: 'dm', n: ref.node, o: this.#id, h: 0, a: ref.id, m: mid }),
+      undefined,
+      { to: ref.key },
+    );
   }
 
   /** A remote spawn's watcher holds monitor `mid` of `actor`, set before the actor runs. */
@@ -157,19 +186,54 @@ export class ActorLinks {
   }
 
   /** Send an exit signal to `to` from actor `fromId` (0: none) of node `fromNode`. */
-  sendExit(to: AnyActorRef, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
+  sendExit(
+    to: AnyActorRef,
+    fromNode: string,
+    fromId: number,
+    reason: unknown,
+    result: unknown,
+    viaLink: boolean,
+  ): void {
     if (to.node === this.#id) {
       const actor = this.#actors.get(to.id);
-      if (actor) this.exitSignal(actor, fromId ? new ActorRef(this.#node, fromNode, fromId) : undefined, reason, result, viaLink);
+      if (actor)
+        this.exitSignal(
+          actor,
+          fromId ? new ActorRef(this.#node, fromNode, fromId) : undefined,
+          reason,
+          result,
+          viaLink,
+        );
       return;
     }
     const payload = this.#node.encode(result === undefined ? [reason] : [reason, result], to.key);
     if (payload === undefined) return;
-    this.#router.emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
+    this.#router.emit(
+      to.node,
+      JSON.stringify({
+        t: 'x',
+        n: to.node,
+        o: fromNode,
+        h: 0,
+        a: to.id,
+        f: fromId,
+        l: viaLink ? 1 : 0,
+      }),
+      payload,
+      { to: to.key },
+    );
   }
 
   /** Send DOWN of actor `deadId` of `deadNode` to monitor `mid` of actor `watcherId` on `node`. */
-  sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
+  sendDown(
+    node: string,
+    watcherId: number,
+    mid: string,
+    deadNode: string,
+    deadId: number,
+    reason: unknown,
+    result: unknown,
+  ): void {
     if (node === this.#id) {
       const watcher = this.#actors.get(watcherId);
       if (watcher?.monitors?.delete(mid)) {
@@ -181,13 +245,27 @@ export class ActorLinks {
       return;
     }
     let payload = this.#node.encode([reason, result], node);
-    if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
+    if (payload === undefined)
+      payload = this.#codec.encode([
+        errorReason(new Error('exit reason could not be serialized'), false),
+      ]);
     // DOWN travels from the dead actor's node: its origin is that node.
-    this.#router.emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
+    this.#router.emit(
+      node,
+      JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }),
+      payload,
+      { to: node },
+    );
   }
 
   /** Deliver an exit signal to a local actor (Erlang semantics). */
-  exitSignal(actor: Actor, from: AnyActorRef | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
+  exitSignal(
+    actor: Actor,
+    from: AnyActorRef | undefined,
+    reason: unknown,
+    result: unknown,
+    viaLink: boolean,
+  ): void {
     if (!actor.alive) return;
     if (viaLink && from) actor.links?.delete(from.key);
     if (reason === 'kill' && !viaLink) {
@@ -221,7 +299,8 @@ export class ActorLinks {
       }
     }
     if (actor.watchers) {
-      for (const [mid, w] of actor.watchers) this.sendDown(w.node, w.id, mid, this.#id, actor.id, reason, result);
+      for (const [mid, w] of actor.watchers)
+        this.sendDown(w.node, w.id, mid, this.#id, actor.id, reason, result);
     }
     if (actor.monitors) {
       for (const mid of [...actor.monitors.keys()]) this.demonitor(actor, mid);
@@ -233,10 +312,12 @@ export class ActorLinks {
     for (const [mid, m] of this.#remoteMonitors) {
       if (m.target.node !== node) continue;
       this.#remoteMonitors.delete(mid);
-      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
+      if (m.watcher.monitors?.delete(mid) && m.watcher.alive)
+        m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
     }
     for (const actor of [...this.#remoteBound]) {
-      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
+      if (actor.watchers)
+        for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
       if (actor.links) {
         for (const [key, r] of actor.links) {
           if (r.node !== node) continue;
@@ -251,7 +332,13 @@ export class ActorLinks {
   // Incoming envelopes (x, l/u, m, dm, d)
 
   /** An exit signal for actor `id` from actor `fromId` (0: none) of `origin`. */
-  inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
+  inExit(
+    id: number,
+    origin: string,
+    fromId: number,
+    viaLink: boolean,
+    payload: string | undefined,
+  ): void {
     const actor = this.#actors.get(id);
     if (!actor) return;
     const d = this.#node.decodePayload(payload, actor.ref.key);
@@ -295,7 +382,13 @@ export class ActorLinks {
   }
 
   /** DOWN for monitor `mid` of actor `watcherId`: actor `id` of `origin` ended. */
-  inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
+  inDown(
+    watcherId: number,
+    mid: string,
+    origin: string,
+    id: number,
+    payload: string | undefined,
+  ): void {
     const watcher = this.#actors.get(watcherId);
     this.#remoteMonitors.delete(mid);
     if (!watcher || !watcher.monitors?.delete(mid)) return;

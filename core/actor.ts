@@ -16,7 +16,12 @@ import {
   type SystemMessage,
 } from './messages.ts';
 
-export { type CustomReason, type ErrorReason, type ExitReason, errorReason, isErrorReason } from './exit-reason.ts';
+export {
+  type CustomReason,
+  type ErrorReason,
+  type ExitReason,
+  isErrorReason,
+} from './exit-reason.ts';
 export {
   CallEnvelope,
   Down,
@@ -269,7 +274,8 @@ export class Actor {
     if (mb === undefined) mb = this.#mb = new Mailbox();
     else if (bounded && this.limit !== undefined && mb.size >= this.limit) return false;
     mb.push(item);
-    if ((flags & (F_BEHAVIOUR | F_READY | F_BUSY)) === (F_BEHAVIOUR | F_READY) && !this.scheduled) this.host.schedule(this);
+    if ((flags & (F_BEHAVIOUR | F_READY | F_BUSY)) === (F_BEHAVIOUR | F_READY) && !this.scheduled)
+      this.host.schedule(this);
     return true;
   }
 
@@ -298,7 +304,10 @@ export class Actor {
   receive(matcher: Matcher | undefined, options: ReceiveOptions | undefined): Promise<unknown> {
     if (!this.alive) return Promise.reject(new TroupeError('ACTOR_EXITED', 'actor has exited'));
     const x = this.#extras();
-    if (x.waiter) return Promise.reject(new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'));
+    if (x.waiter)
+      return Promise.reject(
+        new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'),
+      );
     const mb = this.#mb;
     if (mb !== undefined) {
       for (let i = mb.start; i < mb.end; i++) {
@@ -451,7 +460,8 @@ export class Actor {
     const mb = this.#mb;
     if (mb !== undefined) {
       for (const item of mb.clear()) {
-        if (kindOf(item) === K_CALL && !(item as CallEnvelope).done) calls.push(item as CallEnvelope);
+        if (kindOf(item) === K_CALL && !(item as CallEnvelope).done)
+          calls.push(item as CallEnvelope);
       }
     }
     this.#mb = undefined;
@@ -474,6 +484,7 @@ export class Actor {
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return typeof x === 'object' && x !== null && typeof (x as PromiseLike<unknown>).then === 'function';
+  return (
+    typeof x === 'object' && x !== null && typeof (x as PromiseLike<unknown>).then === 'function'
+  );
 }
-

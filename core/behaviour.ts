@@ -41,18 +41,11 @@ export interface Behaviour<M, S = unknown, A = unknown, I = M, R = unknown> {
 }
 
 /** What a behaviour's `handle` may return: the next state, a {@link Reply}, nothing, or a promise of one. */
-export type HandleResult<S, R = unknown> =
-  | S
-  | Reply<S, R>
-  | void
-  | Promise<S | Reply<S, R> | void>;
+export type HandleResult<S, R = unknown> = S | Reply<S, R> | void | Promise<S | Reply<S, R> | void>;
 
 /** The values of the {@link Reply}s in a handler's result type `H` (never when there are none). */
-type RepliesIn<H> = H extends Reply<unknown, infer V>
-  ? V
-  : H extends PromiseLike<infer P>
-    ? RepliesIn<P>
-    : never;
+type RepliesIn<H> =
+  H extends Reply<unknown, infer V> ? V : H extends PromiseLike<infer P> ? RepliesIn<P> : never;
 
 /** The reply type of a behaviour: `R` when declared, else what its `handle` replies with. */
 export type ReplyTypeOf<R, H> = unknown extends R
@@ -93,7 +86,9 @@ export function behaviour<
   A = undefined,
   R = unknown,
   H extends HandleResult<S> = HandleResult<S>,
->(b: BehaviourDef<M, S, A, H> & { schema?: z.ZodType<M> }): Behaviour<M, S, A, M, ReplyTypeOf<R, H>>;
+>(
+  b: BehaviourDef<M, S, A, H> & { schema?: z.ZodType<M> },
+): Behaviour<M, S, A, M, ReplyTypeOf<R, H>>;
 export function behaviour(b: Behaviour<any, any, any>): Behaviour<any, any, any> {
   return b;
 }
@@ -132,21 +127,27 @@ export interface RemoteSpawnOptions {
   timeout?: number;
 }
 
-
 /**
  * A node's table of named behaviours: what other nodes may spawn on it by name
  * (`node.define`, then `node.spawn(nodeId, name, args)`). @internal
  */
 export class BehaviourTable {
   readonly #nodeId: string;
-  #defs = new Map<string, { schema: z.ZodType | undefined; impl: Behaviour<any, any, any> | ProcessFn<any> }>();
+  #defs = new Map<
+    string,
+    { schema: z.ZodType | undefined; impl: Behaviour<any, any, any> | ProcessFn<any> }
+  >();
 
   constructor(nodeId: string) {
     this.#nodeId = nodeId;
   }
 
   /** Add (or replace) behaviour `name`; its spawn arguments are validated with `argsSchema`. */
-  define(name: string, argsSchema: z.ZodType | undefined, impl: Behaviour<any, any, any> | ProcessFn<any>): void {
+  define(
+    name: string,
+    argsSchema: z.ZodType | undefined,
+    impl: Behaviour<any, any, any> | ProcessFn<any>,
+  ): void {
     this.#defs.set(name, { schema: argsSchema, impl });
   }
 
@@ -163,13 +164,18 @@ export class BehaviourTable {
     const def = this.#defs.get(name);
     if (!def) {
       const known = [...this.#defs.keys()].join(', ') || 'none';
-      throw new TroupeError('UNKNOWN_BEHAVIOUR', `node ${this.#nodeId} has no behaviour "${name}" (known: ${known})`);
+      throw new TroupeError(
+        'UNKNOWN_BEHAVIOUR',
+        `node ${this.#nodeId} has no behaviour "${name}" (known: ${known})`,
+      );
     }
     let a = args;
     if (def.schema) {
       const r = def.schema.safeParse(args);
       if (!r.success) {
-        throw new TroupeError('INVALID_MESSAGE', `invalid arguments for behaviour "${name}"`, { details: r.error.issues });
+        throw new TroupeError('INVALID_MESSAGE', `invalid arguments for behaviour "${name}"`, {
+          details: r.error.issues,
+        });
       }
       a = r.data;
     }

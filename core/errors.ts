@@ -59,7 +59,11 @@ export class TroupeError extends Error {
   /** Structured context: zod issues for `INVALID_MESSAGE`, the exit reason for `ACTOR_EXITED`, … */
   readonly details?: unknown;
 
-  constructor(code: TroupeErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
+  constructor(
+    code: TroupeErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options?.details !== undefined) this.details = options.details;
@@ -78,9 +82,13 @@ export class TroupeError extends Error {
     if (data && typeof data === 'object') {
       const d = data as Partial<ErrorData>;
       const code = isErrorCode(d.code) ? d.code : 'PROTOCOL_ERROR';
-      const err = new TroupeError(code, typeof d.message === 'string' ? d.message : 'remote error', {
-        details: d.details,
-      });
+      const err = new TroupeError(
+        code,
+        typeof d.message === 'string' ? d.message : 'remote error',
+        {
+          details: d.details,
+        },
+      );
       if (typeof d.stack === 'string') err.stack = d.stack;
       return err;
     }

@@ -70,8 +70,7 @@ export const isExit = (m: unknown): m is Exit => m instanceof Exit;
 export const downOf =
   (target: AnyActorRef | string) =>
   (m: unknown): m is Down =>
-    m instanceof Down &&
-    (typeof target === 'string' ? m.monitor === target : m.ref.equals(target));
+    m instanceof Down && (typeof target === 'string' ? m.monitor === target : m.ref.equals(target));
 
 /**
  * A behaviour's answer to a call that also sets the next state. See {@link reply}. `V` is the

@@ -68,8 +68,9 @@ export interface NodeOptions {
   discovery?: Discovery | Discovery[];
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery'>>;
-
+export type ResolvedOptions = Required<
+  Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery'>
+>;
 
 /** Why a message could not be delivered. */
 export type DeadLetterReason =
@@ -110,7 +111,6 @@ export interface NodeEvents {
   discoveryError: { discovery: string; error: TroupeError };
 }
 
-
 export const DEFAULTS: ResolvedOptions = {
   secret: 'troupe-insecure-default',
   callTimeout: 5000,
@@ -130,4 +130,3 @@ export const DEFAULTS: ResolvedOptions = {
   autoConnect: true,
   reconnectWindow: 10_000,
 };
-

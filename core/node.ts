@@ -187,7 +187,9 @@ export class Node {
   call<R = unknown>(to: AnyActorRef | string, msg: unknown, options?: CallOptions): Promise<R> {
     const ref = typeof to === 'string' ? this.#rt.whereis(to) : to;
     if (!ref) {
-      return Promise.reject(new TroupeError('NO_ACTOR', `no actor is registered as "${to as string}"`));
+      return Promise.reject(
+        new TroupeError('NO_ACTOR', `no actor is registered as "${to as string}"`),
+      );
     }
     return this.#rt.call(ref, msg, options, undefined) as Promise<R>;
   }
@@ -313,7 +315,16 @@ export class Node {
    * waiting in the link; `backlog`: what the transport or the peer has not yet taken (see
    * `highWaterMark`); `holding`: the link is holding envelopes back (flow control).
    */
-  linkStats(): { node: string; label: string; envelopesOut: number; framesOut: number; framesIn: number; queued: number; backlog: number; holding: boolean }[] {
+  linkStats(): {
+    node: string;
+    label: string;
+    envelopesOut: number;
+    framesOut: number;
+    framesIn: number;
+    queued: number;
+    backlog: number;
+    holding: boolean;
+  }[] {
     return this.#router.linkStats();
   }
 
@@ -326,7 +337,10 @@ export class Node {
    * Report when `node` goes up or down (reachability). Fires `down` at once (asynchronously) if
    * it is not reachable now. Returns a function that stops reporting.
    */
-  monitorNode(node: string, fn: (e: { node: string; up: boolean; reason?: string }) => void): () => void {
+  monitorNode(
+    node: string,
+    fn: (e: { node: string; up: boolean; reason?: string }) => void,
+  ): () => void {
     return this.#router.monitorNode(node, fn);
   }
 

@@ -170,7 +170,11 @@ export class Runtime implements ActorHost, RefHost {
    * actor runs (remote spawn).
    * @throws {TroupeError} `SHUTDOWN`, `NAME_TAKEN`.
    */
-  spawnLocal(what: ProcessFn<any> | Behaviour<any, any, any>, options: SpawnOptions, remoteWatch?: { mid: string; watcher: AnyActorRef }): AnyActorRef {
+  spawnLocal(
+    what: ProcessFn<any> | Behaviour<any, any, any>,
+    options: SpawnOptions,
+    remoteWatch?: { mid: string; watcher: AnyActorRef },
+  ): AnyActorRef {
     if (this.#shut) throw new TroupeError('SHUTDOWN', 'node is shut down');
     if (options.name !== undefined && this.#registry.get(options.name)) {
       throw new TroupeError('NAME_TAKEN', `name "${options.name}" is already registered`);
@@ -178,7 +182,13 @@ export class Runtime implements ActorHost, RefHost {
     const id = this.#nextActor++;
     const ref = new ActorRef(this, this.id, id);
     const isFn = typeof what === 'function';
-    const actor = new Actor(this, id, ref, isFn ? 'process' : 'behaviour', options.maxMailbox ?? this.options.maxMailbox);
+    const actor = new Actor(
+      this,
+      id,
+      ref,
+      isFn ? 'process' : 'behaviour',
+      options.maxMailbox ?? this.options.maxMailbox,
+    );
     actor.schema = options.schema ?? (isFn ? undefined : what.schema);
     if (options.trapExit) actor.trapExit = true;
     this.#actors.set(id, actor);
@@ -186,7 +196,8 @@ export class Runtime implements ActorHost, RefHost {
     if (remoteWatch) this.#actorLinks.watchedFrom(actor, remoteWatch.mid, remoteWatch.watcher);
     if (options.link) this.#actorLinks.link(actor, options.link);
     if (options.monitor) {
-      const watcher = options.monitor.node === this.id ? this.#actors.get(options.monitor.id) : undefined;
+      const watcher =
+        options.monitor.node === this.id ? this.#actors.get(options.monitor.id) : undefined;
       if (watcher) this.#actorLinks.monitor(watcher, ref);
     }
     if (!actor.alive) return ref; // linked to something already dead
@@ -203,7 +214,11 @@ export class Runtime implements ActorHost, RefHost {
    * Add a named behaviour to this node's behaviour table, so other nodes can spawn it here with
    * `node.spawn(thisNodeId, name, args)`. `args` are validated with `argsSchema`.
    */
-  define<A>(name: string, argsSchema: z.ZodType<A> | undefined, impl: Behaviour<any, any, A> | ProcessFn<any>): void {
+  define<A>(
+    name: string,
+    argsSchema: z.ZodType<A> | undefined,
+    impl: Behaviour<any, any, A> | ProcessFn<any>,
+  ): void {
     this.#behaviours.define(name, argsSchema, impl);
   }
 
@@ -226,22 +241,23 @@ export class Runtime implements ActorHost, RefHost {
    * Call `onDown` once when `ref` ends (with `noproc` if it is not alive, `noconnection` if its
    * node is lost). Returns a function that cancels the watch.
    */
-  watch(ref: AnyActorRef, onDown: (down: Down) => void, onCancel?: (err: TroupeError) => void): () => void {
-    const watcher = this.spawnLocal(
-      async (self) => {
-        self.monitor(ref);
-        let m: unknown;
-        try {
-          m = await self.receive((x) => x instanceof Down);
-        } catch (err) {
-          // The watch ended first (this node shut down, or the watch was cancelled).
-          onCancel?.(toTroupeError(err, 'SHUTDOWN'));
-          return;
-        }
-        onDown(m as Down);
-      },
-      {},
-    );
+  watch(
+    ref: AnyActorRef,
+    onDown: (down: Down) => void,
+    onCancel?: (err: TroupeError) => void,
+  ): () => void {
+    const watcher = this.spawnLocal(async (self) => {
+      self.monitor(ref);
+      let m: unknown;
+      try {
+        m = await self.receive((x) => x instanceof Down);
+      } catch (err) {
+        // The watch ended first (this node shut down, or the watch was cancelled).
+        onCancel?.(toTroupeError(err, 'SHUTDOWN'));
+        return;
+      }
+      onDown(m as Down);
+    }, {});
     return () => this.exitTo(watcher, 'kill');
   }
 
@@ -251,7 +267,11 @@ export class Runtime implements ActorHost, RefHost {
    */
   waitDown(ref: AnyActorRef): Promise<Down> {
     return new Promise((resolve, reject) =>
-      this.watch(ref, resolve, () => reject(new TroupeError('SHUTDOWN', `node ${this.id} shut down while waiting for ${ref.key}`))),
+      this.watch(ref, resolve, () =>
+        reject(
+          new TroupeError('SHUTDOWN', `node ${this.id} shut down while waiting for ${ref.key}`),
+        ),
+      ),
     );
   }
 
@@ -325,7 +345,10 @@ export class Runtime implements ActorHost, RefHost {
   }
 
   /** decode a payload for `to`; a failure is reported as an `invalidMessage` event. */
-  decodePayload(payload: string | undefined, to: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
+  decodePayload(
+    payload: string | undefined,
+    to: string,
+  ): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
     if (payload === undefined) return { ok: true, value: undefined };
     try {
       return { ok: true, value: this.#codec.decode(payload) };
@@ -351,7 +374,10 @@ export class Runtime implements ActorHost, RefHost {
     try {
       msg = payload === undefined ? undefined : this.#codec.decode(payload);
     } catch (err) {
-      this.events.emit('invalidMessage', { to: actor.ref.key, error: toTroupeError(err, 'INVALID_MESSAGE') });
+      this.events.emit('invalidMessage', {
+        to: actor.ref.key,
+        error: toTroupeError(err, 'INVALID_MESSAGE'),
+      });
       return;
     }
     this.#deliver(actor, msg, 0, origin);
@@ -405,11 +431,20 @@ export class Runtime implements ActorHost, RefHost {
     // (it then carries the real reason, not `noproc`). The ref is the id #spawnLocal takes next.
     const out = this.encode(new ActorRef(this, this.id, this.#nextActor), h.o);
     if (out !== undefined) this.#wire.emitTraffic(h.o, DIRECT_REPLY, h.c, 1, out, h.o);
-    this.spawnLocal(def.impl, { args: def.args, link: h.lk && watcher ? watcher : undefined }, h.m && watcher ? { mid: h.m, watcher } : undefined);
+    this.spawnLocal(
+      def.impl,
+      { args: def.args, link: h.lk && watcher ? watcher : undefined },
+      h.m && watcher ? { mid: h.m, watcher } : undefined,
+    );
   }
 
   /** Spawn behaviour `name` here; `link`/`monitor` (a local watcher) are set before it runs. */
-  #spawnDefined(name: string, args: unknown, link: AnyActorRef | undefined, monitor?: AnyActorRef): AnyActorRef {
+  #spawnDefined(
+    name: string,
+    args: unknown,
+    link: AnyActorRef | undefined,
+    monitor?: AnyActorRef,
+  ): AnyActorRef {
     const def = this.#behaviours.resolve(name, args);
     return this.spawnLocal(def.impl, { args: def.args, link, monitor });
   }
@@ -424,13 +459,19 @@ export class Runtime implements ActorHost, RefHost {
   ): Promise<AnyActorRef> {
     if (nodeId === this.id) {
       try {
-        const ref = this.#spawnDefined(name, args, opts.link && from ? from.ref : undefined, opts.monitor && from ? from.ref : undefined);
+        const ref = this.#spawnDefined(
+          name,
+          args,
+          opts.link && from ? from.ref : undefined,
+          opts.monitor && from ? from.ref : undefined,
+        );
         return Promise.resolve(ref);
       } catch (err) {
         return Promise.reject(err);
       }
     }
-    if (!this.#wire.route(nodeId)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`));
+    if (!this.#wire.route(nodeId))
+      return Promise.reject(new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`));
     let payload: string;
     try {
       payload = this.#codec.encode(args);
@@ -438,19 +479,43 @@ export class Runtime implements ActorHost, RefHost {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
     const mid = opts.monitor && from ? this.#actorLinks.newMonitorId() : '';
-    return this.#pending(nodeId, opts.timeout, (callId) => {
-      const e = this.#sessions.current(nodeId);
-      const head = JSON.stringify({ t: 'sp', n: nodeId, o: this.id, h: 0, c: callId, b: name, w: from?.id ?? 0, lk: opts.link && from ? 1 : 0, m: mid, e });
-      const failed = this.#wire.emit(nodeId, head, payload, { to: `${nodeId}:spawn:${name}`, droppable: true });
-      if (failed === 'unreachable') return new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
-      if (failed === 'frame-too-large') return new TroupeError('FRAME_TOO_LARGE', `arguments of the spawn of "${name}" exceed the frame limit`);
-      if (failed === 'overflow') return this.#wire.congested(this.#wire.route(nodeId)!);
-      return undefined;
-    }, (value) => {
-      // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
-      if (!(value instanceof ActorRef) || !from || !from.alive) return;
-      this.#actorLinks.spawned(from, value, !!opts.link, mid);
-    }) as Promise<AnyActorRef>;
+    return this.#pending(
+      nodeId,
+      opts.timeout,
+      (callId) => {
+        const e = this.#sessions.current(nodeId);
+        const head = JSON.stringify({
+          t: 'sp',
+          n: nodeId,
+          o: this.id,
+          h: 0,
+          c: callId,
+          b: name,
+          w: from?.id ?? 0,
+          lk: opts.link && from ? 1 : 0,
+          m: mid,
+          e,
+        });
+        const failed = this.#wire.emit(nodeId, head, payload, {
+          to: `${nodeId}:spawn:${name}`,
+          droppable: true,
+        });
+        if (failed === 'unreachable')
+          return new TroupeError('NODE_DOWN', `node ${nodeId} is not reachable`);
+        if (failed === 'frame-too-large')
+          return new TroupeError(
+            'FRAME_TOO_LARGE',
+            `arguments of the spawn of "${name}" exceed the frame limit`,
+          );
+        if (failed === 'overflow') return this.#wire.congested(this.#wire.route(nodeId)!);
+        return undefined;
+      },
+      (value) => {
+        // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
+        if (!(value instanceof ActorRef) || !from || !from.alive) return;
+        this.#actorLinks.spawned(from, value, !!opts.link, mid);
+      },
+    ) as Promise<AnyActorRef>;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -489,7 +554,12 @@ export class Runtime implements ActorHost, RefHost {
   }
 
   /** */
-  call(ref: AnyActorRef, msg: unknown, options: CallOptions | undefined, from: Actor | undefined): Promise<unknown> {
+  call(
+    ref: AnyActorRef,
+    msg: unknown,
+    options: CallOptions | undefined,
+    from: Actor | undefined,
+  ): Promise<unknown> {
     const caller = from ?? this.#scheduler.running;
     if (caller && ref.node === this.id && ref.id === caller.id) {
       return Promise.reject(new TroupeError('CALLING_SELF', `actor ${ref.key} called itself`));
@@ -502,20 +572,33 @@ export class Runtime implements ActorHost, RefHost {
         return undefined;
       });
     }
-    if (!this.#wire.route(ref.node)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
+    if (!this.#wire.route(ref.node))
+      return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
     let payload: string;
     try {
       payload = this.#codec.encode(msg);
     } catch (err) {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
-    return this.#pending(ref.node, options?.timeout, (callId) => this.#wire.sendCall(ref.node, ref.id, callId, payload));
+    return this.#pending(ref.node, options?.timeout, (callId) =>
+      this.#wire.sendCall(ref.node, ref.id, callId, payload),
+    );
   }
 
   /** Register a pending call, then run `start(callId)`; a returned error rejects at once. */
-  #pending(target: string, timeout: number | undefined, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
+  #pending(
+    target: string,
+    timeout: number | undefined,
+    start: (callId: number) => TroupeError | undefined,
+    onReply?: (v: unknown) => void,
+  ): Promise<unknown> {
     if (this.#calls.size >= this.options.maxPendingCalls) {
-      return Promise.reject(new TroupeError('MAILBOX_FULL', `node ${this.id} has ${this.#calls.size} calls pending (maxPendingCalls)`));
+      return Promise.reject(
+        new TroupeError(
+          'MAILBOX_FULL',
+          `node ${this.id} has ${this.#calls.size} calls pending (maxPendingCalls)`,
+        ),
+      );
     }
     return this.#calls.open(target, timeout ?? this.options.callTimeout, start, onReply);
   }
@@ -538,14 +621,21 @@ export class Runtime implements ActorHost, RefHost {
     if (!actor.enqueue(item)) {
       // A flood into a full mailbox must stay cheap: build the error (a stack capture) only if used.
       if (!callId && !this.events.has('deadLetter')) return;
-      const error = new TroupeError('MAILBOX_FULL', `mailbox of ${actor.ref.key} is full (${actor.maxMailbox})`);
+      const error = new TroupeError(
+        'MAILBOX_FULL',
+        `mailbox of ${actor.ref.key} is full (${actor.maxMailbox})`,
+      );
       this.deadLetter(actor.ref.key, 'mailbox-full', msg, error);
       if (callId) this.#replyTo(replyNode, callId, false, error);
     }
   }
 
   #invalid(actor: Actor, issues: unknown, callId: number, replyNode: string): void {
-    const error = new TroupeError('INVALID_MESSAGE', `message rejected by the schema of ${actor.ref.key}`, { details: issues });
+    const error = new TroupeError(
+      'INVALID_MESSAGE',
+      `message rejected by the schema of ${actor.ref.key}`,
+      { details: issues },
+    );
     this.events.emit('invalidMessage', { to: actor.ref.key, error });
     if (callId) this.#replyTo(replyNode, callId, false, error);
   }
@@ -581,20 +671,22 @@ export class Runtime implements ActorHost, RefHost {
     this.#wire.emitTraffic(node, DIRECT_REPLY, callId, 1, payload, node);
   }
 
-
   /** reject call `callId` of `node` with `error` */
   replyError(node: string, callId: number, error: TroupeError): void {
     if (node === this.id) {
       this.#calls.settle(callId, false, error);
       return;
     }
-    const payload = this.#codec.encode(error.toData(this.options.exposeStacks) as unknown as ErrorData);
+    const payload = this.#codec.encode(
+      error.toData(this.options.exposeStacks) as unknown as ErrorData,
+    );
     this.#wire.emitTraffic(node, DIRECT_REPLY, callId, 0, payload, node);
   }
 
   /** report a `deadLetter` event (only built when someone listens) */
   deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
-    if (this.events.has('deadLetter')) this.events.emit('deadLetter', { to, reason, message, error });
+    if (this.events.has('deadLetter'))
+      this.events.emit('deadLetter', { to, reason, message, error });
   }
 
   /** a behaviour without `info` got a system message */
@@ -627,7 +719,16 @@ export class Runtime implements ActorHost, RefHost {
     const ref = actor.ref;
     for (const c of calls) {
       c.done = true;
-      this.#replyTo(c.replyNode, c.callId, false, new TroupeError('ACTOR_EXITED', `actor ${ref.key} exited (${describeReason(reason)}) before replying`, { details: { reason } }));
+      this.#replyTo(
+        c.replyNode,
+        c.callId,
+        false,
+        new TroupeError(
+          'ACTOR_EXITED',
+          `actor ${ref.key} exited (${describeReason(reason)}) before replying`,
+          { details: { reason } },
+        ),
+      );
     }
     if (actor.names) for (const name of actor.names) this.#registry.unregister(name, ref);
     const b = actor.behaviour;
@@ -683,4 +784,3 @@ function describeReason(reason: unknown): string {
     return String(reason);
   }
 }
-

@@ -13,10 +13,10 @@ export const PATTERN_ERROR_CODES = ['NO_WORKER', 'JOB_FAILED', 'WORKER_LOST'] as
 export type PatternErrorCode = (typeof PATTERN_ERROR_CODES)[number];
 
 /** Every code a caller of the core and the patterns can observe. */
-export const ALL_ERROR_CODES: readonly (
-  | (typeof ERROR_CODES)[number]
-  | PatternErrorCode
-)[] = [...ERROR_CODES, ...PATTERN_ERROR_CODES];
+export const ALL_ERROR_CODES: readonly ((typeof ERROR_CODES)[number] | PatternErrorCode)[] = [
+  ...ERROR_CODES,
+  ...PATTERN_ERROR_CODES,
+];
 
 declare module '../core/errors.ts' {
   interface ErrorCodeExtensions {

@@ -25,7 +25,10 @@ import type { PatternErrorCode } from '../patterns/index.ts';
 import { useNodes } from './helpers/nodes.ts';
 
 const Greet = z.object({ name: z.string(), times: z.number().int().default(1) });
-const Cmd = z.discriminatedUnion('op', [z.object({ op: z.literal('add'), n: z.number() }), z.object({ op: z.literal('reset') })]);
+const Cmd = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('add'), n: z.number() }),
+  z.object({ op: z.literal('reset') }),
+]);
 
 describe('ActorRef<M> inferred from a zod schema', () => {
   const node = useNodes();
@@ -43,7 +46,10 @@ describe('ActorRef<M> inferred from a zod schema', () => {
     // Senders send the schema's input type (fields with a default are optional); the actor
     // receives its output type (defaults filled in).
     expectTypeOf(greeter).toEqualTypeOf<ActorRef<z.input<typeof Greet>>>();
-    expectTypeOf<MessageOf<typeof greeter>>().toEqualTypeOf<{ name: string; times?: number | undefined }>();
+    expectTypeOf<MessageOf<typeof greeter>>().toEqualTypeOf<{
+      name: string;
+      times?: number | undefined;
+    }>();
     if (false as boolean) greeter.send({ name: 'no times: the default applies' }); // compiles
 
     if (false as boolean) {
@@ -98,7 +104,9 @@ describe('ActorRef<M> inferred from a zod schema', () => {
   it('a child spawned with a schema from inside an actor is typed too', async () => {
     const a = node({ name: 'a' });
     const parent = a.spawn(async (self) => {
-      const child = self.spawn(async (c) => c.reply((await c.receive(Greet)).name), { schema: Greet });
+      const child = self.spawn(async (c) => c.reply((await c.receive(Greet)).name), {
+        schema: Greet,
+      });
       expectTypeOf(child).toEqualTypeOf<ActorRef<z.input<typeof Greet>>>();
       if (false as boolean) {
         // @ts-expect-error wrong message for the child
@@ -132,7 +140,7 @@ describe('ActorRef<M> inferred from a zod schema', () => {
 describe('typed replies, AnyActorRef, ExitReason, error codes', () => {
   const node = useNodes();
 
-  it('a behaviour\'s reply type is inferred from reply(value, state) and types call()', async () => {
+  it("a behaviour's reply type is inferred from reply(value, state) and types call()", async () => {
     const a = node({ name: 'a' });
     const counter = behaviour({
       schema: Cmd,
