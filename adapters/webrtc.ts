@@ -1,6 +1,7 @@
 import type { DataConnection, Peer } from 'peerjs';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
 import { BaseConnection } from './base-connection.ts';
+import { importOptional } from './optional-package.ts';
 
 /** Where the PeerServer (npm `peer`) that signals WebRTC connections runs. */
 export interface PeerServerLocation {
@@ -101,10 +102,10 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
       // installed after importing this module still counts.
       let PeerClass: typeof Peer;
       try {
-        PeerClass = (await import('peerjs')).Peer;
+        PeerClass = (await importOptional('peerjs', 'troupe/webrtc', () => import('peerjs'))).Peer;
       } catch (err) {
         ready = undefined;
-        return reject(new TroupeError('TRANSPORT_CLOSED', `cannot load peerjs: ${(err as Error).message}`, { cause: err }));
+        return reject(err instanceof TroupeError ? err : new TroupeError('TRANSPORT_CLOSED', `cannot load peerjs: ${(err as Error).message}`, { cause: err }));
       }
       if (closed) return reject(new TroupeError('TRANSPORT_CLOSED', 'transport is closed'));
       let p: Peer;

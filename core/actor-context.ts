@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Actor, Matcher, ReceiveOptions } from './actor.ts';
+import type { Actor, Matcher, ReceiveOptions, ReplyOptions } from './actor.ts';
 import { ActorRef, type AnyActorRef, type CallOptions } from './actor-ref.ts';
 import type { Behaviour, ChildSpawnOptions, ProcessFn, SpawnOptions } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
@@ -80,14 +80,26 @@ export class ActorContext<M = unknown> {
     return this.#actor.receive(matcher, options);
   }
 
-  /** Answer the call whose message was received (or is being handled) last. Returns false if there is none. */
-  reply(value: unknown): boolean {
-    return this.#actor.replyCurrent(value);
+  /**
+   * Answer the call whose message was received (or is being handled) last. Returns false if
+   * there is none (or it was answered or cancelled). An async iterable answers a `stream`.
+   */
+  reply(value: unknown, options?: ReplyOptions): boolean {
+    return this.#actor.replyCurrent(value, options);
   }
 
   /** Keep the current call open past this handler; returns a function that answers it later. */
-  deferReply(): (value: unknown) => boolean {
+  deferReply(): (value: unknown, options?: ReplyOptions) => boolean {
     return this.#actor.deferCurrent();
+  }
+
+  /**
+   * The AbortSignal of the call received (or being handled) last: it aborts when the caller
+   * cancels the call (`call(msg, { signal })`). Read it while handling the call and keep it for
+   * deferred work. Undefined when no call is being handled.
+   */
+  get signal(): AbortSignal | undefined {
+    return this.#actor.callSignal;
   }
 
   /** Turn exit signals from links into {@link Exit} messages (`true`) or not. */
@@ -168,10 +180,12 @@ export class ActorContext<M = unknown> {
    * `exit(reason)`: end this actor now (default reason `normal`).
    * `exit(ref, reason)`: send `ref` an exit signal from this actor (Erlang's `exit/2`; `'kill'`
    * cannot be trapped).
+   * A reason is any data ({@link ExitReason}: the strings above, an error reason, or a value
+   * that crosses the wire); it reaches links and monitors as it was given.
    */
-  exit(reason?: ExitReason): void;
-  exit(ref: AnyActorRef, reason: ExitReason): void;
-  exit(a: unknown = 'normal', reason?: ExitReason): void {
+  exit(reason?: unknown): void;
+  exit(ref: AnyActorRef, reason: unknown): void;
+  exit(a: unknown = 'normal', reason?: unknown): void {
     if (a instanceof ActorRef && arguments.length >= 2) {
       this.#actor.host.exitTo(a, reason, this.#actor);
       return;

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { aborted, onAbort } from './abort.ts';
 import { ActorContext, type ContextHost } from './actor-context.ts';
 import type { AnyActorRef } from './actor-ref.ts';
 import type { Behaviour, ProcessFn } from './behaviour.ts';
@@ -6,6 +7,7 @@ import type { Clock } from './clock.ts';
 import { TroupeError } from './errors.ts';
 import { type ExitReason, errorReason } from './exit-reason.ts';
 import { Mailbox } from './mailbox.ts';
+import type { TransferOptions } from './transfer.ts';
 import {
   type CallEnvelope,
   K_CALL,
@@ -43,7 +45,12 @@ export type Matcher = z.ZodType | ((m: unknown) => boolean);
 export interface ReceiveOptions {
   /** Milliseconds to wait for a matching message before rejecting with `TIMEOUT`. @default Infinity */
   timeout?: number;
+  /** Stop waiting when it aborts: `receive` rejects with `ABORTED`; the mailbox is left as it was. @default undefined */
+  signal?: AbortSignal;
 }
+
+/** Options of `ctx.reply` and of a deferred reply. */
+export interface ReplyOptions extends TransferOptions {}
 
 /**
  * What an actor needs from the runtime it lives in (implemented by the node's runtime): ending,
@@ -57,8 +64,8 @@ export interface ActorHost extends ContextHost {
   exit(actor: Actor, reason: ExitReason, result?: unknown): void;
   /** Put a behaviour actor on the run queue. */
   schedule(actor: Actor): void;
-  /** Answer a call. */
-  reply(call: CallEnvelope, ok: boolean, value: unknown): void;
+  /** Answer a call (`transfer`: the reply's transfer list). */
+  reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void;
   /** A behaviour's schema rejected a message it took from its mailbox. */
   invalid(actor: Actor, issues: unknown, call: CallEnvelope | undefined): void;
   /** A behaviour without `info` got a system message. */
@@ -70,6 +77,8 @@ interface Waiter {
   resolve: (m: unknown) => void;
   reject: (e: unknown) => void;
   timer: unknown;
+  /** Stops listening to the receive's AbortSignal. */
+  off: (() => void) | undefined;
 }
 
 function isSchema(m: Matcher): m is z.ZodType {
@@ -264,6 +273,7 @@ export class Actor {
         if (m !== NO_MATCH) {
           this.#x!.waiter = undefined;
           if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
+          w.off?.();
           this.#take(item);
           w.resolve(m);
           return true;
@@ -303,6 +313,8 @@ export class Actor {
   /** Selective receive (process style). */
   receive(matcher: Matcher | undefined, options: ReceiveOptions | undefined): Promise<unknown> {
     if (!this.alive) return Promise.reject(new TroupeError('ACTOR_EXITED', 'actor has exited'));
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(aborted(signal, 'receive'));
     const x = this.#extras();
     if (x.waiter)
       return Promise.reject(
@@ -321,16 +333,63 @@ export class Actor {
     }
     const timeout = options?.timeout;
     return new Promise((resolve, reject) => {
-      const w: Waiter = { matcher, resolve, reject, timer: undefined };
+      const w: Waiter = { matcher, resolve, reject, timer: undefined, off: undefined };
       if (timeout !== undefined && timeout !== Infinity) {
         w.timer = this.host.clock.setTimeout(() => {
           if (x.waiter !== w) return;
           x.waiter = undefined;
+          w.off?.();
           reject(new TroupeError('TIMEOUT', `receive timed out after ${timeout} ms`));
         }, timeout);
       }
+      if (signal !== undefined) {
+        w.off = onAbort(signal, () => {
+          if (x.waiter !== w) return;
+          x.waiter = undefined;
+          if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
+          reject(aborted(signal, 'receive'));
+        });
+      }
       x.waiter = w;
     });
+  }
+
+  /**
+   * The caller of call `callId` from node `origin` cancelled it: drop it if it still waits in
+   * the mailbox, else mark it answered (a later reply is dropped) and abort its `ctx.signal`.
+   */
+  cancelCall(origin: string, callId: number): void {
+    const is = (c: unknown): c is CallEnvelope =>
+      kindOf(c) === K_CALL &&
+      (c as CallEnvelope).callId === callId &&
+      (c as CallEnvelope).replyNode === origin;
+    const x = this.#x;
+    let call: CallEnvelope | undefined;
+    if (x?.current !== undefined && is(x.current)) call = x.current;
+    if (call === undefined && x?.openCalls) for (const c of x.openCalls) if (is(c)) call = c;
+    if (call === undefined) {
+      const mb = this.#mb;
+      if (mb === undefined) return;
+      for (let i = mb.start; i < mb.end; i++) {
+        const item = mb.at(i);
+        if (!is(item)) continue;
+        item.done = true;
+        mb.removeAt(i);
+        return;
+      }
+      return;
+    }
+    if (call.done) return;
+    call.done = true;
+    x!.openCalls?.delete(call);
+    call.ac?.abort(new TroupeError('ABORTED', 'the caller cancelled the call'));
+  }
+
+  /** The AbortSignal of the call being handled (aborted if its caller cancels it). */
+  get callSignal(): AbortSignal | undefined {
+    const call = this.#x?.current;
+    if (call === undefined) return undefined;
+    return (call.ac ??= new AbortController()).signal;
   }
 
   /** Drain the mailbox through the behaviour; returns how many messages were handled. */
@@ -422,24 +481,24 @@ export class Actor {
   }
 
   /** Answer the current call (if any, and not answered yet). */
-  replyCurrent(value: unknown): boolean {
+  replyCurrent(value: unknown, options?: ReplyOptions): boolean {
     const call = this.#x?.current;
     if (!call || call.done) return false;
     this.#x!.openCalls?.delete(call);
-    this.host.reply(call, true, value);
+    this.host.reply(call, true, value, options?.transfer);
     return true;
   }
 
   /** Keep the current call open; returns a function that answers it later. */
-  deferCurrent(): (value: unknown) => boolean {
+  deferCurrent(): (value: unknown, options?: ReplyOptions) => boolean {
     const call = this.#x?.current;
     if (!call) return () => false;
     const x = this.#x!;
     (x.openCalls ??= new Set()).add(call);
-    return (value) => {
+    return (value, options) => {
       if (call.done) return false;
       x.openCalls?.delete(call);
-      this.host.reply(call, true, value);
+      this.host.reply(call, true, value, options?.transfer);
       return true;
     };
   }
@@ -476,6 +535,7 @@ export class Actor {
     if (w) {
       x.waiter = undefined;
       if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
+      w.off?.();
       // Unwind the process function (its `finally` blocks run); its result is ignored.
       w.reject(new TroupeError('ACTOR_EXITED', 'actor exited while waiting in receive'));
     }

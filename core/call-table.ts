@@ -1,4 +1,5 @@
 import type { Clock } from './clock.ts';
+import { aborted } from './abort.ts';
 import { TroupeError } from './errors.ts';
 
 /** One call waiting for its reply. */
@@ -14,6 +15,15 @@ interface PendingCall {
   target: string;
   /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
   onReply?: (value: unknown) => void;
+  /** The caller's AbortSignal and its listener, removed when the call settles. */
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** Cancellation of one call: its signal, and what tells the callee (run once, on abort). */
+export interface CallAbort {
+  signal: AbortSignal;
+  cancel: (callId: number) => void;
 }
 
 /** The calls made with one timeout value, oldest first, and the timer of the oldest live one. */
@@ -54,14 +64,25 @@ export class CallTable {
    * run `start(callId)`; a returned error rejects the call at once. `onReply` runs synchronously
    * when the reply is accepted.
    */
-  open(target: string, ms: number, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
+  open(target: string, ms: number, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void, abort?: CallAbort): Promise<unknown> {
+    if (abort?.signal.aborted) return Promise.reject(aborted(abort.signal));
     const callId = this.#nextCall++;
     return new Promise((resolve, reject) => {
       const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.#clock.now() + ms, ms, target, onReply };
       this.#calls.set(callId, c);
       this.#armTimeout(c, ms);
       const err = start(callId);
-      if (err) this.settle(callId, false, err);
+      if (err) return this.settle(callId, false, err);
+      if (abort !== undefined) {
+        const signal = abort.signal;
+        c.signal = signal;
+        c.onAbort = () => {
+          if (c.done) return;
+          this.settle(callId, false, aborted(signal));
+          abort.cancel(callId);
+        };
+        signal.addEventListener('abort', c.onAbort, { once: true });
+      }
     });
   }
 
@@ -84,6 +105,7 @@ export class CallTable {
         if (c.deadline > now) break;
         c.done = true;
         this.#calls.delete(c.id);
+        if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
         c.reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
       }
       q[tq.head++] = undefined as unknown as PendingCall;
@@ -117,6 +139,7 @@ export class CallTable {
       while (tq.head < q.length && q[tq.head].done) q[tq.head++] = undefined as unknown as PendingCall;
       this.#compactTimeouts(tq);
     }
+    if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
     if (ok) {
       c.onReply?.(value);
       c.resolve(value);
@@ -131,6 +154,7 @@ export class CallTable {
       if (c.target !== node) continue;
       this.#calls.delete(id);
       c.done = true;
+      if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
       c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
     }
   }
@@ -140,9 +164,11 @@ export class CallTable {
     for (const [id, c] of this.#calls) {
       this.#calls.delete(id);
       c.done = true;
+      if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
       c.reject(error());
     }
     for (const tq of this.#timeouts.values()) if (tq.timer !== undefined) this.#clock.clearTimeout(tq.timer);
     this.#timeouts.clear();
   }
 }
+

@@ -1,6 +1,7 @@
 import SuperJSON from 'superjson';
 import { ActorRef } from './actor-ref.ts';
 import { TroupeError } from './errors.ts';
+import { isValidNodeId } from './protocol.ts';
 
 /** Payload prefix: plain JSON (fast path). */
 export const CODEC_JSON = 'j';
@@ -17,8 +18,6 @@ export interface CodecLimits {
 export type RefBinder = (node: string, id: number, addrs: string[] | undefined) => ActorRef<any, any>;
 /** The listen addresses known for a node, to carry inside serialized refs. */
 export type AddressBook = (node: string) => string[] | undefined;
-
-const MAX_NODE_ID_LENGTH = 256;
 
 /**
  * Serializes message payloads for the wire. A payload is one string whose first character names
@@ -108,9 +107,7 @@ function isRefData(v: unknown): v is [string, number, string[] | undefined] {
   return (
     Array.isArray(v) &&
     (v.length === 2 || (v.length === 3 && isAddressList(v[2]))) &&
-    typeof v[0] === 'string' &&
-    v[0].length > 0 &&
-    v[0].length <= MAX_NODE_ID_LENGTH &&
+    isValidNodeId(v[0]) &&
     Number.isSafeInteger(v[1]) &&
     (v[1] as number) > 0
   );

@@ -21,14 +21,17 @@ export const ERROR_CODES = [
   'MAILBOX_FULL',
   'SHUTDOWN',
   'SERIALIZATION',
+  'JOB_FAILED',
+  'MISSING_PACKAGE',
+  'ABORTED',
 ] as const;
 
-/** One of the core's {@link ERROR_CODES}. */
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/** One of the core's own {@link ERROR_CODES}. */
+export type CoreErrorCode = (typeof ERROR_CODES)[number];
 
 /**
  * Codes that layers above the core add to what a {@link TroupeError} may carry, by declaration
- * merging (`troupe/patterns` adds `NO_WORKER`, `JOB_FAILED`, `WORKER_LOST`). Each key is a code.
+ * merging (`troupe/patterns` adds `NO_WORKER` and `WORKER_LOST`). Each key is a code.
  * @example
  * declare module 'troupe' { interface ErrorCodeExtensions { MY_CODE: true } }
  */
@@ -36,12 +39,12 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface ErrorCodeExtensions {}
 
 /** A code a {@link TroupeError} may carry: the core's, or one a layer above it added. */
-export type TroupeErrorCode = ErrorCode | keyof ErrorCodeExtensions;
+export type ErrorCode = CoreErrorCode | keyof ErrorCodeExtensions;
 
 const codeSet: ReadonlySet<string> = new Set(ERROR_CODES);
 
 /** Whether `x` is one of the core's error codes. */
-export function isErrorCode(x: unknown): x is ErrorCode {
+export function isErrorCode(x: unknown): x is CoreErrorCode {
   return typeof x === 'string' && codeSet.has(x);
 }
 
@@ -55,15 +58,11 @@ export function isErrorCode(x: unknown): x is ErrorCode {
 export class TroupeError extends Error {
   override readonly name = 'TroupeError';
   /** What went wrong: one of {@link ERROR_CODES}, or a code a layer above the core added. */
-  readonly code: TroupeErrorCode;
+  readonly code: ErrorCode;
   /** Structured context: zod issues for `INVALID_MESSAGE`, the exit reason for `ACTOR_EXITED`, … */
   readonly details?: unknown;
 
-  constructor(
-    code: TroupeErrorCode,
-    message: string,
-    options?: { cause?: unknown; details?: unknown },
-  ) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options?.details !== undefined) this.details = options.details;
@@ -98,7 +97,7 @@ export class TroupeError extends Error {
 
 /** The wire form of a {@link TroupeError}. */
 export interface ErrorData {
-  code: TroupeErrorCode;
+  code: ErrorCode;
   message: string;
   details?: unknown;
   stack?: string;
@@ -107,10 +106,7 @@ export interface ErrorData {
 /**
  * Turn anything thrown into a {@link TroupeError}; `fallback` is the code for foreign errors.
  */
-export function toTroupeError(
-  err: unknown,
-  fallback: TroupeErrorCode = 'PROTOCOL_ERROR',
-): TroupeError {
+export function toTroupeError(err: unknown, fallback: ErrorCode = 'PROTOCOL_ERROR'): TroupeError {
   if (err instanceof TroupeError) return err;
   if (err instanceof Error) return new TroupeError(fallback, err.message, { cause: err });
   return new TroupeError(fallback, typeof err === 'string' ? err : 'unknown error', { cause: err });

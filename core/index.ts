@@ -21,14 +21,22 @@ export type {
   ExitReason,
   Matcher,
   ReceiveOptions,
+  ReplyOptions,
   SystemMessage,
 } from './actor.ts';
 export { ActorRef } from './actor-ref.ts';
-export type { AnyActorRef, CallOptions, MessageOf, ReplyOf } from './actor-ref.ts';
+export type {
+  AnyActorRef,
+  CallOptions,
+  ChunkOf,
+  MessageOf,
+  ReplyOf,
+  SendOptions,
+} from './actor-ref.ts';
 export type { Clock, ManualClock } from './clock.ts';
 export { createManualClock, systemClock } from './clock.ts';
 export type { Discovery } from './discovery.ts';
-export type { ErrorCode, ErrorData, TroupeErrorCode } from './errors.ts';
+export type { CoreErrorCode, ErrorCode, ErrorCodeExtensions, ErrorData } from './errors.ts';
 export { ERROR_CODES, isErrorCode, TroupeError, toTroupeError } from './errors.ts';
 export { Emitter } from './events.ts';
 export type {
@@ -43,4 +51,8 @@ export type {
 } from './node.ts';
 export { behaviour, createNode, Node } from './node.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export type { ServeStreamOptions, StreamHandle, StreamOptions } from './stream.ts';
+export { isAsyncIterable, StreamReader, serveStream } from './stream.ts';
+export * from './supervisor.ts';
+export type { TransferOptions } from './transfer.ts';
 export type { Connection, Transport } from './transport.ts';

@@ -98,6 +98,8 @@ export function reply<S, V>(value: V, state: S): Reply<S, V> {
 /** A call waiting in a mailbox (or taken and not yet answered). @internal */
 export class CallEnvelope {
   done = false;
+  /** Made when the handler asks for `ctx.signal`; aborted when the caller cancels. */
+  ac: AbortController | undefined = undefined;
   declare readonly [KIND]: number;
   constructor(
     public msg: unknown,

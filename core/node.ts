@@ -1,7 +1,7 @@
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { z } from 'zod';
 import type { ActorLinks } from './actor-links.ts';
-import type { ActorRef, AnyActorRef, CallOptions } from './actor-ref.ts';
+import type { ActorRef, AnyActorRef, CallOptions, SendOptions } from './actor-ref.ts';
 import type { Behaviour, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { TroupeError } from './errors.ts';
@@ -15,9 +15,10 @@ import {
   type NodeOptions,
   type ResolvedOptions,
 } from './node-options.ts';
-import type { EnvelopeHeader } from './protocol.ts';
+import { type EnvelopeHeader, isValidNodeId, NODE_ID_RULE } from './protocol.ts';
 import { Router } from './router.ts';
 import { Runtime } from './runtime.ts';
+import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
 import type { Connection } from './transport.ts';
 
 export type {
@@ -56,6 +57,10 @@ export class Node {
   readonly #router: Router;
 
   constructor(options: NodeOptions = {}) {
+    if (options.name !== undefined && !isValidNodeId(options.name)) {
+      const shown = JSON.stringify(String(options.name).slice(0, 200));
+      throw new TroupeError('PROTOCOL_ERROR', `invalid node id ${shown}: ${NODE_ID_RULE}`);
+    }
     this.id = options.name ?? `node-${bytesToHex(randomBytes(4))}`;
     this.incarnation = bytesToHex(randomBytes(6));
     this.clock = options.clock ?? systemClock;
@@ -161,23 +166,29 @@ export class Node {
     return this.#rt.actorCount;
   }
 
-  /** A ref for `{ node, id }` bound to this node (for refs that arrived as plain data). */
+  /**
+   * A ref for `{ node, id }` bound to this node (for refs that arrived as plain data).
+   * @throws {TroupeError} `PROTOCOL_ERROR` when `node` is not a valid node id (docs/protocol.md).
+   */
   ref<M = unknown>(node: string, id: number): ActorRef<M> {
+    if (!isValidNodeId(node)) {
+      throw new TroupeError('PROTOCOL_ERROR', `invalid node id in a ref: ${NODE_ID_RULE}`);
+    }
     return this.#rt.ref(node, id) as ActorRef<M>;
   }
 
   /** Send to a ref or a registered name. Never throws for an unreachable target. */
-  send(to: AnyActorRef | string, msg: unknown): void {
+  send(to: AnyActorRef | string, msg: unknown, options?: SendOptions): void {
     if (typeof to === 'string') {
       const ref = this.#rt.whereis(to);
       if (!ref) {
         this.#rt.deadLetter(to, 'no-name', msg);
         return;
       }
-      this.#rt.sendTo(ref, msg);
+      this.#rt.sendTo(ref, msg, options);
       return;
     }
-    this.#rt.sendTo(to, msg);
+    this.#rt.sendTo(to, msg, options);
   }
 
   /**
@@ -194,8 +205,22 @@ export class Node {
     return this.#rt.call(ref, msg, options, undefined) as Promise<R>;
   }
 
-  /** Send an exit signal to `ref` from outside any actor. */
-  exit(ref: AnyActorRef, reason: ExitReason): void {
+  /**
+   * Open a stream from `to` (a ref or a registered name); see {@link ActorRef.stream}.
+   * @example
+   * for await (const chunk of node.stream<string>('lines', { file: 'a.txt' })) console.log(chunk)
+   */
+  stream<T = unknown>(
+    to: AnyActorRef | string,
+    msg: unknown,
+    options?: StreamOptions,
+  ): StreamReader<T> {
+    const ref = typeof to === 'string' ? this.#rt.whereis(to) : to;
+    return openStream(this, ref ?? to, msg, options) as StreamReader<T>;
+  }
+
+  /** Send an exit signal to `ref` from outside any actor (`reason`: an {@link ExitReason}). */
+  exit(ref: AnyActorRef, reason: unknown): void {
     this.#rt.exitTo(ref, reason);
   }
 
@@ -383,6 +408,17 @@ export class Node {
   /** @internal */
   _inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void {
     this.#rt.inSpawn(h, payload);
+  }
+  /** @internal */
+  _inCancel(id: number, origin: string, callId: number): void {
+    this.#rt.inCancel(id, origin, callId);
+  }
+  /** @internal */
+  _decodePayload(
+    payload: string | undefined,
+    to: string,
+  ): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
+    return this.#rt.decodePayload(payload, to);
   }
   /** @internal */
   _replyError(node: string, callId: number, error: TroupeError): void {

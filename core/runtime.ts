@@ -3,7 +3,13 @@ import type { z } from 'zod';
 import { Actor, type ActorHost } from './actor.ts';
 import type { ContextHost } from './actor-context.ts';
 import { ActorLinks } from './actor-links.ts';
-import { ActorRef, type AnyActorRef, type CallOptions, type RefHost } from './actor-ref.ts';
+import {
+  ActorRef,
+  type AnyActorRef,
+  type CallOptions,
+  type RefHost,
+  type SendOptions,
+} from './actor-ref.ts';
 import { type Behaviour, BehaviourTable, type ProcessFn, type SpawnOptions } from './behaviour.ts';
 import { CallTable } from './call-table.ts';
 import type { Clock } from './clock.ts';
@@ -18,14 +24,19 @@ import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
 import { Registry } from './registry.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionBook } from './session.ts';
+import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
+import { isAsyncIterable, serveStream } from './stream-serve.ts';
+import { decodeTransfer, encodeTransfer, TRANSFER_PREFIX } from './transfer.ts';
 
 /**
  * What the runtime needs from the link layer (implemented by the Router): routes, envelopes out,
  * the registry's broadcast and shutdown. @internal
  */
 export interface RuntimeWire {
-  route(node: string): object | undefined;
-  congested(link: object): TroupeError;
+  route(node: string): Link | undefined;
+  congested(link: Link): TroupeError;
+  /** The link whose frame is being decoded now (its transferred objects travel beside it). */
+  readonly decodingLink: Link | undefined;
   learnRef(node: string, addrs: string[] | undefined): void;
   addressesFor(node: string): string[] | undefined;
   broadcast(text: string, except?: unknown): void;
@@ -351,7 +362,7 @@ export class Runtime implements ActorHost, RefHost {
   ): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
     if (payload === undefined) return { ok: true, value: undefined };
     try {
-      return { ok: true, value: this.#codec.decode(payload) };
+      return { ok: true, value: this.#decode(payload) };
     } catch (err) {
       const error = toTroupeError(err, 'INVALID_MESSAGE');
       this.events.emit('invalidMessage', { to, error });
@@ -372,7 +383,7 @@ export class Runtime implements ActorHost, RefHost {
     // The hot path: decode without a result object per message.
     let msg: unknown;
     try {
-      msg = payload === undefined ? undefined : this.#codec.decode(payload);
+      msg = payload === undefined ? undefined : this.#decode(payload);
     } catch (err) {
       this.events.emit('invalidMessage', {
         to: actor.ref.key,
@@ -406,7 +417,7 @@ export class Runtime implements ActorHost, RefHost {
     }
     let value: unknown;
     try {
-      value = payload === undefined ? undefined : this.#codec.decode(payload);
+      value = payload === undefined ? undefined : this.#decode(payload);
     } catch (err) {
       this.#calls.settle(callId, false, toTroupeError(err, 'INVALID_MESSAGE'));
       return;
@@ -522,7 +533,7 @@ export class Runtime implements ActorHost, RefHost {
   // Delivery, calls, replies
 
   /** RefHost */
-  sendTo(ref: AnyActorRef, msg: unknown): void {
+  sendTo(ref: AnyActorRef, msg: unknown, options?: SendOptions): void {
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (actor === undefined) {
@@ -532,14 +543,58 @@ export class Runtime implements ActorHost, RefHost {
       this.#deliver(actor, msg, 0, this.id);
       return;
     }
-    const payload = this.encode(msg, ref.key);
+    const payload =
+      options?.transfer === undefined
+        ? this.encode(msg, ref.key)
+        : this.#encodeFor(ref.node, msg, options.transfer, ref.key);
     if (payload === undefined) return;
     this.#wire.emitTraffic(ref.node, DIRECT_SEND, ref.id, 0, payload, ref.key, msg, true);
+  }
+
+  /**
+   * Encode `value` for `node` with a transfer list: its objects travel beside the envelope when
+   * the node is a direct peer over a link that can move them, else the value is copied whole.
+   * `to` set: a failure is a `not-serializable` dead letter (undefined); unset: it throws.
+   */
+  #encodeFor(
+    node: string,
+    value: unknown,
+    transfer: readonly object[],
+    to?: string,
+  ): string | undefined {
+    try {
+      const link = this.#wire.route(node);
+      const conn = link?.peer === node ? link.conn : undefined;
+      return (
+        encodeTransfer(conn, value, transfer, (v) => this.#codec.encode(v)) ??
+        this.#codec.encode(value)
+      );
+    } catch (err) {
+      if (to === undefined) throw toTroupeError(err, 'SERIALIZATION');
+      this.deadLetter(to, 'not-serializable', value, toTroupeError(err, 'SERIALIZATION'));
+      return undefined;
+    }
+  }
+
+  /** Decode an incoming payload (one whose objects travel beside it takes them from its link). */
+  #decode(payload: string): unknown {
+    if (payload.charCodeAt(0) !== TRANSFER_PREFIX) return this.#codec.decode(payload);
+    return decodeTransfer(payload, this.#wire.decodingLink?.conn, (p) => this.#codec.decode(p));
   }
 
   /** RefHost */
   callTo(ref: AnyActorRef, msg: unknown, options?: CallOptions): Promise<unknown> {
     return this.call(ref, msg, options, undefined);
+  }
+
+  /** RefHost */
+  streamFrom(ref: AnyActorRef, msg: unknown, options?: StreamOptions): StreamReader<unknown> {
+    return openStream(this.node, ref, msg, options);
+  }
+
+  /** A call was cancelled by its caller (`ca`, or a local abort). */
+  inCancel(id: number, origin: string, callId: number): void {
+    this.#actors.get(id)?.cancelCall(origin, callId);
   }
 
   /** RefHost */
@@ -564,24 +619,54 @@ export class Runtime implements ActorHost, RefHost {
     if (caller && ref.node === this.id && ref.id === caller.id) {
       return Promise.reject(new TroupeError('CALLING_SELF', `actor ${ref.key} called itself`));
     }
+    const signal = options?.signal;
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (!actor) return Promise.reject(new TroupeError('NO_ACTOR', `no actor ${ref.key}`));
-      return this.#pending(this.id, options?.timeout, (callId) => {
-        this.#deliver(actor, msg, callId, this.id);
-        return undefined;
-      });
+      const cancel = signal && {
+        signal,
+        cancel: (callId: number) => this.inCancel(ref.id, this.id, callId),
+      };
+      return this.#pending(
+        this.id,
+        options?.timeout,
+        (callId) => {
+          this.#deliver(actor, msg, callId, this.id);
+          return undefined;
+        },
+        undefined,
+        cancel,
+      );
     }
     if (!this.#wire.route(ref.node))
       return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
     let payload: string;
     try {
-      payload = this.#codec.encode(msg);
+      payload =
+        options?.transfer === undefined
+          ? this.#codec.encode(msg)
+          : this.#encodeFor(ref.node, msg, options.transfer)!;
     } catch (err) {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
-    return this.#pending(ref.node, options?.timeout, (callId) =>
-      this.#wire.sendCall(ref.node, ref.id, callId, payload),
+    // A cancelled call tells the callee (`ca`), so it drops the call and aborts `ctx.signal`.
+    const cancel = signal && {
+      signal,
+      cancel: (callId: number) => {
+        this.#wire.emit(
+          ref.node,
+          JSON.stringify({ t: 'ca', n: ref.node, o: this.id, h: 0, a: ref.id, c: callId }),
+          undefined,
+          { to: ref.key },
+        );
+      },
+    };
+    return this.#pending(
+      ref.node,
+      options?.timeout,
+      (callId) => this.#wire.sendCall(ref.node, ref.id, callId, payload),
+      undefined,
+      cancel,
     );
   }
 
@@ -591,6 +676,7 @@ export class Runtime implements ActorHost, RefHost {
     timeout: number | undefined,
     start: (callId: number) => TroupeError | undefined,
     onReply?: (v: unknown) => void,
+    abort?: { signal: AbortSignal; cancel: (callId: number) => void },
   ): Promise<unknown> {
     if (this.#calls.size >= this.options.maxPendingCalls) {
       return Promise.reject(
@@ -600,7 +686,7 @@ export class Runtime implements ActorHost, RefHost {
         ),
       );
     }
-    return this.#calls.open(target, timeout ?? this.options.callTimeout, start, onReply);
+    return this.#calls.open(target, timeout ?? this.options.callTimeout, start, onReply, abort);
   }
 
   /**
@@ -647,12 +733,20 @@ export class Runtime implements ActorHost, RefHost {
   }
 
   /** answer a call */
-  reply(call: CallEnvelope, ok: boolean, value: unknown): void {
+  reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void {
     call.done = true;
-    this.#replyTo(call.replyNode, call.callId, ok, value);
+    // A handler that answers with an async iterable serves a stream (see core/stream-serve.ts).
+    if (ok && isAsyncIterable(value)) value = serveStream(this.node, value);
+    this.#replyTo(call.replyNode, call.callId, ok, value, transfer);
   }
 
-  #replyTo(node: string, callId: number, ok: boolean, value: unknown): void {
+  #replyTo(
+    node: string,
+    callId: number,
+    ok: boolean,
+    value: unknown,
+    transfer?: readonly object[],
+  ): void {
     if (node === this.id) {
       this.#calls.settle(callId, ok, value);
       return;
@@ -663,7 +757,10 @@ export class Runtime implements ActorHost, RefHost {
     }
     let payload: string;
     try {
-      payload = this.#codec.encode(value);
+      payload =
+        transfer === undefined
+          ? this.#codec.encode(value)
+          : this.#encodeFor(node, value, transfer)!;
     } catch (err) {
       this.replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
       return;

@@ -4,10 +4,10 @@ import { ERROR_CODES } from '../core/index.ts';
  * The error codes the patterns add to the core's (README, "Error codes"): a {@link TroupeError}
  * from a function server, the distributor, parallel map or master/worker may carry one of them.
  * - `NO_WORKER`: no live worker serves the function.
- * - `JOB_FAILED`: a distributed job threw, or its result failed its schema.
  * - `WORKER_LOST`: a worker died with the job (at-most-once, or out of retries).
+ * (`JOB_FAILED` is the core's: a stream's producer fails with it too.)
  */
-export const PATTERN_ERROR_CODES = ['NO_WORKER', 'JOB_FAILED', 'WORKER_LOST'] as const;
+export const PATTERN_ERROR_CODES = ['NO_WORKER', 'WORKER_LOST'] as const;
 
 /** One of {@link PATTERN_ERROR_CODES}. */
 export type PatternErrorCode = (typeof PATTERN_ERROR_CODES)[number];
@@ -22,8 +22,6 @@ declare module '../core/errors.ts' {
   interface ErrorCodeExtensions {
     /** No live worker serves the function. */
     NO_WORKER: true;
-    /** A distributed job threw, or its result failed its schema. */
-    JOB_FAILED: true;
     /** A worker died with the job, and it was at-most-once or out of retries. */
     WORKER_LOST: true;
   }

@@ -18,7 +18,7 @@ import {
   type ReplyOf,
   type ExitReason,
   type ErrorCode,
-  type TroupeErrorCode,
+  type CoreErrorCode,
   type Behaviour,
 } from '../core/index.ts';
 import type { PatternErrorCode } from '../patterns/index.ts';
@@ -222,9 +222,9 @@ describe('typed replies, AnyActorRef, ExitReason, error codes', () => {
   });
 
   it('the core error codes are closed; troupe/patterns adds its own by declaration merging', () => {
-    expectTypeOf<'NO_WORKER'>().not.toExtend<ErrorCode>();
-    expectTypeOf<PatternErrorCode>().toExtend<TroupeErrorCode>();
-    expectTypeOf<ErrorCode>().toExtend<TroupeErrorCode>();
+    expectTypeOf<'NO_WORKER'>().not.toExtend<CoreErrorCode>();
+    expectTypeOf<PatternErrorCode>().toExtend<ErrorCode>();
+    expectTypeOf<CoreErrorCode>().toExtend<ErrorCode>();
     expect(new TroupeError('NO_WORKER', 'x').code).toBe('NO_WORKER');
   });
 });
