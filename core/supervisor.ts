@@ -203,7 +203,9 @@ class Supervisor {
     throw new Stop(reason);
   }
 
-  async #onExit(e: Exit): Promise<void> {
+  async #onExit(exit: Exit): Promise<void> {
+    // An exit signal's reason is whatever its sender gave (unknown); a child's is an ExitReason.
+    const e = exit as Exit & { reason: ExitReason };
     const c = e.from ? this.#children.find((x) => x.ref?.equals(e.from)) : undefined;
     const former = e.from ? this.#retired.get(e.from.key) : undefined;
     if (former) {

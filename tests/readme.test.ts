@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { ERROR_CODES } from '../core/errors.ts';
+import { ALL_ERROR_CODES as ERROR_CODES } from '../patterns/errors.ts';
 
 const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
