@@ -83,6 +83,14 @@ export const SessionRouteHeader = z.object({ t: z.literal('sr'), ...routed, e: c
  * and releases them on the new one when `n` answers `ra`: nothing sent later overtakes what is
  * still in flight on the old route.
  */
+/**
+ * `dr`: node `o` (a relay) dropped `k` of node `n`'s envelopes for node `x` because of `r`
+ * (`overflow`: its link to `x` was congested; `unreachable`: it had no route to `x`). Sent to the
+ * sender of the dropped envelopes, at most once per `(n, x, r)` every 250 ms, with the count
+ * since the last report; the sender raises one `deadLetter` with that count.
+ */
+export const DropReportHeader = z.object({ t: z.literal('dr'), ...routed, x: nodeId, k: z.number().int().positive(), r: z.enum(['overflow', 'unreachable']) });
+
 export const RouteFlushHeader = z.object({ t: z.enum(['rf', 'ra']), ...routed, k: z.number().int().positive() });
 
 /** Link-local: heartbeat. */
@@ -122,6 +130,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   DownHeader,
   SpawnHeader,
   RouteFlushHeader,
+  DropReportHeader,
   SessionRouteHeader,
   HeartbeatHeader,
   NodeDownHeader,
