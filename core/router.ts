@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
-import { Link, type LinkOwner, type LinkSettings } from './link.ts';
+import { Link, type LinkOwner, type LinkSettings, type LostReason } from './link.ts';
 import {
   EnvelopeHeader,
   fastHeader,
@@ -203,6 +203,8 @@ export class Router {
       maxFrameSize: this.#options.maxFrameSize,
       highWaterMark: this.#options.highWaterMark,
       maxLinkQueue: this.#options.maxLinkQueue,
+      maxLinkHeld: this.#options.maxLinkHeld,
+      writeStallTimeout: this.#options.writeStallTimeout,
     };
     return {
       id: this.#id,
@@ -220,7 +222,45 @@ export class Router {
       onLinkFrame: (l, f) => this.#onFrame(l, f),
       onLinkDown: (l, r) => this.#linkDown(l, r),
       onLinkError: (l, error) => this.#events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
+      onLinkLost: (l, envelopes, reason) => this.#lostEnvelopes(l, envelopes, reason),
     };
+  }
+
+  /**
+   * Report what a lost (or stalled) link had taken and the peer had not confirmed: one
+   * `deadLetter` per envelope that carries something (traffic, signals, link requests, spawns);
+   * link-local control (heartbeats, gossip, registry) is not a message.
+   */
+  #lostEnvelopes(link: Link, envelopes: string[], reason: LostReason): void {
+    if (!this.#events.has('deadLetter')) return;
+    for (const text of envelopes) {
+      const kind = text.charCodeAt(0);
+      const tab = text.indexOf(PAYLOAD_SEPARATOR);
+      const payload = tab < 0 ? undefined : text.slice(tab + 1);
+      let to: string;
+      let carries = false;
+      if (kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY) {
+        if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) continue;
+        to = kind === DIRECT_REPLY ? `${link.peer}#call${directFields.x}` : `${link.peer}/${directFields.x}`;
+        carries = kind !== DIRECT_REPLY;
+      } else {
+        let h: Record<string, unknown>;
+        try {
+          h = parseHeader(tab < 0 ? text : text.slice(0, tab)) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if (typeof h.n !== 'string') continue; // link-local control
+        to = h.t === 'r' ? `${h.n}#call${String(h.c)}` : `${h.n}/${String(h.a ?? h.t)}`;
+        carries = h.t === 's' || h.t === 'c';
+      }
+      let message: unknown;
+      if (carries && payload !== undefined) {
+        const d = this.#node._decodePayload(payload, to);
+        if (d.ok) message = d.value;
+      }
+      this.#deadLetter(to, reason, message, new TroupeError('TRANSPORT_CLOSED', `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason})`));
+    }
   }
 
   #linkUp(link: Link): void {
@@ -328,10 +368,29 @@ export class Router {
       }
     }
     for (const n of lost) {
+      // Only routed through the dead link: dial it directly before declaring it down.
+      if (n !== link.peer && this.#rescue(n, reason, link)) continue;
       this.#nodeLost(n, reason);
       const text = JSON.stringify({ t: 'nd', x: n });
       for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
     }
+  }
+
+  /**
+   * Mesh repair (core/connector.ts): `node` lost its route through `via` but may be alive. Its
+   * session is settled now (envelopes on the dead route may be lost), but it is declared down
+   * (nodeDown, names dropped, `nd` to the peers) only if no link to it comes up within the
+   * heartbeat timeout. False if no direct dial can be tried.
+   */
+  #rescue(node: string, reason: string, via: Link | undefined): boolean {
+    const started = this.connector.rescue(node, () => {
+      if (this.#routes.has(node)) return; // another route came up meanwhile
+      this.#nodeLost(node, reason);
+      const text = JSON.stringify({ t: 'nd', x: node });
+      for (const l of this.#direct.values()) if (l !== via) l.enqueue(text);
+    });
+    if (started) this.#sessionLost(node, reason);
+    return started;
   }
 
   #markUp(node: string): void {
@@ -387,6 +446,11 @@ export class Router {
 
   // ---------------------------------------------------------------------------------------
   // Routes and outgoing envelopes
+
+  /** The link whose frame is being read now (a transfer's objects wait on its connection). */
+  get decodingLink(): Link | undefined {
+    return this.#decodeLink;
+  }
 
   /** The link envelopes for `node` leave on, if any. */
   route(node: string): Link | undefined {
@@ -554,6 +618,8 @@ export class Router {
         return this.#node._inCall(h.a, h.o, h.c, payload);
       case 'r':
         return this.#node._inReply(h.c, h.k, payload);
+      case 'ca':
+        return this.#node._inCancel(h.a, h.o, h.c);
       case 'x':
         return this.#node._actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
@@ -610,6 +676,7 @@ export class Router {
         // route(), not #routes: a leaf sends to nodes it has no route for up its only link.
         if (this.route(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
+          if (this.#rescue(h.x, 'noconnection', link)) return;
           this.#nodeLost(h.x, 'noconnection');
           const t = JSON.stringify({ t: 'nd', x: h.x });
           for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);

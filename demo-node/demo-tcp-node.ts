@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { createNode } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
-import { defineStandardBehaviours } from './behaviours.ts';
+import { defineStandardBehaviours } from '../server/behaviours.ts';
 import { installProbe } from '../demo-web/cluster-probe.ts';
 import { serveFunctions } from '../patterns/functions.ts';
 import { tileFunctions } from '../demo-web/tile-functions.ts';

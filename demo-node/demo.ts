@@ -12,7 +12,7 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Node } from '../core/index.ts';
-import { startRelay, type Relay, type RelayOptions } from './relay.ts';
+import { startRelay, type Relay, type RelayOptions } from '../server/relay.ts';
 import { installProbe } from '../demo-web/cluster-probe.ts';
 import { ROOM_NAME, startRoom } from '../demo-web/board-room.ts';
 

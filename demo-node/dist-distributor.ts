@@ -10,7 +10,7 @@ import { createDistributor, workerFunction } from '../patterns/index.ts';
 import { startClusterNode } from '../patterns/node.ts';
 import { fibOf } from './dist-functions.ts';
 import { parseDistArgs, stamp } from './dist-args.ts';
-import { serveStatusPage } from './status-page.ts';
+import { serveStatusPage } from '../server/status-page.ts';
 
 const { cluster, values } = parseDistArgs(
   { calls: { type: 'string' }, every: { type: 'string' }, 'http-port': { type: 'string' }, serve: { type: 'boolean' } },

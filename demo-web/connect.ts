@@ -7,7 +7,7 @@ import { createNode, type Node } from '../core/index.ts';
 import { createWebSocketTransport, relayCredentialAddress } from '../adapters/websocket.ts';
 import { createWebRtcTransport, peerIdFor } from '../adapters/webrtc.ts';
 
-/** What `GET /troupe/credential` answers (see demo-node/relay.ts). */
+/** What `GET /troupe/credential` answers (see server/relay.ts). */
 export interface Credential {
   secret: string;
   expiresAt: number;

@@ -1,6 +1,6 @@
-// The soak's relay process: demo-node/relay.ts's relay (WebSocket for pages, TCP into the
+// The soak's relay process: server/relay.ts's relay (WebSocket for pages, TCP into the
 // cluster), joined to the soak nodes given on the command line. Prints `relay ID URL TCP-ADDRESS`.
-import { startRelay } from '../demo-node/relay.ts';
+import { startRelay } from '../server/relay.ts';
 
 const secret = process.env.SOAK_SECRET;
 if (!secret) {

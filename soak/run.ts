@@ -1,6 +1,6 @@
 // `npm run soak` — a bounded soak of a troupe cluster (issue 6). SOAK_SECONDS (default 300) of:
 // five node processes (soak/node.ts) linked in a full mesh where every link runs through its own
-// TCP fault proxy, plus the browser relay (demo-node/relay.ts) in a sixth process with a page
+// TCP fault proxy, plus the browser relay (server/relay.ts) in a sixth process with a page
 // node (WebSocket) in this process; a few thousand actors; streams, calls, remote spawns with
 // monitors and kills (soak/workload.ts); and random link cuts (reset, stall, one-way) for most of
 // the run. Then the cuts stop, the mesh heals, traffic stops, every victim is killed, and it
@@ -34,7 +34,7 @@ const WORKERS = Number(process.env.SOAK_WORKERS ?? DEFAULT_WORKLOAD.workers);
 const MEMORY_MARGIN = 0.25;
 const MEMORY_SLACK = 16e6;
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const WITH_RELAY = existsSync(new URL('../demo-node/relay.ts', import.meta.url)) && process.env.SOAK_RELAY !== '0';
+const WITH_RELAY = existsSync(new URL('../server/relay.ts', import.meta.url)) && process.env.SOAK_RELAY !== '0';
 
 const t0 = Date.now();
 const log = (line: string) => console.log(`[soak ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}`);
@@ -94,7 +94,7 @@ process.once('exit', () => {
 
 async function main(): Promise<boolean> {
   const load = workloadFromEnv(process.env);
-  log(`${SECONDS} s, ${NODES} node processes${WITH_RELAY ? ' + a relay process and a page node (WebSocket)' : ' (no relay: demo-node/relay.ts not found)'}, ${WORKERS} workers per node, a tick every ${load.tickMs} ms (${load.sendsPerTick} stream messages to each target, ${load.callsPerTick} calls, ${load.spawnsPerTick} remote spawn per tick)`);
+  log(`${SECONDS} s, ${NODES} node processes${WITH_RELAY ? ' + a relay process and a page node (WebSocket)' : ' (no relay: server/relay.ts not found)'}, ${WORKERS} workers per node, a tick every ${load.tickMs} ms (${load.sendsPerTick} stream messages to each target, ${load.callsPerTick} calls, ${load.spawnsPerTick} remote spawn per tick)`);
   // 1. The node processes.
   const started = await Promise.all(Array.from({ length: NODES }, (_, i) => startChild(`soak-${i}`, 'soak/node.ts', [`soak-${i}`])));
   const ids = started.map((s) => s.words[1]);

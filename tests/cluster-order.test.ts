@@ -2,7 +2,7 @@
 // between two processes on a direct link, and through a relay process in the middle.
 import { describe, expect, test } from 'vitest';
 import type { ActorRef, Node } from '../core/index.ts';
-import type { SinkStats } from '../demo-node/behaviours.ts';
+import type { SinkStats } from '../server/behaviours.ts';
 import { useCluster, eventually, within } from './helpers/cluster.ts';
 
 const cluster = useCluster();

@@ -3,7 +3,7 @@
 // DOWN — Erlangen's pattern — and a crash as an error reason).
 import { describe, expect, test } from 'vitest';
 import { downOf, isErrorReason, isExit, TroupeError, type ActorContext, type Node } from '../core/index.ts';
-import { defineStandardBehaviours } from '../demo-node/behaviours.ts';
+import { defineStandardBehaviours } from '../server/behaviours.ts';
 import { useCluster, eventually, within, type ChildNode } from './helpers/cluster.ts';
 
 const cluster = useCluster();

@@ -1,9 +1,9 @@
-// The distributor's status page (demo-node/status-page.ts), read over HTTP on 127.0.0.1: the
+// The distributor's status page (server/status-page.ts), read over HTTP on 127.0.0.1: the
 // JSON snapshot, the HTML page, the server-sent-event stream, and a worker dying (SIGKILL).
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDistributor, type Distributor, type DistributorStatus } from '../patterns/index.ts';
-import { serveStatusPage, type StatusPage } from '../demo-node/status-page.ts';
+import { serveStatusPage, type StatusPage } from '../server/status-page.ts';
 import { freshGroup, groupArgs, useDist, eventually, within } from './dist-fixtures.ts';
 
 const SECRET = 'status-page-secret';

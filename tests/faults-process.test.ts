@@ -6,7 +6,7 @@
 // and rejoins.
 import { describe, expect, test } from 'vitest';
 import { isDown, type ActorRef, type Down, type Node } from '../core/index.ts';
-import type { SinkStats } from '../demo-node/behaviours.ts';
+import type { SinkStats } from '../server/behaviours.ts';
 import { useCluster, eventually, within, type ChildNode } from './helpers/cluster.ts';
 
 const cluster = useCluster();
@@ -34,7 +34,7 @@ async function stream(t: Node, sink: ActorRef, from: number, to: number, pad: (s
 describe('process faults', () => {
   test('SIGSTOP shorter than the heartbeat timeout, then SIGCONT: no node down, a stream across the freeze arrives complete, in order, once', async () => {
     const { b, t } = await startPair('pause');
-    const { padFor } = await import('../demo-node/behaviours.ts');
+    const { padFor } = await import('../server/behaviours.ts');
     const N = 30_000;
     const sink = await t.spawn(b.id, 'sink', { expect: N });
     const downs: string[] = [];

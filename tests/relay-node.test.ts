@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { createNode, TroupeError, type ActorRef, type Node } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWebSocketTransport, relayCredentialAddress, type WebSocketConstructor } from '../adapters/websocket.ts';
-import { startRelay, type Relay, type RelayCredential, type RelayOptions, type RelayPeers } from '../demo-node/relay.ts';
+import { startRelay, type Relay, type RelayCredential, type RelayOptions, type RelayPeers } from '../server/relay.ts';
 import { until } from './helpers/nodes.ts';
 
 const SECRET = 'relay-test-cluster-secret';

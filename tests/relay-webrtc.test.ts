@@ -11,7 +11,7 @@ import { createNode, type ActorRef, type Node } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWebSocketTransport, type WebSocketConstructor } from '../adapters/websocket.ts';
 import { createWebRtcTransport, peerIdFor } from '../adapters/webrtc.ts';
-import { startRelay, type RelayCredential } from '../demo-node/relay.ts';
+import { startRelay, type RelayCredential } from '../server/relay.ts';
 import { installNodeWebRtc } from './webrtc-fixtures.ts';
 import { until } from './helpers/nodes.ts';
 

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { createDistributor, type Distributor } from '../../patterns/index.ts';
-import { serveStatusPage, type StatusPage } from '../../demo-node/status-page.ts';
+import { serveStatusPage, type StatusPage } from '../../server/status-page.ts';
 import { freshGroup, groupArgs, useDist, within } from '../dist-fixtures.ts';
 
 const SECRET = 'status-page-browser-secret';

@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createNode, type Node } from '../../../core/index.ts';
 import { createTcpTransport } from '../../../adapters/tcp.ts';
-import { startRelay, type RelayCredential } from '../../../demo-node/relay.ts';
+import { startRelay, type RelayCredential } from '../../../server/relay.ts';
 import { defineFixtureBehaviours } from '../fixtures/behaviours.ts';
 import type { StartOptions } from '../fixtures/page.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';

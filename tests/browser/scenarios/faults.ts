@@ -13,7 +13,7 @@ import { CLUSTER_SECRET, joinTcpNode, runScenarios, rnd, timeout, type BrowserEn
 import { serveStatic } from '../harness/static-server.ts';
 import { waitFor, type PingerResult } from '../fixtures/behaviours.ts';
 import type { LinkStat, StartOptions } from '../fixtures/page.ts';
-import type { RelayCredential, RelayPeers } from '../../../demo-node/relay.ts';
+import type { RelayCredential, RelayPeers } from '../../../server/relay.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
 
 const CLI = path.join(ROOT, 'bin', 'troupe.mjs');
