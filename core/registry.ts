@@ -50,10 +50,35 @@ export interface RegistrySink {
  */
 export class Registry {
   #names = new Map<string, ActorRef<any, any>>();
+  /** The names of each node's actors, so a lost node's names go in time proportional to them. */
+  #byNode = new Map<string, Set<string>>();
   #host: RegistryHost;
   #backend: RegistryBackend | undefined;
   /** Names this node is claiming from the backend (their outcome tells the actor). */
   #claiming = new Map<string, number>();
+
+  #set(name: string, ref: ActorRef<any, any>): void {
+    const cur = this.#names.get(name);
+    if (cur) this.#unindex(name, cur.node);
+    this.#names.set(name, ref);
+    let set = this.#byNode.get(ref.node);
+    if (!set) this.#byNode.set(ref.node, (set = new Set()));
+    set.add(name);
+  }
+
+  #delete(name: string): void {
+    const cur = this.#names.get(name);
+    if (!cur) return;
+    this.#names.delete(name);
+    this.#unindex(name, cur.node);
+  }
+
+  #unindex(name: string, node: string): void {
+    const set = this.#byNode.get(node);
+    if (!set) return;
+    set.delete(name);
+    if (set.size === 0) this.#byNode.delete(node);
+  }
 
   constructor(host: RegistryHost, backend?: RegistryBackend) {
     this.#host = host;
@@ -69,11 +94,11 @@ export class Registry {
         const cur = this.#names.get(name);
         if (cur && cur.node === node && cur.id === id) return;
         const ref = this.#host.refFor(node, id);
-        this.#names.set(name, ref);
+        this.#set(name, ref);
         if (cur && cur.node === this.#host.id && !this.#claiming.has(name)) this.#host.lost(name, cur, ref);
       },
       delete: (name) => {
-        this.#names.delete(name);
+        this.#delete(name);
       },
     }).catch(onError);
   }
@@ -99,7 +124,7 @@ export class Registry {
   register(name: string, ref: ActorRef<any, any>): boolean {
     const cur = this.#names.get(name);
     if (cur) return cur.equals(ref);
-    this.#names.set(name, ref);
+    this.#set(name, ref);
     if (this.#backend) this.#claim(this.#backend, name, ref);
     else this.#host.broadcast(addText(name, ref));
     return true;
@@ -116,12 +141,12 @@ export class Registry {
       (owner) => {
         if (owner.node === ref.node && owner.id === ref.id) return;
         const winner = this.#host.refFor(owner.node, owner.id);
-        if (this.#names.get(name)?.equals(ref)) this.#names.set(name, winner);
+        if (this.#names.get(name)?.equals(ref)) this.#set(name, winner);
         this.#host.lost(name, ref, winner);
       },
       () => {
         // The backend is unreachable: the claim is not made; drop the optimistic entry.
-        if (this.#names.get(name)?.equals(ref)) this.#names.delete(name);
+        if (this.#names.get(name)?.equals(ref)) this.#delete(name);
       },
     );
   }
@@ -130,7 +155,7 @@ export class Registry {
   unregister(name: string, ref?: ActorRef<any, any>): boolean {
     const cur = this.#names.get(name);
     if (!cur || (ref && !cur.equals(ref))) return false;
-    this.#names.delete(name);
+    this.#delete(name);
     if (this.#backend) this.#backend.release(name, cur.node, cur.id).catch(() => {});
     else this.#host.broadcast(delText(name, cur));
     return true;
@@ -142,7 +167,7 @@ export class Registry {
     const cur = this.#names.get(name);
     if (op === 'gd') {
       if (cur && cur.node === node && cur.id === id) {
-        this.#names.delete(name);
+        this.#delete(name);
         this.#host.broadcast(delText(name, cur), link);
       }
       return;
@@ -150,12 +175,12 @@ export class Registry {
     if (cur && cur.node === node && cur.id === id) return;
     const ref = this.#host.refFor(node, id);
     if (!cur) {
-      this.#names.set(name, ref);
+      this.#set(name, ref);
       this.#host.broadcast(addText(name, ref), link);
       return;
     }
     if (wins(ref, cur)) {
-      this.#names.set(name, ref);
+      this.#set(name, ref);
       this.#host.broadcast(addText(name, ref), link);
       if (cur.node === this.#host.id) this.#host.lost(name, cur, ref);
     } else {
@@ -175,14 +200,15 @@ export class Registry {
 
   /** Forget every name of `node` (it was lost). Each node does this on its own detection. */
   dropNode(node: string): string[] {
-    const dropped: string[] = [];
-    for (const [name, ref] of this.#names) {
-      if (ref.node === node) {
-        this.#names.delete(name);
-        dropped.push(name);
-        // Every node that sees `node` lost tries; the backend removes the name once.
-        this.#backend?.release(name, ref.node, ref.id).catch(() => {});
-      }
+    const names = this.#byNode.get(node);
+    if (!names) return [];
+    this.#byNode.delete(node);
+    const dropped = [...names];
+    for (const name of dropped) {
+      const ref = this.#names.get(name);
+      this.#names.delete(name);
+      // Every node that sees `node` lost tries; the backend removes the name once.
+      if (ref !== undefined) this.#backend?.release(name, ref.node, ref.id).catch(() => {});
     }
     return dropped;
   }
