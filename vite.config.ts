@@ -15,7 +15,8 @@ export default defineConfig(({ mode }) => ({
         // Its own dependency cache, apart from other Vite users of this repository.
         cacheDir: fileURLToPath(new URL('./node_modules/.vite-demo', import.meta.url)),
         build: {
-          outDir: fileURLToPath(new URL('./dist/demo-web', import.meta.url)),
+          // build/, not dist/: dist/ is only the npm package (npm run build).
+          outDir: fileURLToPath(new URL('./build/demo-web', import.meta.url)),
           emptyOutDir: true,
           target: 'es2022',
           rollupOptions: { input: { index: fileURLToPath(new URL('./demo-web/index.html', import.meta.url)) } },

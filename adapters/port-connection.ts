@@ -15,6 +15,8 @@ import { PostedConnection } from './base-connection.ts';
  */
 export interface PortEndpoint {
   postMessage(message: unknown): void;
+  /** `transfer`: objects to move rather than copy (used for transfer lists; see `send(msg, { transfer })`). */
+  postMessage(message: unknown, transfer: never[]): void;
   addEventListener?(type: string, listener: (event: unknown) => void): void;
   removeEventListener?(type: string, listener: (event: unknown) => void): void;
   on?(event: string, listener: (value: unknown) => void): unknown;
@@ -34,7 +36,11 @@ export type PortControl =
   | { troupe: 'open'; secret?: string }
   | { troupe: 'ready'; secret?: string }
   | { troupe: 'frames'; frames: string[] }
+  | { troupe: 'xfer'; id: number; items: unknown[] }
   | { troupe: 'close'; reason?: string };
+
+/** Most transfers received and not yet taken by their envelope (the oldest is dropped past it). */
+const MAX_STAGED = 4096;
 
 /** Options of {@link createPortConnection}. */
 export interface PortConnectionOptions {
@@ -78,6 +84,9 @@ class PortLink extends PostedConnection implements PortConnection {
   #unlisten: (() => void)[] = [];
   #resolveOpened!: (info: { secret?: string }) => void;
   #rejectOpened!: (err: TroupeError) => void;
+  #nextStage = 1;
+  /** Objects the peer moved to us, by transfer id, until the envelope that holds them is read. */
+  #staged = new Map<number, unknown[]>();
 
   constructor(endpoint: PortEndpoint, options: PortConnectionOptions) {
     super();
@@ -123,9 +132,47 @@ class PortLink extends PostedConnection implements PortConnection {
         this.#resolveOpened(typeof msg.secret === 'string' ? { secret: msg.secret } : {});
         this.markPeerReady();
         return;
+      case 'xfer': {
+        const { id, items } = msg as { id?: unknown; items?: unknown };
+        if (!Number.isSafeInteger(id) || (id as number) <= 0 || !Array.isArray(items) || this.#staged.has(id as number)) {
+          return this.fail('PROTOCOL_ERROR: malformed transfer');
+        }
+        // Full: forget the oldest (its envelope, if it ever comes, fails to decode and is reported).
+        if (this.#staged.size >= MAX_STAGED) this.#staged.delete(this.#staged.keys().next().value!);
+        this.#staged.set(id as number, items);
+        return;
+      }
       case 'close':
         return this.#shut('closed by peer', false);
     }
+  }
+
+  stageTransfer(items: readonly object[], transfer: readonly object[]): number {
+    const id = this.#nextStage++;
+    if (this.closed) return id;
+    // A SharedArrayBuffer is shared by posting it; listing it in the host's transfer list throws.
+    const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
+    const moved = SAB === undefined ? transfer : transfer.filter((x) => !(x instanceof SAB));
+    try {
+      this.#endpoint.postMessage({ troupe: 'xfer', id, items }, moved as never[]);
+    } catch (err) {
+      // The host refused the list (a detached buffer, an object it cannot move): the link is fine.
+      throw new TroupeError('SERIALIZATION', `cannot transfer: ${describe(err)}`, { cause: err });
+    }
+    return id;
+  }
+
+  takeTransfer(id: number): readonly unknown[] | undefined {
+    const items = this.#staged.get(id);
+    if (items === undefined) return undefined;
+    // Ids are staged, posted and read in order: one older than `id` still here belongs to an
+    // envelope the sender never sent (its link refused it), so it is dropped now.
+    for (const k of this.#staged.keys()) {
+      if (k >= id) break;
+      this.#staged.delete(k);
+    }
+    this.#staged.delete(id);
+    return items;
   }
 
   protected fail(reason: string): void {
@@ -141,6 +188,7 @@ class PortLink extends PostedConnection implements PortConnection {
     this.finish(reason, () => {
       if (tellPeer) this.post({ troupe: 'close', reason });
       this.dropQueued();
+      this.#staged.clear();
       for (const off of this.#unlisten.splice(0)) off();
       if (this.#options.terminate) Promise.resolve(this.#endpoint.terminate?.()).catch(() => {});
       if (!this.peerReady) this.#rejectOpened(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));

@@ -8,10 +8,11 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type ClientOptions } from 'ws';
+import type { WebSocket, WebSocketServer, ClientOptions } from 'ws';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
 import { dialWebSocket, isWebSocketAddress, labelOf, WebSocketConnection, type ConnectionSet, type WebSocketLike } from './websocket.ts';
 import { parseHostPort } from './host-port.ts';
+import { importOptional } from './optional-package.ts';
 
 /** What {@link WebSocketServerTransportOptions.verifyClient} is shown of an upgrade request. */
 export interface VerifyClientInfo {
@@ -84,7 +85,10 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
   const path = options.path ?? '/troupe';
   const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const timeout = options.connectTimeout ?? 10_000;
-  const wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false });
+  // `ws` is an optional peer dependency: loaded on first listen or dial (MISSING_PACKAGE if absent).
+  let ws: Promise<typeof import('ws')> | undefined;
+  const loadWs = () => (ws ??= importOptional('ws', 'troupe/websocket-server', () => import('ws')));
+  let wss: WebSocketServer | undefined;
   const open: ConnectionSet = new Set();
   // The `ws` sockets behind `open`, to cut the ones whose peers do not finish the close handshake.
   const sockets = new Set<WebSocket>();
@@ -109,8 +113,9 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
     ...(options.secret !== undefined && { secret: options.secret }),
     canConnect: isWebSocketAddress,
 
-    connect(address) {
-      if (closed) return Promise.reject(new TroupeError('TRANSPORT_CLOSED', 'transport is closed'));
+    async connect(address) {
+      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
+      const { WebSocket } = await loadWs();
       const make = () => track(new WebSocket(address, { ...options.clientOptions, maxPayload, perMessageDeflate: false }));
       return dialWebSocket(make, address, timeout, open);
     },
@@ -118,6 +123,9 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
     async listen(onConnection) {
       if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
       if (accept) throw new TroupeError('PROTOCOL_ERROR', 'transport is already listening');
+      const { WebSocketServer } = await loadWs();
+      if (accept) throw new TroupeError('PROTOCOL_ERROR', 'transport is already listening');
+      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false });
       accept = onConnection;
       if (options.server) {
         server = options.server;
@@ -147,7 +155,7 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
     handleUpgrade(req, socket, head) {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname !== path) return false;
-      if (closed || !accept) {
+      if (closed || !accept || !wss) {
         refuse(socket, 503, 'Service Unavailable');
         return true;
       }
@@ -161,7 +169,7 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       }
       const proceed = (ok: boolean): void => {
         if (!ok) return refuse(socket, 403, 'Forbidden');
-        if (closed || !accept) return refuse(socket, 503, 'Service Unavailable');
+        if (closed || !accept || !wss) return refuse(socket, 503, 'Service Unavailable');
         wss.handleUpgrade(req, socket, head, (ws) => {
           const label = `websocket client ${req.socket.remoteAddress}:${req.socket.remotePort}`;
           const conn = new WebSocketConnection(track(ws), label, open);
@@ -178,7 +186,7 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       closed = true;
       for (const conn of [...open]) conn.close();
       server?.off('upgrade', onUpgrade);
-      wss.close();
+      wss?.close();
       // Give peers the grace period to answer the closing handshake, then cut the rest.
       const deadline = Date.now() + CLOSE_GRACE_MS;
       while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

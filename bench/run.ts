@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { describeTarget, hasGc, now, targetMet, type BenchCase, type Result } from './harness.ts';
 
 /** Area files, in run order. Add one here when you add `bench/<area>.ts`. */
-const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'peers'] as const;
-/** Areas that run only when a filter names them (`npm run bench -- peers`). */
-const OPT_IN = new Set<string>(['peers']);
+const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'supervisor', 'flow', 'nats', 'scale', 'peers'] as const;
+/** Areas that run only when a filter names them (`npm run bench -- peers`, `-- scale`). */
+const OPT_IN = new Set<string>(['peers', 'scale']);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsFile = join(here, 'results', 'latest.json');

@@ -1,10 +1,24 @@
 import type { TroupeError } from './errors.ts';
+import type { StreamOptions, StreamReader } from './stream.ts';
+import type { TransferOptions } from './transfer.ts';
+
+/** Options of {@link ActorRef.send}. */
+export interface SendOptions extends TransferOptions {}
 
 /** Options of {@link ActorRef.call}. */
-export interface CallOptions {
+export interface CallOptions extends TransferOptions {
   /** Milliseconds before the call rejects with `TIMEOUT`. @default 5000 (the node's `callTimeout`) */
   timeout?: number;
+  /**
+   * Cancel the call: when it aborts, the call rejects with `ABORTED`, its pending state is freed,
+   * and the callee is told — it drops the call if it has not taken it yet, its `ctx.signal`
+   * aborts, and a reply it sends later is dropped. @default undefined
+   */
+  signal?: AbortSignal;
 }
+
+/** The chunk type of a stream from an actor whose calls answer `R` (an async iterable of chunks). */
+export type ChunkOf<R> = R extends AsyncIterable<infer C> ? C : unknown;
 
 /**
  * What a ref needs from the node it is bound to. Internal: implemented by `Node`.
@@ -12,8 +26,9 @@ export interface CallOptions {
  */
 export interface RefHost {
   readonly id: string;
-  sendTo(ref: ActorRef<any, any>, msg: unknown): void;
+  sendTo(ref: ActorRef<any, any>, msg: unknown, options?: SendOptions): void;
   callTo(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<unknown>;
+  streamFrom(ref: ActorRef<any, any>, msg: unknown, options?: StreamOptions): StreamReader<unknown>;
   exitTo(ref: ActorRef<any, any>, reason: unknown): void;
 }
 
@@ -57,18 +72,34 @@ export class ActorRef<M = unknown, R = unknown> {
   /**
    * Send `msg` (fire and forget). Never throws for an unreachable or dead target: the loss is
    * reported as a `deadLetter` event on the node that notices it (Erlang semantics).
+   * `options.transfer` moves buffers instead of copying them on a MessagePort link.
    */
-  send(msg: M): void {
-    this.#host.sendTo(this, msg);
+  send(msg: M, options?: SendOptions): void {
+    this.#host.sendTo(this, msg, options);
   }
 
   /**
    * Send `msg` and wait for the reply.
    * @throws {TroupeError} `TIMEOUT`, `NO_ACTOR`, `ACTOR_EXITED`, `NODE_DOWN`, `CALLING_SELF`,
-   *   `INVALID_MESSAGE` (with the zod issues in `details`).
+   *   `INVALID_MESSAGE` (with the zod issues in `details`), `ABORTED` (`options.signal` fired).
    */
   call(msg: M, options?: CallOptions): Promise<R> {
     return this.#host.callTo(this, msg, options) as Promise<R>;
+  }
+
+  /**
+   * Call with `msg` and read the chunks the actor answers with as a stream: its handler replies
+   * with an async iterable (an async generator, a `ReadableStream`, …). The producer sends only
+   * while the consumer has granted it credit (`options.window` chunks), so a slow consumer
+   * pauses it; leaving the loop early (`break`, `return()`, `options.signal`) stops it.
+   * @throws {TroupeError} (from the iteration) `NODE_DOWN` when the producer's node is lost,
+   *   `ACTOR_EXITED` when the producer dies, the producer's own error when its iterable throws,
+   *   `ABORTED`, and what `call` throws for the opening call.
+   * @example
+   * for await (const line of logs.stream({ file: 'a.log' })) console.log(line)
+   */
+  stream<C = ChunkOf<R>>(msg: M, options?: StreamOptions): StreamReader<C> {
+    return this.#host.streamFrom(this, msg, options) as StreamReader<C>;
   }
 
   /** Send an exit signal with `reason` ('kill' cannot be trapped). */

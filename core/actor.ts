@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import { ActorRef, type CallOptions } from './actor-ref.ts';
+import { aborted, onAbort } from './abort.ts';
 import { TroupeError } from './errors.ts';
+import type { TransferOptions } from './transfer.ts';
 import type { Node } from './node.ts';
 import type { SpawnOptions, ChildSpawnOptions, Behaviour, ProcessFn } from './behaviour.ts';
 
@@ -114,7 +116,12 @@ export type Matcher = z.ZodType | ((m: unknown) => boolean);
 export interface ReceiveOptions {
   /** Milliseconds to wait for a matching message before rejecting with `TIMEOUT`. @default Infinity */
   timeout?: number;
+  /** Stop waiting when it aborts: `receive` rejects with `ABORTED`; the mailbox is left as it was. @default undefined */
+  signal?: AbortSignal;
 }
+
+/** Options of `ctx.reply` and of a deferred reply. */
+export interface ReplyOptions extends TransferOptions {}
 
 /** A behaviour's answer to a call that also sets the next state. See {@link reply}. */
 export class Reply<S = unknown> {
@@ -134,6 +141,8 @@ export function reply<S>(value: unknown, state: S): Reply<S> {
 /** A call waiting in a mailbox (or taken and not yet answered). @internal */
 export class CallEnvelope {
   done = false;
+  /** Made when the handler asks for `ctx.signal`; aborted when the caller cancels. */
+  ac: AbortController | undefined = undefined;
   declare readonly [KIND]: number;
   constructor(
     public msg: unknown,
@@ -148,6 +157,8 @@ interface Waiter {
   resolve: (m: unknown) => void;
   reject: (e: unknown) => void;
   timer: unknown;
+  /** Stops listening to the receive's AbortSignal. */
+  off: (() => void) | undefined;
 }
 
 
@@ -340,6 +351,7 @@ export class Actor {
         if (m !== NO_MATCH) {
           this.#x!.waiter = undefined;
           if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
+          w.off?.();
           this.#take(item);
           w.resolve(m);
           return true;
@@ -378,6 +390,8 @@ export class Actor {
   /** Selective receive (process style). */
   receive(matcher: Matcher | undefined, options: ReceiveOptions | undefined): Promise<unknown> {
     if (!this.alive) return Promise.reject(new TroupeError('ACTOR_EXITED', 'actor has exited'));
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(aborted(signal, 'receive'));
     const x = this.#extras();
     if (x.waiter) return Promise.reject(new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'));
     const mb = this.#mb;
@@ -402,16 +416,59 @@ export class Actor {
     }
     const timeout = options?.timeout;
     return new Promise((resolve, reject) => {
-      const w: Waiter = { matcher, resolve, reject, timer: undefined };
+      const w: Waiter = { matcher, resolve, reject, timer: undefined, off: undefined };
       if (timeout !== undefined && timeout !== Infinity) {
         w.timer = this.node.clock.setTimeout(() => {
           if (x.waiter !== w) return;
           x.waiter = undefined;
+          w.off?.();
           reject(new TroupeError('TIMEOUT', `receive timed out after ${timeout} ms`));
         }, timeout);
       }
+      if (signal !== undefined) {
+        w.off = onAbort(signal, () => {
+          if (x.waiter !== w) return;
+          x.waiter = undefined;
+          if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
+          reject(aborted(signal, 'receive'));
+        });
+      }
       x.waiter = w;
     });
+  }
+
+  /**
+   * The caller of call `callId` from node `origin` cancelled it: drop it if it still waits in
+   * the mailbox, else mark it answered (a later reply is dropped) and abort its `ctx.signal`.
+   */
+  cancelCall(origin: string, callId: number): void {
+    const is = (c: unknown): c is CallEnvelope => kindOf(c) === K_CALL && (c as CallEnvelope).callId === callId && (c as CallEnvelope).replyNode === origin;
+    const x = this.#x;
+    let call: CallEnvelope | undefined;
+    if (x?.current !== undefined && is(x.current)) call = x.current;
+    if (call === undefined && x?.openCalls) for (const c of x.openCalls) if (is(c)) call = c;
+    if (call === undefined) {
+      const mb = this.#mb;
+      if (mb === undefined) return;
+      for (let i = this.#head; i < mb.length; i++) {
+        if (!is(mb[i])) continue;
+        (mb[i] as CallEnvelope).done = true;
+        mb.splice(i, 1);
+        return;
+      }
+      return;
+    }
+    if (call.done) return;
+    call.done = true;
+    x!.openCalls?.delete(call);
+    call.ac?.abort(new TroupeError('ABORTED', 'the caller cancelled the call'));
+  }
+
+  /** The AbortSignal of the call being handled (aborted if its caller cancels it). */
+  get callSignal(): AbortSignal | undefined {
+    const call = this.#x?.current;
+    if (call === undefined) return undefined;
+    return (call.ac ??= new AbortController()).signal;
   }
 
   /** Drain the mailbox through the behaviour; returns how many messages were handled. */
@@ -511,24 +568,24 @@ export class Actor {
   }
 
   /** Answer the current call (if any, and not answered yet). */
-  replyCurrent(value: unknown): boolean {
+  replyCurrent(value: unknown, options?: ReplyOptions): boolean {
     const call = this.#x?.current;
     if (!call || call.done) return false;
     this.#x!.openCalls?.delete(call);
-    this.node._reply(call, true, value);
+    this.node._reply(call, true, value, options?.transfer);
     return true;
   }
 
   /** Keep the current call open; returns a function that answers it later. */
-  deferCurrent(): (value: unknown) => boolean {
+  deferCurrent(): (value: unknown, options?: ReplyOptions) => boolean {
     const call = this.#x?.current;
     if (!call) return () => false;
     const x = this.#x!;
     (x.openCalls ??= new Set()).add(call);
-    return (value) => {
+    return (value, options) => {
       if (call.done) return false;
       x.openCalls?.delete(call);
-      this.node._reply(call, true, value);
+      this.node._reply(call, true, value, options?.transfer);
       return true;
     };
   }
@@ -566,6 +623,7 @@ export class Actor {
     if (w) {
       x.waiter = undefined;
       if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
+      w.off?.();
       // Unwind the process function (its `finally` blocks run); its result is ignored.
       w.reject(new TroupeError('ACTOR_EXITED', 'actor exited while waiting in receive'));
     }
@@ -618,14 +676,26 @@ export class ActorContext<M = unknown> {
     return this.#actor.receive(matcher, options);
   }
 
-  /** Answer the call whose message was received (or is being handled) last. Returns false if there is none. */
-  reply(value: unknown): boolean {
-    return this.#actor.replyCurrent(value);
+  /**
+   * Answer the call whose message was received (or is being handled) last. Returns false if
+   * there is none (or it was answered or cancelled). An async iterable answers a `stream`.
+   */
+  reply(value: unknown, options?: ReplyOptions): boolean {
+    return this.#actor.replyCurrent(value, options);
   }
 
   /** Keep the current call open past this handler; returns a function that answers it later. */
-  deferReply(): (value: unknown) => boolean {
+  deferReply(): (value: unknown, options?: ReplyOptions) => boolean {
     return this.#actor.deferCurrent();
+  }
+
+  /**
+   * The AbortSignal of the call received (or being handled) last: it aborts when the caller
+   * cancels the call (`call(msg, { signal })`). Read it while handling the call and keep it for
+   * deferred work. Undefined when no call is being handled.
+   */
+  get signal(): AbortSignal | undefined {
+    return this.#actor.callSignal;
   }
 
   /** Turn exit signals from links into {@link Exit} messages (`true`) or not. */

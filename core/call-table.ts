@@ -1,3 +1,4 @@
+import { aborted } from './abort.ts';
 import type { Clock } from './clock.ts';
 import { TroupeError } from './errors.ts';
 
@@ -17,6 +18,15 @@ interface PendingCall {
   queued: boolean;
   /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
   onReply: ((value: unknown) => void) | undefined;
+  /** The caller's AbortSignal and its listener, removed when the call settles. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** Cancellation of one call: its signal, and what tells the callee (run once, on abort). */
+export interface CallAbort {
+  signal: AbortSignal;
+  cancel: (callId: number) => void;
 }
 
 /** The calls made with one timeout value, oldest first, and the timer of the oldest live one. */
@@ -76,18 +86,56 @@ export class CallTable {
   /**
    * Register a call to node `target` that times out after `ms`, then run `start(callId)`; a
    * returned error rejects the call at once. `onReply` runs synchronously when the reply is
-   * accepted.
+   * accepted. With `abort`, an abort of its signal rejects the call with `ABORTED` and runs
+   * `abort.cancel(callId)` to tell the callee.
    */
-  open(target: string, ms: number, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
+  open(
+    target: string,
+    ms: number,
+    start: (callId: number) => TroupeError | undefined,
+    onReply?: (v: unknown) => void,
+    abort?: CallAbort,
+  ): Promise<unknown> {
+    if (abort?.signal.aborted) return Promise.reject(aborted(abort.signal));
     const callId = this.#nextCall++;
     const promise = new Promise(executor);
-    const c: PendingCall = { id: callId, resolve: slotResolve, reject: slotReject, done: false, deadline: NaN, ms, target, queued: false, onReply };
+    const c: PendingCall = {
+      id: callId,
+      resolve: slotResolve,
+      reject: slotReject,
+      done: false,
+      deadline: NaN,
+      ms,
+      target,
+      queued: false,
+      onReply,
+      signal: undefined,
+      onAbort: undefined,
+    };
     this.#calls.add(c);
     this.#window.push(c);
     if (this.#windowTimer === undefined) this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
     const err = start(callId);
-    if (err) this.settle(callId, false, err);
+    if (err) {
+      this.settle(callId, false, err);
+      return promise;
+    }
+    if (abort !== undefined) {
+      const signal = abort.signal;
+      c.signal = signal;
+      c.onAbort = () => {
+        if (c.done) return;
+        this.settle(callId, false, aborted(signal));
+        abort.cancel(callId);
+      };
+      signal.addEventListener('abort', c.onAbort, { once: true });
+    }
     return promise;
+  }
+
+  /** Stop listening to a settled call's AbortSignal. */
+  #unlisten(c: PendingCall): void {
+    if (c.onAbort !== undefined) c.signal?.removeEventListener('abort', c.onAbort);
   }
 
   /** The window timer fired: give its calls still waiting their deadlines and queue them. */
@@ -130,6 +178,7 @@ export class CallTable {
         if (c.deadline > now) break;
         c.done = true;
         this.#calls.delete(c.id);
+        this.#unlisten(c);
         c.reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
       }
       q[tq.head++] = undefined as unknown as PendingCall;
@@ -183,6 +232,7 @@ export class CallTable {
         this.#compactTimeouts(tq);
       }
     }
+    this.#unlisten(c);
     if (ok) {
       if (c.onReply !== undefined) c.onReply(value);
       c.resolve(value);
@@ -197,6 +247,7 @@ export class CallTable {
       if (c.target !== node) continue;
       this.#calls.delete(c.id);
       c.done = true;
+      this.#unlisten(c);
       c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
     }
   }
@@ -206,6 +257,7 @@ export class CallTable {
     for (const c of this.#calls.values()) {
       this.#calls.delete(c.id);
       c.done = true;
+      this.#unlisten(c);
       c.reject(error());
     }
     if (this.#windowTimer !== undefined) this.#clock.clearTimeout(this.#windowTimer);

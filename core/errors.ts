@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'NO_WORKER',
   'JOB_FAILED',
   'WORKER_LOST',
+  'MISSING_PACKAGE',
+  'ABORTED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

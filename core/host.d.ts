@@ -13,3 +13,21 @@ declare class TextDecoder {
   decode(input?: Uint8Array): string;
 }
 declare const performance: { now(): number };
+// Cancellation (every host has them since 2021).
+declare class AbortSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+declare class AbortController {
+  readonly signal: AbortSignal;
+  abort(reason?: unknown): void;
+}
+// The web stream a consumer may want instead of an async iterator (core only creates one).
+declare class ReadableStream<R = unknown> {
+  constructor(
+    source: { pull?(controller: { enqueue(chunk: R): void; close(): void; error(e?: unknown): void }): void | Promise<void>; cancel?(reason?: unknown): void | Promise<void> },
+    strategy?: { highWaterMark?: number },
+  );
+}

@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Clock } from './clock.ts';
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
-import { ACK_FRAME, HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, type Hello } from './protocol.ts';
+import { ACK_FRAME, HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, handshakeTranscript, type HandshakeParty, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 
 /** Link settings, taken from the node options. */
@@ -17,7 +17,20 @@ export interface LinkSettings {
   highWaterMark: number;
   /** Most characters of droppable envelopes (sends, calls, spawns) a link holds; more are refused. */
   maxLinkQueue: number;
+  /** Most characters a link holds for its peer in all (replies and signals too); past it the peer is stalled. */
+  maxLinkHeld: number;
+  /** A peer that takes nothing of a held backlog for this long (ms) is stalled. */
+  writeStallTimeout: number;
 }
+
+/** Why envelopes a link had taken were not confirmed by the peer (see {@link LinkOwner.onLinkLost}). */
+export type LostReason = 'stalled' | 'unconfirmed';
+
+/** A released in-flight entry. */
+const NONE: string[] = [];
+
+/** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
+const ACCOUNTING_WINDOW = 1024 * 1024;
 
 /**
  * Largest frame accepted before the peer has authenticated (characters; bytes for adapters that
@@ -47,6 +60,16 @@ export interface LinkOwner {
   onLinkFrame(link: Link, frame: string): void;
   onLinkDown(link: Link, reason: string): void;
   onLinkError(link: Link, error: TroupeError): void;
+  /**
+   * The link is gone (or stalled) while holding envelopes the peer had not confirmed: never
+   * written, or written and not acknowledged. Each may or may not have arrived.
+   */
+  onLinkLost(link: Link, envelopes: string[], reason: LostReason): void;
+  /**
+   * The peer proved its secret: whether it may take the id it claims (the reason to refuse it,
+   * or undefined). Asked before `ok` is sent, so a refused peer never has a link.
+   */
+  admit(link: Link): string | undefined;
 }
 
 type LinkState = 'handshake' | 'up' | 'closed';
@@ -66,6 +89,11 @@ export class Link {
   peerAddresses: string[] = [];
   /** Whether this side dialed. */
   readonly initiator: boolean;
+  /**
+   * Whether the link was admitted by another secret than the node's own (a transport's, such as
+   * a relay's browser secret): its peer holds lesser rights than a cluster member.
+   */
+  readonly foreign: boolean;
   readonly conn: Connection;
   /** Envelopes sent and received, frames sent and received (for the cluster view). */
   readonly stats = { envelopesOut: 0, framesOut: 0, framesIn: 0 };
@@ -74,13 +102,18 @@ export class Link {
   #settings: LinkSettings;
   #state: LinkState = 'handshake';
   #nonce = bytesToHex(randomBytes(16));
-  #peerNonce = '';
+  /** The peer's hello, once it arrived (the handshake needs its nonce, id and incarnation). */
+  #peerHello: Hello | undefined;
+  /** The peer's proof, when it arrived before its hello (held, checked once the hello is in). */
+  #peerProof: string | undefined;
   #peerVerified = false;
   #peerAccepted = false;
   #out: string[] = [];
   #outChars = 0;
   #flushScheduled = false;
   #lastIn: number;
+  /** When the next heartbeat tick is due (0 before the first). */
+  #beatDue = 0;
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
@@ -97,11 +130,24 @@ export class Link {
   #recvAcked = 0;
   #holding = false;
   #pollTimer: unknown;
+  // Accounting (docs/protocol.md, "Accounting"): frames written and not yet acknowledged, with
+  // the envelopes in each and the value of #sentChars once each was written. Kept only when the
+  // peer acks (#peerWindow > 0); bounded by the high-water mark (the link holds above it).
+  #inflightEnds: number[] = [];
+  #inflightEnvs: string[][] = [];
+  #inflightHead = 0;
+  /** Why the link stalled ('' while it has not). */
+  #stalled = '';
+  /** While holding: when the peer last took something (an ack, a drained transport) or holding began. */
+  #progressAt = 0;
+  /** The transport's bufferedAmount when last looked at while holding. */
+  #lastBuffered = 0;
 
   constructor(owner: LinkOwner, conn: Connection, initiator: boolean, secret?: string) {
     this.#owner = owner;
     const settings = owner.linkSettings();
     this.#settings = secret === undefined ? settings : { ...settings, secret };
+    this.foreign = secret !== undefined && secret !== settings.secret;
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
@@ -115,12 +161,14 @@ export class Link {
     this.#sendControl({
       t: 'hello',
       v: PROTOCOL_VERSION,
+      r: initiator ? 'd' : 'l',
       node: owner.id,
       inc: owner.incarnation,
       nonce: this.#nonce,
       addrs: owner.listenAddresses(),
       // Our window, so the peer acks often enough; none when flow control is off (Infinity).
-      fc: Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0 ? this.#settings.highWaterMark : undefined,
+      // With flow control off we still ack, for accounting, and announce a nominal window.
+      fc: Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0 ? this.#settings.highWaterMark : ACCOUNTING_WINDOW,
     } satisfies Hello);
   }
 
@@ -147,6 +195,11 @@ export class Link {
     this.#out.push(text);
     this.#outChars += size;
     this.stats.envelopesOut++;
+    if (this.#outChars > this.#settings.maxLinkHeld && !this.#stalled) {
+      // Not now: the caller is in the middle of routing. Until then, nothing more is written.
+      this.#stalled = `it holds ${this.#outChars} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
+      queueMicrotask(() => this.#stall());
+    }
     if (!this.#flushScheduled && !this.#holding) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
@@ -177,6 +230,10 @@ export class Link {
 
   /** Start holding envelopes until the backlog falls; poll in case the transport has no ondrain. */
   #hold(): void {
+    if (!this.#holding) {
+      this.#progressAt = this.#owner.clock.now();
+      this.#lastBuffered = this.conn.bufferedAmount ?? 0;
+    }
     this.#holding = true;
     this.#owner.clock.clearTimeout(this.#pollTimer);
     this.#pollTimer = this.#owner.clock.setTimeout(this.#maybeResume, DRAIN_POLL_MS);
@@ -185,6 +242,9 @@ export class Link {
   /** Write what is held once the backlog is down to half the high-water mark (hysteresis). */
   #maybeResume = (): void => {
     if (!this.#holding || this.#state !== 'up') return;
+    const buffered = this.conn.bufferedAmount ?? 0;
+    if (buffered < this.#lastBuffered) this.#progressAt = this.#owner.clock.now();
+    this.#lastBuffered = buffered;
     if (this.backlog > this.#settings.highWaterMark / 2) {
       this.#hold();
       return;
@@ -194,10 +254,14 @@ export class Link {
     this.#flush();
   };
 
-  /** Write one frame (counted for the flow-control window). */
-  #write(frame: string): void {
+  /** Write one frame holding `envs` (counted for the flow-control window, kept until acknowledged). */
+  #write(frame: string, envs: string[]): void {
     this.stats.framesOut++;
     this.#sentChars += frame.length;
+    if (this.#peerWindow > 0) {
+      this.#inflightEnds.push(this.#sentChars);
+      this.#inflightEnvs.push(envs);
+    }
     this.conn.send(frame);
   }
 
@@ -209,7 +273,7 @@ export class Link {
   #flush = (force?: boolean): void => {
     this.#flushScheduled = false;
     const out = this.#out;
-    if (out.length === 0 || this.#state !== 'up') return;
+    if (out.length === 0 || this.#state !== 'up' || this.#stalled) return;
     const high = force === true ? Infinity : this.#settings.highWaterMark;
     if (force !== true && (this.#holding || this.backlog > high)) {
       if (!this.#holding) this.#hold();
@@ -220,7 +284,7 @@ export class Link {
     if (this.#outChars <= max) {
       this.#out = [];
       this.#outChars = 0;
-      this.#write(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR));
+      this.#write(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR), out);
       return;
     }
     // Several frames: each envelope alone is under maxFrameSize (checked where it was made).
@@ -230,7 +294,8 @@ export class Link {
       let j = i;
       let size = 0;
       while (j < n && (j === i || size + out[j].length + 1 <= max)) size += out[j++].length + 1;
-      this.#write(j - i === 1 ? out[i] : out.slice(i, j).join(ENVELOPE_SEPARATOR));
+      const envs = out.slice(i, j);
+      this.#write(envs.length === 1 ? envs[0] : envs.join(ENVELOPE_SEPARATOR), envs);
       this.#outChars -= size;
       i = j;
       if (i < n && this.backlog > high) break;
@@ -248,7 +313,7 @@ export class Link {
   close(reason = 'closed'): void {
     if (this.#state === 'closed') return;
     // What is queued (even held) goes out before the close: the transport sends it before its FIN.
-    if (this.#state === 'up') this.#flush(true);
+    if (this.#state === 'up' && !this.#stalled) this.#flush(true);
     this.#closeReason = reason;
     this.conn.close();
     this.#closed(reason);
@@ -279,9 +344,36 @@ export class Link {
     this.conn.onframe = null;
     this.conn.onclose = null;
     this.conn.ondrain = null;
+    const lost = wasUp && reason !== 'shutdown' ? this.#unconfirmed() : [];
     this.#out = [];
     this.#outChars = 0;
+    this.#inflightEnds = [];
+    this.#inflightEnvs = [];
+    this.#inflightHead = 0;
     this.#owner.onLinkDown(this, wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`);
+    if (lost.length !== 0) this.#owner.onLinkLost(this, lost, this.#stalled ? 'stalled' : 'unconfirmed');
+  }
+
+  /** Every envelope the peer has not confirmed: written and not acknowledged, then never written. */
+  #unconfirmed(): string[] {
+    const lost: string[] = [];
+    const envs = this.#inflightEnvs;
+    for (let i = this.#inflightHead; i < envs.length; i++) for (const e of envs[i]) lost.push(e);
+    for (const e of this.#out) lost.push(e);
+    return lost;
+  }
+
+  /**
+   * The peer does not take what we write (see {@link enqueue} and {@link #beat}): close the link
+   * at once, without writing what is held, and report that as lost (`stalled`).
+   */
+  #stall(): void {
+    if (this.#state !== 'up') return;
+    const why = this.#stalled;
+    this.#owner.onLinkError(this, new TroupeError('TRANSPORT_CLOSED', `peer ${this.peer} stalled: ${why}; link closed (${this.conn.label})`));
+    this.#closeReason = `stalled: ${why}`;
+    this.conn.close();
+    this.#closed(this.#closeReason);
   }
 
   #sendControl(msg: object): void {
@@ -333,44 +425,60 @@ export class Link {
     this.#onHandshake(frame);
   }
 
+  /**
+   * The handshake (docs/protocol.md, "Handshake"). Each side sends its hello at once, its proof
+   * (`auth`) once it has the peer's hello, and `ok` once the peer's proof verified; the link is up
+   * when both proofs verified. What the peer sends is taken in any order — a proof that arrives
+   * before the hello it answers is held and checked when the hello is in — but each message once:
+   * a repeated one is a protocol error.
+   */
   #onHandshake(frame: string): void {
-    let msg: HandshakeMessage;
+    let raw: unknown;
     try {
-      const parsed = HandshakeMessage.safeParse(JSON.parse(frame));
-      if (!parsed.success) throw new Error('not a handshake message');
-      msg = parsed.data;
+      raw = JSON.parse(frame);
     } catch {
-      this.#fail('UNAUTHORIZED', 'expected a handshake message before anything else', true);
-      return;
+      raw = undefined;
     }
+    const t = typeof raw === 'object' && raw !== null ? (raw as { t?: unknown }).t : undefined;
+    if (t !== 'hello' && t !== 'auth' && t !== 'ok' && t !== 'reject') {
+      return this.#fail('UNAUTHORIZED', 'expected a handshake message before anything else', true);
+    }
+    const parsed = HandshakeMessage.safeParse(raw);
+    if (!parsed.success) {
+      // A handshake message that breaks its schema (a 10,000-character id, an id with a `|`, a
+      // missing role): the peer speaks the protocol wrongly, which is not a matter of secrets.
+      const issue = parsed.error.issues[0];
+      return this.#fail('PROTOCOL_ERROR', `malformed ${t} message: ${issue ? `${issue.path.join('.') || t}: ${issue.message}` : 'invalid'}`, true);
+    }
+    const msg = parsed.data;
     const owner = this.#owner;
     switch (msg.t) {
       case 'hello': {
-        if (this.peer) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
+        if (this.#peerHello) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
         if (msg.v !== PROTOCOL_VERSION) {
           return this.#fail('VERSION_MISMATCH', `peer speaks protocol ${msg.v}, this node ${PROTOCOL_VERSION}`, true);
         }
         if (msg.node === owner.id) return this.#fail('PROTOCOL_ERROR', 'peer has this node\'s own id', true);
+        if (msg.r !== undefined && msg.r === (this.initiator ? 'd' : 'l')) {
+          return this.#fail('PROTOCOL_ERROR', `both ends of the connection are ${this.initiator ? 'dialers' : 'listeners'}: one must dial, the other accept`, true);
+        }
+        this.#peerHello = msg;
         this.peer = msg.node;
         this.peerIncarnation = msg.inc;
         this.peerAddresses = msg.addrs;
-        this.#peerNonce = msg.nonce;
         this.#peerWindow = msg.fc ?? 0;
-        this.#sendControl({ t: 'auth', mac: this.#mac(msg.nonce, this.#nonce, owner.id, msg.node) });
+        this.#sendControl({ t: 'auth', mac: this.#proof(this.initiator ? 'dialer' : 'listener') });
+        if (this.#peerProof !== undefined) return this.#verify();
         return;
       }
       case 'auth': {
-        if (!this.peer || this.#peerVerified) return this.#fail('PROTOCOL_ERROR', 'auth out of order', true);
-        const expected = this.#mac(this.#nonce, this.#peerNonce, this.peer, owner.id);
-        if (!constantTimeEqual(expected, msg.mac)) {
-          return this.#fail('UNAUTHORIZED', 'peer failed the cluster-secret challenge (wrong secret?)', true);
-        }
-        this.#peerVerified = true;
-        this.#sendControl({ t: 'ok' });
-        return this.#maybeUp();
+        if (this.#peerProof !== undefined || this.#peerVerified) return this.#fail('PROTOCOL_ERROR', 'second auth', true);
+        this.#peerProof = msg.mac;
+        if (this.#peerHello) return this.#verify();
+        return;
       }
       case 'ok':
-        if (!this.peer) return this.#fail('PROTOCOL_ERROR', 'ok out of order', true);
+        if (this.#peerAccepted) return this.#fail('PROTOCOL_ERROR', 'second ok', true);
         this.#peerAccepted = true;
         return this.#maybeUp();
       case 'reject': {
@@ -380,14 +488,48 @@ export class Link {
     }
   }
 
+  /** Check the peer's proof (its hello and its proof are both in). */
+  #verify(): void {
+    const expected = this.#proof(this.initiator ? 'listener' : 'dialer');
+    const got = this.#peerProof ?? '';
+    this.#peerProof = undefined;
+    if (!constantTimeEqual(expected, got)) {
+      return this.#fail('UNAUTHORIZED', 'peer failed the cluster-secret challenge (wrong secret?)', true);
+    }
+    const refused = this.#owner.admit(this);
+    if (refused !== undefined) return this.#fail('UNAUTHORIZED', refused, true);
+    this.#peerVerified = true;
+    this.#sendControl({ t: 'ok' });
+    this.#maybeUp();
+  }
+
   /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
   #onAck(chars: number): void {
-    if (chars > this.#ackedChars && chars <= this.#sentChars) this.#ackedChars = chars;
+    if (chars > this.#ackedChars && chars <= this.#sentChars) {
+      this.#ackedChars = chars;
+      this.#progressAt = this.#owner.clock.now();
+    }
+    // Frames wholly acknowledged have arrived and been handled: no longer ours to account for.
+    const ends = this.#inflightEnds;
+    const envs = this.#inflightEnvs;
+    let head = this.#inflightHead;
+    // Release each confirmed frame's envelopes at once (the arrays are compacted now and then).
+    while (head < ends.length && ends[head] <= this.#ackedChars) envs[head++] = NONE;
+    if (head === ends.length) {
+      this.#inflightEnds = [];
+      this.#inflightEnvs = [];
+      head = 0;
+    } else if (head > 64 && head * 2 > ends.length) {
+      this.#inflightEnds = ends.slice(head);
+      this.#inflightEnvs = this.#inflightEnvs.slice(head);
+      head = 0;
+    }
+    this.#inflightHead = head;
     if (this.#holding) this.#maybeResume();
   }
 
   #maybeUp(): void {
-    if (!this.#peerVerified || !this.#peerAccepted) return;
+    if (!this.#peerVerified || !this.#peerAccepted || this.#state !== 'handshake') return;
     this.#state = 'up';
     this.conn.limitFrameBytes?.(undefined);
     const clock = this.#owner.clock;
@@ -402,19 +544,49 @@ export class Link {
     if (this.#state !== 'up') return;
     const clock = this.#owner.clock;
     const { heartbeatInterval, heartbeatTimeout } = this.#settings;
-    if (clock.now() - this.#lastIn > heartbeatTimeout) {
+    const now = clock.now();
+    // A beat that comes late means this node's event loop was busy (a flood being processed):
+    // what the peer sent meanwhile may still wait unread in the transport. Silence is only
+    // counted while this node could listen, so a busy node does not declare healthy peers down.
+    if (this.#beatDue !== 0 && now - this.#beatDue > heartbeatInterval) this.#lastIn = Math.max(this.#lastIn, now - heartbeatInterval);
+    this.#beatDue = now + heartbeatInterval;
+    if (now - this.#lastIn > heartbeatTimeout) {
       this.#owner.onLinkError(this, new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`));
       this.close('heartbeat timeout');
       return;
+    }
+    // Write stall: holding (the backlog is above the high-water mark) and the peer has taken
+    // nothing — no ack, no drain — for writeStallTimeout.
+    if (this.#holding) {
+      this.#maybeResume();
+      const idle = clock.now() - this.#progressAt;
+      if (this.#holding && idle > this.#settings.writeStallTimeout) {
+        this.#stalled = `it took nothing of a ${this.backlog}-char backlog for ${idle} ms (writeStallTimeout ${this.#settings.writeStallTimeout})`;
+        this.#stall();
+        return;
+      }
+    }
+    // Acks ride on the heartbeat tick too: what arrived since the last one is confirmed soon.
+    if (this.#peerWindow > 0 && this.#recvChars > this.#recvAcked) {
+      this.#recvAcked = this.#recvChars;
+      this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
     }
     if (!this.#sentSinceBeat) this.enqueue('{"t":"hb"}');
     this.#sentSinceBeat = false;
     this.#timer = clock.setTimeout(this.#beat, heartbeatInterval);
   };
 
-  /** HMAC over both nonces and both ids: proves the sender knows the secret, bound to this exchange. */
-  #mac(challenge: string, ownNonce: string, prover: string, verifier: string): string {
-    const text = `troupe/${PROTOCOL_VERSION}|${challenge}|${ownNonce}|${prover}|${verifier}`;
+  /**
+   * The proof of the cluster secret by the side in `role` on this connection: an HMAC-SHA256,
+   * keyed by the secret, of {@link handshakeTranscript} (both roles' ids, incarnations and nonces,
+   * and the prover's role).
+   */
+  #proof(role: 'dialer' | 'listener'): string {
+    const owner = this.#owner;
+    const hello = this.#peerHello!;
+    const me: HandshakeParty = { node: owner.id, inc: owner.incarnation, nonce: this.#nonce };
+    const peer: HandshakeParty = { node: hello.node, inc: hello.inc, nonce: hello.nonce };
+    const text = this.initiator ? handshakeTranscript(role, me, peer) : handshakeTranscript(role, peer, me);
     return bytesToHex(hmac(sha256, utf8ToBytes(this.#settings.secret), utf8ToBytes(text)));
   }
 }

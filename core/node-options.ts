@@ -4,10 +4,15 @@ import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
 import type { Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
+import type { RegistryBackend } from './registry.ts';
 
 /** Options of {@link createNode}. Every limit has a safe default. */
 export interface NodeOptions {
-  /** The node id; unique in the cluster. @default a random `node-xxxxxxxx` */
+  /**
+   * The node id; unique in the cluster: 1 to 128 characters from `A-Z a-z 0-9 . _ - : @ + ~`
+   * (docs/protocol.md, "Node ids"); `createNode` throws `PROTOCOL_ERROR` for another.
+   * @default a random `node-xxxxxxxx`
+   */
   name?: string;
   /** The cluster secret every link proves in the handshake (HMAC challenge-response). @default 'troupe-insecure-default' */
   secret?: string;
@@ -46,6 +51,21 @@ export interface NodeOptions {
    * `MAILBOX_FULL`; `send` never throws. Keep it above `maxFrameSize`. @default 16 Mi characters
    */
   maxLinkQueue?: number;
+  /**
+   * Most characters one link holds for its peer in all — sends, calls, replies, exit and DOWN
+   * signals, control — before writing them (docs/security.md, "Bounded outbound"). A peer that
+   * makes the link hold more does not read: it is disconnected as stalled (`linkDown` reason
+   * `stalled: …`, a `protocolError`) and each envelope held for it is a `deadLetter` `stalled`.
+   * What a link holds for a peer is at most this plus `highWaterMark` (in the transport).
+   * @default 32 Mi characters
+   */
+  maxLinkHeld?: number;
+  /**
+   * A peer that takes nothing of a backlog held above `highWaterMark` for this many ms is
+   * disconnected as stalled, like one past `maxLinkHeld` (a peer that stops reading while it
+   * keeps sending heartbeats). @default 15000
+   */
+  writeStallTimeout?: number;
   /** Most links (authenticated or not) this node keeps; connections accepted beyond it are refused at once. @default 1024 */
   maxConnections?: number;
   /** Most accepted connections still in their handshake; more are refused at once (bounds a connection flood). @default 64 */
@@ -66,9 +86,15 @@ export interface NodeOptions {
    * secret), and stops every discovery on shutdown. @default []
    */
   discovery?: Discovery | Discovery[];
+  /**
+   * Keep the registry in a shared store instead of gossiping it between nodes (for example
+   * `transport.registry()` of `troupe/nats`, on JetStream KV). The API does not change.
+   * @default undefined (names gossiped on links)
+   */
+  registry?: RegistryBackend;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery'>>;
+export type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery' | 'registry'>>;
 
 
 /** Why a message could not be delivered. */
@@ -82,7 +108,11 @@ export type DeadLetterReason =
   | 'not-serializable'
   | 'frame-too-large'
   | 'no-name'
-  | 'overflow';
+  | 'overflow'
+  /** Held for a peer that stopped reading, which was disconnected (`maxLinkHeld`, `writeStallTimeout`). */
+  | 'stalled'
+  /** Handed to a link that was lost before the peer confirmed it: it may or may not have arrived. */
+  | 'unconfirmed';
 
 /** The events a node emits on `node.events`. */
 export interface NodeEvents {
@@ -124,6 +154,8 @@ export const DEFAULTS: ResolvedOptions = {
   maxPendingCalls: 100_000,
   highWaterMark: 1024 * 1024,
   maxLinkQueue: 16 * 1024 * 1024,
+  maxLinkHeld: 32 * 1024 * 1024,
+  writeStallTimeout: 15_000,
   maxConnections: 1024,
   maxUnauthenticated: 64,
   exposeStacks: false,

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
-import { ActorRef, type CallOptions, type RefHost } from './actor-ref.ts';
+import { ActorRef, type CallOptions, type RefHost, type SendOptions } from './actor-ref.ts';
 import { Actor, CallEnvelope, Down, NameLost, isErrorReason, type ExitReason, type SystemMessage } from './actor.ts';
 import { ActorLinks } from './actor-links.ts';
 import { CallTable } from './call-table.ts';
@@ -9,11 +9,14 @@ import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError, type ErrorData } from './errors.ts';
 import { Emitter } from './events.ts';
 import type { Link } from './link.ts';
-import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
+import { DIRECT_REPLY, DIRECT_SEND, NODE_ID_RULE, isValidNodeId, type EnvelopeHeader } from './protocol.ts';
 import { SessionBook } from './session.ts';
 import { Registry } from './registry.ts';
 import { MAX_ROUTES, Router } from './router.ts';
 import { Scheduler } from './scheduler.ts';
+import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
+import { isAsyncIterable, serveStream } from './stream-serve.ts';
+import { decodeTransfer, encodeTransfer, TRANSFER_PREFIX } from './transfer.ts';
 import type { Connection } from './transport.ts';
 import { DEFAULTS, type DeadLetterReason, type NodeEvents, type NodeOptions, type ResolvedOptions } from './node-options.ts';
 import { BehaviourTable, type Behaviour, type ProcessFn, type RemoteSpawnOptions, type SpawnOptions } from './behaviour.ts';
@@ -64,6 +67,9 @@ export class Node implements RefHost {
   #shutdown = false;
 
   constructor(options: NodeOptions = {}) {
+    if (options.name !== undefined && !isValidNodeId(options.name)) {
+      throw new TroupeError('PROTOCOL_ERROR', `invalid node id ${JSON.stringify(String(options.name).slice(0, 200))}: ${NODE_ID_RULE}`);
+    }
     this.id = options.name ?? `node-${bytesToHex(randomBytes(4))}`;
     this.incarnation = bytesToHex(randomBytes(6));
     this.clock = options.clock ?? systemClock;
@@ -83,7 +89,7 @@ export class Node implements RefHost {
       lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
       // Through #bindRef: a name learned from a link also teaches the route to its node.
       refFor: (node, id) => this.#bindRef(node, id, undefined),
-    });
+    }, options.registry);
     const d = options.discovery;
     this.#router = new Router(this, {
       sessions: this.#sessions,
@@ -92,6 +98,7 @@ export class Node implements RefHost {
       discoveries: d === undefined ? [] : Array.isArray(d) ? [...d] : [d],
     });
     this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#router, this.#codec);
+    this.#registry.startBackend((err) => this.events.emit('discoveryError', { discovery: `registry:${options.registry?.name}`, error: toTroupeError(err, 'TRANSPORT_CLOSED') }));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -182,23 +189,27 @@ export class Node implements RefHost {
     return this.#actors.size;
   }
 
-  /** A ref for `{ node, id }` bound to this node (for refs that arrived as plain data). */
+  /**
+   * A ref for `{ node, id }` bound to this node (for refs that arrived as plain data).
+   * @throws {TroupeError} `PROTOCOL_ERROR` when `node` is not a valid node id (docs/protocol.md).
+   */
   ref<M = unknown>(node: string, id: number): ActorRef<M> {
+    if (!isValidNodeId(node)) throw new TroupeError('PROTOCOL_ERROR', `invalid node id in a ref: ${NODE_ID_RULE}`);
     return new ActorRef(this, node, id);
   }
 
   /** Send to a ref or a registered name. Never throws for an unreachable target. */
-  send(to: ActorRef<any, any> | string, msg: unknown): void {
+  send(to: ActorRef<any, any> | string, msg: unknown, options?: SendOptions): void {
     if (typeof to === 'string') {
       const ref = this.#registry.get(to);
       if (!ref) {
         this._deadLetter(to, 'no-name', msg);
         return;
       }
-      this.sendTo(ref, msg);
+      this.sendTo(ref, msg, options);
       return;
     }
-    this.sendTo(to, msg);
+    this.sendTo(to, msg, options);
   }
 
   /** Call a ref or a registered name. @throws {TroupeError} `NO_ACTOR` for an unknown name, else as `ActorRef.call`. */
@@ -410,7 +421,7 @@ export class Node implements RefHost {
   _decodePayload(payload: string | undefined, to: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
     if (payload === undefined) return { ok: true, value: undefined };
     try {
-      return { ok: true, value: this.#codec.decode(payload) };
+      return { ok: true, value: this.#decode(payload) };
     } catch (err) {
       const error = toTroupeError(err, 'INVALID_MESSAGE');
       this.events.emit('invalidMessage', { to, error });
@@ -431,7 +442,7 @@ export class Node implements RefHost {
     // The hot path: decode without a result object per message.
     let msg: unknown;
     try {
-      msg = payload === undefined ? undefined : this.#codec.decode(payload);
+      msg = payload === undefined ? undefined : this.#decode(payload);
     } catch (err) {
       this.events.emit('invalidMessage', { to: actor.ref.key, error: toTroupeError(err, 'INVALID_MESSAGE') });
       return;
@@ -462,7 +473,7 @@ export class Node implements RefHost {
     }
     let value: unknown;
     try {
-      value = payload === undefined ? undefined : this.#codec.decode(payload);
+      value = payload === undefined ? undefined : this.#decode(payload);
     } catch (err) {
       this.#calls.settle(callId, false, toTroupeError(err, 'INVALID_MESSAGE'));
       return;
@@ -539,7 +550,7 @@ export class Node implements RefHost {
   // Delivery, calls, replies
 
   /** @internal RefHost */
-  sendTo(ref: ActorRef<any, any>, msg: unknown): void {
+  sendTo(ref: ActorRef<any, any>, msg: unknown, options?: SendOptions): void {
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (actor === undefined) {
@@ -549,14 +560,57 @@ export class Node implements RefHost {
       this.#deliver(actor, msg, 0, this.id);
       return;
     }
-    const payload = this._encode(msg, ref.key);
+    const payload = options?.transfer === undefined ? this._encode(msg, ref.key) : this.#encodeFor(ref.node, msg, options.transfer, ref.key);
     if (payload === undefined) return;
     this.#router.emitTraffic(ref.node, DIRECT_SEND, ref.id, 0, payload, ref.key, msg, true);
+  }
+
+  /**
+   * Encode `value` for `node` with a transfer list: its objects travel beside the envelope when
+   * the node is a direct peer over a link that can move them, else the value is copied whole.
+   * `to` set: a failure is a `not-serializable` dead letter (undefined); unset: it throws.
+   */
+  #encodeFor(node: string, value: unknown, transfer: readonly object[], to?: string): string | undefined {
+    try {
+      const link = this.#router.route(node);
+      const conn = link?.peer === node ? link.conn : undefined;
+      return encodeTransfer(conn, value, transfer, (v) => this.#codec.encode(v)) ?? this.#codec.encode(value);
+    } catch (err) {
+      if (to === undefined) throw toTroupeError(err, 'SERIALIZATION');
+      this._deadLetter(to, 'not-serializable', value, toTroupeError(err, 'SERIALIZATION'));
+      return undefined;
+    }
+  }
+
+  /** Decode an incoming payload (one whose objects travel beside it takes them from its link). */
+  #decode(payload: string): unknown {
+    if (payload.charCodeAt(0) !== TRANSFER_PREFIX) return this.#codec.decode(payload);
+    return decodeTransfer(payload, this.#router.decodingLink?.conn, (p) => this.#codec.decode(p));
   }
 
   /** @internal RefHost */
   callTo(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<unknown> {
     return this._call(ref, msg, options, undefined);
+  }
+
+  /** @internal RefHost */
+  streamFrom(ref: ActorRef<any, any>, msg: unknown, options?: StreamOptions): StreamReader<unknown> {
+    return openStream(this, ref, msg, options);
+  }
+
+  /**
+   * Open a stream from `to` (a ref or a registered name); see {@link ActorRef.stream}.
+   * @example
+   * for await (const chunk of node.stream<string>('lines', { file: 'a.txt' })) console.log(chunk)
+   */
+  stream<T = unknown>(to: ActorRef<any, any> | string, msg: unknown, options?: StreamOptions): StreamReader<T> {
+    const ref = typeof to === 'string' ? this.#registry.get(to) : to;
+    return openStream(this, ref ?? to, msg, options) as StreamReader<T>;
+  }
+
+  /** @internal a call was cancelled by its caller (`ca`, or a local abort) */
+  _inCancel(id: number, origin: string, callId: number): void {
+    this.#actors.get(id)?.cancelCall(origin, callId);
   }
 
   /** @internal RefHost */
@@ -576,30 +630,45 @@ export class Node implements RefHost {
     if (caller && ref.node === this.id && ref.id === caller.id) {
       return Promise.reject(new TroupeError('CALLING_SELF', `actor ${ref.key} called itself`));
     }
+    const signal = options?.signal;
     if (ref.node === this.id) {
       const actor = this.#actors.get(ref.id);
       if (!actor) return Promise.reject(new TroupeError('NO_ACTOR', `no actor ${ref.key}`));
+      const cancel = signal && { signal, cancel: (callId: number) => this._inCancel(ref.id, this.id, callId) };
       return this.#pending(this.id, options?.timeout, (callId) => {
         this.#deliver(actor, msg, callId, this.id);
         return undefined;
-      });
+      }, undefined, cancel);
     }
     if (!this.#router.route(ref.node)) return Promise.reject(new TroupeError('NODE_DOWN', `node ${ref.node} is not reachable`));
     let payload: string;
     try {
-      payload = this.#codec.encode(msg);
+      payload = options?.transfer === undefined ? this.#codec.encode(msg) : this.#encodeFor(ref.node, msg, options.transfer)!;
     } catch (err) {
       return Promise.reject(toTroupeError(err, 'SERIALIZATION'));
     }
-    return this.#pending(ref.node, options?.timeout, (callId) => this.#router.sendCall(ref.node, ref.id, callId, payload));
+    // A cancelled call tells the callee (`ca`), so it drops the call and aborts `ctx.signal`.
+    const cancel = signal && {
+      signal,
+      cancel: (callId: number) => {
+        this.#router.emit(ref.node, JSON.stringify({ t: 'ca', n: ref.node, o: this.id, h: 0, a: ref.id, c: callId }), undefined, { to: ref.key });
+      },
+    };
+    return this.#pending(ref.node, options?.timeout, (callId) => this.#router.sendCall(ref.node, ref.id, callId, payload), undefined, cancel);
   }
 
   /** Register a pending call, then run `start(callId)`; a returned error rejects at once. */
-  #pending(target: string, timeout: number | undefined, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void): Promise<unknown> {
+  #pending(
+    target: string,
+    timeout: number | undefined,
+    start: (callId: number) => TroupeError | undefined,
+    onReply?: (v: unknown) => void,
+    abort?: { signal: AbortSignal; cancel: (callId: number) => void },
+  ): Promise<unknown> {
     if (this.#calls.size >= this.options.maxPendingCalls) {
       return Promise.reject(new TroupeError('MAILBOX_FULL', `node ${this.id} has ${this.#calls.size} calls pending (maxPendingCalls)`));
     }
-    return this.#calls.open(target, timeout ?? this.options.callTimeout, start, onReply);
+    return this.#calls.open(target, timeout ?? this.options.callTimeout, start, onReply, abort);
   }
 
   /**
@@ -638,13 +707,15 @@ export class Node implements RefHost {
     this.#invalid(actor, issues, call?.callId ?? 0, call?.replyNode ?? this.id);
   }
 
-  /** @internal answer a call */
-  _reply(call: CallEnvelope, ok: boolean, value: unknown): void {
+  /** @internal answer a call (`transfer`: the reply's transfer list) */
+  _reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void {
     call.done = true;
-    this.#replyTo(call.replyNode, call.callId, ok, value);
+    // A handler that answers with an async iterable serves a stream (see core/stream-serve.ts).
+    if (ok && isAsyncIterable(value)) value = serveStream(this, value);
+    this.#replyTo(call.replyNode, call.callId, ok, value, transfer);
   }
 
-  #replyTo(node: string, callId: number, ok: boolean, value: unknown): void {
+  #replyTo(node: string, callId: number, ok: boolean, value: unknown, transfer?: readonly object[]): void {
     if (node === this.id) {
       this.#calls.settle(callId, ok, value);
       return;
@@ -655,7 +726,7 @@ export class Node implements RefHost {
     }
     let payload: string;
     try {
-      payload = this.#codec.encode(value);
+      payload = transfer === undefined ? this.#codec.encode(value) : this.#encodeFor(node, value, transfer)!;
     } catch (err) {
       this._replyError(node, callId, toTroupeError(err, 'SERIALIZATION'));
       return;
@@ -741,6 +812,7 @@ export class Node implements RefHost {
     this.#router.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
+    await this.#registry.stopBackend().catch(() => {});
     await this.#router.close();
   }
 

@@ -4,9 +4,26 @@ import { z } from 'zod';
  * Wire protocol version, exchanged in the handshake. Peers with another version are refused
  * with `VERSION_MISMATCH`. See docs/protocol.md.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
-const nodeId = z.string().min(1).max(256);
+/** Longest node id, in characters (docs/protocol.md, "Node ids"). */
+export const MAX_NODE_ID_LENGTH = 128;
+/**
+ * What a node id is made of: 1 to {@link MAX_NODE_ID_LENGTH} characters from `A–Z a–z 0–9` and
+ * `. _ - : @ + ~`. No separators that other encodings use (`|`, `/`, whitespace, quotes,
+ * backslash, control characters), so an id can never be mistaken for part of another field.
+ */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._:@+~-]{1,128}$/;
+
+/** The rule for node ids, in words (for error messages). */
+export const NODE_ID_RULE = 'a node id is 1 to 128 characters from A-Z a-z 0-9 . _ - : @ + ~';
+
+/** Whether `v` is a valid node id (see {@link NODE_ID_PATTERN}). */
+export function isValidNodeId(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= MAX_NODE_ID_LENGTH && NODE_ID_PATTERN.test(v);
+}
+
+const nodeId = z.string().regex(NODE_ID_PATTERN, NODE_ID_RULE);
 const actorId = z.number().int().positive();
 const hops = z.number().int().min(0).max(255);
 const callId = z.number().int().positive();
@@ -28,6 +45,11 @@ export const SendHeader = z.object({ t: z.literal('s'), ...routed, a: actorId })
 export const CallHeader = z.object({ t: z.literal('c'), ...routed, a: actorId, c: callId });
 /** `r`: the reply to call `c` of node `n`; `k` 1 = ok (payload: value), 0 = error (payload: ErrorData). */
 export const ReplyHeader = z.object({ t: z.literal('r'), ...routed, c: callId, k: z.union([z.literal(0), z.literal(1)]) });
+/**
+ * `ca`: node `o` cancels its call `c` to actor `a` (the caller's `AbortSignal` fired): the callee
+ * drops the call if it still waits, aborts the call's signal (`ctx.signal`) and never replies.
+ */
+export const CancelHeader = z.object({ t: z.literal('ca'), ...routed, a: actorId, c: callId });
 /** `x`: an exit signal from actor `f` of node `o` to actor `a`. Payload: the reason. */
 export const ExitHeader = z.object({ t: z.literal('x'), ...routed, a: actorId, f: actorId.or(z.literal(0)), l: z.union([z.literal(0), z.literal(1)]) });
 /** `l` / `u`: link / unlink actor `f` of node `o` with actor `a`. */
@@ -92,6 +114,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   SendHeader,
   CallHeader,
   ReplyHeader,
+  CancelHeader,
   ExitHeader,
   LinkHeader,
   MonitorHeader,
@@ -115,6 +138,13 @@ export type RoutedHeader = Extract<EnvelopeHeader, { n: string }>;
 export const Hello = z.object({
   t: z.literal('hello'),
   v: z.number().int(),
+  /**
+   * The sender's role on this connection: `d` it dialed, `l` it accepted. The two ends must
+   * differ (a hello with the receiver's own role is refused). Informative only: each side binds
+   * the proofs to the roles it knows itself (see {@link handshakeTranscript}), so a false role
+   * gets a peer nothing; absent, the receiver takes the peer for the other role.
+   */
+  r: z.enum(['d', 'l']).optional(),
   node: nodeId,
   inc: z.string().min(1).max(64),
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
@@ -134,6 +164,26 @@ export const Reject = z.object({ t: z.literal('reject'), code: z.string().max(64
 export const HandshakeMessage = z.discriminatedUnion('t', [Hello, Auth, AuthOk, Reject]);
 export type HandshakeMessage = z.infer<typeof HandshakeMessage>;
 export type Hello = z.infer<typeof Hello>;
+
+/** One side of a handshake: its node id, incarnation and the nonce it sent on this connection. */
+export interface HandshakeParty {
+  node: string;
+  inc: string;
+  nonce: string;
+}
+
+/**
+ * The text a handshake proof is the HMAC of (docs/security.md, "Handshake"): a JSON array —
+ * one unambiguous encoding, whatever the fields hold — of a fixed label, the protocol version,
+ * the prover's role (`dialer` or `listener`), then the dialer's id, incarnation and nonce and the
+ * listener's id, incarnation and nonce, always in that order. Both proofs of one connection
+ * cover the same transcript and differ only in the role, so a proof is valid for one role on one
+ * connection: a node never accepts a proof in the role it proves in itself, and each node's
+ * nonce is fresh per connection.
+ */
+export function handshakeTranscript(role: 'dialer' | 'listener', dialer: HandshakeParty, listener: HandshakeParty): string {
+  return JSON.stringify(['troupe-link-proof', PROTOCOL_VERSION, role, dialer.node, dialer.inc, dialer.nonce, listener.node, listener.inc, listener.nonce]);
+}
 
 /**
  * A flow-control ack, always alone in its frame and sent only to peers whose hello had `fc: 1`:
@@ -246,7 +296,7 @@ export function envelope(header: object, payload?: string): string {
   return payload === undefined ? h : h + PAYLOAD_SEPARATOR + payload;
 }
 
-const isNodeId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256;
+const isNodeId = isValidNodeId;
 const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
-import { Link, type LinkOwner, type LinkSettings } from './link.ts';
+import { Link, type LinkOwner, type LinkSettings, type LostReason } from './link.ts';
 import {
   EnvelopeHeader,
   fastHeader,
@@ -30,6 +30,8 @@ import type { Node } from './node.ts';
 export const MAX_ROUTES = 10_000;
 /** Most registry names a node accepts from its peers (its own actors may always register). */
 const MAX_NAMES = 100_000;
+/** Most registry names one peer may add (names of its own actors and of nodes behind it). */
+export const MAX_NAMES_PER_PEER = 50_000;
 
 /** What the router shares with its node. */
 export interface RouterParts {
@@ -60,6 +62,8 @@ export class Router {
   readonly #registry: Registry;
   readonly #owner: LinkOwner;
   #links = new Set<Link>();
+  /** Names each peer added to the registry (capped at {@link MAX_NAMES_PER_PEER}). */
+  #namesBy = new Map<Link, number>();
   #direct = new Map<string, Link>();
   #routes = new Map<string, Link>();
   #reachable = new Set<string>();
@@ -203,6 +207,8 @@ export class Router {
       maxFrameSize: this.#options.maxFrameSize,
       highWaterMark: this.#options.highWaterMark,
       maxLinkQueue: this.#options.maxLinkQueue,
+      maxLinkHeld: this.#options.maxLinkHeld,
+      writeStallTimeout: this.#options.writeStallTimeout,
     };
     return {
       id: this.#id,
@@ -220,7 +226,65 @@ export class Router {
       onLinkFrame: (l, f) => this.#onFrame(l, f),
       onLinkDown: (l, r) => this.#linkDown(l, r),
       onLinkError: (l, error) => this.#events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
+      onLinkLost: (l, envelopes, reason) => this.#lostEnvelopes(l, envelopes, reason),
+      admit: (l) => this.#admitPeer(l),
     };
+  }
+
+  /**
+   * Identities (docs/security.md, "Identities"): a peer admitted by a lesser secret (a page, by
+   * the relay's browser secret) may not take the id of a cluster member — one linked to this
+   * node by the node's own secret, or reached through such a link — nor the id of another live
+   * peer of its kind (another incarnation). A newcomer with lesser rights never displaces a link.
+   */
+  #admitPeer(link: Link): string | undefined {
+    if (!link.foreign) return undefined;
+    const id = link.peer;
+    const existing = this.#direct.get(id);
+    if (existing && !existing.foreign) return `node id "${id}" belongs to a cluster member; a peer admitted by another secret cannot take it`;
+    const via = this.#routes.get(id);
+    if (via && !via.foreign && via !== existing) return `node id "${id}" belongs to a cluster member reached through ${via.peer}; a peer admitted by another secret cannot take it`;
+    if (existing && existing.state === 'up' && existing.peerIncarnation !== link.peerIncarnation) {
+      return `node id "${id}" is in use by another live peer; try again once it has left`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Report what a lost (or stalled) link had taken and the peer had not confirmed: one
+   * `deadLetter` per envelope that carries something (traffic, signals, link requests, spawns);
+   * link-local control (heartbeats, gossip, registry) is not a message.
+   */
+  #lostEnvelopes(link: Link, envelopes: string[], reason: LostReason): void {
+    if (!this.#events.has('deadLetter')) return;
+    for (const text of envelopes) {
+      const kind = text.charCodeAt(0);
+      const tab = text.indexOf(PAYLOAD_SEPARATOR);
+      const payload = tab < 0 ? undefined : text.slice(tab + 1);
+      let to: string;
+      let carries = false;
+      if (kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY) {
+        if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) continue;
+        to = kind === DIRECT_REPLY ? `${link.peer}#call${directFields.x}` : `${link.peer}/${directFields.x}`;
+        carries = kind !== DIRECT_REPLY;
+      } else {
+        let h: Record<string, unknown>;
+        try {
+          h = parseHeader(tab < 0 ? text : text.slice(0, tab)) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if (typeof h.n !== 'string') continue; // link-local control
+        to = h.t === 'r' ? `${h.n}#call${String(h.c)}` : `${h.n}/${String(h.a ?? h.t)}`;
+        carries = h.t === 's' || h.t === 'c';
+      }
+      let message: unknown;
+      if (carries && payload !== undefined) {
+        const d = this.#node._decodePayload(payload, to);
+        if (d.ok) message = d.value;
+      }
+      this.#deadLetter(to, reason, message, new TroupeError('TRANSPORT_CLOSED', `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason})`));
+    }
   }
 
   #linkUp(link: Link): void {
@@ -298,6 +362,7 @@ export class Router {
 
   #linkDown(link: Link, reason: string): void {
     this.#links.delete(link);
+    this.#namesBy.delete(link);
     // A route switch away from this link can no longer be flushed: what was on it is lost.
     if (this.#switching.size !== 0) for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
     const pending = this.#pendingAttach.get(link);
@@ -328,10 +393,29 @@ export class Router {
       }
     }
     for (const n of lost) {
+      // Only routed through the dead link: dial it directly before declaring it down.
+      if (n !== link.peer && this.#rescue(n, reason, link)) continue;
       this.#nodeLost(n, reason);
       const text = JSON.stringify({ t: 'nd', x: n });
       for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
     }
+  }
+
+  /**
+   * Mesh repair (core/connector.ts): `node` lost its route through `via` but may be alive. Its
+   * session is settled now (envelopes on the dead route may be lost), but it is declared down
+   * (nodeDown, names dropped, `nd` to the peers) only if no link to it comes up within the
+   * heartbeat timeout. False if no direct dial can be tried.
+   */
+  #rescue(node: string, reason: string, via: Link | undefined): boolean {
+    const started = this.connector.rescue(node, () => {
+      if (this.#routes.has(node)) return; // another route came up meanwhile
+      this.#nodeLost(node, reason);
+      const text = JSON.stringify({ t: 'nd', x: node });
+      for (const l of this.#direct.values()) if (l !== via) l.enqueue(text);
+    });
+    if (started) this.#sessionLost(node, reason);
+    return started;
   }
 
   #markUp(node: string): void {
@@ -387,6 +471,11 @@ export class Router {
 
   // ---------------------------------------------------------------------------------------
   // Routes and outgoing envelopes
+
+  /** The link whose frame is being read now (a transfer's objects wait on its connection). */
+  get decodingLink(): Link | undefined {
+    return this.#decodeLink;
+  }
 
   /** The link envelopes for `node` leave on, if any. */
   route(node: string): Link | undefined {
@@ -554,6 +643,8 @@ export class Router {
         return this.#node._inCall(h.a, h.o, h.c, payload);
       case 'r':
         return this.#node._inReply(h.c, h.k, payload);
+      case 'ca':
+        return this.#node._inCancel(h.a, h.o, h.c);
       case 'x':
         return this.#node._actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
@@ -610,6 +701,7 @@ export class Router {
         // route(), not #routes: a leaf sends to nodes it has no route for up its only link.
         if (this.route(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
+          if (this.#rescue(h.x, 'noconnection', link)) return;
           this.#nodeLost(h.x, 'noconnection');
           const t = JSON.stringify({ t: 'nd', x: h.x });
           for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
@@ -624,10 +716,25 @@ export class Router {
       case 'ga':
       case 'gd':
         if (h.x === this.#id) return this.#ownNameClaim(h.t, h.g, h.a, link);
-        if (h.t === 'ga' && this.#registry.size >= MAX_NAMES && !this.#registry.get(h.g)) {
-          return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
+        {
+          // A peer speaks for its own actors and for nodes reached through it. A copy of a claim
+          // about a node reached through another link is a flood arriving by a longer path:
+          // the owner's path carries it too, so it is ignored (docs/security.md, "Registry").
+          const via = this.#routes.get(h.x);
+          if (h.x !== link.peer && via !== undefined && via !== link) return;
+          const had = this.#registry.get(h.g);
+          if (h.t === 'ga' && !had) {
+            if (this.#registry.size >= MAX_NAMES) return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
+            const mine = this.#namesBy.get(link) ?? 0;
+            if (mine >= MAX_NAMES_PER_PEER) {
+              return this.#protocolError(link, `${link.peer} added ${MAX_NAMES_PER_PEER} names (the most one peer may): "${h.g.slice(0, 40)}" not added`);
+            }
+            this.#registry.apply(h.t, h.g, h.x, h.a, link);
+            if (this.#registry.get(h.g)) this.#namesBy.set(link, mine + 1);
+            return;
+          }
+          return this.#registry.apply(h.t, h.g, h.x, h.a, link);
         }
-        return this.#registry.apply(h.t, h.g, h.x, h.a, link);
       case 'mb':
         for (const [node, addrs] of h.m) {
           if (node === this.#id) continue;

@@ -42,6 +42,15 @@ export interface Connection {
    * `FRAME_TOO_LARGE: …` reason, like the adapter's own limit.
    */
   limitFrameBytes?(maxBytes: number | undefined): void;
+  /**
+   * Optional, for links that can move objects without copying (MessagePort): post `items` to
+   * the peer now, moving what `transfer` lists (a `SharedArrayBuffer` is shared, not moved), and
+   * return a positive id for them; a frame sent later names that id and the peer's
+   * {@link takeTransfer} hands them back. Throws when the host refuses (a detached buffer).
+   */
+  stageTransfer?(items: readonly object[], transfer: readonly object[]): number;
+  /** Optional, with {@link stageTransfer}: the objects the peer staged under `id` (once), if they arrived. */
+  takeTransfer?(id: number): readonly unknown[] | undefined;
 }
 
 /**

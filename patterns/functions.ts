@@ -6,11 +6,20 @@
 import { z } from 'zod';
 import { behaviour, TroupeError, toTroupeError, type ActorRef, type ErrorCode, type Node } from '../core/index.ts';
 
+/** What a running job knows about itself (the second argument of a worker function). */
+export interface JobContext {
+  /**
+   * Aborts when the job's caller cancels it (an aborted `call`, `parallelMap` or distributor
+   * job) or its server goes away: stop working and return (what you return is dropped).
+   */
+  signal: AbortSignal;
+}
+
 /** A function a worker exposes: schemas for its argument and result, and the code. */
 export interface WorkerFunction<A = any, R = any> {
   args: z.ZodType<A>;
   result: z.ZodType<R>;
-  run(args: A): R | Promise<R>;
+  run(args: A, job: JobContext): R | Promise<R>;
 }
 
 /** Named functions, as a worker exposes them. */
@@ -24,7 +33,7 @@ export type FunctionTable = Record<string, WorkerFunction>;
 export function defineFunction<AS extends z.ZodType, RS extends z.ZodType>(def: {
   args: AS;
   result: RS;
-  run: (args: z.output<AS>) => z.input<RS> | Promise<z.input<RS>>;
+  run: (args: z.output<AS>, job: JobContext) => z.input<RS> | Promise<z.input<RS>>;
 }): WorkerFunction<z.output<AS>, z.output<RS>> {
   return def as unknown as WorkerFunction<z.output<AS>, z.output<RS>>;
 }
@@ -43,6 +52,8 @@ export interface ServerInfo {
   functions: string[];
   /** Jobs it is willing to hold at once (the distributor keeps at most this many in flight). */
   concurrency: number;
+  /** Jobs running on it now. */
+  running: number;
 }
 
 /** The messages a function server takes (all are calls). */
@@ -114,14 +125,21 @@ function startServer(
 
 function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFunctionsOptions, jobs: Map<number, { fn: string; since: number }>) {
   const concurrency = options.concurrency ?? 2;
-  const compiled = new Map<string, (x: unknown) => unknown>();
+  const compiled = new Map<string, (x: unknown, job: JobContext) => unknown>();
   let nextJob = 1;
 
-  /** Run `work` in its own macrotask and answer with its outcome. */
-  const later = (fn: string, answer: (v: unknown) => boolean, work: () => Promise<Outcome>): void => {
+  /**
+   * Run `work` in its own macrotask and answer with its outcome. `signal` (the call's) aborts
+   * when the caller cancels: a job that has not started yet never does; one running sees it.
+   */
+  const later = (fn: string, answer: (v: unknown) => boolean, signal: AbortSignal, work: () => Promise<Outcome>): void => {
     const id = nextJob++;
     jobs.set(id, { fn, since: Date.now() });
     macrotask(() => {
+      if (signal.aborted) {
+        jobs.delete(id);
+        return;
+      }
       work()
         .catch((err: unknown) => fail('JOB_FAILED', describe(err)))
         .then((outcome) => {
@@ -131,12 +149,12 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
     });
   };
 
-  const runOne = async (name: string, f: WorkerFunction, arg: unknown): Promise<Outcome> => {
+  const runOne = async (name: string, f: WorkerFunction, arg: unknown, signal: AbortSignal): Promise<Outcome> => {
     const a = f.args.safeParse(arg);
     if (!a.success) return fail('INVALID_MESSAGE', `invalid arguments for "${name}"`, a.error.issues);
     let value: unknown;
     try {
-      value = await f.run(a.data);
+      value = await f.run(a.data, { signal });
     } catch (err) {
       return fail('JOB_FAILED', `"${name}" failed on ${node.id}: ${describe(err)}`);
     }
@@ -149,15 +167,17 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
     schema: FunctionRequest,
     handle: (m, _s: undefined, ctx) => {
       if (m.op === 'describe') {
-        ctx.reply({ node: node.id, functions: Object.keys(functions), concurrency } satisfies ServerInfo);
+        ctx.reply({ node: node.id, functions: Object.keys(functions), concurrency, running: jobs.size } satisfies ServerInfo);
         return;
       }
+      // Every other request is a call: its signal aborts when the caller cancels it.
+      const signal = ctx.signal!;
       if (m.op === 'mapSource') {
         if (!options.allowSource) {
           ctx.reply(fail('UNKNOWN_BEHAVIOUR', `node ${node.id} does not run functions sent as source (allowSource is off)`));
           return;
         }
-        let f: (x: unknown) => unknown;
+        let f: (x: unknown, job: JobContext) => unknown;
         try {
           f = compile(compiled, m.src);
         } catch (err) {
@@ -165,11 +185,12 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
           return;
         }
         const items = m.items;
-        later('(source)', ctx.deferReply(), async () => {
+        later('(source)', ctx.deferReply(), signal, async () => {
           const out: unknown[] = new Array(items.length);
           const pace = pacer();
           for (let i = 0; i < items.length; i++) {
-            out[i] = await f(items[i]);
+            if (signal.aborted) return cancelled();
+            out[i] = await f(items[i], { signal });
             await pace();
           }
           return { ok: true, value: out };
@@ -183,15 +204,16 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
       }
       if (m.op === 'run') {
         const args = m.args;
-        later(m.fn, ctx.deferReply(), () => runOne(m.fn, f, args));
+        later(m.fn, ctx.deferReply(), signal, () => runOne(m.fn, f, args, signal));
         return;
       }
       const items = m.items;
-      later(m.fn, ctx.deferReply(), async () => {
+      later(m.fn, ctx.deferReply(), signal, async () => {
         const out: unknown[] = new Array(items.length);
         const pace = pacer();
         for (let i = 0; i < items.length; i++) {
-          const o = await runOne(m.fn, f, items[i]);
+          if (signal.aborted) return cancelled();
+          const o = await runOne(m.fn, f, items[i], signal);
           if (!o.ok) return o;
           out[i] = o.value;
           await pace();
@@ -243,15 +265,18 @@ function pacer(): () => Promise<void> | undefined {
   };
 }
 
+/** The outcome of a job its caller cancelled (nobody receives it: the call is dropped). */
+const cancelled = (): Outcome<never> => fail('ABORTED', 'the job was cancelled');
+
 /** Compile a function from its source text (cached). */
-function compile(cache: Map<string, (x: unknown) => unknown>, src: string): (x: unknown) => unknown {
+function compile(cache: Map<string, (x: unknown, job: JobContext) => unknown>, src: string): (x: unknown, job: JobContext) => unknown {
   let f = cache.get(src);
   if (f) return f;
   // Bundlers that keep function names (esbuild, so tsx) insert `__name(fn, "name")` calls into
   // function bodies: give the compiled function a harmless one.
   const made = new Function('__name', `"use strict"; return (${src});`)((fn: unknown) => fn) as unknown;
   if (typeof made !== 'function') throw new TypeError('the source is not a function');
-  f = made as (x: unknown) => unknown;
+  f = made as (x: unknown, job: JobContext) => unknown;
   if (cache.size >= 64) cache.delete(cache.keys().next().value!);
   cache.set(src, f);
   return f;

@@ -16,7 +16,7 @@ export {
   FUNCTION_SERVER_PREFIX,
   FUNCTION_SERVER_BEHAVIOUR,
 } from './functions.ts';
-export type { WorkerFunction, FunctionTable, Outcome, ServerInfo, ServeFunctionsOptions, FunctionServer } from './functions.ts';
+export type { WorkerFunction, FunctionTable, Outcome, ServerInfo, ServeFunctionsOptions, FunctionServer, JobContext } from './functions.ts';
 export { Distributor, createDistributor, distributorClient, workerFunction, DistributorRequest } from './distributor.ts';
 export type {
   Delivery,

@@ -162,7 +162,9 @@ export async function createThreadPool(options: ThreadPoolOptions = {}): Promise
   const prefix = `${node.id}.t${++poolCount}`;
   const servers = new Map<string, ActorRef<FunctionRequest, Outcome>>();
   const functions = options.functions === undefined ? undefined : toUrl(options.functions);
-  const entry = new URL('./thread-entry.mjs', import.meta.url);
+  // From the sources (this repository) the thread registers tsx first (thread-entry.mjs); the
+  // compiled package (dist/) starts the compiled worker directly, with no loader.
+  const entry = import.meta.url.endsWith('.ts') ? new URL('./thread-entry.mjs', import.meta.url) : new URL('./thread-worker.js', import.meta.url);
   const timeout = options.startTimeout ?? 20_000;
 
   const startOne = async (i: number): Promise<void> => {

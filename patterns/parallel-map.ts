@@ -6,21 +6,24 @@
  * `createWebWorkerPool` (troupe/patterns/browser) from Web Workers.
  */
 import { TroupeError, toTroupeError, type ActorRef, type Node } from '../core/index.ts';
-import { FUNCTION_SERVER_PREFIX, isWorkerLoss, unwrap, type FunctionRequest, type Outcome } from './functions.ts';
+import { FUNCTION_SERVER_PREFIX, isWorkerLoss, unwrap, type FunctionRequest, type JobContext, type Outcome } from './functions.ts';
 
 /**
  * What to map: the name of a function the workers serve (works everywhere), or a plain function,
  * sent as source text (only to workers that allow it, like your own threads). A plain function
  * must be self-contained: it cannot use variables or imports from around it.
  */
-export type MapFunction<T, R> = string | ((item: T) => R | Promise<R>);
+export type MapFunction<T, R> = string | ((item: T, job: JobContext) => R | Promise<R>);
 
 /** Workers that run chunks of a map. */
 export interface MapPool {
   /** Ids of the workers usable now. */
   workers(): string[];
-  /** Map `fn` over `items` on worker `id`; resolves with the outputs in order. */
-  runChunk(id: string, fn: MapFunction<any, any>, items: unknown[], timeout: number): Promise<unknown[]>;
+  /**
+   * Map `fn` over `items` on worker `id`; resolves with the outputs in order. When `signal`
+   * aborts, stop the chunk (the worker's job sees its own signal abort) and reject.
+   */
+  runChunk(id: string, fn: MapFunction<any, any>, items: unknown[], timeout: number, signal?: AbortSignal): Promise<unknown[]>;
 }
 
 /** Options of {@link parallelMap}. */
@@ -46,12 +49,21 @@ export interface ParallelMapOptions<R = unknown> {
    * of the chunk's first item: for progress displays. If it throws, the map rejects with that.
    */
   onChunk?: (results: R[], start: number) => void;
+  /**
+   * Cancel the map: it rejects with `ABORTED` and every chunk still running is cancelled, so
+   * each worker's job sees its signal (`job.signal`, the function's second argument) abort.
+   * @default undefined
+   */
+  signal?: AbortSignal;
 }
 
 /**
- * Map `fn` over `items` on a pool of workers; results in the order of `items`.
+ * Map `fn` over `items` on a pool of workers; results in the order of `items`. A plain function
+ * gets the job's context as its second argument (`job.signal`: see `options.signal`). When the
+ * map fails, the chunks still running are cancelled.
  * @throws {TroupeError} `NO_WORKER` (the pool has no usable worker), `WORKER_LOST` (a worker died
- * and `onFailure` is `fail` or retries ran out), `JOB_FAILED` (`fn` threw), `INVALID_MESSAGE`.
+ * and `onFailure` is `fail` or retries ran out), `JOB_FAILED` (`fn` threw), `INVALID_MESSAGE`,
+ * `ABORTED` (`options.signal` aborted).
  * @example
  * const pool = await createThreadPool({ size: 4 });
  * const out = await parallelMap((n: number) => n * n, [1, 2, 3], { workers: pool }); // [1, 4, 9]
@@ -66,6 +78,8 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
   const size = Math.max(1, options.chunkSize ?? Math.ceil(items.length / Math.max(1, initial.length * 4)));
   const queue: { index: number; start: number; items: T[]; attempts: number }[] = [];
   for (let i = 0, k = 0; i < items.length; i += size, k++) queue.push({ index: k, start: i, items: items.slice(i, i + size), attempts: 0 });
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(new TroupeError('ABORTED', 'parallelMap aborted', { cause: signal.reason }));
   if (queue.length === 0) return Promise.resolve([]);
   if (initial.length === 0) return Promise.reject(new TroupeError('NO_WORKER', 'the pool has no worker'));
 
@@ -74,10 +88,16 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
     const dead = new Set<string>();
     let left = queue.length;
     let failed = false;
+    // Cancels every running chunk when the map ends early (aborted, or failed).
+    const stop = new AbortController();
+    const onAbort = (): void => finish(new TroupeError('ABORTED', 'parallelMap aborted', { cause: signal!.reason }));
+    signal?.addEventListener('abort', onAbort, { once: true });
 
-    const finish = (err: TroupeError): void => {
+    const finish = (err: unknown): void => {
       if (failed) return;
       failed = true;
+      signal?.removeEventListener('abort', onAbort);
+      stop.abort(err);
       reject(err);
     };
 
@@ -92,7 +112,7 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
         const chunk = queue.shift()!;
         chunk.attempts++;
         busy.set(id, (busy.get(id) ?? 0) + 1);
-        pool.runChunk(id, fn, chunk.items, chunkTimeout).then(
+        pool.runChunk(id, fn, chunk.items, chunkTimeout, stop.signal).then(
           (out) => {
             busy.set(id, busy.get(id)! - 1);
             if (failed) return;
@@ -105,12 +125,15 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
               try {
                 options.onChunk(out as Awaited<R>[], chunk.start);
               } catch (err) {
-                failed = true;
-                reject(err);
+                finish(err);
                 return;
               }
             }
-            if (--left === 0) resolve(results.flat() as Awaited<R>[]);
+            if (--left === 0) {
+              failed = true; // settled: a late abort changes nothing
+              signal?.removeEventListener('abort', onAbort);
+              resolve(results.flat() as Awaited<R>[]);
+            }
             else pump();
           },
           (err: unknown) => {
@@ -145,11 +168,11 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
 export function refPool(node: Node, servers: () => Map<string, ActorRef<FunctionRequest, Outcome>>): MapPool {
   return {
     workers: () => [...servers().keys()],
-    async runChunk(id, fn, items, timeout) {
+    async runChunk(id, fn, items, timeout, signal) {
       const ref = servers().get(id);
       if (!ref) throw new TroupeError('NO_ACTOR', `worker ${id} left the pool`);
       const request: FunctionRequest = typeof fn === 'string' ? { op: 'map', fn, items } : { op: 'mapSource', src: fn.toString(), items };
-      return unwrap(await node.call<Outcome<unknown[]>>(ref, request, { timeout }));
+      return unwrap(await node.call<Outcome<unknown[]>>(ref, request, { timeout, signal }));
     },
   };
 }

@@ -1,11 +1,12 @@
+#!/usr/bin/env node
 // The `troupe` command: start a cluster node, and the Node demos (ping-pong across processes, a
 // logger written to by name, a synchronous request with a timeout, a remote parallel map).
-// See `troupe help`.
+// See `troupe help`. Only node: built-ins and the small log module load before the arguments
+// are parsed: `--help` and `--version` never load the runtime (zod, the core, TCP).
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { createNode, downOf, TroupeError, type Node, type ActorRef } from '../core/index.ts';
-import { createTcpTransport } from '../adapters/tcp.ts';
-import { defineStandardBehaviours, MAP_FUNCTIONS } from './behaviours.ts';
+import { readFileSync } from 'node:fs';
+import type { Node, ActorRef, TroupeError, ErrorCode } from '../core/index.ts';
+import { createCliLog, LOG_FORMATS, type CliLog, type LogFormat } from './cli-log.ts';
 
 const HELP = `troupe — a universal actor framework
 
@@ -32,7 +33,37 @@ Common options:
   --heartbeat-timeout MS   declare a silent peer down after MS (default 2500)
   --no-auto-connect   only keep the links to seeds and to those who dial in (no mesh)
   --quiet             print less
+  --log text|json     text lines (default), or one JSON object per line for machines
+  --version           print the version
+  --help, -h          this text
+
+Exit codes: 0 done; 1 the command failed (a failed request or call, no such actor, a failed
+parallel map); 2 usage (unknown command or option, missing secret); 3 timeout; 4 refused by the
+cluster (wrong secret: UNAUTHORIZED, or VERSION_MISMATCH); 5 no seed reachable.
 `;
+
+/**
+ * The exit codes of `troupe` (also in the README): scripts can tell a refused secret from a timeout
+ * from an unreachable seed.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, timeout: 3, refused: 4, unreachable: 5 } as const;
+
+/** The exit code for a failure with this TroupeError code. */
+export function exitCodeFor(code: ErrorCode | undefined): number {
+  switch (code) {
+    case 'TIMEOUT':
+      return EXIT.timeout;
+    case 'UNAUTHORIZED':
+    case 'VERSION_MISMATCH':
+      return EXIT.refused;
+    case 'TRANSPORT_CLOSED':
+    case 'NODE_DOWN':
+      return EXIT.unreachable;
+    default:
+      return EXIT.failed;
+  }
+}
+
 
 const options = {
   name: { type: 'string' },
@@ -54,14 +85,40 @@ const options = {
   'credential-ttl': { type: 'string' },
   'peer-key': { type: 'string' },
   'public-host': { type: 'string' },
+  log: { type: 'string' },
+  version: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Opts = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
-function fail(message: string): never {
-  console.error(`troupe: ${message}`);
-  process.exit(2);
+/** Where the output goes; text until `--log` is parsed. */
+let log: CliLog = createCliLog('text');
+
+/** Print `message` and exit with `code` (default: usage). */
+function fail(message: string, code: number = EXIT.usage, fields: Record<string, unknown> = {}): never {
+  log.error(message, { exit: code, ...fields });
+  process.exit(code);
+}
+
+/** Exit with the code of a TroupeError (or 1), after printing what failed. */
+function failWith(what: string, err: unknown): never {
+  const code = (err as TroupeError | undefined)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  fail(`${what}: ${code ? `${code} ${message}` : message}`, exitCodeFor(code), code ? { code } : {});
+}
+
+/** The package's version, from the package.json above this file (sources or dist/). */
+function version(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'troupe' && pkg.version) return pkg.version;
+    } catch {
+      // not there: try one level up
+    }
+  }
+  return 'unknown';
 }
 
 function secretOf(o: Opts): string {
@@ -78,41 +135,81 @@ function int(v: string | undefined, fallback: number, what: string): number {
   return n;
 }
 
-const stamp = () => new Date().toISOString().slice(11, 23);
+/** What a command needs beyond node: built-ins, loaded once the arguments are known. */
+async function loadRuntime() {
+  const [{ z }, core, { createTcpTransport }, behaviours] = await Promise.all([
+    import('zod'),
+    import('../core/index.ts'),
+    import('../adapters/tcp.ts'),
+    import('./behaviours.ts'),
+  ]);
+  return { z, core, createTcpTransport, behaviours };
+}
+type Runtime = Awaited<ReturnType<typeof loadRuntime>>;
 
-/** Start a node with the TCP transport, the standard behaviours, seeds and logging. */
-export async function startNode(o: Opts, defaultName?: string): Promise<Node> {
+/** How long a one-shot command (ping, log, request, pmap) waits for a seed to answer. */
+const JOIN_WAIT_MS = 10_000;
+
+/**
+ * Start a node with the TCP transport, the standard behaviours, seeds and logging. A refused
+ * handshake (wrong secret, other protocol version) ends the process at once with exit code 4;
+ * with `client`, so does finding no seed reachable (exit 5), instead of waiting for names that
+ * will never appear.
+ */
+async function startNode(rt: Runtime, o: Opts, defaultName: string | undefined, client = false): Promise<Node> {
   const quiet = !!o.quiet;
-  const log = (line: string) => console.log(`[${stamp()}] ${line}`);
-  const node = createNode({
+  const node = rt.core.createNode({
     name: o.name ?? defaultName,
     secret: secretOf(o),
-    transports: [createTcpTransport({ listen: o.listen ?? '127.0.0.1:0' })],
+    transports: [rt.createTcpTransport({ listen: o.listen ?? '127.0.0.1:0' })],
     heartbeatTimeout: o['heartbeat-timeout'] ? int(o['heartbeat-timeout'], 2500, 'heartbeat-timeout') : undefined,
     autoConnect: !o['no-auto-connect'],
   });
-  defineStandardBehaviours(node, log);
-  node.events.on('linkUp', (e) => !quiet && log(`link up: ${e.node} (${e.label})`));
-  node.events.on('linkDown', (e) => !quiet && log(`link down: ${e.node} (${e.reason})`));
-  node.events.on('nodeDown', (e) => !quiet && log(`node down: ${e.node} (${e.reason})`));
-  node.events.on('protocolError', (e) => log(`refused: ${e.error.code} ${e.error.message}`));
-  node.events.on('actorCrashed', (e) => !quiet && log(`actor ${e.ref.key} crashed: ${e.reason.name}: ${e.reason.message}`));
+  rt.behaviours.defineStandardBehaviours(node, (line) => log.info(line));
+  node.events.on('linkUp', (e) => !quiet && log.info(`link up: ${e.node} (${e.label})`, { event: 'linkUp', node: e.node, label: e.label }));
+  node.events.on('linkDown', (e) => !quiet && log.info(`link down: ${e.node} (${e.reason})`, { event: 'linkDown', node: e.node, reason: e.reason }));
+  node.events.on('nodeDown', (e) => !quiet && log.info(`node down: ${e.node} (${e.reason})`, { event: 'nodeDown', node: e.node, reason: e.reason }));
+  node.events.on('protocolError', (e) => log.info(`refused: ${e.error.code} ${e.error.message}`, { event: 'protocolError', code: e.error.code }));
+  node.events.on('actorCrashed', (e) => !quiet && log.info(`actor ${e.ref.key} crashed: ${e.reason.name}: ${e.reason.message}`, { event: 'actorCrashed', actor: e.ref.key }));
   const addrs = await node.listen();
   // Tests and scripts read this line.
-  console.log(`listening ${node.id} ${addrs.join(' ')}`);
-  for (const seed of o.seed ?? []) {
+  log.listening(node.id, addrs);
+  const joins = (o.seed ?? []).map(async (seed) => {
     const address = seed.includes('://') ? seed : `tcp://${seed}`;
-    node.join(address).then(
-      (peer) => !quiet && log(`joined through ${peer} (${address})`),
-      (err: TroupeError) => log(`cannot join ${address}: ${err.code} ${err.message}`),
-    );
+    try {
+      const peer = await node.join(address);
+      if (!quiet) log.info(`joined through ${peer} (${address})`, { event: 'joined', node: peer, address });
+    } catch (err) {
+      const e = err as TroupeError;
+      log.info(`cannot join ${address}: ${e.code} ${e.message}`, { event: 'joinFailed', address, code: e.code });
+      // A wrong secret or protocol never heals by waiting.
+      if (e.code === 'UNAUTHORIZED' || e.code === 'VERSION_MISMATCH') failWith(`refused by ${address}`, e);
+      throw err;
+    }
+  });
+  if (client && joins.length > 0) {
+    // join() redials an unreachable seed forever; a one-shot command gives up after a while.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const failure = await Promise.race([
+      Promise.any(joins).then(
+        () => undefined,
+        (e: AggregateError) => e.errors[0] as unknown,
+      ),
+      new Promise<unknown>((resolve) => {
+        timer = setTimeout(() => resolve(new rt.core.TroupeError('TRANSPORT_CLOSED', `no seed answered within ${JOIN_WAIT_MS} ms`)), JOIN_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (failure !== undefined) failWith('no seed reachable', failure);
+  } else {
+    for (const j of joins) j.catch(() => {}); // logged above; a server keeps running
   }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: shutting down`);
-    node.shutdown().then(() => process.exit(0));
+    log.info(`${signal}: shutting down`, { event: 'shutdown', signal });
+    node.shutdown().then(() => process.exit(EXIT.ok));
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
@@ -125,13 +222,27 @@ async function whereis(node: Node, name: string, ms = 10_000): Promise<ActorRef>
   for (;;) {
     const ref = node.whereis(name);
     if (ref) return ref;
-    if (Date.now() > until) fail(`no actor is registered as "${name}" in the cluster after ${ms} ms`);
+    if (Date.now() > until) fail(`no actor is registered as "${name}" in the cluster after ${ms} ms`, EXIT.failed, { code: 'NO_ACTOR' });
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { values: o, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    fail(`${(err as Error).message} (see troupe --help)`);
+  }
+  const { values: o, positionals } = parsed;
+  if (o.log !== undefined) {
+    if (!(LOG_FORMATS as readonly string[]).includes(o.log)) fail(`--log must be one of ${LOG_FORMATS.join(', ')}`);
+    log = createCliLog(o.log as LogFormat);
+  }
+  if (o.version) {
+    log.out(version(), { version: version() });
+    return;
+  }
   const [command, ...rest] = positionals;
   if (command === 'relay' && o.help) {
     const { RELAY_HELP } = await import('./relay.ts');
@@ -142,19 +253,27 @@ async function main(argv: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  const log = (line: string) => console.log(`[${stamp()}] ${line}`);
+  const known = ['node', 'pong', 'ping', 'logger', 'log', 'request', 'pmap', 'relay'];
+  if (!known.includes(command)) fail(`unknown command "${command}" (see troupe help)`);
+  if (command === 'relay') {
+    const { runRelay } = await import('./relay.ts');
+    await runRelay(o, argv, log);
+    return;
+  }
+  const rt = await loadRuntime();
+  const { z } = rt;
   switch (command) {
     case 'node':
-      await startNode(o);
+      await startNode(rt, o, undefined);
       return;
 
     case 'pong': {
-      const node = await startNode(o, 'pong-node');
+      const node = await startNode(rt, o, 'pong-node');
       node.spawn(
         async (self) => {
           for (;;) {
             const m = await self.receive(z.object({ ping: z.number(), from: z.custom<ActorRef>() }));
-            log(`pong: got ping ${m.ping} from ${m.from.node}`);
+            log.info(`pong: got ping ${m.ping} from ${m.from.node}`, { event: 'ping', ping: m.ping, from: m.from.node });
             m.from.send({ pong: m.ping });
           }
         },
@@ -164,7 +283,7 @@ async function main(argv: string[]): Promise<void> {
     }
 
     case 'ping': {
-      const node = await startNode({ ...o, quiet: true }, `ping-${process.pid}`);
+      const node = await startNode(rt, { ...o, quiet: true }, `ping-${process.pid}`, true);
       const pong = await whereis(node, 'pong');
       const count = int(o.count, 5, 'count');
       const player = node.spawn(async (self) => {
@@ -172,48 +291,59 @@ async function main(argv: string[]): Promise<void> {
           const t0 = performance.now();
           pong.send({ ping: i, from: self.ref });
           const m = await self.receive(z.object({ pong: z.number() }), { timeout: 5000 });
-          log(`ping: got pong ${m.pong} from ${pong.node} in ${(performance.now() - t0).toFixed(2)} ms`);
+          const ms = performance.now() - t0;
+          log.info(`ping: got pong ${m.pong} from ${pong.node} in ${ms.toFixed(2)} ms`, { event: 'pong', pong: m.pong, from: pong.node, ms });
         }
       });
       const down = await node.waitDown(player);
       await node.shutdown();
-      process.exit(down.reason === 'normal' ? 0 : 1);
+      if (down.reason !== 'normal') failWith('ping failed', (down.reason as { error?: unknown }).error ?? down.reason);
+      process.exit(EXIT.ok);
     }
 
     case 'logger': {
-      const node = await startNode(o, 'logger-node');
+      const node = await startNode(rt, o, 'logger-node');
       await node.spawn(node.id, 'logger', { name: 'logger' });
-      log('logger registered as "logger"');
+      log.info('logger registered as "logger"', { event: 'registered', name: 'logger' });
       return;
     }
 
     case 'log': {
-      const node = await startNode({ ...o, quiet: true }, `log-${process.pid}`);
+      const node = await startNode(rt, { ...o, quiet: true }, `log-${process.pid}`, true);
       await whereis(node, 'logger');
-      const count = await node.call('logger', rest.join(' ') || 'hello from another process', { timeout: 5000 });
-      log(`logger has now received ${count} message(s)`);
+      let count: unknown;
+      try {
+        count = await node.call('logger', rest.join(' ') || 'hello from another process', { timeout: 5000 });
+      } catch (err) {
+        failWith('log failed', err);
+      }
+      log.info(`logger has now received ${String(count)} message(s)`, { event: 'logged', count });
       await node.shutdown();
-      process.exit(0);
+      process.exit(EXIT.ok);
     }
 
     case 'request': {
-      const node = await startNode({ ...o, quiet: true }, `request-${process.pid}`);
+      const node = await startNode(rt, { ...o, quiet: true }, `request-${process.pid}`, true);
       const target = (await firstPeer(node)) ?? node.id;
-      const sleeper = await node.spawn(target, 'sleeper');
       const ms = int(o.ms, 200, 'ms');
       const timeout = int(o.timeout, 1000, 'timeout');
+      let exit: number = EXIT.ok;
       try {
+        const sleeper = await node.spawn(target, 'sleeper');
         const answer = await sleeper.call({ ms }, { timeout });
-        log(`request answered: ${String(answer)}`);
+        log.info(`request answered: ${String(answer)}`, { event: 'answered', answer });
       } catch (err) {
-        log(`request failed: ${(err as TroupeError).code} — ${(err as Error).message}`);
+        const e = err as TroupeError;
+        log.info(`request failed: ${e.code} — ${e.message}`, { event: 'failed', code: e.code });
+        exit = exitCodeFor(e.code);
       }
       await node.shutdown();
-      process.exit(0);
+      process.exit(exit);
     }
 
     case 'pmap': {
-      const node = await startNode({ ...o, quiet: true }, `pmap-${process.pid}`);
+      const { MAP_FUNCTIONS } = rt.behaviours;
+      const node = await startNode(rt, { ...o, quiet: true }, `pmap-${process.pid}`, true);
       const first = await firstPeer(node);
       await new Promise((r) => setTimeout(r, 300)); // let gossip connect the rest of the cluster
       const nodes = node.peers().length ? node.peers() : [node.id];
@@ -225,25 +355,16 @@ async function main(argv: string[]): Promise<void> {
       const boss = node.spawn(async (self) => {
         // Erlangen's pattern: spawn remotely with a monitor, receive the DOWN carrying the result.
         const ref = await self.spawnOn(first ?? node.id, 'pmap', { fn, items, nodes }, { monitor: true });
-        const { reason, result } = await self.receive(downOf(ref), { timeout: 60_000 });
+        const { reason, result } = await self.receive(rt.core.downOf(ref), { timeout: 60_000 });
         return { reason, result };
       });
       const down = await node.waitDown(boss);
       const { reason, result } = (down.result ?? {}) as { reason?: unknown; result?: number[] };
-      if (reason !== 'normal') log(`pmap failed: ${JSON.stringify(reason ?? down.reason)}`);
-      else log(`pmap ${fn} over 1..${n} on ${nodes.join(', ')} in ${(performance.now() - t0).toFixed(1)} ms: ${JSON.stringify(result)}`);
+      if (reason !== 'normal') log.info(`pmap failed: ${JSON.stringify(reason ?? down.reason)}`, { event: 'failed' });
+      else log.info(`pmap ${fn} over 1..${n} on ${nodes.join(', ')} in ${(performance.now() - t0).toFixed(1)} ms: ${JSON.stringify(result)}`, { event: 'done', result });
       await node.shutdown();
-      process.exit(reason === 'normal' ? 0 : 1);
+      process.exit(reason === 'normal' ? EXIT.ok : EXIT.failed);
     }
-
-    case 'relay': {
-      const { runRelay } = await import('./relay.ts').catch(() => fail('the relay is not part of this build'));
-      await runRelay(o, argv);
-      return;
-    }
-
-    default:
-      fail(`unknown command "${command}" (see troupe help)`);
   }
 }
 
@@ -256,7 +377,4 @@ async function firstPeer(node: Node, ms = 10_000): Promise<string | undefined> {
   return node.peers()[0];
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(`troupe: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).catch((err: unknown) => failWith('error', err));

@@ -4,8 +4,8 @@
 // WebSocket server runs with `noServer` and the owner routes upgrades with `handleUpgrade`.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ExpressPeerServer } from 'peer';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
+import { importOptional } from '../adapters/optional-package.ts';
 
 /** Options of {@link attachPeerServer}. */
 export interface PeerServerOptions {
@@ -39,8 +39,13 @@ export interface AttachedPeerServer {
 /**
  * Mount a PeerServer on `server` (which the caller listens with and routes). peerjs clients then
  * use `{ host, port, path, key }` of that server.
+ * @throws {TroupeError} `MISSING_PACKAGE` when the optional packages `peer` or `ws` are not installed.
  */
-export function attachPeerServer(server: http.Server, options: PeerServerOptions = {}): AttachedPeerServer {
+export async function attachPeerServer(server: http.Server, options: PeerServerOptions = {}): Promise<AttachedPeerServer> {
+  const [{ ExpressPeerServer }, { WebSocketServer }] = await Promise.all([
+    importOptional('peer', 'the relay (its PeerServer for WebRTC signalling)', () => import('peer')),
+    importOptional('ws', 'the relay', () => import('ws')),
+  ]);
   const path = (options.path ?? '/peerjs').replace(/\/+$/, '') || '/';
   const key = options.key ?? 'peerjs';
   let wss: WebSocketServer | undefined;

@@ -39,6 +39,7 @@ import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWebSocketServerTransport } from '../adapters/websocket-server.ts';
 import { attachPeerServer } from './relay-signal.ts';
 import { parseHostPort } from '../adapters/host-port.ts';
+import { createCliLog, type CliLog } from './cli-log.ts';
 
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
@@ -168,7 +169,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     return given.length === wanted.length && crypto.timingSafeEqual(given, wanted);
   };
 
-  const peerServer = attachPeerServer(server, {
+  const peerServer = await attachPeerServer(server, {
     path: '/peerjs',
     key: peerKey,
     allowDiscovery: true,
@@ -337,29 +338,27 @@ export const RELAY_HELP = `troupe relay --listen HOST:PORT --secret S [options]
 `;
 
 /** `troupe relay …`: start a relay and print where it listens; Ctrl-C stops it. */
-export async function runRelay(o: RelayCliOptions, argv: string[] = []): Promise<Relay> {
+export async function runRelay(o: RelayCliOptions, argv: string[] = [], out: CliLog = createCliLog('text')): Promise<Relay> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(RELAY_HELP);
     process.exit(0);
   }
   const secret = o.secret ?? (o['secret-env'] ? process.env[o['secret-env']] : process.env.TROUPE_SECRET);
   if (!secret) {
-    console.error('troupe: a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable');
+    out.error('a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable', { exit: 2 });
     process.exit(2);
   }
   const num = (v: string | undefined, what: string): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0) {
-      console.error(`troupe: --${what} must be a positive number`);
+      out.error(`--${what} must be a positive number`, { exit: 2 });
       process.exit(2);
     }
     return n;
   };
   const ttl = num(o['credential-ttl'], 'credential-ttl');
   const heartbeatTimeout = num(o['heartbeat-timeout'], 'heartbeat-timeout');
-  const stamp = () => new Date().toISOString().slice(11, 23);
-  const log = (line: string) => console.log(`[${stamp()}] ${line}`);
   const relay = await startRelay({
     secret,
     listen: o.listen ?? '127.0.0.1:8787',
@@ -375,17 +374,17 @@ export async function runRelay(o: RelayCliOptions, argv: string[] = []): Promise
   });
   const { node } = relay;
   const quiet = !!o.quiet;
-  node.events.on('linkUp', (e) => !quiet && log(`link up: ${e.node} (${e.label})`));
-  node.events.on('linkDown', (e) => !quiet && log(`link down: ${e.node} (${e.reason})`));
-  node.events.on('protocolError', (e) => log(`refused: ${e.error.code} ${e.error.message}`));
+  node.events.on('linkUp', (e) => !quiet && out.info(`link up: ${e.node} (${e.label})`, { event: 'linkUp', node: e.node, label: e.label }));
+  node.events.on('linkDown', (e) => !quiet && out.info(`link down: ${e.node} (${e.reason})`, { event: 'linkDown', node: e.node, reason: e.reason }));
+  node.events.on('protocolError', (e) => out.info(`refused: ${e.error.code} ${e.error.message}`, { event: 'protocolError', code: e.error.code }));
   // Tests and scripts read this line.
-  console.log(`listening ${node.id} ${node.addresses.join(' ')}`);
-  console.log(`relay ${relay.url} (credential ${relay.url}/troupe/credential, PeerServer ${relay.url}/peerjs)`);
+  out.listening(node.id, node.addresses);
+  out.out(`relay ${relay.url} (credential ${relay.url}/troupe/credential, PeerServer ${relay.url}/peerjs)`, { event: 'relay', url: relay.url });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log(`${signal}: shutting down`);
+    out.info(`${signal}: shutting down`, { event: 'shutdown', signal });
     relay.close().then(() => process.exit(0));
   };
   process.once('SIGINT', () => stop('SIGINT'));

@@ -130,7 +130,7 @@ describe('hostile input on a memory link', () => {
     await raw.next(() => raw.nodeHello !== undefined, 'node hello');
     raw.sendHello();
     await raw.nextControl('auth');
-    raw.sendJson({ t: 'auth', mac: raw.mac(raw.nodeHello!.nonce, raw.nonce, raw.id, raw.node) });
+    raw.sendJson({ t: 'auth', mac: raw.proof('dialer') });
     raw.sendJson({ t: 'ok' });
     raw.sendTo(sink.id, 'after a failed auth');
     expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe('UNAUTHORIZED');

@@ -154,7 +154,7 @@ describe('limits', () => {
       raw.sendHello({ fc: 1_000_000 });
       const auth = await raw.nextControl<{ mac: string }>('auth');
       expect(auth.mac).toMatch(/^[0-9a-f]{64}$/);
-      raw.sendJson({ t: 'auth', mac: raw.mac(raw.nodeHello!.nonce, raw.nonce, raw.id, raw.node) });
+      raw.sendJson({ t: 'auth', mac: raw.proof('dialer') });
       await raw.nextControl('ok');
       raw.sendJson({ t: 'ok' });
       await until(() => n.peers().includes('raw'), 'the link to come up');

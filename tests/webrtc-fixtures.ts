@@ -58,7 +58,7 @@ export async function startPeerServer(key = 'troupe-test'): Promise<{
   close(): Promise<void>;
 }> {
   const server = http.createServer();
-  const ps = attachPeerServer(server, { path: '/peerjs', key });
+  const ps = await attachPeerServer(server, { path: '/peerjs', key });
   server.on('request', (req, res) => (ps.owns(req.url ?? '') ? ps.handle(req, res) : res.writeHead(404).end()));
   server.on('upgrade', (req, socket, head) => (ps.owns(req.url ?? '') ? ps.handleUpgrade(req, socket, head) : socket.destroy()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

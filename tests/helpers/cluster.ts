@@ -5,13 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { afterEach } from 'vitest';
 import { createNode, PROTOCOL_VERSION, type Node, type NodeOptions } from '../../core/index.ts';
 import { createTcpTransport } from '../../adapters/tcp.ts';
 import { createFaultProxy, type FaultProxy } from './fault-proxy.ts';
+import { handshakeProof } from './raw-peer.ts';
 
 /** The cluster secret every test node uses unless a test wants a wrong one. */
 export const SECRET = 'cluster-test-secret';
@@ -436,21 +435,20 @@ export class RawTcpClient {
   }
 
   /** The node's hello (it sends one as soon as a connection opens). */
-  async nodeHello(): Promise<{ node: string; nonce: string; v: number }> {
+  async nodeHello(): Promise<{ node: string; nonce: string; v: number; inc: string }> {
     return JSON.parse(await this.nextFrame((f) => f.startsWith('{"t":"hello"'), "the node's hello"));
   }
 
   /** A hello from this client, claiming node id `id` (fields can be overridden to misbehave). */
   hello(id: string, overrides: Record<string, unknown> = {}): string {
-    return JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, node: id, inc: 'raw', nonce: this.nonce, addrs: [], ...overrides });
+    return JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, r: 'd', node: id, inc: 'raw', nonce: this.nonce, addrs: [], ...overrides });
   }
 
   /** Run the whole handshake as node `id` proving `secret`; resolves with the node's id once the link is up. */
   async handshake(id: string, secret: string): Promise<string> {
     const h = await this.nodeHello();
-    // As core/link.ts computes it: both nonces and both ids, keyed by the secret.
-    const text = `troupe/${PROTOCOL_VERSION}|${h.nonce}|${this.nonce}|${id}|${h.node}`;
-    const mac = bytesToHex(hmac(sha256, utf8ToBytes(secret), utf8ToBytes(text)));
+    // As docs/protocol.md defines it: this client dials, the node listens.
+    const mac = handshakeProof(secret, 'dialer', { node: id, inc: 'raw', nonce: this.nonce }, h);
     this.sendFrames(this.hello(id), JSON.stringify({ t: 'auth', mac }), JSON.stringify({ t: 'ok' }));
     await this.nextFrame((f) => f === '{"t":"ok"}', "the node's ok");
     return h.node;

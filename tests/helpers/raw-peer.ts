@@ -5,6 +5,27 @@ import { PROTOCOL_VERSION, type Node } from '../../core/index.ts';
 import { createMemoryPair, type MemoryConnection } from '../../adapters/memory.ts';
 import { DIRECT_CALL, DIRECT_REPLY, DIRECT_SEND, directFields, parseDirectHeader } from '../../core/protocol.ts';
 
+/** The incarnation raw peers claim in their hello. */
+const RAW_INCARNATION = 'raw-incarnation';
+
+/** The ids, incarnation and nonce of one side of a handshake. */
+export interface Party {
+  node: string;
+  inc: string;
+  nonce: string;
+}
+
+/**
+ * The handshake proof of `role` (docs/protocol.md, "Handshake"), written independently of
+ * core/link.ts: HMAC-SHA256 keyed by the secret over the JSON array
+ * `["troupe-link-proof", version, role, dialer id, dialer incarnation, dialer nonce, listener id,
+ * listener incarnation, listener nonce]`, as hex.
+ */
+export function handshakeProof(secret: string, role: 'dialer' | 'listener', dialer: Party, listener: Party): string {
+  const text = JSON.stringify(['troupe-link-proof', PROTOCOL_VERSION, role, dialer.node, dialer.inc, dialer.nonce, listener.node, listener.inc, listener.nonce]);
+  return bytesToHex(hmac(sha256, utf8ToBytes(secret), utf8ToBytes(text)));
+}
+
 /** Options of {@link rawPeer}. */
 export interface RawPeerOptions {
   /** The node id this raw peer claims. @default 'raw' */
@@ -25,7 +46,7 @@ export class RawPeer {
   readonly id: string;
   readonly conn: MemoryConnection;
   /** The node's hello, once it arrived. */
-  nodeHello: { node: string; nonce: string; v: number } | undefined;
+  nodeHello: { node: string; nonce: string; v: number; inc: string } | undefined;
   closed = false;
   readonly nonce = bytesToHex(randomBytes(16));
   #secret: string;
@@ -55,7 +76,7 @@ export class RawPeer {
     env = this.#fromDirect(env);
     if (!this.nodeHello) {
       try {
-        const m = JSON.parse(env) as { t?: string; node: string; nonce: string; v: number };
+        const m = JSON.parse(env) as { t?: string; node: string; nonce: string; v: number; inc: string };
         if (m.t === 'hello') this.nodeHello = m;
       } catch {
         /* not JSON: keep it in the inbox */
@@ -130,13 +151,17 @@ export class RawPeer {
 
   /** Our hello (fields can be overridden to misbehave). */
   sendHello(overrides: Record<string, unknown> = {}): void {
-    this.sendJson({ t: 'hello', v: PROTOCOL_VERSION, node: this.id, inc: 'raw-incarnation', nonce: this.nonce, addrs: [], ...overrides });
+    this.sendJson({ t: 'hello', v: PROTOCOL_VERSION, r: 'd', node: this.id, inc: RAW_INCARNATION, nonce: this.nonce, addrs: [], ...overrides });
   }
 
-  /** HMAC as core/link.ts computes it: over both nonces and both ids, keyed by the secret. */
-  mac(challenge: string, ownNonce: string, prover: string, verifier: string, secret = this.#secret): string {
-    const text = `troupe/${PROTOCOL_VERSION}|${challenge}|${ownNonce}|${prover}|${verifier}`;
-    return bytesToHex(hmac(sha256, utf8ToBytes(secret), utf8ToBytes(text)));
+  /**
+   * A handshake proof as docs/protocol.md defines it (written here independently of core): the
+   * raw peer is the dialer, the node the listener; `role` says whose proof it is.
+   */
+  proof(role: 'dialer' | 'listener', secret = this.#secret): string {
+    const h = this.nodeHello;
+    if (!h) throw new Error('no hello from the node yet');
+    return handshakeProof(secret, role, { node: this.id, inc: RAW_INCARNATION, nonce: this.nonce }, h);
   }
 
   /**
@@ -148,8 +173,8 @@ export class RawPeer {
     const hello = this.nodeHello!;
     this.sendHello();
     const auth = await this.nextControl<{ mac: string }>('auth');
-    if (auth.mac !== this.mac(this.nonce, hello.nonce, hello.node, this.id)) throw new Error('node failed the secret challenge');
-    this.sendJson({ t: 'auth', mac: this.mac(hello.nonce, this.nonce, this.id, hello.node) });
+    if (auth.mac !== this.proof('listener')) throw new Error(`node failed the secret challenge (node ${hello.node})`);
+    this.sendJson({ t: 'auth', mac: this.proof('dialer') });
     await this.nextControl('ok');
     this.sendJson({ t: 'ok' });
   }

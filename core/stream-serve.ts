@@ -1,0 +1,122 @@
+/**
+ * The producer side of streams (see core/stream.ts for the consumer and the protocol). A call
+ * answered with an async iterable gets a stream handle instead: a producer actor on the callee's
+ * node that holds the iterator and sends its chunks to the consumer while it has credit. Built
+ * on the public runtime only (spawn, receive, monitor, send), so it works on every route.
+ */
+import { ActorRef } from './actor-ref.ts';
+import { isDown } from './actor.ts';
+import { toTroupeError } from './errors.ts';
+import type { Node } from './node.ts';
+
+/** Key of the stream handle a streaming call answers with: `{ "~troupe.stream": producer }`. */
+export const STREAM_KEY = '~troupe.stream';
+/** Key of every stream protocol message: `{ "~s": kind, … }`. */
+export const STREAM_TAG = '~s';
+/** Largest credit window a consumer may ask for (chunks). */
+export const MAX_WINDOW = 65_536;
+
+/**
+ * The stream protocol's messages, all ordinary actor messages (plain JSON plus refs):
+ * consumer → producer: `open` (the sink to send to and the first credit), `credit` (more),
+ * `cancel`; producer → consumer: `chunk` (`i`: its number from 0, `v`: the value), `end`,
+ * `error` (`e`: the error's data).
+ */
+export type StreamMessage =
+  | { '~s': 'open'; sink: ActorRef<any, any>; credit: number }
+  | { '~s': 'credit'; n: number }
+  | { '~s': 'cancel' }
+  | { '~s': 'chunk'; i: number; v: unknown }
+  | { '~s': 'end' }
+  | { '~s': 'error'; e: unknown };
+
+/** What a streaming call answers with. */
+export interface StreamHandle {
+  readonly '~troupe.stream': ActorRef<StreamMessage, unknown>;
+}
+
+/** Options of {@link serveStream}. */
+export interface ServeStreamOptions {
+  /** The producer gives up (and returns the iterator) if no consumer opens it within this many ms. @default the node's `callTimeout` */
+  openTimeout?: number;
+}
+
+/** Whether `v` can be served as a stream: it has `Symbol.asyncIterator`. */
+export function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+/** Whether `v` is a stream handle (the answer of a streaming call). */
+export function isStreamHandle(v: unknown): v is StreamHandle {
+  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)[STREAM_KEY] instanceof ActorRef;
+}
+
+/** Whether `m` is a stream protocol message of kind `kind`. */
+export function isStreamMessage<K extends StreamMessage['~s']>(m: unknown, kind: K): m is Extract<StreamMessage, { '~s': K }> {
+  return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[STREAM_TAG] === kind;
+}
+
+/**
+ * Serve `iterable` as a stream from `node`: spawn its producer and return the handle to answer
+ * the call with. A handler that replies with an async iterable gets this done for it; call it
+ * yourself to pass options, or to hand a stream inside a larger answer.
+ * @example
+ * handle: (m, s, ctx) => { ctx.reply(serveStream(ctx.node, lines(m.file), { openTimeout: 1000 })) }
+ */
+export function serveStream(node: Node, iterable: AsyncIterable<unknown>, options: ServeStreamOptions = {}): StreamHandle {
+  const openTimeout = options.openTimeout ?? node.options.callTimeout;
+  const producer = node.spawn(async (self) => {
+    const it = iterable[Symbol.asyncIterator]();
+    let open: Extract<StreamMessage, { '~s': 'open' }>;
+    try {
+      open = await self.receive((m): m is typeof open => isStreamMessage(m, 'open') && validOpen(m), { timeout: openTimeout });
+    } catch {
+      await closeIterator(it);
+      return;
+    }
+    const sink = open.sink;
+    const window = open.credit;
+    // The consumer's end (it stopped, its node was lost) stops the producer too.
+    self.monitor(sink);
+    let credit = window;
+    let i = 0;
+    let finished = false;
+    try {
+      for (;;) {
+        // Take control messages as they come; wait for one only when out of credit.
+        while (credit <= 0 || self.mailboxSize > 0) {
+          const m = await self.receive();
+          if (isDown(m) || isStreamMessage(m, 'cancel')) return;
+          if (isStreamMessage(m, 'credit') && Number.isSafeInteger(m.n) && m.n > 0) credit = Math.min(window, credit + m.n);
+        }
+        const r = await it.next();
+        if (r.done) {
+          finished = true;
+          sink.send({ [STREAM_TAG]: 'end' });
+          return;
+        }
+        sink.send({ [STREAM_TAG]: 'chunk', i: i++, v: r.value });
+        credit--;
+      }
+    } catch (err) {
+      finished = true;
+      sink.send({ [STREAM_TAG]: 'error', e: toTroupeError(err, 'JOB_FAILED').toData() });
+    } finally {
+      if (!finished) await closeIterator(it);
+    }
+  });
+  return { [STREAM_KEY]: producer } as StreamHandle;
+}
+
+function validOpen(m: { sink: unknown; credit: unknown }): boolean {
+  return m.sink instanceof ActorRef && Number.isSafeInteger(m.credit) && (m.credit as number) > 0 && (m.credit as number) <= MAX_WINDOW;
+}
+
+/** Let the iterable clean up (an async generator runs its `finally`); its errors are its own. */
+async function closeIterator(it: AsyncIterator<unknown>): Promise<void> {
+  try {
+    await it.return?.();
+  } catch {
+    // nothing to report to: the consumer has gone
+  }
+}

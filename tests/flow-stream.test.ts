@@ -1,0 +1,181 @@
+// Issue 14 — streams over memory links: `ref.stream(msg)` reads what a handler answers with an
+// async iterable, with credit-based backpressure, early stop, abort, errors and the producer's
+// end, and as a web ReadableStream. The same protocol over TCP between processes is in
+// flow-stream-tcp.test.ts.
+import { describe, expect, it } from 'vitest';
+import { behaviour, serveStream, TroupeError, type ActorRef } from '../core/index.ts';
+import { connectMemory } from '../adapters/memory.ts';
+import { rejects, settle, until, useNodes, within } from './helpers/nodes.ts';
+
+type Req = { n: number; failAt?: number };
+
+/** A behaviour streaming 0..n-1, counting what its generator produced and whether it was closed. */
+function counter(stats: { produced: number; closed: boolean }) {
+  return behaviour({
+    handle: (m: Req, _s: undefined, ctx) => {
+      ctx.reply(
+        (async function* () {
+          try {
+            for (let i = 0; i < m.n; i++) {
+              if (i === m.failAt) throw new Error(`failed at ${i}`);
+              stats.produced++;
+              yield i;
+            }
+          } finally {
+            stats.closed = true;
+          }
+        })(),
+      );
+    },
+  });
+}
+
+describe('ref.stream', () => {
+  const node = useNodes();
+
+  async function pair() {
+    const a = node({ name: 'a' });
+    const b = node({ name: 'b' });
+    await connectMemory(a, b);
+    return { a, b };
+  }
+
+  it('reads every chunk in order, across a link', async () => {
+    const { a, b } = await pair();
+    const stats = { produced: 0, closed: false };
+    const p = b.spawn(counter(stats));
+    const out: number[] = [];
+    for await (const x of a.ref<Req>(p.node, p.id).stream<number>({ n: 1000 })) out.push(x);
+    expect(out).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    await until(() => a.actorCount === 0 && b.actorCount === 1, 'sink and producer ended');
+  });
+
+  it('a slow consumer pauses the producer: it never runs more than one window ahead', async () => {
+    const { a, b } = await pair();
+    const stats = { produced: 0, closed: false };
+    const p = b.spawn(counter(stats));
+    const window = 8;
+    const reader = a.ref<Req>(p.node, p.id).stream<number>({ n: 10_000 }, { window });
+    let taken = 0;
+    let maxAhead = 0;
+    for await (const x of reader) {
+      expect(x).toBe(taken);
+      taken++;
+      if (taken % 50 === 0) await settle(3); // a slow consumer
+      maxAhead = Math.max(maxAhead, stats.produced - taken);
+      if (taken === 400) break;
+    }
+    expect(maxAhead).toBeLessThanOrEqual(window + 1);
+    await until(() => stats.closed, 'the producer closed its iterator after the consumer stopped');
+    expect(stats.produced).toBeLessThanOrEqual(400 + window + 1);
+    await until(() => b.actorCount === 1 && a.actorCount === 0, 'producer and sink ended');
+  });
+
+  it('the producer throws: the iteration throws its error after the chunks before it', async () => {
+    const { a, b } = await pair();
+    const p = b.spawn(counter({ produced: 0, closed: false }));
+    const out: number[] = [];
+    const err = await (async () => {
+      try {
+        for await (const x of a.ref<Req>(p.node, p.id).stream<number>({ n: 10, failAt: 5 })) out.push(x);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(out).toEqual([0, 1, 2, 3, 4]);
+    expect(err).toBeInstanceOf(TroupeError);
+    expect((err as TroupeError).message).toContain('failed at 5');
+  });
+
+  it('abort stops the stream: ABORTED, and the producer is closed', async () => {
+    const { a, b } = await pair();
+    const stats = { produced: 0, closed: false };
+    const p = b.spawn(counter(stats));
+    const ac = new AbortController();
+    const reader = a.ref<Req>(p.node, p.id).stream<number>({ n: 1e9 }, { signal: ac.signal, window: 4 });
+    expect((await reader.next()).value).toBe(0);
+    const hang = (async () => {
+      for (;;) {
+        const r = await reader.next();
+        if (r.done) return;
+        if (r.value === 20) ac.abort('enough');
+      }
+    })();
+    await rejects(hang, 'ABORTED', 'the aborted iteration');
+    await until(() => stats.closed, 'the producer stopped');
+    expect(stats.produced).toBeLessThan(30);
+  });
+
+  it('the producer actor is killed: the iteration throws ACTOR_EXITED', async () => {
+    const { a, b } = await pair();
+    const src = b.spawn(
+      behaviour({
+        handle: (_m: unknown, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              yield 1;
+              await new Promise(() => {}); // then hangs
+            })(),
+          );
+        },
+      }),
+    );
+    const reader = a.ref(src.node, src.id).stream<number>('go');
+    expect((await reader.next()).value).toBe(1);
+    const next = reader.next();
+    await settle();
+    // The producer is the newest actor on b.
+    const producers = [...Array(3).keys()].map((i) => b.ref(b.id, src.id + 1 + i)).filter((r) => b.isAlive(r));
+    expect(producers.length).toBe(1);
+    b.kill(producers[0]);
+    await rejects(next, 'ACTOR_EXITED');
+  });
+
+  it('a call that does not answer with an iterable: INVALID_MESSAGE', async () => {
+    const { a, b } = await pair();
+    const echo = b.spawn(async (self) => {
+      for (;;) self.reply(await self.receive());
+    });
+    await rejects(a.ref(echo.node, echo.id).stream('x').next(), 'INVALID_MESSAGE');
+    await until(() => a.actorCount === 0, 'the sink ended');
+  });
+
+  it('as a web ReadableStream, and by registered name with serveStream', async () => {
+    const { a, b } = await pair();
+    b.spawn(
+      behaviour({
+        handle: (m: { upTo: number }, _s: undefined, ctx) => {
+          ctx.reply(
+            serveStream(
+              ctx.node,
+              (async function* () {
+                for (let i = 1; i <= m.upTo; i++) yield `line ${i}`;
+              })(),
+            ),
+          );
+        },
+      }),
+      { name: 'lines' },
+    );
+    await until(() => a.whereis('lines') !== undefined, 'the name reached a');
+    const rs = a.stream<string>('lines', { upTo: 3 }).readable();
+    const got: string[] = [];
+    const reader = rs.getReader();
+    for (;;) {
+      const r = await within(reader.read(), 'a read');
+      if (r.done) break;
+      got.push(r.value);
+    }
+    expect(got).toEqual(['line 1', 'line 2', 'line 3']);
+  });
+
+  it('the consumer node shuts down: the producer stops', async () => {
+    const { a, b } = await pair();
+    const stats = { produced: 0, closed: false };
+    const p: ActorRef<Req> = b.spawn(counter(stats));
+    const reader = a.ref<Req>(p.node, p.id).stream<number>({ n: 1e9 }, { window: 4 });
+    await reader.next();
+    await a.shutdown();
+    await until(() => stats.closed, 'the producer closed its iterator');
+  });
+});

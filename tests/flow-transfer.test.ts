@@ -1,0 +1,118 @@
+// Issue 14 — transfer lists on MessagePort links: `send(msg, { transfer })`, the same for `call`
+// and replies, move buffers to a worker_threads worker instead of copying them (the sender's
+// buffer is detached, as with postMessage); a SharedArrayBuffer passes as itself. Off a MessagePort
+// link (memory, TCP) the option changes nothing but that the message is copied. The 64 MB case in
+// Chromium is in tests/browser/transfer.browser.test.ts.
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectMemory } from '../adapters/memory.ts';
+import { spawnWorkerNode } from '../adapters/worker.ts';
+import type { ActorRef, Node } from '../core/index.ts';
+import { extractTransfer, restoreTransfer } from '../core/transfer.ts';
+import { until, useNodes, within } from './helpers/nodes.ts';
+
+const bootstrap = new URL('./fixtures/tsx-worker.mjs', import.meta.url);
+const entry = new URL('./fixtures/flow-transfer-worker.ts', import.meta.url).href;
+
+describe('transfer lists to a worker_threads worker', () => {
+  const makeNode = useNodes();
+  const workers: Worker[] = [];
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  });
+
+  async function start(): Promise<{ node: Node; xfer: ActorRef }> {
+    const node = makeNode({ name: 'main' });
+    const worker = new Worker(bootstrap, { workerData: { entry, name: 'w1' } });
+    workers.push(worker);
+    await within(spawnWorkerNode(node, worker), 'the worker links up', 20_000);
+    await until(() => node.whereis('xfer') !== undefined, 'the worker registers xfer', 10_000);
+    return { node, xfer: node.whereis('xfer')! };
+  }
+
+  /** An actor on `node` that resolves with the first message it gets. */
+  function inbox(node: Node): { ref: ActorRef; first: Promise<unknown> } {
+    let ref!: ActorRef;
+    const first = new Promise<unknown>((resolve) => {
+      ref = node.spawn(async (self) => resolve(await self.receive()));
+    });
+    return { ref, first };
+  }
+
+  it('send(msg, { transfer: [buf] }): the buffer arrives intact and the sender\'s is detached', async () => {
+    const { node, xfer } = await start();
+    const size = 8 * 1024 * 1024;
+    const buf = new ArrayBuffer(size);
+    const v = new Uint8Array(buf);
+    for (let i = 0; i < size; i += 4096) v[i] = (i / 4096) & 255;
+    let expected = 0;
+    for (let i = 0; i < size; i += 4096) expected = (expected + v[i]) % 1_000_003;
+    const report = inbox(node);
+    xfer.send({ op: 'sum', buf, report: report.ref }, { transfer: [buf] });
+    expect(buf.byteLength).toBe(0); // moved, not copied
+    expect(await within(report.first, 'the report', 10_000)).toEqual({ bytes: size, sum: expected, isArrayBuffer: true });
+  });
+
+  it('a reply with a transfer list moves the buffer back; a call carries a typed array over a moved buffer', async () => {
+    const { node, xfer } = await start();
+    const r = (await xfer.call({ op: 'fill', size: 1 << 20 })) as { buf: ArrayBuffer };
+    expect(r.buf).toBeInstanceOf(ArrayBuffer);
+    expect(r.buf.byteLength).toBe(1 << 20);
+    expect(new Uint8Array(r.buf)[1000]).toBe(1000 & 255);
+    expect(await xfer.call({ op: 'detached?' })).toBe(true);
+    const data = new Uint16Array(1000).map((_, i) => i * 3);
+    expect(await xfer.call({ op: 'view', data }, { transfer: [data.buffer] })).toEqual({ length: 1000, first: 0, last: 2997, ctor: 'Uint16Array' });
+    expect(data.buffer.byteLength).toBe(0);
+  });
+
+  it('a SharedArrayBuffer in the list passes as itself: the worker\'s write is seen here', async () => {
+    const { xfer } = await start();
+    const sab = new SharedArrayBuffer(16);
+    expect(await xfer.call({ op: 'shared', sab }, { transfer: [sab] })).toBe('ok');
+    expect(new Int32Array(sab)[0]).toBe(42);
+  });
+
+  it('a transfer list the host refuses (an object it cannot move): the send is a not-serializable dead letter, the call SERIALIZATION; the link stays up', async () => {
+    const { node, xfer } = await start();
+    const notMovable = { not: 'a transferable' };
+    const dead: string[] = [];
+    node.events.on('deadLetter', (e) => dead.push(e.reason));
+    xfer.send({ op: 'sum', buf: notMovable }, { transfer: [notMovable] });
+    expect(dead).toEqual(['not-serializable']);
+    await expect(xfer.call({ op: 'view', data: notMovable }, { transfer: [notMovable] })).rejects.toMatchObject({ code: 'SERIALIZATION' });
+    expect(await xfer.call({ op: 'detached?' })).toBe(false);
+  });
+});
+
+describe('transfer lists elsewhere', () => {
+  const makeNode = useNodes();
+
+  it('over a link that cannot move objects the option is ignored: the message is copied', async () => {
+    const a = makeNode({ name: 'a' });
+    const b = makeNode({ name: 'b' });
+    await connectMemory(a, b);
+    let got!: (v: unknown) => void;
+    const arrived = new Promise((r) => (got = r));
+    const sink = b.spawn(async (self) => got(await self.receive()));
+    const buf = new ArrayBuffer(4);
+    a.ref(sink.node, sink.id).send({ text: 'hi', n: 1 }, { transfer: [buf] });
+    expect(await within(arrived, 'the message')).toEqual({ text: 'hi', n: 1 });
+    expect(buf.byteLength).toBe(4);
+  });
+
+  it('extract/restore: placeholders only where listed objects are, the caller\'s message untouched, a missing item is INVALID_MESSAGE', () => {
+    const buf = new ArrayBuffer(8);
+    const view = new Float64Array(buf);
+    const other = new ArrayBuffer(2);
+    const msg = { a: [1, { b: buf }], c: view, d: other, e: 'x' };
+    const { value, items } = extractTransfer(msg, [buf]);
+    expect(items).toEqual([buf, view]);
+    expect(msg.a[1]).toEqual({ b: buf }); // untouched
+    expect((value as typeof msg).d).toBe(other);
+    const decoded = JSON.parse(JSON.stringify({ ...(value as object), d: null }));
+    const back = restoreTransfer(decoded, items) as Record<string, unknown>;
+    expect((back.a as unknown[])[1]).toEqual({ b: buf });
+    expect(back.c).toBe(view);
+    expect(() => restoreTransfer({ x: { '~troupe.xfer': 5 } }, items)).toThrow(/missing/);
+  });
+});
