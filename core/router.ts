@@ -6,6 +6,8 @@ import {
   EnvelopeHeader,
   fastHeader,
   parseHeader,
+  canonicalHop,
+  nextHopText,
   parseDirectHeader,
   directHeader,
   directFields,
@@ -622,6 +624,9 @@ export class Router {
     } catch (err) {
       return this.#protocolError(link, 'malformed envelope header', err);
     }
+    // Where a canonical header's hop count is: forwarding rewrites just those digits.
+    const hopAt = canonicalHop.at;
+    const hopEnd = canonicalHop.end;
     let h = fastHeader(raw);
     if (h === undefined) {
       const parsed = EnvelopeHeader.safeParse(raw);
@@ -632,7 +637,7 @@ export class Router {
       h = parsed.data;
     }
     if ('n' in h) {
-      if (h.n !== this.#id) return this.#forward(link, h, payload);
+      if (h.n !== this.#id) return this.#forward(link, h, payload, hopAt >= 0 ? text : undefined, hopAt, hopEnd);
       // This node never sends itself envelopes over a link: one that claims to come from here is
       // forged (a link request "from" one of our actors would make us signal it ourselves).
       if (h.o === this.#id) return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
@@ -837,7 +842,12 @@ export class Router {
   // ---------------------------------------------------------------------------------------
   // Forwarding
 
-  #forward(from: Link, h: RoutedHeader, payload: string | undefined): void {
+  /**
+   * Forward an envelope for another node. `received` (with its hop digits at `hopAt..hopEnd`) is
+   * the envelope as it arrived when its header was canonical: it leaves with only the hop count
+   * rewritten, neither its header nor its payload encoded again.
+   */
+  #forward(from: Link, h: RoutedHeader, payload: string | undefined, received?: string, hopAt = -1, hopEnd = 0): void {
     if (h.h + 1 > this.#options.hopLimit) {
       this.#events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.#options.hopLimit} hops`), peer: from.peer });
       if (h.t === 'c' || h.t === 'sp') this.#node._replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.#options.hopLimit} hops`));
@@ -858,7 +868,7 @@ export class Router {
     // in front of a slow peer bounds what it holds: sends, calls and spawns past maxLinkQueue
     // are dropped (calls and spawns get a MAILBOX_FULL reply).
     const droppable = h.t === 's' || h.t === 'c' || h.t === 'sp';
-    const text = envelope({ ...h, h: h.h + 1 }, payload);
+    const text = received !== undefined ? nextHopText(received, hopAt, hopEnd, h.h) : envelope({ ...h, h: h.h + 1 }, payload);
     if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
     if (!link.enqueue(text, droppable)) {
       const error = this.congested(link);
