@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describeTarget, hasGc, now, targetMet, type BenchCase, type Result } from './harness.ts';
 
 /** Area files, in run order. Add one here when you add `bench/<area>.ts`. */
-const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser'] as const;
+const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'bundle'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsFile = join(here, 'results', 'latest.json');

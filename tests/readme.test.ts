@@ -12,6 +12,20 @@ const tour = readme.slice(readme.indexOf('## API tour'), readme.indexOf('\n## ',
 const snippets = [...tour.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].map((m) => ({ title: m[1], code: m[2] }));
 const dir = join(root, 'tests', '.readme-snippets');
 
+/**
+ * `troupe`, `troupe/tcp`, … as tsconfig `paths` to the `.ts` sources: the package's exports point
+ * into dist/ (built only by `npm run build`), the snippets run against the sources. tsc and tsx
+ * (through TSX_TSCONFIG_PATH) both honour them.
+ */
+function sourcePaths(): Record<string, string[]> {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { import: string }> };
+  return Object.fromEntries(
+    Object.entries(pkg.exports)
+      .filter((e): e is [string, { import: string }] => typeof e[1] === 'object')
+      .map(([sub, t]) => [`troupe${sub.slice(1)}`, [join(root, t.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))]]),
+  );
+}
+
 describe('README error table', () => {
   it('lists exactly the codes in ERROR_CODES', () => {
     const section = readme.slice(readme.indexOf('## Error codes'), readme.indexOf('\n## ', readme.indexOf('## Error codes') + 5));
@@ -26,23 +40,23 @@ describe('README API tour', () => {
   });
   mkdirSync(dir, { recursive: true });
   snippets.forEach(({ code }, i) => writeFileSync(join(dir, `snippet-${i + 1}.ts`), code));
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', include: ['./*.ts'] }));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', compilerOptions: { paths: sourcePaths() }, include: ['./*.ts'] }));
 
   it('type-checks (tsc --noEmit, strict)', async () => {
     const out = await new Promise<string>((resolve) => {
-      execFile(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', join(dir, 'tsconfig.json')], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) =>
+      execFile(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', join(dir, 'tsconfig.json')], { cwd: root, timeout: 150_000 }, (err, stdout, stderr) =>
         resolve(err ? stdout + stderr || String(err) : ''),
       );
     });
     expect(out).toBe('');
-  });
+  }, 160_000); // tsc over the snippets and every source they import: slow on a loaded machine
 
   snippets.forEach(({ title, code }, i) => {
     it(`runs: ${title}`, async () => {
       const file = join(dir, `snippet-${i + 1}.ts`);
       writeFileSync(file, code);
       const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-        execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 20_000 }, (err, stdout, stderr) =>
+        execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 20_000, env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') } }, (err, stdout, stderr) =>
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
         );
       });
