@@ -428,8 +428,8 @@ describe('types', () => {
     const n = createNode();
     const sup = n.spawn(supervisor({ children: [] }));
     expectTypeOf(sup).toEqualTypeOf<ActorRef<import('../core/index.ts').SupervisorRequest>>();
-    expectTypeOf(whichChildren(sup)).resolves.toEqualTypeOf<import('../core/index.ts').ChildInfo[]>();
-    expectTypeOf(countChildren(sup)).resolves.toEqualTypeOf<import('../core/index.ts').ChildCounts>();
+    expectTypeOf(whichChildren).returns.resolves.toEqualTypeOf<import('../core/index.ts').ChildInfo[]>();
+    expectTypeOf(countChildren).returns.resolves.toEqualTypeOf<import('../core/index.ts').ChildCounts>();
     // @ts-expect-error: not a supervisor request
     sup.send({ op: 'bogus' });
     await n.shutdown();
