@@ -139,6 +139,8 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
     const downMs = allDown ? Math.max(...survivors.map((p) => p.lines.find((l) => downRe.test(l.text))!.at)) - killAt : null;
     await sleep(1000);
     const falseDowns = survivors.reduce((a, p) => a + p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).length, 0);
+    const falseLines = survivors.flatMap((p) => p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).map((l) => `${p.id}: ${l.text}`));
+    if (falseLines.length) notes.push(`false node-downs, first ones: ${falseLines.slice(0, 4).join(' | ')}`);
     const note = notes.join('; ') || undefined;
     return [
       { key: key('converge_s'), unit: 's', value: convergeS, baseline: null, note },
@@ -176,7 +178,7 @@ const scale: BenchCase = {
         }
         out.push(...rs);
         // Printed as it goes: a long run that is cut short still leaves its figures.
-        console.log(`\n[scale] ${mode} N=${n}: ${rs.map((r) => `${r.key.split('.').pop()}=${r.value === null ? 'n/a' : Math.round(r.value * 100) / 100}`).join(' ')}${rs[0]?.note ? ` (${rs[0].note})` : ''}`);
+        console.log(`\n[scale] ${mode} N=${n}: ${rs.map((r) => `${r.key.split('.').pop()}=${r.value === null ? 'n/a' : Math.round(r.value * 100) / 100}`).join(' ')}${rs.some((r) => r.note) ? ` (${rs.map((r) => r.note).filter(Boolean).join('; ')})` : ''}`);
       }
     }
     return out;
