@@ -91,7 +91,7 @@ describe('README Collaboration (Yjs)', () => {
     const file = join(dir, 'snippet-collab.ts');
     writeFileSync(file, code);
     const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) =>
+      execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 30_000, env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') } }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
       );
     });
