@@ -298,7 +298,10 @@ const fanin: BenchCase = {
         const sent = Promise.all(ps.map((p) => p.next('sent', 60_000)));
         const t0 = now();
         for (const p of ps) p.send({ go: FANIN_N });
-        await done;
+        // A lost message would leave `done` pending for ever: give up after two minutes.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([done, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`fan-in: ${sink.count} of ${total} arrived within 120 s`)), 120_000)))]);
+        clearTimeout(timer);
         const rate = total / ((now() - t0) / 1000);
         await sent;
         return rate;

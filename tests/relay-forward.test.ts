@@ -3,7 +3,7 @@
 // what serialising the header again would give. Then end to end: sends and calls through a relay.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { behaviour, createNode } from '../core/index.ts';
+import { behaviour, createNode, type ActorRef } from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 import { canonicalHop, envelope, nextHopText, parseHeader } from '../core/protocol.ts';
 import { z } from 'zod';
@@ -56,7 +56,7 @@ describe('through a relay', () => {
           },
         }),
       );
-      const ref = a.ref<{ n: number }, number>('b', echo.id);
+      const ref = a.ref('b', echo.id) as ActorRef<{ n: number }, number>;
       for (let i = 0; i < 100; i++) expect(await ref.call({ n: i }, { timeout: 5000 })).toBe(i * 2);
       for (let i = 100; i < 1100; i++) ref.send({ n: i });
       for (let t = 0; t < 200 && got.length < 1100; t++) await new Promise((r) => setTimeout(r, 10));
