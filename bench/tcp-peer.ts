@@ -29,7 +29,7 @@ let onCommand: (cmd: Record<string, unknown>) => void = () => {};
 process.on('message', (cmd: Record<string, unknown>) => {
   if (cmd.exit) process.exit(0);
   if (typeof cmd.arm === 'number') {
-    // Done when all n arrived, or (some lost) when the count stood still for a second (checked
+    // Done when all n arrived, or (some lost) when the count stood still for 5 s (checked
     // every 100 ms, so no clock read per message): the reply says how many came and for how long
     // the count had stood still when it gave up.
     let settled = false;
@@ -45,7 +45,7 @@ process.on('message', (cmd: Record<string, unknown>) => {
       if (sink.count !== seen) {
         seen = sink.count;
         stillSince = t;
-      } else if (t - stillSince > 1000) {
+      } else if (t - stillSince > 5000) {
         clearInterval(watch);
         send({ done: true, count: sink.count, idleMs: t - stillSince });
       }
@@ -64,7 +64,7 @@ const [role, ...args] = process.argv.slice(2);
 
 async function tcpNode(listen: boolean, name?: string): Promise<Node> {
   const { createTcpTransport } = await import('../adapters/tcp.ts');
-  return createNode({ name, secret, transports: [createTcpTransport(listen ? { listen: '127.0.0.1:0' } : {})] });
+  return createNode({ name, secret, transports: [createTcpTransport(listen ? { listen: '127.0.0.1:0' } : {})], handshakeTimeout: 30_000 });
 }
 
 /** Free memory now and report it: RSS and V8 heap after two full GCs. */
@@ -123,7 +123,7 @@ if (role === 'raw') {
     reasons[e.reason] = (reasons[e.reason] ?? 0) + 1;
   });
   onCommand = (cmd) => {
-    if (cmd.stats) send({ stats: { deadLetters, reasons, links: node.linkStats() } });
+    if (cmd.stats) send({ stats: { deadLetters, reasons, links: node.linkStats(), cpu: process.cpuUsage() } });
   };
   send({ address, node: node.id });
 } else if (role === 'send-troupe') {
@@ -196,7 +196,7 @@ if (role === 'raw') {
   if (role === 'dial-troupe') {
     const { createTcpTransport } = await import('../adapters/tcp.ts');
     for (let i = 0; i < k; i++) {
-      const node = createNode({ secret, transports: [createTcpTransport()], autoConnect: false });
+      const node = createNode({ secret, transports: [createTcpTransport()], autoConnect: false, handshakeTimeout: 30_000 });
       await node.connect(args[0]);
     }
   } else {

@@ -1,9 +1,29 @@
-import { ActorRef } from './actor-ref.ts';
-import { Down, Exit, errorReason, type Actor, type ExitReason } from './actor.ts';
+import type { Actor } from './actor.ts';
+import { ActorRef, type AnyActorRef, type RefHost } from './actor-ref.ts';
 import type { Codec } from './codec.ts';
+import { type ExitReason, errorReason } from './exit-reason.ts';
+import { Down, Exit } from './messages.ts';
 import type { SessionBook } from './session.ts';
-import type { Node } from './node.ts';
-import type { Router } from './router.ts';
+import type { TroupeError } from './errors.ts';
+
+/** What the actor links need from the runtime (refs are bound to it). @internal */
+export interface ActorLinksHost extends RefHost {
+  /** End a local actor. */
+  exit(actor: Actor, reason: ExitReason): void;
+  /** Encode for `to`; undefined (and a dead letter) if it cannot be. */
+  encode(value: unknown, to: string): string | undefined;
+  /** Decode a payload for `to`; a failure is reported as an `invalidMessage` event. */
+  decodePayload(
+    payload: string | undefined,
+    to: string,
+  ): { ok: true; value: unknown } | { ok: false; error: TroupeError };
+}
+
+/** What the actor links need from the link layer (implemented by the Router). @internal */
+export interface ActorLinksWire {
+  route(node: string): object | undefined;
+  emit(node: string, header: string, payload: string | undefined, what: { to: string }): unknown;
+}
 
 /**
  * Links and monitors between actors, on this node or across the wire (Erlang semantics), and
@@ -12,19 +32,25 @@ import type { Router } from './router.ts';
  * (core/session.ts). @internal
  */
 export class ActorLinks {
-  readonly #node: Node;
+  readonly #node: ActorLinksHost;
   readonly #id: string;
   readonly #actors: Map<number, Actor>;
   readonly #sessions: SessionBook;
-  readonly #router: Router;
+  readonly #router: ActorLinksWire;
   readonly #codec: Codec;
   #nextMonitor = 1;
   /** Monitors of this node's actors on other nodes; `s`: the target node's session count when made. */
-  #remoteMonitors = new Map<string, { watcher: Actor; target: ActorRef<any, any> }>();
+  #remoteMonitors = new Map<string, { watcher: Actor; target: AnyActorRef }>();
   /** This node's actors with a link to, or a watcher on, another node. */
   #remoteBound = new Set<Actor>();
 
-  constructor(node: Node, actors: Map<number, Actor>, sessions: SessionBook, router: Router, codec: Codec) {
+  constructor(
+    node: ActorLinksHost,
+    actors: Map<number, Actor>,
+    sessions: SessionBook,
+    router: ActorLinksWire,
+    codec: Codec,
+  ) {
     this.#node = node;
     this.#id = node.id;
     this.#actors = actors;
@@ -34,7 +60,7 @@ export class ActorLinks {
   }
 
   /** Link `actor` with `ref` (see `ActorContext.link`). */
-  link(actor: Actor, ref: ActorRef<any, any>): void {
+  link(actor: Actor, ref: AnyActorRef): void {
     if (ref.node === this.#id) {
       if (ref.id === actor.id) return;
       const partner = this.#actors.get(ref.id);
@@ -53,17 +79,27 @@ export class ActorLinks {
     (actor.links ??= new Map()).set(ref.key, ref);
     this.#remoteBound.add(actor);
     const e = this.#sessions.current(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e }),
+      undefined,
+      { to: ref.key },
+    );
   }
 
   /** Remove the link between `actor` and `ref`. */
-  unlink(actor: Actor, ref: ActorRef<any, any>): void {
+  unlink(actor: Actor, ref: AnyActorRef): void {
     if (!actor.links?.delete(ref.key)) return;
     if (ref.node === this.#id) {
       this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
       return;
     }
-    this.#router.emit(ref.node, JSON.stringify({ t: 'u', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({ t: 'u', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id }),
+      undefined,
+      { to: ref.key },
+    );
   }
 
   /** A new monitor id, unique in the cluster. */
@@ -72,7 +108,7 @@ export class ActorLinks {
   }
 
   /** Monitor `ref` for `watcher`; returns the monitor id. */
-  monitor(watcher: Actor, ref: ActorRef<any, any>): string {
+  monitor(watcher: Actor, ref: AnyActorRef): string {
     const mid = this.newMonitorId();
     if (ref.node === this.#id) {
       const target = this.#actors.get(ref.id);
@@ -91,7 +127,21 @@ export class ActorLinks {
     (watcher.monitors ??= new Map()).set(mid, ref);
     this.#remoteMonitors.set(mid, { watcher, target: ref });
     const e = this.#sessions.current(ref.node);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'm', n: ref.node, o: this.#id, h: 0, a: ref.id, w: watcher.id, m: mid, e }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({
+        t: 'm',
+        n: ref.node,
+        o: this.#id,
+        h: 0,
+        a: ref.id,
+        w: watcher.id,
+        m: mid,
+        e,
+      }),
+      undefined,
+      { to: ref.key },
+    );
     return mid;
   }
 
@@ -105,11 +155,16 @@ export class ActorLinks {
       return;
     }
     this.#remoteMonitors.delete(mid);
-    this.#router.emit(ref.node, JSON.stringify({ t: 'dm', n: ref.node, o: this.#id, h: 0, a: ref.id, m: mid }), undefined, { to: ref.key });
+    this.#router.emit(
+      ref.node,
+      JSON.stringify({ t: 'dm', n: ref.node, o: this.#id, h: 0, a: ref.id, m: mid }),
+      undefined,
+      { to: ref.key },
+    );
   }
 
   /** A remote spawn's watcher holds monitor `mid` of `actor`, set before the actor runs. */
-  watchedFrom(actor: Actor, mid: string, watcher: ActorRef<any, any>): void {
+  watchedFrom(actor: Actor, mid: string, watcher: AnyActorRef): void {
     (actor.watchers ??= new Map()).set(mid, watcher);
     this.#remoteBound.add(actor);
   }
@@ -119,7 +174,7 @@ export class ActorLinks {
    * of the link and monitor (`mid`) it asked for. A pending call always belongs to the current
    * session (a session's end rejects it), so this state does too.
    */
-  spawned(from: Actor, spawned: ActorRef<any, any>, link: boolean, mid: string): void {
+  spawned(from: Actor, spawned: AnyActorRef, link: boolean, mid: string): void {
     if (link) {
       (from.links ??= new Map()).set(spawned.key, spawned);
       this.#remoteBound.add(from);
@@ -131,39 +186,90 @@ export class ActorLinks {
   }
 
   /** Send an exit signal to `to` from actor `fromId` (0: none) of node `fromNode`. */
-  sendExit(to: ActorRef<any, any>, fromNode: string, fromId: number, reason: unknown, result: unknown, viaLink: boolean): void {
+  sendExit(
+    to: AnyActorRef,
+    fromNode: string,
+    fromId: number,
+    reason: unknown,
+    result: unknown,
+    viaLink: boolean,
+  ): void {
     if (to.node === this.#id) {
       const actor = this.#actors.get(to.id);
-      if (actor) this.exitSignal(actor, fromId ? new ActorRef(this.#node, fromNode, fromId) : undefined, reason, result, viaLink);
+      if (actor)
+        this.exitSignal(
+          actor,
+          fromId ? new ActorRef(this.#node, fromNode, fromId) : undefined,
+          reason,
+          result,
+          viaLink,
+        );
       return;
     }
-    const payload = this.#node._encode(result === undefined ? [reason] : [reason, result], to.key);
+    const payload = this.#node.encode(result === undefined ? [reason] : [reason, result], to.key);
     if (payload === undefined) return;
-    this.#router.emit(to.node, JSON.stringify({ t: 'x', n: to.node, o: fromNode, h: 0, a: to.id, f: fromId, l: viaLink ? 1 : 0 }), payload, { to: to.key });
+    this.#router.emit(
+      to.node,
+      JSON.stringify({
+        t: 'x',
+        n: to.node,
+        o: fromNode,
+        h: 0,
+        a: to.id,
+        f: fromId,
+        l: viaLink ? 1 : 0,
+      }),
+      payload,
+      { to: to.key },
+    );
   }
 
   /** Send DOWN of actor `deadId` of `deadNode` to monitor `mid` of actor `watcherId` on `node`. */
-  sendDown(node: string, watcherId: number, mid: string, deadNode: string, deadId: number, reason: unknown, result: unknown): void {
+  sendDown(
+    node: string,
+    watcherId: number,
+    mid: string,
+    deadNode: string,
+    deadId: number,
+    reason: unknown,
+    result: unknown,
+  ): void {
     if (node === this.#id) {
       const watcher = this.#actors.get(watcherId);
       if (watcher?.monitors?.delete(mid)) {
         this.#remoteMonitors.delete(mid);
-        watcher.enqueueSystem(new Down(mid, new ActorRef(this.#node, deadNode, deadId), reason, result));
+        watcher.enqueueSystem(
+          new Down(mid, new ActorRef(this.#node, deadNode, deadId), reason as ExitReason, result),
+        );
       }
       return;
     }
-    let payload = this.#node._encode([reason, result], node);
-    if (payload === undefined) payload = this.#codec.encode([errorReason(new Error('exit reason could not be serialized'), false)]);
+    let payload = this.#node.encode([reason, result], node);
+    if (payload === undefined)
+      payload = this.#codec.encode([
+        errorReason(new Error('exit reason could not be serialized'), false),
+      ]);
     // DOWN travels from the dead actor's node: its origin is that node.
-    this.#router.emit(node, JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }), payload, { to: node });
+    this.#router.emit(
+      node,
+      JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }),
+      payload,
+      { to: node },
+    );
   }
 
   /** Deliver an exit signal to a local actor (Erlang semantics). */
-  exitSignal(actor: Actor, from: ActorRef<any, any> | undefined, reason: unknown, result: unknown, viaLink: boolean): void {
+  exitSignal(
+    actor: Actor,
+    from: AnyActorRef | undefined,
+    reason: unknown,
+    result: unknown,
+    viaLink: boolean,
+  ): void {
     if (!actor.alive) return;
     if (viaLink && from) actor.links?.delete(from.key);
     if (reason === 'kill' && !viaLink) {
-      this.#node._exit(actor, 'killed');
+      this.#node.exit(actor, 'killed');
       return;
     }
     if (actor.trapExit) {
@@ -171,7 +277,7 @@ export class ActorLinks {
       return;
     }
     if (reason === 'normal') return;
-    this.#node._exit(actor, reason === 'kill' ? 'killed' : reason);
+    this.#node.exit(actor, reason === 'kill' ? 'killed' : (reason as ExitReason));
   }
 
   /** `actor` is ending: forget its ties to other nodes (its links and monitors fire in {@link ended}). */
@@ -193,7 +299,8 @@ export class ActorLinks {
       }
     }
     if (actor.watchers) {
-      for (const [mid, w] of actor.watchers) this.sendDown(w.node, w.id, mid, this.#id, actor.id, reason, result);
+      for (const [mid, w] of actor.watchers)
+        this.sendDown(w.node, w.id, mid, this.#id, actor.id, reason, result);
     }
     if (actor.monitors) {
       for (const mid of [...actor.monitors.keys()]) this.demonitor(actor, mid);
@@ -205,10 +312,12 @@ export class ActorLinks {
     for (const [mid, m] of this.#remoteMonitors) {
       if (m.target.node !== node) continue;
       this.#remoteMonitors.delete(mid);
-      if (m.watcher.monitors?.delete(mid) && m.watcher.alive) m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
+      if (m.watcher.monitors?.delete(mid) && m.watcher.alive)
+        m.watcher.enqueueSystem(new Down(mid, m.target, 'noconnection'));
     }
     for (const actor of [...this.#remoteBound]) {
-      if (actor.watchers) for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
+      if (actor.watchers)
+        for (const [mid, w] of actor.watchers) if (w.node === node) actor.watchers.delete(mid);
       if (actor.links) {
         for (const [key, r] of actor.links) {
           if (r.node !== node) continue;
@@ -223,10 +332,16 @@ export class ActorLinks {
   // Incoming envelopes (x, l/u, m, dm, d)
 
   /** An exit signal for actor `id` from actor `fromId` (0: none) of `origin`. */
-  inExit(id: number, origin: string, fromId: number, viaLink: boolean, payload: string | undefined): void {
+  inExit(
+    id: number,
+    origin: string,
+    fromId: number,
+    viaLink: boolean,
+    payload: string | undefined,
+  ): void {
     const actor = this.#actors.get(id);
     if (!actor) return;
-    const d = this.#node._decodePayload(payload, actor.ref.key);
+    const d = this.#node.decodePayload(payload, actor.ref.key);
     if (!d.ok) return;
     const [reason, result] = Array.isArray(d.value) ? d.value : [d.value, undefined];
     const from = fromId ? new ActorRef(this.#node, origin, fromId) : undefined;
@@ -267,11 +382,17 @@ export class ActorLinks {
   }
 
   /** DOWN for monitor `mid` of actor `watcherId`: actor `id` of `origin` ended. */
-  inDown(watcherId: number, mid: string, origin: string, id: number, payload: string | undefined): void {
+  inDown(
+    watcherId: number,
+    mid: string,
+    origin: string,
+    id: number,
+    payload: string | undefined,
+  ): void {
     const watcher = this.#actors.get(watcherId);
     this.#remoteMonitors.delete(mid);
     if (!watcher || !watcher.monitors?.delete(mid)) return;
-    const d = this.#node._decodePayload(payload, watcher.ref.key);
+    const d = this.#node.decodePayload(payload, watcher.ref.key);
     const [reason, result] = d.ok && Array.isArray(d.value) ? d.value : ['noproc', undefined];
     watcher.enqueueSystem(new Down(mid, new ActorRef(this.#node, origin, id), reason, result));
   }

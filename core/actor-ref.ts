@@ -1,4 +1,4 @@
-import type { TroupeError } from './errors.ts';
+import type { ExitReason } from './exit-reason.ts';
 import type { StreamOptions, StreamReader } from './stream.ts';
 import type { TransferOptions } from './transfer.ts';
 
@@ -32,11 +32,11 @@ export type ChunkOf<R> = R extends AsyncIterable<infer C> ? C : unknown;
  */
 export interface RefHost {
   readonly id: string;
-  sendTo(ref: ActorRef<any, any>, msg: unknown, options?: SendOptions): void;
-  sendAwaitTo(ref: ActorRef<any, any>, msg: unknown, options?: SendAwaitOptions): Promise<void>;
-  callTo(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<unknown>;
-  streamFrom(ref: ActorRef<any, any>, msg: unknown, options?: StreamOptions): StreamReader<unknown>;
-  exitTo(ref: ActorRef<any, any>, reason: unknown): void;
+  sendTo(ref: AnyActorRef, msg: unknown, options?: SendOptions): void;
+  sendAwaitTo(ref: AnyActorRef, msg: unknown, options?: SendAwaitOptions): Promise<void>;
+  callTo(ref: AnyActorRef, msg: unknown, options?: CallOptions): Promise<unknown>;
+  streamFrom(ref: AnyActorRef, msg: unknown, options?: StreamOptions): StreamReader<unknown>;
+  exitTo(ref: AnyActorRef, reason: unknown): void;
 }
 
 declare const messageType: unique symbol;
@@ -47,6 +47,10 @@ declare const replyType: unique symbol;
  * type `R` its calls resolve with. It is a value: `{ node, id }`. Put it in any message; the
  * receiving node rebinds it so it can be sent to and called from there. Compare with
  * {@link ActorRef.equals} or {@link ActorRef.key}.
+ *
+ * Variance: refs of unrelated message types do not mix (`ActorRef<number>` is not an
+ * `ActorRef<string>`), but every ref is an {@link AnyActorRef}, so code that only keeps,
+ * compares or forwards refs takes `AnyActorRef`. The reply type is covariant.
  */
 export class ActorRef<M = unknown, R = unknown> {
   /** Id of the node the actor lives on. */
@@ -54,7 +58,9 @@ export class ActorRef<M = unknown, R = unknown> {
   /** Id of the actor on its node. */
   readonly id: number;
   #host: RefHost;
-  declare readonly [messageType]?: (m: M) => void;
+  // Method syntax makes the message brand bivariant: ActorRef<M> widens to ActorRef<unknown>
+  // (AnyActorRef) while refs of unrelated message types stay apart.
+  declare readonly [messageType]?: { brand(m: M): void }['brand'];
   declare readonly [replyType]?: () => R;
 
   /** @internal refs are made by nodes (spawn, decode), not by user code. */
@@ -126,7 +132,7 @@ export class ActorRef<M = unknown, R = unknown> {
     return this.#host.streamFrom(this, msg, options) as StreamReader<C>;
   }
 
-  /** Send an exit signal with `reason` ('kill' cannot be trapped). */
+  /** Send an exit signal with `reason` (an {@link ExitReason}; 'kill' cannot be trapped). */
   exit(reason: unknown): void {
     this.#host.exitTo(this, reason);
   }
@@ -150,7 +156,14 @@ export class ActorRef<M = unknown, R = unknown> {
   }
 }
 
-/** The message type an {@link ActorRef} accepts. */
-export type MessageOf<T> = T extends ActorRef<infer M, any> ? M : never;
+/**
+ * A ref of any message and reply type: what code that keeps, compares or forwards refs without
+ * sending typed messages takes. Every `ActorRef<M, R>` is assignable to it.
+ */
+export type AnyActorRef = ActorRef<unknown, unknown>;
 
-export type { TroupeError };
+/** The message type an {@link ActorRef} accepts. */
+export type MessageOf<T> = T extends ActorRef<infer M, unknown> ? M : never;
+
+/** The reply type an {@link ActorRef}'s calls resolve with. */
+export type ReplyOf<T> = T extends ActorRef<unknown, infer R> ? R : never;

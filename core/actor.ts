@@ -1,114 +1,45 @@
 import type { z } from 'zod';
-import { ActorRef, type CallOptions } from './actor-ref.ts';
 import { aborted, onAbort } from './abort.ts';
+import { ActorContext, type ContextHost } from './actor-context.ts';
+import type { AnyActorRef } from './actor-ref.ts';
+import type { Behaviour, ProcessFn } from './behaviour.ts';
+import type { Clock } from './clock.ts';
 import { TroupeError } from './errors.ts';
+import { type ExitReason, errorReason } from './exit-reason.ts';
+import { Mailbox } from './mailbox.ts';
 import type { TransferOptions } from './transfer.ts';
-import type { Node } from './node.ts';
-import type { SpawnOptions, ChildSpawnOptions, Behaviour, ProcessFn } from './behaviour.ts';
+import {
+  type CallEnvelope,
+  type FlowItem,
+  K_CALL,
+  K_FLOW,
+  K_REPLY,
+  K_SYSTEM,
+  kindOf,
+  messageOf,
+  type Reply,
+  type SystemMessage,
+} from './messages.ts';
 
-/**
- * Why an actor ended: `normal`, `killed`, `shutdown`, `noproc` (it did not exist),
- * `noconnection` (its node was lost), an {@link ErrorReason} when it threw, or any value passed
- * to `exit(ref, reason)`.
- */
-export type ExitReason = 'normal' | 'killed' | 'shutdown' | 'noproc' | 'noconnection' | ErrorReason | (string & {}) | unknown;
-
-/** The exit reason of an actor that threw. */
-export interface ErrorReason {
-  type: 'error';
-  name: string;
-  message: string;
-  /** The `code` of a {@link TroupeError}, when it was one. */
-  code?: string;
-  /** The stack, only when the node has `exposeStacks` on. */
-  stack?: string;
-}
-
-/** Whether `r` is the reason of an actor that threw. */
-export function isErrorReason(r: unknown): r is ErrorReason {
-  return typeof r === 'object' && r !== null && (r as ErrorReason).type === 'error' && typeof (r as ErrorReason).message === 'string';
-}
-
-/** Turn a thrown value into an exit reason. */
-export function errorReason(err: unknown, withStack: boolean): ErrorReason {
-  if (err instanceof Error) {
-    const r: ErrorReason = { type: 'error', name: err.name, message: err.message };
-    if (err instanceof TroupeError) r.code = err.code;
-    if (withStack && err.stack) r.stack = err.stack;
-    return r;
-  }
-  return { type: 'error', name: 'Error', message: typeof err === 'string' ? err : JSON.stringify(err) ?? String(err) };
-}
-
-/** Whether a reason is abnormal, i.e. propagates along links. */
-export function isAbnormal(reason: unknown): boolean {
-  return reason !== 'normal';
-}
-
-/**
- * Marks the runtime's own mailbox items so the hot path tells them from user messages with one
- * property read instead of a chain of `instanceof` checks (user messages never carry it).
- */
-const KIND: unique symbol = Symbol('troupe.kind');
-const K_CALL = 1;
-const K_SYSTEM = 2;
-const K_REPLY = 3;
-const K_FLOW = 4;
-
-function kindOf(x: unknown): number | undefined {
-  return x !== null && typeof x === 'object' ? (x as { [KIND]?: number })[KIND] : undefined;
-}
-
-/** System message: a monitored actor ended. Match it with {@link isDown} or {@link downOf}. */
-export class Down {
-  readonly type = 'DOWN' as const;
-  declare readonly [KIND]: number;
-  constructor(
-    /** The monitor id `monitor()` returned. */
-    readonly monitor: string,
-    /** The actor that ended. */
-    readonly ref: ActorRef<any, any>,
-    readonly reason: ExitReason,
-    /** What the actor's process function returned, when it ended normally with a value. */
-    readonly result?: unknown,
-  ) {}
-}
-
-/** System message: a linked actor ended (or someone called `exit(self, reason)`), while trapping exits. */
-export class Exit {
-  readonly type = 'EXIT' as const;
-  declare readonly [KIND]: number;
-  constructor(
-    readonly from: ActorRef<any, any> | undefined,
-    readonly reason: ExitReason,
-    readonly result?: unknown,
-  ) {}
-}
-
-/** System message: this actor lost a registered name to another actor in a registry conflict. */
-export class NameLost {
-  readonly type = 'NAME_LOST' as const;
-  declare readonly [KIND]: number;
-  constructor(
-    readonly name: string,
-    readonly winner: ActorRef<any, any>,
-  ) {}
-}
-
-for (const c of [Down, Exit, NameLost]) Object.defineProperty(c.prototype, KIND, { value: K_SYSTEM });
-
-/** The messages the runtime itself puts in a mailbox. */
-export type SystemMessage = Down | Exit | NameLost;
-
-/** Matches any DOWN message. */
-export const isDown = (m: unknown): m is Down => m instanceof Down;
-/** Matches any EXIT message. */
-export const isExit = (m: unknown): m is Exit => m instanceof Exit;
-/** Matches the DOWN message of one actor (or one monitor id). */
-export const downOf =
-  (target: ActorRef<any, any> | string) =>
-  (m: unknown): m is Down =>
-    m instanceof Down && (typeof target === 'string' ? m.monitor === target : m.ref.equals(target));
+export {
+  type CustomReason,
+  type ErrorReason,
+  type ExitReason,
+  isErrorReason,
+} from './exit-reason.ts';
+export {
+  CallEnvelope,
+  Down,
+  downOf,
+  Exit,
+  isDown,
+  isExit,
+  NameLost,
+  Reply,
+  reply,
+  type SystemMessage,
+} from './messages.ts';
+export { ActorContext } from './actor-context.ts';
 
 /** What `receive` accepts to select a message: a zod schema or a predicate. */
 export type Matcher = z.ZodType | ((m: unknown) => boolean);
@@ -124,50 +55,26 @@ export interface ReceiveOptions {
 /** Options of `ctx.reply` and of a deferred reply. */
 export interface ReplyOptions extends TransferOptions {}
 
-/** A behaviour's answer to a call that also sets the next state. See {@link reply}. */
-export class Reply<S = unknown> {
-  declare readonly [KIND]: number;
-  constructor(
-    readonly value: unknown,
-    readonly state: S,
-  ) {}
-}
-Object.defineProperty(Reply.prototype, KIND, { value: K_REPLY });
-
-/** Return from a behaviour's `handle` to answer the current call with `value` and keep `state`. */
-export function reply<S>(value: unknown, state: S): Reply<S> {
-  return new Reply(value, state);
-}
-
-/** A call waiting in a mailbox (or taken and not yet answered). @internal */
-export class CallEnvelope {
-  done = false;
-  /** Made when the handler asks for `ctx.signal`; aborted when the caller cancels. */
-  ac: AbortController | undefined = undefined;
-  declare readonly [KIND]: number;
-  constructor(
-    public msg: unknown,
-    readonly callId: number,
-    readonly replyNode: string,
-  ) {}
-}
-Object.defineProperty(CallEnvelope.prototype, KIND, { value: K_CALL });
-
-/** An awaited send waiting in a mailbox: its credit goes back to `origin` when it is taken. @internal */
-export class FlowItem {
-  declare readonly [KIND]: number;
-  constructor(
-    readonly msg: unknown,
-    readonly origin: string,
-    readonly bytes: number,
-  ) {}
-}
-Object.defineProperty(FlowItem.prototype, KIND, { value: K_FLOW });
-
-/** The message an item in a mailbox carries. */
-function messageOf(item: unknown): unknown {
-  const k = kindOf(item);
-  return k === K_CALL ? (item as CallEnvelope).msg : k === K_FLOW ? (item as FlowItem).msg : item;
+/**
+ * What an actor needs from the runtime it lives in (implemented by the node's runtime): ending,
+ * scheduling, answering calls and reporting what it cannot take. @internal
+ */
+export interface ActorHost extends ContextHost {
+  readonly clock: Clock;
+  /** Whether error reasons carry stacks. */
+  readonly exposeStacks: boolean;
+  /** End `actor`: settle its calls, fire its links and monitors, drop its names. */
+  exit(actor: Actor, reason: ExitReason, result?: unknown): void;
+  /** Put a behaviour actor on the run queue. */
+  schedule(actor: Actor): void;
+  /** Answer a call (`transfer`: the reply's transfer list). */
+  reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void;
+  /** A behaviour's schema rejected a message it took from its mailbox. */
+  invalid(actor: Actor, issues: unknown, call: CallEnvelope | undefined): void;
+  /** A behaviour without `info` got a system message. */
+  dropSystem(actor: Actor, msg: SystemMessage): void;
+  /** An awaited send was taken by its actor (or dropped with its mailbox): credit its sender. */
+  flowTaken(item: FlowItem): void;
 }
 
 interface Waiter {
@@ -178,9 +85,6 @@ interface Waiter {
   /** Stops listening to the receive's AbortSignal. */
   off: (() => void) | undefined;
 }
-
-
-
 
 function isSchema(m: Matcher): m is z.ZodType {
   return typeof (m as z.ZodType).safeParse === 'function';
@@ -203,10 +107,10 @@ function match(matcher: Matcher | undefined, msg: unknown): unknown {
 class ActorExtras {
   waiter: Waiter | undefined = undefined;
   current: CallEnvelope | undefined = undefined;
-  ctx: ActorContext<any> | undefined = undefined;
-  links: Map<string, ActorRef<any, any>> | undefined = undefined;
-  monitors: Map<string, ActorRef<any, any>> | undefined = undefined;
-  watchers: Map<string, ActorRef<any, any>> | undefined = undefined;
+  ctx: ActorContext | undefined = undefined;
+  links: Map<string, AnyActorRef> | undefined = undefined;
+  monitors: Map<string, AnyActorRef> | undefined = undefined;
+  watchers: Map<string, AnyActorRef> | undefined = undefined;
   names: string[] | undefined = undefined;
   openCalls: Set<CallEnvelope> | undefined = undefined;
 }
@@ -229,8 +133,8 @@ const F_TRAP = 8;
  */
 export class Actor {
   readonly id: number;
-  readonly node: Node;
-  readonly ref: ActorRef<any, any>;
+  readonly host: ActorHost;
+  readonly ref: AnyActorRef;
   alive = true;
   /** Scheduled on the node's run queue. */
   scheduled = false;
@@ -239,14 +143,19 @@ export class Actor {
   limit: number | undefined;
 
   #flags: number;
-  #mb: unknown[] | undefined = undefined;
-  #head = 0;
+  #mb: Mailbox | undefined = undefined;
   #behaviour: Behaviour<any, any, any> | undefined = undefined;
   #state: unknown = undefined;
   #x: ActorExtras | undefined = undefined;
 
-  constructor(node: Node, id: number, ref: ActorRef<any, any>, kind: 'process' | 'behaviour', maxMailbox: number) {
-    this.node = node;
+  constructor(
+    host: ActorHost,
+    id: number,
+    ref: AnyActorRef,
+    kind: 'process' | 'behaviour',
+    maxMailbox: number,
+  ) {
+    this.host = host;
     this.id = id;
     this.ref = ref;
     this.#flags = kind === 'process' ? 0 : F_BEHAVIOUR;
@@ -266,24 +175,24 @@ export class Actor {
   set trapExit(on: boolean) {
     this.#flags = on ? this.#flags | F_TRAP : this.#flags & ~F_TRAP;
   }
-  get links(): Map<string, ActorRef<any, any>> | undefined {
+  get links(): Map<string, AnyActorRef> | undefined {
     return this.#x?.links;
   }
-  set links(v: Map<string, ActorRef<any, any>> | undefined) {
+  set links(v: Map<string, AnyActorRef> | undefined) {
     this.#extras().links = v;
   }
   /** Monitors this actor holds: monitor id → target. */
-  get monitors(): Map<string, ActorRef<any, any>> | undefined {
+  get monitors(): Map<string, AnyActorRef> | undefined {
     return this.#x?.monitors;
   }
-  set monitors(v: Map<string, ActorRef<any, any>> | undefined) {
+  set monitors(v: Map<string, AnyActorRef> | undefined) {
     this.#extras().monitors = v;
   }
   /** Monitors on this actor: monitor id → watcher. */
-  get watchers(): Map<string, ActorRef<any, any>> | undefined {
+  get watchers(): Map<string, AnyActorRef> | undefined {
     return this.#x?.watchers;
   }
-  set watchers(v: Map<string, ActorRef<any, any>> | undefined) {
+  set watchers(v: Map<string, AnyActorRef> | undefined) {
     this.#extras().watchers = v;
   }
   get names(): string[] | undefined {
@@ -300,13 +209,13 @@ export class Actor {
   }
 
   /** The context object handed to user code (created on first use). */
-  get ctx(): ActorContext<any> {
+  get ctx(): ActorContext {
     const x = this.#extras();
     return (x.ctx ??= new ActorContext(this));
   }
 
   get mailboxSize(): number {
-    return this.#mb === undefined ? 0 : this.#mb.length - this.#head;
+    return this.#mb === undefined ? 0 : this.#mb.size;
   }
 
   /** Whether messages are validated on arrival (processes) rather than when handled (behaviours). */
@@ -324,9 +233,9 @@ export class Actor {
       p = Promise.reject(err);
     }
     p.then(
-      (result) => this.node._exit(this, 'normal', result),
+      (result) => this.host.exit(this, 'normal', result),
       (err) => {
-        if (this.alive) this.node._exit(this, errorReason(err, this.node.options.exposeStacks));
+        if (this.alive) this.host.exit(this, errorReason(err, this.host.exposeStacks));
       },
     );
   }
@@ -338,7 +247,7 @@ export class Actor {
     try {
       init = b.init ? b.init(args, this.ctx) : undefined;
     } catch (err) {
-      this.node._exit(this, errorReason(err, this.node.options.exposeStacks));
+      this.host.exit(this, errorReason(err, this.host.exposeStacks));
       return;
     }
     if (isThenable(init)) {
@@ -347,14 +256,14 @@ export class Actor {
         (s) => {
           this.#flags = (this.#flags & ~F_BUSY) | F_READY;
           this.#state = s;
-          if (this.alive && this.mailboxSize > 0) this.node._schedule(this);
+          if (this.alive && this.mailboxSize > 0) this.host.schedule(this);
         },
         (err) => this.#crash(err),
       );
     } else {
       this.#state = init;
       this.#flags |= F_READY;
-      if (this.mailboxSize > 0) this.node._schedule(this);
+      if (this.mailboxSize > 0) this.host.schedule(this);
     }
   }
 
@@ -367,7 +276,7 @@ export class Actor {
         const m = match(w.matcher, messageOf(item));
         if (m !== NO_MATCH) {
           this.#x!.waiter = undefined;
-          if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
+          if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
           w.off?.();
           this.#take(item);
           w.resolve(m);
@@ -376,10 +285,11 @@ export class Actor {
       }
     }
     let mb = this.#mb;
-    if (mb === undefined) mb = this.#mb = [];
-    else if (bounded && this.limit !== undefined && mb.length - this.#head >= this.limit) return false;
+    if (mb === undefined) mb = this.#mb = new Mailbox();
+    else if (bounded && this.limit !== undefined && mb.size >= this.limit) return false;
     mb.push(item);
-    if ((flags & (F_BEHAVIOUR | F_READY | F_BUSY)) === (F_BEHAVIOUR | F_READY) && !this.scheduled) this.node._schedule(this);
+    if ((flags & (F_BEHAVIOUR | F_READY | F_BUSY)) === (F_BEHAVIOUR | F_READY) && !this.scheduled)
+      this.host.schedule(this);
     return true;
   }
 
@@ -390,7 +300,7 @@ export class Actor {
    */
   enqueueSystem(msg: SystemMessage): void {
     if (this.#flags & F_BEHAVIOUR && this.#behaviour && !this.#behaviour.info) {
-      this.node._dropSystem(this, msg);
+      this.host.dropSystem(this, msg);
       return;
     }
     this.enqueue(msg, false);
@@ -399,7 +309,7 @@ export class Actor {
   #take(item: unknown): void {
     const kind = kindOf(item);
     if (kind === K_FLOW) {
-      this.node._flowTaken(item as FlowItem);
+      this.host.flowTaken(item as FlowItem);
       return;
     }
     if (kind === K_CALL) {
@@ -415,23 +325,17 @@ export class Actor {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(aborted(signal, 'receive'));
     const x = this.#extras();
-    if (x.waiter) return Promise.reject(new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'));
+    if (x.waiter)
+      return Promise.reject(
+        new TroupeError('PROTOCOL_ERROR', 'receive called while another receive is pending'),
+      );
     const mb = this.#mb;
     if (mb !== undefined) {
-      for (let i = this.#head; i < mb.length; i++) {
-        const item = mb[i];
+      for (let i = mb.start; i < mb.end; i++) {
+        const item = mb.at(i);
         const m = match(matcher, messageOf(item));
         if (m === NO_MATCH) continue;
-        if (i === this.#head) {
-          mb[i] = undefined;
-          this.#head++;
-          if (this.#head === mb.length) {
-            mb.length = 0;
-            this.#head = 0;
-          }
-        } else {
-          mb.splice(i, 1);
-        }
+        mb.removeAt(i);
         this.#take(item);
         return Promise.resolve(m);
       }
@@ -440,7 +344,7 @@ export class Actor {
     return new Promise((resolve, reject) => {
       const w: Waiter = { matcher, resolve, reject, timer: undefined, off: undefined };
       if (timeout !== undefined && timeout !== Infinity) {
-        w.timer = this.node.clock.setTimeout(() => {
+        w.timer = this.host.clock.setTimeout(() => {
           if (x.waiter !== w) return;
           x.waiter = undefined;
           w.off?.();
@@ -451,7 +355,7 @@ export class Actor {
         w.off = onAbort(signal, () => {
           if (x.waiter !== w) return;
           x.waiter = undefined;
-          if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
+          if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
           reject(aborted(signal, 'receive'));
         });
       }
@@ -464,7 +368,10 @@ export class Actor {
    * the mailbox, else mark it answered (a later reply is dropped) and abort its `ctx.signal`.
    */
   cancelCall(origin: string, callId: number): void {
-    const is = (c: unknown): c is CallEnvelope => kindOf(c) === K_CALL && (c as CallEnvelope).callId === callId && (c as CallEnvelope).replyNode === origin;
+    const is = (c: unknown): c is CallEnvelope =>
+      kindOf(c) === K_CALL &&
+      (c as CallEnvelope).callId === callId &&
+      (c as CallEnvelope).replyNode === origin;
     const x = this.#x;
     let call: CallEnvelope | undefined;
     if (x?.current !== undefined && is(x.current)) call = x.current;
@@ -472,10 +379,11 @@ export class Actor {
     if (call === undefined) {
       const mb = this.#mb;
       if (mb === undefined) return;
-      for (let i = this.#head; i < mb.length; i++) {
-        if (!is(mb[i])) continue;
-        (mb[i] as CallEnvelope).done = true;
-        mb.splice(i, 1);
+      for (let i = mb.start; i < mb.end; i++) {
+        const item = mb.at(i);
+        if (!is(item)) continue;
+        item.done = true;
+        mb.removeAt(i);
         return;
       }
       return;
@@ -490,9 +398,12 @@ export class Actor {
   abortCallsFrom(node: string): void {
     const x = this.#x;
     if (x === undefined) return;
-    const cur = x.current;
-    if (cur !== undefined && cur.replyNode === node && cur.ac !== undefined && !cur.done) cur.ac.abort(new TroupeError('NODE_DOWN', `the caller's node ${node} was lost`));
-    if (x.openCalls) for (const c of x.openCalls) if (c.replyNode === node && c.ac !== undefined && !c.done) c.ac.abort(new TroupeError('NODE_DOWN', `the caller's node ${node} was lost`));
+    const lost = (c: CallEnvelope | undefined): void => {
+      if (c !== undefined && c.replyNode === node && c.ac !== undefined && !c.done)
+        c.ac.abort(new TroupeError('NODE_DOWN', `the caller's node ${node} was lost`));
+    };
+    lost(x.current);
+    if (x.openCalls) for (const c of x.openCalls) lost(c);
   }
 
   /** The AbortSignal of the call being handled (aborted if its caller cancels it). */
@@ -507,16 +418,8 @@ export class Actor {
     const mb = this.#mb;
     if (mb === undefined) return 0;
     let n = 0;
-    while (n < budget && this.alive && (this.#flags & F_BUSY) === 0 && this.#head < mb.length) {
-      const item = mb[this.#head];
-      mb[this.#head++] = undefined;
-      if (this.#head === mb.length) {
-        mb.length = 0;
-        this.#head = 0;
-      } else if (this.#head >= 4096 && this.#head * 2 >= mb.length) {
-        mb.splice(0, this.#head);
-        this.#head = 0;
-      }
+    while (n < budget && this.alive && (this.#flags & F_BUSY) === 0 && mb.size > 0) {
+      const item = mb.shift();
       n++;
       this.#handle(item);
     }
@@ -537,7 +440,7 @@ export class Actor {
       msg = call.msg;
     } else if (kind === K_FLOW) {
       msg = (item as FlowItem).msg;
-      this.node._flowTaken(item as FlowItem);
+      this.host.flowTaken(item as FlowItem);
     }
     const b = this.#behaviour!;
     let r: unknown;
@@ -553,7 +456,7 @@ export class Actor {
       if (schema !== undefined) {
         const v = schema.safeParse(msg);
         if (!v.success) {
-          this.node._invalid(this, v.error.issues, call);
+          this.host.invalid(this, v.error.issues, call);
           return;
         }
         msg = v.data;
@@ -573,7 +476,7 @@ export class Actor {
           this.#flags &= ~F_BUSY;
           if (!this.alive) return;
           this.#after(v, call);
-          if (this.mailboxSize > 0) this.node._schedule(this);
+          if (this.mailboxSize > 0) this.host.schedule(this);
         },
         (err) => this.#crash(err),
       );
@@ -585,20 +488,20 @@ export class Actor {
   #after(r: unknown, call: CallEnvelope | undefined): void {
     if (kindOf(r) === K_REPLY) {
       this.#state = (r as Reply).state;
-      if (call && !call.done) this.node._reply(call, true, (r as Reply).value);
+      if (call && !call.done) this.host.reply(call, true, (r as Reply).value);
     } else if (r !== undefined) {
       this.#state = r;
     }
     if (call === undefined) return;
     // A call the handler neither answered nor deferred gets `undefined`, so no caller hangs.
     const x = this.#x!;
-    if (!call.done && !x.openCalls?.has(call)) this.node._reply(call, true, undefined);
+    if (!call.done && !x.openCalls?.has(call)) this.host.reply(call, true, undefined);
     if (x.current === call) x.current = undefined;
   }
 
   #crash(err: unknown): void {
     this.#flags &= ~F_BUSY;
-    if (this.alive) this.node._exit(this, errorReason(err, this.node.options.exposeStacks));
+    if (this.alive) this.host.exit(this, errorReason(err, this.host.exposeStacks));
   }
 
   /** Answer the current call (if any, and not answered yet). */
@@ -606,7 +509,7 @@ export class Actor {
     const call = this.#x?.current;
     if (!call || call.done) return false;
     this.#x!.openCalls?.delete(call);
-    this.node._reply(call, true, value, options?.transfer);
+    this.host.reply(call, true, value, options?.transfer);
     return true;
   }
 
@@ -619,7 +522,7 @@ export class Actor {
     return (value, options) => {
       if (call.done) return false;
       x.openCalls?.delete(call);
-      this.node._reply(call, true, value, options?.transfer);
+      this.host.reply(call, true, value, options?.transfer);
       return true;
     };
   }
@@ -639,16 +542,14 @@ export class Actor {
     const calls: CallEnvelope[] = [];
     const mb = this.#mb;
     if (mb !== undefined) {
-      for (let i = this.#head; i < mb.length; i++) {
-        const item = mb[i];
+      for (const item of mb.clear()) {
         const k = kindOf(item);
         if (k === K_CALL && !(item as CallEnvelope).done) calls.push(item as CallEnvelope);
         // Never taken, but gone: its sender's credit comes back.
-        else if (k === K_FLOW) this.node._flowTaken(item as FlowItem);
+        else if (k === K_FLOW) this.host.flowTaken(item as FlowItem);
       }
     }
     this.#mb = undefined;
-    this.#head = 0;
     const x = this.#x;
     if (x === undefined) return calls;
     if (x.openCalls) for (const c of x.openCalls) if (!c.done) calls.push(c);
@@ -659,7 +560,7 @@ export class Actor {
     const w = x.waiter;
     if (w) {
       x.waiter = undefined;
-      if (w.timer !== undefined) this.node.clock.clearTimeout(w.timer);
+      if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
       w.off?.();
       // Unwind the process function (its `finally` blocks run); its result is ignored.
       w.reject(new TroupeError('ACTOR_EXITED', 'actor exited while waiting in receive'));
@@ -669,143 +570,7 @@ export class Actor {
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return typeof x === 'object' && x !== null && typeof (x as PromiseLike<unknown>).then === 'function';
-}
-
-/**
- * What an actor's code sees of itself: its ref, `receive`, `reply`, links, monitors, spawning
- * children and calling others. Handed to process functions as `self` and to behaviours as `ctx`.
- */
-export class ActorContext<M = unknown> {
-  #actor: Actor;
-
-  /** @internal */
-  constructor(actor: Actor) {
-    this.#actor = actor;
-  }
-
-  /** This actor's ref. */
-  get ref(): ActorRef<M> {
-    return this.#actor.ref;
-  }
-
-  /** The node this actor runs on. */
-  get node(): Node {
-    return this.#actor.node;
-  }
-
-  /** Messages waiting in the mailbox. */
-  get mailboxSize(): number {
-    return this.#actor.mailboxSize;
-  }
-
-  /**
-   * Selective receive: resolve with the first message in the mailbox that matches (a zod schema
-   * — resolving with its output — or a predicate), waiting for one if none does. Messages that do
-   * not match stay in the mailbox, in order.
-   * @throws {TroupeError} `TIMEOUT` after `options.timeout` ms without a match.
-   */
-  receive(): Promise<M | SystemMessage>;
-  receive<S extends z.ZodType>(schema: S, options?: ReceiveOptions): Promise<z.output<S>>;
-  receive<T>(predicate: (m: unknown) => m is T, options?: ReceiveOptions): Promise<T>;
-  receive(predicate: (m: unknown) => boolean, options?: ReceiveOptions): Promise<unknown>;
-  receive(matcher?: Matcher, options?: ReceiveOptions): Promise<unknown> {
-    return this.#actor.receive(matcher, options);
-  }
-
-  /**
-   * Answer the call whose message was received (or is being handled) last. Returns false if
-   * there is none (or it was answered or cancelled). An async iterable answers a `stream`.
-   */
-  reply(value: unknown, options?: ReplyOptions): boolean {
-    return this.#actor.replyCurrent(value, options);
-  }
-
-  /** Keep the current call open past this handler; returns a function that answers it later. */
-  deferReply(): (value: unknown, options?: ReplyOptions) => boolean {
-    return this.#actor.deferCurrent();
-  }
-
-  /**
-   * The AbortSignal of the call received (or being handled) last: it aborts when the caller
-   * cancels the call (`call(msg, { signal })`, reason `ABORTED`) or the caller's node is lost
-   * (reason `NODE_DOWN`). Read it while handling the call and keep it for deferred work.
-   * Undefined when no call is being handled.
-   */
-  get signal(): AbortSignal | undefined {
-    return this.#actor.callSignal;
-  }
-
-  /** Turn exit signals from links into {@link Exit} messages (`true`) or not. */
-  trapExit(on = true): void {
-    this.#actor.trapExit = on;
-  }
-
-  /** Link with `ref` (two-way: an abnormal exit of either ends the other unless it traps exits). */
-  link(ref: ActorRef<any, any>): void {
-    this.#actor.node._actorLinks.link(this.#actor, ref);
-  }
-
-  unlink(ref: ActorRef<any, any>): void {
-    this.#actor.node._actorLinks.unlink(this.#actor, ref);
-  }
-
-  /** Monitor `ref`: one {@link Down} message arrives when it ends (`noproc` at once if it is not alive). Returns the monitor id. */
-  monitor(ref: ActorRef<any, any>): string {
-    return this.#actor.node._actorLinks.monitor(this.#actor, ref);
-  }
-
-  demonitor(monitorId: string): void {
-    this.#actor.node._actorLinks.demonitor(this.#actor, monitorId);
-  }
-
-  /** Spawn a child on this node; `link`/`monitor` apply to this actor atomically with the spawn. */
-  spawn<S extends z.ZodType>(fn: ProcessFn<z.output<S>>, options: ChildSpawnOptions & { schema: S }): ActorRef<z.input<S>>;
-  spawn<N, I = N>(fn: ProcessFn<N> | Behaviour<N, any, any, I>, options?: ChildSpawnOptions): ActorRef<I>;
-  spawn(fn: ProcessFn<any> | Behaviour<any, any, any>, options: ChildSpawnOptions = {}): ActorRef<any> {
-    const { link, monitor, ...rest } = options;
-    const opts: SpawnOptions = rest;
-    if (link) opts.link = this.#actor.ref;
-    if (monitor) opts.monitor = this.#actor.ref;
-    return this.#actor.node.spawn(fn as ProcessFn<any>, opts);
-  }
-
-  /**
-   * Spawn a named behaviour on another node (see `node.define`), linked to and/or monitored by
-   * this actor atomically with the spawn.
-   */
-  spawnOn<N = unknown>(nodeId: string, behaviour: string, args?: unknown, options: { link?: boolean; monitor?: boolean; timeout?: number } = {}): Promise<ActorRef<N>> {
-    return this.#actor.node._spawnRemote(nodeId, behaviour, args, this.#actor, options) as Promise<ActorRef<N>>;
-  }
-
-  /**
-   * Call `ref` from this actor.
-   * @throws {TroupeError} `CALLING_SELF` when `ref` is this actor; otherwise as `ActorRef.call`.
-   */
-  call<R = unknown>(ref: ActorRef<any, any>, msg: unknown, options?: CallOptions): Promise<R> {
-    if (ref.node === this.#actor.node.id && ref.id === this.#actor.id) {
-      return Promise.reject(new TroupeError('CALLING_SELF', `actor ${ref.key} called itself`));
-    }
-    return this.#actor.node._call(ref, msg, options, this.#actor) as Promise<R>;
-  }
-
-  /** Register this actor under `name` (cluster-wide). */
-  register(name: string): boolean {
-    return this.#actor.node.register(name, this.#actor.ref);
-  }
-
-  /**
-   * `exit(reason)`: end this actor now (default reason `normal`).
-   * `exit(ref, reason)`: send `ref` an exit signal from this actor (Erlang's `exit/2`; `'kill'`
-   * cannot be trapped).
-   */
-  exit(reason?: ExitReason): void;
-  exit(ref: ActorRef<any, any>, reason: ExitReason): void;
-  exit(a: unknown = 'normal', reason?: ExitReason): void {
-    if (a instanceof ActorRef && arguments.length >= 2) {
-      this.#actor.node.exitTo(a, reason, this.#actor);
-      return;
-    }
-    this.#actor.node._exit(this.#actor, a);
-  }
+  return (
+    typeof x === 'object' && x !== null && typeof (x as PromiseLike<unknown>).then === 'function'
+  );
 }

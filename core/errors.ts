@@ -1,6 +1,7 @@
 /**
- * The closed set of error codes troupe uses. Every failure a caller can observe carries one of
- * them; the README has a table of what causes each and what to do about it.
+ * The closed set of error codes the core uses. Every failure a caller of the core can observe
+ * carries one of them; the README has a table of what causes each and what to do about it.
+ * Layers above the core add their own codes (see {@link ErrorCodeExtensions}).
  */
 export const ERROR_CODES = [
   'TIMEOUT',
@@ -20,20 +21,30 @@ export const ERROR_CODES = [
   'MAILBOX_FULL',
   'SHUTDOWN',
   'SERIALIZATION',
-  'NO_WORKER',
   'JOB_FAILED',
-  'WORKER_LOST',
   'MISSING_PACKAGE',
   'ABORTED',
 ] as const;
 
-/** One of {@link ERROR_CODES}. */
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/** One of the core's own {@link ERROR_CODES}. */
+export type CoreErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Codes that layers above the core add to what a {@link TroupeError} may carry, by declaration
+ * merging (`troupe/patterns` adds `NO_WORKER` and `WORKER_LOST`). Each key is a code.
+ * @example
+ * declare module 'troupe' { interface ErrorCodeExtensions { MY_CODE: true } }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by declaration merging
+export interface ErrorCodeExtensions {}
+
+/** A code a {@link TroupeError} may carry: the core's, or one a layer above it added. */
+export type ErrorCode = CoreErrorCode | keyof ErrorCodeExtensions;
 
 const codeSet: ReadonlySet<string> = new Set(ERROR_CODES);
 
-/** Whether `x` is one of the documented error codes. */
-export function isErrorCode(x: unknown): x is ErrorCode {
+/** Whether `x` is one of the core's error codes. */
+export function isErrorCode(x: unknown): x is CoreErrorCode {
   return typeof x === 'string' && codeSet.has(x);
 }
 
@@ -46,7 +57,7 @@ export function isErrorCode(x: unknown): x is ErrorCode {
  */
 export class TroupeError extends Error {
   override readonly name = 'TroupeError';
-  /** What went wrong, from the closed set {@link ERROR_CODES}. */
+  /** What went wrong: one of {@link ERROR_CODES}, or a code a layer above the core added. */
   readonly code: ErrorCode;
   /** Structured context: zod issues for `INVALID_MESSAGE`, the exit reason for `ACTOR_EXITED`, … */
   readonly details?: unknown;
@@ -70,9 +81,13 @@ export class TroupeError extends Error {
     if (data && typeof data === 'object') {
       const d = data as Partial<ErrorData>;
       const code = isErrorCode(d.code) ? d.code : 'PROTOCOL_ERROR';
-      const err = new TroupeError(code, typeof d.message === 'string' ? d.message : 'remote error', {
-        details: d.details,
-      });
+      const err = new TroupeError(
+        code,
+        typeof d.message === 'string' ? d.message : 'remote error',
+        {
+          details: d.details,
+        },
+      );
       if (typeof d.stack === 'string') err.stack = d.stack;
       return err;
     }

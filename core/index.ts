@@ -2,42 +2,59 @@
  * troupe — a universal actor framework. This entry is the transport-agnostic core; adapters
  * live under their own subpaths (`troupe/memory`, `troupe/tcp`, …).
  */
-export { createNode, behaviour, Node } from './node.ts';
-export type {
-  NodeOptions,
-  NodeEvents,
-  Behaviour,
-  ProcessFn,
-  SpawnOptions,
-  ChildSpawnOptions,
-  RemoteSpawnOptions,
-  DeadLetterReason,
-} from './node.ts';
-export { ActorRef } from './actor-ref.ts';
-export type { CallOptions, SendOptions, SendAwaitOptions, ChunkOf, MessageOf } from './actor-ref.ts';
-export { StreamReader, serveStream, isAsyncIterable } from './stream.ts';
-export type { StreamOptions, ServeStreamOptions, StreamHandle } from './stream.ts';
-export type { TransferOptions } from './transfer.ts';
+
 export {
   ActorContext,
   Down,
+  downOf,
   Exit,
+  isDown,
+  isErrorReason,
+  isExit,
   NameLost,
   Reply,
   reply,
-  isDown,
-  isExit,
-  downOf,
-  isErrorReason,
 } from './actor.ts';
-export type { ExitReason, ErrorReason, SystemMessage, Matcher, ReceiveOptions, ReplyOptions } from './actor.ts';
-export { TroupeError, toTroupeError, isErrorCode, ERROR_CODES } from './errors.ts';
-export type { ErrorCode, ErrorData } from './errors.ts';
-export { createManualClock, systemClock } from './clock.ts';
+export type {
+  CustomReason,
+  ErrorReason,
+  ExitReason,
+  Matcher,
+  ReceiveOptions,
+  ReplyOptions,
+  SystemMessage,
+} from './actor.ts';
+export { ActorRef } from './actor-ref.ts';
+export type {
+  AnyActorRef,
+  CallOptions,
+  ChunkOf,
+  MessageOf,
+  ReplyOf,
+  SendAwaitOptions,
+  SendOptions,
+} from './actor-ref.ts';
 export type { Clock, ManualClock } from './clock.ts';
-export { Emitter } from './events.ts';
-export type { Connection, Transport } from './transport.ts';
+export { createManualClock, systemClock } from './clock.ts';
 export type { Discovery } from './discovery.ts';
-export type { RegistryBackend, RegistrySink } from './registry.ts';
+export type { CoreErrorCode, ErrorCode, ErrorCodeExtensions, ErrorData } from './errors.ts';
+export { ERROR_CODES, isErrorCode, TroupeError, toTroupeError } from './errors.ts';
+export { Emitter } from './events.ts';
+export type {
+  Behaviour,
+  ChildSpawnOptions,
+  DeadLetterReason,
+  NodeEvents,
+  NodeOptions,
+  ProcessFn,
+  RemoteSpawnOptions,
+  SpawnOptions,
+} from './node.ts';
+export { behaviour, createNode, Node } from './node.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export type { ServeStreamOptions, StreamHandle, StreamOptions } from './stream.ts';
+export { isAsyncIterable, StreamReader, serveStream } from './stream.ts';
 export * from './supervisor.ts';
+export type { TransferOptions } from './transfer.ts';
+export type { RegistryBackend, RegistrySink } from './registry.ts';
+export type { Connection, Transport } from './transport.ts';

@@ -1,5 +1,5 @@
-import type { ActorRef } from './actor-ref.ts';
-import type { ErrorReason } from './actor.ts';
+import type { AnyActorRef } from './actor-ref.ts';
+import type { ErrorReason } from './exit-reason.ts';
 import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
 import type { Transport } from './transport.ts';
@@ -94,8 +94,9 @@ export interface NodeOptions {
   registry?: RegistryBackend;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery' | 'registry'>>;
-
+export type ResolvedOptions = Required<
+  Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery' | 'registry'>
+>;
 
 /** Why a message could not be delivered. */
 export type DeadLetterReason =
@@ -117,11 +118,15 @@ export type DeadLetterReason =
 /** The events a node emits on `node.events`. */
 export interface NodeEvents {
   /** A message was not delivered (the sender was not told: sends never fail). */
-  deadLetter: { to: string; reason: DeadLetterReason; message?: unknown; error?: TroupeError };
+  /**
+   * A message was not delivered (the sender was not told: sends never fail). `count`: a relay
+   * reported dropping this many of this node's messages for node `to` (docs/protocol.md, `dr`).
+   */
+  deadLetter: { to: string; reason: DeadLetterReason; message?: unknown; error?: TroupeError; count?: number };
   /** A message failed the target's schema (or could not be decoded). */
   invalidMessage: { to: string; error: TroupeError };
   /** An actor ended by throwing. */
-  actorCrashed: { ref: ActorRef<any, any>; reason: ErrorReason };
+  actorCrashed: { ref: AnyActorRef; reason: ErrorReason };
   /** An authenticated link to a peer came up. */
   linkUp: { node: string; label: string };
   /** A link went down (closed, failed, heartbeat timeout, refused). */
@@ -133,13 +138,12 @@ export interface NodeEvents {
   /** Bad input from a peer: malformed frame or envelope, failed handshake, oversized frame. */
   protocolError: { error: TroupeError; peer?: string; label?: string };
   /** Two actors claimed one name; `loser` lost it. */
-  nameConflict: { name: string; winner: ActorRef<any, any>; loser: ActorRef<any, any> };
+  nameConflict: { name: string; winner: AnyActorRef; loser: AnyActorRef };
   /** A listener threw. */
   listenerError: { error: unknown };
   /** A discovery failed to start or stop (a port in use, no multicast route, …). */
   discoveryError: { discovery: string; error: TroupeError };
 }
-
 
 export const DEFAULTS: ResolvedOptions = {
   secret: 'troupe-insecure-default',
@@ -162,4 +166,3 @@ export const DEFAULTS: ResolvedOptions = {
   autoConnect: true,
   reconnectWindow: 10_000,
 };
-

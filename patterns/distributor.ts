@@ -5,8 +5,9 @@
  * `workerFunction` wraps a call so it runs locally when no worker can serve it. Host-neutral.
  */
 import { z } from 'zod';
-import { behaviour, TroupeError, toTroupeError, type ActorRef, type Node } from '../core/index.ts';
+import { behaviour, TroupeError, toTroupeError, type ActorRef, type AnyActorRef, type Node } from '../core/index.ts';
 import { functionServers, isWorkerLoss, outcomeError, unwrap, type FunctionRequest, type Outcome, type ServerInfo } from './functions.ts';
+import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /**
  * How often a job may run. `at-least-once` (the default): a job whose worker dies before it
@@ -524,7 +525,7 @@ export interface DistributorClient extends JobRunner {
 }
 
 /** Call a distributor from any node of the cluster, by its registered name (or ref). */
-export function distributorClient(node: Node, target: string | ActorRef<any, any> = 'distributor', defaults: { timeout?: number } = {}): DistributorClient {
+export function distributorClient(node: Node, target: string | AnyActorRef = 'distributor', defaults: { timeout?: number } = {}): DistributorClient {
   return {
     async run<R>(fn: string, args: unknown, options: JobOptions = {}): Promise<R> {
       const timeout = options.timeout ?? defaults.timeout ?? 30_000;

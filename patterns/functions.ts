@@ -4,13 +4,15 @@
  * all run work through it. Host-neutral: only core and zod.
  */
 import { z } from 'zod';
-import { behaviour, TroupeError, toTroupeError, type ActorRef, type ErrorCode, type Node } from '../core/index.ts';
+import { behaviour, TroupeError, toTroupeError, type ActorRef, type AnyActorRef, type ErrorCode, type Node } from '../core/index.ts';
+import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /** What a running job knows about itself (the second argument of a worker function). */
 export interface JobContext {
   /**
-   * Aborts when the job's caller cancels it (an aborted `call` or `parallelMap`) or the
-   * caller's node is lost: stop working and return (what you return is dropped).
+   * Aborts when the job's caller cancels it (an aborted `call`, `parallelMap` or distributor
+   * job), its server goes away or the caller's node is lost: stop working and return (what you
+   * return is dropped).
    */
   signal: AbortSignal;
 }
@@ -116,7 +118,7 @@ function startServer(
   node: Node,
   functions: FunctionTable,
   options: ServeFunctionsOptions,
-  spawn: (b: ReturnType<typeof serverBehaviour>) => ActorRef<any, any>,
+  spawn: (b: ReturnType<typeof serverBehaviour>) => AnyActorRef,
 ): FunctionServer {
   const jobs = new Map<number, { fn: string; since: number }>();
   const ref = spawn(serverBehaviour(node, functions, options, jobs)) as ActorRef<FunctionRequest, Outcome>;

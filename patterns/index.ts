@@ -35,3 +35,5 @@ export { parallelMap, refPool, nodePool } from './parallel-map.ts';
 export type { MapFunction, MapPool, ParallelMapOptions } from './parallel-map.ts';
 export { serveWorker, runMaster, Master, WORKER_PREFIX, ControlRequest } from './master-worker.ts';
 export type { ServeWorkerOptions, WorkerService, WorkerHandle, WorkerInfo, LogEntry, FindOptions, MasterOptions, RedirectOptions } from './master-worker.ts';
+export { PATTERN_ERROR_CODES, ALL_ERROR_CODES } from './errors.ts';
+export type { PatternErrorCode } from './errors.ts';

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { behaviour, toTroupeError, TroupeError, downOf, type ActorRef, type Node } from '../core/index.ts';
 import { isWorkerLoss, serveFunctions, unwrap, FUNCTION_SERVER_PREFIX, type FunctionServer, type FunctionTable, type Outcome } from './functions.ts';
+import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /** Registry prefix of worker control actors: `troupe.worker:<node id>`. */
 export const WORKER_PREFIX = 'troupe.worker:';

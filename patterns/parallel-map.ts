@@ -7,6 +7,7 @@
  */
 import { TroupeError, toTroupeError, type ActorRef, type Node } from '../core/index.ts';
 import { FUNCTION_SERVER_PREFIX, isWorkerLoss, unwrap, type FunctionRequest, type JobContext, type Outcome } from './functions.ts';
+import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /**
  * What to map: the name of a function the workers serve (works everywhere), or a plain function,

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm test`: every check, one summary line.
- *   1. `npm run typecheck` (tsc over the project, tsc over core alone, the core import guard) —
- *      counted as one test;
+ *   1. `npm run typecheck` (tsc over the project, tsc over core alone) — counted as one test;
+ *      then `npm run lint` (Biome format check and lint, dependency rules) — one test;
  *   2. when browser tests exist (`tests/**\/*.browser.test.ts` or `tests/browser/`), finds or
  *      installs Chromium (scripts/find-chromium.mjs) and exports CHROMIUM_PATH to the tests;
  *   3. vitest once over all suites, with a JSON report in test-results/vitest.json;
@@ -58,6 +58,13 @@ const tc = spawnSync('npm', ['run', 'typecheck'], { cwd: root, stdio: 'inherit' 
 if (tc.error) fail(`typecheck could not start: ${tc.error.message}`);
 else if (tc.status === 0) passed += 1;
 else fail(`typecheck (exit ${tc.status ?? tc.signal})`);
+
+// 1b. Lint (counts as one test): format check, lint rules, dependency rules.
+banner('lint (npm run lint)');
+const lint = spawnSync('npm', ['run', 'lint'], { cwd: root, stdio: 'inherit' });
+if (lint.error) fail(`lint could not start: ${lint.error.message}`);
+else if (lint.status === 0) passed += 1;
+else fail(`lint (exit ${lint.status ?? lint.signal})`);
 
 // 2. Chromium, only when some test drives a browser.
 if (hasBrowserTests(path.join(root, 'tests'))) {

@@ -14,11 +14,21 @@ import {
   type Down,
   type Exit,
   type SystemMessage,
+  type AnyActorRef,
+  type ReplyOf,
+  type ExitReason,
+  type ErrorCode,
+  type CoreErrorCode,
+  type Behaviour,
 } from '../core/index.ts';
+import type { PatternErrorCode } from '../patterns/index.ts';
 import { useNodes } from './helpers/nodes.ts';
 
 const Greet = z.object({ name: z.string(), times: z.number().int().default(1) });
-const Cmd = z.discriminatedUnion('op', [z.object({ op: z.literal('add'), n: z.number() }), z.object({ op: z.literal('reset') })]);
+const Cmd = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('add'), n: z.number() }),
+  z.object({ op: z.literal('reset') }),
+]);
 
 describe('ActorRef<M> inferred from a zod schema', () => {
   const node = useNodes();
@@ -36,7 +46,10 @@ describe('ActorRef<M> inferred from a zod schema', () => {
     // Senders send the schema's input type (fields with a default are optional); the actor
     // receives its output type (defaults filled in).
     expectTypeOf(greeter).toEqualTypeOf<ActorRef<z.input<typeof Greet>>>();
-    expectTypeOf<MessageOf<typeof greeter>>().toEqualTypeOf<{ name: string; times?: number | undefined }>();
+    expectTypeOf<MessageOf<typeof greeter>>().toEqualTypeOf<{
+      name: string;
+      times?: number | undefined;
+    }>();
     if (false as boolean) greeter.send({ name: 'no times: the default applies' }); // compiles
 
     if (false as boolean) {
@@ -91,7 +104,9 @@ describe('ActorRef<M> inferred from a zod schema', () => {
   it('a child spawned with a schema from inside an actor is typed too', async () => {
     const a = node({ name: 'a' });
     const parent = a.spawn(async (self) => {
-      const child = self.spawn(async (c) => c.reply((await c.receive(Greet)).name), { schema: Greet });
+      const child = self.spawn(async (c) => c.reply((await c.receive(Greet)).name), {
+        schema: Greet,
+      });
       expectTypeOf(child).toEqualTypeOf<ActorRef<z.input<typeof Greet>>>();
       if (false as boolean) {
         // @ts-expect-error wrong message for the child
@@ -119,5 +134,97 @@ describe('ActorRef<M> inferred from a zod schema', () => {
     const pDown = a.waitDown(p);
     p.send({ name: 'x' }); // p has no schema (ActorRef<unknown>); receive(Greet) fills the default
     expect((await pDown).result).toEqual([1, 'noproc']);
+  });
+});
+
+describe('typed replies, AnyActorRef, ExitReason, error codes', () => {
+  const node = useNodes();
+
+  it("a behaviour's reply type is inferred from reply(value, state) and types call()", async () => {
+    const a = node({ name: 'a' });
+    const counter = behaviour({
+      schema: Cmd,
+      init: () => 0,
+      handle: (m, n) => (m.op === 'add' ? n + m.n : reply(n, 0)),
+    });
+    const ref = a.spawn(counter);
+    expectTypeOf(ref).toEqualTypeOf<ActorRef<z.input<typeof Cmd>, number>>();
+    expectTypeOf<ReplyOf<typeof ref>>().toEqualTypeOf<number>();
+    expectTypeOf(ref.call({ op: 'reset' })).resolves.toEqualTypeOf<number>();
+    ref.send({ op: 'add', n: 2 });
+    const total = await ref.call({ op: 'reset' });
+    expect(total + 1).toBe(3);
+    if (false as boolean) {
+      // @ts-expect-error the reply is a number, not a string
+      const s: Promise<string> = ref.call({ op: 'reset' });
+      void s;
+    }
+  });
+
+  it('replies of several types make a union; a declared R types ctx.reply answers', async () => {
+    const a = node({ name: 'a' });
+    const two = behaviour({
+      init: () => 0,
+      handle: (m: 'n' | 's', n: number) => (m === 'n' ? reply(n, n) : reply(`#${n}`, n)),
+    });
+    const r2 = a.spawn(two);
+    expectTypeOf<ReplyOf<typeof r2>>().toEqualTypeOf<number | string>();
+    expect(await r2.call('s')).toBe('#0');
+    const declared = behaviour<'get', undefined, undefined, { ok: true }>({
+      handle: (_m, _s, ctx) => {
+        ctx.reply({ ok: true });
+      },
+    });
+    const r3 = a.spawn(declared);
+    expectTypeOf(r3.call('get')).resolves.toEqualTypeOf<{ ok: true }>();
+    expect(await r3.call('get')).toEqual({ ok: true });
+  });
+
+  it('plain objects (untyped JavaScript) and annotated refs keep working', async () => {
+    const a = node({ name: 'a' });
+    const plain: Behaviour<unknown> = { handle: (m, _s, ctx) => void ctx.reply(m) };
+    const r = a.spawn(plain);
+    expectTypeOf(r).toEqualTypeOf<ActorRef<unknown, unknown>>();
+    expect(await r.call(7)).toBe(7);
+    // The reply type may still come from an annotation (as before the inference).
+    const annotated: ActorRef<unknown, number> = a.spawn(plain);
+    expect(await annotated.call(8)).toBe(8);
+  });
+
+  it('every ref is an AnyActorRef; refs of unrelated message types do not mix', () => {
+    const a = node({ name: 'a' });
+    const nums = a.spawn(async (self) => self.receive(), { schema: z.number() });
+    const keep: AnyActorRef[] = [nums, a.spawn(behaviour({ schema: Cmd, handle: () => {} }))];
+    expect(keep).toHaveLength(2);
+    expectTypeOf(nums).toExtend<AnyActorRef>();
+    if (false as boolean) {
+      // @ts-expect-error an ActorRef<number> is not an ActorRef<string>
+      const s: ActorRef<string> = nums;
+      void s;
+      // @ts-expect-error nor does it take a string
+      nums.send('x');
+    }
+  });
+
+  it('ExitReason is a union, not unknown', () => {
+    expectTypeOf<ExitReason>().not.toBeUnknown();
+    expectTypeOf<'normal'>().toExtend<ExitReason>();
+    expectTypeOf<{ custom: string }>().toExtend<ExitReason>();
+    expectTypeOf<Down['reason']>().toEqualTypeOf<ExitReason>();
+    if (false as boolean) {
+      // @ts-expect-error a function cannot be an exit reason
+      const r: ExitReason = () => 1;
+      void r;
+      // @ts-expect-error nor undefined
+      const u: ExitReason = undefined;
+      void u;
+    }
+  });
+
+  it('the core error codes are closed; troupe/patterns adds its own by declaration merging', () => {
+    expectTypeOf<'NO_WORKER'>().not.toExtend<CoreErrorCode>();
+    expectTypeOf<PatternErrorCode>().toExtend<ErrorCode>();
+    expectTypeOf<CoreErrorCode>().toExtend<ErrorCode>();
+    expect(new TroupeError('NO_WORKER', 'x').code).toBe('NO_WORKER');
   });
 });

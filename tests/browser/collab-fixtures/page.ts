@@ -2,6 +2,7 @@
 // PeerServer), one participant of a shared document kept in IndexedDB by y-indexeddb, driven from
 // Playwright through `window.collab` (plain JSON in and out).
 import { IndexeddbPersistence } from 'y-indexeddb';
+import { Peer, type DataConnection } from 'peerjs';
 import { createNode, type Node } from '../../../core/index.ts';
 import { createWebSocketTransport, relayCredentialAddress } from '../../../adapters/websocket.ts';
 import { createWebRtcTransport, peerIdFor, type PeerServerLocation } from '../../../adapters/webrtc.ts';
@@ -16,9 +17,12 @@ export interface CollabStart {
   signal?: PeerServerLocation;
   user: string;
   doc: string;
+  /** Keep the page's copy in IndexedDB (y-indexeddb). @default true */
+  idb?: boolean;
 }
 
 let node: Node | undefined;
+let rawPeer: Peer | undefined;
 let provider: YjsProvider | undefined;
 const refused: string[] = [];
 const log: string[] = [];
@@ -40,8 +44,7 @@ const collab = {
     const p = joinDocument(n, { name: o.doc, user: o.user, retryInterval: 500 });
     provider = p;
     // y-indexeddb keeps the page's copy: edits made offline survive a reload too.
-    const idb = new IndexeddbPersistence(`troupe-${o.doc}-${o.user}`, p.doc);
-    await idb.whenSynced;
+    if (o.idb !== false) await new IndexeddbPersistence(`troupe-${o.doc}-${o.user}`, p.doc).whenSynced;
     p.events.on('refused', (e) => refused.push(e.reason));
     p.events.on('status', (e) => log.push(`status ${e.status}`));
     p.awareness.setLocalStateField('user', { name: o.user, color: '#' + Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0') });
@@ -91,6 +94,70 @@ const collab = {
       await new Promise((r) => setTimeout(r, 15 + rnd() * 40));
     }
     return edits;
+  },
+  /** Bench: answer every remote edit of the text `ping` with an edit of `pong` (through troupe/yjs). */
+  benchEcho() {
+    const p = need();
+    const ping = p.doc.getText('ping');
+    const pong = p.doc.getText('pong');
+    ping.observe((e) => {
+      if (e.transaction.origin !== p) return;
+      pong.insert(pong.length, 'x');
+    });
+  },
+  /** Bench: `n` sequential edits of `ping`, each awaiting the echo on `pong`; half of each round trip in ms. */
+  async benchPing(n: number) {
+    const p = need();
+    const ping = p.doc.getText('ping');
+    const pong = p.doc.getText('pong');
+    const halves: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const before = pong.length;
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (pong.length > before) {
+            pong.unobserve(check);
+            resolve();
+          }
+        };
+        pong.observe(check);
+        ping.insert(ping.length, 'x');
+      });
+      halves.push((performance.now() - t0) / 2);
+    }
+    return halves;
+  },
+  /** Bench baseline: a raw peerjs peer that echoes every message (reliable, raw serialization, as troupe's). */
+  async rawListen(id: string, signal: PeerServerLocation) {
+    const peer = new Peer(id, { ...signal, config: { iceServers: [] } });
+    await new Promise<void>((resolve, reject) => {
+      peer.once('open', () => resolve());
+      peer.once('error', reject);
+    });
+    peer.on('connection', (dc: DataConnection) => dc.on('data', (d) => dc.send(d)));
+    rawPeer = peer;
+  },
+  /** Bench baseline: `n` sequential raw round trips to the echoing peer `target`; half of each in ms. */
+  async rawPing(id: string, target: string, signal: PeerServerLocation, n: number) {
+    const peer = new Peer(id, { ...signal, config: { iceServers: [] } });
+    await new Promise<void>((resolve, reject) => {
+      peer.once('open', () => resolve());
+      peer.once('error', reject);
+    });
+    const dc = peer.connect(target, { reliable: true, serialization: 'raw' });
+    await new Promise<void>((resolve) => dc.once('open', () => resolve()));
+    const halves: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        dc.once('data', () => resolve());
+        dc.send(`{"ping":${i}}`);
+      });
+      halves.push((performance.now() - t0) / 2);
+    }
+    peer.destroy();
+    return halves;
   },
   disconnect: () => need().disconnect(),
   connect: () => need().connect(),

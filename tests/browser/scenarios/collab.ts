@@ -78,7 +78,7 @@ interface CollabCtx {
 }
 type Env = BrowserEnv & CollabCtx;
 
-async function openCollab(env: Env, user: string, doc: string): Promise<FxPage> {
+async function openCollab(env: Env, user: string, doc: string, idb = true): Promise<FxPage> {
   const p = await env.openPage(user, env.pageUrl);
   await p.page.waitForFunction(() => !!(window as any).collab, undefined, { timeout: 30_000 });
   const o: CollabStart = {
@@ -89,6 +89,7 @@ async function openCollab(env: Env, user: string, doc: string): Promise<FxPage> 
     signal: signalOf(env.credential),
     user,
     doc,
+    idb,
   };
   await p.hook('collab', 'start', [o], 60_000);
   return p;
@@ -206,6 +207,41 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     return { beforeKill, loaded, during, final, rejoinMs: Date.now() - restartedAt, outageMs: restartedAt - killedAt, actorAfter: fromDisk };
   },
 };
+
+/**
+ * Bench (bench/collab.ts): an edit on page A applied on page B over their WebRTC link (half of an
+ * edit/echo round trip), interleaved with the raw peerjs DataConnection half round trip between
+ * the same two pages.
+ */
+const bench = (idb: boolean) => async (env: Env) => {
+  const doc = `bench-${rnd()}`;
+  const a = await openCollab(env, 'bench-a', doc, idb);
+  const b = await openCollab(env, 'bench-b', doc, idb);
+  const links = await a.hook<{ node: string; label: string }[]>('collab', 'links', []);
+  await b.hook('collab', 'benchEcho', []);
+  const signal = signalOf(env.credential);
+  const rawB = `rawb${rnd()}${rnd()}`;
+  await b.hook('collab', 'rawListen', [rawB, signal]);
+  const n = Number(process.env.COLLAB_BENCH_N ?? 200);
+  const rounds: { troupe: number[]; raw: number[] }[] = [];
+  await a.hook('collab', 'benchPing', [20]); // warm-up
+  for (let r = 0; r < 5; r++) {
+    const troupe = await a.hook<number[]>('collab', 'benchPing', [n], 120_000);
+    const raw = await a.hook<number[]>('collab', 'rawPing', [`rawa${rnd()}${rnd()}`, rawB, signal, n], 120_000);
+    rounds.push({ troupe, raw });
+  }
+  const p50 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  return {
+    webrtcLink: links.some((l) => l.label.startsWith('webrtc')),
+    troupeP50: rounds.map((r) => p50(r.troupe)),
+    rawP50: rounds.map((r) => p50(r.raw)),
+    n,
+  };
+};
+/** With y-indexeddb in both pages (as the demo has it). */
+scenarios.bench = bench(true);
+/** Without it: what troupe/yjs itself costs. */
+scenarios['bench-noidb'] = bench(false);
 
 await runScenarios<CollabCtx>(scenarios, process.argv.slice(2), {
   scenarioTimeout: 240_000,

@@ -63,6 +63,8 @@ export interface DemoResult {
   /** The cluster view's nodes and links, from their data-* attributes. */
   clusterNodes: { id: string | null; kind: string | null }[];
   clusterLinks: { a: string | null; b: string | null; transport: string | null }[];
+  /** The cluster view's supervision trees: every supervisor and child, with its restarts. */
+  supervision: { id: string | null; kind: string | null; status: string | null; restarts: string | null }[];
   compute: { ok: boolean; runs: RunResult[]; reference: RunResult };
   /** The image's checksum computed here in Node. */
   expected: string;
@@ -75,6 +77,9 @@ export interface DemoResult {
   leftName: string | undefined;
   boardLog: string;
   screenshots: string[];
+  /** The shared text on page 2, and who page 1 sees present in it. */
+  editorText2: string;
+  editorPresence1: string[];
 }
 
 /** What the `relay-restart` scenario prints. */
@@ -161,6 +166,14 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
         () => true,
         () => false,
       );
+    // The shared text (troupe/yjs): typed into page 1's CodeMirror, it reaches page 2; the bot in
+    // the first Node node answers a `bot?` line; both pages and the bot are present.
+    const cm1 = one.p.page.locator('[data-testid="editor"] .cm-content');
+    await cm1.waitFor({ timeout: 30_000 });
+    await cm1.click({ timeout: 10_000 });
+    await one.p.page.keyboard.type('typed in the shared text\nbot?\n');
+    const editorText2 = await two.p.until<string>(HOOK, 'editorText', [], (t) => t.includes('typed in the shared text') && t.includes('bot: hello from'), "the shared text and the bot's answer on page 2", 40_000);
+    const editorPresence1 = await one.p.until<string[]>(HOOK, 'editorPresence', [], (ps) => ps.length >= 3, 'both pages and the bot present in the shared text', 30_000);
     screenshots.push(await shot(one.p, 'demo-board-page1'), await shot(two.p, 'demo-board-page2'));
 
     // Computation: 1..N workers, then the workers plus the Node nodes' function servers (through the relay).
@@ -181,6 +194,10 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const clusterLinks = await one.p.page
       .locator('[data-testid="cluster-link"]')
       .evaluateAll((els) => els.map((e) => ({ a: e.getAttribute('data-a'), b: e.getAttribute('data-b'), transport: e.getAttribute('data-transport') })));
+    await one.p.page.locator(`[data-testid="supervision-supervisor"][data-id="sup:${two.id}"]`).first().waitFor({ timeout: 30_000 });
+    const supervision = await one.p.page
+      .locator('[data-testid^="supervision-"]')
+      .evaluateAll((els) => els.map((e) => ({ id: e.getAttribute('data-id'), kind: e.getAttribute('data-testid'), status: e.getAttribute('data-status'), restarts: e.getAttribute('data-restarts') })));
     screenshots.push(await shot(one.p, 'demo-cluster'));
 
     // Page 2 leaves: page 1 sees it leave (its monitor fires) within the failure-detection time.
@@ -199,6 +216,8 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     screenshots.push(await shot(one.p, 'demo-board-after-leave'));
 
     return {
+      editorText2,
+      editorPresence1,
       one: one.id,
       two: two.id,
       relay: env.demo.relay.id,
@@ -215,6 +234,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       notes2,
       clusterNodes,
       clusterLinks,
+      supervision,
       compute,
       expected: expectedChecksum(),
       verdict,
