@@ -32,8 +32,11 @@ describe('node.shutdown', () => {
       return downs;
     });
     await settle(2);
+    // Watch before shutting down: the watcher may have collected every DOWN and ended by the
+    // time shutdown() resolves (a watch started then would see `noproc`, without the result).
+    const watched = b.waitDown(watcher);
     await a.shutdown();
-    const downs = (await within(b.waitDown(watcher), 'watcher collects every DOWN')).result as Down[];
+    const downs = (await within(watched, 'watcher collects every DOWN')).result as Down[];
     expect(downs.map((d) => d.reason)).toEqual(['shutdown', 'shutdown', 'shutdown']);
     expect(downs.map((d) => d.ref.key).sort()).toEqual(targets.map((t) => t.key).sort());
     expect(terminated).toEqual(['shutdown']);
