@@ -11,6 +11,12 @@ export const DEFAULT_MAX_FRAME_BYTES = 3 * 4 * 1024 * 1024;
 /** Bytes of the length prefix in front of every frame (unsigned, big-endian). */
 export const FRAME_HEADER_BYTES = 4;
 
+/**
+ * Top bit of the length prefix: the frame's bytes are Latin-1 (one byte per character, a byte
+ * string from the codec's binary attachments) rather than UTF-8. The other 31 bits are the length.
+ */
+export const LATIN1_FLAG = 0x8000_0000;
+
 /** Turns a byte stream back into frames; see {@link createFrameDecoder}. */
 export interface FrameDecoder {
   /**
@@ -30,7 +36,8 @@ export interface FrameDecoder {
 
 /**
  * A decoder for length-prefixed frames: each frame is a 4-byte big-endian byte count followed by
- * that many bytes of UTF-8 text. It accepts chunks cut anywhere (inside the prefix too) and
+ * that many bytes of UTF-8 text (or of Latin-1 when the count has its top bit,
+ * {@link LATIN1_FLAG}, set). It accepts chunks cut anywhere (inside the prefix too) and
  * chunks holding many frames, and refuses a frame whose declared length exceeds `maxBytes`
  * before buffering any of it, so a hostile peer cannot make it allocate more than that.
  * Invalid UTF-8 decodes to U+FFFD; the text is core's to judge.
@@ -46,6 +53,8 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
   let held = 0;
   // Length of the frame being read, or -1 while its prefix is incomplete.
   let need = -1;
+  // Encoding of the frame being read (from its prefix's top bit).
+  let encoding: 'utf8' | 'latin1' = 'utf8';
 
   const take = (n: number): Buffer => {
     // Only called when `held >= n`: joins the first n held bytes and keeps the rest.
@@ -83,21 +92,25 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
         // Finish the frame in progress from the held parts first.
         if (need < 0) {
           if (held < FRAME_HEADER_BYTES) return;
-          need = take(FRAME_HEADER_BYTES).readUInt32BE(0);
+          const prefix = take(FRAME_HEADER_BYTES).readUInt32BE(0);
+          encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
+          need = prefix & ~LATIN1_FLAG;
           checkLength(need);
         }
         if (held < need) return;
         const body = take(need);
         need = -1;
-        onFrame(body.toString('utf8'));
+        onFrame(body.toString(encoding));
         buf = held > 0 ? take(held) : Buffer.alloc(0);
       }
       // Fast path: parse frames in place from the chunk.
       let at = 0;
       const end = buf.length;
       while (end - at >= FRAME_HEADER_BYTES) {
-        const len = buf.readUInt32BE(at);
+        const prefix = buf.readUInt32BE(at);
+        const len = prefix & ~LATIN1_FLAG;
         checkLength(len);
+        encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
         if (end - at - FRAME_HEADER_BYTES < len) {
           need = len;
           at += FRAME_HEADER_BYTES;
@@ -105,7 +118,7 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
         }
         const start = at + FRAME_HEADER_BYTES;
         at = start + len;
-        onFrame(buf.toString('utf8', start, at));
+        onFrame(buf.toString(encoding, start, at));
       }
       if (at < end) {
         parts = [buf.subarray(at)];
@@ -117,15 +130,30 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
 
 /**
  * Encode frames into one buffer, each behind its length prefix. `sizes[i]` must be
- * `Buffer.byteLength(frames[i])`.
+ * `Buffer.byteLength(frames[i])`, or, for a frame to send as Latin-1 (see
+ * {@link LATIN1_FLAG}), `frames[i].length | LATIN1_FLAG`; `total` is the sum of the byte
+ * lengths plus a prefix per frame.
  */
 export function encodeFrames(frames: readonly string[], sizes: readonly number[], total: number): Buffer {
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (let i = 0; i < frames.length; i++) {
-    out.writeUInt32BE(sizes[i], at);
+    out.writeUInt32BE(sizes[i] >>> 0, at);
     at += FRAME_HEADER_BYTES;
-    at += out.write(frames[i], at, 'utf8');
+    at += out.write(frames[i], at, sizes[i] < 0 || sizes[i] >= LATIN1_FLAG ? 'latin1' : 'utf8');
   }
   return out;
 }
+
+/**
+ * The length prefix of `frame` (the size to pass to {@link encodeFrames}); its byte length on the
+ * wire is `prefix & ~LATIN1_FLAG`. A frame that is a byte string with characters above U+007F
+ * (binary attachments) goes as Latin-1, anything else as UTF-8.
+ */
+export function framePrefix(frame: string): number {
+  const utf8 = Buffer.byteLength(frame, 'utf8');
+  if (utf8 === frame.length || NOT_BYTE.test(frame)) return utf8;
+  return (frame.length | LATIN1_FLAG) >>> 0;
+}
+
+const NOT_BYTE = /[^\u0000-\u00ff]/;

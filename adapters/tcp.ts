@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Buffer } from 'node:buffer';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
-import { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, type FrameDecoder } from './tcp-framing.ts';
+import { createFrameDecoder, encodeFrames, framePrefix, LATIN1_FLAG, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, type FrameDecoder } from './tcp-framing.ts';
 import { parseHostPort } from './host-port.ts';
 
 export { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES } from './tcp-framing.ts';
@@ -203,14 +203,15 @@ class TcpConnection implements Connection {
 
   send(frame: string): void {
     if (this.#closing) return;
-    const size = Buffer.byteLength(frame, 'utf8');
+    const prefix = framePrefix(frame);
+    const size = (prefix & ~LATIN1_FLAG) >>> 0;
     if (size > this.#maxBytes) {
       // Dropping it would silently break the stream's order; the peer would refuse it anyway.
       return this.#abort(`FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`);
     }
     if (this.#out.length === 0) process.nextTick(this.#flush);
     this.#out.push(frame);
-    this.#outSizes.push(size);
+    this.#outSizes.push(prefix);
     this.#outBytes += size + FRAME_HEADER_BYTES;
   }
 

@@ -1,6 +1,7 @@
 import type { DataConnection, Peer } from 'peerjs';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
 import { BaseConnection } from './base-connection.ts';
+import { bytesToByteString, byteStringToBytes, isByteString } from './byte-string.ts';
 import { importOptional } from './optional-package.ts';
 
 /** Where the PeerServer (npm `peer`) that signals WebRTC connections runs. */
@@ -47,6 +48,8 @@ export interface WebRtcTransportOptions {
 const FULL = 'f';
 const PIECE = 'p';
 const BYE = 'x';
+const FULL_BYTE = FULL.charCodeAt(0);
+const PIECE_BYTE = PIECE.charCodeAt(0);
 
 /** A peerjs id for a node id: peerjs allows letters, digits and single `-`/`_`/space between them. */
 export function peerIdFor(nodeId: string): string {
@@ -341,6 +344,9 @@ class RtcConnection extends BaseConnection {
   send(frame: string): void {
     if (this.closed || !this.#dc.open) return;
     const n = this.#chunk;
+    // A byte string (binary attachments, see core/codec.ts) goes as binary messages of Latin-1
+    // bytes behind the same one-byte tag: 1 byte per character instead of UTF-8's 2.
+    if (isByteString(frame)) return this.#sendBytes(frame, n);
     if (frame.length <= n) return void this.#dc.send(FULL + frame);
     let at = 0;
     while (frame.length - at > n) {
@@ -354,6 +360,21 @@ class RtcConnection extends BaseConnection {
     this.#dc.send(FULL + frame.slice(at));
   }
 
+  #sendBytes(frame: string, n: number): void {
+    const bytes = byteStringToBytes(frame, 1);
+    // bytes[0] is room for the tag; each piece is a view of bytes behind its own tag.
+    let at = 0;
+    while (frame.length - at > n) {
+      const piece = bytes.slice(at, at + n + 1);
+      piece[0] = PIECE_BYTE;
+      this.#dc.send(piece);
+      at += n;
+    }
+    const last = at === 0 ? bytes : bytes.slice(at);
+    last[0] = FULL_BYTE;
+    this.#dc.send(last);
+  }
+
   close(): void {
     if (this.closed) return;
     this.#reason ||= 'closed by this side';
@@ -365,8 +386,11 @@ class RtcConnection extends BaseConnection {
     this.#timer = setTimeout(() => this.#teardown(), this.#grace);
   }
 
-  #onMessage(data: unknown): void {
+  #onMessage(message: unknown): void {
     if (this.#tornDown) return;
+    let data = message;
+    if (data instanceof ArrayBuffer) data = bytesToByteString(new Uint8Array(data));
+    else if (ArrayBuffer.isView(data)) data = bytesToByteString(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     if (typeof data !== 'string' || data.length === 0) return this.#abort('PROTOCOL_ERROR: a data channel message that is not a tagged string');
     const tag = data[0];
     if (tag === BYE) {

@@ -1,16 +1,21 @@
 /**
  * troupe/websocket — links over WebSocket, dialing side: the standard `WebSocket` (browsers,
  * Node ≥ 22, or an injected constructor such as `ws`'s). Browser-safe; the Node server lives in
- * `troupe/websocket-server`. Each frame is one text message; a binary message is a protocol error.
+ * `troupe/websocket-server`. Each frame is one message: a text message, or a binary one holding
+ * the frame's Latin-1 bytes when the frame is a byte string with characters above U+007F (binary
+ * attachments: see core/codec.ts), so binary payloads cross at 1x instead of UTF-8's 2x.
  */
 import { TroupeError, type Transport } from '../core/index.ts';
 import { BaseConnection } from './base-connection.ts';
+import { bytesToByteString, byteStringToBytes, isByteString } from './byte-string.ts';
 
 /** The part of the standard WebSocket API the adapter uses (browsers, Node ≥ 22, `ws`). */
 export interface WebSocketLike {
   readonly readyState: number;
   readonly bufferedAmount: number;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
+  /** Set to `'arraybuffer'` by the adapter, so binary messages arrive as bytes, not Blobs. */
+  binaryType?: string;
   close(code?: number, reason?: string): void;
   addEventListener(type: string, listener: (event: unknown) => void): void;
   removeEventListener(type: string, listener: (event: unknown) => void): void;
@@ -27,7 +32,7 @@ const CLOSE_UNSUPPORTED_DATA = 1003;
 /**
  * Wrap an open WebSocket as a {@link Connection}. `close()` fires `onclose` at once on this side
  * and starts the WebSocket closing handshake; the other side's `onclose` fires when it arrives.
- * A binary message closes the connection (`PROTOCOL_ERROR: …`); a message over the receiving
+ * A binary message is a frame in Latin-1 bytes; a message over the receiving
  * `ws` server's `maxPayload` closes it with `FRAME_TOO_LARGE: …`.
  */
 export function createWebSocketConnection(socket: WebSocketLike, label: string): WebSocketConnection {
@@ -52,12 +57,15 @@ export class WebSocketConnection extends BaseConnection {
     this.label = label;
     this.#owner = owner;
     owner?.add(this);
+    socket.binaryType = 'arraybuffer';
     this.#on('message', (e: { data: unknown }) => {
-      if (typeof e.data === 'string') {
-        if (!this.deliver(e.data)) this.#abort('PROTOCOL_ERROR: too many frames before the link was attached', CLOSE_UNSUPPORTED_DATA);
-      } else {
-        this.#abort('PROTOCOL_ERROR: binary message (troupe frames are text)', CLOSE_UNSUPPORTED_DATA);
-      }
+      const data = e.data;
+      let frame: string;
+      if (typeof data === 'string') frame = data;
+      else if (data instanceof ArrayBuffer) frame = bytesToByteString(new Uint8Array(data));
+      else if (data instanceof Uint8Array) frame = bytesToByteString(data);
+      else return this.#abort('PROTOCOL_ERROR: a message that is neither text nor bytes', CLOSE_UNSUPPORTED_DATA);
+      if (!this.deliver(frame)) this.#abort('PROTOCOL_ERROR: too many frames before the link was attached', CLOSE_UNSUPPORTED_DATA);
     });
     this.#on('error', (e: { error?: { code?: string; message?: string }; message?: string }) => {
       // `ws` says why (its ErrorEvent carries the error); browsers never do.
@@ -78,7 +86,7 @@ export class WebSocketConnection extends BaseConnection {
   send(frame: string): void {
     if (this.closed || this.#socket.readyState !== OPEN) return;
     try {
-      this.#socket.send(frame);
+      this.#socket.send(isByteString(frame) ? byteStringToBytes(frame) : frame);
     } catch (err) {
       this.#abort(`send failed: ${(err as Error).message}`, CLOSE_NORMAL);
     }

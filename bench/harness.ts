@@ -35,19 +35,8 @@ export interface BenchCase {
   run(): Promise<Result[]>;
 }
 
-/** Median of numbers (copy-sorted). */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** The p-th percentile (0..100) of a sorted array, nearest rank. */
-export function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
+export { median, percentile, p50, p99, summary, spread } from './stats.ts';
+import { median } from './stats.ts';
 
 /** Milliseconds, high resolution. */
 export const now = (): number => performance.now();
@@ -69,12 +58,12 @@ export const hasGc = (): boolean => typeof (globalThis as { gc?: unknown }).gc =
 /**
  * Run `warmup` unmeasured rounds, then `reps` measured rounds of each of the named functions,
  * interleaved (a, b, a, b, …) so noise hits both alike. Each function returns its figure for one
- * round. Returns the median per name.
+ * round. Returns every round's figure per name.
  */
-export async function interleaved<K extends string>(
+export async function interleavedSamples<K extends string>(
   fns: Record<K, () => Promise<number> | number>,
   { warmup, reps }: { warmup: number; reps: number },
-): Promise<Record<K, number>> {
+): Promise<Record<K, number[]>> {
   const names = Object.keys(fns) as K[];
   for (let i = 0; i < warmup; i++) for (const n of names) await fns[n]();
   const samples = {} as Record<K, number[]>;
@@ -85,8 +74,17 @@ export async function interleaved<K extends string>(
       samples[n].push(await fns[n]());
     }
   }
+  return samples;
+}
+
+/** {@link interleavedSamples}, reduced to the median round per name. */
+export async function interleaved<K extends string>(
+  fns: Record<K, () => Promise<number> | number>,
+  opts: { warmup: number; reps: number },
+): Promise<Record<K, number>> {
+  const samples = await interleavedSamples(fns, opts);
   const out = {} as Record<K, number>;
-  for (const n of names) out[n] = median(samples[n]);
+  for (const n of Object.keys(samples) as K[]) out[n] = median(samples[n]);
   return out;
 }
 

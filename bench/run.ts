@@ -1,15 +1,19 @@
 /**
  * `npm run bench [-- filter…]`: run the bench cases (all, or those whose area or name contains
  * a filter), print a table with each figure beside its baseline and target, and merge the
- * figures into bench/results/latest.json as `{ key: { value, unit, baseline } }`.
+ * figures into bench/results/latest.json as `{ key: { value, unit, baseline, ratio, at } }` plus
+ * `_run: { date, machine, load }`. Areas in OPT_IN (peers) run only when a filter names them.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeTarget, hasGc, now, targetMet, type BenchCase, type Result } from './harness.ts';
 
 /** Area files, in run order. Add one here when you add `bench/<area>.ts`. */
-const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'supervisor', 'flow'] as const;
+const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'supervisor', 'flow', 'collab', 'nats', 'scale', 'peers'] as const;
+/** Areas that run only when a filter names them (`npm run bench -- peers`, `-- scale`). */
+const OPT_IN = new Set<string>(['peers', 'scale']);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsFile = join(here, 'results', 'latest.json');
@@ -37,12 +41,19 @@ function table(rows: string[][]): string {
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-  const matches = (area: string, name: string) => filters.length === 0 || filters.some((f) => area.includes(f) || name.includes(f));
+  const matches = (area: string, name: string) =>
+    OPT_IN.has(area) ? filters.some((f) => f === area || name.includes(f)) : filters.length === 0 || filters.some((f) => area.includes(f) || name.includes(f));
   if (!hasGc()) console.log('note: node runs without --expose-gc: actor.idle_bytes will be n/a (npm run bench passes it)');
 
   const results: Result[] = [];
   const failures: string[] = [];
   const t0 = now();
+  const cpus = os.cpus();
+  const machine = `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${process.platform}/${process.arch}, node ${process.version}`;
+  const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const startedAt = new Date().toISOString();
+  const loadBefore = load();
+  console.log(`${startedAt}  ${machine}  load ${loadBefore}`);
   for (const area of AREAS) {
     let cases: BenchCase[];
     try {
@@ -88,15 +99,23 @@ async function main(): Promise<void> {
   }
   if (results.length) console.log(`\n${table(rows)}\n`);
   for (const r of results) if (r.note) console.log(`- ${r.note}`);
-  console.log(`\nnode ${process.version}, ${process.platform}/${process.arch}, total ${((now() - t0) / 1000).toFixed(1)} s`);
+  const loadAfter = load();
+  console.log(`\n${startedAt}  ${machine}  load (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}; total ${((now() - t0) / 1000).toFixed(1)} s`);
 
-  let merged: Record<string, { value: number | null; unit: string; baseline: number | null }> = {};
+  type Entry = { value: number | null; unit: string; baseline: number | null; ratio?: number | null; label?: string; target?: string; met?: boolean; at?: string };
+  let merged: Record<string, Entry | { date: string; machine: string; load: string }> = {};
   try {
     merged = JSON.parse(readFileSync(resultsFile, 'utf8'));
   } catch {
     // first run, or an unreadable file: start over
   }
-  for (const r of results) merged[r.key] = { value: round(r.value), unit: r.unit, baseline: round(r.baseline) };
+  for (const r of results) {
+    const ratio = r.value !== null && r.baseline ? Math.round((r.value / r.baseline) * 1000) / 1000 : null;
+    const met = targetMet(r);
+    merged[r.key] = { value: round(r.value), unit: r.unit, baseline: round(r.baseline), ratio, label: r.baselineLabel, target: r.target ? describeTarget(r.target, r.unit) : undefined, met, at: startedAt };
+  }
+  // The run that wrote this file last (each key keeps the date of the run that measured it).
+  merged._run = { date: startedAt, machine, load: `before ${loadBefore}, after ${loadAfter}` };
   mkdirSync(dirname(resultsFile), { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(merged, null, 2)}\n`);
   console.log(`wrote ${resultsFile}`);

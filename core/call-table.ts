@@ -1,5 +1,5 @@
-import type { Clock } from './clock.ts';
 import { aborted } from './abort.ts';
+import type { Clock } from './clock.ts';
 import { TroupeError } from './errors.ts';
 
 /** One call waiting for its reply. */
@@ -7,17 +7,20 @@ interface PendingCall {
   id: number;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-  /** Settled (replied, rejected or timed out): skipped by its timeout queue. */
+  /** Settled (replied, rejected or timed out): skipped by its timeout queue and its window. */
   done: boolean;
+  /** When it times out; set when its window closes (NaN until then). */
   deadline: number;
   /** Its timeout value (the key of its timeout queue). */
   ms: number;
   target: string;
+  /** In its timeout queue (its window closed while it was still waiting). */
+  queued: boolean;
   /** Runs synchronously when the reply is accepted, before any later envelope is handled. */
-  onReply?: (value: unknown) => void;
+  onReply: ((value: unknown) => void) | undefined;
   /** The caller's AbortSignal and its listener, removed when the call settles. */
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 /** Cancellation of one call: its signal, and what tells the callee (run once, on abort). */
@@ -33,17 +36,38 @@ interface TimeoutQueue {
   timer: unknown;
 }
 
+// The executor every call's promise is made with: it hands its resolve/reject functions over
+// through these two slots, so no closure is allocated per call (Promise.withResolvers is Node 22+).
+let slotResolve: (v: unknown) => void = () => {};
+let slotReject: (e: unknown) => void = () => {};
+const executor = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
+  slotResolve = resolve;
+  slotReject = reject;
+};
+
 /**
  * A node's pending calls, by call id, with their timeouts. @internal
  *
- * Call timeouts without a timer per call: calls with the same timeout value expire in the order
- * they were made, so each value keeps a FIFO of calls and one timer for its oldest live call.
+ * No clock read and no timer per call. Calls are opened into the current *window*; the first
+ * call of a window arms one zero-delay timer, and when it fires the clock is read once and every
+ * call of the window still waiting gets its deadline: that time plus its timeout. So a call
+ * times out no earlier than its timeout after it was made, and at most one timer turn later (on
+ * a manual clock, exactly on time: the window closes before time advances). Calls answered
+ * within their window — most local calls — never touch a timeout queue. Calls with the same
+ * timeout value expire in the order they were made, so each value keeps a FIFO of calls and one
+ * timer for its oldest live call.
  */
 export class CallTable {
-  #calls = new Map<number, PendingCall>();
+  #calls = new CallMap();
   #nextCall = 1;
   #timeouts = new Map<number, TimeoutQueue>();
+  /** Calls opened since the window timer was armed. */
+  #window: PendingCall[] = [];
+  /** Calls before this index in #window are settled. */
+  #windowHead = 0;
+  #windowTimer: unknown = undefined;
   readonly #clock: Clock;
+  readonly #closeWindow = (): void => this.#close();
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -60,37 +84,86 @@ export class CallTable {
   }
 
   /**
-   * Register a call to node `target` (`s`: its session count now) that times out after `ms`, then
-   * run `start(callId)`; a returned error rejects the call at once. `onReply` runs synchronously
-   * when the reply is accepted.
+   * Register a call to node `target` that times out after `ms`, then run `start(callId)`; a
+   * returned error rejects the call at once. `onReply` runs synchronously when the reply is
+   * accepted. With `abort`, an abort of its signal rejects the call with `ABORTED` and runs
+   * `abort.cancel(callId)` to tell the callee.
    */
-  open(target: string, ms: number, start: (callId: number) => TroupeError | undefined, onReply?: (v: unknown) => void, abort?: CallAbort): Promise<unknown> {
+  open(
+    target: string,
+    ms: number,
+    start: (callId: number) => TroupeError | undefined,
+    onReply?: (v: unknown) => void,
+    abort?: CallAbort,
+  ): Promise<unknown> {
     if (abort?.signal.aborted) return Promise.reject(aborted(abort.signal));
     const callId = this.#nextCall++;
-    return new Promise((resolve, reject) => {
-      const c: PendingCall = { id: callId, resolve, reject, done: false, deadline: this.#clock.now() + ms, ms, target, onReply };
-      this.#calls.set(callId, c);
-      this.#armTimeout(c, ms);
-      const err = start(callId);
-      if (err) return this.settle(callId, false, err);
-      if (abort !== undefined) {
-        const signal = abort.signal;
-        c.signal = signal;
-        c.onAbort = () => {
-          if (c.done) return;
-          this.settle(callId, false, aborted(signal));
-          abort.cancel(callId);
-        };
-        signal.addEventListener('abort', c.onAbort, { once: true });
-      }
-    });
+    const promise = new Promise(executor);
+    const c: PendingCall = {
+      id: callId,
+      resolve: slotResolve,
+      reject: slotReject,
+      done: false,
+      deadline: NaN,
+      ms,
+      target,
+      queued: false,
+      onReply,
+      signal: undefined,
+      onAbort: undefined,
+    };
+    this.#calls.add(c);
+    this.#window.push(c);
+    if (this.#windowTimer === undefined) this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
+    const err = start(callId);
+    if (err) {
+      this.settle(callId, false, err);
+      return promise;
+    }
+    if (abort !== undefined) {
+      const signal = abort.signal;
+      c.signal = signal;
+      c.onAbort = () => {
+        if (c.done) return;
+        this.settle(callId, false, aborted(signal));
+        abort.cancel(callId);
+      };
+      signal.addEventListener('abort', c.onAbort, { once: true });
+    }
+    return promise;
   }
 
-  #armTimeout(c: PendingCall, ms: number): void {
-    let tq = this.#timeouts.get(ms);
-    if (tq === undefined) this.#timeouts.set(ms, (tq = { q: [], head: 0, timer: undefined }));
-    tq.q.push(c);
-    if (tq.timer === undefined) tq.timer = this.#clock.setTimeout(() => this.#expire(ms), ms);
+  /** Stop listening to a settled call's AbortSignal. */
+  #unlisten(c: PendingCall): void {
+    if (c.onAbort !== undefined) c.signal?.removeEventListener('abort', c.onAbort);
+  }
+
+  /** The window timer fired: give its calls still waiting their deadlines and queue them. */
+  #close(): void {
+    this.#windowTimer = undefined;
+    const w = this.#window;
+    const head = this.#windowHead;
+    this.#windowHead = 0;
+    if (w.length === head) {
+      w.length = 0;
+      return;
+    }
+    this.#window = [];
+    const now = this.#clock.now();
+    for (let i = head; i < w.length; i++) {
+      const c = w[i];
+      if (c.done) continue;
+      c.deadline = now + c.ms;
+      c.queued = true;
+      let tq = this.#timeouts.get(c.ms);
+      if (tq === undefined) this.#timeouts.set(c.ms, (tq = { q: [], head: 0, timer: undefined }));
+      tq.q.push(c);
+      if (tq.timer === undefined) this.#arm(tq, c.ms, c.ms);
+    }
+  }
+
+  #arm(tq: TimeoutQueue, ms: number, delay: number): void {
+    tq.timer = this.#clock.setTimeout(() => this.#expire(ms), delay);
   }
 
   #expire(ms: number): void {
@@ -105,13 +178,13 @@ export class CallTable {
         if (c.deadline > now) break;
         c.done = true;
         this.#calls.delete(c.id);
-        if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
+        this.#unlisten(c);
         c.reject(new TroupeError('TIMEOUT', `call timed out after ${ms} ms`));
       }
       q[tq.head++] = undefined as unknown as PendingCall;
     }
     this.#compactTimeouts(tq);
-    if (tq.head < q.length) tq.timer = this.#clock.setTimeout(() => this.#expire(ms), q[tq.head].deadline - now);
+    if (tq.head < q.length) this.#arm(tq, ms, q[tq.head].deadline - now);
     else this.#timeouts.delete(ms);
   }
 
@@ -128,20 +201,40 @@ export class CallTable {
   /** Resolve (`ok`) or reject call `callId` with `value`, if it is still waiting. */
   settle(callId: number, ok: boolean, value: unknown): void {
     const c = this.#calls.get(callId);
-    if (!c) return;
+    if (c === undefined) return;
     this.#calls.delete(callId);
     c.done = true;
-    // Calls mostly settle in the order they were made: drop settled ones from the front of the
-    // timeout queue now, so it holds only calls still pending (and the few that overtook them).
-    const tq = this.#timeouts.get(c.ms);
-    if (tq !== undefined) {
-      const q = tq.q;
-      while (tq.head < q.length && q[tq.head].done) q[tq.head++] = undefined as unknown as PendingCall;
-      this.#compactTimeouts(tq);
+    // Keep the window from holding calls already answered (a loop of awaited local calls may run
+    // for a long time in microtasks, with no timer turn to close the window): drop settled calls
+    // from both of its ends.
+    const w = this.#window;
+    let end = w.length;
+    if (end !== 0) {
+      while (end !== 0 && w[end - 1].done) {
+        w.pop();
+        end--;
+      }
+      let head = this.#windowHead;
+      while (head < end && w[head].done) head++;
+      if (head === end) {
+        if (end !== 0) w.length = 0;
+        head = 0;
+      }
+      this.#windowHead = head;
     }
-    if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
+    if (c.queued) {
+      // Calls mostly settle in the order they were made: drop settled ones from the front of the
+      // timeout queue now, so it holds only calls still pending (and the few that overtook them).
+      const tq = this.#timeouts.get(c.ms);
+      if (tq !== undefined) {
+        const q = tq.q;
+        while (tq.head < q.length && q[tq.head].done) q[tq.head++] = undefined as unknown as PendingCall;
+        this.#compactTimeouts(tq);
+      }
+    }
+    this.#unlisten(c);
     if (ok) {
-      c.onReply?.(value);
+      if (c.onReply !== undefined) c.onReply(value);
       c.resolve(value);
     } else {
       c.reject(value);
@@ -150,25 +243,82 @@ export class CallTable {
 
   /** Reject with `NODE_DOWN` every call to `node` (its session ended). */
   dropNode(node: string, reason: string): void {
-    for (const [id, c] of this.#calls) {
+    for (const c of this.#calls.values()) {
       if (c.target !== node) continue;
-      this.#calls.delete(id);
+      this.#calls.delete(c.id);
       c.done = true;
-      if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
+      this.#unlisten(c);
       c.reject(new TroupeError('NODE_DOWN', `node ${node} is down (${reason})`));
     }
   }
 
   /** Reject every pending call with an error made by `error`, and stop the timers (shutdown). */
   rejectAll(error: () => TroupeError): void {
-    for (const [id, c] of this.#calls) {
-      this.#calls.delete(id);
+    for (const c of this.#calls.values()) {
+      this.#calls.delete(c.id);
       c.done = true;
-      if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
+      this.#unlisten(c);
       c.reject(error());
     }
+    if (this.#windowTimer !== undefined) this.#clock.clearTimeout(this.#windowTimer);
+    this.#windowTimer = undefined;
+    this.#window = [];
+    this.#windowHead = 0;
     for (const tq of this.#timeouts.values()) if (tq.timer !== undefined) this.#clock.clearTimeout(tq.timer);
     this.#timeouts.clear();
   }
 }
 
+/** Slots of {@link CallMap}: a power of two, more than the calls usually pending at once. */
+const SLOTS = 4096;
+
+/**
+ * Pending calls by id: call ids are sequential, so a call lives in slot `id % SLOTS` unless an
+ * older call still waiting holds that slot (more than SLOTS calls pending, or one very slow), in
+ * which case it goes to an overflow Map. Cheaper than a Map per call in the common case.
+ */
+class CallMap {
+  #slots: (PendingCall | undefined)[] = new Array(SLOTS).fill(undefined);
+  #overflow = new Map<number, PendingCall>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(c: PendingCall): void {
+    const i = c.id & (SLOTS - 1);
+    if (this.#slots[i] === undefined) this.#slots[i] = c;
+    else this.#overflow.set(c.id, c);
+    this.#size++;
+  }
+
+  get(id: number): PendingCall | undefined {
+    const c = this.#slots[id & (SLOTS - 1)];
+    if (c !== undefined && c.id === id) return c;
+    return this.#overflow.size === 0 ? undefined : this.#overflow.get(id);
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  delete(id: number): void {
+    const i = id & (SLOTS - 1);
+    const c = this.#slots[i];
+    if (c !== undefined && c.id === id) {
+      this.#slots[i] = undefined;
+      this.#size--;
+    } else if (this.#overflow.delete(id)) {
+      this.#size--;
+    }
+  }
+
+  /** A snapshot of the pending calls (safe to delete while iterating). */
+  values(): PendingCall[] {
+    const out: PendingCall[] = [];
+    for (const c of this.#slots) if (c !== undefined) out.push(c);
+    for (const c of this.#overflow.values()) out.push(c);
+    return out;
+  }
+}

@@ -7,6 +7,15 @@ import { isValidNodeId } from './protocol.ts';
 export const CODEC_JSON = 'j';
 /** Payload prefix: superjson (Dates, Maps, Sets, BigInt, errors, refs, undefined, …). */
 export const CODEC_SUPERJSON = 's';
+/**
+ * Payload prefix: superjson with binary attachments. Every `Uint8Array` (a Node `Buffer` too) and
+ * `ArrayBuffer` in the message leaves the JSON and travels after it as a byte string, one
+ * character per byte (see {@link Codec} and docs/protocol.md, "Binary payloads").
+ */
+export const CODEC_BINARY = 'b';
+
+/** Most binary attachments (Uint8Array / ArrayBuffer values) one message may hold. */
+export const MAX_ATTACHMENTS = 4096;
 
 /** Decoding limits; both ends enforce them. */
 export interface CodecLimits {
@@ -24,10 +33,21 @@ export type AddressBook = (node: string) => string[] | undefined;
  * its codec, so relays can forward it without looking inside. Plain JSON values take the
  * `JSON.stringify`/`JSON.parse` fast path; everything else goes through a per-node superjson
  * instance on which `ActorRef` is a registered custom type bound to the decoding node.
+ *
+ * Binary values (`Uint8Array`, `ArrayBuffer`) are not turned into JSON (superjson would write a
+ * `Uint8Array` as an array of numbers, about 3.6 characters per byte; base64 would be 1.33): they
+ * follow the JSON as byte strings, one character (U+0000–U+00FF) per byte, with `\n` (which
+ * separates envelopes in a frame) and the escape character `\v` written as two characters. A
+ * frame made only of such characters stays one byte per character end to end: JavaScript
+ * engines store it as a one-byte string (structured clone: MessagePort, BroadcastChannel), and
+ * the TCP, WebSocket and WebRTC adapters send it as Latin-1 bytes instead of UTF-8.
  */
 export class Codec {
   #sj: SuperJSON;
   #maxDepth: number;
+  /** Attachments gathered while encoding / handed out while decoding one message (both synchronous). */
+  #out: (Uint8Array | ArrayBuffer)[] = [];
+  #in: Uint8Array[] = [];
 
   constructor(bind: RefBinder, limits: CodecLimits, addressesOf: AddressBook = () => undefined) {
     this.#maxDepth = limits.maxDepth;
@@ -48,6 +68,34 @@ export class Codec {
       },
       'troupe.ref',
     );
+    // Registered before superjson's own typed-array rule is consulted, so a Uint8Array becomes an
+    // attachment index rather than an array of numbers.
+    this.#sj.registerCustom<Uint8Array, number>(
+      {
+        isApplicable: (v): v is Uint8Array => v instanceof Uint8Array,
+        serialize: (v) => this.#out.push(v) - 1,
+        deserialize: (i) => this.#attachment(i),
+      },
+      'troupe.u8',
+    );
+    this.#sj.registerCustom<ArrayBuffer, number>(
+      {
+        isApplicable: (v): v is ArrayBuffer => v instanceof ArrayBuffer,
+        serialize: (v) => this.#out.push(v) - 1,
+        deserialize: (i) => {
+          const u = this.#attachment(i);
+          return (u.buffer.byteLength === u.byteLength ? u.buffer : u.slice().buffer) as ArrayBuffer;
+        },
+      },
+      'troupe.ab',
+    );
+  }
+
+  #attachment(i: unknown): Uint8Array {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.#in.length) {
+      throw new TroupeError('INVALID_MESSAGE', 'malformed binary attachment reference in message');
+    }
+    return this.#in[i];
   }
 
   /**
@@ -60,11 +108,29 @@ export class Codec {
       // undefined at top level is not JSON: let superjson carry it.
       if (value !== undefined) return CODEC_JSON + JSON.stringify(value);
     }
+    let json: string;
+    let attachments: (Uint8Array | ArrayBuffer)[];
     try {
-      return CODEC_SUPERJSON + this.#sj.stringify(value);
+      json = this.#sj.stringify(value);
     } catch (err) {
       throw new TroupeError('SERIALIZATION', `message cannot be serialized: ${(err as Error).message}`, { cause: err });
+    } finally {
+      attachments = this.#out;
+      this.#out = [];
     }
+    if (attachments.length === 0) return CODEC_SUPERJSON + json;
+    if (attachments.length > MAX_ATTACHMENTS) {
+      throw new TroupeError('INVALID_MESSAGE', `message holds ${attachments.length} binary values; the limit is ${MAX_ATTACHMENTS}`);
+    }
+    // b<json length>,<byte length of each attachment>…:<json><attachments as byte strings>
+    let head = CODEC_BINARY + json.length;
+    const parts: string[] = [];
+    for (const a of attachments) {
+      const bytes = a instanceof Uint8Array ? a : new Uint8Array(a);
+      head += ',' + bytes.byteLength;
+      parts.push(bytesToText(bytes));
+    }
+    return head + ':' + json + parts.join('');
   }
 
   /**
@@ -95,12 +161,87 @@ export class Codec {
         }
         return value;
       }
+      if (kind === 98 /* b */) return this.#decodeBinary(payload);
     } catch (err) {
       if (err instanceof TroupeError) throw err;
       throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, { cause: err });
     }
     throw new TroupeError('INVALID_MESSAGE', 'payload has an unknown codec');
   }
+
+  #decodeBinary(payload: string): unknown {
+    const colon = payload.indexOf(':');
+    // The head is at most MAX_ATTACHMENTS + 1 numbers of at most 16 digits.
+    if (colon < 0 || colon > (MAX_ATTACHMENTS + 1) * 17) throw new TroupeError('INVALID_MESSAGE', 'malformed binary payload head');
+    const head = payload.slice(1, colon).split(',');
+    const numbers = head.map(Number);
+    if (head.length < 2 || !head.every((h, i) => /^\d{1,16}$/.test(h) && Number.isSafeInteger(numbers[i]))) {
+      throw new TroupeError('INVALID_MESSAGE', 'malformed binary payload head');
+    }
+    const jsonEnd = colon + 1 + numbers[0];
+    if (jsonEnd > payload.length) throw new TroupeError('INVALID_MESSAGE', 'binary payload shorter than its head says');
+    const raw = JSON.parse(payload.slice(colon + 1, jsonEnd));
+    checkDecoded(raw, this.#maxDepth + 4);
+    const attachments: Uint8Array[] = [];
+    let at = jsonEnd;
+    for (let i = 1; i < numbers.length; i++) {
+      const bytes = new Uint8Array(numbers[i]);
+      at = textToBytes(payload, at, bytes);
+      attachments.push(bytes);
+    }
+    if (at !== payload.length) throw new TroupeError('INVALID_MESSAGE', 'binary payload longer than its head says');
+    this.#in = attachments;
+    let value: unknown;
+    try {
+      value = this.#sj.deserialize(raw);
+    } finally {
+      this.#in = [];
+    }
+    try {
+      scan(value, this.#maxDepth);
+    } catch (err) {
+      throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, { cause: err });
+    }
+    return value;
+  }
+}
+
+/** Escape character of byte strings: `\v\x01` stands for byte 0x0A, `\v\x02` for 0x0B. */
+const ESCAPE = 0x0b;
+
+/** Bytes as a byte string (one char per byte), `\n` and `\v` escaped. */
+function bytesToText(bytes: Uint8Array): string {
+  let text = '';
+  const step = 8192;
+  for (let i = 0; i < bytes.length; i += step) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + step) as unknown as number[]);
+  }
+  return text.replace(/[\n\v]/g, (c) => (c === '\n' ? '\v\x01' : '\v\x02'));
+}
+
+/**
+ * Read a byte string from `text` at `at` into `out` (its length says how many bytes); returns
+ * where it ended.
+ * @throws {TroupeError} `INVALID_MESSAGE` when the text ends early or holds a character that is
+ *   not a byte or a bad escape.
+ */
+function textToBytes(text: string, at: number, out: Uint8Array): number {
+  const n = out.length;
+  let p = at;
+  for (let j = 0; j < n; j++) {
+    let c = text.charCodeAt(p++);
+    if (c === ESCAPE) {
+      const d = text.charCodeAt(p++);
+      if (d === 1) c = 0x0a;
+      else if (d === 2) c = ESCAPE;
+      else throw new TroupeError('INVALID_MESSAGE', 'bad escape in a binary attachment');
+    } else if (!(c <= 0xff) || c === 0x0a) {
+      // NaN (past the end) fails `c <= 0xff` too.
+      throw new TroupeError('INVALID_MESSAGE', 'binary attachment is truncated or holds a character that is not a byte');
+    }
+    out[j] = c;
+  }
+  return p;
 }
 
 function isRefData(v: unknown): v is [string, number, string[] | undefined] {

@@ -5,6 +5,9 @@ import type { Discovery } from './discovery.ts';
 import type { Node } from './node.ts';
 import type { Router } from './router.ts';
 
+/** Mean period of the mesh repair pass, in ms. */
+const REPAIR_INTERVAL = 2000;
+
 /**
  * How a node makes its links: listening on its transports, dialing addresses, redialing lost
  * links (seeds forever, other dialed links for `reconnectWindow`), dialing nodes it hears of
@@ -26,8 +29,12 @@ export class Connector {
   #dialing = new Set<string>();
   /** The address each dialed link was made to. */
   #linkAddress = new WeakMap<Link, string>();
-  /** When a dial to a node last failed (to pace automatic dials). */
-  #dialFailed = new Map<string, number>();
+  /** When a dial to a node last failed and how many times in a row (to pace automatic dials). */
+  #dialFailed = new Map<string, { at: number; wait: number }>();
+  /** The mesh repair timer (periodic re-dial of reachable nodes without a direct link). */
+  #repairTimer: unknown;
+  /** Routed nodes whose route died, being dialed directly before they are declared down. */
+  #rescues = new Map<string, { timer: unknown; fail: () => void }>();
 
   constructor(node: Node, router: Router, transports: Transport[], discoveries: Discovery[]) {
     this.#node = node;
@@ -61,6 +68,8 @@ export class Connector {
     try {
       conn = await t.connect(address);
     } catch (err) {
+      // A transport that knows the node is gone (NATS: nobody serves its subject) says so.
+      if (err instanceof TroupeError && err.code === 'NODE_DOWN') throw err;
       throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
     }
     const link = this.#router.attachLink(conn, true, t.secret);
@@ -110,6 +119,49 @@ export class Connector {
   /** A link to `peer` came up. */
   linkUp(peer: string): void {
     this.#dialFailed.delete(peer);
+    const rescue = this.#rescues.get(peer);
+    if (rescue) {
+      this.#rescues.delete(peer);
+      this.#node.clock.clearTimeout(rescue.timer);
+    }
+    if (this.#repairTimer === undefined && this.#node.options.autoConnect) this.#scheduleRepair();
+  }
+
+  /**
+   * Mesh repair: every couple of seconds (with jitter), dial each reachable node this node has
+   * no direct link to, at a known address, unless a dial to it failed recently (the wait after a
+   * failure doubles, from 1 s up to 30 s, with jitter). A dial that failed once (a handshake
+   * timing out under load) is retried even after membership gossip has gone quiet.
+   */
+  #scheduleRepair(): void {
+    const clock = this.#node.clock;
+    this.#repairTimer = clock.setTimeout(() => {
+      this.#repairTimer = undefined;
+      if (this.#node.isShutdown) return;
+      for (const n of this.#router.nodes()) this.#dialKnown(n);
+      this.#scheduleRepair();
+    }, REPAIR_INTERVAL * (0.75 + Math.random() / 2));
+  }
+
+  /**
+   * The only route to `node` (through another node) died. Before it is declared down, dial it
+   * directly (if an address of it is known): a link within the heartbeat timeout keeps it up
+   * (its session with this node is still settled, since envelopes on the dead route may be lost).
+   * Returns false when no dial can be tried; else `fail` runs if no link came up in time.
+   */
+  rescue(node: string, fail: () => void): boolean {
+    if (this.#node.isShutdown || !this.#node.options.autoConnect || this.#rescues.has(node)) return this.#rescues.has(node);
+    const addr = this.#router.addressesOf(node).find((a) => this.#transports.some((t) => t.canConnect(a)));
+    if (!addr) return false;
+    const timer = this.#node.clock.setTimeout(() => {
+      if (this.#rescues.get(node)?.timer !== timer) return;
+      this.#rescues.delete(node);
+      fail();
+    }, this.#node.options.heartbeatTimeout);
+    this.#rescues.set(node, { timer, fail });
+    this.#dialFailed.delete(node);
+    this.#dialKnown(node);
+    return true;
   }
 
   /** The direct link `link` went down for `reason`: redial it if this node dialed it. */
@@ -132,16 +184,25 @@ export class Connector {
     if (this.#node.isShutdown || this.#router.hasDirect(node) || node === this.#node.id) return;
     const clock = this.#node.clock;
     const failed = this.#dialFailed.get(node);
-    if (failed !== undefined && clock.now() - failed < 5000) return;
+    if (failed !== undefined && clock.now() - failed.at < failed.wait) return;
     const addrs = this.#router.addressesOf(node);
     const addr = addrs.find((a) => this.#transports.some((t) => t.canConnect(a)));
     if (!addr || this.#dialing.has(addr)) return;
     this.#dialing.add(addr);
     this.connect(addr).then(
       () => this.#dialing.delete(addr),
-      () => {
+      (err: TroupeError) => {
         this.#dialing.delete(addr);
-        this.#dialFailed.set(node, clock.now());
+        const last = this.#dialFailed.get(node)?.wait ?? 500;
+        this.#dialFailed.set(node, { at: clock.now(), wait: Math.min(30_000, last * 2) * (0.75 + Math.random() / 2) });
+        // The direct dial failed (refused, nobody serves the subject): the rescue is over.
+        void err;
+        const rescue = this.#rescues.get(node);
+        if (rescue) {
+          this.#rescues.delete(node);
+          clock.clearTimeout(rescue.timer);
+          rescue.fail();
+        }
       },
     );
   }
@@ -169,6 +230,10 @@ export class Connector {
 
   /** Shutdown (after the links closed): stop the discoveries and close the transports. */
   async close(): Promise<void> {
+    if (this.#repairTimer !== undefined) this.#node.clock.clearTimeout(this.#repairTimer);
+    this.#repairTimer = undefined;
+    for (const r of this.#rescues.values()) this.#node.clock.clearTimeout(r.timer);
+    this.#rescues.clear();
     const stops = [...this.#discoveriesStarted].map(async (d) => {
       try {
         await d.stop();

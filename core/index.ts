@@ -51,6 +51,7 @@ export type {
 } from './node.ts';
 export { behaviour, createNode, Node } from './node.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export type { RegistryBackend, RegistrySink } from './registry.ts';
 export type { ServeStreamOptions, StreamHandle, StreamOptions } from './stream.ts';
 export { isAsyncIterable, StreamReader, serveStream } from './stream.ts';
 export * from './supervisor.ts';

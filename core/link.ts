@@ -65,6 +65,11 @@ export interface LinkOwner {
    * written, or written and not acknowledged. Each may or may not have arrived.
    */
   onLinkLost(link: Link, envelopes: string[], reason: LostReason): void;
+  /**
+   * The peer proved its secret: whether it may take the id it claims (the reason to refuse it,
+   * or undefined). Asked before `ok` is sent, so a refused peer never has a link.
+   */
+  admit(link: Link): string | undefined;
 }
 
 type LinkState = 'handshake' | 'up' | 'closed';
@@ -84,6 +89,11 @@ export class Link {
   peerAddresses: string[] = [];
   /** Whether this side dialed. */
   readonly initiator: boolean;
+  /**
+   * Whether the link was admitted by another secret than the node's own (a transport's, such as
+   * a relay's browser secret): its peer holds lesser rights than a cluster member.
+   */
+  readonly foreign: boolean;
   readonly conn: Connection;
   /** Envelopes sent and received, frames sent and received (for the cluster view). */
   readonly stats = { envelopesOut: 0, framesOut: 0, framesIn: 0 };
@@ -102,6 +112,8 @@ export class Link {
   #outChars = 0;
   #flushScheduled = false;
   #lastIn: number;
+  /** When the next heartbeat tick is due (0 before the first). */
+  #beatDue = 0;
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
@@ -135,6 +147,7 @@ export class Link {
     this.#owner = owner;
     const settings = owner.linkSettings();
     this.#settings = secret === undefined ? settings : { ...settings, secret };
+    this.foreign = secret !== undefined && secret !== settings.secret;
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
@@ -483,6 +496,8 @@ export class Link {
     if (!constantTimeEqual(expected, got)) {
       return this.#fail('UNAUTHORIZED', 'peer failed the cluster-secret challenge (wrong secret?)', true);
     }
+    const refused = this.#owner.admit(this);
+    if (refused !== undefined) return this.#fail('UNAUTHORIZED', refused, true);
     this.#peerVerified = true;
     this.#sendControl({ t: 'ok' });
     this.#maybeUp();
@@ -529,7 +544,13 @@ export class Link {
     if (this.#state !== 'up') return;
     const clock = this.#owner.clock;
     const { heartbeatInterval, heartbeatTimeout } = this.#settings;
-    if (clock.now() - this.#lastIn > heartbeatTimeout) {
+    const now = clock.now();
+    // A beat that comes late means this node's event loop was busy (a flood being processed):
+    // what the peer sent meanwhile may still wait unread in the transport. Silence is only
+    // counted while this node could listen, so a busy node does not declare healthy peers down.
+    if (this.#beatDue !== 0 && now - this.#beatDue > heartbeatInterval) this.#lastIn = Math.max(this.#lastIn, now - heartbeatInterval);
+    this.#beatDue = now + heartbeatInterval;
+    if (now - this.#lastIn > heartbeatTimeout) {
       this.#owner.onLinkError(this, new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`));
       this.close('heartbeat timeout');
       return;

@@ -4,6 +4,7 @@ import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
 import type { Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
+import type { RegistryBackend } from './registry.ts';
 
 /** Options of {@link createNode}. Every limit has a safe default. */
 export interface NodeOptions {
@@ -85,10 +86,16 @@ export interface NodeOptions {
    * secret), and stops every discovery on shutdown. @default []
    */
   discovery?: Discovery | Discovery[];
+  /**
+   * Keep the registry in a shared store instead of gossiping it between nodes (for example
+   * `transport.registry()` of `troupe/nats`, on JetStream KV). The API does not change.
+   * @default undefined (names gossiped on links)
+   */
+  registry?: RegistryBackend;
 }
 
 export type ResolvedOptions = Required<
-  Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery'>
+  Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery' | 'registry'>
 >;
 
 /** Why a message could not be delivered. */

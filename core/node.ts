@@ -78,6 +78,7 @@ export class Node {
       options: o,
       events: this.events,
       node: this,
+      registryBackend: options.registry,
       wire: (parts) => {
         router = new Router(this, {
           ...parts,

@@ -13,6 +13,32 @@ export interface RegistryHost {
 }
 
 /**
+ * Where names live when not gossiped between nodes (`createNode({ registry })`, for example the
+ * JetStream KV backend of `troupe/nats`). With a backend, the registry's map is a local cache the
+ * backend feeds (`sink`), `register` still answers at once from that cache and asks the backend
+ * to claim the name (an atomic create); a refused claim tells the actor `NAME_LOST` like a lost
+ * conflict. No registry envelopes travel on links.
+ */
+export interface RegistryBackend {
+  /** Short name for events. */
+  readonly name: string;
+  /** Start feeding `sink` with every name (current ones first, then changes). */
+  start(sink: RegistrySink): Promise<void>;
+  /** Claim `name` for actor `id` of `node`: resolves with the owner afterwards (itself when won). */
+  claim(name: string, node: string, id: number): Promise<{ node: string; id: number }>;
+  /** Remove `name` if it still maps to actor `id` of `node`. */
+  release(name: string, node: string, id: number): Promise<void>;
+  /** Stop feeding (node shutdown). */
+  stop(): Promise<void>;
+}
+
+/** What a {@link RegistryBackend} feeds: the cluster's names as it sees them. */
+export interface RegistrySink {
+  set(name: string, node: string, id: number): void;
+  delete(name: string): void;
+}
+
+/**
  * The cluster-wide name registry, as one node sees it: a replicated map of name → ref.
  *
  * Consistency model (documented in the README): every node holds the whole map. A registration
@@ -24,10 +50,62 @@ export interface RegistryHost {
  */
 export class Registry {
   #names = new Map<string, ActorRef<any, any>>();
+  /** The names of each node's actors, so a lost node's names go in time proportional to them. */
+  #byNode = new Map<string, Set<string>>();
   #host: RegistryHost;
+  #backend: RegistryBackend | undefined;
+  /** Names this node is claiming from the backend (their outcome tells the actor). */
+  #claiming = new Map<string, number>();
 
-  constructor(host: RegistryHost) {
+  #set(name: string, ref: ActorRef<any, any>): void {
+    const cur = this.#names.get(name);
+    if (cur) this.#unindex(name, cur.node);
+    this.#names.set(name, ref);
+    let set = this.#byNode.get(ref.node);
+    if (!set) this.#byNode.set(ref.node, (set = new Set()));
+    set.add(name);
+  }
+
+  #delete(name: string): void {
+    const cur = this.#names.get(name);
+    if (!cur) return;
+    this.#names.delete(name);
+    this.#unindex(name, cur.node);
+  }
+
+  #unindex(name: string, node: string): void {
+    const set = this.#byNode.get(node);
+    if (!set) return;
+    set.delete(name);
+    if (set.size === 0) this.#byNode.delete(node);
+  }
+
+  constructor(host: RegistryHost, backend?: RegistryBackend) {
     this.#host = host;
+    this.#backend = backend;
+  }
+
+  /** Start the backend (if any); its changes update the cache. */
+  startBackend(onError: (err: unknown) => void): void {
+    const b = this.#backend;
+    if (!b) return;
+    b.start({
+      set: (name, node, id) => {
+        const cur = this.#names.get(name);
+        if (cur && cur.node === node && cur.id === id) return;
+        const ref = this.#host.refFor(node, id);
+        this.#set(name, ref);
+        if (cur && cur.node === this.#host.id && !this.#claiming.has(name)) this.#host.lost(name, cur, ref);
+      },
+      delete: (name) => {
+        this.#delete(name);
+      },
+    }).catch(onError);
+  }
+
+  /** Stop the backend (if any). */
+  async stopBackend(): Promise<void> {
+    await this.#backend?.stop();
   }
 
   get(name: string): ActorRef<any, any> | undefined {
@@ -46,26 +124,50 @@ export class Registry {
   register(name: string, ref: ActorRef<any, any>): boolean {
     const cur = this.#names.get(name);
     if (cur) return cur.equals(ref);
-    this.#names.set(name, ref);
-    this.#host.broadcast(addText(name, ref));
+    this.#set(name, ref);
+    if (this.#backend) this.#claim(this.#backend, name, ref);
+    else this.#host.broadcast(addText(name, ref));
     return true;
+  }
+
+  #claim(b: RegistryBackend, name: string, ref: ActorRef<any, any>): void {
+    this.#claiming.set(name, (this.#claiming.get(name) ?? 0) + 1);
+    const done = (): void => {
+      const n = (this.#claiming.get(name) ?? 1) - 1;
+      if (n > 0) this.#claiming.set(name, n);
+      else this.#claiming.delete(name);
+    };
+    b.claim(name, ref.node, ref.id).finally(done).then(
+      (owner) => {
+        if (owner.node === ref.node && owner.id === ref.id) return;
+        const winner = this.#host.refFor(owner.node, owner.id);
+        if (this.#names.get(name)?.equals(ref)) this.#set(name, winner);
+        this.#host.lost(name, ref, winner);
+      },
+      () => {
+        // The backend is unreachable: the claim is not made; drop the optimistic entry.
+        if (this.#names.get(name)?.equals(ref)) this.#delete(name);
+      },
+    );
   }
 
   /** Drop `name` if it maps to `ref` (or to anything, when `ref` is omitted). */
   unregister(name: string, ref?: ActorRef<any, any>): boolean {
     const cur = this.#names.get(name);
     if (!cur || (ref && !cur.equals(ref))) return false;
-    this.#names.delete(name);
-    this.#host.broadcast(delText(name, cur));
+    this.#delete(name);
+    if (this.#backend) this.#backend.release(name, cur.node, cur.id).catch(() => {});
+    else this.#host.broadcast(delText(name, cur));
     return true;
   }
 
   /** Apply an add or delete that arrived on `link`. */
   apply(op: 'ga' | 'gd', name: string, node: string, id: number, link: unknown): void {
+    if (this.#backend) return; // names come from the backend only
     const cur = this.#names.get(name);
     if (op === 'gd') {
       if (cur && cur.node === node && cur.id === id) {
-        this.#names.delete(name);
+        this.#delete(name);
         this.#host.broadcast(delText(name, cur), link);
       }
       return;
@@ -73,12 +175,12 @@ export class Registry {
     if (cur && cur.node === node && cur.id === id) return;
     const ref = this.#host.refFor(node, id);
     if (!cur) {
-      this.#names.set(name, ref);
+      this.#set(name, ref);
       this.#host.broadcast(addText(name, ref), link);
       return;
     }
     if (wins(ref, cur)) {
-      this.#names.set(name, ref);
+      this.#set(name, ref);
       this.#host.broadcast(addText(name, ref), link);
       if (cur.node === this.#host.id) this.#host.lost(name, cur, ref);
     } else {
@@ -91,18 +193,22 @@ export class Registry {
   /** Every entry, as envelopes to send to a peer whose link just came up. */
   snapshot(): string[] {
     const out: string[] = [];
+    if (this.#backend) return out;
     for (const [name, ref] of this.#names) out.push(addText(name, ref));
     return out;
   }
 
   /** Forget every name of `node` (it was lost). Each node does this on its own detection. */
   dropNode(node: string): string[] {
-    const dropped: string[] = [];
-    for (const [name, ref] of this.#names) {
-      if (ref.node === node) {
-        this.#names.delete(name);
-        dropped.push(name);
-      }
+    const names = this.#byNode.get(node);
+    if (!names) return [];
+    this.#byNode.delete(node);
+    const dropped = [...names];
+    for (const name of dropped) {
+      const ref = this.#names.get(name);
+      this.#names.delete(name);
+      // Every node that sees `node` lost tries; the backend removes the name once.
+      if (ref !== undefined) this.#backend?.release(name, ref.node, ref.id).catch(() => {});
     }
     return dropped;
   }

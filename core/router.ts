@@ -30,6 +30,8 @@ import type { Node } from './node.ts';
 export const MAX_ROUTES = 10_000;
 /** Most registry names a node accepts from its peers (its own actors may always register). */
 const MAX_NAMES = 100_000;
+/** Most registry names one peer may add (names of its own actors and of nodes behind it). */
+export const MAX_NAMES_PER_PEER = 50_000;
 
 /** What the router shares with its node. */
 export interface RouterParts {
@@ -60,6 +62,8 @@ export class Router {
   readonly #registry: Registry;
   readonly #owner: LinkOwner;
   #links = new Set<Link>();
+  /** Names each peer added to the registry (capped at {@link MAX_NAMES_PER_PEER}). */
+  #namesBy = new Map<Link, number>();
   #direct = new Map<string, Link>();
   #routes = new Map<string, Link>();
   #reachable = new Set<string>();
@@ -223,7 +227,27 @@ export class Router {
       onLinkDown: (l, r) => this.#linkDown(l, r),
       onLinkError: (l, error) => this.#events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
       onLinkLost: (l, envelopes, reason) => this.#lostEnvelopes(l, envelopes, reason),
+      admit: (l) => this.#admitPeer(l),
     };
+  }
+
+  /**
+   * Identities (docs/security.md, "Identities"): a peer admitted by a lesser secret (a page, by
+   * the relay's browser secret) may not take the id of a cluster member — one linked to this
+   * node by the node's own secret, or reached through such a link — nor the id of another live
+   * peer of its kind (another incarnation). A newcomer with lesser rights never displaces a link.
+   */
+  #admitPeer(link: Link): string | undefined {
+    if (!link.foreign) return undefined;
+    const id = link.peer;
+    const existing = this.#direct.get(id);
+    if (existing && !existing.foreign) return `node id "${id}" belongs to a cluster member; a peer admitted by another secret cannot take it`;
+    const via = this.#routes.get(id);
+    if (via && !via.foreign && via !== existing) return `node id "${id}" belongs to a cluster member reached through ${via.peer}; a peer admitted by another secret cannot take it`;
+    if (existing && existing.state === 'up' && existing.peerIncarnation !== link.peerIncarnation) {
+      return `node id "${id}" is in use by another live peer; try again once it has left`;
+    }
+    return undefined;
   }
 
   /**
@@ -338,6 +362,7 @@ export class Router {
 
   #linkDown(link: Link, reason: string): void {
     this.#links.delete(link);
+    this.#namesBy.delete(link);
     // A route switch away from this link can no longer be flushed: what was on it is lost.
     if (this.#switching.size !== 0) for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
     const pending = this.#pendingAttach.get(link);
@@ -368,10 +393,29 @@ export class Router {
       }
     }
     for (const n of lost) {
+      // Only routed through the dead link: dial it directly before declaring it down.
+      if (n !== link.peer && this.#rescue(n, reason, link)) continue;
       this.#nodeLost(n, reason);
       const text = JSON.stringify({ t: 'nd', x: n });
       for (const l of this.#direct.values()) if (l !== link) l.enqueue(text);
     }
+  }
+
+  /**
+   * Mesh repair (core/connector.ts): `node` lost its route through `via` but may be alive. Its
+   * session is settled now (envelopes on the dead route may be lost), but it is declared down
+   * (nodeDown, names dropped, `nd` to the peers) only if no link to it comes up within the
+   * heartbeat timeout. False if no direct dial can be tried.
+   */
+  #rescue(node: string, reason: string, via: Link | undefined): boolean {
+    const started = this.connector.rescue(node, () => {
+      if (this.#routes.has(node)) return; // another route came up meanwhile
+      this.#nodeLost(node, reason);
+      const text = JSON.stringify({ t: 'nd', x: node });
+      for (const l of this.#direct.values()) if (l !== via) l.enqueue(text);
+    });
+    if (started) this.#sessionLost(node, reason);
+    return started;
   }
 
   #markUp(node: string): void {
@@ -657,6 +701,7 @@ export class Router {
         // route(), not #routes: a leaf sends to nodes it has no route for up its only link.
         if (this.route(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
+          if (this.#rescue(h.x, 'noconnection', link)) return;
           this.#nodeLost(h.x, 'noconnection');
           const t = JSON.stringify({ t: 'nd', x: h.x });
           for (const l of this.#direct.values()) if (l !== link) l.enqueue(t);
@@ -671,10 +716,25 @@ export class Router {
       case 'ga':
       case 'gd':
         if (h.x === this.#id) return this.#ownNameClaim(h.t, h.g, h.a, link);
-        if (h.t === 'ga' && this.#registry.size >= MAX_NAMES && !this.#registry.get(h.g)) {
-          return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
+        {
+          // A peer speaks for its own actors and for nodes reached through it. A copy of a claim
+          // about a node reached through another link is a flood arriving by a longer path:
+          // the owner's path carries it too, so it is ignored (docs/security.md, "Registry").
+          const via = this.#routes.get(h.x);
+          if (h.x !== link.peer && via !== undefined && via !== link) return;
+          const had = this.#registry.get(h.g);
+          if (h.t === 'ga' && !had) {
+            if (this.#registry.size >= MAX_NAMES) return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
+            const mine = this.#namesBy.get(link) ?? 0;
+            if (mine >= MAX_NAMES_PER_PEER) {
+              return this.#protocolError(link, `${link.peer} added ${MAX_NAMES_PER_PEER} names (the most one peer may): "${h.g.slice(0, 40)}" not added`);
+            }
+            this.#registry.apply(h.t, h.g, h.x, h.a, link);
+            if (this.#registry.get(h.g)) this.#namesBy.set(link, mine + 1);
+            return;
+          }
+          return this.#registry.apply(h.t, h.g, h.x, h.a, link);
         }
-        return this.#registry.apply(h.t, h.g, h.x, h.a, link);
       case 'mb':
         for (const [node, addrs] of h.m) {
           if (node === this.#id) continue;

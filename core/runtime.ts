@@ -21,7 +21,7 @@ import type { Link } from './link.ts';
 import { CallEnvelope, Down, NameLost, type SystemMessage } from './messages.ts';
 import type { DeadLetterReason, NodeEvents, ResolvedOptions } from './node-options.ts';
 import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
-import { Registry } from './registry.ts';
+import { Registry, type RegistryBackend } from './registry.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionBook } from './session.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
@@ -76,6 +76,8 @@ export interface RuntimeConfig {
   events: Emitter<NodeEvents>;
   /** The public facade (what `ctx.node` returns). */
   node: ContextHost['node'];
+  /** A shared registry store (`NodeOptions.registry`), if any. */
+  registryBackend?: RegistryBackend;
   /** Builds the link layer over the runtime's sessions and registry. */
   wire: (parts: WireParts) => RuntimeWire;
 }
@@ -127,16 +129,25 @@ export class Runtime implements ActorHost, RefHost {
       { maxDepth: this.options.maxDepth },
       (node) => this.#wire.addressesFor(node),
     );
-    this.#registry = new Registry({
-      id: this.id,
-      broadcast: (text, except) => this.#wire.broadcast(text, except),
-      sendOn: (link, text) => (link as Link).enqueue(text),
-      lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
-      // Through #bindRef: a name learned from a link also teaches the route to its node.
-      refFor: (node, id) => this.#bindRef(node, id, undefined),
-    });
+    this.#registry = new Registry(
+      {
+        id: this.id,
+        broadcast: (text, except) => this.#wire.broadcast(text, except),
+        sendOn: (link, text) => (link as Link).enqueue(text),
+        lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
+        // Through #bindRef: a name learned from a link also teaches the route to its node.
+        refFor: (node, id) => this.#bindRef(node, id, undefined),
+      },
+      config.registryBackend,
+    );
     this.#wire = config.wire({ sessions: this.#sessions, registry: this.#registry });
     this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#wire, this.#codec);
+    this.#registry.startBackend((err) =>
+      this.events.emit('discoveryError', {
+        discovery: `registry:${config.registryBackend?.name}`,
+        error: toTroupeError(err, 'TRANSPORT_CLOSED'),
+      }),
+    );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -857,6 +868,7 @@ export class Runtime implements ActorHost, RefHost {
     this.#wire.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
+    await this.#registry.stopBackend().catch(() => {});
     await this.#wire.close();
   }
 

@@ -11,9 +11,10 @@ import { defineStandardBehaviours } from '../server/behaviours.ts';
 import { installProbe } from '../demo-web/cluster-probe.ts';
 import { serveFunctions } from '../patterns/functions.ts';
 import { tileFunctions } from '../demo-web/tile-functions.ts';
+import { startEditorBot } from './editor-bot.ts';
 
 const { values } = parseArgs({
-  options: { name: { type: 'string' }, seed: { type: 'string', multiple: true }, listen: { type: 'string' } },
+  options: { name: { type: 'string' }, seed: { type: 'string', multiple: true }, listen: { type: 'string' }, bot: { type: 'boolean' } },
 });
 const secret = process.env.TROUPE_SECRET;
 if (!secret) {
@@ -29,6 +30,8 @@ const addrs = await node.listen();
 for (const seed of values.seed ?? []) {
   node.join(seed.includes('://') ? seed : `tcp://${seed}`).catch((err: Error) => console.error(`${node.id}: cannot join ${seed}: ${err.message}`));
 }
+// The bot of the board's shared text (the first demo node runs it).
+if (values.bot) startEditorBot(node);
 // The launcher reads this line.
 console.log(`listening ${node.id} ${addrs.join(' ')}`);
 process.send?.({ type: 'listening', id: node.id, addresses: addrs });

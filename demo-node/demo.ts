@@ -9,12 +9,16 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Node } from '../core/index.ts';
 import { startRelay, type Relay, type RelayOptions } from '../server/relay.ts';
 import { installProbe } from '../demo-web/cluster-probe.ts';
 import { ROOM_NAME, startRoom } from '../demo-web/board-room.ts';
+import { serveDocuments } from '../collab/index.ts';
+import { createFileStore } from '../collab/file-store.ts';
 
 /**
  * The demo's cluster secret. A DEMO value, public in this file: anyone who can reach the ports can
@@ -42,6 +46,8 @@ export interface DemoOptions {
   built?: boolean;
   /** Print progress lines. @default console.log */
   log?: (line: string) => void;
+  /** Where the shared text's document actor keeps its documents. @default `<tmp>/troupe-demo-docs` */
+  docsDir?: string;
 }
 
 /** A running demo. */
@@ -111,10 +117,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       browserSecret: options.browserSecret ?? crypto.randomBytes(24).toString('base64url'),
       peerKey: crypto.randomBytes(9).toString('hex'),
     };
+    const docsDir = options.docsDir ?? path.join(os.tmpdir(), 'troupe-demo-docs');
     const relayUp = async (): Promise<Relay> => {
       const r = await startRelay(relayOptions);
       installProbe(r.node, { kind: 'relay', label: 'relay' });
       if (!startRoom(r.node)) log(`a "${ROOM_NAME}" room already exists in the cluster`);
+      // The board's shared text (troupe/yjs): its document actor, kept on disk across restarts.
+      await serveDocuments(r.node, { store: createFileStore(docsDir) });
       return r;
     };
     let relay = await relayUp();
@@ -140,7 +149,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     if (!tcp) log('the relay has no TCP address: no Node nodes started');
     else {
       const count = options.nodes ?? 2;
-      const children = await Promise.all(Array.from({ length: count }, (_, i) => startTcpNode(`node-${i + 1}`, tcp, secret, log)));
+      const children = await Promise.all(Array.from({ length: count }, (_, i) => startTcpNode(`node-${i + 1}`, tcp, secret, log, i === 0)));
       for (const c of children) {
         ids.push(c.id);
         cleanups.push(() => stopChild(c.child));
@@ -179,8 +188,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 }
 
 /** Fork one TCP node and wait until it listens. */
-function startTcpNode(name: string, seed: string, secret: string, log: (line: string) => void): Promise<{ id: string; child: ChildProcess }> {
-  const child = fork(fileURLToPath(new URL('./demo-tcp-node.ts', import.meta.url)), ['--name', name, '--seed', seed], {
+function startTcpNode(name: string, seed: string, secret: string, log: (line: string) => void, bot = false): Promise<{ id: string; child: ChildProcess }> {
+  const child = fork(fileURLToPath(new URL('./demo-tcp-node.ts', import.meta.url)), ['--name', name, '--seed', seed, ...(bot ? ['--bot'] : [])], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, TROUPE_SECRET: secret },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -4,6 +4,7 @@
 import './styles.css';
 import type { Node } from '../core/index.ts';
 import { BoardView, randomIdentity, type PeerView } from './board.ts';
+import { BoardEditor } from './board-editor.ts';
 import type { Note } from './board-room.ts';
 import { ClusterWatcher, installProbe, transportOf, type ClusterSnapshot, type TransportKind } from './cluster-probe.ts';
 import { renderClusterView } from './cluster-view.ts';
@@ -43,6 +44,9 @@ export interface TroupeDemo {
   deleteNote(id: string): void;
   /** The node the board room lives on. */
   roomHost(): string;
+  /** The shared text (troupe/yjs) as this tab has it, and who is present in it. */
+  editorText(): string;
+  editorPresence(): string[];
   /** Run the computation (as the button does); resolves with every run and the verdict. */
   runCompute(options?: { workers?: number; withNodes?: boolean }): Promise<ComputeResult>;
   /** The last finished computation. */
@@ -110,6 +114,7 @@ function setStatus(text: string, state: 'connecting' | 'up' | 'down'): void {
 
 let node: Node | undefined;
 let board: BoardView | undefined;
+let editor: BoardEditor | undefined;
 let compute: ComputeView | undefined;
 let watcher: ClusterWatcher | undefined;
 let snapshot: ClusterSnapshot | undefined;
@@ -156,6 +161,9 @@ async function start(): Promise<void> {
   };
   void loop();
   await Promise.all([board.start(), compute.start()]);
+  // The shared text beside the board (troupe/yjs); not awaited: the page is ready without it.
+  editor = new BoardEditor($('#view-board'), node, identity);
+  editor.start().catch((err: Error) => console.error(`shared text: ${err.message}`));
 }
 
 show(VIEWS.includes(location.hash.slice(1) as View) ? (location.hash.slice(1) as View) : 'board');
@@ -190,6 +198,8 @@ const hook: TroupeDemo = {
   editNote: (noteId, text) => board!.editNote(noteId, text),
   deleteNote: (noteId) => board!.deleteNote(noteId),
   roomHost: () => board?.roomHost ?? '',
+  editorText: () => editor?.text() ?? '',
+  editorPresence: () => editor?.presence() ?? [],
   runCompute: (options) => compute!.run(options),
   lastCompute: () => compute?.last,
   workers: () => compute?.workerIds ?? [],

@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findChromium } from './find-chromium.mjs';
+import { findNatsServer } from './find-nats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const reportFile = path.join(root, 'test-results', 'vitest.json');
@@ -76,6 +77,16 @@ if (hasBrowserTests(path.join(root, 'tests'))) {
     console.error(err instanceof Error ? err.message : String(err));
     fail('chromium setup (browser tests cannot run; see the message above)');
   }
+}
+
+// 2b. nats-server for the NATS suites (tests/*nats*.test.ts start their own servers).
+banner('nats-server');
+try {
+  process.env.NATS_SERVER_PATH = findNatsServer();
+  console.log(`NATS_SERVER_PATH=${process.env.NATS_SERVER_PATH}`);
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  fail('nats-server setup (the NATS tests cannot run; see the message above)');
 }
 
 // 3. Every vitest suite, once.

@@ -51,3 +51,23 @@ describe('README API tour', () => {
     });
   });
 });
+
+describe('README Collaboration (Yjs)', () => {
+  const start = readme.indexOf('## Collaboration (Yjs)');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 5));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+
+  it('runs its snippet', async () => {
+    expect(code).toMatch(/troupe\/yjs/);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'snippet-collab.ts');
+    writeFileSync(file, code);
+    const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      );
+    });
+    expect(out).not.toMatch(/AssertionError|Error:/);
+    expect(exit).toBe(0);
+  }, 40_000);
+});

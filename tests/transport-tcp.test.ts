@@ -178,7 +178,7 @@ describe('tcp adapter', () => {
     pair.b.onframe = (f) => got.push(f);
     const [reasonA, reasonB] = [closedWith(pair.a), closedWith(pair.b)];
     pair.a.send('fits');
-    pair.a.send('é'.repeat(51)); // 102 bytes
+    pair.a.send('\u0101'.repeat(51)); // 102 bytes (a character above U+00FF: UTF-8; a byte string would go as Latin-1)
     pair.a.send('never sent');
     expect(await reasonA).toMatch(/^FRAME_TOO_LARGE: refusing to send a frame of 102 bytes/);
     await reasonB;

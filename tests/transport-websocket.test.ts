@@ -173,23 +173,26 @@ describe('websocket adapter', () => {
     server.onframe = (f) => got.push(f);
     const [serverReason, clientReason] = [closedWith(server), closedWith(conn)];
     conn.send('fits');
-    conn.send('é'.repeat(501)); // 1002 bytes
+    conn.send('\u0101'.repeat(501)); // 1002 bytes (a character above U+00FF: UTF-8 text; a byte string would go as 501 Latin-1 bytes)
     expect(await serverReason).toMatch(/^FRAME_TOO_LARGE: /);
     expect(await clientReason).toMatch(/1009/);
     expect(got).toEqual(['fits']);
   });
 
-  it('closes with PROTOCOL_ERROR on a binary message', async () => {
+  it('takes a binary message as a frame of Latin-1 bytes, and sends a byte-string frame as one', async () => {
     const { address, next } = await listening();
     const raw = new WsWebSocket(address);
     cleanups.push(() => raw.terminate());
     await new Promise((r) => raw.once('open', r));
     const server = await next();
-    const reason = closedWith(server);
-    const closeCode = new Promise<number>((resolve) => raw.once('close', resolve));
-    raw.send(Buffer.from([1, 2, 3]));
-    expect(await reason).toMatch(/^PROTOCOL_ERROR: binary message/);
-    expect(await closeCode).toBe(1003);
+    const got = new Promise<string>((resolve) => (server.onframe = resolve));
+    raw.send(Buffer.from([0x41, 0xe9, 0xff, 0x00]));
+    expect(await got).toBe('A\u00e9\u00ff\u0000');
+    const back = new Promise<{ data: Buffer; isBinary: boolean }>((resolve) => raw.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })));
+    server.send('\u00ff\u0080x');
+    const msg = await back;
+    expect(msg.isBinary).toBe(true);
+    expect([...msg.data]).toEqual([0xff, 0x80, 0x78]);
   });
 
   it('reports a peer that vanishes without a closing handshake', async () => {

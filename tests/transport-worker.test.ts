@@ -246,7 +246,7 @@ describe('worker adapter', () => {
   });
 
   it('is browser-safe: worker.ts, websocket.ts and the files they import use no Node module or global', () => {
-    const browserSafe = ['worker.ts', 'port-connection.ts', 'websocket.ts', 'base-connection.ts'];
+    const browserSafe = ['worker.ts', 'port-connection.ts', 'websocket.ts', 'base-connection.ts', 'byte-string.ts'];
     for (const file of browserSafe) {
       const src = readFileSync(new URL(`../adapters/${file}`, import.meta.url), 'utf8');
       const imports = [...src.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);

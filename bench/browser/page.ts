@@ -9,6 +9,7 @@ import { createWebSocketTransport } from '../../adapters/websocket.ts';
 import { createWebRtcTransport, peerIdFor, type PeerServerLocation } from '../../adapters/webrtc.ts';
 import { spawnWorkerNode } from '../../adapters/worker.ts';
 import { rawAnswer, startEcho, type BenchMsg, type RawMsg } from './echo.ts';
+import { percentile } from '../stats.ts';
 
 export interface SetupOptions {
   name: string;
@@ -29,17 +30,20 @@ export interface MeasureOptions {
   chunk: number;
 }
 
-/** Per round: RTT p50 and p99 in µs, one-way msgs/s. */
+/** Per round: RTT p50 and p99 in µs, one-way msgs/s (raw only: also batched, a task's messages in one post). */
 export interface Figures {
   p50: number[];
   p99: number[];
   oneway: number[];
+  onewayBatched: number[];
 }
 
 /** One channel as the bench drives it. */
 interface Channel {
   rtt(m: BenchMsg): Promise<unknown>;
   send(m: BenchMsg): void;
+  /** Raw only: send a task's one-way messages as one JSON message. */
+  sendBatch?(ms: BenchMsg[]): void;
   /** The far end's count of one-way messages since the last query. */
   count(): Promise<number>;
 }
@@ -66,7 +70,7 @@ function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** A raw channel over something that posts messages and hands back replies in order. */
-function rawChannel(post: (m: RawMsg) => void, onReply: (fn: (reply: unknown) => void) => void): Channel {
+function rawChannel(post: (m: RawMsg) => void, onReply: (fn: (reply: unknown) => void) => void, postText: (text: string) => void): Channel {
   const waiting: ((v: unknown) => void)[] = [];
   onReply((v) => waiting.shift()?.(v));
   const ask = (m: RawMsg) =>
@@ -77,6 +81,7 @@ function rawChannel(post: (m: RawMsg) => void, onReply: (fn: (reply: unknown) =>
   return {
     rtt: (m) => ask({ k: 'p', m }),
     send: (m) => post({ k: 'o', m }),
+    sendBatch: (ms) => postText(JSON.stringify({ k: 'b', m: ms })),
     count: () => ask({ k: 'c' }) as Promise<number>,
   };
 }
@@ -110,13 +115,17 @@ async function rtts(ch: Channel, n: number): Promise<Float64Array> {
   return out.sort();
 }
 
-const pct = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-
-async function oneway(ch: Channel, n: number, chunk: number): Promise<number> {
+async function oneway(ch: Channel, n: number, chunk: number, batched = false): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i += chunk) {
     const end = Math.min(n, i + chunk);
-    for (let j = i; j < end; j++) ch.send(msgs[j % msgs.length]);
+    if (batched) {
+      const batch = new Array<BenchMsg>(end - i);
+      for (let j = i; j < end; j++) batch[j - i] = msgs[j % msgs.length];
+      ch.sendBatch!(batch);
+    } else {
+      for (let j = i; j < end; j++) ch.send(msgs[j % msgs.length]);
+    }
     await yieldTask();
   }
   const got = await ch.count();
@@ -166,6 +175,7 @@ const bench = {
       const raw = rawChannel(
         (m) => rawW.postMessage(m),
         (fn) => (rawW.onmessage = (e) => fn(e.data)),
+        (text) => rawW.postMessage(text),
       );
       const tw = new Worker(new URL('./troupe-worker.ts', import.meta.url), { type: 'module' });
       await withTimeout('the worker node', spawnWorkerNode(n, tw), 20_000);
@@ -176,6 +186,7 @@ const bench = {
       const raw = rawChannel(
         (m) => ws.send(JSON.stringify(m)),
         (fn) => (ws.onmessage = (e) => fn(JSON.parse(e.data as string))),
+        (text) => ws.send(text),
       );
       channels.set(what, { raw, troupe: troupeChannel(await waitName(o.relayEcho!, 20_000)) });
     } else {
@@ -184,6 +195,7 @@ const bench = {
       const raw = rawChannel(
         (m) => dc.send(JSON.stringify(m)),
         (fn) => dc.on('data', (d) => fn(JSON.parse(d as string))),
+        (text) => dc.send(text),
       );
       // The troupe side must go over the direct WebRTC link (gossip makes the pages dial each other).
       const until = Date.now() + 30_000;
@@ -199,18 +211,20 @@ const bench = {
   async measure(what: string, o: MeasureOptions): Promise<{ raw: Figures; troupe: Figures; label?: string }> {
     const ch = channels.get(what);
     if (!ch) throw new Error(`bench.open('${what}') first`);
-    const out = { raw: { p50: [], p99: [], oneway: [] } as Figures, troupe: { p50: [], p99: [], oneway: [] } as Figures };
+    const out = { raw: { p50: [], p99: [], oneway: [], onewayBatched: [] } as Figures, troupe: { p50: [], p99: [], oneway: [], onewayBatched: [] } as Figures };
     for (const side of ['raw', 'troupe'] as const) {
       await rtts(ch[side], Math.min(o.rttN, 500));
       await oneway(ch[side], Math.min(o.onewayN, 2000), o.chunk);
     }
+    await oneway(ch.raw, Math.min(o.onewayN, 2000), o.chunk, true);
     for (let r = 0; r < o.reps; r++) {
       for (const side of ['raw', 'troupe'] as const) {
         const s = await rtts(ch[side], o.rttN);
-        out[side].p50.push(pct(s, 50));
-        out[side].p99.push(pct(s, 99));
+        out[side].p50.push(percentile(s, 50));
+        out[side].p99.push(percentile(s, 99));
         out[side].oneway.push(await oneway(ch[side], o.onewayN, o.chunk));
       }
+      out.raw.onewayBatched.push(await oneway(ch.raw, o.onewayN, o.chunk, true));
     }
     return out;
   },

@@ -38,6 +38,14 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(r.cursorOn1).toBe(true);
   });
 
+  it('the shared text (troupe/yjs) syncs between the pages, the Node bot answers in it, everyone is present', async () => {
+    const r = await scenario<DemoResult>('demo');
+    expect(r.editorText2).toContain('typed in the shared text');
+    expect(r.editorText2).toMatch(/bot: hello from node-1/);
+    expect(r.editorPresence1.filter((n) => n.startsWith('bot on ')).length).toBe(1);
+    expect(r.editorPresence1.length).toBeGreaterThanOrEqual(3);
+  });
+
   it('the cluster view draws the tabs, their workers, the relay, the TCP nodes and every kind of link', async () => {
     const r = await demo();
     const kinds = new Map(r.clusterNodes.map((n) => [n.id, n.kind]));

@@ -75,6 +75,9 @@ export interface DemoResult {
   leftName: string | undefined;
   boardLog: string;
   screenshots: string[];
+  /** The shared text on page 2, and who page 1 sees present in it. */
+  editorText2: string;
+  editorPresence1: string[];
 }
 
 /** What the `relay-restart` scenario prints. */
@@ -161,6 +164,14 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
         () => true,
         () => false,
       );
+    // The shared text (troupe/yjs): typed into page 1's CodeMirror, it reaches page 2; the bot in
+    // the first Node node answers a `bot?` line; both pages and the bot are present.
+    const cm1 = one.p.page.locator('[data-testid="editor"] .cm-content');
+    await cm1.waitFor({ timeout: 30_000 });
+    await cm1.click({ timeout: 10_000 });
+    await one.p.page.keyboard.type('typed in the shared text\nbot?\n');
+    const editorText2 = await two.p.until<string>(HOOK, 'editorText', [], (t) => t.includes('typed in the shared text') && t.includes('bot: hello from'), "the shared text and the bot's answer on page 2", 40_000);
+    const editorPresence1 = await one.p.until<string[]>(HOOK, 'editorPresence', [], (ps) => ps.length >= 3, 'both pages and the bot present in the shared text', 30_000);
     screenshots.push(await shot(one.p, 'demo-board-page1'), await shot(two.p, 'demo-board-page2'));
 
     // Computation: 1..N workers, then the workers plus the Node nodes' function servers (through the relay).
@@ -199,6 +210,8 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     screenshots.push(await shot(one.p, 'demo-board-after-leave'));
 
     return {
+      editorText2,
+      editorPresence1,
       one: one.id,
       two: two.id,
       relay: env.demo.relay.id,

@@ -1,0 +1,182 @@
+/**
+ * `npm run bench -- scale`: N node processes (N = 10, 50, 100; `SCALE_N=10,50` to choose) once as
+ * a TCP mesh (all joined through the first as seed; membership gossip and the repair pass link
+ * the rest) and once on NATS (one local nats-server; nodes find each other on the discovery
+ * subject). Each process is tests/fixtures/nats-node.ts. For each: the time for every node to
+ * have a direct link to every other (bounded by 60 s: "no" if not), sockets per node (from
+ * /proc/<pid>/fd, less the three stdio pipes), idle CPU of all nodes together and RSS per node over 5 s after convergence, the
+ * time for a name registered on one node to be visible on all, the time for all survivors to see
+ * a SIGKILLed node down, and the node-downs other than that one (false node-downs).
+ * Linux only (reads /proc). Heavy: run it on a quiet machine, and at most now and then.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startNatsServer } from '../tests/helpers/nats-server.ts';
+import type { BenchCase, Result } from './harness.ts';
+
+const FIXTURE = fileURLToPath(new URL('../tests/fixtures/nats-node.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CONVERGE_MS = 60_000;
+const START_MS = 300_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  lines: { at: number; text: string }[];
+  id: string;
+  address: string;
+  peers: number;
+}
+
+function launch(name: string, args: string[]): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, '--name', name, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const p: Proc = { name, child, lines: [], id: '', address: '', peers: 0 };
+  let rest = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop()!;
+    const at = performance.now();
+    for (const text of parts) {
+      p.lines.push({ at, text });
+      if (text.startsWith('listening ')) [, p.id = '', p.address = ''] = text.split(' ');
+      else if (text.startsWith('peers ')) p.peers = Number(text.slice(6));
+    }
+  });
+  child.stderr!.resume();
+  return p;
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    if (cond()) return true;
+    await sleep(20);
+  }
+  return cond();
+}
+
+function sockets(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    }).length;
+  } catch {
+    return NaN;
+  }
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** One configuration; returns its figures (null where it could not be measured). */
+async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
+  const server = mode === 'nats' ? await startNatsServer() : undefined;
+  const procs: Proc[] = [];
+  const notes: string[] = [];
+  const key = (k: string) => `scale.${mode}.${n}.${k}`;
+  try {
+    const common = ['--watch', 'scale-name', '--heartbeat-timeout', '2500'];
+    if (mode === 'nats') {
+      for (let i = 0; i < n; i++) procs.push(launch(`s${i}`, ['--servers', server!.url, ...common]));
+    } else {
+      const seed = launch('s0', ['--tcp', ...common]);
+      procs.push(seed);
+      if (!(await until(() => seed.address !== '', START_MS))) throw new Error('the seed never listened');
+      for (let i = 1; i < n; i++) procs.push(launch(`s${i}`, ['--tcp', '--seed', seed.address, ...common]));
+    }
+    const started = await until(() => procs.every((p) => p.id !== ''), START_MS);
+    if (!started) throw new Error(`only ${procs.filter((p) => p.id).length}/${n} processes started in ${START_MS / 1000} s`);
+    const t0 = performance.now();
+    const converged = await until(() => procs.every((p) => p.peers >= n - 1), CONVERGE_MS);
+    const convergeS = converged ? (performance.now() - t0) / 1000 : null;
+    if (!converged) notes.push(`${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (least-linked node: ${Math.min(...procs.map((p) => p.peers))}/${n - 1} peers)`);
+    await sleep(1000);
+    // Minus the three stdio pipes (Unix sockets in Node's child_process).
+    const sock = avg(procs.map((p) => sockets(p.child.pid!) - 3));
+    const c0 = procs.map((p) => cpuTicks(p.child.pid!));
+    const w0 = performance.now();
+    await sleep(5000);
+    const c1 = procs.map((p) => cpuTicks(p.child.pid!));
+    const idleCpu = (c1.reduce((a, b, i) => a + (b - c0[i]!), 0) / 100 / ((performance.now() - w0) / 1000)) * 100;
+    const rss = avg(procs.map((p) => rssMb(p.child.pid!)));
+    // A name registered on the first node, until every node sees it.
+    const nameAt = performance.now();
+    procs[0]!.child.stdin!.write('register scale-name\n');
+    const seen = await until(() => procs.every((p) => p.lines.some((l) => l.text.startsWith('name scale-name '))), 30_000);
+    const nameMs = seen ? Math.max(...procs.map((p) => p.lines.find((l) => l.text.startsWith('name scale-name '))!.at)) - nameAt : null;
+    // SIGKILL the last node; every survivor must see it down.
+    const victim = procs[n - 1]!;
+    const killAt = performance.now();
+    victim.child.kill('SIGKILL');
+    const survivors = procs.slice(0, -1);
+    const downRe = new RegExp(`^nodeDown ${victim.id} `);
+    const allDown = await until(() => survivors.every((p) => p.lines.some((l) => downRe.test(l.text))), 30_000);
+    const downMs = allDown ? Math.max(...survivors.map((p) => p.lines.find((l) => downRe.test(l.text))!.at)) - killAt : null;
+    await sleep(1000);
+    const falseDowns = survivors.reduce((a, p) => a + p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).length, 0);
+    const note = notes.join('; ') || undefined;
+    return [
+      { key: key('converge_s'), unit: 's', value: convergeS, baseline: null, note },
+      { key: key('sockets_per_node'), unit: 'sockets', value: sock, baseline: null },
+      { key: key('idle_cpu_pct_all'), unit: '% core', value: idleCpu, baseline: null },
+      { key: key('rss_mb_per_node'), unit: 'MB', value: rss, baseline: null },
+      { key: key('name_visible_ms'), unit: 'ms', value: nameMs, baseline: null },
+      { key: key('down_after_kill_ms'), unit: 'ms', value: downMs, baseline: null },
+      { key: key('false_node_downs'), unit: 'downs', value: falseDowns, baseline: null },
+    ];
+  } finally {
+    for (const p of procs) p.child.kill('SIGKILL');
+    await sleep(500);
+    await server?.kill();
+  }
+}
+
+const scale: BenchCase = {
+  name: 'scale',
+  async run(): Promise<Result[]> {
+    // Hundreds of processes: only when asked for by name (`npm run bench -- scale`).
+    if (!process.argv.slice(2).includes('scale')) {
+      return [{ key: 'scale.skipped', unit: '', value: null, baseline: null, note: 'scale: not run by default (it starts up to 200 processes); run `npm run bench -- scale`' }];
+    }
+    const sizes = (process.env.SCALE_N ?? '10,50,100').split(',').map(Number).filter((x) => x > 1);
+    const modes = (process.env.SCALE_MODES ?? 'tcp,nats').split(',') as ('tcp' | 'nats')[];
+    const out: Result[] = [];
+    for (const n of sizes) {
+      for (const mode of modes) {
+        try {
+          out.push(...(await runOne(mode, n)));
+        } catch (err) {
+          out.push({ key: `scale.${mode}.${n}.converge_s`, unit: 's', value: null, baseline: null, note: `${mode} N=${n}: ${(err as Error).message}` });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+export const cases: BenchCase[] = [scale];

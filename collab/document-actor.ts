@@ -1,0 +1,268 @@
+import * as Y from 'yjs';
+import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
+import { Emitter, isDown, type ActorRef, type Node } from '../core/index.ts';
+import { DEFAULT_MAX_UPDATE_BYTES, toActor, type Joined, type Participant, type Role, type ToActor, type ToParticipant } from './messages.ts';
+import { createMemoryStore, type DocStore } from './store.ts';
+
+/** What {@link DocumentServerOptions.authorize} is asked. */
+export interface JoinRequest {
+  doc: string;
+  user: string;
+  token: string | undefined;
+  /** The node the joining participant runs on. */
+  node: string;
+}
+
+/** Options of {@link serveDocuments}. */
+export interface DocumentServerOptions {
+  /** The cluster-wide name the document actor registers. @default 'yjs' */
+  name?: string;
+  /** Where documents are kept. @default a memory store (nothing survives the process) */
+  store?: DocStore;
+  /**
+   * Who may join which document, and whether they may edit: `'write'`, `'read'` (their updates
+   * are refused with a `refused` event) or `false` (the join is denied).
+   * @default everyone writes
+   */
+  authorize?: (request: JoinRequest) => Role | false | Promise<Role | false>;
+  /** Largest update (and join state vector) accepted, in bytes. @default 4 MiB */
+  maxUpdateBytes?: number;
+  /** Write a compacted snapshot after this many appended updates of one document. @default 500 */
+  compactEvery?: number;
+}
+
+/** Events of a {@link DocumentServer}. */
+export interface DocumentServerEvents {
+  /** A participant joined `doc` with `role`. */
+  joined: { doc: string; user: string; role: Role; ref: ActorRef };
+  /** A join was denied by `authorize`. */
+  denied: { doc: string; user: string; node: string };
+  /** A participant left (said so, or its actor or node went down: `reason`). */
+  left: { doc: string; user: string; ref: ActorRef; reason: string };
+  /** An update was dropped: from a read-only or unknown participant, or malformed. */
+  refused: { doc: string; user: string | undefined; from: string; reason: string };
+  /** A message failed its schema (too large, malformed). */
+  invalid: { error: string };
+  /** The store failed (the update stays applied in memory). */
+  storeError: { doc: string; error: unknown };
+}
+
+/** A running document actor; see {@link serveDocuments}. */
+export interface DocumentServer {
+  /** The document actor (also registered under its name). */
+  readonly ref: ActorRef;
+  readonly events: Emitter<DocumentServerEvents>;
+  /** The document `name`, loaded from the store if needed (read it; edits made here reach everyone). */
+  doc(name: string): Promise<Y.Doc>;
+  /** The participants of `name` now. */
+  participants(name: string): Participant[];
+  /** Stop the actor, compact every document and close the store. */
+  close(): Promise<void>;
+}
+
+interface Member extends Participant {
+  monitor: string;
+}
+
+interface Held {
+  ydoc: Y.Doc;
+  awareness: Awareness;
+  members: Map<string, Member>;
+  appended: number;
+}
+
+/**
+ * Start a document actor on `node`: it holds a `Y.Doc` per document name, answers joins with what
+ * the joiner lacks (Yjs sync step 2 against its state vector) and its own state vector (step 1),
+ * applies and persists every update from a participant with write rights and passes it on to the
+ * others, relays awareness (cursors, names), and removes a participant's presence as soon as its
+ * actor or node is seen down (troupe's failure detection, not Yjs's 30 s awareness timeout).
+ *
+ * @example
+ * import { serveDocuments } from 'troupe/yjs';
+ * import { createFileStore } from 'troupe/yjs/file-store';
+ * const server = await serveDocuments(node, { store: createFileStore('./docs') });
+ */
+export async function serveDocuments(node: Node, options: DocumentServerOptions = {}): Promise<DocumentServer> {
+  const store = options.store ?? createMemoryStore();
+  const max = options.maxUpdateBytes ?? DEFAULT_MAX_UPDATE_BYTES;
+  const compactEvery = options.compactEvery ?? 500;
+  const authorize = options.authorize ?? (() => 'write' as const);
+  const schema = toActor(max);
+  const events = new Emitter<DocumentServerEvents>();
+  const docs = new Map<string, Promise<Held>>();
+  const loaded = new Map<string, Held>();
+  let self!: ActorRef;
+
+  const load = (name: string): Promise<Held> => {
+    let p = docs.get(name);
+    if (!p) {
+      p = (async () => {
+        const ydoc = new Y.Doc({ gc: true });
+        for (const u of await store.load(name)) Y.applyUpdate(ydoc, u, 'store');
+        const awareness = new Awareness(ydoc);
+        awareness.setLocalState(null);
+        const held: Held = { ydoc, awareness, members: new Map(), appended: 0 };
+        loaded.set(name, held);
+        return held;
+      })();
+      docs.set(name, p);
+    }
+    return p;
+  };
+
+  const peersOf = (h: Held): Participant[] => [...h.members.values()].map(({ ref, user, role, client }) => ({ ref, user, role, client }));
+  const tell = (h: Held, msg: ToParticipant, except?: string): void => {
+    for (const [key, m] of h.members) if (key !== except) m.ref.send(msg);
+  };
+
+  const persist = async (name: string, h: Held, update: Uint8Array): Promise<void> => {
+    try {
+      await store.append(name, update);
+      if (++h.appended >= compactEvery) {
+        h.appended = 0;
+        await store.compact(name, Y.encodeStateAsUpdate(h.ydoc));
+      }
+    } catch (error) {
+      events.emit('storeError', { doc: name, error });
+    }
+  };
+
+  const drop = (name: string, h: Held, key: string, reason: string): void => {
+    const m = h.members.get(key);
+    if (!m) return;
+    h.members.delete(key);
+    events.emit('left', { doc: name, user: m.user, ref: m.ref, reason });
+    // Remove its presence at once and tell the others (as an awareness update).
+    if (h.awareness.states.has(m.client)) {
+      removeAwarenessStates(h.awareness, [m.client], 'down');
+      tell(h, { t: 'awareness', doc: name, update: encodeAwarenessUpdate(h.awareness, [m.client]) });
+    }
+    tell(h, { t: 'peers', doc: name, peers: peersOf(h) });
+  };
+
+  const handle = async (msg: ToActor, ctx: { reply(v: unknown): boolean; monitor(r: ActorRef): string; demonitor(id: string): void }) => {
+    const h = await load(msg.doc);
+    const key = msg.from.key;
+    switch (msg.t) {
+      case 'join': {
+        const role = await authorize({ doc: msg.doc, user: msg.user, token: msg.token, node: msg.from.node });
+        if (role !== 'write' && role !== 'read') {
+          events.emit('denied', { doc: msg.doc, user: msg.user, node: msg.from.node });
+          ctx.reply({ t: 'denied', doc: msg.doc, reason: 'not authorized' });
+          return;
+        }
+        const old = h.members.get(key);
+        if (old) ctx.demonitor(old.monitor);
+        h.members.set(key, { ref: msg.from, user: msg.user, role, client: msg.client, monitor: ctx.monitor(msg.from) });
+        let update: Uint8Array;
+        try {
+          update = Y.encodeStateAsUpdate(h.ydoc, msg.sv);
+        } catch {
+          update = Y.encodeStateAsUpdate(h.ydoc);
+        }
+        const joined: Joined = {
+          t: 'joined',
+          doc: msg.doc,
+          role,
+          update,
+          sv: Y.encodeStateVector(h.ydoc),
+          awareness: encodeAwarenessUpdate(h.awareness, [...h.awareness.states.keys()]),
+          peers: peersOf(h),
+        };
+        ctx.reply(joined);
+        events.emit('joined', { doc: msg.doc, user: msg.user, role, ref: msg.from });
+        tell(h, { t: 'peers', doc: msg.doc, peers: peersOf(h) }, key);
+        return;
+      }
+      case 'update': {
+        const m = h.members.get(key);
+        if (!m || m.role !== 'write') {
+          const reason = m ? 'read-only participant' : 'not a participant';
+          events.emit('refused', { doc: msg.doc, user: m?.user, from: key, reason });
+          msg.from.send({ t: 'refused', doc: msg.doc, reason } satisfies ToParticipant);
+          return;
+        }
+        try {
+          Y.applyUpdate(h.ydoc, msg.update, key);
+        } catch (err) {
+          events.emit('refused', { doc: msg.doc, user: m.user, from: key, reason: `malformed update: ${(err as Error).message}` });
+          msg.from.send({ t: 'refused', doc: msg.doc, reason: 'malformed update' } satisfies ToParticipant);
+          return;
+        }
+        tell(h, { t: 'update', doc: msg.doc, update: msg.update }, key);
+        await persist(msg.doc, h, msg.update);
+        return;
+      }
+      case 'awareness': {
+        if (!h.members.has(key)) return;
+        try {
+          applyAwarenessUpdate(h.awareness, msg.update, key);
+        } catch {
+          return;
+        }
+        tell(h, { t: 'awareness', doc: msg.doc, update: msg.update }, key);
+        return;
+      }
+      case 'leave': {
+        const m = h.members.get(key);
+        if (m) ctx.demonitor(m.monitor);
+        drop(msg.doc, h, key, 'left');
+        return;
+      }
+    }
+  };
+
+  // Documents already stored are loaded at start.
+  for (const name of await store.list()) await load(name);
+
+  let stopped!: () => void;
+  const done = new Promise<void>((r) => (stopped = r));
+  self = node.spawn(async (ctx) => {
+    try {
+      for (;;) {
+        const raw = await ctx.receive();
+        if (isDown(raw)) {
+          for (const [name, p] of docs) {
+            const h = await p;
+            const key = raw.ref.key;
+            if (h.members.get(key)?.monitor === raw.monitor) drop(name, h, key, String(raw.reason));
+          }
+          continue;
+        }
+        if ((raw as { t?: unknown })?.t === 'stop') return;
+        const parsed = schema.safeParse(raw);
+        if (!parsed.success) {
+          events.emit('invalid', { error: parsed.error.message.slice(0, 500) });
+          ctx.reply({ t: 'denied', doc: '', reason: 'invalid message' });
+          continue;
+        }
+        await handle(parsed.data, ctx);
+      }
+    } finally {
+      // Stopped by close(), or its node shut down: no awareness timer may outlive it.
+      for (const h of loaded.values()) h.awareness.destroy();
+      stopped();
+    }
+  });
+  node.register(options.name ?? 'yjs', self);
+
+  return {
+    ref: self,
+    events,
+    doc: async (name) => (await load(name)).ydoc,
+    participants: (name) => {
+      const h = loaded.get(name);
+      return h ? peersOf(h) : [];
+    },
+    async close() {
+      self.send({ t: 'stop' });
+      await done;
+      for (const [name, p] of docs) {
+        const h = await p;
+        await store.compact(name, Y.encodeStateAsUpdate(h.ydoc)).catch(() => {});
+      }
+      await store.close?.();
+    },
+  };
+}

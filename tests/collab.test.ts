@@ -1,0 +1,190 @@
+// troupe/yjs in Node: the document actor and participants over memory links and real TCP.
+// Concurrent edits converge, presence goes with a participant's DOWN, read-only updates are
+// refused with an event, offline edits merge on return, a file store brings a document back
+// after the process that held it died without closing anything, and size limits hold.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as pathJoin } from 'node:path';
+import * as Y from 'yjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Node } from '../core/index.ts';
+import { connectMemory } from '../adapters/memory.ts';
+import { createTcpTransport } from '../adapters/tcp.ts';
+import { joinDocument, serveDocuments, type DocumentServer, type YjsProvider } from '../collab/index.ts';
+import { createFileStore } from '../collab/file-store.ts';
+import { until, useNodes, within } from './helpers/nodes.ts';
+
+const FAST = { heartbeatInterval: 100, heartbeatTimeout: 600 };
+
+describe('troupe/yjs over memory links', () => {
+  const makeNode = useNodes();
+  const servers: DocumentServer[] = [];
+  const providers: YjsProvider[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const p of providers.splice(0)) p.destroy();
+    await Promise.all(servers.splice(0).map((s) => s.close().catch(() => {})));
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A server node and `n` participant nodes, each linked to the server and to each other. */
+  async function cluster(n: number, options: Parameters<typeof serveDocuments>[1] = {}) {
+    const s = makeNode({ name: 'server', secret: 'c', ...FAST });
+    const server = await serveDocuments(s, options);
+    servers.push(server);
+    const parts: Node[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = makeNode({ name: `p${i}`, secret: 'c', ...FAST });
+      await connectMemory(p, s);
+      for (const q of parts) await connectMemory(p, q);
+      parts.push(p);
+    }
+    await until(() => parts.every((p) => p.whereis('yjs') !== undefined), 'every participant knows the document actor');
+    return { s, server, parts };
+  }
+
+  function join(node: Node, user: string, extra: Partial<Parameters<typeof joinDocument>[1]> = {}) {
+    const p = joinDocument(node, { name: 'doc', user, retryInterval: 100, ...extra });
+    providers.push(p);
+    return p;
+  }
+
+  it('three participants typing concurrently end with the same text as the document actor', async () => {
+    const { server, parts } = await cluster(3);
+    const ps = parts.map((n, i) => join(n, `u${i}`));
+    await within(Promise.all(ps.map((p) => p.whenSynced())), 'all joined');
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 200; round++) {
+      for (const p of ps) {
+        const t = p.doc.getText('t');
+        if (t.length > 0 && rnd() < 0.3) t.delete(Math.floor(rnd() * t.length), 1);
+        else t.insert(Math.floor(rnd() * (t.length + 1)), String.fromCharCode(97 + Math.floor(rnd() * 26)));
+      }
+      if (round % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    const sdoc = await server.doc('doc');
+    await until(() => ps.every((p) => p.doc.getText('t').toString() === sdoc.getText('t').toString()), 'all converge', 10_000);
+    expect(sdoc.getText('t').length).toBeGreaterThan(100);
+  });
+
+  it('a participant lost (its node shut down) loses its presence at the others within failure detection', async () => {
+    const { parts } = await cluster(2);
+    const [a, b] = [join(parts[0], 'ada'), join(parts[1], 'bob')];
+    await within(Promise.all([a.whenSynced(), b.whenSynced()]), 'joined');
+    b.awareness.setLocalStateField('user', { name: 'bob', color: '#f00' });
+    await until(() => a.awareness.getStates().get(b.doc.clientID) !== undefined, 'a sees bob');
+    const t0 = Date.now();
+    await parts[1].shutdown();
+    await until(() => !a.awareness.getStates().has(b.doc.clientID), 'bob gone at a', 5000);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(a.peers.map((p) => p.user)).toEqual([]);
+  });
+
+  it('a read-only participant gets the document, and its updates are refused with an event', async () => {
+    const { server, parts } = await cluster(2, { authorize: ({ user }) => (user === 'reader' ? 'read' : 'write') });
+    const w = join(parts[0], 'writer');
+    const r = join(parts[1], 'reader');
+    await within(Promise.all([w.whenSynced(), r.whenSynced()]), 'joined');
+    expect(r.role).toBe('read');
+    w.doc.getText('t').insert(0, 'from the writer');
+    await until(() => r.doc.getText('t').toString() === 'from the writer', 'the reader sees the writer');
+    const refused = server.events.next('refused');
+    const told = r.events.next('refused');
+    r.doc.getText('t').insert(0, 'vandal ');
+    expect((await within(refused, 'server refused event')).reason).toBe('read-only participant');
+    expect((await within(told, 'reader told')).reason).toBe('read-only participant');
+    await new Promise((res) => setTimeout(res, 100));
+    expect((await server.doc('doc')).getText('t').toString()).toBe('from the writer');
+    expect(w.doc.getText('t').toString()).toBe('from the writer'); // the direct copy was dropped too
+  });
+
+  it('a denied join is told; an update too large is refused as invalid', async () => {
+    const { server, parts } = await cluster(1, { authorize: ({ user }) => (user === 'eve' ? false : 'write'), maxUpdateBytes: 1000 });
+    const eve = join(parts[0], 'eve');
+    expect((await within(eve.events.next('denied'), 'denied')).reason).toBe('not authorized');
+    const ok = join(parts[0], 'ok', { name: 'doc' });
+    await ok.whenSynced();
+    const invalid = server.events.next('invalid');
+    ok.doc.getText('t').insert(0, 'x'.repeat(5000));
+    expect((await within(invalid, 'invalid')).error).toMatch(/1000 bytes/);
+  });
+
+  it('offline edits on both sides merge on return', async () => {
+    const { server, parts } = await cluster(2);
+    const [a, b] = [join(parts[0], 'a'), join(parts[1], 'b')];
+    await within(Promise.all([a.whenSynced(), b.whenSynced()]), 'joined');
+    a.doc.getText('t').insert(0, 'shared. ');
+    await until(() => b.doc.getText('t').toString() === 'shared. ', 'b has it');
+    a.disconnect();
+    expect(a.status).toBe('offline');
+    a.doc.getText('t').insert(8, 'offline A. ');
+    b.doc.getText('t').insert(8, 'online B. ');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.doc.getText('t').toString()).toBe('shared. online B. ');
+    a.connect();
+    await within(a.whenSynced(), 'a rejoins');
+    const sdoc = await server.doc('doc');
+    await until(() => [a, b].every((p) => p.doc.getText('t').toString() === sdoc.getText('t').toString()), 'merged');
+    expect(sdoc.getText('t').toString()).toMatch(/offline A\. /);
+    expect(sdoc.getText('t').toString()).toMatch(/online B\. /);
+  });
+
+  it('a file store brings the document back after the holder died without closing; participants rejoin', async () => {
+    const dir = mkdtempSync(pathJoin(tmpdir(), 'troupe-yjs-'));
+    dirs.push(dir);
+    const s1 = makeNode({ name: 'holder', secret: 'c', ...FAST });
+    await serveDocuments(s1, { store: createFileStore(dir), compactEvery: 5 });
+    const p = makeNode({ name: 'part', secret: 'c', ...FAST });
+    await connectMemory(p, s1);
+    await until(() => p.whereis('yjs') !== undefined, 'name known');
+    const a = join(p, 'a');
+    await a.whenSynced();
+    for (let i = 0; i < 12; i++) a.doc.getText('t').insert(i, String(i % 10));
+    await new Promise((r) => setTimeout(r, 200));
+    // Die without close(): no final compaction, the log holds the updates after the last snapshot.
+    await s1.shutdown();
+    await until(() => a.status !== 'connected', 'a sees the holder go');
+    a.doc.getText('t').insert(0, '>'); // typed while the holder is down
+    const s2 = makeNode({ name: 'holder', secret: 'c', ...FAST });
+    const server2 = await serveDocuments(s2, { store: createFileStore(dir) });
+    servers.push(server2);
+    expect((await server2.doc('doc')).getText('t').toString()).toBe('012345678901');
+    await connectMemory(p, s2);
+    await within(a.whenSynced(), 'a rejoins', 5000);
+    await until(() => (server2.participants('doc').length === 1), 'a is a participant');
+    await until(() => a.doc.getText('t').toString() === '>012345678901', 'a keeps its text');
+    const sdoc = await server2.doc('doc');
+    await until(() => sdoc.getText('t').toString() === '>012345678901', 'the holder has the edit made while it was down');
+  });
+});
+
+describe('troupe/yjs over TCP', () => {
+  const makeNode = useNodes();
+  it('joins a document of ~1 MB of updates and follows edits, over real sockets', async () => {
+    const s = makeNode({ name: 'tcp-server', secret: 'c', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const server = await serveDocuments(s);
+    try {
+      const [address] = await s.listen();
+      const sdoc = await server.doc('big');
+      // ~1 MB of updates: many small inserts.
+      const text = sdoc.getText('t');
+      const chunk = 'lorem ipsum dolor sit amet '.repeat(40);
+      while (Y.encodeStateAsUpdate(sdoc).byteLength < 1_000_000) text.insert(text.length, chunk);
+      const a = makeNode({ name: 'tcp-a', secret: 'c', transports: [createTcpTransport()] });
+      await a.connect(address);
+      await until(() => a.whereis('yjs') !== undefined, 'name known');
+      const t0 = performance.now();
+      const p = joinDocument(a, { name: 'big', user: 'a' });
+      await within(p.whenSynced(), 'joined the big document', 20_000);
+      const ms = performance.now() - t0;
+      console.log(`joined a document of ${Y.encodeStateAsUpdate(sdoc).byteLength} bytes over TCP in ${ms.toFixed(1)} ms`);
+      expect(p.doc.getText('t').length).toBe(text.length);
+      p.doc.getText('t').insert(0, 'edit over tcp ');
+      await until(() => text.toString().startsWith('edit over tcp '), 'the edit reaches the server', 5000);
+      p.destroy();
+    } finally {
+      await server.close();
+    }
+  }, 30_000);
+});
