@@ -22,6 +22,7 @@ import { CallEnvelope, Down, NameLost, type SystemMessage } from './messages.ts'
 import type { DeadLetterReason, NodeEvents, ResolvedOptions } from './node-options.ts';
 import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
 import { Registry, type RegistryBackend } from './registry.ts';
+import type { RouterHost } from './router.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionBook } from './session.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
@@ -71,6 +72,7 @@ export interface WireParts {
 /** What a runtime is made with (by the Node). @internal */
 export interface RuntimeConfig {
   id: string;
+  incarnation: string;
   clock: Clock;
   options: ResolvedOptions;
   events: Emitter<NodeEvents>;
@@ -79,7 +81,7 @@ export interface RuntimeConfig {
   /** A shared registry store (`NodeOptions.registry`), if any. */
   registryBackend?: RegistryBackend;
   /** Builds the link layer over the runtime's sessions and registry. */
-  wire: (parts: WireParts) => RuntimeWire;
+  wire: (parts: WireParts, host: RouterHost) => RuntimeWire;
 }
 
 /**
@@ -88,8 +90,9 @@ export interface RuntimeConfig {
  * their {@link ActorHost}, refs as their {@link RefHost}, the actor links as their host, and the
  * router through the node (see docs/ARCHITECTURE.md). @internal
  */
-export class Runtime implements ActorHost, RefHost {
+export class Runtime implements ActorHost, RefHost, RouterHost {
   readonly id: string;
+  readonly incarnation: string;
   readonly clock: Clock;
   readonly options: ResolvedOptions;
   readonly events: Emitter<NodeEvents>;
@@ -117,6 +120,7 @@ export class Runtime implements ActorHost, RefHost {
 
   constructor(config: RuntimeConfig) {
     this.id = config.id;
+    this.incarnation = config.incarnation;
     this.clock = config.clock;
     this.options = config.options;
     this.events = config.events;
@@ -140,7 +144,7 @@ export class Runtime implements ActorHost, RefHost {
       },
       config.registryBackend,
     );
-    this.#wire = config.wire({ sessions: this.#sessions, registry: this.#registry });
+    this.#wire = config.wire({ sessions: this.#sessions, registry: this.#registry }, this);
     this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#wire, this.#codec);
     this.#registry.startBackend((err) =>
       this.events.emit('discoveryError', {
