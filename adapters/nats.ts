@@ -432,12 +432,15 @@ function natsDiscovery(
       sub = nc.subscribe(shared, { callback: (err, msg) => !err && msg.reply !== own && hear(msg.reply ?? '', msg.data, false) });
       const announce = (): void => {
         if (stopped || node.isShutdown) return;
-        if (node.addresses.some((a) => a.startsWith('nats:'))) {
-          try {
-            nc.publish(shared, body(), { reply: own });
-          } catch {
-            /* closed */
-          }
+        // Not listening yet: look again soon (node.listen() usually follows createNode).
+        if (!node.addresses.some((a) => a.startsWith('nats:'))) {
+          timer = setTimeout(announce, 25);
+          return;
+        }
+        try {
+          nc.publish(shared, body(), { reply: own });
+        } catch {
+          /* closed */
         }
         timer = setTimeout(announce, interval * (0.8 + Math.random() * 0.4));
       };

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describeTarget, hasGc, now, targetMet, type BenchCase, type Result } from './harness.ts';
 
 /** Area files, in run order. Add one here when you add `bench/<area>.ts`. */
-const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'supervisor', 'flow', 'collab', 'nats', 'scale', 'peers'] as const;
+const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'supervisor', 'flow', 'collab', 'nats', 'bundle', 'scale', 'peers'] as const;
 /** Areas that run only when a filter names them (`npm run bench -- peers`, `-- scale`). */
 const OPT_IN = new Set<string>(['peers', 'scale']);
 

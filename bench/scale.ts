@@ -18,7 +18,7 @@ import type { BenchCase, Result } from './harness.ts';
 const FIXTURE = fileURLToPath(new URL('../tests/fixtures/nats-node.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CONVERGE_MS = 60_000;
-const START_MS = 300_000;
+const START_MS = Number(process.env.SCALE_START_MS ?? 240_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Proc {
@@ -139,6 +139,8 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
     const downMs = allDown ? Math.max(...survivors.map((p) => p.lines.find((l) => downRe.test(l.text))!.at)) - killAt : null;
     await sleep(1000);
     const falseDowns = survivors.reduce((a, p) => a + p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).length, 0);
+    const falseLines = survivors.flatMap((p) => p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).map((l) => `${p.id}: ${l.text}`));
+    if (falseLines.length) notes.push(`false node-downs, first ones: ${falseLines.slice(0, 4).join(' | ')}`);
     const note = notes.join('; ') || undefined;
     return [
       { key: key('converge_s'), unit: 's', value: convergeS, baseline: null, note },
@@ -168,11 +170,15 @@ const scale: BenchCase = {
     const out: Result[] = [];
     for (const n of sizes) {
       for (const mode of modes) {
+        let rs: Result[];
         try {
-          out.push(...(await runOne(mode, n)));
+          rs = await runOne(mode, n);
         } catch (err) {
-          out.push({ key: `scale.${mode}.${n}.converge_s`, unit: 's', value: null, baseline: null, note: `${mode} N=${n}: ${(err as Error).message}` });
+          rs = [{ key: `scale.${mode}.${n}.converge_s`, unit: 's', value: null, baseline: null, note: `${mode} N=${n}: ${(err as Error).message}` }];
         }
+        out.push(...rs);
+        // Printed as it goes: a long run that is cut short still leaves its figures.
+        console.log(`\n[scale] ${mode} N=${n}: ${rs.map((r) => `${r.key.split('.').pop()}=${r.value === null ? 'n/a' : Math.round(r.value * 100) / 100}`).join(' ')}${rs.some((r) => r.note) ? ` (${rs.map((r) => r.note).filter(Boolean).join('; ')})` : ''}`);
       }
     }
     return out;

@@ -64,7 +64,7 @@ const [role, ...args] = process.argv.slice(2);
 
 async function tcpNode(listen: boolean, name?: string): Promise<Node> {
   const { createTcpTransport } = await import('../adapters/tcp.ts');
-  return createNode({ name, secret, transports: [createTcpTransport(listen ? { listen: '127.0.0.1:0' } : {})] });
+  return createNode({ name, secret, transports: [createTcpTransport(listen ? { listen: '127.0.0.1:0' } : {})], handshakeTimeout: 30_000 });
 }
 
 /** Free memory now and report it: RSS and V8 heap after two full GCs. */
@@ -196,7 +196,7 @@ if (role === 'raw') {
   if (role === 'dial-troupe') {
     const { createTcpTransport } = await import('../adapters/tcp.ts');
     for (let i = 0; i < k; i++) {
-      const node = createNode({ secret, transports: [createTcpTransport()], autoConnect: false });
+      const node = createNode({ secret, transports: [createTcpTransport()], autoConnect: false, handshakeTimeout: 30_000 });
       await node.connect(args[0]);
     }
   } else {

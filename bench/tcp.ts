@@ -20,6 +20,8 @@ export const ONEWAY_N = 200_000;
 /** Messages sent per event-loop tick: one write per tick on both sides. */
 const CHUNK = 1_000;
 const SECRET = 'bench-secret';
+/** Handshakes get longer than the default 5 s: on a loaded machine a child may take that long to answer. */
+export const HANDSHAKE_MS = 30_000;
 
 type PeerMessage = Record<string, unknown>;
 
@@ -43,7 +45,7 @@ export class Peer {
   }
 
   /** The next message carrying `key` (already received or still to come). */
-  next(key: string, timeoutMs = 20_000): Promise<PeerMessage> {
+  next(key: string, timeoutMs = 60_000): Promise<PeerMessage> {
     const i = this.#inbox.findIndex((m) => key in m);
     if (i >= 0) return Promise.resolve(this.#inbox.splice(i, 1)[0]);
     return new Promise((resolve, reject) => {
@@ -144,7 +146,7 @@ export async function troupeSide(): Promise<{ node: Node; echo: ActorRef<Msg, Ms
   const peer = new Peer('troupe');
   try {
     const info = (await peer.next('address')) as { address: string; node: string; echo: number; sink: number };
-    const node = createNode({ name: 'bench-main', secret: SECRET, transports: [createTcpTransport()] });
+    const node = createNode({ name: 'bench-main', secret: SECRET, transports: [createTcpTransport()], handshakeTimeout: HANDSHAKE_MS });
     await node.connect(info.address);
     return { node, peer, info, echo: node.ref(info.node, info.echo) as ActorRef<Msg, Msg>, sink: node.ref(info.node, info.sink) };
   } catch (err) {
@@ -162,7 +164,7 @@ async function relaySide(info: { address: string; node: string; echo: number; si
   const relay = new Peer('relay', [info.address]);
   try {
     const r = (await relay.next('address')) as { address: string; node: string };
-    const node = createNode({ name: 'bench-via-relay', secret: SECRET, transports: [createTcpTransport()], autoConnect: false });
+    const node = createNode({ name: 'bench-via-relay', secret: SECRET, transports: [createTcpTransport()], autoConnect: false, handshakeTimeout: HANDSHAKE_MS });
     await node.connect(r.address);
     const echo = node.ref(info.node, info.echo) as ActorRef<Msg, Msg>;
     // The first call finds the route (gossip from the relay may still be on its way).
@@ -273,7 +275,7 @@ const fanin: BenchCase = {
     const total = FANIN_SENDERS * FANIN_N;
     const sink = new Sink();
     // troupe: a typed sink on a listening node here; three sender processes linked to it.
-    const node = createNode({ name: 'bench-fanin', secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const node = createNode({ name: 'bench-fanin', secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], handshakeTimeout: HANDSHAKE_MS });
     const [address] = await node.listen();
     const actor = node.spawn(behaviour({ schema: Msg, handle: (m) => sink.handle(m) }));
     // raw: a bare framed-JSON server here, handing each parsed message to the same handler.

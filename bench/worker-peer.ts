@@ -46,7 +46,7 @@ if (mode === 'raw') {
   const Comlink = await import('comlink');
   Comlink.expose({ echo: (m: Msg) => m }, await comlinkEndpoint(port));
 } else {
-  const { node } = createWorkerNode({ name: 'bench-worker' });
+  const { node } = createWorkerNode({ name: 'bench-worker', handshakeTimeout: 30_000 });
   // As a user's actors would: each validates its messages with a zod schema.
   node.spawn(
     behaviour({

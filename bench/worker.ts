@@ -33,7 +33,8 @@ export async function roundTrips(n: number, msgs: Msg[], one: (m: Msg) => Promis
 
 /** A main-thread node linked to a troupe worker node; resolves once its actors are registered. */
 export async function troupeWorker(name: string): Promise<{ node: ReturnType<typeof createNode>; thread: Worker; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; ctl: ActorRef<{ arm: number; to: ActorRef<string> }, boolean> }> {
-  const node = createNode({ name });
+  // A longer handshake than the default 5 s: a loaded machine may take that long to start a thread.
+  const node = createNode({ name, handshakeTimeout: 30_000 });
   const thread = startThread('troupe');
   await spawnWorkerNode(node, thread);
   for (let i = 0; i < 400 && !(node.whereis('echo') && node.whereis('sink') && node.whereis('sink-ctl')); i++) await new Promise((r) => setTimeout(r, 5));

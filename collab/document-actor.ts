@@ -1,7 +1,7 @@
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import { Emitter, isDown, type ActorRef, type Node } from '../core/index.ts';
-import { DEFAULT_MAX_UPDATE_BYTES, toActor, type Joined, type Participant, type Role, type ToActor, type ToParticipant } from './messages.ts';
+import { DEFAULT_MAX_UPDATE_BYTES, randomKey, toActor, type Joined, type Participant, type Role, type ToActor, type ToParticipant } from './messages.ts';
 import { createMemoryStore, type DocStore } from './store.ts';
 
 /** What {@link DocumentServerOptions.authorize} is asked. */
@@ -39,7 +39,12 @@ export interface DocumentServerEvents {
   denied: { doc: string; user: string; node: string };
   /** A participant left (said so, or its actor or node went down: `reason`). */
   left: { doc: string; user: string; ref: ActorRef; reason: string };
-  /** An update was dropped: from a read-only or unknown participant, or malformed. */
+  /**
+   * A message was dropped: an update from a read-only member (`'read-only participant'`), an
+   * update, awareness or leave under a session key the actor never gave or already ended
+   * (`'unknown session'`: `user` is undefined, `from` is `'?'`), or a malformed update.
+   * `from` is the member's ref key.
+   */
   refused: { doc: string; user: string | undefined; from: string; reason: string };
   /** A message failed its schema (too large, malformed). */
   invalid: { error: string };
@@ -64,9 +69,17 @@ interface Member extends Participant {
   monitor: string;
 }
 
+/** What a handler needs of the actor's context. */
+interface Ctx {
+  reply(v: unknown): boolean;
+  monitor(r: ActorRef): string;
+  demonitor(id: string): void;
+}
+
 interface Held {
   ydoc: Y.Doc;
   awareness: Awareness;
+  /** By session key (see {@link SessionKey}). */
   members: Map<string, Member>;
   appended: number;
 }
@@ -112,8 +125,9 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
   };
 
   const peersOf = (h: Held): Participant[] => [...h.members.values()].map(({ ref, user, role, client }) => ({ ref, user, role, client }));
-  const tell = (h: Held, msg: ToParticipant, except?: string): void => {
-    for (const [key, m] of h.members) if (key !== except) m.ref.send(msg);
+  /** Send `msg` to every member but `except`, each copy with that member's own session key. */
+  const tell = (h: Held, msg: DistributiveOmit<ToParticipant, 'session'>, except?: string): void => {
+    for (const [session, m] of h.members) if (session !== except) m.ref.send({ ...msg, session });
   };
 
   const persist = async (name: string, h: Held, update: Uint8Array): Promise<void> => {
@@ -128,10 +142,10 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
     }
   };
 
-  const drop = (name: string, h: Held, key: string, reason: string): void => {
-    const m = h.members.get(key);
+  const drop = (name: string, h: Held, session: string, reason: string): void => {
+    const m = h.members.get(session);
     if (!m) return;
-    h.members.delete(key);
+    h.members.delete(session);
     events.emit('left', { doc: name, user: m.user, ref: m.ref, reason });
     // Remove its presence at once and tell the others (as an awareness update).
     if (h.awareness.states.has(m.client)) {
@@ -141,73 +155,89 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
     tell(h, { t: 'peers', doc: name, peers: peersOf(h) });
   };
 
-  const handle = async (msg: ToActor, ctx: { reply(v: unknown): boolean; monitor(r: ActorRef): string; demonitor(id: string): void }) => {
+  const refuse = (doc: string, reason: string, m?: Member, session?: string): void => {
+    events.emit('refused', { doc, user: m?.user, from: m ? m.ref.key : '?', reason });
+    // Told only to a known member, under its own key: an unknown key names nobody to tell.
+    if (m && session) m.ref.send({ t: 'refused', doc, session, reason } satisfies ToParticipant);
+  };
+
+  const handle = async (msg: ToActor, ctx: Ctx) => {
     const h = await load(msg.doc);
-    const key = msg.from.key;
-    switch (msg.t) {
-      case 'join': {
-        const role = await authorize({ doc: msg.doc, user: msg.user, token: msg.token, node: msg.from.node });
-        if (role !== 'write' && role !== 'read') {
-          events.emit('denied', { doc: msg.doc, user: msg.user, node: msg.from.node });
-          ctx.reply({ t: 'denied', doc: msg.doc, reason: 'not authorized' });
-          return;
-        }
-        const old = h.members.get(key);
-        if (old) ctx.demonitor(old.monitor);
-        h.members.set(key, { ref: msg.from, user: msg.user, role, client: msg.client, monitor: ctx.monitor(msg.from) });
-        let update: Uint8Array;
-        try {
-          update = Y.encodeStateAsUpdate(h.ydoc, msg.sv);
-        } catch {
-          update = Y.encodeStateAsUpdate(h.ydoc);
-        }
-        const joined: Joined = {
-          t: 'joined',
-          doc: msg.doc,
-          role,
-          update,
-          sv: Y.encodeStateVector(h.ydoc),
-          awareness: encodeAwarenessUpdate(h.awareness, [...h.awareness.states.keys()]),
-          peers: peersOf(h),
-        };
-        ctx.reply(joined);
-        events.emit('joined', { doc: msg.doc, user: msg.user, role, ref: msg.from });
-        tell(h, { t: 'peers', doc: msg.doc, peers: peersOf(h) }, key);
+    if (msg.t === 'join') {
+      // `from` is only a claim: the answer (and its session key) goes to that ref alone, so a
+      // caller naming someone else's ref learns nothing and gains no rights.
+      const role = await authorize({ doc: msg.doc, user: msg.user, token: msg.token, node: msg.from.node });
+      if (role !== 'write' && role !== 'read') {
+        events.emit('denied', { doc: msg.doc, user: msg.user, node: msg.from.node });
+        ctx.reply({ t: 'denied', doc: msg.doc, reason: 'not authorized' });
         return;
       }
+      // A rejoin ends the previous membership, if the joiner proves it held it.
+      const old = msg.previous ? h.members.get(msg.previous) : undefined;
+      if (old && old.ref.equals(msg.from)) {
+        ctx.demonitor(old.monitor);
+        h.members.delete(msg.previous!);
+      }
+      const session = randomKey();
+      h.members.set(session, { ref: msg.from, user: msg.user, role, client: msg.client, monitor: ctx.monitor(msg.from) });
+      let update: Uint8Array;
+      try {
+        update = Y.encodeStateAsUpdate(h.ydoc, msg.sv);
+      } catch {
+        update = Y.encodeStateAsUpdate(h.ydoc);
+      }
+      const joined: Joined = {
+        t: 'joined',
+        doc: msg.doc,
+        nonce: msg.nonce,
+        session,
+        role,
+        update,
+        sv: Y.encodeStateVector(h.ydoc),
+        awareness: encodeAwarenessUpdate(h.awareness, [...h.awareness.states.keys()]),
+        peers: peersOf(h),
+      };
+      msg.from.send(joined);
+      ctx.reply({ t: 'joining', doc: msg.doc });
+      events.emit('joined', { doc: msg.doc, user: msg.user, role, ref: msg.from });
+      tell(h, { t: 'peers', doc: msg.doc, peers: peersOf(h) }, session);
+      return;
+    }
+    const session = msg.session;
+    const m = h.members.get(session);
+    if (!m) {
+      refuse(msg.doc, 'unknown session');
+      return;
+    }
+    switch (msg.t) {
       case 'update': {
-        const m = h.members.get(key);
-        if (!m || m.role !== 'write') {
-          const reason = m ? 'read-only participant' : 'not a participant';
-          events.emit('refused', { doc: msg.doc, user: m?.user, from: key, reason });
-          msg.from.send({ t: 'refused', doc: msg.doc, reason } satisfies ToParticipant);
+        if (m.role !== 'write') {
+          refuse(msg.doc, 'read-only participant', m, session);
           return;
         }
         try {
-          Y.applyUpdate(h.ydoc, msg.update, key);
+          Y.applyUpdate(h.ydoc, msg.update, session);
         } catch (err) {
-          events.emit('refused', { doc: msg.doc, user: m.user, from: key, reason: `malformed update: ${(err as Error).message}` });
-          msg.from.send({ t: 'refused', doc: msg.doc, reason: 'malformed update' } satisfies ToParticipant);
+          events.emit('refused', { doc: msg.doc, user: m.user, from: m.ref.key, reason: `malformed update: ${(err as Error).message}` });
+          m.ref.send({ t: 'refused', doc: msg.doc, session, reason: 'malformed update' } satisfies ToParticipant);
           return;
         }
-        tell(h, { t: 'update', doc: msg.doc, update: msg.update }, key);
+        tell(h, { t: 'update', doc: msg.doc, update: msg.update }, session);
         await persist(msg.doc, h, msg.update);
         return;
       }
       case 'awareness': {
-        if (!h.members.has(key)) return;
         try {
-          applyAwarenessUpdate(h.awareness, msg.update, key);
+          applyAwarenessUpdate(h.awareness, msg.update, session);
         } catch {
           return;
         }
-        tell(h, { t: 'awareness', doc: msg.doc, update: msg.update }, key);
+        tell(h, { t: 'awareness', doc: msg.doc, update: msg.update }, session);
         return;
       }
       case 'leave': {
-        const m = h.members.get(key);
-        if (m) ctx.demonitor(m.monitor);
-        drop(msg.doc, h, key, 'left');
+        ctx.demonitor(m.monitor);
+        drop(msg.doc, h, session, 'left');
         return;
       }
     }
@@ -225,8 +255,7 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
         if (isDown(raw)) {
           for (const [name, p] of docs) {
             const h = await p;
-            const key = raw.ref.key;
-            if (h.members.get(key)?.monitor === raw.monitor) drop(name, h, key, String(raw.reason));
+            for (const [session, m] of h.members) if (m.monitor === raw.monitor) drop(name, h, session, String(raw.reason));
           }
           continue;
         }
@@ -266,3 +295,6 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
     },
   };
 }
+
+/** `Omit` applied to each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

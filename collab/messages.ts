@@ -31,11 +31,21 @@ export type Role = z.infer<typeof Role>;
 export const Participant = z.object({ ref, user: z.string().max(256), role: Role, client: z.number().int().nonnegative() });
 export type Participant = z.infer<typeof Participant>;
 
+/**
+ * A per-membership session key: made by the document actor at random on each join and sent only
+ * to the joining participant's ref. Every later message of that membership carries it (both
+ * ways); the actor finds the member by its key, never by a ref a message claims.
+ */
+export const SessionKey = z.string().regex(/^[0-9a-f]{32}$/, 'a session key is 32 hex digits');
+
 /** Messages the document actor accepts, checked with the update size limit `max`. */
 export function toActor(max: number) {
   const update = bytes(max);
   return z.discriminatedUnion('t', [
-    /** Join (a call): the joiner's state vector; the answer is a {@link Joined}. */
+    /**
+     * Join (a call, answered `{ t: 'joining' }` or `{ t: 'denied' }`): the {@link Joined} with the
+     * session key goes to `from` only, so claiming another ref gains nothing.
+     */
     z.object({
       t: z.literal('join'),
       doc: DocName,
@@ -45,20 +55,28 @@ export function toActor(max: number) {
       /** The joiner's Yjs client id (its awareness state). */
       client: z.number().int().nonnegative(),
       sv: update,
+      /** Echoed in the {@link Joined}: the joiner takes no `joined` it did not ask for. */
+      nonce: SessionKey,
+      /** The joiner's previous session key, if any: that membership ends (a rejoin). */
+      previous: SessionKey.optional(),
     }),
-    /** A Yjs update from participant `from`. */
-    z.object({ t: z.literal('update'), doc: DocName, from: ref, update }),
-    /** An awareness update (y-protocols/awareness) from participant `from`. */
-    z.object({ t: z.literal('awareness'), doc: DocName, from: ref, update }),
-    z.object({ t: z.literal('leave'), doc: DocName, from: ref }),
+    /** A Yjs update from the member holding `session`. */
+    z.object({ t: z.literal('update'), doc: DocName, session: SessionKey, update }),
+    /** An awareness update (y-protocols/awareness) from the member holding `session`. */
+    z.object({ t: z.literal('awareness'), doc: DocName, session: SessionKey, update }),
+    z.object({ t: z.literal('leave'), doc: DocName, session: SessionKey }),
   ]);
 }
 export type ToActor = z.infer<ReturnType<typeof toActor>>;
 
-/** The document actor's answer to a join. */
+/** The document actor's answer to a join, sent to the joining ref only. */
 export const Joined = z.object({
   t: z.literal('joined'),
   doc: DocName,
+  /** The joiner's nonce, echoed. */
+  nonce: SessionKey,
+  /** This membership's session key (secret between the actor and this participant). */
+  session: SessionKey,
   role: Role,
   /** What the joiner lacks (a Yjs update against its state vector). */
   update: u8(),
@@ -69,15 +87,28 @@ export const Joined = z.object({
 });
 export type Joined = z.infer<typeof Joined>;
 
-/** Messages a participant (provider) accepts, from the document actor or directly from a peer. */
+/**
+ * Messages a participant (provider) accepts — only from the document actor: each carries the
+ * participant's own session key, which nobody else holds, so a forged one is dropped.
+ */
 export function toParticipant(max: number) {
   const update = bytes(max);
   return z.discriminatedUnion('t', [
-    z.object({ t: z.literal('update'), doc: DocName, from: ref.optional(), update }),
-    z.object({ t: z.literal('awareness'), doc: DocName, from: ref.optional(), update }),
-    z.object({ t: z.literal('peers'), doc: DocName, peers: z.array(Participant).max(4096) }),
+    Joined,
+    z.object({ t: z.literal('update'), doc: DocName, session: SessionKey, update }),
+    z.object({ t: z.literal('awareness'), doc: DocName, session: SessionKey, update }),
+    z.object({ t: z.literal('peers'), doc: DocName, session: SessionKey, peers: z.array(Participant).max(4096) }),
     /** The actor dropped one of this participant's updates. */
-    z.object({ t: z.literal('refused'), doc: DocName, reason: z.string().max(1024) }),
+    z.object({ t: z.literal('refused'), doc: DocName, session: SessionKey, reason: z.string().max(1024) }),
   ]);
 }
 export type ToParticipant = z.infer<ReturnType<typeof toParticipant>>;
+
+/** A fresh random 128-bit key as 32 hex digits (Web Crypto: browsers, workers and Node alike). */
+export function randomKey(): string {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}

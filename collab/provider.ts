@@ -1,7 +1,7 @@
 import * as Y from 'yjs';
 import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
 import { Emitter, isDown, type ActorContext, type ActorRef, type Node } from '../core/index.ts';
-import { DEFAULT_MAX_UPDATE_BYTES, Joined, toParticipant, type Participant, type Role, type ToParticipant } from './messages.ts';
+import { DEFAULT_MAX_UPDATE_BYTES, randomKey, toParticipant, type Joined, type Participant, type Role, type ToActor, type ToParticipant } from './messages.ts';
 
 /** Options of {@link joinDocument}. */
 export interface ProviderOptions {
@@ -23,8 +23,6 @@ export interface ProviderOptions {
   retryInterval?: number;
   /** Timeout of one join call (ms). @default 5000 */
   joinTimeout?: number;
-  /** Send local updates to the other participants directly too (over their own link when there is one). @default true */
-  direct?: boolean;
 }
 
 /** Connection state of a {@link YjsProvider}. */
@@ -66,6 +64,10 @@ export class YjsProvider {
   #joining = false;
   #unsubscribe: (() => void)[] = [];
   #ownAwareness: boolean;
+  /** This membership's key, from the document actor (see `SessionKey` in messages.ts). */
+  #session: string | undefined;
+  /** The join waiting for its `joined`: the nonce it sent and where to hand the answer. */
+  #pending: { nonce: string; done: (j: Joined) => void } | undefined;
 
   /** @internal Use {@link joinDocument}. */
   constructor(node: Node, options: ProviderOptions) {
@@ -81,7 +83,6 @@ export class YjsProvider {
       maxUpdateBytes: options.maxUpdateBytes ?? DEFAULT_MAX_UPDATE_BYTES,
       retryInterval: options.retryInterval ?? 1000,
       joinTimeout: options.joinTimeout ?? 5000,
-      direct: options.direct ?? true,
     };
     const schema = toParticipant(this.#opts.maxUpdateBytes);
     this.#self = node.spawn(async (ctx) => {
@@ -93,14 +94,14 @@ export class YjsProvider {
       }
     });
     const onUpdate = (update: Uint8Array, origin: unknown) => {
-      if (origin !== this) this.#broadcast({ t: 'update', doc: this.#opts.name, from: this.#self, update });
+      if (origin !== this) this.#toServer({ t: 'update', doc: this.#opts.name, update });
     };
     this.doc.on('update', onUpdate);
     this.#unsubscribe.push(() => this.doc.off('update', onUpdate));
     const onAwareness = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
       if (origin !== 'local') return;
       const changed = [...added, ...updated, ...removed];
-      this.#broadcast({ t: 'awareness', doc: this.#opts.name, from: this.#self, update: encodeAwarenessUpdate(this.awareness, changed) });
+      this.#toServer({ t: 'awareness', doc: this.#opts.name, update: encodeAwarenessUpdate(this.awareness, changed) });
     };
     this.awareness.on('update', onAwareness);
     this.#unsubscribe.push(() => this.awareness.off('update', onAwareness));
@@ -123,7 +124,15 @@ export class YjsProvider {
         continue;
       }
       const parsed = schema.safeParse(raw);
-      if (parsed.success && parsed.data.doc === this.#opts.name) this.#onMessage(parsed.data);
+      if (!parsed.success || parsed.data.doc !== this.#opts.name) continue;
+      const msg = parsed.data;
+      if (msg.t === 'joined') {
+        // Only the answer to our own join (its nonce): an unasked `joined` is dropped.
+        if (this.#pending && msg.nonce === this.#pending.nonce) this.#pending.done(msg);
+        continue;
+      }
+      // Everything else only from the document actor, under our own session key.
+      if (this.#session !== undefined && msg.session === this.#session) this.#onMessage(msg);
     }
   }
 
@@ -163,7 +172,8 @@ export class YjsProvider {
   disconnect(): void {
     this.#wanted = false;
     clearTimeout(this.#retry);
-    if (this.#status === 'connected') this.#server().send({ t: 'leave', doc: this.#opts.name, from: this.#self });
+    if (this.#status === 'connected') this.#toServer({ t: 'leave', doc: this.#opts.name });
+    this.#session = undefined;
     this.#goOffline();
   }
 
@@ -195,11 +205,14 @@ export class YjsProvider {
     this.events.emit('status', { status });
   }
 
-  #broadcast(msg: ToParticipant & { from: ActorRef }): void {
-    if (this.#status !== 'connected') return; // sent on the next join (state vector diff)
-    this.#server().send(msg);
-    if (!this.#opts.direct) return;
-    for (const p of this.#peers) if (!p.ref.equals(this.#self)) p.ref.send(msg);
+  /**
+   * Send to the document actor under this membership's key. Edits and presence go through the
+   * actor only (it checks the sender's rights), never straight to other participants: a message
+   * between participants could not be told from a forgery.
+   */
+  #toServer(msg: { t: 'update' | 'awareness'; doc: string; update: Uint8Array } | { t: 'leave'; doc: string }): void {
+    if (this.#status !== 'connected' || this.#session === undefined) return; // sent on the next join (state vector diff)
+    this.#server().send({ ...msg, session: this.#session } satisfies ToActor);
   }
 
   async #join(): Promise<void> {
@@ -208,7 +221,16 @@ export class YjsProvider {
     this.#setStatus('connecting');
     try {
       const target = this.#opts.server;
-      const answer = await this.#node.call(typeof target === 'string' ? target : target, {
+      const nonce = randomKey();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const answered = new Promise<Joined>((resolve, reject) => {
+        this.#pending = { nonce, done: resolve };
+        timer = setTimeout(() => reject(new Error('no joined answer')), this.#opts.joinTimeout);
+      });
+      answered.catch(() => {});
+      const previous = this.#session;
+      this.#session = undefined;
+      const answer = await this.#node.call(target, {
         t: 'join',
         doc: this.#opts.name,
         from: this.#self,
@@ -216,15 +238,22 @@ export class YjsProvider {
         token: this.#opts.token,
         client: this.doc.clientID,
         sv: Y.encodeStateVector(this.doc),
-      }, { timeout: this.#opts.joinTimeout });
+        nonce,
+        previous,
+      } satisfies ToActor, { timeout: this.#opts.joinTimeout }).catch((err: unknown) => {
+        clearTimeout(timer);
+        throw err;
+      });
       if ((answer as { t?: string })?.t === 'denied') {
+        clearTimeout(timer);
         this.#wanted = false;
         this.#setStatus('offline');
         this.events.emit('denied', { reason: String((answer as { reason?: unknown }).reason) });
         return;
       }
-      const joined = Joined.parse(answer);
+      const joined = await answered.finally(() => clearTimeout(timer));
       if (!this.#wanted || this.#destroyed) return;
+      this.#session = joined.session;
       this.role = joined.role;
       this.#serverRef = typeof target === 'string' ? this.#node.whereis(target) : target;
       if (this.#serverRef) this.#self.send({ t: 'watch', ref: this.#serverRef });
@@ -234,16 +263,15 @@ export class YjsProvider {
       this.#setStatus('connected');
       // Sync step 2 the other way: what we have and the actor lacks (edits made offline).
       const missing = Y.encodeStateAsUpdate(this.doc, joined.sv);
-      if (missing.byteLength > 2) this.#server().send({ t: 'update', doc: this.#opts.name, from: this.#self, update: missing });
+      if (missing.byteLength > 2) this.#toServer({ t: 'update', doc: this.#opts.name, update: missing });
       const local = this.awareness.getLocalState();
-      if (local !== null) {
-        this.#server().send({ t: 'awareness', doc: this.#opts.name, from: this.#self, update: encodeAwarenessUpdate(this.awareness, [this.doc.clientID]) });
-      }
+      if (local !== null) this.#toServer({ t: 'awareness', doc: this.#opts.name, update: encodeAwarenessUpdate(this.awareness, [this.doc.clientID]) });
       this.events.emit('synced', { role: joined.role });
     } catch {
       this.#setStatus('offline');
       this.#scheduleRejoin();
     } finally {
+      this.#pending = undefined;
       this.#joining = false;
     }
   }
@@ -256,6 +284,7 @@ export class YjsProvider {
 
   #lost(): void {
     this.#serverRef = undefined;
+    this.#session = undefined;
     this.#goOffline();
     this.#scheduleRejoin();
   }
@@ -277,8 +306,6 @@ export class YjsProvider {
     switch (msg.t) {
       case 'update': {
         if (this.#status !== 'connected') return;
-        // Directly from a peer: only from one the document actor lists as a writer.
-        if (msg.from && !this.#peers.some((p) => p.role === 'write' && p.ref.equals(msg.from!))) return;
         try {
           Y.applyUpdate(this.doc, msg.update, this);
         } catch {
@@ -288,7 +315,6 @@ export class YjsProvider {
       }
       case 'awareness':
         if (this.#status !== 'connected') return;
-        if (msg.from && !this.#peers.some((p) => p.ref.equals(msg.from!))) return;
         try {
           applyAwarenessUpdate(this.awareness, msg.update, this);
         } catch {

@@ -169,14 +169,15 @@ export class Node {
   }
 
   /**
-   * A ref for `{ node, id }` bound to this node (for refs that arrived as plain data).
+   * A ref for `{ node, id }` bound to this node (for refs that arrived as plain data), typed by
+   * the messages `M` it accepts and the replies `R` its calls resolve with.
    * @throws {TroupeError} `PROTOCOL_ERROR` when `node` is not a valid node id (docs/protocol.md).
    */
-  ref<M = unknown>(node: string, id: number): ActorRef<M> {
+  ref<M = unknown, R = unknown>(node: string, id: number): ActorRef<M, R> {
     if (!isValidNodeId(node)) {
       throw new TroupeError('PROTOCOL_ERROR', `invalid node id in a ref: ${NODE_ID_RULE}`);
     }
-    return this.#rt.ref(node, id) as ActorRef<M>;
+    return this.#rt.ref(node, id) as ActorRef<M, R>;
   }
 
   /** Send to a ref or a registered name. Never throws for an unreachable target. */

@@ -83,6 +83,14 @@ export const SessionRouteHeader = z.object({ t: z.literal('sr'), ...routed, e: c
  * and releases them on the new one when `n` answers `ra`: nothing sent later overtakes what is
  * still in flight on the old route.
  */
+/**
+ * `dr`: node `o` (a relay) dropped `k` of node `n`'s envelopes for node `x` because of `r`
+ * (`overflow`: its link to `x` was congested; `unreachable`: it had no route to `x`). Sent to the
+ * sender of the dropped envelopes, at most once per `(n, x, r)` every 250 ms, with the count
+ * since the last report; the sender raises one `deadLetter` with that count.
+ */
+export const DropReportHeader = z.object({ t: z.literal('dr'), ...routed, x: nodeId, k: z.number().int().positive(), r: z.enum(['overflow', 'unreachable']) });
+
 export const RouteFlushHeader = z.object({ t: z.enum(['rf', 'ra']), ...routed, k: z.number().int().positive() });
 
 /** Link-local: heartbeat. */
@@ -122,6 +130,7 @@ export const EnvelopeHeader = z.discriminatedUnion('t', [
   DownHeader,
   SpawnHeader,
   RouteFlushHeader,
+  DropReportHeader,
   SessionRouteHeader,
   HeartbeatHeader,
   NodeDownHeader,
@@ -329,7 +338,25 @@ export function fastHeader(raw: unknown): EnvelopeHeader | undefined {
  * @throws {SyntaxError} for text that is not JSON.
  */
 export function parseHeader(text: string): unknown {
+  canonicalHop.at = -1;
   return parseCanonical(text) ?? JSON.parse(text);
+}
+
+/**
+ * Where the hop count of the header the last {@link parseHeader} read lies, when that header had
+ * the canonical shape (`at` is -1 otherwise): the digits are `text.slice(at, end)`. A relay
+ * uses it to forward an envelope as received with only those digits rewritten (see
+ * {@link nextHopText}), instead of parsing and serialising the header again.
+ */
+export const canonicalHop = { at: -1, end: 0 };
+
+/**
+ * The text of a canonical envelope (`text`, its hop count `hops` at `text.slice(at, end)`, as
+ * {@link canonicalHop} reported) with the hop count raised by one: byte for byte what
+ * `envelope({ ...header, h: hops + 1 }, payload)` gives for it, without re-encoding anything.
+ */
+export function nextHopText(text: string, at: number, end: number, hops: number): string {
+  return text.slice(0, at) + (hops + 1) + text.slice(end);
 }
 
 function parseCanonical(text: string): Record<string, unknown> | undefined {
@@ -351,6 +378,7 @@ function parseCanonical(text: string): Record<string, unknown> | undefined {
   if (n.includes('\\') || o.includes('\\')) return undefined;
   const h = readInt(text, oEnd + 6);
   if (h < 0) return undefined;
+  const hopEnd = intEnd;
   let i = intEnd;
   if (t === 114) {
     if (!text.startsWith(',"c":', i)) return undefined;
@@ -358,6 +386,8 @@ function parseCanonical(text: string): Record<string, unknown> | undefined {
     if (c < 0 || !text.startsWith(',"k":', intEnd)) return undefined;
     const k = readInt(text, intEnd + 5);
     if (k < 0 || intEnd !== text.length - 1 || text.charCodeAt(intEnd) !== 125) return undefined;
+    canonicalHop.at = oEnd + 6;
+    canonicalHop.end = hopEnd;
     return { t: 'r', n, o, h, c, k };
   }
   if (!text.startsWith(',"a":', i)) return undefined;
@@ -366,11 +396,15 @@ function parseCanonical(text: string): Record<string, unknown> | undefined {
   i = intEnd;
   if (t === 115) {
     if (i !== text.length - 1 || text.charCodeAt(i) !== 125 /* } */) return undefined;
+    canonicalHop.at = oEnd + 6;
+    canonicalHop.end = hopEnd;
     return { t: 's', n, o, h, a };
   }
   if (!text.startsWith(',"c":', i)) return undefined;
   const c = readInt(text, i + 5);
   if (c < 0 || intEnd !== text.length - 1 || text.charCodeAt(intEnd) !== 125) return undefined;
+  canonicalHop.at = oEnd + 6;
+  canonicalHop.end = hopEnd;
   return { t: 'c', n, o, h, a, c };
 }
 

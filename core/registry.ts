@@ -34,7 +34,9 @@ export interface RegistryBackend {
 
 /** What a {@link RegistryBackend} feeds: the cluster's names as it sees them. */
 export interface RegistrySink {
+  /** `name` now maps to actor `id` of `node` (a local actor that held it is told `NAME_LOST`). */
   set(name: string, node: string, id: number): void;
+  /** `name` is free. */
   delete(name: string): void;
 }
 

@@ -6,6 +6,8 @@ import {
   EnvelopeHeader,
   fastHeader,
   parseHeader,
+  canonicalHop,
+  nextHopText,
   parseDirectHeader,
   directHeader,
   directFields,
@@ -30,6 +32,8 @@ import { Connector, type ConnectorHost } from './connector.ts';
 export const MAX_ROUTES = 10_000;
 /** Most registry names a node accepts from its peers (its own actors may always register). */
 const MAX_NAMES = 100_000;
+/** A relay reports the envelopes it dropped to their senders at most this often (ms) per sender, target and reason. */
+const DROP_REPORT_MS = 250;
 /** Most registry names one peer may add (names of its own actors and of nodes behind it). */
 export const MAX_NAMES_PER_PEER = 50_000;
 
@@ -85,6 +89,9 @@ export class Router {
   #links = new Set<Link>();
   /** Names each peer added to the registry (capped at {@link MAX_NAMES_PER_PEER}). */
   #namesBy = new Map<Link, number>();
+  /** Drops of others' envelopes not yet reported to their senders, by `origin\ntarget\nreason`. */
+  #drops = new Map<string, number>();
+  #dropTimer: unknown;
   #direct = new Map<string, Link>();
   #routes = new Map<string, Link>();
   #reachable = new Set<string>();
@@ -638,6 +645,9 @@ export class Router {
     } catch (err) {
       return this.#protocolError(link, 'malformed envelope header', err);
     }
+    // Where a canonical header's hop count is: forwarding rewrites just those digits.
+    const hopAt = canonicalHop.at;
+    const hopEnd = canonicalHop.end;
     let h = fastHeader(raw);
     if (h === undefined) {
       const parsed = EnvelopeHeader.safeParse(raw);
@@ -648,7 +658,7 @@ export class Router {
       h = parsed.data;
     }
     if ('n' in h) {
-      if (h.n !== this.#id) return this.#forward(link, h, payload);
+      if (h.n !== this.#id) return this.#forward(link, h, payload, hopAt >= 0 ? text : undefined, hopAt, hopEnd);
       // This node never sends itself envelopes over a link: one that claims to come from here is
       // forged (a link request "from" one of our actors would make us signal it ourselves).
       if (h.o === this.#id) return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
@@ -684,6 +694,13 @@ export class Router {
         // A spawn of a stale session is dropped: its caller's call is (or will be) NODE_DOWN.
         if (!this.#admit(h.o, h.e)) return;
         return this.#node.inSpawn(h, payload);
+      case 'dr':
+        // A relay dropped messages of ours: one dead letter with the count.
+        if (this.#events.has('deadLetter')) {
+          const error = new TroupeError(h.r === 'overflow' ? 'MAILBOX_FULL' : 'NODE_DOWN', `${h.o} dropped ${h.k} message(s) from this node for ${h.x} (${h.r})`);
+          this.#events.emit('deadLetter', { to: h.x, reason: h.r, error, count: h.k });
+        }
+        return;
       // Link-layer envelopes.
       case 'rf': {
         // Everything the sender routed to us the old way has arrived: answer on the shortest way.
@@ -846,7 +863,12 @@ export class Router {
   // ---------------------------------------------------------------------------------------
   // Forwarding
 
-  #forward(from: Link, h: RoutedHeader, payload: string | undefined): void {
+  /**
+   * Forward an envelope for another node. `received` (with its hop digits at `hopAt..hopEnd`) is
+   * the envelope as it arrived when its header was canonical: it leaves with only the hop count
+   * rewritten, neither its header nor its payload encoded again.
+   */
+  #forward(from: Link, h: RoutedHeader, payload: string | undefined, received?: string, hopAt = -1, hopEnd = 0): void {
     if (h.h + 1 > this.#options.hopLimit) {
       this.#events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.#options.hopLimit} hops`), peer: from.peer });
       if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.#options.hopLimit} hops`));
@@ -857,21 +879,52 @@ export class Router {
     if (!link || link === from) {
       if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.#id}`));
       else if (h.t === 'm') this.#node.actorLinks.sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
-      else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
+      else {
+        this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
+        this.#noteDrop(h, 'unreachable');
+      }
       return;
     }
     // Relays forward the payload bytes untouched: only the small header is rewritten. A relay
     // in front of a slow peer bounds what it holds: sends, calls and spawns past maxLinkQueue
     // are dropped (calls and spawns get a MAILBOX_FULL reply).
     const droppable = h.t === 's' || h.t === 'c' || h.t === 'sp';
-    const text = envelope({ ...h, h: h.h + 1 }, payload);
+    const text = received !== undefined ? nextHopText(received, hopAt, hopEnd, h.h) : envelope({ ...h, h: h.h + 1 }, payload);
     if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
     if (!link.enqueue(text, droppable)) {
       const error = this.congested(link);
       if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, error);
-      else this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'overflow', undefined, error);
+      else {
+        this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'overflow', undefined, error);
+        this.#noteDrop(h, 'overflow');
+      }
     }
   }
+
+  /**
+   * Count an envelope of another node's that this node dropped while forwarding it; the counts
+   * go to their senders (`dr`), at most once per sender, target and reason every
+   * {@link DROP_REPORT_MS} (a dropped report is not reported: it would be a loop).
+   */
+  #noteDrop(h: RoutedHeader, reason: 'overflow' | 'unreachable'): void {
+    if (h.t === 'dr' || h.o === this.#id) return;
+    const key = `${h.o}\n${h.n}\n${reason}`;
+    if (this.#drops.size >= MAX_ROUTES && !this.#drops.has(key)) return;
+    this.#drops.set(key, (this.#drops.get(key) ?? 0) + 1);
+    this.#dropTimer ??= this.#clock.setTimeout(this.#reportDrops, DROP_REPORT_MS);
+  }
+
+  #reportDrops = (): void => {
+    this.#dropTimer = undefined;
+    const drops = this.#drops;
+    this.#drops = new Map();
+    for (const [key, k] of drops) {
+      const [origin, target, r] = key.split('\n');
+      const link = this.route(origin);
+      if (!link) continue;
+      link.enqueue(JSON.stringify({ t: 'dr', n: origin, o: this.#id, h: 0, x: target, k, r }));
+    }
+  };
 
   #deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
     this.#node.deadLetter(to, reason, message, error);
@@ -894,6 +947,9 @@ export class Router {
 
   /** Shutdown: close every link, then stop the discoveries and close the transports. */
   close(): Promise<void> {
+    this.#clock.clearTimeout(this.#dropTimer);
+    this.#dropTimer = undefined;
+    this.#drops.clear();
     for (const link of [...this.#links]) link.close('shutdown');
     return this.connector.close();
   }

@@ -88,7 +88,7 @@ export interface RuntimeConfig {
  * A node's internal runtime: the actor table, delivery, calls and replies, exits, dead letters,
  * encoding and the run queue. The public {@link Node} is a facade over it; actors reach it as
  * their {@link ActorHost}, refs as their {@link RefHost}, the actor links as their host, and the
- * router through the node (see docs/ARCHITECTURE.md). @internal
+ * router as its RouterHost (see docs/ARCHITECTURE.md). @internal
  */
 export class Runtime implements ActorHost, RefHost, RouterHost {
   readonly id: string;

@@ -7,7 +7,8 @@
 import { Exit, type ActorContext, type ExitReason } from './actor.ts';
 import type { ActorRef } from './actor-ref.ts';
 import type { ProcessFn } from './behaviour.ts';
-import { TroupeError, isErrorCode } from './errors.ts';
+import { TroupeError } from './errors.ts';
+import type { Answer, SupervisorRequest } from './supervisor-ops.ts';
 import { downOfMonitor, startChild as startOne } from './supervisor-start.ts';
 import {
   MAX_INTENSITY,
@@ -24,20 +25,6 @@ import {
   type SupervisorOptions,
 } from './supervisor-spec.ts';
 
-/** The calls a supervisor answers (use the typed helpers {@link startChild} etc.). */
-export type SupervisorRequest =
-  | { op: 'start_child'; spec?: ChildSpec; args?: unknown; name?: string }
-  | { op: 'terminate_child'; id: string }
-  | { op: 'restart_child'; id: string }
-  | { op: 'delete_child'; id: string }
-  | { op: 'which_children' }
-  | { op: 'count_children' };
-
-/** A supervisor's ref. */
-export type SupervisorRef = ActorRef<SupervisorRequest>;
-
-/** What a supervisor answers: plain data, so it crosses nodes. */
-type Answer = { ok: true; value?: unknown } | { ok: false; code: string; message: string; details?: unknown };
 
 interface Child {
   spec: ResolvedSpec;
@@ -405,47 +392,8 @@ export function supervisor(options: SupervisorOptions): ProcessFn<SupervisorRequ
   };
 }
 
-async function ask<T>(sup: ActorRef<SupervisorRequest, any>, req: SupervisorRequest, timeout?: number): Promise<T> {
-  const a = (await sup.call(req, timeout === undefined ? undefined : { timeout })) as Answer;
-  if (a.ok) return a.value as T;
-  throw new TroupeError(isErrorCode(a.code) ? a.code : 'PROTOCOL_ERROR', a.message, { details: a.details });
-}
-
-/**
- * Start a child: `spec` for a static supervisor; `{ args, name }` (the template's args and no
- * name by default) for a `simple_one_for_one` one. Resolves with the child's ref.
- * @throws {TroupeError} `NAME_TAKEN` (id or name taken), the start's error.
- */
-export function startChild(sup: ActorRef<SupervisorRequest, any>, spec: ChildSpec | { args?: unknown; name?: string }, timeout?: number): Promise<ActorRef<any, any>> {
-  const req: SupervisorRequest = 'id' in spec ? { op: 'start_child', spec } : { op: 'start_child', args: spec.args, name: spec.name };
-  return ask(sup, req, timeout);
-}
-
-/** Stop child `id` (it stays as a spec unless temporary or dynamic). @throws {TroupeError} `NO_ACTOR` (not_found). */
-export function terminateChild(sup: ActorRef<SupervisorRequest, any>, id: string): Promise<void> {
-  return ask(sup, { op: 'terminate_child', id });
-}
-
-/** Start a stopped child again. @throws {TroupeError} `NO_ACTOR` (not_found), `INVALID_MESSAGE` (running/restarting). */
-export function restartChild(sup: ActorRef<SupervisorRequest, any>, id: string): Promise<ActorRef<any, any>> {
-  return ask(sup, { op: 'restart_child', id });
-}
-
-/** Remove a stopped child's spec. @throws {TroupeError} `NO_ACTOR` (not_found), `INVALID_MESSAGE` (running/restarting). */
-export function deleteChild(sup: ActorRef<SupervisorRequest, any>, id: string): Promise<void> {
-  return ask(sup, { op: 'delete_child', id });
-}
-
-/** Every child in start order, with its ref, node, status, restart count and last exit reason. */
-export function whichChildren(sup: ActorRef<SupervisorRequest, any>, timeout?: number): Promise<ChildInfo[]> {
-  return ask(sup, { op: 'which_children' }, timeout);
-}
-
-/** How many specs, running children, supervisors and workers. */
-export function countChildren(sup: ActorRef<SupervisorRequest, any>): Promise<ChildCounts> {
-  return ask(sup, { op: 'count_children' });
-}
-
 export { MAX_INTENSITY } from './supervisor-spec.ts';
+export { startChild, terminateChild, restartChild, deleteChild, whichChildren, countChildren } from './supervisor-ops.ts';
+export type { SupervisorRequest, SupervisorRef } from './supervisor-ops.ts';
 export type { Backoff, ChildCounts, ChildInfo, ChildSpec, ChildStart, Placement, RestartType, Shutdown, Started, Strategy, SupervisorOptions } from './supervisor-spec.ts';
 export { REGISTRAR, serveSupervision } from './supervisor-start.ts';

@@ -5,7 +5,7 @@
 // deltas into message rates. Host-neutral: no DOM, no Node API (the relay and the TCP nodes run
 // it too).
 import { z } from 'zod';
-import { behaviour, type ActorRef, type Node } from '../core/index.ts';
+import { behaviour, isErrorReason, whichChildren, type ActorRef, type Node, type SupervisorRef } from '../core/index.ts';
 
 /** What kind of node a report or a picture shows. */
 export type NodeKind = 'tab' | 'worker' | 'relay' | 'tcp' | 'node';
@@ -123,6 +123,63 @@ export interface ClusterSnapshot {
   at: number;
   nodes: ClusterNode[];
   links: ClusterLink[];
+  /** Supervision trees of the supervisors registered under {@link SUPERVISOR_PREFIX}. */
+  supervisors?: SupervisionNode[];
+}
+
+/** Supervisors registered under this prefix (cluster-wide names) show in the cluster view. */
+export const SUPERVISOR_PREFIX = 'sup:';
+
+/** One supervisor or child in a supervision tree. */
+export interface SupervisionNode {
+  /** The child id (the registered name for a root). */
+  id: string;
+  kind: 'supervisor' | 'worker';
+  /** Where it runs (or last ran). */
+  node?: string;
+  status: 'running' | 'restarting' | 'stopped';
+  restarts: number;
+  /** Its last exit reason, as text. */
+  lastExit?: string;
+  name?: string;
+  /** A supervisor's children (absent when it could not be asked). */
+  children?: SupervisionNode[];
+}
+
+/** An exit reason as a short text. */
+export function reasonText(r: unknown): string {
+  if (isErrorReason(r)) return `${r.name}: ${r.message}`;
+  if (typeof r === 'string') return r;
+  try {
+    return JSON.stringify(r) ?? String(r);
+  } catch {
+    return String(r);
+  }
+}
+
+/**
+ * The supervision trees of every supervisor registered as `sup:…` that `node` sees, each walked
+ * with `whichChildren` (a subtree that does not answer within `timeout` ms is left without children).
+ */
+export async function supervisionTrees(node: Node, timeout = 1000, maxDepth = 6): Promise<SupervisionNode[]> {
+  const walk = async (ref: SupervisorRef, depth: number): Promise<SupervisionNode[] | undefined> => {
+    if (depth > maxDepth) return undefined;
+    const children = await whichChildren(ref, timeout).catch(() => undefined);
+    if (!children) return undefined;
+    return Promise.all(
+      children.map(async (c) => {
+        const n: SupervisionNode = { id: c.id, kind: c.type, node: c.node, status: c.status, restarts: c.restarts };
+        if (c.lastExit !== undefined) n.lastExit = reasonText(c.lastExit);
+        if (c.name !== undefined) n.name = c.name;
+        if (c.type === 'supervisor' && c.ref) n.children = await walk(c.ref as SupervisorRef, depth + 1);
+        return n;
+      }),
+    );
+  };
+  const roots = [...node.registered()].filter(([name]) => name.startsWith(SUPERVISOR_PREFIX)).sort(([a], [b]) => a.localeCompare(b));
+  return Promise.all(
+    roots.map(async ([name, ref]) => ({ id: name, kind: 'supervisor' as const, node: ref.node, status: 'running' as const, restarts: 0, children: await walk(ref as SupervisorRef, 1) })),
+  );
 }
 
 /** Options of {@link ClusterWatcher}. */
@@ -160,8 +217,11 @@ export class ClusterWatcher {
         (ref as ActorRef<{ op: 'report' }, ProbeReport>).call({ op: 'report' }, { timeout: this.#options.timeout ?? 1000 }).catch(() => undefined),
       );
     }
-    const reports = [reportOf(node, this.#options.self), ...(await Promise.all(calls)).filter((r): r is ProbeReport => !!r)];
-    return this.build(reports);
+    const [got, supervisors] = await Promise.all([Promise.all(calls), supervisionTrees(node, this.#options.timeout ?? 1000)]);
+    const reports = [reportOf(node, this.#options.self), ...got.filter((r): r is ProbeReport => !!r)];
+    const snapshot = this.build(reports);
+    if (supervisors.length) snapshot.supervisors = supervisors;
+    return snapshot;
   }
 
   /** Merge reports (one per node) into a picture. Exposed for tests and other pages. */

@@ -2,7 +2,7 @@
 // Reusable: a status page can call renderClusterView(element, snapshot) with snapshots from a
 // ClusterWatcher of its own. Layout: the relay in the middle, Node TCP nodes on the left, browser
 // tabs on the right, each tab's workers fanned out behind it.
-import type { ClusterLink, ClusterNode, ClusterSnapshot, NodeKind, TransportKind } from './cluster-probe.ts';
+import type { ClusterLink, ClusterNode, ClusterSnapshot, NodeKind, SupervisionNode, TransportKind } from './cluster-probe.ts';
 
 export type { ClusterSnapshot } from './cluster-probe.ts';
 
@@ -94,6 +94,7 @@ export function renderClusterView(container: HTMLElement, snapshot: ClusterSnaps
 
   const parts: Element[] = [svg];
   if (options.table ?? true) parts.push(tables(snapshot));
+  if (snapshot.supervisors?.length) parts.push(supervision(snapshot.supervisors));
   container.replaceChildren(...parts);
   container.dataset.nodes = String(snapshot.nodes.length);
   container.dataset.links = String(snapshot.links.length);
@@ -285,4 +286,39 @@ function table(caption: string, heads: string[], rows: HTMLTableRowElement[], cl
   tbody.append(...rows);
   t.append(cap, thead, tbody);
   return t;
+}
+
+/**
+ * The supervision trees, live: each supervisor's children with their node, status, restart count
+ * and last exit reason (`data-testid="supervision-child"`, `data-id`, `data-restarts`, `data-status`).
+ */
+function supervision(roots: SupervisionNode[]): HTMLElement {
+  const wrap = document.createElement('section');
+  wrap.className = 'cv-supervision';
+  wrap.dataset.testid = 'supervision';
+  const h = document.createElement('h3');
+  h.textContent = 'Supervision';
+  const item = (n: SupervisionNode): HTMLLIElement => {
+    const li = document.createElement('li');
+    li.className = `cv-sup k-${n.kind} s-${n.status}`;
+    li.dataset.testid = n.children === undefined && n.kind === 'worker' ? 'supervision-child' : 'supervision-supervisor';
+    li.dataset.id = n.id;
+    li.dataset.restarts = String(n.restarts);
+    li.dataset.status = n.status;
+    const line = document.createElement('span');
+    const bits = [n.kind === 'supervisor' ? `▸ ${n.id}` : n.id, n.node ? `on ${n.node}` : '', n.status, `${n.restarts} restart${n.restarts === 1 ? '' : 's'}`];
+    if (n.lastExit !== undefined) bits.push(`last exit: ${n.lastExit}`);
+    line.textContent = bits.filter(Boolean).join(' · ');
+    li.append(line);
+    if (n.children?.length) {
+      const ul = document.createElement('ul');
+      ul.append(...n.children.map(item));
+      li.append(ul);
+    }
+    return li;
+  };
+  const ul = document.createElement('ul');
+  ul.append(...roots.map(item));
+  wrap.append(h, ul);
+  return wrap;
 }

@@ -8,6 +8,7 @@ import { BoardEditor } from './board-editor.ts';
 import type { Note } from './board-room.ts';
 import { ClusterWatcher, installProbe, transportOf, type ClusterSnapshot, type TransportKind } from './cluster-probe.ts';
 import { renderClusterView } from './cluster-view.ts';
+import { startDemoSupervisor } from './supervision.ts';
 import { ComputeView, type ComputeResult } from './compute.ts';
 import { connectTab, relayBase } from './connect.ts';
 import { el, hex } from './dom.ts';
@@ -132,6 +133,7 @@ async function start(): Promise<void> {
   const tab = await connectTab(id);
   node = tab.node;
   installProbe(node, { kind: 'tab', label: `${identity.name}` });
+  startDemoSupervisor(node);
   // A relay restarted with another browser secret refuses this page for good (it stops redialing).
   let refused = false;
   const updateStatus = () => {

@@ -195,3 +195,4 @@ export function servePoolWorker(options: PoolWorkerOptions = {}): { node: Node; 
   defineFunctionServer(node, options.functions ?? {}, { allowSource: options.allowSource ?? true, concurrency: 1 });
   return { node, parent };
 }
+export { workerChild, type WorkerChildOptions } from './supervised-worker.ts';

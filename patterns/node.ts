@@ -206,3 +206,4 @@ function toUrl(p: string | URL): string {
   if (/^[a-z]+:/i.test(p)) return p;
   return pathToFileURL(resolve(p)).href;
 }
+export { threadChild, processChild, processEndpoint, parentProcess, type NodeChildOptions } from './supervised-node.ts';

@@ -3,7 +3,7 @@
  * Finds the Chromium executable the browser tests drive through playwright-core (Playwright's own
  * browser download does not work on our machines). Order: $CHROMIUM_PATH, /usr/bin/chromium,
  * /usr/lib/chromium/chromium. When none exists and we run as root on Debian, installs Debian's
- * `chromium` package (`apt-get update`, then `apt-get install -y chromium`, output shown);
+ * `chromium` package (`apt-get update`, then `apt-get install -y --no-install-recommends chromium`, output shown);
  * otherwise throws with the exact command to run.
  *
  * Library: `findChromium({ install })` → absolute path.   CLI: `node scripts/find-chromium.mjs`
@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 
 /** Where Debian's `chromium` package puts the browser: the wrapper script, then the real binary. */
 export const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/lib/chromium/chromium'];
-export const INSTALL_COMMAND = 'apt-get update && apt-get install -y chromium';
+export const INSTALL_COMMAND = 'apt-get update && apt-get install -y --no-install-recommends chromium';
 
 function isExecutable(file) {
   try {
@@ -63,7 +63,7 @@ export function findChromium({ install = true } = {}) {
   const hasApt = existsSync('/usr/bin/apt-get');
   if (!install || !isRoot || !hasApt) {
     const why = !hasApt ? 'apt-get is not available here' : !isRoot ? 'not running as root' : 'installing was not allowed';
-    const cmd = isRoot ? INSTALL_COMMAND : `sudo apt-get update && sudo apt-get install -y chromium`;
+    const cmd = isRoot ? INSTALL_COMMAND : `sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium`;
     throw new Error(
       `find-chromium: no Chromium found (looked at $CHROMIUM_PATH, ${CHROMIUM_CANDIDATES.join(', ')}) and ${why}.\n` +
       `  Install Debian's package:  ${cmd}\n` +
@@ -74,7 +74,7 @@ export function findChromium({ install = true } = {}) {
   // Wait for a dpkg lock held by another apt run instead of failing at once.
   const lock = ['-o', 'DPkg::Lock::Timeout=300'];
   run('apt-get', [...lock, 'update']);
-  run('apt-get', [...lock, 'install', '-y', 'chromium']);
+  run('apt-get', [...lock, 'install', '-y', '--no-install-recommends', 'chromium']);
   const installed = findInstalled();
   if (!installed) throw new Error(`find-chromium: apt-get installed chromium but none of ${CHROMIUM_CANDIDATES.join(', ')} is executable`);
   return installed;

@@ -99,6 +99,74 @@ describe('troupe/yjs over memory links', () => {
     expect(w.doc.getText('t').toString()).toBe('from the writer'); // the direct copy was dropped too
   });
 
+  it('a read-only participant forging updates (a writer\'s ref, a guessed key, straight to a peer) is refused and changes nothing', async () => {
+    const { server, parts } = await cluster(2, { authorize: ({ user }) => (user === 'reader' ? 'read' : 'write') });
+    const w = join(parts[0], 'writer');
+    const r = join(parts[1], 'reader');
+    await within(Promise.all([w.whenSynced(), r.whenSynced()]), 'joined');
+    w.doc.getText('t').insert(0, 'genuine');
+    await until(() => r.doc.getText('t').toString() === 'genuine', 'the reader sees the writer');
+    // A forged edit, made as a real Yjs update.
+    const forged = new Y.Doc();
+    Y.applyUpdate(forged, Y.encodeStateAsUpdate(r.doc));
+    forged.getText('t').insert(0, 'forged ');
+    const update = Y.encodeStateAsUpdate(forged, Y.encodeStateVector(r.doc));
+    const actor = parts[1].whereis('yjs')!;
+    // 1. The old trick: name the writer's ref as `from`, with a made-up session key.
+    const refused = server.events.next('refused');
+    actor.send({ t: 'update', doc: 'doc', from: w.ref, session: '0'.repeat(32), update });
+    const ev = await within(refused, 'refused event');
+    expect(ev.reason).toBe('unknown session');
+    expect(ev.user).toBeUndefined();
+    // 2. Without any key it does not even pass the schema.
+    const invalid = server.events.next('invalid');
+    actor.send({ t: 'update', doc: 'doc', from: w.ref, update });
+    await within(invalid, 'invalid event');
+    // 3. Straight to the writer's participant actor, as the actor would send it (no key, a guessed key).
+    w.ref.send({ t: 'update', doc: 'doc', update });
+    w.ref.send({ t: 'update', doc: 'doc', session: 'f'.repeat(32), update });
+    // 4. Its own edits, as before, are refused as read-only.
+    const readOnly = server.events.next('refused');
+    r.doc.getText('t').insert(0, 'vandal ');
+    expect((await within(readOnly, 'read-only refusal')).reason).toBe('read-only participant');
+    await new Promise((res) => setTimeout(res, 200));
+    expect((await server.doc('doc')).getText('t').toString()).toBe('genuine');
+    expect(w.doc.getText('t').toString()).toBe('genuine');
+    // The writer is unaffected.
+    w.doc.getText('t').insert(7, '!');
+    const held = await server.doc('doc');
+    await until(() => held.getText('t').toString() === 'genuine!', 'the writer still writes');
+  });
+
+  it('a spoofed join claiming a writer\'s ref gets no session and no write rights', async () => {
+    // Rights by node: only a participant on p0 may write.
+    const { server, parts } = await cluster(2, { authorize: ({ node }) => (node === 'p0' ? 'write' : 'read') });
+    const w = join(parts[0], 'writer');
+    await within(w.whenSynced(), 'writer joined');
+    w.doc.getText('t').insert(0, 'genuine');
+    const held = await server.doc('doc');
+    await until(() => held.getText('t').toString() === 'genuine', 'the actor has it');
+    const joinedEvent = server.events.next('joined');
+    // p1 claims to be the writer's participant (on p0): authorize says 'write' for that claim...
+    const answer = (await parts[1].call('yjs', {
+      t: 'join', doc: 'doc', from: w.ref, user: 'mallory', client: 4242, sv: Y.encodeStateVector(new Y.Doc()), nonce: 'a'.repeat(32),
+    })) as Record<string, unknown>;
+    // ...but the call's answer carries neither the key nor the document: they went to the claimed ref.
+    expect(answer).toEqual({ t: 'joining', doc: 'doc' });
+    expect((await within(joinedEvent, 'joined event')).user).toBe('mallory');
+    // Whatever key p1 guesses, its updates are refused and the document stays.
+    const forged = new Y.Doc();
+    forged.getText('t').insert(0, 'pwned');
+    const refused = server.events.next('refused');
+    parts[1].whereis('yjs')!.send({ t: 'update', doc: 'doc', from: w.ref, session: 'a'.repeat(32), update: Y.encodeStateAsUpdate(forged) });
+    expect((await within(refused, 'refused')).reason).toBe('unknown session');
+    // The real writer took no `joined` it did not ask for, and still edits under its own key.
+    w.doc.getText('t').insert(7, '!');
+    await until(() => held.getText('t').toString() === 'genuine!', 'the writer still writes');
+    expect(held.getText('t').toString()).not.toContain('pwned');
+    expect(w.status).toBe('connected');
+  });
+
   it('a denied join is told; an update too large is refused as invalid', async () => {
     const { server, parts } = await cluster(1, { authorize: ({ user }) => (user === 'eve' ? false : 'write'), maxUpdateBytes: 1000 });
     const eve = join(parts[0], 'eve');

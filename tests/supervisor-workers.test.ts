@@ -16,7 +16,7 @@ const SCRIPT = fileURLToPath(new URL('./fixtures/sup-worker.ts', import.meta.url
 
 async function restarted(sup: SupervisorRef, n: number): Promise<{ node: string; lastExit: unknown }> {
   let info: Awaited<ReturnType<typeof whichChildren>>[number] | undefined;
-  const end = Date.now() + 30_000;
+  const end = Date.now() + 60_000;
   for (;;) {
     info = (await whichChildren(sup))[0];
     if (info.restarts === n && info.status === 'running') return { node: info.node!, lastExit: info.lastExit };
@@ -33,7 +33,8 @@ const exited = (w: Worker | ChildProcess): Promise<unknown> =>
 
 describe('supervised workers and processes (Node)', () => {
   const nodes = useNodes();
-  const mk = (): Node => nodes({ secret: 'worker-secret' });
+  // A generous heartbeat timeout (both sides): here a lost worker is seen by its exit event.
+  const mk = (): Node => nodes({ secret: 'worker-secret', heartbeatTimeout: 15_000 });
 
   it('a worker_threads child: restarted after terminate(), a throw, and an exit of the thread', async () => {
     const n = mk();
@@ -44,7 +45,7 @@ describe('supervised workers and processes (Node)', () => {
         children: [{ id: 'thread', name: 'thread-echo', start: threadChild(TSX_WORKER, { workerData: { entry: ENTRY }, behaviour: 'w.echo', onStart: (w) => workers.push(w) }) }],
       }),
     );
-    await until(() => workers.length === 1 && n.whereis('thread-echo') !== undefined, 'first thread', 30_000);
+    await until(() => workers.length === 1 && n.whereis('thread-echo') !== undefined, 'first thread', 60_000);
     const first = (await whichChildren(sup))[0].node!;
     expect(await n.call('thread-echo', 'ping')).toBe(`${first}:ping`);
 
@@ -75,7 +76,7 @@ describe('supervised workers and processes (Node)', () => {
     await within(last, 'last thread closed with its supervisor', 10_000);
     await until(() => n.nodes().length === 0, 'no worker node left');
     expect(workers).toHaveLength(4);
-  }, 90_000);
+  }, 180_000);
 
   it('a child process child: restarted after SIGKILL and after a throw; closed with its supervisor', async () => {
     const n = mk();
@@ -86,7 +87,7 @@ describe('supervised workers and processes (Node)', () => {
         children: [{ id: 'proc', name: 'proc-echo', start: processChild(SCRIPT, { execArgv: ['--import', 'tsx'], behaviour: 'w.echo', onStart: (w) => procs.push(w.process) }) }],
       }),
     );
-    await until(() => procs.length === 1 && n.whereis('proc-echo') !== undefined, 'first process', 30_000);
+    await until(() => procs.length === 1 && n.whereis('proc-echo') !== undefined, 'first process', 60_000);
     expect(await n.call('proc-echo', 'ping')).toMatch(/:ping$/);
 
     procs[0].kill('SIGKILL');
@@ -107,5 +108,5 @@ describe('supervised workers and processes (Node)', () => {
     await within(down, 'supervisor ends');
     await within(last, 'last process closed with its supervisor', 10_000);
     expect(procs.every((p) => p.exitCode !== null || p.signalCode !== null)).toBe(true);
-  }, 90_000);
+  }, 180_000);
 });

@@ -8,6 +8,7 @@ import {
   behaviour,
   countChildren,
   createManualClock,
+  createNode,
   deleteChild,
   restartChild,
   startChild,
@@ -418,5 +419,19 @@ describe('names and operations', () => {
     const down = await within(n.waitDown(sup), 'supervisor ends');
     expect(down.reason).toMatchObject({ shutdown: { failed_to_start_child: 'b', reason: { code: 'NAME_TAKEN' } } });
     expect(log).toEqual(['start:a', 'stop:a']);
+  });
+});
+
+describe('types', () => {
+  it('operations are typed on the supervisor ref', async () => {
+    const { expectTypeOf } = await import('vitest');
+    const n = createNode();
+    const sup = n.spawn(supervisor({ children: [] }));
+    expectTypeOf(sup).toEqualTypeOf<ActorRef<import('../core/index.ts').SupervisorRequest>>();
+    expectTypeOf(whichChildren).returns.resolves.toEqualTypeOf<import('../core/index.ts').ChildInfo[]>();
+    expectTypeOf(countChildren).returns.resolves.toEqualTypeOf<import('../core/index.ts').ChildCounts>();
+    // @ts-expect-error: not a supervisor request
+    sup.send({ op: 'bogus' });
+    await n.shutdown();
   });
 });

@@ -59,6 +59,11 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(r.clusterLinks.some((l) => l.transport === 'websocket' && pair(l.a, l.b) === pair(r.one, r.relay))).toBe(true);
     expect(r.clusterLinks.some((l) => l.transport === 'tcp')).toBe(true);
     expect(r.clusterLinks.some((l) => l.transport === 'worker')).toBe(true);
+    // Supervision trees, live: each tab's demo supervisor with its two children.
+    const sups = r.supervision.filter((s) => s.kind === 'supervision-supervisor').map((s) => s.id);
+    expect(sups).toEqual(expect.arrayContaining([`sup:${r.one}`, `sup:${r.two}`]));
+    expect(r.supervision.filter((s) => s.id === 'greeter' && s.status === 'running').length).toBeGreaterThanOrEqual(2);
+    expect(r.supervision.filter((s) => s.id === 'flaky').length).toBeGreaterThanOrEqual(2);
   });
 
   it('the computation finishes with the correct image on 1..N workers and with the Node nodes, and shows the speedup', async () => {

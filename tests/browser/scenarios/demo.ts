@@ -63,6 +63,8 @@ export interface DemoResult {
   /** The cluster view's nodes and links, from their data-* attributes. */
   clusterNodes: { id: string | null; kind: string | null }[];
   clusterLinks: { a: string | null; b: string | null; transport: string | null }[];
+  /** The cluster view's supervision trees: every supervisor and child, with its restarts. */
+  supervision: { id: string | null; kind: string | null; status: string | null; restarts: string | null }[];
   compute: { ok: boolean; runs: RunResult[]; reference: RunResult };
   /** The image's checksum computed here in Node. */
   expected: string;
@@ -192,6 +194,10 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const clusterLinks = await one.p.page
       .locator('[data-testid="cluster-link"]')
       .evaluateAll((els) => els.map((e) => ({ a: e.getAttribute('data-a'), b: e.getAttribute('data-b'), transport: e.getAttribute('data-transport') })));
+    await one.p.page.locator(`[data-testid="supervision-supervisor"][data-id="sup:${two.id}"]`).first().waitFor({ timeout: 30_000 });
+    const supervision = await one.p.page
+      .locator('[data-testid^="supervision-"]')
+      .evaluateAll((els) => els.map((e) => ({ id: e.getAttribute('data-id'), kind: e.getAttribute('data-testid'), status: e.getAttribute('data-status'), restarts: e.getAttribute('data-restarts') })));
     screenshots.push(await shot(one.p, 'demo-cluster'));
 
     // Page 2 leaves: page 1 sees it leave (its monitor fires) within the failure-detection time.
@@ -228,6 +234,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       notes2,
       clusterNodes,
       clusterLinks,
+      supervision,
       compute,
       expected: expectedChecksum(),
       verdict,
