@@ -2,8 +2,21 @@ import { TroupeError, toTroupeError } from './errors.ts';
 import type { Link } from './link.ts';
 import type { Connection, Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
-import type { Node } from './node.ts';
+import type { Clock } from './clock.ts';
+import type { Emitter } from './events.ts';
+import type { NodeEvents, ResolvedOptions } from './node-options.ts';
 import type { Router } from './router.ts';
+
+/** What the connector needs from its node's runtime. @internal */
+export interface ConnectorHost {
+  readonly id: string;
+  readonly clock: Clock;
+  readonly options: ResolvedOptions;
+  readonly events: Emitter<NodeEvents>;
+  readonly isShutdown: boolean;
+  /** The public node, handed to discoveries. */
+  readonly node: Parameters<Discovery['start']>[0];
+}
 
 /** Mean period of the mesh repair pass, in ms. */
 const REPAIR_INTERVAL = 2000;
@@ -18,7 +31,7 @@ export class Connector {
   /** The addresses this node listens on. */
   readonly listenAddrs: string[] = [];
 
-  readonly #node: Node;
+  readonly #node: ConnectorHost;
   readonly #router: Router;
   readonly #transports: Transport[];
   readonly #discoveries: Discovery[];
@@ -36,7 +49,7 @@ export class Connector {
   /** Routed nodes whose route died, being dialed directly before they are declared down. */
   #rescues = new Map<string, { timer: unknown; fail: () => void }>();
 
-  constructor(node: Node, router: Router, transports: Transport[], discoveries: Discovery[]) {
+  constructor(node: ConnectorHost, router: Router, transports: Transport[], discoveries: Discovery[]) {
     this.#node = node;
     this.#router = router;
     this.#transports = transports;
@@ -213,7 +226,7 @@ export class Connector {
       this.#discoveriesStarted.add(d);
       const report = (err: unknown): void => this.#node.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
       try {
-        Promise.resolve(d.start(this.#node, (node, addrs) => this.#discovered(node, addrs))).catch(report);
+        Promise.resolve(d.start(this.#node.node, (node, addrs) => this.#discovered(node, addrs))).catch(report);
       } catch (err) {
         report(err);
       }

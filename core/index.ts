@@ -52,9 +52,9 @@ export type {
 } from './node.ts';
 export { behaviour, createNode, Node } from './node.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
+export type { RegistryBackend, RegistrySink } from './registry.ts';
 export type { ServeStreamOptions, StreamHandle, StreamOptions } from './stream.ts';
 export { isAsyncIterable, StreamReader, serveStream } from './stream.ts';
 export * from './supervisor.ts';
 export type { TransferOptions } from './transfer.ts';
-export type { RegistryBackend, RegistrySink } from './registry.ts';
 export type { Connection, Transport } from './transport.ts';

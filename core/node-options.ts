@@ -122,7 +122,13 @@ export interface NodeEvents {
    * A message was not delivered (the sender was not told: sends never fail). `count`: a relay
    * reported dropping this many of this node's messages for node `to` (docs/protocol.md, `dr`).
    */
-  deadLetter: { to: string; reason: DeadLetterReason; message?: unknown; error?: TroupeError; count?: number };
+  deadLetter: {
+    to: string;
+    reason: DeadLetterReason;
+    message?: unknown;
+    error?: TroupeError;
+    count?: number;
+  };
   /** A message failed the target's schema (or could not be decoded). */
   invalidMessage: { to: string; error: TroupeError };
   /** An actor ended by throwing. */

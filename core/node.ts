@@ -74,13 +74,14 @@ export class Node {
     let router: Router | undefined;
     this.#rt = new Runtime({
       id: this.id,
+      incarnation: this.incarnation,
       clock: this.clock,
       options: o,
       events: this.events,
       node: this,
       registryBackend: options.registry,
-      wire: (parts) => {
-        router = new Router(this, {
+      wire: (parts, host) => {
+        router = new Router(host, {
           ...parts,
           transports: options.transports ?? [],
           discoveries: d === undefined ? [] : Array.isArray(d) ? [...d] : [d],
@@ -385,59 +386,6 @@ export class Node {
   /** Whether `shutdown()` was called. */
   get isShutdown(): boolean {
     return this.#rt.isShutdown;
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // Router entry points: thin forwarders to the runtime until the router takes the runtime's
-  // interface itself (core redesign, phase 2). Not part of the public API.
-
-  /** @internal */
-  _settleSession(node: string, reason: string): void {
-    this.#rt.settleSession(node, reason);
-  }
-  /** @internal `flow`: an awaited send (`s` with `f:1`) under end-to-end credit */
-  _inSend(id: number, origin: string, payload: string | undefined, flow = false): void {
-    if (flow) this.#rt.inFlow(id, origin, payload);
-    else this.#rt.inSend(id, origin, payload);
-  }
-  /** @internal node `origin` granted credit back for our awaited sends (`fg`) */
-  _inGrant(origin: string, bytes: number): void {
-    this.#rt.inGrant(origin, bytes);
-  }
-  /** @internal */
-  _inCall(id: number, origin: string, callId: number, payload: string | undefined): void {
-    this.#rt.inCall(id, origin, callId, payload);
-  }
-  /** @internal */
-  _inReply(callId: number, ok: 0 | 1, payload: string | undefined): void {
-    this.#rt.inReply(callId, ok, payload);
-  }
-  /** @internal */
-  _inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void {
-    this.#rt.inSpawn(h, payload);
-  }
-  /** @internal */
-  _inCancel(id: number, origin: string, callId: number): void {
-    this.#rt.inCancel(id, origin, callId);
-  }
-  /** @internal */
-  _decodePayload(
-    payload: string | undefined,
-    to: string,
-  ): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
-    return this.#rt.decodePayload(payload, to);
-  }
-  /** @internal */
-  _replyError(node: string, callId: number, error: TroupeError): void {
-    this.#rt.replyError(node, callId, error);
-  }
-  /** @internal */
-  _deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
-    this.#rt.deadLetter(to, reason, message, error);
-  }
-  /** @internal */
-  get _actorLinks(): ActorLinks {
-    return this.#rt.actorLinks;
   }
 }
 

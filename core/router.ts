@@ -25,8 +25,8 @@ import type { Registry } from './registry.ts';
 import type { Connection, Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
 import type { DeadLetterReason, NodeEvents, ResolvedOptions } from './node-options.ts';
-import { Connector } from './connector.ts';
-import type { Node } from './node.ts';
+import type { ActorLinks } from './actor-links.ts';
+import { Connector, type ConnectorHost } from './connector.ts';
 
 /** Most routes a node keeps (bounds what hostile refs can add). */
 export const MAX_ROUTES = 10_000;
@@ -36,6 +36,31 @@ const MAX_NAMES = 100_000;
 const DROP_REPORT_MS = 250;
 /** Most registry names one peer may add (names of its own actors and of nodes behind it). */
 export const MAX_NAMES_PER_PEER = 50_000;
+
+/**
+ * What the router needs from its node's runtime: the envelopes for this node's actors, the
+ * actor links, replies with errors, dead letters and the end of a session. @internal
+ */
+export interface RouterHost extends ConnectorHost {
+  readonly incarnation: string;
+  readonly actorLinks: ActorLinks;
+  inSend(id: number, origin: string, payload: string | undefined): void;
+  /** An awaited send (`s` with `f:1`), under end-to-end credit. */
+  inFlow(id: number, origin: string, payload: string | undefined): void;
+  /** Node `origin` granted `bytes` of credit back for this node's awaited sends (`fg`). */
+  inGrant(origin: string, bytes: number): void;
+  inCall(id: number, origin: string, callId: number, payload: string | undefined): void;
+  inReply(callId: number, ok: 0 | 1, payload: string | undefined): void;
+  inSpawn(h: Extract<EnvelopeHeader, { t: 'sp' }>, payload: string | undefined): void;
+  inCancel(id: number, origin: string, callId: number): void;
+  replyError(node: string, callId: number, error: TroupeError): void;
+  deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void;
+  settleSession(node: string, reason: string): void;
+  decodePayload(
+    payload: string | undefined,
+    to: string,
+  ): { ok: true; value: unknown } | { ok: false; error: TroupeError };
+}
 
 /** What the router shares with its node. */
 export interface RouterParts {
@@ -56,7 +81,7 @@ export class Router {
   /** Listening, dialing, redialing and discoveries. */
   readonly connector: Connector;
 
-  readonly #node: Node;
+  readonly #node: RouterHost;
   readonly #id: string;
   readonly #headers: TrafficHeaders;
   readonly #options: ResolvedOptions;
@@ -86,7 +111,7 @@ export class Router {
   /** The error reported with `overflow` dead letters, one per link. */
   #overflowErrors = new WeakMap<Link, TroupeError>();
 
-  constructor(node: Node, parts: RouterParts) {
+  constructor(node: RouterHost, parts: RouterParts) {
     this.#node = node;
     this.#id = node.id;
     this.#headers = new TrafficHeaders(node.id, MAX_ROUTES);
@@ -287,7 +312,7 @@ export class Router {
       }
       let message: unknown;
       if (carries && payload !== undefined) {
-        const d = this.#node._decodePayload(payload, to);
+        const d = this.#node.decodePayload(payload, to);
         if (d.ok) message = d.value;
       }
       this.#deadLetter(to, reason, message, new TroupeError('TRANSPORT_CLOSED', `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason})`));
@@ -449,7 +474,7 @@ export class Router {
   /** This node lost its session with `node` (core/session.ts): settle it; the next one begins. */
   #sessionLost(node: string, reason: string): void {
     this.#sessions.lost(node);
-    this.#node._settleSession(node, reason);
+    this.#node.settleSession(node, reason);
   }
 
   /**
@@ -462,7 +487,7 @@ export class Router {
     const mine = this.#sessions.current(peer);
     if (n > mine) {
       this.#sessions.advance(peer, n);
-      this.#node._settleSession(peer, 'noconnection');
+      this.#node.settleSession(peer, 'noconnection');
     } else if (n < mine) {
       this.#sendSession(peer);
       return false;
@@ -607,9 +632,9 @@ export class Router {
     if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) return this.#protocolError(link, 'malformed direct envelope header');
     const payload = tab < 0 ? undefined : text.slice(tab + 1);
     const { x, y } = directFields;
-    if (kind === DIRECT_SEND) return this.#node._inSend(x, link.peer, payload);
-    if (kind === DIRECT_CALL) return this.#node._inCall(x, link.peer, y, payload);
-    return this.#node._inReply(x, y as 0 | 1, payload);
+    if (kind === DIRECT_SEND) return this.#node.inSend(x, link.peer, payload);
+    if (kind === DIRECT_CALL) return this.#node.inCall(x, link.peer, y, payload);
+    return this.#node.inReply(x, y as 0 | 1, payload);
   }
 
   #onEnvelope(link: Link, text: string): void {
@@ -648,33 +673,35 @@ export class Router {
     switch (h.t) {
       // Envelopes for this node's actors go to the node (those of links and monitors to its ActorLinks).
       case 's':
-        return this.#node._inSend(h.a, h.o, payload, h.f === 1);
+        return h.f === 1
+          ? this.#node.inFlow(h.a, h.o, payload)
+          : this.#node.inSend(h.a, h.o, payload);
       case 'fg':
-        return this.#node._inGrant(h.o, h.b);
+        return this.#node.inGrant(h.o, h.b);
       case 'c':
-        return this.#node._inCall(h.a, h.o, h.c, payload);
+        return this.#node.inCall(h.a, h.o, h.c, payload);
       case 'r':
-        return this.#node._inReply(h.c, h.k, payload);
+        return this.#node.inReply(h.c, h.k, payload);
       case 'ca':
-        return this.#node._inCancel(h.a, h.o, h.c);
+        return this.#node.inCancel(h.a, h.o, h.c);
       case 'x':
-        return this.#node._actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
+        return this.#node.actorLinks.inExit(h.a, h.o, h.f, h.l === 1, payload);
       case 'l':
         if (!this.#admit(h.o, h.e)) return;
-        return this.#node._actorLinks.inLink(h.t, h.a, h.o, h.f);
+        return this.#node.actorLinks.inLink(h.t, h.a, h.o, h.f);
       case 'u':
-        return this.#node._actorLinks.inLink(h.t, h.a, h.o, h.f);
+        return this.#node.actorLinks.inLink(h.t, h.a, h.o, h.f);
       case 'm':
         if (!this.#admit(h.o, h.e)) return;
-        return this.#node._actorLinks.inMonitor(h.a, h.o, h.w, h.m);
+        return this.#node.actorLinks.inMonitor(h.a, h.o, h.w, h.m);
       case 'dm':
-        return this.#node._actorLinks.inDemonitor(h.a, h.m);
+        return this.#node.actorLinks.inDemonitor(h.a, h.m);
       case 'd':
-        return this.#node._actorLinks.inDown(h.w, h.m, h.o, h.a, payload);
+        return this.#node.actorLinks.inDown(h.w, h.m, h.o, h.a, payload);
       case 'sp':
         // A spawn of a stale session is dropped: its caller's call is (or will be) NODE_DOWN.
         if (!this.#admit(h.o, h.e)) return;
-        return this.#node._inSpawn(h, payload);
+        return this.#node.inSpawn(h, payload);
       case 'dr':
         // A relay dropped messages of ours: one dead letter with the count.
         if (this.#events.has('deadLetter')) {
@@ -710,7 +737,7 @@ export class Router {
           current.close('peer lost this link');
         }
         // A lower number needs no answer: our own `ss` on this link tells the peer.
-        if (this.#sessions.advance(peer, h.l)) this.#node._settleSession(peer, 'noconnection');
+        if (this.#sessions.advance(peer, h.l)) this.#node.settleSession(peer, 'noconnection');
         return;
       }
       case 'sr':
@@ -852,14 +879,14 @@ export class Router {
   #forward(from: Link, h: RoutedHeader, payload: string | undefined, received?: string, hopAt = -1, hopEnd = 0): void {
     if (h.h + 1 > this.#options.hopLimit) {
       this.#events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.#options.hopLimit} hops`), peer: from.peer });
-      if (h.t === 'c' || h.t === 'sp') this.#node._replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.#options.hopLimit} hops`));
+      if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.#options.hopLimit} hops`));
       return;
     }
     if (h.o !== this.#id && !this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, from);
     const link = this.route(h.n);
     if (!link || link === from) {
-      if (h.t === 'c' || h.t === 'sp') this.#node._replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.#id}`));
-      else if (h.t === 'm') this.#node._actorLinks.sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
+      if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.#id}`));
+      else if (h.t === 'm') this.#node.actorLinks.sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
       else {
         this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
         this.#noteDrop(h, 'unreachable');
@@ -875,7 +902,7 @@ export class Router {
     if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
     if (!link.enqueue(text, droppable)) {
       const error = this.congested(link);
-      if (h.t === 'c' || h.t === 'sp') this.#node._replyError(h.o, h.c, error);
+      if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, error);
       else {
         this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'overflow', undefined, error);
         this.#noteDrop(h, 'overflow');
@@ -909,7 +936,7 @@ export class Router {
   };
 
   #deadLetter(to: string, reason: DeadLetterReason, message?: unknown, error?: TroupeError): void {
-    this.#node._deadLetter(to, reason, message, error);
+    this.#node.deadLetter(to, reason, message, error);
   }
 
   // ---------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import {
 } from './node-options.ts';
 import { DIRECT_REPLY, DIRECT_SEND, type EnvelopeHeader } from './protocol.ts';
 import { Registry, type RegistryBackend } from './registry.ts';
+import type { RouterHost } from './router.ts';
 import { Scheduler } from './scheduler.ts';
 import { SessionBook } from './session.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
@@ -78,25 +79,27 @@ export interface WireParts {
 /** What a runtime is made with (by the Node). @internal */
 export interface RuntimeConfig {
   id: string;
+  incarnation: string;
   clock: Clock;
   options: ResolvedOptions;
   events: Emitter<NodeEvents>;
   /** The public facade (what `ctx.node` returns). */
   node: ContextHost['node'];
+  /** A shared registry store (`NodeOptions.registry`), if any. */
+  registryBackend?: RegistryBackend;
   /** Builds the link layer over the runtime's sessions and registry. */
-  wire: (parts: WireParts) => RuntimeWire;
-  /** A shared store for the registry (NodeOptions.registry); names are gossiped without one. */
-  registryBackend?: RegistryBackend | undefined;
+  wire: (parts: WireParts, host: RouterHost) => RuntimeWire;
 }
 
 /**
  * A node's internal runtime: the actor table, delivery, calls and replies, exits, dead letters,
  * encoding and the run queue. The public {@link Node} is a facade over it; actors reach it as
  * their {@link ActorHost}, refs as their {@link RefHost}, the actor links as their host, and the
- * router through the node (see docs/ARCHITECTURE.md). @internal
+ * router as its RouterHost (see docs/ARCHITECTURE.md). @internal
  */
-export class Runtime implements ActorHost, RefHost {
+export class Runtime implements ActorHost, RefHost, RouterHost {
   readonly id: string;
+  readonly incarnation: string;
   readonly clock: Clock;
   readonly options: ResolvedOptions;
   readonly events: Emitter<NodeEvents>;
@@ -126,6 +129,7 @@ export class Runtime implements ActorHost, RefHost {
 
   constructor(config: RuntimeConfig) {
     this.id = config.id;
+    this.incarnation = config.incarnation;
     this.clock = config.clock;
     this.options = config.options;
     this.events = config.events;
@@ -156,12 +160,11 @@ export class Runtime implements ActorHost, RefHost {
       },
       config.registryBackend,
     );
-    this.#wire = config.wire({ sessions: this.#sessions, registry: this.#registry });
+    this.#wire = config.wire({ sessions: this.#sessions, registry: this.#registry }, this);
     this.#actorLinks = new ActorLinks(this, this.#actors, this.#sessions, this.#wire, this.#codec);
-    const backend = config.registryBackend;
     this.#registry.startBackend((err) =>
       this.events.emit('discoveryError', {
-        discovery: `registry:${backend?.name}`,
+        discovery: `registry:${config.registryBackend?.name}`,
         error: toTroupeError(err, 'TRANSPORT_CLOSED'),
       }),
     );
