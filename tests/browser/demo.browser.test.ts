@@ -46,6 +46,12 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(r.editorPresence1.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('the notes are a Y.Map: two pages changing different fields of one note at once both keep their change', async () => {
+    const r = await scenario<DemoResult>('demo');
+    for (const n of r.concurrentNote) expect({ text: n.text, x: n.x, y: n.y }).toEqual({ text: 'rewritten on page 1', x: 0.7, y: 0.6 });
+    expect(r.concurrentNote).toHaveLength(2);
+  });
+
   it('the cluster view draws the tabs, their workers, the relay, the TCP nodes and every kind of link', async () => {
     const r = await demo();
     const kinds = new Map(r.clusterNodes.map((n) => [n.id, n.kind]));
