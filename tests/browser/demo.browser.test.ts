@@ -34,7 +34,9 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(r.onScreen2).toBe('hello from page 1');
     expect(r.onScreen1).toBe('typed on page 2');
     expect(byId(r.notes1)).toEqual(byId(r.notes2));
-    expect(r.notes1).toHaveLength(2);
+    // The notes persist with the shared document (the relay's store may hold earlier runs' notes).
+    expect(r.notes1.map((n) => n.id)).toEqual(expect.arrayContaining([r.noteId]));
+    expect(r.notes1.length).toBeGreaterThanOrEqual(2);
     expect(r.cursorOn1).toBe(true);
   });
 
