@@ -1,6 +1,8 @@
 /**
- * troupe/yjs figures. `collab.update_p50_ms`: an edit on page A applied on page B over their
- * WebRTC link (half an edit/echo round trip, Chromium), beside the raw peerjs DataConnection half
+ * troupe/yjs figures. `collab.update_p50_ms`: an edit on page A applied on page B (half an
+ * edit/echo round trip, Chromium). Edits go through the document actor on the relay, which checks
+ * the sender's rights (never page to page: a page could not tell a forgery), so this is a hop
+ * more than the WebRTC link between the pages; it is measured beside the raw peerjs DataConnection half
  * round trip between the same pages in the same run (tests/browser/scenarios/collab.ts `bench`, in
  * a loopback-only network namespace). `collab.join_ms`: joining a document of ~1 MB of updates
  * over TCP (Node), beside sending the same bytes as one message.
@@ -32,7 +34,7 @@ const update: BenchCase = {
           value: median(v.troupeP50),
           baseline: median(v.rawP50),
           baselineLabel: 'raw peerjs DataConnection half round trip',
-          note: `${key}: Chromium, two pages${v.webrtcLink ? ' linked over WebRTC' : ' (NO WebRTC link: through the relay)'}, ${what}; 5 interleaved rounds of ${v.n} sequential edit→echo round trips (troupe/yjs) and raw peerjs pings; p50 of halves per round, median of rounds.`,
+          note: `${key}: Chromium, two pages${v.webrtcLink ? ' linked over WebRTC' : ' (NO WebRTC link)'}, edits through the document actor on the relay, ${what}; 5 interleaved rounds of ${v.n} sequential edit→echo round trips (troupe/yjs) and raw peerjs pings; p50 of halves per round, median of rounds.`,
         });
       }
     } finally {

@@ -66,6 +66,8 @@ export class YjsProvider {
   #ownAwareness: boolean;
   /** This membership's key, from the document actor (see `SessionKey` in messages.ts). */
   #session: string | undefined;
+  /** A membership not ended by a leave (a rejoin after a failed attempt names it, so the actor drops it). */
+  #stale: string | undefined;
   /** The join waiting for its `joined`: the nonce it sent and where to hand the answer. */
   #pending: { nonce: string; done: (j: Joined) => void } | undefined;
 
@@ -174,6 +176,7 @@ export class YjsProvider {
     clearTimeout(this.#retry);
     if (this.#status === 'connected') this.#toServer({ t: 'leave', doc: this.#opts.name });
     this.#session = undefined;
+    this.#stale = undefined;
     this.#goOffline();
   }
 
@@ -228,7 +231,8 @@ export class YjsProvider {
         timer = setTimeout(() => reject(new Error('no joined answer')), this.#opts.joinTimeout);
       });
       answered.catch(() => {});
-      const previous = this.#session;
+      const previous = this.#session ?? this.#stale;
+      this.#stale = previous;
       this.#session = undefined;
       const answer = await this.#node.call(target, {
         t: 'join',
@@ -254,6 +258,7 @@ export class YjsProvider {
       const joined = await answered.finally(() => clearTimeout(timer));
       if (!this.#wanted || this.#destroyed) return;
       this.#session = joined.session;
+      this.#stale = undefined;
       this.role = joined.role;
       this.#serverRef = typeof target === 'string' ? this.#node.whereis(target) : target;
       if (this.#serverRef) this.#self.send({ t: 'watch', ref: this.#serverRef });

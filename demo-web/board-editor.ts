@@ -1,6 +1,6 @@
 // The board's shared text: a CodeMirror 6 editor bound to a Yjs document through
-// y-codemirror.next, kept in sync by troupe/yjs (the document actor lives on the relay; edits go
-// page to page over WebRTC too), with the others' cursors and selections, a presence list, and a
+// y-codemirror.next, kept in sync by troupe/yjs (the document actor lives on the relay and passes
+// each edit on, after checking the sender may write), with the others' cursors and selections, a presence list, and a
 // "go offline" switch: edits made offline stay in the page (y-indexeddb) and merge on return.
 import { EditorView, basicSetup } from 'codemirror';
 import { IndexeddbPersistence } from 'y-indexeddb';
@@ -19,6 +19,8 @@ export class BoardEditor {
   #identity: { name: string; colour: string };
   #provider: YjsProvider | undefined;
   #view: EditorView | undefined;
+  /** The shared document: the text (`body`) and the board's notes (`notes`, see BoardView.useNotes). */
+  readonly doc = new Y.Doc();
 
   constructor(root: HTMLElement, node: Node, identity: { name: string; colour: string }) {
     this.#root = root;
@@ -39,7 +41,7 @@ export class BoardEditor {
 
   /** Mount the editor and join the document. */
   async start(): Promise<void> {
-    const doc = new Y.Doc();
+    const doc = this.doc;
     // The page's own copy: survives going offline and a reload.
     const idb = new IndexeddbPersistence(`troupe-demo-${EDITOR_DOC}`, doc);
     await idb.whenSynced;

@@ -10,6 +10,8 @@
 //   other participant's ref, so they take the WebRTC link between the two pages when there is
 //   one); edits also go to the room, which keeps the latest version of each note;
 // - notes merge last-writer-wins on `(v, by)`, so the order edits arrive in does not matter.
+//   The demo page keeps its notes in a Y.Map of the troupe/yjs document instead (see
+//   BoardView.useNotes in board.ts); this path serves a board without one.
 import { z } from 'zod';
 import { ActorRef, NameLost, behaviour, isDown, reply, type Node } from '../core/index.ts';
 

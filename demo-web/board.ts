@@ -1,8 +1,12 @@
 // The collaborative board: this page's participant actor, the notes, the live cursors and the
-// participant list. The shared state lives in the room actor (board-room.ts); edits and cursors go
+// participant list. The participant list lives in the room actor (board-room.ts) and cursors go
 // from participant to participant directly, so between two pages they ride the WebRTC link.
+// The notes are a Y.Map (one nested Y.Map per note: x, y, text, colour, deleted, by) in the same
+// troupe/yjs document as the shared text ({@link BoardView.useNotes}): two pages changing
+// different fields of one note at once both keep their change.
+import * as Y from 'yjs';
 import { behaviour, isDown, type ActorRef, type Node } from '../core/index.ts';
-import { NOTE_COLOURS, ROOM_NAME, ParticipantMsg, newer, startRoom, toParticipant, type Note, type Participant, type RoomMsg, type RoomState } from './board-room.ts';
+import { NOTE_COLOURS, Note, ROOM_NAME, ParticipantMsg, newer, startRoom, toParticipant, type Participant, type RoomMsg, type RoomState } from './board-room.ts';
 import { transportOf } from './cluster-probe.ts';
 import { el, hex } from './dom.ts';
 
@@ -58,6 +62,8 @@ export class BoardView {
   #joined!: Promise<void>;
   #joinedResolve!: () => void;
   #rejoining = false;
+  /** The shared notes (see {@link BoardView.useNotes}); without it, the room's last-writer-wins notes. */
+  #ynotes: Y.Map<Y.Map<unknown>> | undefined;
 
   constructor(root: HTMLElement, node: Node, identity = randomIdentity()) {
     this.#root = root;
@@ -75,6 +81,28 @@ export class BoardView {
   /** Resolves once this page has joined the room. */
   get joined(): Promise<void> {
     return this.#joined;
+  }
+
+  /**
+   * Keep the notes in `map` (a Y.Map of Y.Maps in a shared document) instead of the room's
+   * last-writer-wins copies: local edits change the fields they touch, remote ones are rendered.
+   */
+  useNotes(map: Y.Map<Y.Map<unknown>>): void {
+    this.#ynotes = map;
+    map.observeDeep((events) => {
+      const ids = new Set<string>();
+      for (const e of events) {
+        if (e.target === map) for (const k of e.changes.keys.keys()) ids.add(k);
+        else if (e.path.length > 0) ids.add(String(e.path[0]));
+      }
+      for (const id of ids) this.#loadNote(id);
+    });
+    for (const id of map.keys()) this.#loadNote(id);
+  }
+
+  /** Move a note (as dragging would). */
+  moveNote(id: string, x: number, y: number): void {
+    this.#edit(id, { x: clamp01(x, 0.92), y: clamp01(y, 0.88) }, true);
   }
 
   /** Live notes (tombstones left out). */
@@ -117,7 +145,7 @@ export class BoardView {
               return;
             }
             case 'note':
-              this.#apply(m.note);
+              if (!this.#ynotes) this.#apply(m.note);
               return;
             case 'cursor':
               this.#moveCursor(m.from, m.x, m.y);
@@ -141,6 +169,15 @@ export class BoardView {
   /** Add a note at board position (x, y) (fractions); returns its id. */
   addNote(text = '', x = 0.1 + Math.random() * 0.6, y = 0.12 + Math.random() * 0.55): string {
     const note: Note = { id: `${this.#node.id}-${hex(3)}`, x, y, text, colour: this.#colour, v: ++this.#clock, by: this.#me.key };
+    const shared = this.#ynotes;
+    if (shared) {
+      const fields = new Y.Map<unknown>();
+      shared.doc!.transact(() => {
+        shared.set(note.id, fields);
+        for (const k of ['x', 'y', 'text', 'colour', 'by'] as const) fields.set(k, note[k]);
+      });
+      return note.id;
+    }
     this.#apply(note);
     this.#publish(note, true);
     return note.id;
@@ -181,7 +218,8 @@ export class BoardView {
 
   async #join(): Promise<void> {
     const room = await this.#findRoom();
-    const state = await room.call({ t: 'join', who: this.#who!, notes: [...this.#notes.values()] }, { timeout: 8000 });
+    const notes = this.#ynotes ? [] : [...this.#notes.values()];
+    const state = await room.call({ t: 'join', who: this.#who!, notes }, { timeout: 8000 });
     this.#room = room;
     this.#roomHost = state.host;
     this.#merge(state);
@@ -221,7 +259,7 @@ export class BoardView {
   }
 
   #merge(state: RoomState): void {
-    for (const note of state.notes) this.#apply(note);
+    if (!this.#ynotes) for (const note of state.notes) this.#apply(note);
     for (const who of state.participants) this.#me.send({ t: 'joined', who });
     this.#renderPeers();
   }
@@ -236,7 +274,28 @@ export class BoardView {
     this.#renderNote(note);
   }
 
+  /** Read note `id` from the shared map (checked like any note from outside) and render it. */
+  #loadNote(id: string): void {
+    const fields = this.#ynotes?.get(id);
+    if (!(fields instanceof Y.Map)) return;
+    const parsed = Note.safeParse({ ...fields.toJSON(), id, v: 0 });
+    if (!parsed.success) return;
+    this.#notes.set(id, parsed.data);
+    this.#renderNote(parsed.data);
+  }
+
   #edit(id: string, change: Partial<Pick<Note, 'x' | 'y' | 'text' | 'colour' | 'deleted'>>, toRoom: boolean): void {
+    const shared = this.#ynotes;
+    if (shared) {
+      // Only the fields this edit touches: a concurrent change to another field survives.
+      const fields = shared.get(id);
+      if (!(fields instanceof Y.Map) || fields.get('deleted') === true) return;
+      shared.doc!.transact(() => {
+        for (const [k, v] of Object.entries(change)) fields.set(k, v);
+        fields.set('by', this.#me.key);
+      });
+      return;
+    }
     const cur = this.#notes.get(id);
     if (!cur || cur.deleted) return;
     const note: Note = { ...cur, ...change, v: ++this.#clock, by: this.#me.key };
@@ -380,7 +439,7 @@ export class BoardView {
         p.route === 'self'
           ? el('span', { class: 'badge self' }, 'you')
           : p.route === 'webrtc'
-            ? el('span', { class: 'badge webrtc', title: 'Cursors and edits go straight to this page over a WebRTC data channel' }, 'WebRTC · direct')
+            ? el('span', { class: 'badge webrtc', title: 'Cursors go straight to this page over a WebRTC data channel' }, 'WebRTC · direct')
             : p.route === 'relay'
               ? el('span', { class: 'badge relay', title: 'No direct link yet: messages go through the relay over WebSocket' }, 'via relay')
               : el('span', { class: 'badge' }, 'direct');
@@ -436,7 +495,7 @@ export class BoardView {
     ta.addEventListener('input', () => this.#edit(id, { text: ta.value }, false));
     ta.addEventListener('blur', () => {
       const n = this.#notes.get(id);
-      if (n) this.#room?.send({ t: 'note', note: n });
+      if (n && !this.#ynotes) this.#room?.send({ t: 'note', note: n });
     });
     grip.addEventListener('pointerdown', (down) => {
       down.preventDefault();
@@ -460,7 +519,7 @@ export class BoardView {
         grip.removeEventListener('pointerup', up);
         grip.removeEventListener('pointercancel', up);
         const n = this.#notes.get(id);
-        if (n) this.#room?.send({ t: 'note', note: n });
+        if (n && !this.#ynotes) this.#room?.send({ t: 'note', note: n });
       };
       grip.addEventListener('pointermove', move);
       grip.addEventListener('pointerup', up);

@@ -42,6 +42,8 @@ export interface TroupeDemo {
   notes(): Note[];
   addNote(text?: string, x?: number, y?: number): string;
   editNote(id: string, text: string): void;
+  /** Move a note to board position (x, y) (fractions), as dragging would. */
+  moveNote(id: string, x: number, y: number): void;
   deleteNote(id: string): void;
   /** The node the board room lives on. */
   roomHost(): string;
@@ -162,9 +164,11 @@ async function start(): Promise<void> {
     }
   };
   void loop();
-  await Promise.all([board.start(), compute.start()]);
-  // The shared text beside the board (troupe/yjs); not awaited: the page is ready without it.
+  // The shared text beside the board (troupe/yjs); its document holds the board's notes too.
   editor = new BoardEditor($('#view-board'), node, identity);
+  board.useNotes(editor.doc.getMap('notes'));
+  await Promise.all([board.start(), compute.start()]);
+  // Not awaited: the page is ready without the shared text.
   editor.start().catch((err: Error) => console.error(`shared text: ${err.message}`));
 }
 
@@ -198,6 +202,7 @@ const hook: TroupeDemo = {
   notes: () => board?.notes() ?? [],
   addNote: (text, x, y) => board!.addNote(text, x, y),
   editNote: (noteId, text) => board!.editNote(noteId, text),
+  moveNote: (noteId, x, y) => board!.moveNote(noteId, x, y),
   deleteNote: (noteId) => board!.deleteNote(noteId),
   roomHost: () => board?.roomHost ?? '',
   editorText: () => editor?.text() ?? '',

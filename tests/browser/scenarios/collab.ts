@@ -203,14 +203,16 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+    void fromDisk; // the actor answers again (a page's catch-up update may still be on its way)
     const final = await converged(env, [a, b], doc, 60_000);
-    return { beforeKill, loaded, during, final, rejoinMs: Date.now() - restartedAt, outageMs: restartedAt - killedAt, actorAfter: fromDisk };
+    const actorAfter = (await probe(env, doc)).text;
+    return { beforeKill, loaded, during, final, rejoinMs: Date.now() - restartedAt, outageMs: restartedAt - killedAt, actorAfter };
   },
 };
 
 /**
- * Bench (bench/collab.ts): an edit on page A applied on page B over their WebRTC link (half of an
- * edit/echo round trip), interleaved with the raw peerjs DataConnection half round trip between
+ * Bench (bench/collab.ts): an edit on page A applied on page B through the document actor on the
+ * relay (half of an edit/echo round trip), interleaved with the raw peerjs DataConnection half round trip between
  * the same two pages.
  */
 const bench = (idb: boolean) => async (env: Env) => {

@@ -32,6 +32,8 @@ export interface PeerView {
 export interface Note {
   id: string;
   text: string;
+  x: number;
+  y: number;
 }
 /** One computation run, as the demo page's hook reports it. */
 export interface RunResult {
@@ -79,6 +81,8 @@ export interface DemoResult {
   screenshots: string[];
   /** The shared text on page 2, and who page 1 sees present in it. */
   editorText2: string;
+  /** The note both pages changed at once (page 1 its text, page 2 its place), as each page has it. */
+  concurrentNote: Note[];
   editorPresence1: string[];
 }
 
@@ -174,6 +178,19 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     await one.p.page.keyboard.type('typed in the shared text\nbot?\n');
     const editorText2 = await two.p.until<string>(HOOK, 'editorText', [], (t) => t.includes('typed in the shared text') && t.includes('bot: hello from'), "the shared text and the bot's answer on page 2", 40_000);
     const editorPresence1 = await one.p.until<string[]>(HOOK, 'editorPresence', [], (ps) => ps.length >= 3, 'both pages and the bot present in the shared text', 30_000);
+    // The notes are a Y.Map in the shared document: page 2 goes offline (so the two edits are
+    // truly concurrent) and moves the second note while page 1 rewrites its text; once page 2 is
+    // back, both pages have both changes (last-writer-wins would keep only one of them).
+    const offline2 = two.p.page.getByTestId('editor-offline');
+    await offline2.check({ timeout: 10_000 });
+    await two.p.page.locator('[data-testid="editor-status"][data-state="offline"]').waitFor({ timeout: 10_000 });
+    await two.p.hook(HOOK, 'moveNote', [secondId, 0.7, 0.6]);
+    await one.p.hook(HOOK, 'editNote', [secondId, 'rewritten on page 1']);
+    await offline2.uncheck({ timeout: 10_000 });
+    const both = (ns: Note[]) => ns.some((n) => n.id === secondId && n.text === 'rewritten on page 1' && Math.abs(n.x - 0.7) < 1e-9 && Math.abs(n.y - 0.6) < 1e-9);
+    const concurrent1 = await one.p.until<Note[]>(HOOK, 'notes', [], both, 'both concurrent note edits on page 1', 30_000);
+    const concurrent2 = await two.p.until<Note[]>(HOOK, 'notes', [], both, 'both concurrent note edits on page 2', 30_000);
+    const concurrentNote = [concurrent1, concurrent2].map((ns) => ns.find((n) => n.id === secondId)!);
     screenshots.push(await shot(one.p, 'demo-board-page1'), await shot(two.p, 'demo-board-page2'));
 
     // Computation: 1..N workers, then the workers plus the Node nodes' function servers (through the relay).
@@ -218,6 +235,7 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     return {
       editorText2,
       editorPresence1,
+      concurrentNote,
       one: one.id,
       two: two.id,
       relay: env.demo.relay.id,
