@@ -19,7 +19,9 @@ export default defineConfig(({ mode }) => ({
           outDir: fileURLToPath(new URL('./build/demo-web', import.meta.url)),
           emptyOutDir: true,
           target: 'es2022',
-          rollupOptions: { input: { index: fileURLToPath(new URL('./demo-web/index.html', import.meta.url)) } },
+          rollupOptions: {
+            input: { index: fileURLToPath(new URL('./demo-web/index.html', import.meta.url)) },
+          },
         },
         worker: { format: 'es' as const },
         server: {

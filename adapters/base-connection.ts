@@ -184,6 +184,7 @@ export abstract class PostedConnection extends BaseConnection {
   }
 
   #frame(frame: string): void {
-    if (!this.deliver(frame)) this.fail('PROTOCOL_ERROR: too many frames before the link was attached');
+    if (!this.deliver(frame))
+      this.fail('PROTOCOL_ERROR: too many frames before the link was attached');
   }
 }

@@ -25,7 +25,13 @@
  * });
  * await node.listen(); // other tabs and workers of this origin appear in node.peers()
  */
-import { TroupeError, type Connection, type Discovery, type Node, type Transport } from '../core/index.ts';
+import {
+  TroupeError,
+  type Connection,
+  type Discovery,
+  type Node,
+  type Transport,
+} from '../core/index.ts';
 import { PostedConnection } from './base-connection.ts';
 
 /** The part of `BroadcastChannel` used here (the DOM's, or Node's global one). */
@@ -40,7 +46,8 @@ interface Channel {
 
 function openChannel(name: string): Channel {
   const BC = (globalThis as { BroadcastChannel?: new (name: string) => Channel }).BroadcastChannel;
-  if (typeof BC !== 'function') throw new TroupeError('TRANSPORT_CLOSED', 'BroadcastChannel is not available in this context');
+  if (typeof BC !== 'function')
+    throw new TroupeError('TRANSPORT_CLOSED', 'BroadcastChannel is not available in this context');
   const ch = new BC(name);
   ch.unref?.();
   return ch;
@@ -48,7 +55,9 @@ function openChannel(name: string): Channel {
 
 function nonce(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  return c?.randomUUID ? c.randomUUID().replace(/-/g, '') : `${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+  return c?.randomUUID
+    ? c.randomUUID().replace(/-/g, '')
+    : `${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
 }
 
 const PREFIX = 'troupe:bc:';
@@ -58,7 +67,10 @@ const MAX_ID = 200;
 const MAX_HEARD = 10_000;
 
 /** Messages on a pair channel besides frames (plain strings). */
-type PairControl = { troupe: 'ready' } | { troupe: 'frames'; frames: string[] } | { troupe: 'close'; reason?: string };
+type PairControl =
+  | { troupe: 'ready' }
+  | { troupe: 'frames'; frames: string[] }
+  | { troupe: 'close'; reason?: string };
 /** Messages on an inbox channel. */
 type InboxMessage = { troupe: 'bc-open'; from: string; channel: string };
 
@@ -89,9 +101,14 @@ export interface BroadcastChannelTransport extends Transport {
  * Closing a page posts a close message on its connections where the host lets it (`pagehide`);
  * a worker terminated or a tab killed without notice is caught by core's heartbeat timeout.
  */
-export function createBroadcastChannelTransport(options: BroadcastChannelTransportOptions = {}): BroadcastChannelTransport {
+export function createBroadcastChannelTransport(
+  options: BroadcastChannelTransportOptions = {},
+): BroadcastChannelTransport {
   const id = options.id ?? `bc-${nonce().slice(0, 16)}`;
-  if (!id || id.length > MAX_ID || id.includes(':')) throw new TypeError(`bad BroadcastChannel transport id ${JSON.stringify(id)} (1-${MAX_ID} chars, no ':')`);
+  if (!id || id.length > MAX_ID || id.includes(':'))
+    throw new TypeError(
+      `bad BroadcastChannel transport id ${JSON.stringify(id)} (1-${MAX_ID} chars, no ':')`,
+    );
   const connectTimeout = options.connectTimeout ?? 10_000;
   const open = new Set<PairConnection>();
   let inbox: Channel | undefined;
@@ -100,8 +117,15 @@ export function createBroadcastChannelTransport(options: BroadcastChannelTranspo
   const onUnload = (): void => {
     for (const c of [...open]) c.close();
   };
-  const g = globalThis as { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void; document?: unknown };
-  const watchUnload = options.closeOnUnload !== false && typeof g.document === 'object' && typeof g.addEventListener === 'function';
+  const g = globalThis as {
+    addEventListener?: (t: string, f: () => void) => void;
+    removeEventListener?: (t: string, f: () => void) => void;
+    document?: unknown;
+  };
+  const watchUnload =
+    options.closeOnUnload !== false &&
+    typeof g.document === 'object' &&
+    typeof g.addEventListener === 'function';
   if (watchUnload) g.addEventListener!('pagehide', onUnload);
 
   const track = (c: PairConnection): PairConnection => {
@@ -117,9 +141,11 @@ export function createBroadcastChannelTransport(options: BroadcastChannelTranspo
     canConnect: (address) => address.startsWith('bc://') && address.length > 5,
 
     async connect(address) {
-      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'the BroadcastChannel transport is closed');
+      if (closed)
+        throw new TroupeError('TRANSPORT_CLOSED', 'the BroadcastChannel transport is closed');
       const peer = address.slice('bc://'.length);
-      if (!peer || peer.length > MAX_ID || peer.includes(':')) throw new TroupeError('TRANSPORT_CLOSED', `not a bc:// address: ${address}`);
+      if (!peer || peer.length > MAX_ID || peer.includes(':'))
+        throw new TroupeError('TRANSPORT_CLOSED', `not a bc:// address: ${address}`);
       const name = `${PREFIX}${id}:${peer}:${nonce()}`;
       const conn = track(new PairConnection(openChannel(name), address, false));
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -127,14 +153,27 @@ export function createBroadcastChannelTransport(options: BroadcastChannelTranspo
         // The peer's inbox: post the pair channel's name, then let go (a channel object is cheap).
         const peerInbox = openChannel(`${PREFIX}${peer}`);
         try {
-          peerInbox.postMessage({ troupe: 'bc-open', from: id, channel: name } satisfies InboxMessage);
+          peerInbox.postMessage({
+            troupe: 'bc-open',
+            from: id,
+            channel: name,
+          } satisfies InboxMessage);
         } finally {
           peerInbox.close();
         }
         await Promise.race([
           conn.ready,
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new TroupeError('TRANSPORT_CLOSED', `${address} did not answer within ${connectTimeout} ms (nobody listens there?)`)), connectTimeout);
+            timer = setTimeout(
+              () =>
+                reject(
+                  new TroupeError(
+                    'TRANSPORT_CLOSED',
+                    `${address} did not answer within ${connectTimeout} ms (nobody listens there?)`,
+                  ),
+                ),
+              connectTimeout,
+            );
           }),
         ]);
       } catch (err) {
@@ -147,7 +186,8 @@ export function createBroadcastChannelTransport(options: BroadcastChannelTranspo
     },
 
     async listen(onConnection: (conn: Connection) => void) {
-      if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'the BroadcastChannel transport is closed');
+      if (closed)
+        throw new TroupeError('TRANSPORT_CLOSED', 'the BroadcastChannel transport is closed');
       if (!inbox) {
         inbox = openChannel(`${PREFIX}${id}`);
         inbox.onmessage = (e) => {
@@ -155,7 +195,8 @@ export function createBroadcastChannelTransport(options: BroadcastChannelTranspo
           if (closed || typeof m !== 'object' || m === null || m.troupe !== 'bc-open') return;
           if (typeof m.from !== 'string' || typeof m.channel !== 'string') return;
           // Only pair channels dialed at this id: `troupe:bc:<from>:<id>:<nonce>`.
-          if (!m.channel.startsWith(`${PREFIX}${m.from}:${id}:`) || m.channel.length > 3 * MAX_ID) return;
+          if (!m.channel.startsWith(`${PREFIX}${m.from}:${id}:`) || m.channel.length > 3 * MAX_ID)
+            return;
           const conn = track(new PairConnection(openChannel(m.channel), `bc://${m.from}`, true));
           onConnection(conn);
         };
@@ -233,7 +274,10 @@ class PairConnection extends PostedConnection {
       this.dropQueued();
       this.#ch.onmessage = null;
       this.#ch.close();
-      if (!this.peerReady) this.#rejectReady(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
+      if (!this.peerReady)
+        this.#rejectReady(
+          new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`),
+        );
       for (const fn of this.#onClosed.splice(0)) fn();
     });
   }
@@ -258,7 +302,13 @@ export interface BroadcastDiscoveryOptions {
 }
 
 /** Announcement on the discovery channel. */
-type Announce = { troupe: 'bc-hello' | 'bc-bye'; v: 1; cluster: string; nodeId: string; addresses: string[] };
+type Announce = {
+  troupe: 'bc-hello' | 'bc-bye';
+  v: 1;
+  cluster: string;
+  nodeId: string;
+  addresses: string[];
+};
 
 /**
  * Discovery between the contexts of one origin: announces `{ cluster, nodeId, addresses }` on a
@@ -284,7 +334,13 @@ export function broadcastDiscovery(options: BroadcastDiscoveryOptions = {}): Dis
     if (!ch || !node || !node.addresses.length) return;
     lastAnnounced = node.addresses.join(' ');
     try {
-      ch.postMessage({ troupe: t, v: 1, cluster, nodeId: node.id, addresses: node.addresses } satisfies Announce);
+      ch.postMessage({
+        troupe: t,
+        v: 1,
+        cluster,
+        nodeId: node.id,
+        addresses: node.addresses,
+      } satisfies Announce);
     } catch {
       // the next announcement retries
     }
@@ -292,13 +348,31 @@ export function broadcastDiscovery(options: BroadcastDiscoveryOptions = {}): Dis
 
   const onMessage = (data: unknown): void => {
     const m = data as Partial<Announce> | null;
-    if (!node || typeof m !== 'object' || m === null || (m.troupe !== 'bc-hello' && m.troupe !== 'bc-bye') || m.v !== 1) return;
-    if (m.cluster !== cluster || typeof m.nodeId !== 'string' || m.nodeId === node.id || m.nodeId.length > MAX_ID) return;
+    if (
+      !node ||
+      typeof m !== 'object' ||
+      m === null ||
+      (m.troupe !== 'bc-hello' && m.troupe !== 'bc-bye') ||
+      m.v !== 1
+    )
+      return;
+    if (
+      m.cluster !== cluster ||
+      typeof m.nodeId !== 'string' ||
+      m.nodeId === node.id ||
+      m.nodeId.length > MAX_ID
+    )
+      return;
     if (m.troupe === 'bc-bye') {
       heard.delete(m.nodeId);
       return;
     }
-    if (!Array.isArray(m.addresses) || m.addresses.length > 16 || !m.addresses.every((a) => typeof a === 'string' && a.length <= 400)) return;
+    if (
+      !Array.isArray(m.addresses) ||
+      m.addresses.length > 16 ||
+      !m.addresses.every((a) => typeof a === 'string' && a.length <= 400)
+    )
+      return;
     if (!heard.has(m.nodeId)) {
       if (heard.size >= MAX_HEARD) heard.clear(); // only costs a few extra announcements
       heard.add(m.nodeId);

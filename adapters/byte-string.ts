@@ -29,7 +29,10 @@ export function bytesToByteString(bytes: Uint8Array, from = 0): string {
   let text = '';
   const step = 8192;
   for (let i = from; i < bytes.length; i += step) {
-    text += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(i + step, bytes.length)) as unknown as number[]);
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, Math.min(i + step, bytes.length)) as unknown as number[],
+    );
   }
   return text;
 }

@@ -13,7 +13,9 @@ export interface MemoryConnection extends Connection {
  * later), in order, exactly as strings, so two nodes joined this way go through the full
  * encode → frame → decode path a wire would.
  */
-export function createMemoryPair(options: { label?: string; record?: boolean } = {}): [MemoryConnection, MemoryConnection] {
+export function createMemoryPair(
+  options: { label?: string; record?: boolean } = {},
+): [MemoryConnection, MemoryConnection] {
   const a = new MemoryEnd(`${options.label ?? 'memory'}:a`, !!options.record);
   const b = new MemoryEnd(`${options.label ?? 'memory'}:b`, !!options.record);
   a.other = b;
@@ -87,7 +89,10 @@ class MemoryEnd implements MemoryConnection {
  * Join two nodes with an in-memory link and wait until the handshake is done.
  * Returns the pair of connection ends (close one to cut the link).
  */
-export async function connectMemory(a: Node, b: Node): Promise<[MemoryConnection, MemoryConnection]> {
+export async function connectMemory(
+  a: Node,
+  b: Node,
+): Promise<[MemoryConnection, MemoryConnection]> {
   const pair = createMemoryPair({ label: `${a.id}<->${b.id}` });
   await Promise.all([a.attach(pair[0], true), b.attach(pair[1], false)]);
   return pair;

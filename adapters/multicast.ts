@@ -44,7 +44,13 @@ export interface MulticastOptions {
 }
 
 /** Why an announcement was dropped. */
-export type IgnoredReason = 'malformed' | 'bad-mac' | 'other-cluster' | 'stale' | 'replay' | 'name-clash';
+export type IgnoredReason =
+  | 'malformed'
+  | 'bad-mac'
+  | 'other-cluster'
+  | 'stale'
+  | 'replay'
+  | 'name-clash';
 
 /** A node this discovery has heard. */
 export interface KnownNode {
@@ -112,7 +118,18 @@ export function multicast(options: MulticastOptions = {}): MulticastDiscovery {
   const known = new Map<string, KnownNode>();
   /** nonce → expiry (ms), in insertion order, so the oldest are purged first. */
   const nonces = new Map<string, number>();
-  const counters = { sent: 0, accepted: 0, ignored: { malformed: 0, 'bad-mac': 0, 'other-cluster': 0, stale: 0, replay: 0, 'name-clash': 0 } as Record<IgnoredReason, number> };
+  const counters = {
+    sent: 0,
+    accepted: 0,
+    ignored: {
+      malformed: 0,
+      'bad-mac': 0,
+      'other-cluster': 0,
+      stale: 0,
+      replay: 0,
+      'name-clash': 0,
+    } as Record<IgnoredReason, number>,
+  };
 
   const ignore = (reason: IgnoredReason, from: string): void => {
     counters.ignored[reason]++;
@@ -125,7 +142,16 @@ export function multicast(options: MulticastOptions = {}): MulticastDiscovery {
     const s = socket;
     const n = node;
     if (!s || !n) return Promise.resolve();
-    const body = { v: VERSION, t: type, c: cluster, id: n.id, inc: n.incarnation, a: n.addresses, ts: Date.now(), n: randomBytes(16).toString('hex') } as const;
+    const body = {
+      v: VERSION,
+      t: type,
+      c: cluster,
+      id: n.id,
+      inc: n.incarnation,
+      a: n.addresses,
+      ts: Date.now(),
+      n: randomBytes(16).toString('hex'),
+    } as const;
     const packet = JSON.stringify({ ...body, mac: mac(signedText(body)) });
     return new Promise((resolve) => {
       s.send(packet, port, group, () => {
@@ -278,6 +304,10 @@ export function multicast(options: MulticastOptions = {}): MulticastDiscovery {
       return [...known.values()].map((k) => ({ ...k, addresses: [...k.addresses] }));
     },
 
-    stats: () => ({ sent: counters.sent, accepted: counters.accepted, ignored: { ...counters.ignored } }),
+    stats: () => ({
+      sent: counters.sent,
+      accepted: counters.accepted,
+      ignored: { ...counters.ignored },
+    }),
   };
 }

@@ -32,7 +32,10 @@ const dec = new TextDecoder();
  * const t = createNatsTransport({ servers });
  * const node = createNode({ secret, transports: [t], discovery: t.discovery, registry: t.registry() });
  */
-export function natsRegistry(connection: () => Promise<NatsConnection>, options: NatsRegistryOptions = {}): NatsRegistryBackend {
+export function natsRegistry(
+  connection: () => Promise<NatsConnection>,
+  options: NatsRegistryOptions = {},
+): NatsRegistryBackend {
   const bucket = `${(options.prefix ?? 'troupe').replace(/\./g, '_')}_registry`;
   let kvPromise: Promise<KV> | undefined;
   let watch: QueuedIterator<KvEntry> | undefined;
@@ -97,7 +100,10 @@ export function natsRegistry(connection: () => Promise<NatsConnection>, options:
 }
 
 function nameKey(name: string): string {
-  return `n.${btoa(String.fromCharCode(...enc.encode(name))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+  return `n.${btoa(String.fromCharCode(...enc.encode(name)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '')}`;
 }
 
 function keyName(key: string): string | undefined {
@@ -114,7 +120,8 @@ function keyName(key: string): string | undefined {
 function parseValue(data: Uint8Array): { node: string; id: number } | undefined {
   try {
     const v = JSON.parse(dec.decode(data)) as { node?: unknown; id?: unknown };
-    if (typeof v.node === 'string' && typeof v.id === 'number' && Number.isInteger(v.id)) return { node: v.node, id: v.id };
+    if (typeof v.node === 'string' && typeof v.id === 'number' && Number.isInteger(v.id))
+      return { node: v.node, id: v.id };
   } catch {
     /* a foreign value: ignored */
   }

@@ -1,7 +1,27 @@
-import { connect as natsConnect, ErrorCode, Events, type ConnectionOptions, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats';
-import { Emitter, TroupeError, type Connection, type Discovery, type Node, type Transport } from '../core/index.ts';
+import {
+  connect as natsConnect,
+  ErrorCode,
+  Events,
+  type ConnectionOptions,
+  type Msg,
+  type NatsConnection,
+  type NatsError,
+  type Subscription,
+} from 'nats';
+import {
+  Emitter,
+  TroupeError,
+  type Connection,
+  type Discovery,
+  type Node,
+  type Transport,
+} from '../core/index.ts';
 import { BaseConnection } from './base-connection.ts';
-import { natsRegistry, type NatsRegistryOptions, type NatsRegistryBackend } from './nats-registry.ts';
+import {
+  natsRegistry,
+  type NatsRegistryOptions,
+  type NatsRegistryBackend,
+} from './nats-registry.ts';
 
 export { natsRegistry } from './nats-registry.ts';
 export type { NatsRegistryOptions, NatsRegistryBackend } from './nats-registry.ts';
@@ -91,7 +111,8 @@ const HEADER_SLACK = 256;
  */
 export function createNatsTransport(options: NatsTransportOptions = {}): NatsTransport {
   const prefix = options.prefix ?? 'troupe';
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TroupeError('INVALID_MESSAGE', `bad NATS subject prefix "${prefix}"`);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix))
+    throw new TroupeError('INVALID_MESSAGE', `bad NATS subject prefix "${prefix}"`);
   const subject = `${prefix}.node.${randomToken()}`;
   const discoverySubject = `${prefix}.discovery`;
   const maxBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
@@ -135,7 +156,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
       case 'd':
         if (!conn) {
           // A frame for a connection we do not know (we restarted, or it closed): tell the sender.
-          if (msg.reply && validSubject(msg.reply)) publish(msg.reply, header('x', cid, 'unknown connection'));
+          if (msg.reply && validSubject(msg.reply))
+            publish(msg.reply, header('x', cid, 'unknown connection'));
           return;
         }
         conn.receive(kind === 'd', Number(arg), body);
@@ -172,7 +194,11 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
       let off = 0;
       do {
         const end = Math.min(bytes.length, off + room);
-        publish(conn.remote, header(end === bytes.length ? 'd' : 'p', conn.id, String(conn.nextOut++)), bytes.subarray(off, end));
+        publish(
+          conn.remote,
+          header(end === bytes.length ? 'd' : 'p', conn.id, String(conn.nextOut++)),
+          bytes.subarray(off, end),
+        );
         off = end;
       } while (off < bytes.length);
     },
@@ -183,7 +209,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
   };
 
   const start = (): Promise<NatsConnection> => {
-    if (closed) return Promise.reject(new TroupeError('TRANSPORT_CLOSED', 'NATS transport is closed'));
+    if (closed)
+      return Promise.reject(new TroupeError('TRANSPORT_CLOSED', 'NATS transport is closed'));
     ncPromise ??= (async () => {
       const c =
         options.connection ??
@@ -198,7 +225,10 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         probeTimer = setInterval(probe, Math.max(50, probeAfter / 4));
         (probeTimer as { unref?: () => void }).unref?.();
       }
-      sub = c.subscribe(subject, { callback: (err, msg) => (err ? events.emit('error', { message: err.message }) : handle(msg)) });
+      sub = c.subscribe(subject, {
+        callback: (err, msg) =>
+          err ? events.emit('error', { message: err.message }) : handle(msg),
+      });
       void watchStatus(c);
       return c;
     })();
@@ -211,14 +241,17 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     for (const conn of conns.values()) {
       if (conn.probing || now - conn.lastIn < probeAfter) continue;
       conn.probing = true;
-      nc.request(conn.remote, enc.encode(header('q', conn.id, '')), { timeout: Math.max(1000, probeAfter) }).then(
+      nc.request(conn.remote, enc.encode(header('q', conn.id, '')), {
+        timeout: Math.max(1000, probeAfter),
+      }).then(
         (m) => {
           conn.probing = false;
           if (dec.decode(m.data) === 'gone') conn.fail('the peer no longer has this connection');
         },
         (err: NatsError) => {
           conn.probing = false;
-          if (err.code === ErrorCode.NoResponders) conn.fail(`nobody serves ${conn.remote} any more (NATS: no responders)`);
+          if (err.code === ErrorCode.NoResponders)
+            conn.fail(`nobody serves ${conn.remote} any more (NATS: no responders)`);
         },
       );
     }
@@ -261,7 +294,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     async connect(address) {
       const c = await start();
       const remote = address.slice(5);
-      if (!validSubject(remote)) throw new TroupeError('TRANSPORT_CLOSED', `bad NATS address "${address}"`);
+      if (!validSubject(remote))
+        throw new TroupeError('TRANSPORT_CLOSED', `bad NATS address "${address}"`);
       const cid = `${subject.slice(subject.lastIndexOf('.') + 1)}-${(nextConn++).toString(36)}`;
       const conn = new NatsConn(cid, remote, address, link, maxBytes);
       conns.set(cid, conn);
@@ -271,9 +305,15 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         conns.delete(cid);
         conn.abort();
         const code = (err as NatsError).code;
-        if (code === ErrorCode.NoResponders) throw new TroupeError('NODE_DOWN', `nobody serves ${address} (NATS: no responders)`);
-        if (code === ErrorCode.Timeout) throw new TroupeError('TIMEOUT', `no answer from ${address} in ${connectTimeout} ms`);
-        throw new TroupeError('TRANSPORT_CLOSED', `cannot dial ${address}: ${(err as Error).message}`, { cause: err });
+        if (code === ErrorCode.NoResponders)
+          throw new TroupeError('NODE_DOWN', `nobody serves ${address} (NATS: no responders)`);
+        if (code === ErrorCode.Timeout)
+          throw new TroupeError('TIMEOUT', `no answer from ${address} in ${connectTimeout} ms`);
+        throw new TroupeError(
+          'TRANSPORT_CLOSED',
+          `cannot dial ${address}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       return conn;
     },
@@ -383,7 +423,8 @@ class NatsConn extends BaseConnection {
     }
     this.#parts = [];
     this.#partBytes = 0;
-    if (!this.deliver(frame)) this.#fail('PROTOCOL_ERROR: too many frames before the link was attached');
+    if (!this.deliver(frame))
+      this.#fail('PROTOCOL_ERROR: too many frames before the link was attached');
   }
 
   /** Close it because the peer is gone (no message to it: nobody would read it). */
@@ -412,7 +453,10 @@ function natsDiscovery(
     name: 'nats',
     async start(node: Node, found) {
       const nc = await start();
-      const body = (): Uint8Array => enc.encode(JSON.stringify({ n: node.id, a: node.addresses.filter((a) => a.startsWith('nats:')) }));
+      const body = (): Uint8Array =>
+        enc.encode(
+          JSON.stringify({ n: node.id, a: node.addresses.filter((a) => a.startsWith('nats:')) }),
+        );
       const hear = (from: string, data: Uint8Array, direct: boolean): void => {
         if (stopped || node.isShutdown) return;
         let m: { n?: unknown; a?: unknown };
@@ -422,14 +466,18 @@ function natsDiscovery(
           return;
         }
         if (typeof m.n !== 'string' || m.n === node.id || !Array.isArray(m.a)) return;
-        const addrs = m.a.filter((a): a is string => typeof a === 'string' && a.length < 300).slice(0, 8);
+        const addrs = m.a
+          .filter((a): a is string => typeof a === 'string' && a.length < 300)
+          .slice(0, 8);
         if (node.peers().includes(m.n)) return;
         // One side dials: the lower id. The other answers directly so the lower one learns of it.
         if (node.id < m.n) found(m.n, addrs);
         else if (!direct && validSubject(from) && node.addresses.length) sendDirect(from, body());
       };
       setHandler(hear);
-      sub = nc.subscribe(shared, { callback: (err, msg) => !err && msg.reply !== own && hear(msg.reply ?? '', msg.data, false) });
+      sub = nc.subscribe(shared, {
+        callback: (err, msg) => !err && msg.reply !== own && hear(msg.reply ?? '', msg.data, false),
+      });
       const announce = (): void => {
         if (stopped || node.isShutdown) return;
         // Not listening yet: look again soon (node.listen() usually follows createNode).
@@ -460,7 +508,14 @@ function header(kind: string, cid: string, arg: string): string {
 }
 
 function validSubject(s: string): boolean {
-  return s.length > 0 && s.length < 200 && /^[A-Za-z0-9_.-]+$/.test(s) && !s.startsWith('.') && !s.endsWith('.') && !s.includes('..');
+  return (
+    s.length > 0 &&
+    s.length < 200 &&
+    /^[A-Za-z0-9_.-]+$/.test(s) &&
+    !s.startsWith('.') &&
+    !s.endsWith('.') &&
+    !s.includes('..')
+  );
 }
 
 function randomToken(): string {

@@ -14,8 +14,14 @@ import { TroupeError } from '../core/index.ts';
 function isNotFound(err: unknown, pkg: string): boolean {
   const e = err as { code?: unknown; message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : '';
-  const named = message.includes(`'${pkg}'`) || message.includes(`"${pkg}"`) || message.includes(` ${pkg} `);
-  return named && (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND' || /cannot find|could not find|not found|failed to resolve/i.test(message));
+  const named =
+    message.includes(`'${pkg}'`) || message.includes(`"${pkg}"`) || message.includes(` ${pkg} `);
+  return (
+    named &&
+    (e?.code === 'ERR_MODULE_NOT_FOUND' ||
+      e?.code === 'MODULE_NOT_FOUND' ||
+      /cannot find|could not find|not found|failed to resolve/i.test(message))
+  );
 }
 
 /**
@@ -27,11 +33,19 @@ function isNotFound(err: unknown, pkg: string): boolean {
  * @example
  * const { WebSocketServer } = await importOptional('ws', 'troupe/websocket-server', () => import('ws'));
  */
-export async function importOptional<T>(pkg: string, neededBy: string, load: () => Promise<T>): Promise<T> {
+export async function importOptional<T>(
+  pkg: string,
+  neededBy: string,
+  load: () => Promise<T>,
+): Promise<T> {
   try {
     return await load();
   } catch (err) {
     if (!isNotFound(err, pkg)) throw err;
-    throw new TroupeError('MISSING_PACKAGE', `${neededBy} needs the optional package "${pkg}", which is not installed: npm install ${pkg}`, { cause: err });
+    throw new TroupeError(
+      'MISSING_PACKAGE',
+      `${neededBy} needs the optional package "${pkg}", which is not installed: npm install ${pkg}`,
+      { cause: err },
+    );
   }
 }

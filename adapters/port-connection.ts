@@ -72,7 +72,10 @@ export interface PortConnection extends Connection {
  * const { port1, port2 } = new MessageChannel();
  * await Promise.all([a.attach(createPortConnection(port1), true), b.attach(createPortConnection(port2), false)]);
  */
-export function createPortConnection(endpoint: PortEndpoint, options: PortConnectionOptions = {}): PortConnection {
+export function createPortConnection(
+  endpoint: PortEndpoint,
+  options: PortConnectionOptions = {},
+): PortConnection {
   return new PortLink(endpoint, options);
 }
 
@@ -99,7 +102,9 @@ class PortLink extends PostedConnection implements PortConnection {
     });
     this.opened.catch(() => {}); // observed through `opened` or `onclose`; never unhandled
     this.#listen('message', (data) => this.#receive(data));
-    this.#listen('messageerror', () => this.#shut('PROTOCOL_ERROR: a message could not be deserialized', true));
+    this.#listen('messageerror', () =>
+      this.#shut('PROTOCOL_ERROR: a message could not be deserialized', true),
+    );
     // Node ports report the other side closing (also when the worker holding it died).
     this.#listen('close', () => this.#shut('port closed', false));
     if (typeof endpoint.terminate === 'function') {
@@ -134,7 +139,12 @@ class PortLink extends PostedConnection implements PortConnection {
         return;
       case 'xfer': {
         const { id, items } = msg as { id?: unknown; items?: unknown };
-        if (!Number.isSafeInteger(id) || (id as number) <= 0 || !Array.isArray(items) || this.#staged.has(id as number)) {
+        if (
+          !Number.isSafeInteger(id) ||
+          (id as number) <= 0 ||
+          !Array.isArray(items) ||
+          this.#staged.has(id as number)
+        ) {
           return this.fail('PROTOCOL_ERROR: malformed transfer');
         }
         // Full: forget the oldest (its envelope, if it ever comes, fails to decode and is reported).
@@ -191,7 +201,10 @@ class PortLink extends PostedConnection implements PortConnection {
       this.#staged.clear();
       for (const off of this.#unlisten.splice(0)) off();
       if (this.#options.terminate) Promise.resolve(this.#endpoint.terminate?.()).catch(() => {});
-      if (!this.peerReady) this.#rejectOpened(new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`));
+      if (!this.peerReady)
+        this.#rejectOpened(
+          new TroupeError('TRANSPORT_CLOSED', `${this.label} closed before it opened: ${reason}`),
+        );
     });
   }
 
@@ -226,7 +239,10 @@ class PortLink extends PostedConnection implements PortConnection {
 function describe(x: unknown): string {
   if (typeof x === 'object' && x !== null && 'message' in x) {
     // A browser's ErrorEvent for a script that failed to load has an empty message.
-    return String((x as { message: unknown }).message) || 'it failed (script not loaded, or an uncaught error)';
+    return (
+      String((x as { message: unknown }).message) ||
+      'it failed (script not loaded, or an uncaught error)'
+    );
   }
   return String(x);
 }

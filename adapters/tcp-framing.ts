@@ -69,7 +69,10 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
   let max = maxBytes;
   const checkLength = (len: number): void => {
     if (len > max) {
-      throw new TroupeError('FRAME_TOO_LARGE', `peer announced a frame of ${len} bytes; the limit is ${max}`);
+      throw new TroupeError(
+        'FRAME_TOO_LARGE',
+        `peer announced a frame of ${len} bytes; the limit is ${max}`,
+      );
     }
   };
 
@@ -84,7 +87,9 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
       max = n;
     },
     push(chunk: Uint8Array, onFrame: (frame: string) => void): void {
-      let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      let buf = Buffer.isBuffer(chunk)
+        ? chunk
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (held > 0 || need >= 0) {
         if (need >= 0) checkLength(need); // the limit may have been lowered meanwhile
         parts.push(buf);
@@ -134,7 +139,11 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
  * {@link LATIN1_FLAG}), `frames[i].length | LATIN1_FLAG`; `total` is the sum of the byte
  * lengths plus a prefix per frame.
  */
-export function encodeFrames(frames: readonly string[], sizes: readonly number[], total: number): Buffer {
+export function encodeFrames(
+  frames: readonly string[],
+  sizes: readonly number[],
+  total: number,
+): Buffer {
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (let i = 0; i < frames.length; i++) {

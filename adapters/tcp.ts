@@ -2,7 +2,15 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Buffer } from 'node:buffer';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
-import { createFrameDecoder, encodeFrames, framePrefix, LATIN1_FLAG, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, type FrameDecoder } from './tcp-framing.ts';
+import {
+  createFrameDecoder,
+  encodeFrames,
+  framePrefix,
+  LATIN1_FLAG,
+  DEFAULT_MAX_FRAME_BYTES,
+  FRAME_HEADER_BYTES,
+  type FrameDecoder,
+} from './tcp-framing.ts';
 import { parseHostPort } from './host-port.ts';
 
 export { createFrameDecoder, encodeFrames, DEFAULT_MAX_FRAME_BYTES } from './tcp-framing.ts';
@@ -11,7 +19,15 @@ export type { FrameDecoder } from './tcp-framing.ts';
 /** TLS settings of {@link createTcpTransport}; the same object serves the server and the dialer. */
 export type TcpTlsOptions = Pick<
   tls.ConnectionOptions,
-  'key' | 'cert' | 'ca' | 'pfx' | 'passphrase' | 'rejectUnauthorized' | 'servername' | 'minVersion' | 'checkServerIdentity'
+  | 'key'
+  | 'cert'
+  | 'ca'
+  | 'pfx'
+  | 'passphrase'
+  | 'rejectUnauthorized'
+  | 'servername'
+  | 'minVersion'
+  | 'checkServerIdentity'
 > & {
   /** Ask dialers for a client certificate (mutual TLS; check it with `ca`). @default false */
   requestCert?: boolean;
@@ -71,14 +87,26 @@ export function createTcpTransport(options: TcpTransportOptions = {}): Transport
       return new Promise<Connection>((resolve, reject) => {
         const { host, port } = parseHostPort(address.slice(scheme.length + 3)); // throws → rejects
         const socket = options.tls
-          ? tls.connect({ ...options.tls, host, port, servername: options.tls.servername ?? (net.isIP(host) ? undefined : host) })
+          ? tls.connect({
+              ...options.tls,
+              host,
+              port,
+              servername: options.tls.servername ?? (net.isIP(host) ? undefined : host),
+            })
           : net.connect({ host, port });
         const fail = (err: Error): void => {
           clearTimeout(timer);
           socket.destroy();
-          reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
+          reject(
+            new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, {
+              cause: err,
+            }),
+          );
         };
-        const timer = setTimeout(() => fail(new Error(`no answer within ${options.connectTimeout ?? 10_000} ms`)), options.connectTimeout ?? 10_000);
+        const timer = setTimeout(
+          () => fail(new Error(`no answer within ${options.connectTimeout ?? 10_000} ms`)),
+          options.connectTimeout ?? 10_000,
+        );
         socket.once('error', fail);
         socket.once(options.tls ? 'secureConnect' : 'connect', () => {
           clearTimeout(timer);
@@ -99,7 +127,9 @@ export function createTcpTransport(options: TcpTransportOptions = {}): Transport
       };
       // A failed or silent TLS handshake (10 s) never becomes a connection: node:tls drops it.
       const srv = options.tls
-        ? tls.createServer({ handshakeTimeout: 10_000, ...options.tls }, accept).on('tlsClientError', () => {})
+        ? tls
+            .createServer({ handshakeTimeout: 10_000, ...options.tls }, accept)
+            .on('tlsClientError', () => {})
         : net.createServer(accept);
       srv.on('connection', (socket: net.Socket) => {
         accepted.add(socket);
@@ -207,7 +237,9 @@ class TcpConnection implements Connection {
     const size = (prefix & ~LATIN1_FLAG) >>> 0;
     if (size > this.#maxBytes) {
       // Dropping it would silently break the stream's order; the peer would refuse it anyway.
-      return this.#abort(`FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`);
+      return this.#abort(
+        `FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`,
+      );
     }
     if (this.#out.length === 0) process.nextTick(this.#flush);
     this.#out.push(frame);
@@ -253,7 +285,6 @@ class TcpConnection implements Connection {
     this.#socket.destroy();
   }
 }
-
 
 function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;

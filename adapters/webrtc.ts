@@ -70,9 +70,14 @@ export function peerIdFor(nodeId: string): string {
  * const node = createNode({ name, secret: cred.secret, transports: [websocket, rtc] });
  * await node.listen(); // announces webrtc://<peerId>; other pages auto-dial it
  */
-export function createWebRtcTransport(options: WebRtcTransportOptions): Transport & { readonly peerId: string } {
+export function createWebRtcTransport(
+  options: WebRtcTransportOptions,
+): Transport & { readonly peerId: string } {
   if (!options?.signal?.host) {
-    throw new TroupeError('TRANSPORT_CLOSED', 'createWebRtcTransport needs signal.host: the PeerServer to signal through');
+    throw new TroupeError(
+      'TRANSPORT_CLOSED',
+      'createWebRtcTransport needs signal.host: the PeerServer to signal through',
+    );
   }
   const peerId = options.peerId ?? peerIdFor(`troupe-${Math.random().toString(36).slice(2, 12)}`);
   const timeout = options.connectTimeout ?? 10_000;
@@ -98,7 +103,12 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
   const startPeer = (): Promise<Peer> =>
     (ready ??= new Promise<Peer>(async (resolve, reject) => {
       if (typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection !== 'function') {
-        return reject(new TroupeError('TRANSPORT_CLOSED', 'no WebRTC in this runtime (in Node, install a polyfill such as node-datachannel/polyfill)'));
+        return reject(
+          new TroupeError(
+            'TRANSPORT_CLOSED',
+            'no WebRTC in this runtime (in Node, install a polyfill such as node-datachannel/polyfill)',
+          ),
+        );
       }
       const { host, port, path = '/', key = 'peerjs', secure = false } = options.signal;
       // Loaded on first use: peerjs checks for WebRTC when it is evaluated, so a Node polyfill
@@ -108,28 +118,62 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
         PeerClass = (await importOptional('peerjs', 'troupe/webrtc', () => import('peerjs'))).Peer;
       } catch (err) {
         ready = undefined;
-        return reject(err instanceof TroupeError ? err : new TroupeError('TRANSPORT_CLOSED', `cannot load peerjs: ${(err as Error).message}`, { cause: err }));
+        return reject(
+          err instanceof TroupeError
+            ? err
+            : new TroupeError('TRANSPORT_CLOSED', `cannot load peerjs: ${(err as Error).message}`, {
+                cause: err,
+              }),
+        );
       }
       if (closed) return reject(new TroupeError('TRANSPORT_CLOSED', 'transport is closed'));
       let p: Peer;
       try {
-        p = new PeerClass(peerId, { host, port, path, key, secure, config: options.config ?? { iceServers: [] }, debug: options.debug ?? 0 });
+        p = new PeerClass(peerId, {
+          host,
+          port,
+          path,
+          key,
+          secure,
+          config: options.config ?? { iceServers: [] },
+          debug: options.debug ?? 0,
+        });
       } catch (err) {
         ready = undefined;
-        return reject(new TroupeError('TRANSPORT_CLOSED', `cannot register peer id "${peerId}": ${(err as Error).message}`, { cause: err }));
+        return reject(
+          new TroupeError(
+            'TRANSPORT_CLOSED',
+            `cannot register peer id "${peerId}": ${(err as Error).message}`,
+            { cause: err },
+          ),
+        );
       }
       peer = p;
       let opened = false;
       /** Failed attempts to reach the PeerServer again since it was lost. */
       let attempt = 0;
-      const timer = setTimeout(() => fail(new Error(`the PeerServer at ${host}:${port}${path} did not answer within ${timeout} ms`)), timeout);
+      const timer = setTimeout(
+        () =>
+          fail(
+            new Error(
+              `the PeerServer at ${host}:${port}${path} did not answer within ${timeout} ms`,
+            ),
+          ),
+        timeout,
+      );
       const fail = (err: Error): void => {
         clearTimeout(timer);
         if (opened) return;
         ready = undefined;
         peer = undefined;
         p.destroy();
-        reject(new TroupeError('TRANSPORT_CLOSED', `cannot register peer id "${peerId}": ${err.message}`, { cause: err }));
+        reject(
+          new TroupeError(
+            'TRANSPORT_CLOSED',
+            `cannot register peer id "${peerId}": ${err.message}`,
+            { cause: err },
+          ),
+        );
       };
       p.on('open', () => {
         clearTimeout(timer);
@@ -147,7 +191,8 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
         if (!opened) return fail(err);
         // "Could not connect to peer <id>": fail those dials now instead of at their timeout.
         if (err.type === 'peer-unavailable') {
-          for (const [id, fails] of dialing) if (err.message.endsWith(` ${id}`)) for (const f of [...fails]) f(err);
+          for (const [id, fails] of dialing)
+            if (err.message.endsWith(` ${id}`)) for (const f of [...fails]) f(err);
         }
       });
       p.on('connection', (dc) => {
@@ -197,7 +242,8 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
     async connect(address) {
       if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
       const target = address.slice('webrtc://'.length);
-      if (!target || target === peerId) throw new TroupeError('TRANSPORT_CLOSED', `cannot dial "${address}"`);
+      if (!target || target === peerId)
+        throw new TroupeError('TRANSPORT_CLOSED', `cannot dial "${address}"`);
       const p = await startPeer();
       return new Promise<Connection>((resolve, reject) => {
         let conn: RtcConnection | undefined;
@@ -211,10 +257,21 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
           fails.delete(fail);
           if (!fails.size) dialing.delete(target);
           conn?.close();
-          reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, { cause: err }));
+          reject(
+            new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${err.message}`, {
+              cause: err,
+            }),
+          );
         };
         const timer = setTimeout(
-          () => fail(new Error(conn ? `no data channel within ${timeout} ms` : `not registered with the PeerServer within ${timeout} ms (it was lost; reconnecting)`)),
+          () =>
+            fail(
+              new Error(
+                conn
+                  ? `no data channel within ${timeout} ms`
+                  : `not registered with the PeerServer within ${timeout} ms (it was lost; reconnecting)`,
+              ),
+            ),
           timeout,
         );
         dialing.set(target, fails);
@@ -239,7 +296,9 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): Transpor
           });
           dc.once('error', (err) => fail(err));
           // ICE failed or the peer connection closed before the channel opened.
-          void c.finished.then(() => fail(new Error(`${c.closeReason} before the data channel opened`)));
+          void c.finished.then(() =>
+            fail(new Error(`${c.closeReason} before the data channel opened`)),
+          );
         }
         dial();
       });
@@ -325,7 +384,8 @@ class RtcConnection extends BaseConnection {
     const watchPc = (): void => {
       const pc = dc.peerConnection;
       pc?.addEventListener?.('connectionstatechange', () => {
-        if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.#lost(`peer connection ${pc.connectionState}`);
+        if (pc.connectionState === 'failed' || pc.connectionState === 'closed')
+          this.#lost(`peer connection ${pc.connectionState}`);
       });
     };
     if (dc.peerConnection) watchPc();
@@ -390,8 +450,10 @@ class RtcConnection extends BaseConnection {
     if (this.#tornDown) return;
     let data = message;
     if (data instanceof ArrayBuffer) data = bytesToByteString(new Uint8Array(data));
-    else if (ArrayBuffer.isView(data)) data = bytesToByteString(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    if (typeof data !== 'string' || data.length === 0) return this.#abort('PROTOCOL_ERROR: a data channel message that is not a tagged string');
+    else if (ArrayBuffer.isView(data))
+      data = bytesToByteString(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    if (typeof data !== 'string' || data.length === 0)
+      return this.#abort('PROTOCOL_ERROR: a data channel message that is not a tagged string');
     const tag = data[0];
     if (tag === BYE) {
       if (this.#byeSent) return this.#teardown(); // our goodbye was answered (or both closed at once)
@@ -404,10 +466,13 @@ class RtcConnection extends BaseConnection {
       return;
     }
     if (this.closed) return;
-    if (tag !== FULL && tag !== PIECE) return this.#abort(`PROTOCOL_ERROR: unknown data channel message tag "${tag}"`);
+    if (tag !== FULL && tag !== PIECE)
+      return this.#abort(`PROTOCOL_ERROR: unknown data channel message tag "${tag}"`);
     this.#pieceChars += data.length - 1;
     if (this.#pieceChars > this.#maxChars) {
-      return this.#abort(`FRAME_TOO_LARGE: a frame of more than ${this.#maxChars} characters arrived; the limit is ${this.#maxChars}`);
+      return this.#abort(
+        `FRAME_TOO_LARGE: a frame of more than ${this.#maxChars} characters arrived; the limit is ${this.#maxChars}`,
+      );
     }
     if (tag === PIECE) return void this.#pieces.push(data.slice(1));
     let frame = data.slice(1);
@@ -417,7 +482,8 @@ class RtcConnection extends BaseConnection {
       this.#pieces = [];
     }
     this.#pieceChars = 0;
-    if (!this.deliver(frame)) this.#abort('PROTOCOL_ERROR: too many frames before the link was attached');
+    if (!this.deliver(frame))
+      this.#abort('PROTOCOL_ERROR: too many frames before the link was attached');
   }
 
   /** The peer broke the adapter's rules: close at once, `reason` starting with the error code. */

@@ -10,7 +10,14 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer, ClientOptions } from 'ws';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
-import { dialWebSocket, isWebSocketAddress, labelOf, WebSocketConnection, type ConnectionSet, type WebSocketLike } from './websocket.ts';
+import {
+  dialWebSocket,
+  isWebSocketAddress,
+  labelOf,
+  WebSocketConnection,
+  type ConnectionSet,
+  type WebSocketLike,
+} from './websocket.ts';
 import { parseHostPort } from './host-port.ts';
 import { importOptional } from './optional-package.ts';
 
@@ -81,7 +88,9 @@ export const DEFAULT_MAX_FRAME_BYTES = 12 * 1024 * 1024;
  * const relay = createNode({ name: 'relay', transports: [ws] });
  * await relay.listen(); // ['ws://127.0.0.1:8080/troupe']
  */
-export function createWebSocketServerTransport(options: WebSocketServerTransportOptions = {}): WebSocketServerTransport {
+export function createWebSocketServerTransport(
+  options: WebSocketServerTransportOptions = {},
+): WebSocketServerTransport {
   const path = options.path ?? '/troupe';
   const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   const timeout = options.connectTimeout ?? 10_000;
@@ -116,7 +125,14 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
     async connect(address) {
       if (closed) throw new TroupeError('TRANSPORT_CLOSED', 'transport is closed');
       const { WebSocket } = await loadWs();
-      const make = () => track(new WebSocket(address, { ...options.clientOptions, maxPayload, perMessageDeflate: false }));
+      const make = () =>
+        track(
+          new WebSocket(address, {
+            ...options.clientOptions,
+            maxPayload,
+            perMessageDeflate: false,
+          }),
+        );
       return dialWebSocket(make, address, timeout, open);
     },
 
@@ -125,7 +141,12 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       if (accept) throw new TroupeError('PROTOCOL_ERROR', 'transport is already listening');
       const { WebSocketServer } = await loadWs();
       if (accept) throw new TroupeError('PROTOCOL_ERROR', 'transport is already listening');
-      wss = new WebSocketServer({ noServer: true, maxPayload, clientTracking: false, perMessageDeflate: false });
+      wss = new WebSocketServer({
+        noServer: true,
+        maxPayload,
+        clientTracking: false,
+        perMessageDeflate: false,
+      });
       accept = onConnection;
       if (options.server) {
         server = options.server;
@@ -133,8 +154,11 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       } else {
         ownServer = true;
         const { host, port } = parseHostPort(options.listen ?? '127.0.0.1:0');
-        const reply426 = (_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required');
-        server = options.tls ? https.createServer(options.tls, reply426) : http.createServer(reply426);
+        const reply426 = (_req: http.IncomingMessage, res: http.ServerResponse) =>
+          res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required');
+        server = options.tls
+          ? https.createServer(options.tls, reply426)
+          : http.createServer(reply426);
         const srv = server;
         await new Promise<void>((resolve, reject) => {
           srv.once('error', reject);
@@ -148,7 +172,8 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       if (options.publicUrl) return [options.publicUrl];
       const addr = server.address() as net.AddressInfo;
       const scheme = server instanceof https.Server ? 'wss' : 'ws';
-      const host = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+      const host =
+        addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
       return [`${scheme}://${host}:${addr.port}${path}`];
     },
 
@@ -163,7 +188,9 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
       const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
       let verdict: boolean | Promise<boolean>;
       try {
-        verdict = options.verifyClient ? options.verifyClient({ origin: req.headers.origin, secure, url, req }) : true;
+        verdict = options.verifyClient
+          ? options.verifyClient({ origin: req.headers.origin, secure, url, req })
+          : true;
       } catch {
         verdict = false; // a hook that throws refuses; it must not take the HTTP server down
       }
@@ -206,7 +233,8 @@ export function createWebSocketServerTransport(options: WebSocketServerTransport
 /** Answer an upgrade request with an HTTP error and drop the socket. */
 function refuse(socket: Duplex, status: number, text: string): void {
   if (!socket.writable) return void socket.destroy();
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`,
+  );
   setTimeout(() => socket.destroy(), 1000).unref();
 }
-

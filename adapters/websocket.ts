@@ -22,7 +22,10 @@ export interface WebSocketLike {
 }
 
 /** A `WebSocket` constructor: the global one, or `ws`'s in Node 20. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
 
 const OPEN = 1;
 /** WebSocket close codes used here (RFC 6455 §7.4.1). */
@@ -35,7 +38,10 @@ const CLOSE_UNSUPPORTED_DATA = 1003;
  * A binary message is a frame in Latin-1 bytes; a message over the receiving
  * `ws` server's `maxPayload` closes it with `FRAME_TOO_LARGE: …`.
  */
-export function createWebSocketConnection(socket: WebSocketLike, label: string): WebSocketConnection {
+export function createWebSocketConnection(
+  socket: WebSocketLike,
+  label: string,
+): WebSocketConnection {
   return new WebSocketConnection(socket, label);
 }
 
@@ -64,17 +70,29 @@ export class WebSocketConnection extends BaseConnection {
       if (typeof data === 'string') frame = data;
       else if (data instanceof ArrayBuffer) frame = bytesToByteString(new Uint8Array(data));
       else if (data instanceof Uint8Array) frame = bytesToByteString(data);
-      else return this.#abort('PROTOCOL_ERROR: a message that is neither text nor bytes', CLOSE_UNSUPPORTED_DATA);
-      if (!this.deliver(frame)) this.#abort('PROTOCOL_ERROR: too many frames before the link was attached', CLOSE_UNSUPPORTED_DATA);
+      else
+        return this.#abort(
+          'PROTOCOL_ERROR: a message that is neither text nor bytes',
+          CLOSE_UNSUPPORTED_DATA,
+        );
+      if (!this.deliver(frame))
+        this.#abort(
+          'PROTOCOL_ERROR: too many frames before the link was attached',
+          CLOSE_UNSUPPORTED_DATA,
+        );
     });
     this.#on('error', (e: { error?: { code?: string; message?: string }; message?: string }) => {
       // `ws` says why (its ErrorEvent carries the error); browsers never do.
       const err = e.error;
-      if (err?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.#error = `FRAME_TOO_LARGE: ${err.message ?? 'message over maxPayload'}`;
-      else this.#error ||= `websocket error${err?.message || e.message ? `: ${err?.message ?? e.message}` : ''}`;
+      if (err?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        this.#error = `FRAME_TOO_LARGE: ${err.message ?? 'message over maxPayload'}`;
+      else
+        this.#error ||= `websocket error${err?.message || e.message ? `: ${err?.message ?? e.message}` : ''}`;
     });
     this.#on('close', (e: { code?: number; reason?: string }) => {
-      this.#finish(this.#error || `closed by peer (${e.code ?? '?'}${e.reason ? ` ${e.reason}` : ''})`);
+      this.#finish(
+        this.#error || `closed by peer (${e.code ?? '?'}${e.reason ? ` ${e.reason}` : ''})`,
+      );
     });
   }
 
@@ -160,7 +178,10 @@ export interface WebSocketTransportOptions {
 export function createWebSocketTransport(options: WebSocketTransportOptions = {}): Transport {
   const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (typeof Ctor !== 'function') {
-    throw new TroupeError('TRANSPORT_CLOSED', 'no WebSocket here: pass { WebSocket } (on Node 20, `import { WebSocket } from "ws"`)');
+    throw new TroupeError(
+      'TRANSPORT_CLOSED',
+      'no WebSocket here: pass { WebSocket } (on Node 20, `import { WebSocket } from "ws"`)',
+    );
   }
   const timeout = options.connectTimeout ?? 10_000;
   const open: ConnectionSet = new Set();
@@ -200,19 +221,32 @@ export function createWebSocketTransport(options: WebSocketTransportOptions = {}
  * const node = createNode({ name, secret: cred.secret, transports: [ws] });
  * await node.join(cred.ws); // redials whenever the link is lost, with a fresh token each time
  */
-export function relayCredentialAddress(credentialUrl: string, options: { timeout?: number } = {}): () => Promise<string> {
+export function relayCredentialAddress(
+  credentialUrl: string,
+  options: { timeout?: number } = {},
+): () => Promise<string> {
   const timeout = options.timeout ?? 10_000;
   return async () => {
     let body: { ws?: unknown };
     try {
-      const res = await fetch(credentialUrl, { cache: 'no-store', signal: AbortSignal.timeout(timeout) });
+      const res = await fetch(credentialUrl, {
+        cache: 'no-store',
+        signal: AbortSignal.timeout(timeout),
+      });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       body = (await res.json()) as { ws?: unknown };
     } catch (err) {
-      throw new TroupeError('TRANSPORT_CLOSED', `cannot get a credential from ${credentialUrl}: ${(err as Error).message}`, { cause: err });
+      throw new TroupeError(
+        'TRANSPORT_CLOSED',
+        `cannot get a credential from ${credentialUrl}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     if (typeof body?.ws !== 'string' || !isWebSocketAddress(body.ws)) {
-      throw new TroupeError('TRANSPORT_CLOSED', `the credential from ${credentialUrl} names no ws:// or wss:// address`);
+      throw new TroupeError(
+        'TRANSPORT_CLOSED',
+        `the credential from ${credentialUrl} names no ws:// or wss:// address`,
+      );
     }
     return body.ws;
   };
@@ -232,18 +266,35 @@ export function labelOf(address: string): string {
  * Open a socket made by `make()` and wait until it is open; rejects with `TRANSPORT_CLOSED` when
  * it fails or `timeout` ms pass first. Shared by both WebSocket transports.
  */
-export function dialWebSocket(make: () => WebSocketLike, address: string, timeout: number, owner?: ConnectionSet): Promise<WebSocketConnection> {
+export function dialWebSocket(
+  make: () => WebSocketLike,
+  address: string,
+  timeout: number,
+  owner?: ConnectionSet,
+): Promise<WebSocketConnection> {
   return new Promise((resolve, reject) => {
     let socket: WebSocketLike;
     try {
       socket = make();
     } catch (err) {
-      reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${labelOf(address)}: ${(err as Error).message}`, { cause: err }));
+      reject(
+        new TroupeError(
+          'TRANSPORT_CLOSED',
+          `cannot connect to ${labelOf(address)}: ${(err as Error).message}`,
+          { cause: err },
+        ),
+      );
       return;
     }
     const target = socket as unknown as {
-      addEventListener(t: string, f: (e: { error?: Error; message?: string; code?: number }) => void): void;
-      removeEventListener(t: string, f: (e: { error?: Error; message?: string; code?: number }) => void): void;
+      addEventListener(
+        t: string,
+        f: (e: { error?: Error; message?: string; code?: number }) => void,
+      ): void;
+      removeEventListener(
+        t: string,
+        f: (e: { error?: Error; message?: string; code?: number }) => void,
+      ): void;
     };
     let why = '';
     const done = (): void => {
@@ -259,9 +310,16 @@ export function dialWebSocket(make: () => WebSocketLike, address: string, timeou
       } catch {
         // never opened
       }
-      reject(new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${labelOf(address)}: ${message}`));
+      reject(
+        new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${labelOf(address)}: ${message}`),
+      );
     };
-    const handler = (e: { type?: string; error?: Error; message?: string; code?: number }): void => {
+    const handler = (e: {
+      type?: string;
+      error?: Error;
+      message?: string;
+      code?: number;
+    }): void => {
       if (e.type === 'open') {
         done();
         resolve(new WebSocketConnection(socket, labelOf(address), owner));

@@ -7,10 +7,19 @@
  * `createWorkerNode()`. Any other pair of ports: `connectPort(node, port)` on each side.
  */
 import { createNode, TroupeError, type Node, type NodeOptions } from '../core/index.ts';
-import { createPortConnection, type PortConnectionOptions, type PortEndpoint } from './port-connection.ts';
+import {
+  createPortConnection,
+  type PortConnectionOptions,
+  type PortEndpoint,
+} from './port-connection.ts';
 
 export { createPortConnection } from './port-connection.ts';
-export type { PortConnection, PortConnectionOptions, PortControl, PortEndpoint } from './port-connection.ts';
+export type {
+  PortConnection,
+  PortConnectionOptions,
+  PortControl,
+  PortEndpoint,
+} from './port-connection.ts';
 
 /** Options of {@link connectPort}. */
 export interface ConnectPortOptions extends PortConnectionOptions {
@@ -28,9 +37,17 @@ export interface ConnectPortOptions extends PortConnectionOptions {
  * const { port1, port2 } = new MessageChannel();
  * const [idOfB, idOfA] = await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]);
  */
-export function connectPort(node: Node, endpoint: PortEndpoint, options: ConnectPortOptions = {}): Promise<string> {
+export function connectPort(
+  node: Node,
+  endpoint: PortEndpoint,
+  options: ConnectPortOptions = {},
+): Promise<string> {
   const conn = createPortConnection(endpoint, options);
-  return node.attach(conn, options.initiator ?? false, options.secret === undefined ? {} : { secret: options.secret });
+  return node.attach(
+    conn,
+    options.initiator ?? false,
+    options.secret === undefined ? {} : { secret: options.secret },
+  );
 }
 
 /** Options of {@link spawnWorkerNode}. */
@@ -59,7 +76,11 @@ export interface SpawnWorkerNodeOptions {
  * const id = await spawnWorkerNode(node, worker);   // the worker's node id
  * const answer = await node.call('tiles-1', job);    // a name the worker registered
  */
-export function spawnWorkerNode(node: Node, worker: PortEndpoint, options: SpawnWorkerNodeOptions = {}): Promise<string> {
+export function spawnWorkerNode(
+  node: Node,
+  worker: PortEndpoint,
+  options: SpawnWorkerNodeOptions = {},
+): Promise<string> {
   const secret = options.secret ?? node.options.secret;
   return connectPort(node, worker, {
     initiator: true,
@@ -86,7 +107,10 @@ export interface ConnectToParentOptions {
  * it has no route for goes up to its parent.
  * @throws {TroupeError} `TRANSPORT_CLOSED` when there is no parent or it does not answer in time.
  */
-export async function connectToParent(node: Node, options: ConnectToParentOptions = {}): Promise<string> {
+export async function connectToParent(
+  node: Node,
+  options: ConnectToParentOptions = {},
+): Promise<string> {
   const endpoint = options.endpoint ?? (await parentEndpoint());
   const conn = createPortConnection(endpoint, { label: 'parent' });
   const timeout = options.timeout ?? node.options.handshakeTimeout;
@@ -95,7 +119,9 @@ export async function connectToParent(node: Node, options: ConnectToParentOption
     conn.opened,
     new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        reject(new TroupeError('TRANSPORT_CLOSED', `the parent did not answer within ${timeout} ms`));
+        reject(
+          new TroupeError('TRANSPORT_CLOSED', `the parent did not answer within ${timeout} ms`),
+        );
         conn.close();
       }, timeout);
     }),
@@ -119,7 +145,10 @@ export interface WorkerNodeOptions extends NodeOptions {
  * const { node } = createWorkerNode();
  * node.spawn(tileBehaviour, { name: 'tiles-1' });
  */
-export function createWorkerNode(options: WorkerNodeOptions = {}): { node: Node; parent: Promise<string> } {
+export function createWorkerNode(options: WorkerNodeOptions = {}): {
+  node: Node;
+  parent: Promise<string>;
+} {
   const { parent: parentOptions, ...nodeOptions } = options;
   const node = createNode(nodeOptions);
   const parent = connectToParent(node, parentOptions);
@@ -135,13 +164,18 @@ async function parentEndpoint(): Promise<PortEndpoint> {
     postMessage?: unknown;
     process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown };
   };
-  if (typeof g.WorkerGlobalScope === 'function' && typeof g.postMessage === 'function') return globalThis as unknown as PortEndpoint;
+  if (typeof g.WorkerGlobalScope === 'function' && typeof g.postMessage === 'function')
+    return globalThis as unknown as PortEndpoint;
   if (g.process?.versions?.node) {
     // No `import 'node:…'` a bundler could see: Node ≥ 20.16 hands out built-ins directly; older
     // ones get a specifier built at run time.
     const specifier = ['node', 'worker_threads'].join(':');
-    const mod = (g.process.getBuiltinModule?.(specifier) ?? (await import(/* @vite-ignore */ specifier))) as WorkerThreads;
+    const mod = (g.process.getBuiltinModule?.(specifier) ??
+      (await import(/* @vite-ignore */ specifier))) as WorkerThreads;
     if (mod.parentPort) return mod.parentPort;
   }
-  throw new TroupeError('TRANSPORT_CLOSED', 'not running in a worker: there is no parent to connect to');
+  throw new TroupeError(
+    'TRANSPORT_CLOSED',
+    'not running in a worker: there is no parent to connect to',
+  );
 }

@@ -14,14 +14,26 @@ const browser: BenchCase = {
     const run = runInNetns('bench/browser/run.ts', ['bench'], 600_000);
     let r;
     try {
-      r = await run.result<{ isolated: boolean; sizes: { rttN: number; reps: number; onewayN: number; chunk: number }; figures: Record<string, { raw: Figures; troupe: Figures }> }>('bench');
+      r = await run.result<{
+        isolated: boolean;
+        sizes: { rttN: number; reps: number; onewayN: number; chunk: number };
+        figures: Record<string, { raw: Figures; troupe: Figures }>;
+      }>('bench');
     } finally {
       await run.stop();
     }
     if (!r.ok || !r.value) throw new Error(`${r.error}\n${(r.diagnostics ?? []).join('\n')}`);
     const { figures, sizes, isolated } = r.value;
-    const raw = { worker: 'raw postMessage (structured clone)', websocket: 'raw WebSocket, JSON text', webrtc: 'raw peerjs DataConnection, JSON text' } as const;
-    const rawName = { worker: 'raw postMessage', websocket: 'raw WebSocket', webrtc: 'raw peerjs' } as const;
+    const raw = {
+      worker: 'raw postMessage (structured clone)',
+      websocket: 'raw WebSocket, JSON text',
+      webrtc: 'raw peerjs DataConnection, JSON text',
+    } as const;
+    const rawName = {
+      worker: 'raw postMessage',
+      websocket: 'raw WebSocket',
+      webrtc: 'raw peerjs',
+    } as const;
     const note =
       `browser.*: Chromium, one page; ${sizes.reps} interleaved rounds of ${sizes.rttN} sequential round trips (p50 per round, median of rounds) and ` +
       `${sizes.onewayN} one-way messages, ${sizes.chunk} per task, until the far end counted them. troupe: call/send to a behaviour with a zod schema in a worker node, ` +
@@ -38,7 +50,13 @@ const browser: BenchCase = {
         target: { kind: 'max-ratio', ratio: 1.5 },
         ...(what === 'worker' && { note }),
       });
-      out.push({ key: `browser.${what}.rtt_p99_us`, unit: 'µs', value: median(f.troupe.p99), baseline: median(f.raw.p99), baselineLabel: raw[what] });
+      out.push({
+        key: `browser.${what}.rtt_p99_us`,
+        unit: 'µs',
+        value: median(f.troupe.p99),
+        baseline: median(f.raw.p99),
+        baselineLabel: raw[what],
+      });
       out.push({
         key: `browser.${what}.oneway`,
         unit: 'msgs/s',
@@ -47,7 +65,13 @@ const browser: BenchCase = {
         baselineLabel: `${rawName[what]}, ${sizes.chunk} msgs/post as JSON`,
         ...(what === 'worker' && { target: { kind: 'min-ratio' as const, ratio: 0.5 } }),
       });
-      out.push({ key: `browser.${what}.oneway_per_msg`, unit: 'msgs/s', value: median(f.troupe.oneway), baseline: median(f.raw.oneway), baselineLabel: `${rawName[what]}, 1 msg/post` });
+      out.push({
+        key: `browser.${what}.oneway_per_msg`,
+        unit: 'msgs/s',
+        value: median(f.troupe.oneway),
+        baseline: median(f.raw.oneway),
+        baselineLabel: `${rawName[what]}, 1 msg/post`,
+      });
     }
     return out;
   },

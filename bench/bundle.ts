@@ -50,7 +50,9 @@ function partOf(id: string): Part {
 
 /** `troupe`, `troupe/websocket`, … → the `.ts` source behind each exports entry. */
 function sourceAliases(): { find: RegExp; replacement: string }[] {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { import: string }> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { import: string }>;
+  };
   return Object.entries(pkg.exports)
     .filter((e): e is [string, { import: string }] => typeof e[1] === 'object')
     .map(([sub, t]) => ({
@@ -67,7 +69,10 @@ const bundle: BenchCase = {
     mkdirSync(join(root, 'node_modules', '.cache'), { recursive: true });
     const dir = mkdtempSync(join(root, 'node_modules', '.cache', 'troupe-bundle-'));
     try {
-      writeFileSync(join(dir, 'index.html'), '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>\n');
+      writeFileSync(
+        join(dir, 'index.html'),
+        '<!doctype html><html><body><script type="module" src="./main.js"></script></body></html>\n',
+      );
       writeFileSync(join(dir, 'main.js'), PAGE);
       const out = await build({
         root: dir,
@@ -79,10 +84,23 @@ const bundle: BenchCase = {
           minify: true,
           target: 'es2022',
           modulePreload: false,
-          rolldownOptions: { output: { codeSplitting: { groups: [{ name: (id: string) => (partOf(id) === 'troupe' ? null : partOf(id)) }] } } },
+          rolldownOptions: {
+            output: {
+              codeSplitting: {
+                groups: [{ name: (id: string) => (partOf(id) === 'troupe' ? null : partOf(id)) }],
+              },
+            },
+          },
         },
       });
-      const outputs = (Array.isArray(out) ? out : [out]) as { output: { type: string; fileName: string; code?: string; modules?: Record<string, { renderedLength: number }> }[] }[];
+      const outputs = (Array.isArray(out) ? out : [out]) as {
+        output: {
+          type: string;
+          fileName: string;
+          code?: string;
+          modules?: Record<string, { renderedLength: number }>;
+        }[];
+      }[];
       const gz: Record<Part, number> = { troupe: 0, zod: 0, superjson: 0, noble: 0, peerjs: 0 };
       for (const o of outputs) {
         for (const chunk of o.output) {
@@ -92,7 +110,8 @@ const bundle: BenchCase = {
           // their share of its rendered code.
           const chunkGz = gzipSync(chunk.code, { level: 9 }).length;
           const byPart = new Map<Part, number>();
-          for (const [id, m] of Object.entries(chunk.modules ?? {})) byPart.set(partOf(id), (byPart.get(partOf(id)) ?? 0) + m.renderedLength);
+          for (const [id, m] of Object.entries(chunk.modules ?? {}))
+            byPart.set(partOf(id), (byPart.get(partOf(id)) ?? 0) + m.renderedLength);
           const rendered = [...byPart.values()].reduce((x, y) => x + y, 0);
           for (const [part, len] of byPart) gz[part] += rendered ? (chunkGz * len) / rendered : 0;
         }
@@ -100,14 +119,27 @@ const bundle: BenchCase = {
       const kb = (n: number) => Math.round(n / 10) / 100;
       const core = gz.troupe + gz.superjson + gz.noble;
       const total = Object.values(gz).reduce((a, b) => a + b, 0);
-      const r = (key: string, bytes: number, note?: string): Result => ({ key, unit: 'kB', value: kb(bytes), baseline: null, ...(note && { note }) });
+      const r = (key: string, bytes: number, note?: string): Result => ({
+        key,
+        unit: 'kB',
+        value: kb(bytes),
+        baseline: null,
+        ...(note && { note }),
+      });
       return [
         r('bundle.troupe_gz_kb', gz.troupe),
         r('bundle.zod_gz_kb', gz.zod),
         r('bundle.superjson_gz_kb', gz.superjson),
         r('bundle.noble_gz_kb', gz.noble),
         r('bundle.peerjs_gz_kb', gz.peerjs),
-        { ...r('bundle.core_gz_kb', core, 'bundle: gzipped production Vite build of a page using troupe, troupe/websocket, troupe/webrtc; core = troupe + superjson + @noble/hashes'), target: { kind: 'max', limit: 30 } },
+        {
+          ...r(
+            'bundle.core_gz_kb',
+            core,
+            'bundle: gzipped production Vite build of a page using troupe, troupe/websocket, troupe/webrtc; core = troupe + superjson + @noble/hashes',
+          ),
+          target: { kind: 'max', limit: 30 },
+        },
         r('bundle.total_gz_kb', total),
       ];
     } finally {

@@ -47,7 +47,11 @@ const update: BenchCase = {
 const join: BenchCase = {
   name: 'collab.join',
   async run(): Promise<Result[]> {
-    const s = createNode({ name: 'bench-docs', secret: 'b', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const s = createNode({
+      name: 'bench-docs',
+      secret: 'b',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    });
     const server = await serveDocuments(s);
     const [address] = await s.listen();
     const sdoc = await server.doc('big');

@@ -18,7 +18,11 @@ import { encodeFrames, frameReader } from './raw-frames.ts';
 const chunkOf = (i: number, filler: string) => String(i).padStart(10, '0') + filler.slice(10);
 
 if (isMainThread) {
-  const node = createNode({ name: `flow-peer-${process.pid}`, secret: process.env.BENCH_SECRET ?? 'bench-secret', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+  const node = createNode({
+    name: `flow-peer-${process.pid}`,
+    secret: process.env.BENCH_SECRET ?? 'bench-secret',
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+  });
   node.spawn(
     behaviour({
       handle: (m: { count: number; size: number }, _s: undefined, ctx) => {
@@ -69,14 +73,20 @@ if (isMainThread) {
       let i = 0;
       const pump = (): void => {
         while (i < count) {
-          if (!socket.write(encodeFrames([chunkOf(i++, filler)]))) return void socket.once('drain', pump);
+          if (!socket.write(encodeFrames([chunkOf(i++, filler)])))
+            return void socket.once('drain', pump);
         }
       };
       pump();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  process.send!({ address, node: node.id, port: (server.address() as net.AddressInfo).port, sinkPort: (sinks.address() as net.AddressInfo).port });
+  process.send!({
+    address,
+    node: node.id,
+    port: (server.address() as net.AddressInfo).port,
+    sinkPort: (sinks.address() as net.AddressInfo).port,
+  });
   process.on('message', (m: { exit?: boolean }) => m.exit && process.exit(0));
 } else if ((workerData as { mode: string }).mode === 'raw') {
   parentPort!.on('message', (buf: ArrayBuffer) => parentPort!.postMessage(buf, [buf]));

@@ -27,7 +27,10 @@ const peer = new URL('./flow-peer.ts', import.meta.url);
 const MB = 1024 * 1024;
 
 /** Median round trip (µs) of `n` moves of one 1 MB buffer there and back through `roundTrip`. */
-async function moves(n: number, roundTrip: (buf: ArrayBuffer) => Promise<ArrayBuffer>): Promise<number> {
+async function moves(
+  n: number,
+  roundTrip: (buf: ArrayBuffer) => Promise<ArrayBuffer>,
+): Promise<number> {
   let buf = new ArrayBuffer(MB);
   const times = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -48,12 +51,14 @@ export const cases: BenchCase[] = [
       const node = createNode({ name: 'bench-flow-main' });
       try {
         await spawnWorkerNode(node, thread);
-        for (let i = 0; i < 400 && !node.whereis('back'); i++) await new Promise((r) => setTimeout(r, 5));
+        for (let i = 0; i < 400 && !node.whereis('back'); i++)
+          await new Promise((r) => setTimeout(r, 5));
         const back = node.whereis('back') as ActorRef<{ buf: ArrayBuffer }, { buf: ArrayBuffer }>;
         if (!back) throw new Error('the worker node did not register `back`');
         const r = await interleaved(
           {
-            troupe: () => moves(500, async (buf) => (await back.call({ buf }, { transfer: [buf] })).buf),
+            troupe: () =>
+              moves(500, async (buf) => (await back.call({ buf }, { transfer: [buf] })).buf),
             raw: () =>
               moves(500, (buf) => {
                 const p = new Promise<ArrayBuffer>((res) => raw.once('message', res));
@@ -83,15 +88,33 @@ export const cases: BenchCase[] = [
   {
     name: 'stream.tcp',
     async run(): Promise<Result[]> {
-      const child = fork(fileURLToPath(peer), ['tcp'], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_SECRET: SECRET }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const node = createNode({ name: 'bench-flow-tcp', secret: SECRET, transports: [createTcpTransport()] });
+      const child = fork(fileURLToPath(peer), ['tcp'], {
+        execArgv: ['--import', 'tsx'],
+        env: { ...process.env, BENCH_SECRET: SECRET },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      const node = createNode({
+        name: 'bench-flow-tcp',
+        secret: SECRET,
+        transports: [createTcpTransport()],
+      });
       try {
-        const info = await new Promise<{ address: string; node: string; port: number; sinkPort: number }>((res, rej) => {
+        const info = await new Promise<{
+          address: string;
+          node: string;
+          port: number;
+          sinkPort: number;
+        }>((res, rej) => {
           child.once('message', res as (m: unknown) => void);
           child.once('exit', () => rej(new Error('flow peer exited')));
         });
         await node.connect(info.address);
-        for (let i = 0; i < 400 && !(node.whereis('bytes') && node.whereis('bulk') && node.whereis('echo')); i++) await new Promise((r) => setTimeout(r, 5));
+        for (
+          let i = 0;
+          i < 400 && !(node.whereis('bytes') && node.whereis('bulk') && node.whereis('echo'));
+          i++
+        )
+          await new Promise((r) => setTimeout(r, 5));
         const size = 64 * 1024;
         const count = (256 * MB) / size;
         const r = await interleaved(
@@ -99,7 +122,8 @@ export const cases: BenchCase[] = [
             troupe: async () => {
               const t0 = now();
               let n = 0;
-              for await (const c of node.stream<string>('bytes', { count, size })) if ((c as string).length === size) n++;
+              for await (const c of node.stream<string>('bytes', { count, size }))
+                if ((c as string).length === size) n++;
               if (n !== count) throw new Error(`stream delivered ${n} of ${count} chunks`);
               return 256 / ((now() - t0) / 1000);
             },
@@ -107,7 +131,9 @@ export const cases: BenchCase[] = [
               new Promise<number>((res, rej) => {
                 const t0 = now();
                 let n = 0;
-                const socket = net.connect({ host: '127.0.0.1', port: info.port }, () => socket.write(JSON.stringify({ count, size })));
+                const socket = net.connect({ host: '127.0.0.1', port: info.port }, () =>
+                  socket.write(JSON.stringify({ count, size })),
+                );
                 socket.on(
                   'data',
                   frameReader((text) => {
@@ -142,7 +168,9 @@ export const cases: BenchCase[] = [
                 const t0 = now();
                 const socket = net.connect({ host: '127.0.0.1', port: info.sinkPort }, async () => {
                   socket.write(encodeFrames([String(N)]));
-                  for (let i = 0; i < N; i++) if (!socket.write(encodeFrames([one]))) await new Promise((r) => socket.once('drain', r));
+                  for (let i = 0; i < N; i++)
+                    if (!socket.write(encodeFrames([one])))
+                      await new Promise((r) => socket.once('drain', r));
                 });
                 socket.once('data', () => {
                   socket.destroy();

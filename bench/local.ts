@@ -65,9 +65,15 @@ const oneway: BenchCase = {
       await done;
       return ONEWAY_N / ((now() - t0) / 1000);
     };
-    const r = await interleaved({ troupe: () => troupe(CHUNK), raw: () => raw(CHUNK) }, { warmup: 2, reps: 5 });
+    const r = await interleaved(
+      { troupe: () => troupe(CHUNK), raw: () => raw(CHUNK) },
+      { warmup: 2, reps: 5 },
+    );
     // The same, all ONEWAY_N sent in one synchronous burst (the scheduler's turn budget applies).
-    const burst = await interleaved({ troupe: () => troupe(ONEWAY_N), raw: () => raw(ONEWAY_N) }, { warmup: 1, reps: 3 });
+    const burst = await interleaved(
+      { troupe: () => troupe(ONEWAY_N), raw: () => raw(ONEWAY_N) },
+      { warmup: 1, reps: 3 },
+    );
     await node.shutdown();
     return [
       {
@@ -79,7 +85,13 @@ const oneway: BenchCase = {
         target: { kind: 'min-ratio', ratio: 0.4 },
         note: `local.oneway: ${ONEWAY_N} msgs to a behaviour with a zod schema, ${CHUNK} per tick; local.oneway_burst: all ${ONEWAY_N} in one synchronous loop. Baseline: the same messages through an index-reset array queue to the same handler, no validation.`,
       },
-      { key: 'local.oneway_burst', unit: 'msgs/s', value: burst.troupe, baseline: burst.raw, baselineLabel: 'array-queue drain loop' },
+      {
+        key: 'local.oneway_burst',
+        unit: 'msgs/s',
+        value: burst.troupe,
+        baseline: burst.raw,
+        baselineLabel: 'array-queue drain loop',
+      },
     ];
   },
 };
@@ -137,8 +149,14 @@ const call: BenchCase = {
       return CALL_N / ((now() - t0) / 1000);
     };
     const troupeCall = (m: Msg) => echo.call(m);
-    const seq = await interleaved({ troupe: () => sequential(troupeCall), raw: () => sequential(rawCall) }, { warmup: 1, reps: 5 });
-    const conc = await interleaved({ troupe: () => concurrent(troupeCall), raw: () => concurrent(rawCall) }, { warmup: 1, reps: 5 });
+    const seq = await interleaved(
+      { troupe: () => sequential(troupeCall), raw: () => sequential(rawCall) },
+      { warmup: 1, reps: 5 },
+    );
+    const conc = await interleaved(
+      { troupe: () => concurrent(troupeCall), raw: () => concurrent(rawCall) },
+      { warmup: 1, reps: 5 },
+    );
     await node.shutdown();
     if (check === 0.5) console.log(check); // keep `check` alive
     return [
@@ -151,7 +169,13 @@ const call: BenchCase = {
         target: { kind: 'min-ratio', ratio: 0.4 },
         note: `local.call: ${CALL_N} sequential awaited calls to a typed behaviour; local.call_concurrent: ${CALLERS} callers. Baseline: a promise resolved from an array queue drained in a microtask (no validation, envelope, timeout or call table).`,
       },
-      { key: 'local.call_concurrent', unit: 'calls/s', value: conc.troupe, baseline: conc.raw, baselineLabel: 'raw promise round trip' },
+      {
+        key: 'local.call_concurrent',
+        unit: 'calls/s',
+        value: conc.troupe,
+        baseline: conc.raw,
+        baselineLabel: 'raw promise round trip',
+      },
     ];
   },
 };
@@ -184,7 +208,10 @@ const spawn: BenchCase = {
     // Warm up on a tenth of the count: a full extra million would only add GC time.
     troupe(SPAWN_N / 10);
     raw(SPAWN_N / 10);
-    const r = await interleaved({ troupe: () => troupe(), raw: () => raw() }, { warmup: 0, reps: 3 });
+    const r = await interleaved(
+      { troupe: () => troupe(), raw: () => raw() },
+      { warmup: 0, reps: 3 },
+    );
 
     // Heap bytes per idle actor: heapUsed after a full GC, before and after N of them.
     let bytes: number | null = null;
@@ -242,7 +269,10 @@ const spawn: BenchCase = {
         baseline: bareBytes,
         baselineLabel: 'bare object in a Map',
         target: { kind: 'max', limit: 512 },
-        note: bytes === null ? 'actor.idle_bytes: n/a, run node with --expose-gc' : `actor.idle_bytes: heapUsed delta after GC over ${IDLE_N} idle behaviours (including the node's Map entry), vs the same number of bare objects in a Map.`,
+        note:
+          bytes === null
+            ? 'actor.idle_bytes: n/a, run node with --expose-gc'
+            : `actor.idle_bytes: heapUsed delta after GC over ${IDLE_N} idle behaviours (including the node's Map entry), vs the same number of bare objects in a Map.`,
       },
     ];
   },

@@ -72,7 +72,13 @@ const oneway: BenchCase = {
         target: { kind: 'min-ratio', ratio: 0.5 },
         note: `memlink.oneway: ${N} msgs from node a to a typed behaviour on node b over connectMemory, ${CHUNK} per tick. Baseline: each tick's ${CHUNK} msgs as one JSON array, stringified and parsed, then handled (memlink.oneway_per_msg: JSON.stringify+parse per message). Baselines do not validate.`,
       },
-      { key: 'memlink.oneway_per_msg', unit: 'msgs/s', value: r.troupe, baseline: r.raw, baselineLabel: 'JSON.stringify+parse per msg' },
+      {
+        key: 'memlink.oneway_per_msg',
+        unit: 'msgs/s',
+        value: r.troupe,
+        baseline: r.raw,
+        baselineLabel: 'JSON.stringify+parse per msg',
+      },
     ];
   },
 };

@@ -24,14 +24,23 @@ const dec = new TextDecoder();
 
 if (process.argv[2] === 'raw') {
   const nc = await connect({ servers: url });
-  nc.subscribe('bench.echo', { callback: (_e, m) => m.respond(new TextEncoder().encode(JSON.stringify(JSON.parse(dec.decode(m.data)) as Msg))) });
-  nc.subscribe('bench.sink', { callback: (_e, m) => sink.handle(JSON.parse(dec.decode(m.data)) as Msg) });
+  nc.subscribe('bench.echo', {
+    callback: (_e, m) =>
+      m.respond(new TextEncoder().encode(JSON.stringify(JSON.parse(dec.decode(m.data)) as Msg))),
+  });
+  nc.subscribe('bench.sink', {
+    callback: (_e, m) => sink.handle(JSON.parse(dec.decode(m.data)) as Msg),
+  });
   await nc.flush();
   send({ ready: true });
 } else {
   const { createNatsTransport } = await import('../adapters/nats.ts');
   const t = createNatsTransport({ servers: url });
-  const node = createNode({ name: 'bench-peer', secret: process.env.BENCH_SECRET, transports: [t] });
+  const node = createNode({
+    name: 'bench-peer',
+    secret: process.env.BENCH_SECRET,
+    transports: [t],
+  });
   const [address] = await node.listen();
   const echo = node.spawn(behaviour({ schema: Msg, handle: (m, _s, ctx) => ctx.reply(m) }));
   const counter = node.spawn(behaviour({ schema: Msg, handle: (m) => sink.handle(m) }));

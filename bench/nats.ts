@@ -9,7 +9,15 @@ import { connect } from 'nats';
 import { createNode, type ActorRef } from '../core/index.ts';
 import { createNatsTransport } from '../adapters/nats.ts';
 import { startNatsServer } from '../tests/helpers/nats-server.ts';
-import { interleaved, median, now, percentile, tick, type BenchCase, type Result } from './harness.ts';
+import {
+  interleaved,
+  median,
+  now,
+  percentile,
+  tick,
+  type BenchCase,
+  type Result,
+} from './harness.ts';
 import { makeMessages, type Msg } from './messages.ts';
 
 const RTT_N = 3_000;
@@ -40,7 +48,10 @@ class Peer {
     const i = this.#inbox.findIndex((m) => key in m);
     if (i >= 0) return Promise.resolve(this.#inbox.splice(i, 1)[0]!);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats peer sent no "${key}" within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`nats peer sent no "${key}" within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.#waiters.push({ key, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }
@@ -54,7 +65,11 @@ class Peer {
   }
 }
 
-async function rtts(n: number, msgs: Msg[], roundTrip: (m: Msg) => Promise<unknown>): Promise<Float64Array> {
+async function rtts(
+  n: number,
+  msgs: Msg[],
+  roundTrip: (m: Msg) => Promise<unknown>,
+): Promise<Float64Array> {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const t0 = now();
@@ -64,7 +79,11 @@ async function rtts(n: number, msgs: Msg[], roundTrip: (m: Msg) => Promise<unkno
   return out.sort();
 }
 
-async function oneway(msgs: Msg[], sendChunk: (from: number, to: number) => void, arrived: Promise<unknown>): Promise<number> {
+async function oneway(
+  msgs: Msg[],
+  sendChunk: (from: number, to: number) => void,
+  arrived: Promise<unknown>,
+): Promise<number> {
   const t0 = now();
   for (let i = 0; i < msgs.length; i += CHUNK) {
     sendChunk(i, Math.min(msgs.length, i + CHUNK));
@@ -87,12 +106,22 @@ const nats: BenchCase = {
     const node = createNode({ name: 'bench-main', secret: SECRET, transports: [t] });
     try {
       await rawPeer.next('ready');
-      const info = (await troupePeer.next('address')) as { address: string; node: string; echo: number; sink: number };
+      const info = (await troupePeer.next('address')) as {
+        address: string;
+        node: string;
+        echo: number;
+        sink: number;
+      };
       await node.connect(info.address);
       const echo = node.ref(info.node, info.echo) as ActorRef<Msg, Msg>;
       const sink = node.ref(info.node, info.sink) as ActorRef<Msg>;
       const msgs = makeMessages(ONEWAY_N);
-      const rawRtt = async (m: Msg) => JSON.parse(dec.decode((await nc.request('bench.echo', enc.encode(JSON.stringify(m)), { timeout: 5000 })).data)) as Msg;
+      const rawRtt = async (m: Msg) =>
+        JSON.parse(
+          dec.decode(
+            (await nc.request('bench.echo', enc.encode(JSON.stringify(m)), { timeout: 5000 })).data,
+          ),
+        ) as Msg;
       const troupeRtt = (m: Msg) => echo.call(m);
       await rtts(RTT_N, msgs, rawRtt);
       await rtts(RTT_N, msgs, troupeRtt);
@@ -112,7 +141,8 @@ const nats: BenchCase = {
             oneway(
               msgs,
               (a, b) => {
-                for (let i = a; i < b; i++) nc.publish('bench.sink', enc.encode(JSON.stringify(msgs[i])));
+                for (let i = a; i < b; i++)
+                  nc.publish('bench.sink', enc.encode(JSON.stringify(msgs[i])));
               },
               (await rawPeer.arm(ONEWAY_N)).done,
             ),
@@ -129,9 +159,30 @@ const nats: BenchCase = {
       );
       const note = `nats.*: two processes on one local nats-server 2.9. RTT: ${RTT_REPS} rounds of ${RTT_N} sequential calls (troupe: call to a typed echo behaviour over the NATS transport; raw: nc.request to a responder), median of the rounds' percentiles. nats.oneway: ${ONEWAY_N} msgs, ${CHUNK} per tick (troupe: sends to a typed sink actor; raw: one publish per message).`;
       return [
-        { key: 'nats.rtt_p50_us', unit: 'µs', value: median(p50.troupe), baseline: median(p50.raw), baselineLabel: 'raw NATS request', target: { kind: 'max-ratio', ratio: 1.3 }, note },
-        { key: 'nats.rtt_p99_us', unit: 'µs', value: median(p99.troupe), baseline: median(p99.raw), baselineLabel: 'raw NATS request' },
-        { key: 'nats.oneway', unit: 'msgs/s', value: ow.troupe, baseline: ow.raw, baselineLabel: 'raw NATS publish', target: { kind: 'min-ratio', ratio: 0.7 } },
+        {
+          key: 'nats.rtt_p50_us',
+          unit: 'µs',
+          value: median(p50.troupe),
+          baseline: median(p50.raw),
+          baselineLabel: 'raw NATS request',
+          target: { kind: 'max-ratio', ratio: 1.3 },
+          note,
+        },
+        {
+          key: 'nats.rtt_p99_us',
+          unit: 'µs',
+          value: median(p99.troupe),
+          baseline: median(p99.raw),
+          baselineLabel: 'raw NATS request',
+        },
+        {
+          key: 'nats.oneway',
+          unit: 'msgs/s',
+          value: ow.troupe,
+          baseline: ow.raw,
+          baselineLabel: 'raw NATS publish',
+          target: { kind: 'min-ratio', ratio: 0.7 },
+        },
       ];
     } finally {
       rawPeer.kill();

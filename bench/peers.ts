@@ -21,7 +21,13 @@ import { fileURLToPath } from 'node:url';
 import { behaviour, createNode } from '../core/index.ts';
 import { gc, hasGc, median, now, summary, tick, type BenchCase, type Result } from './harness.ts';
 import { Msg, Sink, makeMessages } from './messages.ts';
-import { ONEWAY_N as TCP_ONEWAY_N, RTT_N as TCP_RTT_N, oneway as tcpOneway, rtts as tcpRtts, troupeSide } from './tcp.ts';
+import {
+  ONEWAY_N as TCP_ONEWAY_N,
+  RTT_N as TCP_RTT_N,
+  oneway as tcpOneway,
+  rtts as tcpRtts,
+  troupeSide,
+} from './tcp.ts';
 import { roundTrips, startThread, troupeWorker } from './worker.ts';
 import { comlinkEndpoint } from './comlink-endpoint.ts';
 
@@ -42,7 +48,9 @@ const ERL_SOURCE = fileURLToPath(new URL('./erlang/troupe_bench.erl', import.met
 function findErlang(): { ok: true } | { ok: false; why: string } {
   const have = () => {
     try {
-      execFileSync('sh', ['-c', 'command -v erl && command -v erlc && command -v epmd'], { stdio: 'ignore' });
+      execFileSync('sh', ['-c', 'command -v erl && command -v erlc && command -v epmd'], {
+        stdio: 'ignore',
+      });
       return true;
     } catch {
       return false;
@@ -50,20 +58,39 @@ function findErlang(): { ok: true } | { ok: false; why: string } {
   };
   if (have()) return { ok: true };
   const cmd = 'apt-get install -y --no-install-recommends erlang-base';
-  if (process.getuid?.() !== 0) return { ok: false, why: `Erlang/OTP not installed; run as root: ${cmd}` };
+  if (process.getuid?.() !== 0)
+    return { ok: false, why: `Erlang/OTP not installed; run as root: ${cmd}` };
   console.log(`\n  installing Erlang/OTP: ${cmd}`);
   try {
-    execFileSync('sh', ['-c', `${cmd} || (apt-get update && ${cmd})`], { stdio: 'ignore', timeout: 300_000 });
+    execFileSync('sh', ['-c', `${cmd} || (apt-get update && ${cmd})`], {
+      stdio: 'ignore',
+      timeout: 300_000,
+    });
   } catch (err) {
-    return { ok: false, why: `installing Erlang failed (${(err as Error).message.split('\n')[0]}); run as root: ${cmd}` };
+    return {
+      ok: false,
+      why: `installing Erlang failed (${(err as Error).message.split('\n')[0]}); run as root: ${cmd}`,
+    };
   }
-  return have() ? { ok: true } : { ok: false, why: `erl still missing after install; run as root: ${cmd}` };
+  return have()
+    ? { ok: true }
+    : { ok: false, why: `erl still missing after install; run as root: ${cmd}` };
 }
 
 /** Run `erl … -s troupe_bench main <args>`; resolves with its RESULT lines (the last of each key). */
-function erl(dir: string, vmArgs: string[], args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<Record<string, number>> {
+function erl(
+  dir: string,
+  vmArgs: string[],
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 120_000,
+): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawnProcess('erl', ['-noshell', '-pa', dir, ...vmArgs, '-s', 'troupe_bench', 'main', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnProcess(
+      'erl',
+      ['-noshell', '-pa', dir, ...vmArgs, '-s', 'troupe_bench', 'main', ...args],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -73,7 +100,8 @@ function erl(dir: string, vmArgs: string[], args: string[], env: NodeJS.ProcessE
       clearTimeout(timer);
       const r: Record<string, number> = {};
       for (const m of out.matchAll(/^RESULT (\S+) (\S+)$/gm)) r[m[1]] = Number(m[2]);
-      if (code !== 0 || Object.keys(r).length === 0) reject(new Error(`erl ${args.join(' ')} exited ${code}: ${out.slice(-400)}`));
+      if (code !== 0 || Object.keys(r).length === 0)
+        reject(new Error(`erl ${args.join(' ')} exited ${code}: ${out.slice(-400)}`));
       else resolve(r);
     });
   });
@@ -89,7 +117,12 @@ async function freePort(): Promise<number> {
 }
 
 /** epmd on its own port and an Erlang node serving echo and sink, both on 127.0.0.1. */
-async function erlangServer(dir: string): Promise<{ env: NodeJS.ProcessEnv; vmArgs: (name: string) => string[]; node: string; stop: () => void }> {
+async function erlangServer(dir: string): Promise<{
+  env: NodeJS.ProcessEnv;
+  vmArgs: (name: string) => string[];
+  node: string;
+  stop: () => void;
+}> {
   const port = await freePort();
   const env = { ERL_EPMD_PORT: String(port), ERL_EPMD_ADDRESS: '127.0.0.1' };
   const procs: ChildProcess[] = [];
@@ -97,17 +130,43 @@ async function erlangServer(dir: string): Promise<{ env: NodeJS.ProcessEnv; vmAr
     for (const p of procs.reverse()) p.kill('SIGKILL');
   };
   try {
-    const epmd = spawnProcess('epmd', ['-address', '127.0.0.1', '-port', String(port)], { stdio: 'ignore' });
+    const epmd = spawnProcess('epmd', ['-address', '127.0.0.1', '-port', String(port)], {
+      stdio: 'ignore',
+    });
     procs.push(epmd);
     await new Promise((r) => setTimeout(r, 300));
     const cookie = `bench${process.pid}`;
-    const vmArgs = (name: string) => ['-name', `${name}@127.0.0.1`, '-setcookie', cookie, '-kernel', 'inet_dist_use_interface', '{127,0,0,1}'];
+    const vmArgs = (name: string) => [
+      '-name',
+      `${name}@127.0.0.1`,
+      '-setcookie',
+      cookie,
+      '-kernel',
+      'inet_dist_use_interface',
+      '{127,0,0,1}',
+    ];
     const node = `troupe_bench_b${process.pid}@127.0.0.1`;
-    const b = spawnProcess('erl', ['-noshell', '-pa', dir, ...vmArgs(`troupe_bench_b${process.pid}`), '-s', 'troupe_bench', 'main', 'dist_server'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const b = spawnProcess(
+      'erl',
+      [
+        '-noshell',
+        '-pa',
+        dir,
+        ...vmArgs(`troupe_bench_b${process.pid}`),
+        '-s',
+        'troupe_bench',
+        'main',
+        'dist_server',
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     procs.push(b);
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`the Erlang node did not start: ${out}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`the Erlang node did not start: ${out}`)),
+        30_000,
+      );
       b.stdout!.on('data', (d) => {
         out += d;
         if (out.includes('READY')) {
@@ -257,9 +316,18 @@ const peers: BenchCase = {
       for (let r = 0; r < ROUNDS; r++) {
         process.stdout.write(`\n  round ${r + 1}/${ROUNDS}: local`);
         add('troupe.local', await troupeLocal(LOCAL_N, msgs));
-        if (erlOk()) add('erlang_s1.local', (await tryErl(() => erl(dir, ['+S', '1'], ['local_oneway', String(LOCAL_N)])))?.local_oneway);
+        if (erlOk())
+          add(
+            'erlang_s1.local',
+            (await tryErl(() => erl(dir, ['+S', '1'], ['local_oneway', String(LOCAL_N)])))
+              ?.local_oneway,
+          );
         add('troupe.local', await troupeLocal(LOCAL_N, msgs));
-        if (erlOk()) add('erlang.local', (await tryErl(() => erl(dir, [], ['local_oneway', String(LOCAL_N)])))?.local_oneway);
+        if (erlOk())
+          add(
+            'erlang.local',
+            (await tryErl(() => erl(dir, [], ['local_oneway', String(LOCAL_N)])))?.local_oneway,
+          );
 
         process.stdout.write(', nact');
         add('troupe.local_nact', await troupeLocal(NACT_N, msgs));
@@ -290,7 +358,14 @@ const peers: BenchCase = {
           ),
         );
         if (erlOk() && server) {
-          const d = await tryErl(() => erl(dir, server!.vmArgs(`troupe_bench_a${process.pid}_${r}`), ['dist_client', server!.node, String(TCP_RTT_N), String(TCP_ONEWAY_N)], server!.env));
+          const d = await tryErl(() =>
+            erl(
+              dir,
+              server!.vmArgs(`troupe_bench_a${process.pid}_${r}`),
+              ['dist_client', server!.node, String(TCP_RTT_N), String(TCP_ONEWAY_N)],
+              server!.env,
+            ),
+          );
           add('erlang.dist_p50', d?.dist_rtt_p50_us);
           add('erlang.dist_p99', d?.dist_rtt_p99_us);
           add('erlang.dist_oneway', d?.dist_oneway);
@@ -302,14 +377,19 @@ const peers: BenchCase = {
       add('troupe.spawn', ts.seconds);
       add('troupe.bytes', ts.bytes);
       if (erlOk()) {
-        const e = await tryErl(() => erl(dir, ['+P', String(SPAWN_N * 2)], ['spawn', String(SPAWN_N)], {}, 300_000));
+        const e = await tryErl(() =>
+          erl(dir, ['+P', String(SPAWN_N * 2)], ['spawn', String(SPAWN_N)], {}, 300_000),
+        );
         add('erlang.spawn', e?.spawn_seconds);
         add('erlang.bytes', e?.process_bytes);
       }
       process.stdout.write('\n  ');
 
       const v = (k: string) => (s[k]?.length ? median(s[k]) : null);
-      const spreadOf = (k: string) => (s[k]?.length ? `${Math.min(...s[k]).toPrecision(3)}–${Math.max(...s[k]).toPrecision(3)}` : 'n/a');
+      const spreadOf = (k: string) =>
+        s[k]?.length
+          ? `${Math.min(...s[k]).toPrecision(3)}–${Math.max(...s[k]).toPrecision(3)}`
+          : 'n/a';
       const erlNote = erlangWhy ? ` Erlang n/a: ${erlangWhy}` : '';
       out.push(
         {
@@ -327,15 +407,69 @@ const peers: BenchCase = {
             `dist: troupe TCP (call to a typed echo; ${TCP_ONEWAY_N} sends to a typed sink, 1000 per tick) vs two Erlang nodes on 127.0.0.1 (echo and a guarded sink, ${TCP_RTT_N} round trips, ${TCP_ONEWAY_N} sends in a loop); ranges: troupe ${spreadOf('troupe.tcp_oneway')}, Erlang ${spreadOf('erlang.dist_oneway')} msgs/s. ` +
             `comlink: ${WORKER_RTT_N} sequential calls to a worker_threads worker, troupe: call to a typed echo in a worker node. nact: ${NACT_N} msgs to a stateful nact actor that checks them with the same zod schema.${erlNote}`,
         },
-        { key: 'peer.erlang.local_oneway', unit: 'msgs/s', value: v('troupe.local'), baseline: v('erlang.local'), baselineLabel: 'Erlang/OTP, default schedulers' },
-        { key: 'peer.erlang.spawn_1m_s', unit: 's', value: v('troupe.spawn'), baseline: v('erlang.spawn'), baselineLabel: 'Erlang/OTP spawn' },
-        { key: 'peer.erlang.process_bytes', unit: 'B', value: v('troupe.bytes'), baseline: v('erlang.bytes'), baselineLabel: 'Erlang/OTP process' },
-        { key: 'peer.erlang.dist_oneway', unit: 'msgs/s', value: v('troupe.tcp_oneway'), baseline: v('erlang.dist_oneway'), baselineLabel: 'Erlang distribution' },
-        { key: 'peer.erlang.dist_rtt_p50_us', unit: 'µs', value: v('troupe.tcp_p50'), baseline: v('erlang.dist_p50'), baselineLabel: 'Erlang distribution' },
-        { key: 'peer.erlang.dist_rtt_p99_us', unit: 'µs', value: v('troupe.tcp_p99'), baseline: v('erlang.dist_p99'), baselineLabel: 'Erlang distribution' },
-        { key: 'peer.comlink.call_p50_us', unit: 'µs', value: v('troupe.worker_p50'), baseline: v('comlink.worker_p50'), baselineLabel: 'Comlink, worker_threads' },
-        { key: 'peer.comlink.call_p99_us', unit: 'µs', value: v('troupe.worker_p99'), baseline: v('comlink.worker_p99'), baselineLabel: 'Comlink, worker_threads' },
-        { key: 'peer.nact.local_oneway', unit: 'msgs/s', value: v('troupe.local_nact'), baseline: v('nact.local'), baselineLabel: 'nact actor + zod' },
+        {
+          key: 'peer.erlang.local_oneway',
+          unit: 'msgs/s',
+          value: v('troupe.local'),
+          baseline: v('erlang.local'),
+          baselineLabel: 'Erlang/OTP, default schedulers',
+        },
+        {
+          key: 'peer.erlang.spawn_1m_s',
+          unit: 's',
+          value: v('troupe.spawn'),
+          baseline: v('erlang.spawn'),
+          baselineLabel: 'Erlang/OTP spawn',
+        },
+        {
+          key: 'peer.erlang.process_bytes',
+          unit: 'B',
+          value: v('troupe.bytes'),
+          baseline: v('erlang.bytes'),
+          baselineLabel: 'Erlang/OTP process',
+        },
+        {
+          key: 'peer.erlang.dist_oneway',
+          unit: 'msgs/s',
+          value: v('troupe.tcp_oneway'),
+          baseline: v('erlang.dist_oneway'),
+          baselineLabel: 'Erlang distribution',
+        },
+        {
+          key: 'peer.erlang.dist_rtt_p50_us',
+          unit: 'µs',
+          value: v('troupe.tcp_p50'),
+          baseline: v('erlang.dist_p50'),
+          baselineLabel: 'Erlang distribution',
+        },
+        {
+          key: 'peer.erlang.dist_rtt_p99_us',
+          unit: 'µs',
+          value: v('troupe.tcp_p99'),
+          baseline: v('erlang.dist_p99'),
+          baselineLabel: 'Erlang distribution',
+        },
+        {
+          key: 'peer.comlink.call_p50_us',
+          unit: 'µs',
+          value: v('troupe.worker_p50'),
+          baseline: v('comlink.worker_p50'),
+          baselineLabel: 'Comlink, worker_threads',
+        },
+        {
+          key: 'peer.comlink.call_p99_us',
+          unit: 'µs',
+          value: v('troupe.worker_p99'),
+          baseline: v('comlink.worker_p99'),
+          baselineLabel: 'Comlink, worker_threads',
+        },
+        {
+          key: 'peer.nact.local_oneway',
+          unit: 'msgs/s',
+          value: v('troupe.local_nact'),
+          baseline: v('nact.local'),
+          baselineLabel: 'nact actor + zod',
+        },
       );
       return out;
     } finally {

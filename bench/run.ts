@@ -11,7 +11,20 @@ import { fileURLToPath } from 'node:url';
 import { describeTarget, hasGc, now, targetMet, type BenchCase, type Result } from './harness.ts';
 
 /** Area files, in run order. Add one here when you add `bench/<area>.ts`. */
-const AREAS = ['local', 'memlink', 'tcp', 'worker', 'browser', 'supervisor', 'flow', 'collab', 'nats', 'bundle', 'scale', 'peers'] as const;
+const AREAS = [
+  'local',
+  'memlink',
+  'tcp',
+  'worker',
+  'browser',
+  'supervisor',
+  'flow',
+  'collab',
+  'nats',
+  'bundle',
+  'scale',
+  'peers',
+] as const;
 /** Areas that run only when a filter names them (`npm run bench -- peers`, `-- scale`). */
 const OPT_IN = new Set<string>(['peers', 'scale']);
 
@@ -35,22 +48,41 @@ function round(v: number | null): number | null {
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 || c === 3 || c >= 5 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd();
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) =>
+        c === 0 || c === 3 || c >= 5 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]),
+      )
+      .join('  ')
+      .trimEnd();
+  return [
+    line(rows[0]),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const matches = (area: string, name: string) =>
-    OPT_IN.has(area) ? filters.some((f) => f === area || name.includes(f)) : filters.length === 0 || filters.some((f) => area.includes(f) || name.includes(f));
-  if (!hasGc()) console.log('note: node runs without --expose-gc: actor.idle_bytes will be n/a (npm run bench passes it)');
+    OPT_IN.has(area)
+      ? filters.some((f) => f === area || name.includes(f))
+      : filters.length === 0 || filters.some((f) => area.includes(f) || name.includes(f));
+  if (!hasGc())
+    console.log(
+      'note: node runs without --expose-gc: actor.idle_bytes will be n/a (npm run bench passes it)',
+    );
 
   const results: Result[] = [];
   const failures: string[] = [];
   const t0 = now();
   const cpus = os.cpus();
   const machine = `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${process.platform}/${process.arch}, node ${process.version}`;
-  const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
   const startedAt = new Date().toISOString();
   const loadBefore = load();
   console.log(`${startedAt}  ${machine}  load ${loadBefore}`);
@@ -100,9 +132,20 @@ async function main(): Promise<void> {
   if (results.length) console.log(`\n${table(rows)}\n`);
   for (const r of results) if (r.note) console.log(`- ${r.note}`);
   const loadAfter = load();
-  console.log(`\n${startedAt}  ${machine}  load (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}; total ${((now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `\n${startedAt}  ${machine}  load (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}; total ${((now() - t0) / 1000).toFixed(1)} s`,
+  );
 
-  type Entry = { value: number | null; unit: string; baseline: number | null; ratio?: number | null; label?: string; target?: string; met?: boolean; at?: string };
+  type Entry = {
+    value: number | null;
+    unit: string;
+    baseline: number | null;
+    ratio?: number | null;
+    label?: string;
+    target?: string;
+    met?: boolean;
+    at?: string;
+  };
   let merged: Record<string, Entry | { date: string; machine: string; load: string }> = {};
   try {
     merged = JSON.parse(readFileSync(resultsFile, 'utf8'));
@@ -110,9 +153,19 @@ async function main(): Promise<void> {
     // first run, or an unreadable file: start over
   }
   for (const r of results) {
-    const ratio = r.value !== null && r.baseline ? Math.round((r.value / r.baseline) * 1000) / 1000 : null;
+    const ratio =
+      r.value !== null && r.baseline ? Math.round((r.value / r.baseline) * 1000) / 1000 : null;
     const met = targetMet(r);
-    merged[r.key] = { value: round(r.value), unit: r.unit, baseline: round(r.baseline), ratio, label: r.baselineLabel, target: r.target ? describeTarget(r.target, r.unit) : undefined, met, at: startedAt };
+    merged[r.key] = {
+      value: round(r.value),
+      unit: r.unit,
+      baseline: round(r.baseline),
+      ratio,
+      label: r.baselineLabel,
+      target: r.target ? describeTarget(r.target, r.unit) : undefined,
+      met,
+      at: startedAt,
+    };
   }
   // The run that wrote this file last (each key keeps the date of the run that measured it).
   merged._run = { date: startedAt, machine, load: `before ${loadBefore}, after ${loadAfter}` };

@@ -31,7 +31,11 @@ interface Proc {
 }
 
 function launch(name: string, args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, '--name', name, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, '--name', name, ...args], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   const p: Proc = { name, child, lines: [], id: '', address: '', peers: 0 };
   let rest = '';
   child.stdout!.setEncoding('utf8');
@@ -102,19 +106,28 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
   try {
     const common = ['--watch', 'scale-name', '--heartbeat-timeout', '2500'];
     if (mode === 'nats') {
-      for (let i = 0; i < n; i++) procs.push(launch(`s${i}`, ['--servers', server!.url, ...common]));
+      for (let i = 0; i < n; i++)
+        procs.push(launch(`s${i}`, ['--servers', server!.url, ...common]));
     } else {
       const seed = launch('s0', ['--tcp', ...common]);
       procs.push(seed);
-      if (!(await until(() => seed.address !== '', START_MS))) throw new Error('the seed never listened');
-      for (let i = 1; i < n; i++) procs.push(launch(`s${i}`, ['--tcp', '--seed', seed.address, ...common]));
+      if (!(await until(() => seed.address !== '', START_MS)))
+        throw new Error('the seed never listened');
+      for (let i = 1; i < n; i++)
+        procs.push(launch(`s${i}`, ['--tcp', '--seed', seed.address, ...common]));
     }
     const started = await until(() => procs.every((p) => p.id !== ''), START_MS);
-    if (!started) throw new Error(`only ${procs.filter((p) => p.id).length}/${n} processes started in ${START_MS / 1000} s`);
+    if (!started)
+      throw new Error(
+        `only ${procs.filter((p) => p.id).length}/${n} processes started in ${START_MS / 1000} s`,
+      );
     const t0 = performance.now();
     const converged = await until(() => procs.every((p) => p.peers >= n - 1), CONVERGE_MS);
     const convergeS = converged ? (performance.now() - t0) / 1000 : null;
-    if (!converged) notes.push(`${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (least-linked node: ${Math.min(...procs.map((p) => p.peers))}/${n - 1} peers)`);
+    if (!converged)
+      notes.push(
+        `${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (least-linked node: ${Math.min(...procs.map((p) => p.peers))}/${n - 1} peers)`,
+      );
     await sleep(1000);
     // Minus the three stdio pipes (Unix sockets in Node's child_process).
     const sock = avg(procs.map((p) => sockets(p.child.pid!) - 3));
@@ -122,25 +135,47 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
     const w0 = performance.now();
     await sleep(5000);
     const c1 = procs.map((p) => cpuTicks(p.child.pid!));
-    const idleCpu = (c1.reduce((a, b, i) => a + (b - c0[i]!), 0) / 100 / ((performance.now() - w0) / 1000)) * 100;
+    const idleCpu =
+      (c1.reduce((a, b, i) => a + (b - c0[i]!), 0) / 100 / ((performance.now() - w0) / 1000)) * 100;
     const rss = avg(procs.map((p) => rssMb(p.child.pid!)));
     // A name registered on the first node, until every node sees it.
     const nameAt = performance.now();
     procs[0]!.child.stdin!.write('register scale-name\n');
-    const seen = await until(() => procs.every((p) => p.lines.some((l) => l.text.startsWith('name scale-name '))), 30_000);
-    const nameMs = seen ? Math.max(...procs.map((p) => p.lines.find((l) => l.text.startsWith('name scale-name '))!.at)) - nameAt : null;
+    const seen = await until(
+      () => procs.every((p) => p.lines.some((l) => l.text.startsWith('name scale-name '))),
+      30_000,
+    );
+    const nameMs = seen
+      ? Math.max(
+          ...procs.map((p) => p.lines.find((l) => l.text.startsWith('name scale-name '))!.at),
+        ) - nameAt
+      : null;
     // SIGKILL the last node; every survivor must see it down.
     const victim = procs[n - 1]!;
     const killAt = performance.now();
     victim.child.kill('SIGKILL');
     const survivors = procs.slice(0, -1);
     const downRe = new RegExp(`^nodeDown ${victim.id} `);
-    const allDown = await until(() => survivors.every((p) => p.lines.some((l) => downRe.test(l.text))), 30_000);
-    const downMs = allDown ? Math.max(...survivors.map((p) => p.lines.find((l) => downRe.test(l.text))!.at)) - killAt : null;
+    const allDown = await until(
+      () => survivors.every((p) => p.lines.some((l) => downRe.test(l.text))),
+      30_000,
+    );
+    const downMs = allDown
+      ? Math.max(...survivors.map((p) => p.lines.find((l) => downRe.test(l.text))!.at)) - killAt
+      : null;
     await sleep(1000);
-    const falseDowns = survivors.reduce((a, p) => a + p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).length, 0);
-    const falseLines = survivors.flatMap((p) => p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).map((l) => `${p.id}: ${l.text}`));
-    if (falseLines.length) notes.push(`false node-downs, first ones: ${falseLines.slice(0, 4).join(' | ')}`);
+    const falseDowns = survivors.reduce(
+      (a, p) =>
+        a + p.lines.filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text)).length,
+      0,
+    );
+    const falseLines = survivors.flatMap((p) =>
+      p.lines
+        .filter((l) => l.text.startsWith('nodeDown ') && !downRe.test(l.text))
+        .map((l) => `${p.id}: ${l.text}`),
+    );
+    if (falseLines.length)
+      notes.push(`false node-downs, first ones: ${falseLines.slice(0, 4).join(' | ')}`);
     const note = notes.join('; ') || undefined;
     return [
       { key: key('converge_s'), unit: 's', value: convergeS, baseline: null, note },
@@ -163,9 +198,20 @@ const scale: BenchCase = {
   async run(): Promise<Result[]> {
     // Hundreds of processes: only when asked for by name (`npm run bench -- scale`).
     if (!process.argv.slice(2).includes('scale')) {
-      return [{ key: 'scale.skipped', unit: '', value: null, baseline: null, note: 'scale: not run by default (it starts up to 200 processes); run `npm run bench -- scale`' }];
+      return [
+        {
+          key: 'scale.skipped',
+          unit: '',
+          value: null,
+          baseline: null,
+          note: 'scale: not run by default (it starts up to 200 processes); run `npm run bench -- scale`',
+        },
+      ];
     }
-    const sizes = (process.env.SCALE_N ?? '10,50,100').split(',').map(Number).filter((x) => x > 1);
+    const sizes = (process.env.SCALE_N ?? '10,50,100')
+      .split(',')
+      .map(Number)
+      .filter((x) => x > 1);
     const modes = (process.env.SCALE_MODES ?? 'tcp,nats').split(',') as ('tcp' | 'nats')[];
     const out: Result[] = [];
     for (const n of sizes) {
@@ -174,11 +220,28 @@ const scale: BenchCase = {
         try {
           rs = await runOne(mode, n);
         } catch (err) {
-          rs = [{ key: `scale.${mode}.${n}.converge_s`, unit: 's', value: null, baseline: null, note: `${mode} N=${n}: ${(err as Error).message}` }];
+          rs = [
+            {
+              key: `scale.${mode}.${n}.converge_s`,
+              unit: 's',
+              value: null,
+              baseline: null,
+              note: `${mode} N=${n}: ${(err as Error).message}`,
+            },
+          ];
         }
         out.push(...rs);
         // Printed as it goes: a long run that is cut short still leaves its figures.
-        console.log(`\n[scale] ${mode} N=${n}: ${rs.map((r) => `${r.key.split('.').pop()}=${r.value === null ? 'n/a' : Math.round(r.value * 100) / 100}`).join(' ')}${rs.some((r) => r.note) ? ` (${rs.map((r) => r.note).filter(Boolean).join('; ')})` : ''}`);
+        console.log(
+          `\n[scale] ${mode} N=${n}: ${rs.map((r) => `${r.key.split('.').pop()}=${r.value === null ? 'n/a' : Math.round(r.value * 100) / 100}`).join(' ')}${
+            rs.some((r) => r.note)
+              ? ` (${rs
+                  .map((r) => r.note)
+                  .filter(Boolean)
+                  .join('; ')})`
+              : ''
+          }`,
+        );
       }
     }
     return out;

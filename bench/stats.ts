@@ -24,7 +24,9 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile ${p} is outside 0–100`);
   const n = sorted.length;
   if (n === 0) return NaN;
-  for (let i = 1; i < n; i++) if (sorted[i] < sorted[i - 1]) throw new RangeError('percentile() needs ascending samples (sort them first)');
+  for (let i = 1; i < n; i++)
+    if (sorted[i] < sorted[i - 1])
+      throw new RangeError('percentile() needs ascending samples (sort them first)');
   // 1-based; 0 for p = 0. The epsilon keeps float noise (99.9 / 100 * 1000 = 999.0000000000001)
   // from moving the rank up by one.
   const rank = Math.ceil((p * n) / 100 - 1e-9);
@@ -41,9 +43,21 @@ export const p50 = (xs: ArrayLike<number>): number => percentile(sorted(xs), 50)
 export const p99 = (xs: ArrayLike<number>): number => percentile(sorted(xs), 99);
 
 /** p50, p99, minimum and maximum of unsorted samples. */
-export function summary(xs: ArrayLike<number>): { p50: number; p99: number; min: number; max: number; n: number } {
+export function summary(xs: ArrayLike<number>): {
+  p50: number;
+  p99: number;
+  min: number;
+  max: number;
+  n: number;
+} {
   const s = sorted(xs);
-  return { p50: percentile(s, 50), p99: percentile(s, 99), min: s.length ? s[0] : NaN, max: s.length ? s[s.length - 1] : NaN, n: s.length };
+  return {
+    p50: percentile(s, 50),
+    p99: percentile(s, 99),
+    min: s.length ? s[0] : NaN,
+    max: s.length ? s[s.length - 1] : NaN,
+    n: s.length,
+  };
 }
 
 /** Median and spread (min, max) of a few per-round figures, for the run-to-run table. */

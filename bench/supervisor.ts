@@ -30,7 +30,13 @@ const restart: BenchCase = {
     const onStart = (ref: ActorRef) => started(ref);
     const next = () => new Promise<ActorRef>((r) => (started = r));
     let first = next();
-    node.spawn(supervisor({ intensity: 1e9, period: 1, children: [{ id: 'c', start: child, args: { onStart } }] }));
+    node.spawn(
+      supervisor({
+        intensity: 1e9,
+        period: 1,
+        children: [{ id: 'c', start: child, args: { onStart } }],
+      }),
+    );
     let current = (await first) as ActorRef<'ping' | 'crash'>;
 
     const restartOnce = async (): Promise<number> => {

@@ -64,18 +64,35 @@ const [role, ...args] = process.argv.slice(2);
 
 async function tcpNode(listen: boolean, name?: string): Promise<Node> {
   const { createTcpTransport } = await import('../adapters/tcp.ts');
-  return createNode({ name, secret, transports: [createTcpTransport(listen ? { listen: '127.0.0.1:0' } : {})], handshakeTimeout: 30_000 });
+  return createNode({
+    name,
+    secret,
+    transports: [createTcpTransport(listen ? { listen: '127.0.0.1:0' } : {})],
+    handshakeTimeout: 30_000,
+  });
 }
 
 /** Free memory now and report it: RSS and V8 heap after two full GCs. */
-async function memory(): Promise<{ rss: number; heap: number; heapTotal: number; heapUsed: number; external: number }> {
+async function memory(): Promise<{
+  rss: number;
+  heap: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+}> {
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
     gc?.();
     await new Promise((r) => setTimeout(r, 20));
   }
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
+  return {
+    rss: m.rss,
+    heap: m.heapUsed + m.external + m.arrayBuffers,
+    heapTotal: m.heapTotal,
+    heapUsed: m.heapUsed,
+    external: m.external,
+  };
 }
 
 if (role === 'raw') {
@@ -123,7 +140,8 @@ if (role === 'raw') {
     reasons[e.reason] = (reasons[e.reason] ?? 0) + 1;
   });
   onCommand = (cmd) => {
-    if (cmd.stats) send({ stats: { deadLetters, reasons, links: node.linkStats(), cpu: process.cpuUsage() } });
+    if (cmd.stats)
+      send({ stats: { deadLetters, reasons, links: node.linkStats(), cpu: process.cpuUsage() } });
   };
   send({ address, node: node.id });
 } else if (role === 'send-troupe') {
@@ -173,7 +191,15 @@ if (role === 'raw') {
       sockets.add(socket);
       socket.setNoDelay(true);
       // With BENCH_CHATTER set, answer each frame (as a peer answers a heartbeat).
-      socket.on('data', frameReader((text) => (JSON.parse(text), process.env.BENCH_CHATTER && socket.write(encodeFrames(['{"t":"hb"}'])))));
+      socket.on(
+        'data',
+        frameReader(
+          (text) => (
+            JSON.parse(text),
+            process.env.BENCH_CHATTER && socket.write(encodeFrames(['{"t":"hb"}']))
+          ),
+        ),
+      );
       socket.on('error', () => {});
       socket.on('close', () => sockets.delete(socket));
     });
@@ -196,7 +222,12 @@ if (role === 'raw') {
   if (role === 'dial-troupe') {
     const { createTcpTransport } = await import('../adapters/tcp.ts');
     for (let i = 0; i < k; i++) {
-      const node = createNode({ secret, transports: [createTcpTransport()], autoConnect: false, handshakeTimeout: 30_000 });
+      const node = createNode({
+        secret,
+        transports: [createTcpTransport()],
+        autoConnect: false,
+        handshakeTimeout: 30_000,
+      });
       await node.connect(args[0]);
     }
   } else {
@@ -205,7 +236,8 @@ if (role === 'raw') {
       await new Promise<void>((r, j) => socket.once('connect', r).once('error', j));
       socket.on('error', () => {});
       // With BENCH_CHATTER set, a small frame every 500 ms (as troupe's heartbeats).
-      if (process.env.BENCH_CHATTER) setInterval(() => socket.write(encodeFrames(['{"t":"hb"}'])), 500);
+      if (process.env.BENCH_CHATTER)
+        setInterval(() => socket.write(encodeFrames(['{"t":"hb"}'])), 500);
     }
   }
   send({ up: k });

@@ -7,7 +7,15 @@ import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createNode, type ActorRef, type Node } from '../core/index.ts';
-import { interleaved, median, now, percentile, tick, type BenchCase, type Result } from './harness.ts';
+import {
+  interleaved,
+  median,
+  now,
+  percentile,
+  tick,
+  type BenchCase,
+  type Result,
+} from './harness.ts';
 import { behaviour } from '../core/index.ts';
 import { Msg, Sink } from './messages.ts';
 import { makeMessages } from './messages.ts';
@@ -49,7 +57,10 @@ export class Peer {
     const i = this.#inbox.findIndex((m) => key in m);
     if (i >= 0) return Promise.resolve(this.#inbox.splice(i, 1)[0]);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`tcp peer sent no "${key}" within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`tcp peer sent no "${key}" within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.#waiters.push({ key, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
   }
@@ -72,7 +83,11 @@ export class Peer {
 }
 
 /** Round-trip times of `n` sequential ping-pongs, in µs, sorted. */
-export async function rtts(n: number, msgs: Msg[], roundTrip: (m: Msg) => Promise<unknown>): Promise<Float64Array> {
+export async function rtts(
+  n: number,
+  msgs: Msg[],
+  roundTrip: (m: Msg) => Promise<unknown>,
+): Promise<Float64Array> {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const t0 = now();
@@ -89,7 +104,12 @@ const lost: Record<string, number> = {};
  * Send `msgs` in chunks of CHUNK per tick through `sendChunk`, then wait for `arrived` (the far
  * sink's { count, idleMs }): msgs/s of what arrived, not counting the time the sink then waited.
  */
-export async function oneway(msgs: Msg[], sendChunk: (from: number, to: number) => void, arrived: Promise<PeerMessage>, side = ''): Promise<number> {
+export async function oneway(
+  msgs: Msg[],
+  sendChunk: (from: number, to: number) => void,
+  arrived: Promise<PeerMessage>,
+  side = '',
+): Promise<number> {
   const t0 = now();
   for (let i = 0; i < msgs.length; i += CHUNK) {
     sendChunk(i, Math.min(msgs.length, i + CHUNK));
@@ -102,7 +122,13 @@ export async function oneway(msgs: Msg[], sendChunk: (from: number, to: number) 
 }
 
 /** The raw side: a socket to the raw peer, ping-pong and batched one-way. */
-async function rawSide(): Promise<{ rtt: (m: Msg) => Promise<unknown>; setMode: (m: 'echo' | 'sink') => Promise<void>; sendChunk: (msgs: Msg[], from: number, to: number) => void; peer: Peer; close: () => void }> {
+async function rawSide(): Promise<{
+  rtt: (m: Msg) => Promise<unknown>;
+  setMode: (m: 'echo' | 'sink') => Promise<void>;
+  sendChunk: (msgs: Msg[], from: number, to: number) => void;
+  peer: Peer;
+  close: () => void;
+}> {
   const peer = new Peer('raw');
   const { port } = (await peer.next('port')) as { port: number };
   const socket = net.connect({ host: '127.0.0.1', port });
@@ -141,14 +167,36 @@ async function rawSide(): Promise<{ rtt: (m: Msg) => Promise<unknown>; setMode: 
 }
 
 /** The troupe side: a node on the TCP adapter linked to the troupe peer. */
-export async function troupeSide(): Promise<{ node: Node; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; peer: Peer; info: { address: string; node: string; echo: number; sink: number } }> {
+export async function troupeSide(): Promise<{
+  node: Node;
+  echo: ActorRef<Msg, Msg>;
+  sink: ActorRef<Msg>;
+  peer: Peer;
+  info: { address: string; node: string; echo: number; sink: number };
+}> {
   const { createTcpTransport } = await import('../adapters/tcp.ts');
   const peer = new Peer('troupe');
   try {
-    const info = (await peer.next('address')) as { address: string; node: string; echo: number; sink: number };
-    const node = createNode({ name: 'bench-main', secret: SECRET, transports: [createTcpTransport()], handshakeTimeout: HANDSHAKE_MS });
+    const info = (await peer.next('address')) as {
+      address: string;
+      node: string;
+      echo: number;
+      sink: number;
+    };
+    const node = createNode({
+      name: 'bench-main',
+      secret: SECRET,
+      transports: [createTcpTransport()],
+      handshakeTimeout: HANDSHAKE_MS,
+    });
     await node.connect(info.address);
-    return { node, peer, info, echo: node.ref(info.node, info.echo) as ActorRef<Msg, Msg>, sink: node.ref(info.node, info.sink) };
+    return {
+      node,
+      peer,
+      info,
+      echo: node.ref(info.node, info.echo) as ActorRef<Msg, Msg>,
+      sink: node.ref(info.node, info.sink),
+    };
   } catch (err) {
     peer.kill();
     throw err;
@@ -159,12 +207,23 @@ export async function troupeSide(): Promise<{ node: Node; echo: ActorRef<Msg, Ms
  * The relayed side: a relay process linked to the troupe peer, and a node here linked only to
  * the relay (no autoConnect, no listen address), so its envelopes to the peer are forwarded.
  */
-async function relaySide(info: { address: string; node: string; echo: number; sink: number }): Promise<{ node: Node; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; relay: Peer }> {
+async function relaySide(info: {
+  address: string;
+  node: string;
+  echo: number;
+  sink: number;
+}): Promise<{ node: Node; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; relay: Peer }> {
   const { createTcpTransport } = await import('../adapters/tcp.ts');
   const relay = new Peer('relay', [info.address]);
   try {
     const r = (await relay.next('address')) as { address: string; node: string };
-    const node = createNode({ name: 'bench-via-relay', secret: SECRET, transports: [createTcpTransport()], autoConnect: false, handshakeTimeout: HANDSHAKE_MS });
+    const node = createNode({
+      name: 'bench-via-relay',
+      secret: SECRET,
+      transports: [createTcpTransport()],
+      autoConnect: false,
+      handshakeTimeout: HANDSHAKE_MS,
+    });
     await node.connect(r.address);
     const echo = node.ref(info.node, info.echo) as ActorRef<Msg, Msg>;
     // The first call finds the route (gossip from the relay may still be on its way).
@@ -177,7 +236,8 @@ async function relaySide(info: { address: string; node: string; echo: number; si
         await new Promise((res) => setTimeout(res, 100));
       }
     }
-    if (node.linkStats().some((l) => l.node === info.node)) throw new Error('the relayed node linked to the peer directly');
+    if (node.linkStats().some((l) => l.node === info.node))
+      throw new Error('the relayed node linked to the peer directly');
     return { node, relay, echo, sink: node.ref(info.node, info.sink) };
   } catch (err) {
     relay.kill();
@@ -224,7 +284,13 @@ const tcp: BenchCase = {
       await raw.setMode('sink');
       const oneMsgs = msgs.slice(0, ONEWAY_N);
       const fns: Record<string, () => Promise<number>> = {
-        raw: async () => oneway(oneMsgs, (a, b) => raw.sendChunk(oneMsgs, a, b), (await raw.peer.arm(ONEWAY_N)).done, 'raw'),
+        raw: async () =>
+          oneway(
+            oneMsgs,
+            (a, b) => raw.sendChunk(oneMsgs, a, b),
+            (await raw.peer.arm(ONEWAY_N)).done,
+            'raw',
+          ),
       };
       const troupeOneway = (sink: ActorRef<Msg>, peer: Peer, side: string) => async () =>
         oneway(
@@ -241,19 +307,63 @@ const tcp: BenchCase = {
       let relayLoss = '';
       if (relayed) {
         relayed.relay.send({ stats: true });
-        const st = (await relayed.relay.next('stats', 5000).catch(() => undefined))?.stats as { deadLetters: number; reasons: Record<string, number> } | undefined;
-        if (st?.deadLetters) relayLoss = ` The relay reported ${st.deadLetters} dead letters ${JSON.stringify(st.reasons)}.`;
+        const st = (await relayed.relay.next('stats', 5000).catch(() => undefined))?.stats as
+          | { deadLetters: number; reasons: Record<string, number> }
+          | undefined;
+        if (st?.deadLetters)
+          relayLoss = ` The relay reported ${st.deadLetters} dead letters ${JSON.stringify(st.reasons)}.`;
       }
 
       const val = (xs: number[] | undefined) => (xs?.length ? median(xs) : null);
       const note = `tcp.*: two processes on 127.0.0.1. RTT: ${RTT_REPS} interleaved rounds of ${RTT_N} sequential ping-pongs (troupe: call to a typed echo behaviour; raw: echo of a length-prefixed JSON frame, no validation), median of the rounds' percentiles. tcp.oneway: ${ONEWAY_N} msgs to a typed sink, ${CHUNK} per tick, one write per tick. relay.*: the same calls and sends from a node linked only to a third process (a troupe node forwarding over TCP) that is linked to the peer, measured in the same rounds; baseline: direct troupe TCP.${Object.keys(lost).length ? ` LOST (dropped on the way, over all one-way rounds incl. warm-up): ${JSON.stringify(lost)} of ${ONEWAY_N} per round; their msgs/s count what arrived.` : ''}${relayLoss}${pending ? ` ${pending}` : ''}`;
       return [
-        { key: 'tcp.rtt_p50_us', unit: 'µs', value: val(p50.troupe), baseline: median(p50.raw), baselineLabel: 'raw net ping-pong', target: { kind: 'max-ratio', ratio: 1.5 }, note },
-        { key: 'tcp.rtt_p99_us', unit: 'µs', value: val(p99.troupe), baseline: median(p99.raw), baselineLabel: 'raw net ping-pong' },
-        { key: 'tcp.oneway', unit: 'msgs/s', value: ow.troupe ?? null, baseline: ow.raw, baselineLabel: 'raw frames, 1 write/tick', target: { kind: 'min-ratio', ratio: 0.6 } },
-        { key: 'relay.rtt_p50_us', unit: 'µs', value: val(p50.relay), baseline: val(p50.troupe), baselineLabel: 'direct troupe TCP', target: { kind: 'max-ratio', ratio: 1.5 } },
-        { key: 'relay.rtt_p99_us', unit: 'µs', value: val(p99.relay), baseline: val(p99.troupe), baselineLabel: 'direct troupe TCP' },
-        { key: 'relay.oneway', unit: 'msgs/s', value: ow.relay ?? null, baseline: ow.troupe ?? null, baselineLabel: 'direct troupe TCP', target: { kind: 'min-ratio', ratio: 0.7 } },
+        {
+          key: 'tcp.rtt_p50_us',
+          unit: 'µs',
+          value: val(p50.troupe),
+          baseline: median(p50.raw),
+          baselineLabel: 'raw net ping-pong',
+          target: { kind: 'max-ratio', ratio: 1.5 },
+          note,
+        },
+        {
+          key: 'tcp.rtt_p99_us',
+          unit: 'µs',
+          value: val(p99.troupe),
+          baseline: median(p99.raw),
+          baselineLabel: 'raw net ping-pong',
+        },
+        {
+          key: 'tcp.oneway',
+          unit: 'msgs/s',
+          value: ow.troupe ?? null,
+          baseline: ow.raw,
+          baselineLabel: 'raw frames, 1 write/tick',
+          target: { kind: 'min-ratio', ratio: 0.6 },
+        },
+        {
+          key: 'relay.rtt_p50_us',
+          unit: 'µs',
+          value: val(p50.relay),
+          baseline: val(p50.troupe),
+          baselineLabel: 'direct troupe TCP',
+          target: { kind: 'max-ratio', ratio: 1.5 },
+        },
+        {
+          key: 'relay.rtt_p99_us',
+          unit: 'µs',
+          value: val(p99.relay),
+          baseline: val(p99.troupe),
+          baselineLabel: 'direct troupe TCP',
+        },
+        {
+          key: 'relay.oneway',
+          unit: 'msgs/s',
+          value: ow.relay ?? null,
+          baseline: ow.troupe ?? null,
+          baselineLabel: 'direct troupe TCP',
+          target: { kind: 'min-ratio', ratio: 0.7 },
+        },
       ];
     } finally {
       raw.close();
@@ -275,13 +385,21 @@ const fanin: BenchCase = {
     const total = FANIN_SENDERS * FANIN_N;
     const sink = new Sink();
     // troupe: a typed sink on a listening node here; three sender processes linked to it.
-    const node = createNode({ name: 'bench-fanin', secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], handshakeTimeout: HANDSHAKE_MS });
+    const node = createNode({
+      name: 'bench-fanin',
+      secret: SECRET,
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+      handshakeTimeout: HANDSHAKE_MS,
+    });
     const [address] = await node.listen();
     const actor = node.spawn(behaviour({ schema: Msg, handle: (m) => sink.handle(m) }));
     // raw: a bare framed-JSON server here, handing each parsed message to the same handler.
     const server = net.createServer((socket) => {
       socket.setNoDelay(true);
-      socket.on('data', frameReader((text) => sink.handle(JSON.parse(text) as Msg)));
+      socket.on(
+        'data',
+        frameReader((text) => sink.handle(JSON.parse(text) as Msg)),
+      );
       socket.on('error', () => {});
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -300,13 +418,25 @@ const fanin: BenchCase = {
         for (const p of ps) p.send({ go: FANIN_N });
         // A lost message would leave `done` pending for ever: give up after two minutes.
         let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([done, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`fan-in: ${sink.count} of ${total} arrived within 120 s`)), 120_000)))]);
+        await Promise.race([
+          done,
+          new Promise(
+            (_, reject) =>
+              (timer = setTimeout(
+                () => reject(new Error(`fan-in: ${sink.count} of ${total} arrived within 120 s`)),
+                120_000,
+              )),
+          ),
+        ]);
         clearTimeout(timer);
         const rate = total / ((now() - t0) / 1000);
         await sent;
         return rate;
       };
-      const r = await interleaved({ troupe: round(senders.troupe), raw: round(senders.raw) }, { warmup: 1, reps: 5 });
+      const r = await interleaved(
+        { troupe: round(senders.troupe), raw: round(senders.raw) },
+        { warmup: 1, reps: 5 },
+      );
       return [
         {
           key: 'tcp.fanin_3to1',
@@ -353,7 +483,8 @@ const linkMemory: BenchCase = {
           await d.next('up', 60_000);
           await new Promise((r) => setTimeout(r, 1200)); // two heartbeats
           const m = await mem();
-          if (m.links !== MEM_LINKS) throw new Error(`host-${kind} holds ${m.links} links, expected ${MEM_LINKS}`);
+          if (m.links !== MEM_LINKS)
+            throw new Error(`host-${kind} holds ${m.links} links, expected ${MEM_LINKS}`);
           return m.memory;
         };
         const dropAll = async () => {
@@ -365,7 +496,10 @@ const linkMemory: BenchCase = {
           }
           throw new Error(`host-${kind} still holds links`);
         };
-        const per = (a: Memory, b: Memory) => ({ rss: (a.rss - b.rss) / MEM_LINKS / 1024, heap: (a.heap - b.heap) / MEM_LINKS / 1024 });
+        const per = (a: Memory, b: Memory) => ({
+          rss: (a.rss - b.rss) / MEM_LINKS / 1024,
+          heap: (a.heap - b.heap) / MEM_LINKS / 1024,
+        });
         const start = (await mem()).memory;
         const cold = per(await open(), start);
         const warm: { rss: number; heap: number }[] = [];
@@ -383,9 +517,29 @@ const linkMemory: BenchCase = {
     const raw = await measure('raw');
     const note = `tcp.link_*: a host process's memory per accepted idle link after a full GC (RSS; heap = V8 heapUsed + external + arrayBuffers), ${MEM_LINKS} links opened by another process (troupe: a listening node, each link from its own dialing node, measured after two heartbeats; raw: a net server keeping each socket with a frame reader). Warm: after ${MEM_LINKS} links were opened and dropped once, median of two batches (RSS is noisy at about ±50 KB per link here). tcp.link_rss_cold_kb: the first ${MEM_LINKS} links of a fresh process, which includes the process's one-time growth.`;
     return [
-      { key: 'tcp.link_heap_kb', unit: 'KB', value: troupe.heap, baseline: raw.heap, baselineLabel: 'raw net socket', target: { kind: 'max-ratio', ratio: 4 }, note },
-      { key: 'tcp.link_rss_kb', unit: 'KB', value: troupe.rss, baseline: raw.rss, baselineLabel: 'raw net socket' },
-      { key: 'tcp.link_rss_cold_kb', unit: 'KB', value: troupe.cold.rss, baseline: raw.cold.rss, baselineLabel: 'raw net socket, cold' },
+      {
+        key: 'tcp.link_heap_kb',
+        unit: 'KB',
+        value: troupe.heap,
+        baseline: raw.heap,
+        baselineLabel: 'raw net socket',
+        target: { kind: 'max-ratio', ratio: 4 },
+        note,
+      },
+      {
+        key: 'tcp.link_rss_kb',
+        unit: 'KB',
+        value: troupe.rss,
+        baseline: raw.rss,
+        baselineLabel: 'raw net socket',
+      },
+      {
+        key: 'tcp.link_rss_cold_kb',
+        unit: 'KB',
+        value: troupe.cold.rss,
+        baseline: raw.cold.rss,
+        baselineLabel: 'raw net socket, cold',
+      },
     ];
   },
 };

@@ -7,7 +7,15 @@
 import { Worker } from 'node:worker_threads';
 import { createNode, type ActorRef } from '../core/index.ts';
 import { spawnWorkerNode } from '../adapters/worker.ts';
-import { interleavedSamples, median, now, summary, tick, type BenchCase, type Result } from './harness.ts';
+import {
+  interleavedSamples,
+  median,
+  now,
+  summary,
+  tick,
+  type BenchCase,
+  type Result,
+} from './harness.ts';
 import { makeMessages, type Msg } from './messages.ts';
 
 const RTT_N = 5_000;
@@ -18,10 +26,15 @@ const boot = new URL('../tests/fixtures/tsx-worker.mjs', import.meta.url);
 const peer = new URL('./worker-peer.ts', import.meta.url).href;
 
 /** A worker_threads thread running bench/worker-peer.ts in `mode`. */
-export const startThread = (mode: 'raw' | 'troupe' | 'comlink'): Worker => new Worker(boot, { workerData: { entry: peer, mode } });
+export const startThread = (mode: 'raw' | 'troupe' | 'comlink'): Worker =>
+  new Worker(boot, { workerData: { entry: peer, mode } });
 
 /** `n` sequential round trips through `one`, in µs (unsorted). */
-export async function roundTrips(n: number, msgs: Msg[], one: (m: Msg) => Promise<unknown>): Promise<Float64Array> {
+export async function roundTrips(
+  n: number,
+  msgs: Msg[],
+  one: (m: Msg) => Promise<unknown>,
+): Promise<Float64Array> {
   const times = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const t0 = now();
@@ -32,15 +45,28 @@ export async function roundTrips(n: number, msgs: Msg[], one: (m: Msg) => Promis
 }
 
 /** A main-thread node linked to a troupe worker node; resolves once its actors are registered. */
-export async function troupeWorker(name: string): Promise<{ node: ReturnType<typeof createNode>; thread: Worker; echo: ActorRef<Msg, Msg>; sink: ActorRef<Msg>; ctl: ActorRef<{ arm: number; to: ActorRef<string> }, boolean> }> {
+export async function troupeWorker(name: string): Promise<{
+  node: ReturnType<typeof createNode>;
+  thread: Worker;
+  echo: ActorRef<Msg, Msg>;
+  sink: ActorRef<Msg>;
+  ctl: ActorRef<{ arm: number; to: ActorRef<string> }, boolean>;
+}> {
   // A longer handshake than the default 5 s: a loaded machine may take that long to start a thread.
   const node = createNode({ name, handshakeTimeout: 30_000 });
   const thread = startThread('troupe');
   await spawnWorkerNode(node, thread);
-  for (let i = 0; i < 400 && !(node.whereis('echo') && node.whereis('sink') && node.whereis('sink-ctl')); i++) await new Promise((r) => setTimeout(r, 5));
+  for (
+    let i = 0;
+    i < 400 && !(node.whereis('echo') && node.whereis('sink') && node.whereis('sink-ctl'));
+    i++
+  )
+    await new Promise((r) => setTimeout(r, 5));
   const echo = node.whereis('echo') as ActorRef<Msg, Msg> | undefined;
   const sink = node.whereis('sink') as ActorRef<Msg> | undefined;
-  const ctl = node.whereis('sink-ctl') as ActorRef<{ arm: number; to: ActorRef<string> }, boolean> | undefined;
+  const ctl = node.whereis('sink-ctl') as
+    | ActorRef<{ arm: number; to: ActorRef<string> }, boolean>
+    | undefined;
   if (!echo || !sink || !ctl) throw new Error('worker node did not register its actors');
   return { node, thread, echo, sink, ctl };
 }
@@ -134,7 +160,13 @@ const cases: BenchCase[] = [
           target: { kind: 'max-ratio', ratio: 1.5 },
           note: `worker.*: Node worker_threads. RTT: ${RTT_REPS} interleaved rounds of ${RTT_N} sequential round trips, p50 and p99 per round, median of rounds (troupe: call to a typed echo behaviour in a worker node; raw: postMessage echo, no validation). worker.oneway: ${ONEWAY_N} msgs, ${CHUNK} per tick, to a typed sink; baseline: the tick's ${CHUNK} msgs as one JSON string in one postMessage, parsed in the worker (worker.oneway_per_msg: one postMessage per message). Raw sides do not validate.`,
         },
-        { key: 'worker.rtt_p99_us', unit: 'µs', value: median(rttP99.troupe), baseline: median(rttP99.raw), baselineLabel: 'raw postMessage echo' },
+        {
+          key: 'worker.rtt_p99_us',
+          unit: 'µs',
+          value: median(rttP99.troupe),
+          baseline: median(rttP99.raw),
+          baselineLabel: 'raw postMessage echo',
+        },
         {
           key: 'worker.oneway',
           unit: 'msgs/s',
@@ -143,7 +175,13 @@ const cases: BenchCase[] = [
           baselineLabel: `raw, ${CHUNK} msgs/post as JSON`,
           target: { kind: 'min-ratio', ratio: 0.5 },
         },
-        { key: 'worker.oneway_per_msg', unit: 'msgs/s', value: median(oneway.troupe), baseline: median(oneway.perMessage), baselineLabel: 'raw, 1 postMessage/msg' },
+        {
+          key: 'worker.oneway_per_msg',
+          unit: 'msgs/s',
+          value: median(oneway.troupe),
+          baseline: median(oneway.perMessage),
+          baselineLabel: 'raw, 1 postMessage/msg',
+        },
       ];
     },
   },

@@ -1,7 +1,21 @@
 import * as Y from 'yjs';
-import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
+import {
+  Awareness,
+  applyAwarenessUpdate,
+  encodeAwarenessUpdate,
+  removeAwarenessStates,
+} from 'y-protocols/awareness';
 import { Emitter, isDown, type ActorRef, type Node } from '../core/index.ts';
-import { DEFAULT_MAX_UPDATE_BYTES, randomKey, toActor, type Joined, type Participant, type Role, type ToActor, type ToParticipant } from './messages.ts';
+import {
+  DEFAULT_MAX_UPDATE_BYTES,
+  randomKey,
+  toActor,
+  type Joined,
+  type Participant,
+  type Role,
+  type ToActor,
+  type ToParticipant,
+} from './messages.ts';
 import { createMemoryStore, type DocStore } from './store.ts';
 
 /** What {@link DocumentServerOptions.authorize} is asked. */
@@ -96,7 +110,10 @@ interface Held {
  * import { createFileStore } from 'troupe/yjs/file-store';
  * const server = await serveDocuments(node, { store: createFileStore('./docs') });
  */
-export async function serveDocuments(node: Node, options: DocumentServerOptions = {}): Promise<DocumentServer> {
+export async function serveDocuments(
+  node: Node,
+  options: DocumentServerOptions = {},
+): Promise<DocumentServer> {
   const store = options.store ?? createMemoryStore();
   const max = options.maxUpdateBytes ?? DEFAULT_MAX_UPDATE_BYTES;
   const compactEvery = options.compactEvery ?? 500;
@@ -124,9 +141,14 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
     return p;
   };
 
-  const peersOf = (h: Held): Participant[] => [...h.members.values()].map(({ ref, user, role, client }) => ({ ref, user, role, client }));
+  const peersOf = (h: Held): Participant[] =>
+    [...h.members.values()].map(({ ref, user, role, client }) => ({ ref, user, role, client }));
   /** Send `msg` to every member but `except`, each copy with that member's own session key. */
-  const tell = (h: Held, msg: DistributiveOmit<ToParticipant, 'session'>, except?: string): void => {
+  const tell = (
+    h: Held,
+    msg: DistributiveOmit<ToParticipant, 'session'>,
+    except?: string,
+  ): void => {
     for (const [session, m] of h.members) if (session !== except) m.ref.send({ ...msg, session });
   };
 
@@ -150,7 +172,11 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
     // Remove its presence at once and tell the others (as an awareness update).
     if (h.awareness.states.has(m.client)) {
       removeAwarenessStates(h.awareness, [m.client], 'down');
-      tell(h, { t: 'awareness', doc: name, update: encodeAwarenessUpdate(h.awareness, [m.client]) });
+      tell(h, {
+        t: 'awareness',
+        doc: name,
+        update: encodeAwarenessUpdate(h.awareness, [m.client]),
+      });
     }
     tell(h, { t: 'peers', doc: name, peers: peersOf(h) });
   };
@@ -166,7 +192,12 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
     if (msg.t === 'join') {
       // `from` is only a claim: the answer (and its session key) goes to that ref alone, so a
       // caller naming someone else's ref learns nothing and gains no rights.
-      const role = await authorize({ doc: msg.doc, user: msg.user, token: msg.token, node: msg.from.node });
+      const role = await authorize({
+        doc: msg.doc,
+        user: msg.user,
+        token: msg.token,
+        node: msg.from.node,
+      });
       if (role !== 'write' && role !== 'read') {
         events.emit('denied', { doc: msg.doc, user: msg.user, node: msg.from.node });
         ctx.reply({ t: 'denied', doc: msg.doc, reason: 'not authorized' });
@@ -179,7 +210,13 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
         h.members.delete(msg.previous!);
       }
       const session = randomKey();
-      h.members.set(session, { ref: msg.from, user: msg.user, role, client: msg.client, monitor: ctx.monitor(msg.from) });
+      h.members.set(session, {
+        ref: msg.from,
+        user: msg.user,
+        role,
+        client: msg.client,
+        monitor: ctx.monitor(msg.from),
+      });
       let update: Uint8Array;
       try {
         update = Y.encodeStateAsUpdate(h.ydoc, msg.sv);
@@ -218,8 +255,18 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
         try {
           Y.applyUpdate(h.ydoc, msg.update, session);
         } catch (err) {
-          events.emit('refused', { doc: msg.doc, user: m.user, from: m.ref.key, reason: `malformed update: ${(err as Error).message}` });
-          m.ref.send({ t: 'refused', doc: msg.doc, session, reason: 'malformed update' } satisfies ToParticipant);
+          events.emit('refused', {
+            doc: msg.doc,
+            user: m.user,
+            from: m.ref.key,
+            reason: `malformed update: ${(err as Error).message}`,
+          });
+          m.ref.send({
+            t: 'refused',
+            doc: msg.doc,
+            session,
+            reason: 'malformed update',
+          } satisfies ToParticipant);
           return;
         }
         tell(h, { t: 'update', doc: msg.doc, update: msg.update }, session);
@@ -255,7 +302,8 @@ export async function serveDocuments(node: Node, options: DocumentServerOptions 
         if (isDown(raw)) {
           for (const [name, p] of docs) {
             const h = await p;
-            for (const [session, m] of h.members) if (m.monitor === raw.monitor) drop(name, h, session, String(raw.reason));
+            for (const [session, m] of h.members)
+              if (m.monitor === raw.monitor) drop(name, h, session, String(raw.reason));
           }
           continue;
         }

@@ -12,7 +12,19 @@
  * between the rename and the emptying leaves updates that are also in the snapshot, and applying a
  * Yjs update twice changes nothing.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Buffer } from 'node:buffer';
 import type { DocStore } from './store.ts';

@@ -4,7 +4,12 @@
  * Browser-safe; the file store is `troupe/yjs/file-store`.
  */
 export { serveDocuments } from './document-actor.ts';
-export type { DocumentServer, DocumentServerEvents, DocumentServerOptions, JoinRequest } from './document-actor.ts';
+export type {
+  DocumentServer,
+  DocumentServerEvents,
+  DocumentServerOptions,
+  JoinRequest,
+} from './document-actor.ts';
 export { joinDocument, YjsProvider } from './provider.ts';
 export type { ProviderEvents, ProviderOptions, ProviderStatus } from './provider.ts';
 export { createMemoryStore } from './store.ts';

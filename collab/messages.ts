@@ -18,7 +18,8 @@ export const DocName = z
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'a document name holds no control characters');
 
 /** Any `Uint8Array` (a Node `Buffer` too), whatever its buffer. */
-const u8 = () => z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected a Uint8Array' });
+const u8 = () =>
+  z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected a Uint8Array' });
 const bytes = (max: number) =>
   u8().refine((b) => b.byteLength <= max, { message: `more than ${max} bytes` });
 const ref = z.instanceof(ActorRef);
@@ -28,7 +29,12 @@ export const Role = z.enum(['write', 'read']);
 export type Role = z.infer<typeof Role>;
 
 /** A participant as the others see it. */
-export const Participant = z.object({ ref, user: z.string().max(256), role: Role, client: z.number().int().nonnegative() });
+export const Participant = z.object({
+  ref,
+  user: z.string().max(256),
+  role: Role,
+  client: z.number().int().nonnegative(),
+});
 export type Participant = z.infer<typeof Participant>;
 
 /**
@@ -97,9 +103,19 @@ export function toParticipant(max: number) {
     Joined,
     z.object({ t: z.literal('update'), doc: DocName, session: SessionKey, update }),
     z.object({ t: z.literal('awareness'), doc: DocName, session: SessionKey, update }),
-    z.object({ t: z.literal('peers'), doc: DocName, session: SessionKey, peers: z.array(Participant).max(4096) }),
+    z.object({
+      t: z.literal('peers'),
+      doc: DocName,
+      session: SessionKey,
+      peers: z.array(Participant).max(4096),
+    }),
     /** The actor dropped one of this participant's updates. */
-    z.object({ t: z.literal('refused'), doc: DocName, session: SessionKey, reason: z.string().max(1024) }),
+    z.object({
+      t: z.literal('refused'),
+      doc: DocName,
+      session: SessionKey,
+      reason: z.string().max(1024),
+    }),
   ]);
 }
 export type ToParticipant = z.infer<ReturnType<typeof toParticipant>>;

@@ -1,7 +1,21 @@
 import * as Y from 'yjs';
-import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate, removeAwarenessStates } from 'y-protocols/awareness';
+import {
+  Awareness,
+  applyAwarenessUpdate,
+  encodeAwarenessUpdate,
+  removeAwarenessStates,
+} from 'y-protocols/awareness';
 import { Emitter, isDown, type ActorContext, type ActorRef, type Node } from '../core/index.ts';
-import { DEFAULT_MAX_UPDATE_BYTES, randomKey, toParticipant, type Joined, type Participant, type Role, type ToActor, type ToParticipant } from './messages.ts';
+import {
+  DEFAULT_MAX_UPDATE_BYTES,
+  randomKey,
+  toParticipant,
+  type Joined,
+  type Participant,
+  type Role,
+  type ToActor,
+  type ToParticipant,
+} from './messages.ts';
 
 /** Options of {@link joinDocument}. */
 export interface ProviderOptions {
@@ -100,10 +114,17 @@ export class YjsProvider {
     };
     this.doc.on('update', onUpdate);
     this.#unsubscribe.push(() => this.doc.off('update', onUpdate));
-    const onAwareness = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+    const onAwareness = (
+      { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+      origin: unknown,
+    ) => {
       if (origin !== 'local') return;
       const changed = [...added, ...updated, ...removed];
-      this.#toServer({ t: 'awareness', doc: this.#opts.name, update: encodeAwarenessUpdate(this.awareness, changed) });
+      this.#toServer({
+        t: 'awareness',
+        doc: this.#opts.name,
+        update: encodeAwarenessUpdate(this.awareness, changed),
+      });
     };
     this.awareness.on('update', onAwareness);
     this.#unsubscribe.push(() => this.awareness.off('update', onAwareness));
@@ -213,7 +234,11 @@ export class YjsProvider {
    * actor only (it checks the sender's rights), never straight to other participants: a message
    * between participants could not be told from a forgery.
    */
-  #toServer(msg: { t: 'update' | 'awareness'; doc: string; update: Uint8Array } | { t: 'leave'; doc: string }): void {
+  #toServer(
+    msg:
+      | { t: 'update' | 'awareness'; doc: string; update: Uint8Array }
+      | { t: 'leave'; doc: string },
+  ): void {
     if (this.#status !== 'connected' || this.#session === undefined) return; // sent on the next join (state vector diff)
     this.#server().send({ ...msg, session: this.#session } satisfies ToActor);
   }
@@ -234,20 +259,26 @@ export class YjsProvider {
       const previous = this.#session ?? this.#stale;
       this.#stale = previous;
       this.#session = undefined;
-      const answer = await this.#node.call(target, {
-        t: 'join',
-        doc: this.#opts.name,
-        from: this.#self,
-        user: this.#opts.user,
-        token: this.#opts.token,
-        client: this.doc.clientID,
-        sv: Y.encodeStateVector(this.doc),
-        nonce,
-        previous,
-      } satisfies ToActor, { timeout: this.#opts.joinTimeout }).catch((err: unknown) => {
-        clearTimeout(timer);
-        throw err;
-      });
+      const answer = await this.#node
+        .call(
+          target,
+          {
+            t: 'join',
+            doc: this.#opts.name,
+            from: this.#self,
+            user: this.#opts.user,
+            token: this.#opts.token,
+            client: this.doc.clientID,
+            sv: Y.encodeStateVector(this.doc),
+            nonce,
+            previous,
+          } satisfies ToActor,
+          { timeout: this.#opts.joinTimeout },
+        )
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          throw err;
+        });
       if ((answer as { t?: string })?.t === 'denied') {
         clearTimeout(timer);
         this.#wanted = false;
@@ -268,9 +299,15 @@ export class YjsProvider {
       this.#setStatus('connected');
       // Sync step 2 the other way: what we have and the actor lacks (edits made offline).
       const missing = Y.encodeStateAsUpdate(this.doc, joined.sv);
-      if (missing.byteLength > 2) this.#toServer({ t: 'update', doc: this.#opts.name, update: missing });
+      if (missing.byteLength > 2)
+        this.#toServer({ t: 'update', doc: this.#opts.name, update: missing });
       const local = this.awareness.getLocalState();
-      if (local !== null) this.#toServer({ t: 'awareness', doc: this.#opts.name, update: encodeAwarenessUpdate(this.awareness, [this.doc.clientID]) });
+      if (local !== null)
+        this.#toServer({
+          t: 'awareness',
+          doc: this.#opts.name,
+          update: encodeAwarenessUpdate(this.awareness, [this.doc.clientID]),
+        });
       this.events.emit('synced', { role: joined.role });
     } catch {
       this.#setStatus('offline');

@@ -114,7 +114,8 @@ export class CallTable {
     };
     this.#calls.add(c);
     this.#window.push(c);
-    if (this.#windowTimer === undefined) this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
+    if (this.#windowTimer === undefined)
+      this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
     const err = start(callId);
     if (err) {
       this.settle(callId, false, err);
@@ -228,7 +229,8 @@ export class CallTable {
       const tq = this.#timeouts.get(c.ms);
       if (tq !== undefined) {
         const q = tq.q;
-        while (tq.head < q.length && q[tq.head].done) q[tq.head++] = undefined as unknown as PendingCall;
+        while (tq.head < q.length && q[tq.head].done)
+          q[tq.head++] = undefined as unknown as PendingCall;
         this.#compactTimeouts(tq);
       }
     }
@@ -264,7 +266,8 @@ export class CallTable {
     this.#windowTimer = undefined;
     this.#window = [];
     this.#windowHead = 0;
-    for (const tq of this.#timeouts.values()) if (tq.timer !== undefined) this.#clock.clearTimeout(tq.timer);
+    for (const tq of this.#timeouts.values())
+      if (tq.timer !== undefined) this.#clock.clearTimeout(tq.timer);
     this.#timeouts.clear();
   }
 }

@@ -42,7 +42,8 @@ export function createManualClock(start = 0): ManualClock {
       for (;;) {
         let nextId = -1;
         let nextAt = Infinity;
-        for (const [id, t] of timers) if (t.at <= end && t.at < nextAt) [nextId, nextAt] = [id, t.at];
+        for (const [id, t] of timers)
+          if (t.at <= end && t.at < nextAt) [nextId, nextAt] = [id, t.at];
         if (nextId < 0) break;
         const t = timers.get(nextId)!;
         timers.delete(nextId);

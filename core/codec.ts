@@ -24,7 +24,11 @@ export interface CodecLimits {
 }
 
 /** Binds a decoded ref `{ node, id }` (and the addresses its node listens on) to the decoding node. */
-export type RefBinder = (node: string, id: number, addrs: string[] | undefined) => ActorRef<any, any>;
+export type RefBinder = (
+  node: string,
+  id: number,
+  addrs: string[] | undefined,
+) => ActorRef<any, any>;
 /** The listen addresses known for a node, to carry inside serialized refs. */
 export type AddressBook = (node: string) => string[] | undefined;
 
@@ -62,7 +66,8 @@ export class Codec {
           return addrs && addrs.length ? [r.node, r.id, addrs] : [r.node, r.id];
         },
         deserialize: (v) => {
-          if (!isRefData(v)) throw new TroupeError('INVALID_MESSAGE', 'malformed actor ref in message');
+          if (!isRefData(v))
+            throw new TroupeError('INVALID_MESSAGE', 'malformed actor ref in message');
           return bind(v[0], v[1], v[2]);
         },
       },
@@ -84,7 +89,9 @@ export class Codec {
         serialize: (v) => this.#out.push(v) - 1,
         deserialize: (i) => {
           const u = this.#attachment(i);
-          return (u.buffer.byteLength === u.byteLength ? u.buffer : u.slice().buffer) as ArrayBuffer;
+          return (
+            u.buffer.byteLength === u.byteLength ? u.buffer : u.slice().buffer
+          ) as ArrayBuffer;
         },
       },
       'troupe.ab',
@@ -113,14 +120,21 @@ export class Codec {
     try {
       json = this.#sj.stringify(value);
     } catch (err) {
-      throw new TroupeError('SERIALIZATION', `message cannot be serialized: ${(err as Error).message}`, { cause: err });
+      throw new TroupeError(
+        'SERIALIZATION',
+        `message cannot be serialized: ${(err as Error).message}`,
+        { cause: err },
+      );
     } finally {
       attachments = this.#out;
       this.#out = [];
     }
     if (attachments.length === 0) return CODEC_SUPERJSON + json;
     if (attachments.length > MAX_ATTACHMENTS) {
-      throw new TroupeError('INVALID_MESSAGE', `message holds ${attachments.length} binary values; the limit is ${MAX_ATTACHMENTS}`);
+      throw new TroupeError(
+        'INVALID_MESSAGE',
+        `message holds ${attachments.length} binary values; the limit is ${MAX_ATTACHMENTS}`,
+      );
     }
     // b<json length>,<byte length of each attachment>…:<json><attachments as byte strings>
     let head = CODEC_BINARY + json.length;
@@ -157,14 +171,18 @@ export class Codec {
         try {
           scan(value, this.#maxDepth);
         } catch (err) {
-          throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, { cause: err });
+          throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
         return value;
       }
       if (kind === 98 /* b */) return this.#decodeBinary(payload);
     } catch (err) {
       if (err instanceof TroupeError) throw err;
-      throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, { cause: err });
+      throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     throw new TroupeError('INVALID_MESSAGE', 'payload has an unknown codec');
   }
@@ -172,14 +190,19 @@ export class Codec {
   #decodeBinary(payload: string): unknown {
     const colon = payload.indexOf(':');
     // The head is at most MAX_ATTACHMENTS + 1 numbers of at most 16 digits.
-    if (colon < 0 || colon > (MAX_ATTACHMENTS + 1) * 17) throw new TroupeError('INVALID_MESSAGE', 'malformed binary payload head');
+    if (colon < 0 || colon > (MAX_ATTACHMENTS + 1) * 17)
+      throw new TroupeError('INVALID_MESSAGE', 'malformed binary payload head');
     const head = payload.slice(1, colon).split(',');
     const numbers = head.map(Number);
-    if (head.length < 2 || !head.every((h, i) => /^\d{1,16}$/.test(h) && Number.isSafeInteger(numbers[i]))) {
+    if (
+      head.length < 2 ||
+      !head.every((h, i) => /^\d{1,16}$/.test(h) && Number.isSafeInteger(numbers[i]))
+    ) {
       throw new TroupeError('INVALID_MESSAGE', 'malformed binary payload head');
     }
     const jsonEnd = colon + 1 + numbers[0];
-    if (jsonEnd > payload.length) throw new TroupeError('INVALID_MESSAGE', 'binary payload shorter than its head says');
+    if (jsonEnd > payload.length)
+      throw new TroupeError('INVALID_MESSAGE', 'binary payload shorter than its head says');
     const raw = JSON.parse(payload.slice(colon + 1, jsonEnd));
     checkDecoded(raw, this.#maxDepth + 4);
     const attachments: Uint8Array[] = [];
@@ -189,7 +212,8 @@ export class Codec {
       at = textToBytes(payload, at, bytes);
       attachments.push(bytes);
     }
-    if (at !== payload.length) throw new TroupeError('INVALID_MESSAGE', 'binary payload longer than its head says');
+    if (at !== payload.length)
+      throw new TroupeError('INVALID_MESSAGE', 'binary payload longer than its head says');
     this.#in = attachments;
     let value: unknown;
     try {
@@ -200,7 +224,9 @@ export class Codec {
     try {
       scan(value, this.#maxDepth);
     } catch (err) {
-      throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, { cause: err });
+      throw new TroupeError('INVALID_MESSAGE', `malformed payload: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return value;
   }
@@ -237,7 +263,10 @@ function textToBytes(text: string, at: number, out: Uint8Array): number {
       else throw new TroupeError('INVALID_MESSAGE', 'bad escape in a binary attachment');
     } else if (!(c <= 0xff) || c === 0x0a) {
       // NaN (past the end) fails `c <= 0xff` too.
-      throw new TroupeError('INVALID_MESSAGE', 'binary attachment is truncated or holds a character that is not a byte');
+      throw new TroupeError(
+        'INVALID_MESSAGE',
+        'binary attachment is truncated or holds a character that is not a byte',
+      );
     }
     out[j] = c;
   }
@@ -255,7 +284,9 @@ function isRefData(v: unknown): v is [string, number, string[] | undefined] {
 }
 
 function isAddressList(v: unknown): v is string[] {
-  return Array.isArray(v) && v.length <= 16 && v.every((a) => typeof a === 'string' && a.length <= 512);
+  return (
+    Array.isArray(v) && v.length <= 16 && v.every((a) => typeof a === 'string' && a.length <= 512)
+  );
 }
 
 /**
@@ -278,7 +309,8 @@ function scan(v: unknown, depthLeft: number): boolean {
       return false; // undefined, bigint
   }
   if (v === null) return true;
-  if (depthLeft <= 0) throw new TroupeError('INVALID_MESSAGE', 'message nests too deeply (or is cyclic)');
+  if (depthLeft <= 0)
+    throw new TroupeError('INVALID_MESSAGE', 'message nests too deeply (or is cyclic)');
   let plain = true;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) if (!scan(v[i], depthLeft - 1)) plain = false;

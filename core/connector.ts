@@ -49,7 +49,12 @@ export class Connector {
   /** Routed nodes whose route died, being dialed directly before they are declared down. */
   #rescues = new Map<string, { timer: unknown; fail: () => void }>();
 
-  constructor(node: ConnectorHost, router: Router, transports: Transport[], discoveries: Discovery[]) {
+  constructor(
+    node: ConnectorHost,
+    router: Router,
+    transports: Transport[],
+    discoveries: Discovery[],
+  ) {
     this.#node = node;
     this.#router = router;
     this.#transports = transports;
@@ -83,7 +88,11 @@ export class Connector {
     } catch (err) {
       // A transport that knows the node is gone (NATS: nobody serves its subject) says so.
       if (err instanceof TroupeError && err.code === 'NODE_DOWN') throw err;
-      throw new TroupeError('TRANSPORT_CLOSED', `cannot connect to ${address}: ${(err as Error).message}`, { cause: err });
+      throw new TroupeError(
+        'TRANSPORT_CLOSED',
+        `cannot connect to ${address}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const link = this.#router.attachLink(conn, true, t.secret);
     this.#linkAddress.set(link.link, address);
@@ -98,7 +107,12 @@ export class Connector {
     });
   }
 
-  #redial(address: string, deadline: number, onUp?: (peer: string) => void, onGiveUp?: (e: unknown) => void): void {
+  #redial(
+    address: string,
+    deadline: number,
+    onUp?: (peer: string) => void,
+    onGiveUp?: (e: unknown) => void,
+  ): void {
     if (this.#dialing.has(address)) return;
     this.#dialing.add(address);
     let attempt = 0;
@@ -148,12 +162,15 @@ export class Connector {
    */
   #scheduleRepair(): void {
     const clock = this.#node.clock;
-    this.#repairTimer = clock.setTimeout(() => {
-      this.#repairTimer = undefined;
-      if (this.#node.isShutdown) return;
-      for (const n of this.#router.nodes()) this.#dialKnown(n);
-      this.#scheduleRepair();
-    }, REPAIR_INTERVAL * (0.75 + Math.random() / 2));
+    this.#repairTimer = clock.setTimeout(
+      () => {
+        this.#repairTimer = undefined;
+        if (this.#node.isShutdown) return;
+        for (const n of this.#router.nodes()) this.#dialKnown(n);
+        this.#scheduleRepair();
+      },
+      REPAIR_INTERVAL * (0.75 + Math.random() / 2),
+    );
   }
 
   /**
@@ -163,8 +180,11 @@ export class Connector {
    * Returns false when no dial can be tried; else `fail` runs if no link came up in time.
    */
   rescue(node: string, fail: () => void): boolean {
-    if (this.#node.isShutdown || !this.#node.options.autoConnect || this.#rescues.has(node)) return this.#rescues.has(node);
-    const addr = this.#router.addressesOf(node).find((a) => this.#transports.some((t) => t.canConnect(a)));
+    if (this.#node.isShutdown || !this.#node.options.autoConnect || this.#rescues.has(node))
+      return this.#rescues.has(node);
+    const addr = this.#router
+      .addressesOf(node)
+      .find((a) => this.#transports.some((t) => t.canConnect(a)));
     if (!addr) return false;
     const timer = this.#node.clock.setTimeout(() => {
       if (this.#rescues.get(node)?.timer !== timer) return;
@@ -180,9 +200,17 @@ export class Connector {
   /** The direct link `link` went down for `reason`: redial it if this node dialed it. */
   linkDown(link: Link, reason: string): void {
     const address = this.#linkAddress.get(link);
-    const deliberate = /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(reason);
+    const deliberate =
+      /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(
+        reason,
+      );
     if (address && !deliberate && !this.#node.isShutdown) {
-      this.#redial(address, this.#seeds.has(address) ? Infinity : this.#node.clock.now() + this.#node.options.reconnectWindow);
+      this.#redial(
+        address,
+        this.#seeds.has(address)
+          ? Infinity
+          : this.#node.clock.now() + this.#node.options.reconnectWindow,
+      );
     }
   }
 
@@ -207,7 +235,10 @@ export class Connector {
       (err: TroupeError) => {
         this.#dialing.delete(addr);
         const last = this.#dialFailed.get(node)?.wait ?? 500;
-        this.#dialFailed.set(node, { at: clock.now(), wait: Math.min(30_000, last * 2) * (0.75 + Math.random() / 2) });
+        this.#dialFailed.set(node, {
+          at: clock.now(),
+          wait: Math.min(30_000, last * 2) * (0.75 + Math.random() / 2),
+        });
         // The direct dial failed (refused, nobody serves the subject): the rescue is over.
         void err;
         const rescue = this.#rescues.get(node);
@@ -224,9 +255,15 @@ export class Connector {
     for (const d of this.#discoveries) {
       if (this.#node.isShutdown) return;
       this.#discoveriesStarted.add(d);
-      const report = (err: unknown): void => this.#node.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
+      const report = (err: unknown): void =>
+        this.#node.events.emit('discoveryError', {
+          discovery: d.name,
+          error: toTroupeError(err, 'TRANSPORT_CLOSED'),
+        });
       try {
-        Promise.resolve(d.start(this.#node.node, (node, addrs) => this.#discovered(node, addrs))).catch(report);
+        Promise.resolve(
+          d.start(this.#node.node, (node, addrs) => this.#discovered(node, addrs)),
+        ).catch(report);
       } catch (err) {
         report(err);
       }
@@ -251,7 +288,10 @@ export class Connector {
       try {
         await d.stop();
       } catch (err) {
-        this.#node.events.emit('discoveryError', { discovery: d.name, error: toTroupeError(err, 'TRANSPORT_CLOSED') });
+        this.#node.events.emit('discoveryError', {
+          discovery: d.name,
+          error: toTroupeError(err, 'TRANSPORT_CLOSED'),
+        });
       }
     });
     await Promise.all([...this.#transports.map((t) => t.close().catch(() => {})), ...stops]);

@@ -29,7 +29,10 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   }
 
   /** Resolve with the next event of `type` that satisfies `filter`. */
-  next<K extends keyof Events>(type: K, filter: (e: Events[K]) => boolean = () => true): Promise<Events[K]> {
+  next<K extends keyof Events>(
+    type: K,
+    filter: (e: Events[K]) => boolean = () => true,
+  ): Promise<Events[K]> {
     return new Promise((resolve) => {
       const off = this.on(type, (e) => {
         if (!filter(e)) return;

@@ -28,7 +28,12 @@ export class CreditBook {
   #timer: unknown = undefined;
 
   /** `grant(node, bytes)` sends a credit envelope to `node`. */
-  constructor(window: number, clock: Clock, grant: (node: string, bytes: number) => void, flushMs = 2) {
+  constructor(
+    window: number,
+    clock: Clock,
+    grant: (node: string, bytes: number) => void,
+    flushMs = 2,
+  ) {
     this.#window = Math.max(1, window);
     this.#clock = clock;
     this.#grant = grant;

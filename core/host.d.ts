@@ -27,7 +27,14 @@ declare class AbortController {
 // The web stream a consumer may want instead of an async iterator (core only creates one).
 declare class ReadableStream<R = unknown> {
   constructor(
-    source: { pull?(controller: { enqueue(chunk: R): void; close(): void; error(e?: unknown): void }): void | Promise<void>; cancel?(reason?: unknown): void | Promise<void> },
+    source: {
+      pull?(controller: {
+        enqueue(chunk: R): void;
+        close(): void;
+        error(e?: unknown): void;
+      }): void | Promise<void>;
+      cancel?(reason?: unknown): void | Promise<void>;
+    },
     strategy?: { highWaterMark?: number },
   );
 }

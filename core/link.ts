@@ -3,7 +3,15 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import type { Clock } from './clock.ts';
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
-import { ACK_FRAME, HandshakeMessage, PROTOCOL_VERSION, ENVELOPE_SEPARATOR, handshakeTranscript, type HandshakeParty, type Hello } from './protocol.ts';
+import {
+  ACK_FRAME,
+  HandshakeMessage,
+  PROTOCOL_VERSION,
+  ENVELOPE_SEPARATOR,
+  handshakeTranscript,
+  type HandshakeParty,
+  type Hello,
+} from './protocol.ts';
 import type { Connection } from './transport.ts';
 
 /** Link settings, taken from the node options. */
@@ -168,7 +176,10 @@ export class Link {
       addrs: owner.listenAddresses(),
       // Our window, so the peer acks often enough; none when flow control is off (Infinity).
       // With flow control off we still ack, for accounting, and announce a nominal window.
-      fc: Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0 ? this.#settings.highWaterMark : ACCOUNTING_WINDOW,
+      fc:
+        Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0
+          ? this.#settings.highWaterMark
+          : ACCOUNTING_WINDOW,
     } satisfies Hello);
   }
 
@@ -191,7 +202,8 @@ export class Link {
   enqueue(text: string, droppable = false): boolean {
     if (this.#state !== 'up') return true;
     const size = text.length + 1;
-    if (droppable && this.#outChars + size > this.#settings.maxLinkQueue && this.#out.length > 0) return false;
+    if (droppable && this.#outChars + size > this.#settings.maxLinkQueue && this.#out.length > 0)
+      return false;
     this.#out.push(text);
     this.#outChars += size;
     this.stats.envelopesOut++;
@@ -329,7 +341,10 @@ export class Link {
     const code = /^([A-Z_]+): /.exec(reason)?.[1];
     if (code && isErrorCode(code)) {
       const where = `${this.conn.label}${this.peer ? `, node ${this.peer}` : ''}`;
-      this.#owner.onLinkError(this, new TroupeError(code, `${reason.slice(code.length + 2)} (${where})`));
+      this.#owner.onLinkError(
+        this,
+        new TroupeError(code, `${reason.slice(code.length + 2)} (${where})`),
+      );
     }
     this.#closed(reason);
   }
@@ -350,8 +365,12 @@ export class Link {
     this.#inflightEnds = [];
     this.#inflightEnvs = [];
     this.#inflightHead = 0;
-    this.#owner.onLinkDown(this, wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`);
-    if (lost.length !== 0) this.#owner.onLinkLost(this, lost, this.#stalled ? 'stalled' : 'unconfirmed');
+    this.#owner.onLinkDown(
+      this,
+      wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`,
+    );
+    if (lost.length !== 0)
+      this.#owner.onLinkLost(this, lost, this.#stalled ? 'stalled' : 'unconfirmed');
   }
 
   /** Every envelope the peer has not confirmed: written and not acknowledged, then never written. */
@@ -370,7 +389,13 @@ export class Link {
   #stall(): void {
     if (this.#state !== 'up') return;
     const why = this.#stalled;
-    this.#owner.onLinkError(this, new TroupeError('TRANSPORT_CLOSED', `peer ${this.peer} stalled: ${why}; link closed (${this.conn.label})`));
+    this.#owner.onLinkError(
+      this,
+      new TroupeError(
+        'TRANSPORT_CLOSED',
+        `peer ${this.peer} stalled: ${why}; link closed (${this.conn.label})`,
+      ),
+    );
     this.#closeReason = `stalled: ${why}`;
     this.conn.close();
     this.#closed(this.#closeReason);
@@ -381,7 +406,10 @@ export class Link {
   }
 
   #fail(code: ErrorCode, message: string, tellPeer: boolean): void {
-    const err = new TroupeError(code, `${message} (${this.conn.label}${this.peer ? `, node ${this.peer}` : ''})`);
+    const err = new TroupeError(
+      code,
+      `${message} (${this.conn.label}${this.peer ? `, node ${this.peer}` : ''})`,
+    );
     this.#owner.onLinkError(this, err);
     if (tellPeer) this.#sendControl({ t: 'reject', code, message });
     this.close(`${code}: ${message}`);
@@ -395,11 +423,19 @@ export class Link {
       return;
     }
     if (frame.length > this.#settings.maxFrameSize) {
-      this.#fail('FRAME_TOO_LARGE', `frame of ${frame.length} chars exceeds the limit of ${this.#settings.maxFrameSize}`, true);
+      this.#fail(
+        'FRAME_TOO_LARGE',
+        `frame of ${frame.length} chars exceeds the limit of ${this.#settings.maxFrameSize}`,
+        true,
+      );
       return;
     }
     if (this.#state === 'handshake' && frame.length > HANDSHAKE_MAX_FRAME) {
-      this.#fail('FRAME_TOO_LARGE', `frame of ${frame.length} chars before authentication (the limit until then is ${HANDSHAKE_MAX_FRAME})`, true);
+      this.#fail(
+        'FRAME_TOO_LARGE',
+        `frame of ${frame.length} chars before authentication (the limit until then is ${HANDSHAKE_MAX_FRAME})`,
+        true,
+      );
       return;
     }
     this.#lastIn = this.#owner.clock.now();
@@ -415,7 +451,11 @@ export class Link {
       // Acknowledge after handling, so the window reflects what this node has processed: a
       // peer sending faster than we take frames in is held back by its window.
       this.#recvChars += frame.length;
-      if (this.#peerWindow > 0 && this.#state === 'up' && this.#recvChars - this.#recvAcked >= this.#peerWindow / 4) {
+      if (
+        this.#peerWindow > 0 &&
+        this.#state === 'up' &&
+        this.#recvChars - this.#recvAcked >= this.#peerWindow / 4
+      ) {
         this.#recvAcked = this.#recvChars;
         // Alone in its frame and never held: acks must flow while data waits.
         this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
@@ -448,7 +488,11 @@ export class Link {
       // A handshake message that breaks its schema (a 10,000-character id, an id with a `|`, a
       // missing role): the peer speaks the protocol wrongly, which is not a matter of secrets.
       const issue = parsed.error.issues[0];
-      return this.#fail('PROTOCOL_ERROR', `malformed ${t} message: ${issue ? `${issue.path.join('.') || t}: ${issue.message}` : 'invalid'}`, true);
+      return this.#fail(
+        'PROTOCOL_ERROR',
+        `malformed ${t} message: ${issue ? `${issue.path.join('.') || t}: ${issue.message}` : 'invalid'}`,
+        true,
+      );
     }
     const msg = parsed.data;
     const owner = this.#owner;
@@ -456,11 +500,20 @@ export class Link {
       case 'hello': {
         if (this.#peerHello) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
         if (msg.v !== PROTOCOL_VERSION) {
-          return this.#fail('VERSION_MISMATCH', `peer speaks protocol ${msg.v}, this node ${PROTOCOL_VERSION}`, true);
+          return this.#fail(
+            'VERSION_MISMATCH',
+            `peer speaks protocol ${msg.v}, this node ${PROTOCOL_VERSION}`,
+            true,
+          );
         }
-        if (msg.node === owner.id) return this.#fail('PROTOCOL_ERROR', 'peer has this node\'s own id', true);
+        if (msg.node === owner.id)
+          return this.#fail('PROTOCOL_ERROR', "peer has this node's own id", true);
         if (msg.r !== undefined && msg.r === (this.initiator ? 'd' : 'l')) {
-          return this.#fail('PROTOCOL_ERROR', `both ends of the connection are ${this.initiator ? 'dialers' : 'listeners'}: one must dial, the other accept`, true);
+          return this.#fail(
+            'PROTOCOL_ERROR',
+            `both ends of the connection are ${this.initiator ? 'dialers' : 'listeners'}: one must dial, the other accept`,
+            true,
+          );
         }
         this.#peerHello = msg;
         this.peer = msg.node;
@@ -472,7 +525,8 @@ export class Link {
         return;
       }
       case 'auth': {
-        if (this.#peerProof !== undefined || this.#peerVerified) return this.#fail('PROTOCOL_ERROR', 'second auth', true);
+        if (this.#peerProof !== undefined || this.#peerVerified)
+          return this.#fail('PROTOCOL_ERROR', 'second auth', true);
         this.#peerProof = msg.mac;
         if (this.#peerHello) return this.#verify();
         return;
@@ -494,7 +548,11 @@ export class Link {
     const got = this.#peerProof ?? '';
     this.#peerProof = undefined;
     if (!constantTimeEqual(expected, got)) {
-      return this.#fail('UNAUTHORIZED', 'peer failed the cluster-secret challenge (wrong secret?)', true);
+      return this.#fail(
+        'UNAUTHORIZED',
+        'peer failed the cluster-secret challenge (wrong secret?)',
+        true,
+      );
     }
     const refused = this.#owner.admit(this);
     if (refused !== undefined) return this.#fail('UNAUTHORIZED', refused, true);
@@ -548,10 +606,14 @@ export class Link {
     // A beat that comes late means this node's event loop was busy (a flood being processed):
     // what the peer sent meanwhile may still wait unread in the transport. Silence is only
     // counted while this node could listen, so a busy node does not declare healthy peers down.
-    if (this.#beatDue !== 0 && now - this.#beatDue > heartbeatInterval) this.#lastIn = Math.max(this.#lastIn, now - heartbeatInterval);
+    if (this.#beatDue !== 0 && now - this.#beatDue > heartbeatInterval)
+      this.#lastIn = Math.max(this.#lastIn, now - heartbeatInterval);
     this.#beatDue = now + heartbeatInterval;
     if (now - this.#lastIn > heartbeatTimeout) {
-      this.#owner.onLinkError(this, new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`));
+      this.#owner.onLinkError(
+        this,
+        new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`),
+      );
       this.close('heartbeat timeout');
       return;
     }
@@ -586,7 +648,9 @@ export class Link {
     const hello = this.#peerHello!;
     const me: HandshakeParty = { node: owner.id, inc: owner.incarnation, nonce: this.#nonce };
     const peer: HandshakeParty = { node: hello.node, inc: hello.inc, nonce: hello.nonce };
-    const text = this.initiator ? handshakeTranscript(role, me, peer) : handshakeTranscript(role, peer, me);
+    const text = this.initiator
+      ? handshakeTranscript(role, me, peer)
+      : handshakeTranscript(role, peer, me);
     return bytesToHex(hmac(sha256, utf8ToBytes(this.#settings.secret), utf8ToBytes(text)));
   }
 }

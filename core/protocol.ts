@@ -51,26 +51,65 @@ export const SendHeader = z.object({
   f: z.literal(1).optional(),
 });
 /** `fg`: node `o` grants `b` characters of credit back to node `n` (its awaited sends were taken). */
-export const FlowGrantHeader = z.object({ t: z.literal('fg'), ...routed, b: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+export const FlowGrantHeader = z.object({
+  t: z.literal('fg'),
+  ...routed,
+  b: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+});
 /** `c`: a call to actor `a`; the reply goes to node `o` as call `c`. Payload: the message. */
 export const CallHeader = z.object({ t: z.literal('c'), ...routed, a: actorId, c: callId });
 /** `r`: the reply to call `c` of node `n`; `k` 1 = ok (payload: value), 0 = error (payload: ErrorData). */
-export const ReplyHeader = z.object({ t: z.literal('r'), ...routed, c: callId, k: z.union([z.literal(0), z.literal(1)]) });
+export const ReplyHeader = z.object({
+  t: z.literal('r'),
+  ...routed,
+  c: callId,
+  k: z.union([z.literal(0), z.literal(1)]),
+});
 /**
  * `ca`: node `o` cancels its call `c` to actor `a` (the caller's `AbortSignal` fired): the callee
  * drops the call if it still waits, aborts the call's signal (`ctx.signal`) and never replies.
  */
 export const CancelHeader = z.object({ t: z.literal('ca'), ...routed, a: actorId, c: callId });
 /** `x`: an exit signal from actor `f` of node `o` to actor `a`. Payload: the reason. */
-export const ExitHeader = z.object({ t: z.literal('x'), ...routed, a: actorId, f: actorId.or(z.literal(0)), l: z.union([z.literal(0), z.literal(1)]) });
+export const ExitHeader = z.object({
+  t: z.literal('x'),
+  ...routed,
+  a: actorId,
+  f: actorId.or(z.literal(0)),
+  l: z.union([z.literal(0), z.literal(1)]),
+});
 /** `l` / `u`: link / unlink actor `f` of node `o` with actor `a`. */
-export const LinkHeader = z.object({ t: z.enum(['l', 'u']), ...routed, a: actorId, f: actorId, ...session });
+export const LinkHeader = z.object({
+  t: z.enum(['l', 'u']),
+  ...routed,
+  a: actorId,
+  f: actorId,
+  ...session,
+});
 /** `m`: actor `w` of node `o` monitors actor `a`, monitor id `m`. */
-export const MonitorHeader = z.object({ t: z.literal('m'), ...routed, a: actorId, w: actorId, m: monitorId, ...session });
+export const MonitorHeader = z.object({
+  t: z.literal('m'),
+  ...routed,
+  a: actorId,
+  w: actorId,
+  m: monitorId,
+  ...session,
+});
 /** `dm`: remove monitor `m` from actor `a`. */
-export const DemonitorHeader = z.object({ t: z.literal('dm'), ...routed, a: actorId, m: monitorId });
+export const DemonitorHeader = z.object({
+  t: z.literal('dm'),
+  ...routed,
+  a: actorId,
+  m: monitorId,
+});
 /** `d`: DOWN for monitor `m` held by actor `w` of node `n`; the dead actor is `a` of node `o`. Payload: `[reason, result]`. */
-export const DownHeader = z.object({ t: z.literal('d'), ...routed, w: actorId, m: monitorId, a: actorId });
+export const DownHeader = z.object({
+  t: z.literal('d'),
+  ...routed,
+  w: actorId,
+  m: monitorId,
+  a: actorId,
+});
 /** `sp`: spawn behaviour `b` on node `n`, reply to call `c`; link to / monitor by actor `w` of node `o` when `lk`/`m` are set. Payload: args. */
 export const SpawnHeader = z.object({
   t: z.literal('sp'),
@@ -100,9 +139,19 @@ export const SessionRouteHeader = z.object({ t: z.literal('sr'), ...routed, e: c
  * sender of the dropped envelopes, at most once per `(n, x, r)` every 250 ms, with the count
  * since the last report; the sender raises one `deadLetter` with that count.
  */
-export const DropReportHeader = z.object({ t: z.literal('dr'), ...routed, x: nodeId, k: z.number().int().positive(), r: z.enum(['overflow', 'unreachable']) });
+export const DropReportHeader = z.object({
+  t: z.literal('dr'),
+  ...routed,
+  x: nodeId,
+  k: z.number().int().positive(),
+  r: z.enum(['overflow', 'unreachable']),
+});
 
-export const RouteFlushHeader = z.object({ t: z.enum(['rf', 'ra']), ...routed, k: z.number().int().positive() });
+export const RouteFlushHeader = z.object({
+  t: z.enum(['rf', 'ra']),
+  ...routed,
+  k: z.number().int().positive(),
+});
 
 /** Link-local: heartbeat. */
 export const HeartbeatHeader = z.object({ t: z.literal('hb') });
@@ -181,7 +230,11 @@ export const Hello = z.object({
 });
 export const Auth = z.object({ t: z.literal('auth'), mac: z.string().regex(/^[0-9a-f]{64}$/) });
 export const AuthOk = z.object({ t: z.literal('ok') });
-export const Reject = z.object({ t: z.literal('reject'), code: z.string().max(64), message: z.string().max(1024) });
+export const Reject = z.object({
+  t: z.literal('reject'),
+  code: z.string().max(64),
+  message: z.string().max(1024),
+});
 export const HandshakeMessage = z.discriminatedUnion('t', [Hello, Auth, AuthOk, Reject]);
 export type HandshakeMessage = z.infer<typeof HandshakeMessage>;
 export type Hello = z.infer<typeof Hello>;
@@ -202,8 +255,22 @@ export interface HandshakeParty {
  * connection: a node never accepts a proof in the role it proves in itself, and each node's
  * nonce is fresh per connection.
  */
-export function handshakeTranscript(role: 'dialer' | 'listener', dialer: HandshakeParty, listener: HandshakeParty): string {
-  return JSON.stringify(['troupe-link-proof', PROTOCOL_VERSION, role, dialer.node, dialer.inc, dialer.nonce, listener.node, listener.inc, listener.nonce]);
+export function handshakeTranscript(
+  role: 'dialer' | 'listener',
+  dialer: HandshakeParty,
+  listener: HandshakeParty,
+): string {
+  return JSON.stringify([
+    'troupe-link-proof',
+    PROTOCOL_VERSION,
+    role,
+    dialer.node,
+    dialer.inc,
+    dialer.nonce,
+    listener.node,
+    listener.inc,
+    listener.nonce,
+  ]);
 }
 
 /**
@@ -250,7 +317,8 @@ export function parseDirectHeader(text: string, end: number): boolean {
     if (c < 48 || c > 57) break;
     x = x * 10 + (c - 48);
   }
-  if (i === 1 || i > 17 || x === 0 || x > Number.MAX_SAFE_INTEGER || text.charCodeAt(1) === 48) return false;
+  if (i === 1 || i > 17 || x === 0 || x > Number.MAX_SAFE_INTEGER || text.charCodeAt(1) === 48)
+    return false;
   directFields.x = x;
   directFields.y = 0;
   if (kind === DIRECT_SEND) return i === end;
@@ -263,7 +331,13 @@ export function parseDirectHeader(text: string, end: number): boolean {
     y = y * 10 + (c - 48);
   }
   const len = i - start;
-  if (len === 0 || len > 16 || y > Number.MAX_SAFE_INTEGER || (len > 1 && text.charCodeAt(start) === 48)) return false;
+  if (
+    len === 0 ||
+    len > 16 ||
+    y > Number.MAX_SAFE_INTEGER ||
+    (len > 1 && text.charCodeAt(start) === 48)
+  )
+    return false;
   if (kind === DIRECT_CALL ? y === 0 : y > 1) return false;
   directFields.y = y;
   return kind === DIRECT_CALL || kind === DIRECT_REPLY;
@@ -318,7 +392,8 @@ export function envelope(header: object, payload?: string): string {
 }
 
 const isNodeId = isValidNodeId;
-const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+const isPosInt = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
 /**
  * The hot path's validator for the three envelope types that carry traffic (`s`, `c`, `r`):
@@ -332,7 +407,15 @@ export function fastHeader(raw: unknown): EnvelopeHeader | undefined {
   const t = h.t;
   if (t !== 's' && t !== 'c' && t !== 'r') return undefined;
   const hops = h.h;
-  if (!isNodeId(h.n) || !isNodeId(h.o) || typeof hops !== 'number' || !Number.isSafeInteger(hops) || hops < 0 || hops > 255) return undefined;
+  if (
+    !isNodeId(h.n) ||
+    !isNodeId(h.o) ||
+    typeof hops !== 'number' ||
+    !Number.isSafeInteger(hops) ||
+    hops < 0 ||
+    hops > 255
+  )
+    return undefined;
   if (t === 'r') {
     if (!isPosInt(h.c) || (h.k !== 0 && h.k !== 1)) return undefined;
   } else {
@@ -376,7 +459,12 @@ function parseCanonical(text: string): Record<string, unknown> | undefined {
   //   {"t":"s","n":"…","o":"…","h":H,"a":A}
   //   {"t":"c","n":"…","o":"…","h":H,"a":A,"c":C}
   //   {"t":"r","n":"…","o":"…","h":H,"c":C,"k":K}
-  if (!text.startsWith('{"t":"') || text.charCodeAt(7) !== 34 /* " */ || !text.startsWith(',"n":"', 8)) return undefined;
+  if (
+    !text.startsWith('{"t":"') ||
+    text.charCodeAt(7) !== 34 /* " */ ||
+    !text.startsWith(',"n":"', 8)
+  )
+    return undefined;
   const t = text.charCodeAt(6);
   if (t !== 115 /* s */ && t !== 99 /* c */ && t !== 114 /* r */) return undefined;
   const nEnd = text.indexOf('"', 14);
@@ -436,7 +524,13 @@ function readInt(text: string, start: number): number {
     v = v * 10 + (c - 48);
   }
   const len = j - start;
-  if (len === 0 || len > 16 || v > Number.MAX_SAFE_INTEGER || (len > 1 && text.charCodeAt(start) === 48)) return -1;
+  if (
+    len === 0 ||
+    len > 16 ||
+    v > Number.MAX_SAFE_INTEGER ||
+    (len > 1 && text.charCodeAt(start) === 48)
+  )
+    return -1;
   const next = text.charCodeAt(j);
   if (next !== 44 /* , */ && next !== 125 /* } */) return -1;
   intEnd = j;

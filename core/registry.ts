@@ -97,7 +97,8 @@ export class Registry {
         if (cur && cur.node === node && cur.id === id) return;
         const ref = this.#host.refFor(node, id);
         this.#set(name, ref);
-        if (cur && cur.node === this.#host.id && !this.#claiming.has(name)) this.#host.lost(name, cur, ref);
+        if (cur && cur.node === this.#host.id && !this.#claiming.has(name))
+          this.#host.lost(name, cur, ref);
       },
       delete: (name) => {
         this.#delete(name);
@@ -139,18 +140,20 @@ export class Registry {
       if (n > 0) this.#claiming.set(name, n);
       else this.#claiming.delete(name);
     };
-    b.claim(name, ref.node, ref.id).finally(done).then(
-      (owner) => {
-        if (owner.node === ref.node && owner.id === ref.id) return;
-        const winner = this.#host.refFor(owner.node, owner.id);
-        if (this.#names.get(name)?.equals(ref)) this.#set(name, winner);
-        this.#host.lost(name, ref, winner);
-      },
-      () => {
-        // The backend is unreachable: the claim is not made; drop the optimistic entry.
-        if (this.#names.get(name)?.equals(ref)) this.#delete(name);
-      },
-    );
+    b.claim(name, ref.node, ref.id)
+      .finally(done)
+      .then(
+        (owner) => {
+          if (owner.node === ref.node && owner.id === ref.id) return;
+          const winner = this.#host.refFor(owner.node, owner.id);
+          if (this.#names.get(name)?.equals(ref)) this.#set(name, winner);
+          this.#host.lost(name, ref, winner);
+        },
+        () => {
+          // The backend is unreachable: the claim is not made; drop the optimistic entry.
+          if (this.#names.get(name)?.equals(ref)) this.#delete(name);
+        },
+      );
   }
 
   /** Drop `name` if it maps to `ref` (or to anything, when `ref` is omitted). */

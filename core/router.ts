@@ -101,8 +101,14 @@ export class Router {
   #reachable = new Set<string>();
   #addresses = new Map<string, string[]>();
   #decodeLink: Link | undefined;
-  #nodeWatchers = new Map<string, Set<(e: { node: string; up: boolean; reason?: string }) => void>>();
-  #pendingAttach = new Map<Link, { resolve: (peer: string) => void; reject: (e: unknown) => void }>();
+  #nodeWatchers = new Map<
+    string,
+    Set<(e: { node: string; up: boolean; reason?: string }) => void>
+  >();
+  #pendingAttach = new Map<
+    Link,
+    { resolve: (peer: string) => void; reject: (e: unknown) => void }
+  >();
   /** Timers closing retired duplicate links (cleared on shutdown). */
   #retiring = new Map<Link, unknown>();
   /** Route changes in progress: envelopes for the node wait until the old route is flushed. */
@@ -151,15 +157,21 @@ export class Router {
   /** Why an accepted connection must be refused now (`maxConnections`, `maxUnauthenticated`), if it must. */
   #overConnectionLimits(): string | undefined {
     const { maxConnections, maxUnauthenticated } = this.#options;
-    if (this.#links.size >= maxConnections) return `too many connections (maxConnections ${maxConnections})`;
+    if (this.#links.size >= maxConnections)
+      return `too many connections (maxConnections ${maxConnections})`;
     let handshaking = 0;
     for (const l of this.#links) if (l.state === 'handshake' && !l.initiator) handshaking++;
-    if (handshaking >= maxUnauthenticated) return `too many unauthenticated connections (maxUnauthenticated ${maxUnauthenticated})`;
+    if (handshaking >= maxUnauthenticated)
+      return `too many unauthenticated connections (maxUnauthenticated ${maxUnauthenticated})`;
     return undefined;
   }
 
   /** Start a link on `conn`; `up` resolves with the peer's node id once the handshake is done. */
-  attachLink(conn: Connection, initiator: boolean, secret?: string): { link: Link; up: Promise<string> } {
+  attachLink(
+    conn: Connection,
+    initiator: boolean,
+    secret?: string,
+  ): { link: Link; up: Promise<string> } {
     let link!: Link;
     const up = new Promise<string>((resolve, reject) => {
       link = new Link(this.#owner, conn, initiator, secret);
@@ -203,7 +215,8 @@ export class Router {
 
   /** Remember `addrs` for `node`, within the bound on what peers can make this node keep. */
   learnAddresses(node: string, addrs: string[]): void {
-    if (this.#addresses.size < MAX_ROUTES || this.#addresses.has(node)) this.#addresses.set(node, addrs);
+    if (this.#addresses.size < MAX_ROUTES || this.#addresses.has(node))
+      this.#addresses.set(node, addrs);
   }
 
   /** See {@link Node.isReachable}. */
@@ -212,8 +225,24 @@ export class Router {
   }
 
   /** See {@link Node.linkStats}. */
-  linkStats(): { node: string; label: string; envelopesOut: number; framesOut: number; framesIn: number; queued: number; backlog: number; holding: boolean }[] {
-    return [...this.#direct].map(([node, l]) => ({ node, label: l.conn.label, ...l.stats, queued: l.queued, backlog: l.backlog, holding: l.holding }));
+  linkStats(): {
+    node: string;
+    label: string;
+    envelopesOut: number;
+    framesOut: number;
+    framesIn: number;
+    queued: number;
+    backlog: number;
+    holding: boolean;
+  }[] {
+    return [...this.#direct].map(([node, l]) => ({
+      node,
+      label: l.conn.label,
+      ...l.stats,
+      queued: l.queued,
+      backlog: l.backlog,
+      holding: l.holding,
+    }));
   }
 
   /** See {@link Node.disconnect}. */
@@ -222,11 +251,15 @@ export class Router {
   }
 
   /** See {@link Node.monitorNode}. */
-  monitorNode(node: string, fn: (e: { node: string; up: boolean; reason?: string }) => void): () => void {
+  monitorNode(
+    node: string,
+    fn: (e: { node: string; up: boolean; reason?: string }) => void,
+  ): () => void {
     let set = this.#nodeWatchers.get(node);
     if (!set) this.#nodeWatchers.set(node, (set = new Set()));
     set.add(fn);
-    if (!this.isReachable(node)) queueMicrotask(() => set!.has(fn) && fn({ node, up: false, reason: 'noconnection' }));
+    if (!this.isReachable(node))
+      queueMicrotask(() => set!.has(fn) && fn({ node, up: false, reason: 'noconnection' }));
     return () => set!.delete(fn);
   }
 
@@ -257,7 +290,12 @@ export class Router {
       },
       onLinkFrame: (l, f) => this.#onFrame(l, f),
       onLinkDown: (l, r) => this.#linkDown(l, r),
-      onLinkError: (l, error) => this.#events.emit('protocolError', { error, peer: l.peer || undefined, label: l.conn.label }),
+      onLinkError: (l, error) =>
+        this.#events.emit('protocolError', {
+          error,
+          peer: l.peer || undefined,
+          label: l.conn.label,
+        }),
       onLinkLost: (l, envelopes, reason) => this.#lostEnvelopes(l, envelopes, reason),
       admit: (l) => this.#admitPeer(l),
     };
@@ -273,9 +311,11 @@ export class Router {
     if (!link.foreign) return undefined;
     const id = link.peer;
     const existing = this.#direct.get(id);
-    if (existing && !existing.foreign) return `node id "${id}" belongs to a cluster member; a peer admitted by another secret cannot take it`;
+    if (existing && !existing.foreign)
+      return `node id "${id}" belongs to a cluster member; a peer admitted by another secret cannot take it`;
     const via = this.#routes.get(id);
-    if (via && !via.foreign && via !== existing) return `node id "${id}" belongs to a cluster member reached through ${via.peer}; a peer admitted by another secret cannot take it`;
+    if (via && !via.foreign && via !== existing)
+      return `node id "${id}" belongs to a cluster member reached through ${via.peer}; a peer admitted by another secret cannot take it`;
     if (existing && existing.state === 'up' && existing.peerIncarnation !== link.peerIncarnation) {
       return `node id "${id}" is in use by another live peer; try again once it has left`;
     }
@@ -297,7 +337,10 @@ export class Router {
       let carries = false;
       if (kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY) {
         if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) continue;
-        to = kind === DIRECT_REPLY ? `${link.peer}#call${directFields.x}` : `${link.peer}/${directFields.x}`;
+        to =
+          kind === DIRECT_REPLY
+            ? `${link.peer}#call${directFields.x}`
+            : `${link.peer}/${directFields.x}`;
         carries = kind !== DIRECT_REPLY;
       } else {
         let h: Record<string, unknown>;
@@ -315,7 +358,15 @@ export class Router {
         const d = this.#node.decodePayload(payload, to);
         if (d.ok) message = d.value;
       }
-      this.#deadLetter(to, reason, message, new TroupeError('TRANSPORT_CLOSED', `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason})`));
+      this.#deadLetter(
+        to,
+        reason,
+        message,
+        new TroupeError(
+          'TRANSPORT_CLOSED',
+          `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason})`,
+        ),
+      );
     }
   }
 
@@ -396,13 +447,26 @@ export class Router {
     this.#links.delete(link);
     this.#namesBy.delete(link);
     // A route switch away from this link can no longer be flushed: what was on it is lost.
-    if (this.#switching.size !== 0) for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
+    if (this.#switching.size !== 0)
+      for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
     const pending = this.#pendingAttach.get(link);
     if (pending) {
       this.#pendingAttach.delete(link);
       // Link reports a failed handshake as `handshake failed: CODE: message`.
       const code = /^(?:handshake failed: )?([A-Z_]+):/.exec(reason)?.[1];
-      pending.reject(toTroupeError(new TroupeError(code === 'UNAUTHORIZED' || code === 'VERSION_MISMATCH' || code === 'FRAME_TOO_LARGE' || code === 'PROTOCOL_ERROR' ? code : 'TRANSPORT_CLOSED', `link to ${link.conn.label} failed: ${reason}`)));
+      pending.reject(
+        toTroupeError(
+          new TroupeError(
+            code === 'UNAUTHORIZED' ||
+              code === 'VERSION_MISMATCH' ||
+              code === 'FRAME_TOO_LARGE' ||
+              code === 'PROTOCOL_ERROR'
+              ? code
+              : 'TRANSPORT_CLOSED',
+            `link to ${link.conn.label} failed: ${reason}`,
+          ),
+        ),
+      );
     }
     if (!link.peer || this.#direct.get(link.peer) !== link) {
       // never up, or a duplicate/replaced link: drop routes through it only
@@ -498,7 +562,12 @@ export class Router {
   /** Tell `peer` the number of our session with it (routed `sr`). */
   #sendSession(peer: string): void {
     if (!this.route(peer)) return;
-    this.emit(peer, JSON.stringify({ t: 'sr', n: peer, o: this.#id, h: 0, e: this.#sessions.current(peer) }), undefined, { to: peer });
+    this.emit(
+      peer,
+      JSON.stringify({ t: 'sr', n: peer, o: this.#id, h: 0, e: this.#sessions.current(peer) }),
+      undefined,
+      { to: peer },
+    );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -525,8 +594,15 @@ export class Router {
    */
   learnRef(node: string, addrs: string[] | undefined): void {
     const via = this.#decodeLink;
-    if (via && node !== this.#id && !this.#routes.has(node) && this.#routes.size < MAX_ROUTES) this.#routes.set(node, via);
-    if (addrs && node !== this.#id && !this.#addresses.has(node) && this.#addresses.size < MAX_ROUTES) this.#addresses.set(node, addrs);
+    if (via && node !== this.#id && !this.#routes.has(node) && this.#routes.size < MAX_ROUTES)
+      this.#routes.set(node, via);
+    if (
+      addrs &&
+      node !== this.#id &&
+      !this.#addresses.has(node) &&
+      this.#addresses.size < MAX_ROUTES
+    )
+      this.#addresses.set(node, addrs);
   }
 
   /** Send a registry envelope on every direct link but `except`. */
@@ -538,13 +614,25 @@ export class Router {
    * Route one envelope; reports a failure as a dead letter and returns why (undefined when it
    * left). `droppable` (sends, spawn requests): refused while the link is congested.
    */
-  emit(node: string, header: string, payload: string | undefined, what: { to: string; message?: unknown; droppable?: boolean }): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
+  emit(
+    node: string,
+    header: string,
+    payload: string | undefined,
+    what: { to: string; message?: unknown; droppable?: boolean },
+  ): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
     const link = this.route(node);
     if (!link) {
       this.#deadLetter(what.to, 'unreachable', what.message);
       return 'unreachable';
     }
-    return this.#emitOn(link, node, payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload, what.to, what.message, what.droppable === true);
+    return this.#emitOn(
+      link,
+      node,
+      payload === undefined ? header : header + PAYLOAD_SEPARATOR + payload,
+      what.to,
+      what.message,
+      what.droppable === true,
+    );
   }
 
   /**
@@ -552,20 +640,45 @@ export class Router {
    * `r` for call `x`, ok `y`): in the direct form on the node's own link, else in JSON. As
    * {@link emit}, with its dead-letter fields as arguments (no object per message).
    */
-  emitTraffic(node: string, kind: number, x: number, y: number, payload: string, to: string, message?: unknown, droppable = false): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
+  emitTraffic(
+    node: string,
+    kind: number,
+    x: number,
+    y: number,
+    payload: string,
+    to: string,
+    message?: unknown,
+    droppable = false,
+  ): 'unreachable' | 'frame-too-large' | 'overflow' | undefined {
     const link = this.route(node);
     if (!link) {
       this.#deadLetter(to, 'unreachable', message);
       return 'unreachable';
     }
-    const header = link.peer === node ? directHeader(kind, x, y) : this.#headers.json(kind, node, x, y);
+    const header =
+      link.peer === node ? directHeader(kind, x, y) : this.#headers.json(kind, node, x, y);
     return this.#emitOn(link, node, header + PAYLOAD_SEPARATOR + payload, to, message, droppable);
   }
 
-  #emitOn(link: Link, node: string, text: string, to: string, message: unknown, droppable: boolean): 'frame-too-large' | 'overflow' | undefined {
+  #emitOn(
+    link: Link,
+    node: string,
+    text: string,
+    to: string,
+    message: unknown,
+    droppable: boolean,
+  ): 'frame-too-large' | 'overflow' | undefined {
     if (link.peer !== node && this.#options.autoConnect) this.connector.autoDial(node);
     if (text.length > this.#options.maxFrameSize) {
-      this.#deadLetter(to, 'frame-too-large', message, new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`));
+      this.#deadLetter(
+        to,
+        'frame-too-large',
+        message,
+        new TroupeError(
+          'FRAME_TOO_LARGE',
+          `message of ${text.length} chars exceeds the frame limit`,
+        ),
+      );
       return 'frame-too-large';
     }
     if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
@@ -587,16 +700,26 @@ export class Router {
    */
   sendCall(node: string, id: number, callId: number, payload: string): TroupeError | undefined {
     const link = this.route(node)!;
-    const header = link.peer === node ? directHeader(DIRECT_CALL, id, callId) : this.#headers.json(DIRECT_CALL, node, id, callId);
+    const header =
+      link.peer === node
+        ? directHeader(DIRECT_CALL, id, callId)
+        : this.#headers.json(DIRECT_CALL, node, id, callId);
     const text = header + PAYLOAD_SEPARATOR + payload;
-    if (text.length > this.#options.maxFrameSize) return new TroupeError('FRAME_TOO_LARGE', `message of ${text.length} chars exceeds the frame limit`);
+    if (text.length > this.#options.maxFrameSize)
+      return new TroupeError(
+        'FRAME_TOO_LARGE',
+        `message of ${text.length} chars exceeds the frame limit`,
+      );
     if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
     return link.enqueue(text, true) ? undefined : this.congested(link);
   }
 
   /** The error for an envelope a congested link refused (see `maxLinkQueue`). */
   congested(link: Link): TroupeError {
-    return new TroupeError('MAILBOX_FULL', `link to ${link.peer} is congested: its queue is full (maxLinkQueue ${this.#options.maxLinkQueue} chars)`);
+    return new TroupeError(
+      'MAILBOX_FULL',
+      `link to ${link.peer} is congested: its queue is full (maxLinkQueue ${this.#options.maxLinkQueue} chars)`,
+    );
   }
 
   // ---------------------------------------------------------------------------------------
@@ -629,7 +752,8 @@ export class Router {
   /** A direct traffic envelope (see {@link emitTraffic}): from the link's peer, for this node. */
   #onDirect(link: Link, kind: number, text: string): void {
     const tab = text.indexOf(PAYLOAD_SEPARATOR);
-    if (!parseDirectHeader(text, tab < 0 ? text.length : tab)) return this.#protocolError(link, 'malformed direct envelope header');
+    if (!parseDirectHeader(text, tab < 0 ? text.length : tab))
+      return this.#protocolError(link, 'malformed direct envelope header');
     const payload = tab < 0 ? undefined : text.slice(tab + 1);
     const { x, y } = directFields;
     if (kind === DIRECT_SEND) return this.#node.inSend(x, link.peer, payload);
@@ -639,7 +763,8 @@ export class Router {
 
   #onEnvelope(link: Link, text: string): void {
     const kind = text.charCodeAt(0);
-    if (kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY) return this.#onDirect(link, kind, text);
+    if (kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY)
+      return this.#onDirect(link, kind, text);
     const tab = text.indexOf(PAYLOAD_SEPARATOR);
     const headText = tab < 0 ? text : text.slice(0, tab);
     const payload = tab < 0 ? undefined : text.slice(tab + 1);
@@ -657,15 +782,23 @@ export class Router {
       const parsed = EnvelopeHeader.safeParse(raw);
       if (!parsed.success) {
         const t = (raw as { t?: unknown } | null)?.t;
-        return this.#protocolError(link, typeof t === 'string' ? `invalid or unknown envelope "${t.slice(0, 20)}"` : 'invalid envelope', parsed.error.issues);
+        return this.#protocolError(
+          link,
+          typeof t === 'string'
+            ? `invalid or unknown envelope "${t.slice(0, 20)}"`
+            : 'invalid envelope',
+          parsed.error.issues,
+        );
       }
       h = parsed.data;
     }
     if ('n' in h) {
-      if (h.n !== this.#id) return this.#forward(link, h, payload, hopAt >= 0 ? text : undefined, hopAt, hopEnd);
+      if (h.n !== this.#id)
+        return this.#forward(link, h, payload, hopAt >= 0 ? text : undefined, hopAt, hopEnd);
       // This node never sends itself envelopes over a link: one that claims to come from here is
       // forged (a link request "from" one of our actors would make us signal it ourselves).
-      if (h.o === this.#id) return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
+      if (h.o === this.#id)
+        return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
       // Learn a route to the origin; bounded, since a peer may claim any origin it likes.
       if (!this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, link);
       if (!this.#reachable.has(h.o) && this.#routes.has(h.o)) this.#markUp(h.o);
@@ -705,7 +838,10 @@ export class Router {
       case 'dr':
         // A relay dropped messages of ours: one dead letter with the count.
         if (this.#events.has('deadLetter')) {
-          const error = new TroupeError(h.r === 'overflow' ? 'MAILBOX_FULL' : 'NODE_DOWN', `${h.o} dropped ${h.k} message(s) from this node for ${h.x} (${h.r})`);
+          const error = new TroupeError(
+            h.r === 'overflow' ? 'MAILBOX_FULL' : 'NODE_DOWN',
+            `${h.o} dropped ${h.k} message(s) from this node for ${h.x} (${h.r})`,
+          );
           this.#events.emit('deadLetter', { to: h.x, reason: h.r, error, count: h.k });
         }
         return;
@@ -757,7 +893,11 @@ export class Router {
         }
         return;
       case 'sl':
-        if (h.x !== this.#id && (this.route(h.x) === link || this.#switching.get(h.x)?.old === link)) this.#routeBroken(h.x, link);
+        if (
+          h.x !== this.#id &&
+          (this.route(h.x) === link || this.#switching.get(h.x)?.old === link)
+        )
+          this.#routeBroken(h.x, link);
         return;
       case 'ga':
       case 'gd':
@@ -770,10 +910,17 @@ export class Router {
           if (h.x !== link.peer && via !== undefined && via !== link) return;
           const had = this.#registry.get(h.g);
           if (h.t === 'ga' && !had) {
-            if (this.#registry.size >= MAX_NAMES) return this.#protocolError(link, `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`);
+            if (this.#registry.size >= MAX_NAMES)
+              return this.#protocolError(
+                link,
+                `registry full (${MAX_NAMES} names): "${h.g.slice(0, 40)}" not added`,
+              );
             const mine = this.#namesBy.get(link) ?? 0;
             if (mine >= MAX_NAMES_PER_PEER) {
-              return this.#protocolError(link, `${link.peer} added ${MAX_NAMES_PER_PEER} names (the most one peer may): "${h.g.slice(0, 40)}" not added`);
+              return this.#protocolError(
+                link,
+                `${link.peer} added ${MAX_NAMES_PER_PEER} names (the most one peer may): "${h.g.slice(0, 40)}" not added`,
+              );
             }
             this.#registry.apply(h.t, h.g, h.x, h.a, link);
             if (this.#registry.get(h.g)) this.#namesBy.set(link, mine + 1);
@@ -805,7 +952,8 @@ export class Router {
   #ownNameClaim(op: 'ga' | 'gd', name: string, id: number, link: Link): void {
     const cur = this.#registry.get(name);
     const ours = cur !== undefined && cur.node === this.#id && cur.id === id;
-    if (op === 'ga' && !ours) link.enqueue(JSON.stringify({ t: 'gd', g: name, x: this.#id, a: id }));
+    if (op === 'ga' && !ours)
+      link.enqueue(JSON.stringify({ t: 'gd', g: name, x: this.#id, a: id }));
     if (op === 'gd' && ours) link.enqueue(JSON.stringify({ t: 'ga', g: name, x: this.#id, a: id }));
   }
 
@@ -845,7 +993,11 @@ export class Router {
     const link = this.route(node);
     for (const held of sw.held) {
       if (held.startsWith('{"t":"rf"')) continue;
-      if (link === undefined || !link.enqueue(link.peer === node ? held : this.#headers.undirect(held, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+      if (
+        link === undefined ||
+        !link.enqueue(link.peer === node ? held : this.#headers.undirect(held, node))
+      )
+        this.#deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }
 
@@ -864,7 +1016,11 @@ export class Router {
     this.#clock.clearTimeout(sw.timer);
     const link = this.route(node);
     for (const text of sw.held) {
-      if (link === undefined || !link.enqueue(link.peer === node ? text : this.#headers.undirect(text, node))) this.#deadLetter(node, link ? 'overflow' : 'unreachable');
+      if (
+        link === undefined ||
+        !link.enqueue(link.peer === node ? text : this.#headers.undirect(text, node))
+      )
+        this.#deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }
 
@@ -876,17 +1032,42 @@ export class Router {
    * the envelope as it arrived when its header was canonical: it leaves with only the hop count
    * rewritten, neither its header nor its payload encoded again.
    */
-  #forward(from: Link, h: RoutedHeader, payload: string | undefined, received?: string, hopAt = -1, hopEnd = 0): void {
+  #forward(
+    from: Link,
+    h: RoutedHeader,
+    payload: string | undefined,
+    received?: string,
+    hopAt = -1,
+    hopEnd = 0,
+  ): void {
     if (h.h + 1 > this.#options.hopLimit) {
-      this.#events.emit('protocolError', { error: new TroupeError('HOP_LIMIT', `envelope for ${h.n} exceeded ${this.#options.hopLimit} hops`), peer: from.peer });
-      if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.#options.hopLimit} hops`));
+      this.#events.emit('protocolError', {
+        error: new TroupeError(
+          'HOP_LIMIT',
+          `envelope for ${h.n} exceeded ${this.#options.hopLimit} hops`,
+        ),
+        peer: from.peer,
+      });
+      if (h.t === 'c' || h.t === 'sp')
+        this.#node.replyError(
+          h.o,
+          h.c,
+          new TroupeError('HOP_LIMIT', `no route to ${h.n} within ${this.#options.hopLimit} hops`),
+        );
       return;
     }
-    if (h.o !== this.#id && !this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, from);
+    if (h.o !== this.#id && !this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES)
+      this.#routes.set(h.o, from);
     const link = this.route(h.n);
     if (!link || link === from) {
-      if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.#id}`));
-      else if (h.t === 'm') this.#node.actorLinks.sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
+      if (h.t === 'c' || h.t === 'sp')
+        this.#node.replyError(
+          h.o,
+          h.c,
+          new TroupeError('NODE_DOWN', `node ${h.n} is not reachable from ${this.#id}`),
+        );
+      else if (h.t === 'm')
+        this.#node.actorLinks.sendDown(h.o, h.w, h.m, h.n, h.a, 'noconnection', undefined);
       else {
         this.#deadLetter(`${h.n}/${'a' in h ? h.a : '?'}`, 'unreachable');
         this.#noteDrop(h, 'unreachable');
@@ -898,7 +1079,10 @@ export class Router {
     // are dropped (calls and spawns get a MAILBOX_FULL reply).
     // Awaited sends (`f`) are bounded by their end-to-end credit instead: never dropped here.
     const droppable = (h.t === 's' && h.f !== 1) || h.t === 'c' || h.t === 'sp';
-    const text = received !== undefined ? nextHopText(received, hopAt, hopEnd, h.h) : envelope({ ...h, h: h.h + 1 }, payload);
+    const text =
+      received !== undefined
+        ? nextHopText(received, hopAt, hopEnd, h.h)
+        : envelope({ ...h, h: h.h + 1 }, payload);
     if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
     if (!link.enqueue(text, droppable)) {
       const error = this.congested(link);

@@ -43,16 +43,27 @@ export interface ServeStreamOptions {
 
 /** Whether `v` can be served as a stream: it has `Symbol.asyncIterator`. */
 export function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+  );
 }
 
 /** Whether `v` is a stream handle (the answer of a streaming call). */
 export function isStreamHandle(v: unknown): v is StreamHandle {
-  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)[STREAM_KEY] instanceof ActorRef;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    (v as Record<string, unknown>)[STREAM_KEY] instanceof ActorRef
+  );
 }
 
 /** Whether `m` is a stream protocol message of kind `kind`. */
-export function isStreamMessage<K extends StreamMessage['~s']>(m: unknown, kind: K): m is Extract<StreamMessage, { '~s': K }> {
+export function isStreamMessage<K extends StreamMessage['~s']>(
+  m: unknown,
+  kind: K,
+): m is Extract<StreamMessage, { '~s': K }> {
   return typeof m === 'object' && m !== null && (m as Record<string, unknown>)[STREAM_TAG] === kind;
 }
 
@@ -63,13 +74,20 @@ export function isStreamMessage<K extends StreamMessage['~s']>(m: unknown, kind:
  * @example
  * handle: (m, s, ctx) => { ctx.reply(serveStream(ctx.node, lines(m.file), { openTimeout: 1000 })) }
  */
-export function serveStream(node: Node, iterable: AsyncIterable<unknown>, options: ServeStreamOptions = {}): StreamHandle {
+export function serveStream(
+  node: Node,
+  iterable: AsyncIterable<unknown>,
+  options: ServeStreamOptions = {},
+): StreamHandle {
   const openTimeout = options.openTimeout ?? node.options.callTimeout;
   const producer = node.spawn(async (self) => {
     const it = iterable[Symbol.asyncIterator]();
     let open: Extract<StreamMessage, { '~s': 'open' }>;
     try {
-      open = await self.receive((m): m is typeof open => isStreamMessage(m, 'open') && validOpen(m), { timeout: openTimeout });
+      open = await self.receive(
+        (m): m is typeof open => isStreamMessage(m, 'open') && validOpen(m),
+        { timeout: openTimeout },
+      );
     } catch {
       await closeIterator(it);
       return;
@@ -87,7 +105,8 @@ export function serveStream(node: Node, iterable: AsyncIterable<unknown>, option
         while (credit <= 0 || self.mailboxSize > 0) {
           const m = await self.receive();
           if (isDown(m) || isStreamMessage(m, 'cancel')) return;
-          if (isStreamMessage(m, 'credit') && Number.isSafeInteger(m.n) && m.n > 0) credit = Math.min(window, credit + m.n);
+          if (isStreamMessage(m, 'credit') && Number.isSafeInteger(m.n) && m.n > 0)
+            credit = Math.min(window, credit + m.n);
         }
         const r = await it.next();
         if (r.done) {
@@ -109,7 +128,12 @@ export function serveStream(node: Node, iterable: AsyncIterable<unknown>, option
 }
 
 function validOpen(m: { sink: unknown; credit: unknown }): boolean {
-  return m.sink instanceof ActorRef && Number.isSafeInteger(m.credit) && (m.credit as number) > 0 && (m.credit as number) <= MAX_WINDOW;
+  return (
+    m.sink instanceof ActorRef &&
+    Number.isSafeInteger(m.credit) &&
+    (m.credit as number) > 0 &&
+    (m.credit as number) <= MAX_WINDOW
+  );
 }
 
 /** Let the iterable clean up (an async generator runs its `finally`); its errors are its own. */

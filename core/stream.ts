@@ -20,7 +20,13 @@ import { isDown, type ActorContext } from './actor.ts';
 import { aborted, onAbort } from './abort.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Node } from './node.ts';
-import { isStreamHandle, MAX_WINDOW, STREAM_KEY, STREAM_TAG, type StreamMessage } from './stream-serve.ts';
+import {
+  isStreamHandle,
+  MAX_WINDOW,
+  STREAM_KEY,
+  STREAM_TAG,
+  type StreamMessage,
+} from './stream-serve.ts';
 
 export { serveStream, isAsyncIterable, isStreamHandle, STREAM_KEY } from './stream-serve.ts';
 export type { ServeStreamOptions, StreamHandle, StreamMessage } from './stream-serve.ts';
@@ -63,7 +69,12 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
   #failure: TroupeError | undefined;
 
   /** @internal made by `ref.stream` / `node.stream` */
-  constructor(node: Node, target: ActorRef<any, any> | string, msg: unknown, options: StreamOptions = {}) {
+  constructor(
+    node: Node,
+    target: ActorRef<any, any> | string,
+    msg: unknown,
+    options: StreamOptions = {},
+  ) {
     this.#node = node;
     this.#target = target;
     this.#msg = msg;
@@ -143,7 +154,10 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
         const c = m as Extract<StreamMessage, { '~s': 'chunk' }>;
         if (c.i !== this.#next) {
           this.#finish(true);
-          throw new TroupeError('PROTOCOL_ERROR', `stream lost chunks: got chunk ${String(c.i)}, expected ${this.#next}`);
+          throw new TroupeError(
+            'PROTOCOL_ERROR',
+            `stream lost chunks: got chunk ${String(c.i)}, expected ${this.#next}`,
+          );
         }
         this.#next++;
         this.#taken++;
@@ -159,8 +173,16 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
       }
       if (isDown(m) && this.#producer?.equals(m.ref)) {
         this.#finish(false);
-        if (m.reason === 'noconnection') throw new TroupeError('NODE_DOWN', `node ${m.ref.node} of the stream's producer was lost`);
-        throw new TroupeError('ACTOR_EXITED', `the stream's producer ${m.ref.key} ended (${describe(m.reason)}) before the stream did`, { details: { reason: m.reason } });
+        if (m.reason === 'noconnection')
+          throw new TroupeError(
+            'NODE_DOWN',
+            `node ${m.ref.node} of the stream's producer was lost`,
+          );
+        throw new TroupeError(
+          'ACTOR_EXITED',
+          `the stream's producer ${m.ref.key} ended (${describe(m.reason)}) before the stream did`,
+          { details: { reason: m.reason } },
+        );
       }
       // Anything else in the sink's mailbox is not ours: ignore it.
     }
@@ -182,14 +204,20 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
     });
     let handle: unknown;
     try {
-      handle = await node.call(this.#target, this.#msg, { timeout: this.#timeout, signal: this.#signal });
+      handle = await node.call(this.#target, this.#msg, {
+        timeout: this.#timeout,
+        signal: this.#signal,
+      });
     } catch (err) {
       this.#finish(false);
       throw err;
     }
     if (!isStreamHandle(handle)) {
       this.#finish(false);
-      throw new TroupeError('INVALID_MESSAGE', 'the actor did not answer the call with a stream (reply with an async iterable)');
+      throw new TroupeError(
+        'INVALID_MESSAGE',
+        'the actor did not answer the call with a stream (reply with an async iterable)',
+      );
     }
     if (this.#done) {
       // Stopped while the call was pending: the producer waits for `open` in vain and gives up.
@@ -213,13 +241,23 @@ export class StreamReader<T> implements AsyncIterableIterator<T> {
 }
 
 /** @internal `ref.stream` / `node.stream` */
-export function openStream(node: Node, target: ActorRef<any, any> | string, msg: unknown, options?: StreamOptions): StreamReader<unknown> {
+export function openStream(
+  node: Node,
+  target: ActorRef<any, any> | string,
+  msg: unknown,
+  options?: StreamOptions,
+): StreamReader<unknown> {
   return new StreamReader(node, target, msg, options);
 }
 
 function describe(reason: unknown): string {
   if (typeof reason === 'string') return reason;
-  if (typeof reason === 'object' && reason !== null && typeof (reason as { message?: unknown }).message === 'string') return (reason as { message: string }).message;
+  if (
+    typeof reason === 'object' &&
+    reason !== null &&
+    typeof (reason as { message?: unknown }).message === 'string'
+  )
+    return (reason as { message: string }).message;
   return 'an error';
 }
 

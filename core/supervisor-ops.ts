@@ -19,12 +19,20 @@ export type SupervisorRequest =
 export type SupervisorRef = ActorRef<SupervisorRequest>;
 
 /** What a supervisor answers: plain data, so it crosses nodes. @internal */
-export type Answer = { ok: true; value?: unknown } | { ok: false; code: string; message: string; details?: unknown };
+export type Answer =
+  | { ok: true; value?: unknown }
+  | { ok: false; code: string; message: string; details?: unknown };
 
-async function ask<T>(sup: ActorRef<SupervisorRequest, any>, req: SupervisorRequest, timeout?: number): Promise<T> {
+async function ask<T>(
+  sup: ActorRef<SupervisorRequest, any>,
+  req: SupervisorRequest,
+  timeout?: number,
+): Promise<T> {
   const a = (await sup.call(req, timeout === undefined ? undefined : { timeout })) as Answer;
   if (a.ok) return a.value as T;
-  throw new TroupeError(isErrorCode(a.code) ? a.code : 'PROTOCOL_ERROR', a.message, { details: a.details });
+  throw new TroupeError(isErrorCode(a.code) ? a.code : 'PROTOCOL_ERROR', a.message, {
+    details: a.details,
+  });
 }
 
 /**
@@ -32,8 +40,15 @@ async function ask<T>(sup: ActorRef<SupervisorRequest, any>, req: SupervisorRequ
  * name by default) for a `simple_one_for_one` one. Resolves with the child's ref.
  * @throws {TroupeError} `NAME_TAKEN` (id or name taken), the start's error.
  */
-export function startChild(sup: ActorRef<SupervisorRequest, any>, spec: ChildSpec | { args?: unknown; name?: string }, timeout?: number): Promise<ActorRef<any, any>> {
-  const req: SupervisorRequest = 'id' in spec ? { op: 'start_child', spec } : { op: 'start_child', args: spec.args, name: spec.name };
+export function startChild(
+  sup: ActorRef<SupervisorRequest, any>,
+  spec: ChildSpec | { args?: unknown; name?: string },
+  timeout?: number,
+): Promise<ActorRef<any, any>> {
+  const req: SupervisorRequest =
+    'id' in spec
+      ? { op: 'start_child', spec }
+      : { op: 'start_child', args: spec.args, name: spec.name };
   return ask(sup, req, timeout);
 }
 
@@ -43,7 +58,10 @@ export function terminateChild(sup: ActorRef<SupervisorRequest, any>, id: string
 }
 
 /** Start a stopped child again. @throws {TroupeError} `NO_ACTOR` (not_found), `INVALID_MESSAGE` (running/restarting). */
-export function restartChild(sup: ActorRef<SupervisorRequest, any>, id: string): Promise<ActorRef<any, any>> {
+export function restartChild(
+  sup: ActorRef<SupervisorRequest, any>,
+  id: string,
+): Promise<ActorRef<any, any>> {
   return ask(sup, { op: 'restart_child', id });
 }
 
@@ -53,7 +71,10 @@ export function deleteChild(sup: ActorRef<SupervisorRequest, any>, id: string): 
 }
 
 /** Every child in start order, with its ref, node, status, restart count and last exit reason. */
-export function whichChildren(sup: ActorRef<SupervisorRequest, any>, timeout?: number): Promise<ChildInfo[]> {
+export function whichChildren(
+  sup: ActorRef<SupervisorRequest, any>,
+  timeout?: number,
+): Promise<ChildInfo[]> {
   return ask(sup, { op: 'which_children' }, timeout);
 }
 
@@ -61,4 +82,3 @@ export function whichChildren(sup: ActorRef<SupervisorRequest, any>, timeout?: n
 export function countChildren(sup: ActorRef<SupervisorRequest, any>): Promise<ChildCounts> {
   return ask(sup, { op: 'count_children' });
 }
-

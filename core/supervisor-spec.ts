@@ -35,7 +35,11 @@ export type Shutdown = number | 'brutal_kill' | 'infinity';
  * children, `{ spread: ids }` does so among `ids` only, a function picks one itself. On a lost
  * node (`noconnection`) the child is restarted where the placement now says.
  */
-export type Placement = string | 'spread' | { spread: string[] } | ((members: string[], child: { id: string; previous?: string }) => string | undefined);
+export type Placement =
+  | string
+  | 'spread'
+  | { spread: string[] }
+  | ((members: string[], child: { id: string; previous?: string }) => string | undefined);
 
 /** What a custom start function returns: the child's ref and, optionally, how to release what it made. */
 export interface Started {
@@ -137,7 +141,8 @@ export const MAX_INTENSITY = 'reached_max_restart_intensity';
 
 /** The exit reason recorded for a start that threw (as an actor that threw would have). */
 export function startError(err: unknown): ExitReason {
-  if (err instanceof TroupeError) return { type: 'error', name: err.name, message: err.message, code: err.code };
+  if (err instanceof TroupeError)
+    return { type: 'error', name: err.name, message: err.message, code: err.code };
   if (err instanceof Error) return { type: 'error', name: err.name, message: err.message };
   return { type: 'error', name: 'Error', message: String(err) };
 }
@@ -157,27 +162,54 @@ export function shouldRestart(restart: RestartType, reason: ExitReason): boolean
 }
 
 /** A spec with its defaults filled in. */
-export type ResolvedSpec = Required<Omit<ChildSpec, 'name' | 'args'>> & Pick<ChildSpec, 'name' | 'args'>;
+export type ResolvedSpec = Required<Omit<ChildSpec, 'name' | 'args'>> &
+  Pick<ChildSpec, 'name' | 'args'>;
 
 const bad = (message: string): TroupeError => new TroupeError('INVALID_MESSAGE', message);
 
 /** Check a child spec and fill its defaults. @throws {TroupeError} `INVALID_MESSAGE`. */
 export function resolveSpec(spec: ChildSpec): ResolvedSpec {
   if (typeof spec !== 'object' || spec === null) throw bad('a child spec must be an object');
-  if (typeof spec.id !== 'string' || spec.id === '') throw bad('a child spec needs a non-empty string id');
+  if (typeof spec.id !== 'string' || spec.id === '')
+    throw bad('a child spec needs a non-empty string id');
   const s = spec.start as unknown;
   const ok =
     typeof s === 'function' ||
-    (typeof s === 'object' && s !== null && (typeof (s as { handle?: unknown }).handle === 'function' || typeof (s as { behaviour?: unknown }).behaviour === 'string' || typeof (s as { start?: unknown }).start === 'function'));
-  if (!ok) throw bad(`child "${spec.id}": start must be a behaviour, a process function, { behaviour } or { start }`);
+    (typeof s === 'object' &&
+      s !== null &&
+      (typeof (s as { handle?: unknown }).handle === 'function' ||
+        typeof (s as { behaviour?: unknown }).behaviour === 'string' ||
+        typeof (s as { start?: unknown }).start === 'function'));
+  if (!ok)
+    throw bad(
+      `child "${spec.id}": start must be a behaviour, a process function, { behaviour } or { start }`,
+    );
   const type = spec.type ?? 'worker';
-  if (type !== 'worker' && type !== 'supervisor') throw bad(`child "${spec.id}": type must be worker or supervisor`);
+  if (type !== 'worker' && type !== 'supervisor')
+    throw bad(`child "${spec.id}": type must be worker or supervisor`);
   const restart = spec.restart ?? 'permanent';
-  if (!['permanent', 'transient', 'temporary'].includes(restart)) throw bad(`child "${spec.id}": bad restart type`);
+  if (!['permanent', 'transient', 'temporary'].includes(restart))
+    throw bad(`child "${spec.id}": bad restart type`);
   const shutdown = spec.shutdown ?? (type === 'supervisor' ? 'infinity' : 5000);
-  if (!(shutdown === 'brutal_kill' || shutdown === 'infinity' || (typeof shutdown === 'number' && shutdown >= 0))) throw bad(`child "${spec.id}": bad shutdown`);
-  if (spec.name !== undefined && (typeof spec.name !== 'string' || spec.name === '')) throw bad(`child "${spec.id}": bad name`);
-  return { id: spec.id, start: spec.start, restart, shutdown, type, name: spec.name, args: spec.args };
+  if (
+    !(
+      shutdown === 'brutal_kill' ||
+      shutdown === 'infinity' ||
+      (typeof shutdown === 'number' && shutdown >= 0)
+    )
+  )
+    throw bad(`child "${spec.id}": bad shutdown`);
+  if (spec.name !== undefined && (typeof spec.name !== 'string' || spec.name === ''))
+    throw bad(`child "${spec.id}": bad name`);
+  return {
+    id: spec.id,
+    start: spec.start,
+    restart,
+    shutdown,
+    type,
+    name: spec.name,
+    args: spec.args,
+  };
 }
 
 /** Options with defaults filled in. */
@@ -192,10 +224,12 @@ export interface ResolvedSupervisorOptions {
 /** Check supervisor options. @throws {TroupeError} `INVALID_MESSAGE`. */
 export function resolveOptions(o: SupervisorOptions): ResolvedSupervisorOptions {
   const strategy = o.strategy ?? 'one_for_one';
-  if (!['one_for_one', 'one_for_all', 'rest_for_one', 'simple_one_for_one'].includes(strategy)) throw bad(`unknown strategy "${strategy}"`);
+  if (!['one_for_one', 'one_for_all', 'rest_for_one', 'simple_one_for_one'].includes(strategy))
+    throw bad(`unknown strategy "${strategy}"`);
   const intensity = o.intensity ?? 1;
   const period = o.period ?? 5000;
-  if (!(Number.isInteger(intensity) && intensity >= 0)) throw bad('intensity must be an integer ≥ 0');
+  if (!(Number.isInteger(intensity) && intensity >= 0))
+    throw bad('intensity must be an integer ≥ 0');
   if (!(period > 0)) throw bad('period must be > 0');
   const children = (o.children ?? []).map(resolveSpec);
   const ids = new Set<string>();
@@ -203,13 +237,30 @@ export function resolveOptions(o: SupervisorOptions): ResolvedSupervisorOptions 
     if (ids.has(c.id)) throw bad(`duplicate child id "${c.id}"`);
     ids.add(c.id);
   }
-  if (strategy === 'simple_one_for_one' && children.length !== 1) throw bad('simple_one_for_one needs exactly one child spec (the template)');
+  if (strategy === 'simple_one_for_one' && children.length !== 1)
+    throw bad('simple_one_for_one needs exactly one child spec (the template)');
   let backoff: Required<Backoff> | undefined;
   if (o.backoff) {
     const b = o.backoff;
     const max = b.max ?? 10_000;
-    backoff = { initial: b.initial ?? 100, max, factor: b.factor ?? 2, jitter: b.jitter ?? 0.2, reset: b.reset ?? max, random: b.random ?? Math.random };
-    if (!(backoff.initial >= 0 && backoff.max >= backoff.initial && backoff.factor >= 1 && backoff.jitter >= 0 && backoff.jitter <= 1)) throw bad('bad backoff');
+    backoff = {
+      initial: b.initial ?? 100,
+      max,
+      factor: b.factor ?? 2,
+      jitter: b.jitter ?? 0.2,
+      reset: b.reset ?? max,
+      random: b.random ?? Math.random,
+    };
+    if (
+      !(
+        backoff.initial >= 0 &&
+        backoff.max >= backoff.initial &&
+        backoff.factor >= 1 &&
+        backoff.jitter >= 0 &&
+        backoff.jitter <= 1
+      )
+    )
+      throw bad('bad backoff');
   }
   return { strategy, intensity, period, children, backoff };
 }

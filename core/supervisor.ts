@@ -25,7 +25,6 @@ import {
   type SupervisorOptions,
 } from './supervisor-spec.ts';
 
-
 interface Child {
   spec: ResolvedSpec;
   ref: ActorRef<any, any> | undefined;
@@ -56,7 +55,12 @@ class Stop {
   constructor(readonly reason: ExitReason) {}
 }
 
-const fail = (code: string, message: string, details?: unknown): Answer => ({ ok: false, code, message, details });
+const fail = (code: string, message: string, details?: unknown): Answer => ({
+  ok: false,
+  code,
+  message,
+  details,
+});
 
 class Supervisor {
   readonly #self: ActorContext<unknown>;
@@ -79,7 +83,19 @@ class Supervisor {
   }
 
   #child(spec: ResolvedSpec): Child {
-    return { spec, ref: undefined, node: undefined, stop: undefined, status: 'stopped', restarts: 0, lastExit: undefined, startedAt: 0, attempts: 0, due: 0, timer: undefined };
+    return {
+      spec,
+      ref: undefined,
+      node: undefined,
+      stop: undefined,
+      status: 'stopped',
+      restarts: 0,
+      lastExit: undefined,
+      startedAt: 0,
+      attempts: 0,
+      due: 0,
+      timer: undefined,
+    };
   }
 
   async run(): Promise<ExitReason> {
@@ -102,7 +118,11 @@ class Supervisor {
         const m = await self.receive();
         if (m instanceof Exit) await this.#onExit(m);
         else if (m instanceof RestartDue) await this.#onDue(m);
-        else if (typeof m === 'object' && m !== null && typeof (m as { op?: unknown }).op === 'string') {
+        else if (
+          typeof m === 'object' &&
+          m !== null &&
+          typeof (m as { op?: unknown }).op === 'string'
+        ) {
           const answer = self.deferReply();
           answer(await this.#request(m as SupervisorRequest));
         }
@@ -124,7 +144,8 @@ class Supervisor {
 
   #load(): Map<string, number> {
     const load = new Map<string, number>();
-    for (const c of this.#children) if (c.ref && c.node) load.set(c.node, (load.get(c.node) ?? 0) + 1);
+    for (const c of this.#children)
+      if (c.ref && c.node) load.set(c.node, (load.get(c.node) ?? 0) + 1);
     return load;
   }
 
@@ -212,7 +233,8 @@ class Supervisor {
     this.#release(c);
     if (!shouldRestart(c.spec.restart, e.reason)) {
       c.status = 'stopped';
-      if (c.spec.restart === 'temporary' || this.#o.strategy === 'simple_one_for_one') this.#remove(c);
+      if (c.spec.restart === 'temporary' || this.#o.strategy === 'simple_one_for_one')
+        this.#remove(c);
       return;
     }
     await this.#restart(c, lostNode);
@@ -227,10 +249,17 @@ class Supervisor {
     if (!this.#window.add(this.#now)) await this.#escalate(MAX_INTENSITY);
     const i = this.#children.indexOf(c);
     const s = this.#o.strategy;
-    const group = s === 'one_for_all' ? [...this.#children] : s === 'rest_for_one' ? this.#children.slice(i) : [c];
+    const group =
+      s === 'one_for_all'
+        ? [...this.#children]
+        : s === 'rest_for_one'
+          ? this.#children.slice(i)
+          : [c];
     for (const g of [...group].reverse()) if (g !== c) await this.#terminate(g);
     for (const g of group) if (g !== c && g.spec.restart === 'temporary') this.#remove(g);
-    const ids = group.filter((g) => g === c || g.spec.restart !== 'temporary').map((g) => g.spec.id);
+    const ids = group
+      .filter((g) => g === c || g.spec.restart !== 'temporary')
+      .map((g) => g.spec.id);
     const b = this.#o.backoff;
     let delay = 0;
     if (b) {
@@ -259,7 +288,9 @@ class Supervisor {
   }
 
   async #onDue(d: RestartDue): Promise<void> {
-    const group = this.#children.filter((x) => d.ids.includes(x.spec.id) && x.status === 'restarting' && x.due === d.seq);
+    const group = this.#children.filter(
+      (x) => d.ids.includes(x.spec.id) && x.status === 'restarting' && x.due === d.seq,
+    );
     await this.#startGroup(group, d.seq, d.avoid);
   }
 
@@ -283,7 +314,8 @@ class Supervisor {
         if (b) delay = backoffDelay(b, ++g.attempts);
         // Try again through the mailbox, so calls and exits are served in between; a placement
         // then avoids the node that just failed (unless it is this one).
-        const avoid = where.node !== undefined && where.node !== this.#self.node.id ? where.node : lostNode;
+        const avoid =
+          where.node !== undefined && where.node !== this.#self.node.id ? where.node : lostNode;
         return this.#schedule(rest, Math.max(delay, 1), avoid);
       }
     }
@@ -294,7 +326,10 @@ class Supervisor {
       return await this.#serve(r);
     } catch (err) {
       if (err instanceof Stop) throw err;
-      const e = err instanceof TroupeError ? err : new TroupeError('INVALID_MESSAGE', err instanceof Error ? err.message : String(err));
+      const e =
+        err instanceof TroupeError
+          ? err
+          : new TroupeError('INVALID_MESSAGE', err instanceof Error ? err.message : String(err));
       return fail(e.code, e.message, e.details);
     }
   }
@@ -309,12 +344,21 @@ class Supervisor {
         let spec: ResolvedSpec;
         if (this.#o.strategy === 'simple_one_for_one') {
           const t = this.#o.children[0];
-          spec = { ...t, id: `${t.id}-${++this.#dynamic}`, args: r.args !== undefined ? r.args : t.args, name: r.name };
+          spec = {
+            ...t,
+            id: `${t.id}-${++this.#dynamic}`,
+            args: r.args !== undefined ? r.args : t.args,
+            name: r.name,
+          };
         } else {
           if (!r.spec) return fail('INVALID_MESSAGE', 'start_child needs a spec');
           spec = resolveSpec(r.spec);
           const had = this.#find(spec.id);
-          if (had) return fail('NAME_TAKEN', had.ref ? 'already_started' : 'already_present', { reason: had.ref ? 'already_started' : 'already_present', ref: had.ref });
+          if (had)
+            return fail('NAME_TAKEN', had.ref ? 'already_started' : 'already_present', {
+              reason: had.ref ? 'already_started' : 'already_present',
+              ref: had.ref,
+            });
         }
         const c = this.#child(spec);
         this.#children.push(c);
@@ -330,27 +374,39 @@ class Supervisor {
         const c = this.#find(r.id);
         if (!c) return fail('NO_ACTOR', `no child "${String(r.id)}"`, { reason: 'not_found' });
         await this.#terminate(c);
-        if (c.spec.restart === 'temporary' || this.#o.strategy === 'simple_one_for_one') this.#remove(c);
+        if (c.spec.restart === 'temporary' || this.#o.strategy === 'simple_one_for_one')
+          this.#remove(c);
         return { ok: true };
       }
       case 'restart_child': {
         const c = this.#find(r.id);
         if (!c) return fail('NO_ACTOR', `no child "${String(r.id)}"`, { reason: 'not_found' });
-        if (c.status !== 'stopped') return fail('INVALID_MESSAGE', `child "${c.spec.id}" is ${c.status}`, { reason: c.status });
+        if (c.status !== 'stopped')
+          return fail('INVALID_MESSAGE', `child "${c.spec.id}" is ${c.status}`, {
+            reason: c.status,
+          });
         await this.#start(c, undefined);
         return { ok: true, value: c.ref };
       }
       case 'delete_child': {
         const c = this.#find(r.id);
         if (!c) return fail('NO_ACTOR', `no child "${String(r.id)}"`, { reason: 'not_found' });
-        if (c.status !== 'stopped') return fail('INVALID_MESSAGE', `child "${c.spec.id}" is ${c.status}`, { reason: c.status });
+        if (c.status !== 'stopped')
+          return fail('INVALID_MESSAGE', `child "${c.spec.id}" is ${c.status}`, {
+            reason: c.status,
+          });
         this.#remove(c);
         return { ok: true };
       }
       case 'which_children':
         return { ok: true, value: this.#children.map((c) => this.#info(c)) };
       case 'count_children': {
-        const counts: ChildCounts = { specs: this.#children.length, active: 0, supervisors: 0, workers: 0 };
+        const counts: ChildCounts = {
+          specs: this.#children.length,
+          active: 0,
+          supervisors: 0,
+          workers: 0,
+        };
         for (const c of this.#children) {
           if (c.ref) counts.active++;
           if (c.spec.type === 'supervisor') counts.supervisors++;
@@ -364,7 +420,15 @@ class Supervisor {
   }
 
   #info(c: Child): ChildInfo {
-    const info: ChildInfo = { id: c.spec.id, ref: c.ref, node: c.node, type: c.spec.type, restart: c.spec.restart, status: c.status, restarts: c.restarts };
+    const info: ChildInfo = {
+      id: c.spec.id,
+      ref: c.ref,
+      node: c.node,
+      type: c.spec.type,
+      restart: c.spec.restart,
+      status: c.status,
+      restarts: c.restarts,
+    };
     if (c.lastExit !== undefined) info.lastExit = c.lastExit;
     if (c.spec.name !== undefined) info.name = c.spec.name;
     return info;
@@ -393,7 +457,26 @@ export function supervisor(options: SupervisorOptions): ProcessFn<SupervisorRequ
 }
 
 export { MAX_INTENSITY } from './supervisor-spec.ts';
-export { startChild, terminateChild, restartChild, deleteChild, whichChildren, countChildren } from './supervisor-ops.ts';
+export {
+  startChild,
+  terminateChild,
+  restartChild,
+  deleteChild,
+  whichChildren,
+  countChildren,
+} from './supervisor-ops.ts';
 export type { SupervisorRequest, SupervisorRef } from './supervisor-ops.ts';
-export type { Backoff, ChildCounts, ChildInfo, ChildSpec, ChildStart, Placement, RestartType, Shutdown, Started, Strategy, SupervisorOptions } from './supervisor-spec.ts';
+export type {
+  Backoff,
+  ChildCounts,
+  ChildInfo,
+  ChildSpec,
+  ChildStart,
+  Placement,
+  RestartType,
+  Shutdown,
+  Started,
+  Strategy,
+  SupervisorOptions,
+} from './supervisor-spec.ts';
 export { REGISTRAR, serveSupervision } from './supervisor-start.ts';

@@ -39,7 +39,10 @@ export interface TransferOptions {
  * by a placeholder, and those objects in placeholder order. Copies only the plain objects and
  * arrays on the way to a replaced object; the caller's message is never changed.
  */
-export function extractTransfer(value: unknown, list: readonly object[]): { value: unknown; items: object[] } {
+export function extractTransfer(
+  value: unknown,
+  list: readonly object[],
+): { value: unknown; items: object[] } {
   const set = new Set<unknown>(list);
   const items: object[] = [];
   const index = new Map<object, number>();
@@ -102,7 +105,12 @@ export function restoreTransfer(value: unknown, items: readonly unknown[]): unkn
  * when `conn` can carry them (else undefined: encode as usual).
  * @throws {TroupeError} `SERIALIZATION` when the host refuses the list (a detached buffer, …).
  */
-export function encodeTransfer(conn: Connection | undefined, value: unknown, list: readonly object[], encode: (v: unknown) => string): string | undefined {
+export function encodeTransfer(
+  conn: Connection | undefined,
+  value: unknown,
+  list: readonly object[],
+  encode: (v: unknown) => string,
+): string | undefined {
   if (conn?.stageTransfer === undefined || list.length === 0) return undefined;
   const { value: stripped, items } = extractTransfer(value, list);
   const payload = encode(stripped);
@@ -114,11 +122,20 @@ export function encodeTransfer(conn: Connection | undefined, value: unknown, lis
  * Decode an `x<id>,<payload>` payload that arrived on `conn`.
  * @throws {TroupeError} `INVALID_MESSAGE` when it is malformed or its objects did not arrive.
  */
-export function decodeTransfer(payload: string, conn: Connection | undefined, decode: (p: string) => unknown): unknown {
+export function decodeTransfer(
+  payload: string,
+  conn: Connection | undefined,
+  decode: (p: string) => unknown,
+): unknown {
   const comma = payload.indexOf(',');
   const id = Number(payload.slice(1, comma));
-  if (comma < 2 || comma > 17 || !Number.isSafeInteger(id) || id <= 0) throw new TroupeError('INVALID_MESSAGE', 'malformed transfer payload');
+  if (comma < 2 || comma > 17 || !Number.isSafeInteger(id) || id <= 0)
+    throw new TroupeError('INVALID_MESSAGE', 'malformed transfer payload');
   const items = conn?.takeTransfer?.(id);
-  if (items === undefined) throw new TroupeError('INVALID_MESSAGE', `the objects of transfer ${id} did not arrive on this link`);
+  if (items === undefined)
+    throw new TroupeError(
+      'INVALID_MESSAGE',
+      `the objects of transfer ${id} did not arrive on this link`,
+    );
   return restoreTransfer(decode(payload.slice(comma + 1)), items);
 }

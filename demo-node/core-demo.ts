@@ -5,9 +5,14 @@ import { z } from 'zod';
 import { createNode, behaviour, reply, downOf, type ActorRef } from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 
-const log = (...parts: unknown[]) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...parts);
+const log = (...parts: unknown[]) =>
+  console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...parts);
 
-const Ping = z.object({ type: z.literal('ping'), n: z.number().int(), replyTo: z.custom<ActorRef<Pong>>() });
+const Ping = z.object({
+  type: z.literal('ping'),
+  n: z.number().int(),
+  replyTo: z.custom<ActorRef<Pong>>(),
+});
 type Ping = z.infer<typeof Ping>;
 type Pong = { type: 'pong'; n: number };
 

@@ -14,7 +14,12 @@ import { tileFunctions } from '../demo-web/tile-functions.ts';
 import { startEditorBot } from './editor-bot.ts';
 
 const { values } = parseArgs({
-  options: { name: { type: 'string' }, seed: { type: 'string', multiple: true }, listen: { type: 'string' }, bot: { type: 'boolean' } },
+  options: {
+    name: { type: 'string' },
+    seed: { type: 'string', multiple: true },
+    listen: { type: 'string' },
+    bot: { type: 'boolean' },
+  },
 });
 const secret = process.env.TROUPE_SECRET;
 if (!secret) {
@@ -22,13 +27,22 @@ if (!secret) {
   process.exit(2);
 }
 
-const node = createNode({ name: values.name, secret, transports: [createTcpTransport({ listen: values.listen ?? '127.0.0.1:0' })] });
+const node = createNode({
+  name: values.name,
+  secret,
+  transports: [createTcpTransport({ listen: values.listen ?? '127.0.0.1:0' })],
+});
 defineStandardBehaviours(node);
-serveFunctions(node, tileFunctions(() => node.id));
+serveFunctions(
+  node,
+  tileFunctions(() => node.id),
+);
 installProbe(node, { kind: 'tcp', label: node.id });
 const addrs = await node.listen();
 for (const seed of values.seed ?? []) {
-  node.join(seed.includes('://') ? seed : `tcp://${seed}`).catch((err: Error) => console.error(`${node.id}: cannot join ${seed}: ${err.message}`));
+  node
+    .join(seed.includes('://') ? seed : `tcp://${seed}`)
+    .catch((err: Error) => console.error(`${node.id}: cannot join ${seed}: ${err.message}`));
 }
 // The bot of the board's shared text (the first demo node runs it).
 if (values.bot) startEditorBot(node);

@@ -132,7 +132,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       await restarting?.catch(() => {});
       await relay.close();
     });
-    relayOptions.tcp = relay.node.addresses.find((a) => a.startsWith('tcp://'))?.slice('tcp://'.length) ?? relayOptions.tcp;
+    relayOptions.tcp =
+      relay.node.addresses.find((a) => a.startsWith('tcp://'))?.slice('tcp://'.length) ??
+      relayOptions.tcp;
     const restartRelay = (): Promise<void> =>
       (restarting ??= (async () => {
         try {
@@ -149,7 +151,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     if (!tcp) log('the relay has no TCP address: no Node nodes started');
     else {
       const count = options.nodes ?? 2;
-      const children = await Promise.all(Array.from({ length: count }, (_, i) => startTcpNode(`node-${i + 1}`, tcp, secret, log, i === 0)));
+      const children = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          startTcpNode(`node-${i + 1}`, tcp, secret, log, i === 0),
+        ),
+      );
       for (const c of children) {
         ids.push(c.id);
         cleanups.push(() => stopChild(c.child));
@@ -162,11 +168,19 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const pagePort = options.pagePort ?? 5173;
     let pageUrl: string;
     if (options.built) {
-      const server = await preview({ configFile: `${root}vite.config.ts`, preview: { host: '127.0.0.1', port: pagePort, strictPort: false, proxy } });
+      const server = await preview({
+        configFile: `${root}vite.config.ts`,
+        preview: { host: '127.0.0.1', port: pagePort, strictPort: false, proxy },
+      });
       cleanups.push(() => server.close());
       pageUrl = server.resolvedUrls?.local[0] ?? `http://127.0.0.1:${pagePort}/`;
     } else {
-      const server = await createServer({ configFile: `${root}vite.config.ts`, server: { host: '127.0.0.1', port: pagePort, strictPort: false, proxy }, clearScreen: false, logLevel: process.env.TROUPE_DEMO_VITE_LOG === 'info' ? 'info' : 'warn' });
+      const server = await createServer({
+        configFile: `${root}vite.config.ts`,
+        server: { host: '127.0.0.1', port: pagePort, strictPort: false, proxy },
+        clearScreen: false,
+        logLevel: process.env.TROUPE_DEMO_VITE_LOG === 'info' ? 'info' : 'warn',
+      });
       await server.listen();
       cleanups.push(() => server.close());
       pageUrl = server.resolvedUrls?.local[0] ?? `http://127.0.0.1:${pagePort}/`;
@@ -188,12 +202,22 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 }
 
 /** Fork one TCP node and wait until it listens. */
-function startTcpNode(name: string, seed: string, secret: string, log: (line: string) => void, bot = false): Promise<{ id: string; child: ChildProcess }> {
-  const child = fork(fileURLToPath(new URL('./demo-tcp-node.ts', import.meta.url)), ['--name', name, '--seed', seed, ...(bot ? ['--bot'] : [])], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, TROUPE_SECRET: secret },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+function startTcpNode(
+  name: string,
+  seed: string,
+  secret: string,
+  log: (line: string) => void,
+  bot = false,
+): Promise<{ id: string; child: ChildProcess }> {
+  const child = fork(
+    fileURLToPath(new URL('./demo-tcp-node.ts', import.meta.url)),
+    ['--name', name, '--seed', seed, ...(bot ? ['--bot'] : [])],
+    {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, TROUPE_SECRET: secret },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -230,7 +254,8 @@ function envInt(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be an integer 0..65535`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`${name} must be an integer 0..65535`);
   return n;
 }
 

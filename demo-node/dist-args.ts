@@ -32,14 +32,26 @@ const common = {
 type Extra = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
 /** Parse the common options plus `extra`; returns the cluster options and every value. */
-export function parseDistArgs<E extends Extra>(extra: E, help: string): { cluster: ClusterNodeOptions; values: Record<string, string | boolean | string[] | undefined> } {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { ...common, ...extra }, strict: true, allowPositionals: false });
+export function parseDistArgs<E extends Extra>(
+  extra: E,
+  help: string,
+): {
+  cluster: ClusterNodeOptions;
+  values: Record<string, string | boolean | string[] | undefined>;
+} {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { ...common, ...extra },
+    strict: true,
+    allowPositionals: false,
+  });
   const v = values as Record<string, string | boolean | string[] | undefined>;
   if (v.help) {
     console.log(`${help}\n\nCommon options:\n${COMMON_HELP}`);
     process.exit(0);
   }
-  const num = (k: string): number | undefined => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
+  const num = (k: string): number | undefined =>
+    typeof v[k] === 'string' ? Number(v[k]) : undefined;
   const discovery: MulticastOptions = {
     cluster: v.cluster as string | undefined,
     group: v.group as string | undefined,

@@ -13,7 +13,12 @@ import { parseDistArgs, stamp } from './dist-args.ts';
 import { serveStatusPage } from '../server/status-page.ts';
 
 const { cluster, values } = parseDistArgs(
-  { calls: { type: 'string' }, every: { type: 'string' }, 'http-port': { type: 'string' }, serve: { type: 'boolean' } },
+  {
+    calls: { type: 'string' },
+    every: { type: 'string' },
+    'http-port': { type: 'string' },
+    serve: { type: 'boolean' },
+  },
   `dist-distributor: a distributor, its status page, and calls with a local fallback
   --calls N        calls to make (default 20)
   --every MS       between calls (default 500)
@@ -22,18 +27,26 @@ const { cluster, values } = parseDistArgs(
 );
 const node = await startClusterNode({ ...cluster, name: cluster.name ?? 'distributor' });
 const dist = createDistributor(node);
-const page = await serveStatusPage(dist, { port: values['http-port'] ? Number(values['http-port']) : 0 });
+const page = await serveStatusPage(dist, {
+  port: values['http-port'] ? Number(values['http-port']) : 0,
+});
 console.log(`listening ${node.id} ${node.addresses.join(' ')}`);
 console.log(`status page ${page.url}`);
 
-const fib = workerFunction(dist, 'fib', (n: number) => ({ value: fibOf(n), by: 'local' }), { timeout: 5000 });
+const fib = workerFunction(dist, 'fib', (n: number) => ({ value: fibOf(n), by: 'local' }), {
+  timeout: 5000,
+});
 const calls = Number(values.calls ?? 20);
 const every = Number(values.every ?? 500);
-await dist.waitForWorkers(1, 3000).catch(() => console.log(`[${stamp()}] no worker yet: calls run locally until one comes`));
+await dist
+  .waitForWorkers(1, 3000)
+  .catch(() => console.log(`[${stamp()}] no worker yet: calls run locally until one comes`));
 for (let i = 0; i < calls; i++) {
   const n = 20 + (i % 50);
   const r = await fib(n);
-  console.log(`[${stamp()}] fib(${n}) = ${r.value} by ${r.by} (${r.by === 'local' ? 'local fallback' : 'remote'})`);
+  console.log(
+    `[${stamp()}] fib(${n}) = ${r.value} by ${r.by} (${r.by === 'local' ? 'local fallback' : 'remote'})`,
+  );
   await new Promise((res) => setTimeout(res, every));
 }
 console.log(`[${stamp()}] ${fib.stats.remote} remote, ${fib.stats.local} local`);

@@ -24,7 +24,11 @@ export const Stamped = z.object({ value: z.number(), by: z.string() });
 export function makeFunctions(by: string): FunctionTable {
   return {
     /** fib(n), stamped. */
-    fib: defineFunction({ args: z.number().int().min(0).max(78), result: Stamped, run: (n) => ({ value: fibOf(n), by }) }),
+    fib: defineFunction({
+      args: z.number().int().min(0).max(78),
+      result: Stamped,
+      run: (n) => ({ value: fibOf(n), by }),
+    }),
     /** n², stamped, after `ms` milliseconds (a job that stays running for a while). */
     slowSquare: defineFunction({
       args: z.object({ n: z.number(), ms: z.number().int().min(0).max(60_000) }),
@@ -35,7 +39,11 @@ export function makeFunctions(by: string): FunctionTable {
       },
     }),
     /** Naive recursive fib (CPU-bound), unstamped: for parallel maps. */
-    cpuFib: defineFunction({ args: z.number().int().min(0).max(40), result: z.number(), run: slowFib }),
+    cpuFib: defineFunction({
+      args: z.number().int().min(0).max(40),
+      result: z.number(),
+      run: slowFib,
+    }),
     /** Prints a line with console.log and returns it (for log redirection). */
     say: defineFunction({
       args: z.string().max(1000),

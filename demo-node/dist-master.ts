@@ -19,20 +19,36 @@ const { cluster, values } = parseDistArgs(
 );
 const log = (line: string) => console.log(`[${stamp()}] ${line}`);
 
-await startMaster({ ...cluster, name: cluster.name ?? 'master', minWorkers: Number(values.workers ?? 1), findTimeout: 15_000 }, async (workers, master) => {
-  log(`found ${workers.length} worker(s): ${workers.map((w) => `${w.id} (pid ${w.info.info.pid})`).join(', ')}`);
-  await master.redirectLogsHere(); // their console.log lines print here as [worker] line
-  for (const w of workers) await w.run('say', `hello, master ${master.node.id}`);
-  const results = await Promise.all(workers.map(async (w, i) => ({ id: w.id, fib: await w.run<{ value: number }>('fib', 30 + i), sum: await w.spawn<number>('sum', [1, 2, 3, i]) })));
-  for (const r of results) log(`${r.id}: fib = ${r.fib.value}, sum = ${r.sum}`);
-  const wait = Number(values.wait ?? 0);
-  if (wait > 0) {
-    const late = await master.findWorkers({ timeout: wait, min: 1 });
-    log(late.length ? `late workers: ${late.map((w) => w.id).join(', ')}` : 'no late worker');
-  }
-  if (values.terminate) {
-    await master.terminateAllWorkers();
-    log('terminated every worker');
-  }
-});
+await startMaster(
+  {
+    ...cluster,
+    name: cluster.name ?? 'master',
+    minWorkers: Number(values.workers ?? 1),
+    findTimeout: 15_000,
+  },
+  async (workers, master) => {
+    log(
+      `found ${workers.length} worker(s): ${workers.map((w) => `${w.id} (pid ${w.info.info.pid})`).join(', ')}`,
+    );
+    await master.redirectLogsHere(); // their console.log lines print here as [worker] line
+    for (const w of workers) await w.run('say', `hello, master ${master.node.id}`);
+    const results = await Promise.all(
+      workers.map(async (w, i) => ({
+        id: w.id,
+        fib: await w.run<{ value: number }>('fib', 30 + i),
+        sum: await w.spawn<number>('sum', [1, 2, 3, i]),
+      })),
+    );
+    for (const r of results) log(`${r.id}: fib = ${r.fib.value}, sum = ${r.sum}`);
+    const wait = Number(values.wait ?? 0);
+    if (wait > 0) {
+      const late = await master.findWorkers({ timeout: wait, min: 1 });
+      log(late.length ? `late workers: ${late.map((w) => w.id).join(', ')}` : 'no late worker');
+    }
+    if (values.terminate) {
+      await master.terminateAllWorkers();
+      log('terminated every worker');
+    }
+  },
+);
 process.exit(0);

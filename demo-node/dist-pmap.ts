@@ -15,7 +15,12 @@ import { slowFib } from './dist-functions.ts';
 import { parseDistArgs } from './dist-args.ts';
 
 const { cluster, values } = parseDistArgs(
-  { n: { type: 'string' }, count: { type: 'string' }, threads: { type: 'string' }, 'spawn-workers': { type: 'string' } },
+  {
+    n: { type: 'string' },
+    count: { type: 'string' },
+    threads: { type: 'string' },
+    'spawn-workers': { type: 'string' },
+  },
   `dist-pmap: parallel map on threads and remote nodes, with speedups
   --n N               fib(N) per item (default 30)
   --count C           items (default 32)
@@ -39,7 +44,13 @@ async function timed(label: string, pool: MapPool): Promise<number> {
 
 const functions = new URL('./dist-functions.ts', import.meta.url);
 const threads = Number(values.threads ?? os.availableParallelism());
-console.log(`${count} x fib(${n}), plain map here: ${(() => { const t = performance.now(); items.map(slowFib); return (performance.now() - t).toFixed(0); })()} ms`);
+console.log(
+  `${count} x fib(${n}), plain map here: ${(() => {
+    const t = performance.now();
+    items.map(slowFib);
+    return (performance.now() - t).toFixed(0);
+  })()} ms`,
+);
 const one = await createThreadPool({ size: 1, functions });
 const many = await createThreadPool({ size: threads, functions });
 const t1 = await timed('threads: 1', one);
@@ -49,24 +60,42 @@ await one.close();
 await many.close();
 
 const spawnCount = Number(values['spawn-workers'] ?? 0);
-const node = await startClusterNode({ ...cluster, secret: cluster.secret ?? process.env.TROUPE_SECRET ?? 'pmap-demo-secret', name: `pmap-${process.pid}` });
+const node = await startClusterNode({
+  ...cluster,
+  secret: cluster.secret ?? process.env.TROUPE_SECRET ?? 'pmap-demo-secret',
+  name: `pmap-${process.pid}`,
+});
 const children: ChildProcess[] = [];
 // The spawned workers join the same way this node did (same secret, group and cluster name).
-const same = Object.entries({ cluster: values.cluster, group: values.group, mport: values.mport, interface: values.interface, interval: values.interval })
+const same = Object.entries({
+  cluster: values.cluster,
+  group: values.group,
+  mport: values.mport,
+  interface: values.interface,
+  interval: values.interval,
+})
   .filter(([, v]) => typeof v === 'string')
   .flatMap(([k, v]) => [`--${k}`, v as string]);
 for (let i = 0; i < spawnCount; i++) {
   const script = fileURLToPath(new URL('./dist-worker.ts', import.meta.url));
   const args = ['--import', 'tsx', script, '--name', `pmap-worker-${i + 1}`, ...same];
   // The secret goes by environment, not on a command line others can read.
-  children.push(spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, TROUPE_SECRET: node.options.secret } }));
+  children.push(
+    spawn(process.execPath, args, {
+      stdio: 'ignore',
+      env: { ...process.env, TROUPE_SECRET: node.options.secret },
+    }),
+  );
 }
 const pool = nodePool(node);
 const until = Date.now() + (spawnCount ? 20_000 : 3000);
-while (pool.workers().length < Math.max(1, spawnCount) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+while (pool.workers().length < Math.max(1, spawnCount) && Date.now() < until)
+  await new Promise((r) => setTimeout(r, 100));
 const ids = pool.workers().sort();
 if (ids.length === 0) {
-  console.log('remote: no worker nodes found (start some with dist-worker.ts, or pass --spawn-workers 2)');
+  console.log(
+    'remote: no worker nodes found (start some with dist-worker.ts, or pass --spawn-workers 2)',
+  );
 } else {
   const r1 = await timed(`remote nodes: 1 (${ids[0]})`, nodePool(node, { nodes: [ids[0]] }));
   const rn = await timed(`remote nodes: ${ids.length}`, pool);

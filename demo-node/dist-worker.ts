@@ -8,7 +8,10 @@ import { startWorker } from '../patterns/node.ts';
 import { makeFunctions } from './dist-functions.ts';
 import { parseDistArgs, stamp } from './dist-args.ts';
 
-const { cluster, values } = parseDistArgs({ concurrency: { type: 'string' } }, 'dist-worker: a worker node for masters and distributors');
+const { cluster, values } = parseDistArgs(
+  { concurrency: { type: 'string' } },
+  'dist-worker: a worker node for masters and distributors',
+);
 const name = cluster.name ?? `worker-${process.pid}`;
 const { node } = await startWorker({
   ...cluster,
@@ -17,7 +20,9 @@ const { node } = await startWorker({
   concurrency: values.concurrency ? Number(values.concurrency) : undefined,
   setup: (n) => {
     // A behaviour a master can spawn here; it ends with the sum (Erlangen's pattern).
-    n.define('sum', z.array(z.number()).max(1_000_000), async (_self, xs: number[]) => xs.reduce((a, b) => a + b, 0));
+    n.define('sum', z.array(z.number()).max(1_000_000), async (_self, xs: number[]) =>
+      xs.reduce((a, b) => a + b, 0),
+    );
   },
 });
 const log = (line: string) => console.log(`[${stamp()}] ${line}`);

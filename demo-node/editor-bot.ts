@@ -8,7 +8,11 @@ import { EDITOR_DOC } from '../demo-web/board-editor-name.ts';
 /** Join the shared text as a bot on `node`. */
 export function startEditorBot(node: Node): YjsProvider {
   const provider = joinDocument(node, { name: EDITOR_DOC, user: `bot on ${node.id}` });
-  provider.awareness.setLocalStateField('user', { name: `bot on ${node.id}`, color: '#6b7280', colorLight: '#6b728033' });
+  provider.awareness.setLocalStateField('user', {
+    name: `bot on ${node.id}`,
+    color: '#6b7280',
+    colorLight: '#6b728033',
+  });
   const text = provider.doc.getText('body');
   text.observe((event) => {
     if (event.transaction.origin === null) return; // our own edit
@@ -21,7 +25,10 @@ export function startEditorBot(node: Node): YjsProvider {
       if (text.toString().slice(start, start + 4) !== 'bot?') return;
       provider.doc.transact(() => {
         text.delete(start, 4);
-        text.insert(start, `bot: hello from ${node.id} at ${new Date().toISOString().slice(11, 19)}`);
+        text.insert(
+          start,
+          `bot: hello from ${node.id} at ${new Date().toISOString().slice(11, 19)}`,
+        );
       });
     });
   });

@@ -36,7 +36,9 @@ export class BoardEditor {
   /** Who is here (names from presence), this page included. */
   presence(): string[] {
     const states = this.#provider?.awareness.getStates() ?? new Map();
-    return [...states.values()].map((s) => (s as { user?: { name?: string } }).user?.name).filter((n): n is string => !!n);
+    return [...states.values()]
+      .map((s) => (s as { user?: { name?: string } }).user?.name)
+      .filter((n): n is string => !!n);
   }
 
   /** Mount the editor and join the document. */
@@ -47,17 +49,36 @@ export class BoardEditor {
     await idb.whenSynced;
     const provider = joinDocument(this.#node, { name: EDITOR_DOC, user: this.#identity.name, doc });
     this.#provider = provider;
-    provider.awareness.setLocalStateField('user', { name: this.#identity.name, color: this.#identity.colour, colorLight: `${this.#identity.colour}33` });
+    provider.awareness.setLocalStateField('user', {
+      name: this.#identity.name,
+      color: this.#identity.colour,
+      colorLight: `${this.#identity.colour}33`,
+    });
 
-    const status = el('span', { class: 'editor-status', 'data-testid': 'editor-status' }, 'connecting…');
-    const offline = el('input', { type: 'checkbox', 'data-testid': 'editor-offline' }) as HTMLInputElement;
-    offline.addEventListener('change', () => (offline.checked ? provider.disconnect() : provider.connect()));
+    const status = el(
+      'span',
+      { class: 'editor-status', 'data-testid': 'editor-status' },
+      'connecting…',
+    );
+    const offline = el('input', {
+      type: 'checkbox',
+      'data-testid': 'editor-offline',
+    }) as HTMLInputElement;
+    offline.addEventListener('change', () =>
+      offline.checked ? provider.disconnect() : provider.connect(),
+    );
     const people = el('ul', { class: 'editor-people', 'data-testid': 'editor-people' });
     const host = el('div', { class: 'editor-host' });
     const panel = el(
       'section',
       { class: 'card editor', 'data-testid': 'editor' },
-      el('header', { class: 'editor-head' }, el('h2', {}, 'Shared text'), status, el('label', { class: 'editor-offline' }, offline, ' go offline')),
+      el(
+        'header',
+        { class: 'editor-head' },
+        el('h2', {}, 'Shared text'),
+        status,
+        el('label', { class: 'editor-offline' }, offline, ' go offline'),
+      ),
       host,
       el('h3', {}, 'Here now'),
       people,
@@ -67,14 +88,22 @@ export class BoardEditor {
     this.#view = new EditorView({
       parent: host,
       doc: doc.getText('body').toString(),
-      extensions: [basicSetup, EditorView.lineWrapping, yCollab(doc.getText('body'), provider.awareness)],
+      extensions: [
+        basicSetup,
+        EditorView.lineWrapping,
+        yCollab(doc.getText('body'), provider.awareness),
+      ],
     });
 
     const renderPeople = () => {
       people.replaceChildren(
         ...[...provider.awareness.getStates().entries()].map(([client, s]) => {
           const user = (s as { user?: { name?: string; color?: string } }).user;
-          const li = el('li', {}, `${user?.name ?? 'someone'}${client === doc.clientID ? ' (you)' : ''}`);
+          const li = el(
+            'li',
+            {},
+            `${user?.name ?? 'someone'}${client === doc.clientID ? ' (you)' : ''}`,
+          );
           li.style.borderLeft = `4px solid ${user?.color ?? '#999'}`;
           return li;
         }),
@@ -83,7 +112,10 @@ export class BoardEditor {
     provider.awareness.on('change', renderPeople);
     renderPeople();
     const renderStatus = () => {
-      status.textContent = provider.status === 'connected' ? `live, ${provider.peers.length} other participant(s)` : provider.status;
+      status.textContent =
+        provider.status === 'connected'
+          ? `live, ${provider.peers.length} other participant(s)`
+          : provider.status;
       status.dataset.state = provider.status;
     };
     provider.events.on('status', renderStatus);

@@ -77,7 +77,12 @@ export const ParticipantMsg = z.discriminatedUnion('t', [
   z.object({ t: z.literal('left'), ref: Ref, reason: z.string().max(200) }),
   z.object({ t: z.literal('note'), note: Note }),
   /** A pointer position (fractions of the board), sent peer to peer only. `null` x: pointer left the board. */
-  z.object({ t: z.literal('cursor'), from: z.string().max(120), x: z.number().min(0).max(1).nullable(), y: z.number().min(0).max(1) }),
+  z.object({
+    t: z.literal('cursor'),
+    from: z.string().max(120),
+    x: z.number().min(0).max(1).nullable(),
+    y: z.number().min(0).max(1),
+  }),
 ]);
 export type ParticipantMsg = z.input<typeof ParticipantMsg>;
 
@@ -104,14 +109,19 @@ function merge(s: RoomStateInternal, note: Note): void {
 }
 
 function stateOf(s: RoomStateInternal, host: string): RoomState {
-  return { notes: [...s.notes.values()], participants: [...s.participants.values()].map((p) => p.who), host };
+  return {
+    notes: [...s.notes.values()],
+    participants: [...s.participants.values()].map((p) => p.who),
+    host,
+  };
 }
 
 function drop(s: RoomStateInternal, key: string, reason: string): void {
   const p = s.participants.get(key);
   if (!p) return;
   s.participants.delete(key);
-  for (const other of s.participants.values()) toParticipant(other.who).send({ t: 'left', ref: p.who.ref, reason });
+  for (const other of s.participants.values())
+    toParticipant(other.who).send({ t: 'left', ref: p.who.ref, reason });
 }
 
 /** The room's behaviour: see the top of this file. */
@@ -125,7 +135,8 @@ export const roomBehaviour = behaviour({
         for (const note of m.notes) merge(s, note);
         if (!s.participants.has(key)) {
           const monitor = ctx.monitor(toParticipant(m.who));
-          for (const other of s.participants.values()) toParticipant(other.who).send({ t: 'joined', who: m.who });
+          for (const other of s.participants.values())
+            toParticipant(other.who).send({ t: 'joined', who: m.who });
           s.participants.set(key, { who: m.who, monitor });
         }
         return reply(stateOf(s, ctx.node.id), s);

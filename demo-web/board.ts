@@ -6,7 +6,18 @@
 // different fields of one note at once both keep their change.
 import * as Y from 'yjs';
 import { behaviour, isDown, type ActorRef, type Node } from '../core/index.ts';
-import { NOTE_COLOURS, Note, ROOM_NAME, ParticipantMsg, newer, startRoom, toParticipant, type Participant, type RoomMsg, type RoomState } from './board-room.ts';
+import {
+  NOTE_COLOURS,
+  Note,
+  ROOM_NAME,
+  ParticipantMsg,
+  newer,
+  startRoom,
+  toParticipant,
+  type Participant,
+  type RoomMsg,
+  type RoomState,
+} from './board-room.ts';
 import { transportOf } from './cluster-probe.ts';
 import { el, hex } from './dom.ts';
 
@@ -26,9 +37,62 @@ export interface PeerView {
   self: boolean;
 }
 
-const ADJECTIVES = ['Amber', 'Brisk', 'Cobalt', 'Dapper', 'Eager', 'Fuzzy', 'Gentle', 'Hazel', 'Indigo', 'Jolly', 'Keen', 'Lucky', 'Mellow', 'Nimble', 'Olive', 'Plucky', 'Quiet', 'Rusty', 'Sunny', 'Tidy'];
-const ANIMALS = ['Otter', 'Badger', 'Heron', 'Lynx', 'Marten', 'Newt', 'Owl', 'Puffin', 'Quokka', 'Raven', 'Seal', 'Tapir', 'Vole', 'Wren', 'Yak', 'Zebu', 'Ibis', 'Gecko', 'Fox', 'Crane'];
-const PEOPLE_COLOURS = ['#e4572e', '#2e86ab', '#17a398', '#8e44ad', '#d35400', '#c0392b', '#16a085', '#2c3e50', '#b8860b', '#1f6feb'];
+const ADJECTIVES = [
+  'Amber',
+  'Brisk',
+  'Cobalt',
+  'Dapper',
+  'Eager',
+  'Fuzzy',
+  'Gentle',
+  'Hazel',
+  'Indigo',
+  'Jolly',
+  'Keen',
+  'Lucky',
+  'Mellow',
+  'Nimble',
+  'Olive',
+  'Plucky',
+  'Quiet',
+  'Rusty',
+  'Sunny',
+  'Tidy',
+];
+const ANIMALS = [
+  'Otter',
+  'Badger',
+  'Heron',
+  'Lynx',
+  'Marten',
+  'Newt',
+  'Owl',
+  'Puffin',
+  'Quokka',
+  'Raven',
+  'Seal',
+  'Tapir',
+  'Vole',
+  'Wren',
+  'Yak',
+  'Zebu',
+  'Ibis',
+  'Gecko',
+  'Fox',
+  'Crane',
+];
+const PEOPLE_COLOURS = [
+  '#e4572e',
+  '#2e86ab',
+  '#17a398',
+  '#8e44ad',
+  '#d35400',
+  '#c0392b',
+  '#16a085',
+  '#2c3e50',
+  '#b8860b',
+  '#1f6feb',
+];
 
 /** A random friendly participant name and colour. */
 export function randomIdentity(): { name: string; colour: string } {
@@ -113,8 +177,27 @@ export class BoardView {
   /** The participants, this page first. */
   participants(): PeerView[] {
     const me = this.#who;
-    const out: PeerView[] = me ? [{ key: me.ref.key, name: me.name, colour: me.colour, node: me.node, route: 'self', self: true }] : [];
-    for (const [key, p] of this.#peers) out.push({ key, name: p.who.name, colour: p.who.colour, node: p.who.node, route: this.#routeTo(p.who.node), self: false });
+    const out: PeerView[] = me
+      ? [
+          {
+            key: me.ref.key,
+            name: me.name,
+            colour: me.colour,
+            node: me.node,
+            route: 'self',
+            self: true,
+          },
+        ]
+      : [];
+    for (const [key, p] of this.#peers)
+      out.push({
+        key,
+        name: p.who.name,
+        colour: p.who.colour,
+        node: p.who.node,
+        route: this.#routeTo(p.who.node),
+        self: false,
+      });
     return out;
   }
 
@@ -133,7 +216,10 @@ export class BoardView {
             case 'joined':
               if (m.who.ref.equals(ctx.ref) || this.#peers.has(m.who.ref.key)) return;
               // Each participant monitors the others: closing a page shows up as a DOWN here.
-              this.#peers.set(m.who.ref.key, { who: m.who, monitor: ctx.monitor(toParticipant(m.who)) });
+              this.#peers.set(m.who.ref.key, {
+                who: m.who,
+                monitor: ctx.monitor(toParticipant(m.who)),
+              });
               this.#logLine(`${m.who.name} joined`, m.who.colour);
               this.#renderPeers();
               return;
@@ -153,11 +239,17 @@ export class BoardView {
           }
         },
         info: (msg) => {
-          if (isDown(msg)) this.#dropPeer(msg.ref.key, typeof msg.reason === 'string' ? msg.reason : 'crashed');
+          if (isDown(msg))
+            this.#dropPeer(msg.ref.key, typeof msg.reason === 'string' ? msg.reason : 'crashed');
         },
       }),
     ) as PeerRef;
-    this.#who = { ref: this.#me, name: this.#identity.name, colour: this.#identity.colour, node: this.#node.id };
+    this.#who = {
+      ref: this.#me,
+      name: this.#identity.name,
+      colour: this.#identity.colour,
+      node: this.#node.id,
+    };
     this.#node.events.on('linkUp', () => this.#renderPeers());
     this.#node.events.on('linkDown', () => this.#renderPeers());
     setInterval(() => this.#renderPeers(), 1000);
@@ -168,7 +260,15 @@ export class BoardView {
 
   /** Add a note at board position (x, y) (fractions); returns its id. */
   addNote(text = '', x = 0.1 + Math.random() * 0.6, y = 0.12 + Math.random() * 0.55): string {
-    const note: Note = { id: `${this.#node.id}-${hex(3)}`, x, y, text, colour: this.#colour, v: ++this.#clock, by: this.#me.key };
+    const note: Note = {
+      id: `${this.#node.id}-${hex(3)}`,
+      x,
+      y,
+      text,
+      colour: this.#colour,
+      v: ++this.#clock,
+      by: this.#me.key,
+    };
     const shared = this.#ynotes;
     if (shared) {
       const fields = new Y.Map<unknown>();
@@ -226,7 +326,11 @@ export class BoardView {
     this.#renderRoomInfo();
     // Edits made while the join was on its way reach the room but not this page: ask again soon.
     setTimeout(() => {
-      if (this.#room === room) room.call({ t: 'state' }, { timeout: 5000 }).then((s) => this.#merge(s), () => {});
+      if (this.#room === room)
+        room.call({ t: 'state' }, { timeout: 5000 }).then(
+          (s) => this.#merge(s),
+          () => {},
+        );
     }, 1200);
     // The room going away (its node lost): find or host a new one and bring our notes there.
     this.#node.watch(room, (down) => {
@@ -284,7 +388,11 @@ export class BoardView {
     this.#renderNote(parsed.data);
   }
 
-  #edit(id: string, change: Partial<Pick<Note, 'x' | 'y' | 'text' | 'colour' | 'deleted'>>, toRoom: boolean): void {
+  #edit(
+    id: string,
+    change: Partial<Pick<Note, 'x' | 'y' | 'text' | 'colour' | 'deleted'>>,
+    toRoom: boolean,
+  ): void {
     const shared = this.#ynotes;
     if (shared) {
       // Only the fields this edit touches: a concurrent change to another field survives.
@@ -350,7 +458,8 @@ export class BoardView {
       const c = this.#pendingCursor;
       if (!c) return;
       this.#pendingCursor = undefined;
-      for (const p of this.#peers.values()) toParticipant(p.who).send({ t: 'cursor', from: this.#me.key, x: c.x, y: c.y });
+      for (const p of this.#peers.values())
+        toParticipant(p.who).send({ t: 'cursor', from: this.#me.key, x: c.x, y: c.y });
     });
   }
 
@@ -363,8 +472,14 @@ export class BoardView {
       return;
     }
     if (!c) {
-      c = el('div', { class: 'cursor', 'data-testid': 'board-cursor', 'data-key': from, 'aria-hidden': 'true' });
-      c.innerHTML = '<svg width="18" height="20" viewBox="0 0 18 20"><path d="M1 1 L1 16 L5 12 L8 19 L11 18 L8 11 L14 11 Z" /></svg>';
+      c = el('div', {
+        class: 'cursor',
+        'data-testid': 'board-cursor',
+        'data-key': from,
+        'aria-hidden': 'true',
+      });
+      c.innerHTML =
+        '<svg width="18" height="20" viewBox="0 0 18 20"><path d="M1 1 L1 16 L5 12 L8 19 L11 18 L8 11 L14 11 Z" /></svg>';
       c.append(el('span', { class: 'cursor-name' }, p.who.name));
       c.style.setProperty('--who', p.who.colour);
       this.#board.append(c);
@@ -379,26 +494,59 @@ export class BoardView {
   // Rendering
 
   #build(): void {
-    const add = el('button', { type: 'button', class: 'primary', 'data-testid': 'board-add-note' }, '+ Add note');
+    const add = el(
+      'button',
+      { type: 'button', class: 'primary', 'data-testid': 'board-add-note' },
+      '+ Add note',
+    );
     add.addEventListener('click', () => {
       const id = this.addNote();
       (this.#noteEls.get(id)?.querySelector('textarea') as HTMLTextAreaElement | null)?.focus();
     });
-    const swatches = el('div', { class: 'swatches', role: 'radiogroup', 'aria-label': 'Colour of new notes' });
+    const swatches = el('div', {
+      class: 'swatches',
+      role: 'radiogroup',
+      'aria-label': 'Colour of new notes',
+    });
     for (const c of NOTE_COLOURS) {
-      const b = el('button', { type: 'button', class: `swatch-btn note-${c}`, role: 'radio', 'aria-checked': String(c === this.#colour), 'aria-label': c, title: c });
+      const b = el('button', {
+        type: 'button',
+        class: `swatch-btn note-${c}`,
+        role: 'radio',
+        'aria-checked': String(c === this.#colour),
+        'aria-label': c,
+        title: c,
+      });
       b.addEventListener('click', () => {
         this.#colour = c;
         for (const s of swatches.children) s.setAttribute('aria-checked', String(s === b));
       });
       swatches.append(b);
     }
-    this.#roomInfo = el('span', { class: 'muted', 'data-testid': 'board-room' }, 'joining the room…');
-    this.#board = el('div', { class: 'board', 'data-testid': 'board', role: 'region', 'aria-label': 'Shared board' });
-    this.#board.append(el('p', { class: 'board-hint' }, 'Add a note, drag it by its top bar, type in it. Everyone in the room sees it at once.'));
+    this.#roomInfo = el(
+      'span',
+      { class: 'muted', 'data-testid': 'board-room' },
+      'joining the room…',
+    );
+    this.#board = el('div', {
+      class: 'board',
+      'data-testid': 'board',
+      role: 'region',
+      'aria-label': 'Shared board',
+    });
+    this.#board.append(
+      el(
+        'p',
+        { class: 'board-hint' },
+        'Add a note, drag it by its top bar, type in it. Everyone in the room sees it at once.',
+      ),
+    );
     this.#board.addEventListener('pointermove', (e) => {
       const r = this.#board.getBoundingClientRect();
-      this.#sendCursor(clamp01((e.clientX - r.left) / r.width), clamp01((e.clientY - r.top) / r.height));
+      this.#sendCursor(
+        clamp01((e.clientX - r.left) / r.width),
+        clamp01((e.clientY - r.top) / r.height),
+      );
     });
     this.#board.addEventListener('pointerleave', () => this.#sendCursor(null, 0));
     this.#peerList = el('ul', { class: 'peers', 'data-testid': 'board-participants' });
@@ -408,7 +556,19 @@ export class BoardView {
       el(
         'div',
         { class: 'board-layout' },
-        el('div', { class: 'card board-main' }, el('div', { class: 'toolbar' }, add, swatches, el('span', { class: 'spacer' }), this.#roomInfo), this.#board),
+        el(
+          'div',
+          { class: 'card board-main' },
+          el(
+            'div',
+            { class: 'toolbar' },
+            add,
+            swatches,
+            el('span', { class: 'spacer' }),
+            this.#roomInfo,
+          ),
+          this.#board,
+        ),
         el(
           'aside',
           { class: 'card board-side' },
@@ -439,13 +599,33 @@ export class BoardView {
         p.route === 'self'
           ? el('span', { class: 'badge self' }, 'you')
           : p.route === 'webrtc'
-            ? el('span', { class: 'badge webrtc', title: 'Cursors go straight to this page over a WebRTC data channel' }, 'WebRTC · direct')
+            ? el(
+                'span',
+                {
+                  class: 'badge webrtc',
+                  title: 'Cursors go straight to this page over a WebRTC data channel',
+                },
+                'WebRTC · direct',
+              )
             : p.route === 'relay'
-              ? el('span', { class: 'badge relay', title: 'No direct link yet: messages go through the relay over WebSocket' }, 'via relay')
+              ? el(
+                  'span',
+                  {
+                    class: 'badge relay',
+                    title: 'No direct link yet: messages go through the relay over WebSocket',
+                  },
+                  'via relay',
+                )
               : el('span', { class: 'badge' }, 'direct');
       return el(
         'li',
-        { 'data-testid': 'board-participant', 'data-key': p.key, 'data-node': p.node, 'data-route': p.route, 'data-self': String(p.self) },
+        {
+          'data-testid': 'board-participant',
+          'data-key': p.key,
+          'data-node': p.node,
+          'data-route': p.route,
+          'data-self': String(p.self),
+        },
         el('span', { class: 'dot', style: `background:${p.colour}`, 'aria-hidden': 'true' }),
         el('span', { class: 'peer-name' }, p.name, el('small', {}, p.node)),
         badge,
@@ -481,16 +661,42 @@ export class BoardView {
     const ta = e.querySelector('textarea')!;
     // Never overwrite what the user is typing with an echo of an older keystroke.
     if (document.activeElement !== ta || note.by !== this.#me.key) ta.value = note.text;
-    const author = [...this.#peers.values()].find((p) => p.who.ref.key === note.by)?.who ?? (note.by === this.#me.key ? this.#who : undefined);
+    const author =
+      [...this.#peers.values()].find((p) => p.who.ref.key === note.by)?.who ??
+      (note.by === this.#me.key ? this.#who : undefined);
     e.style.setProperty('--who', author?.colour ?? '#888');
     e.querySelector('.note-author')!.textContent = author?.name ?? '';
   }
 
   #makeNoteEl(id: string): HTMLElement {
-    const grip = el('div', { class: 'note-grip', title: 'Drag to move' }, el('span', { class: 'note-author' }));
-    const del = el('button', { type: 'button', class: 'note-delete', 'aria-label': 'Delete note', 'data-testid': 'board-note-delete' }, '×');
-    const ta = el('textarea', { 'aria-label': 'Note text', maxlength: '500', placeholder: 'Write something…', 'data-testid': 'board-note-text' }) as HTMLTextAreaElement;
-    const note = el('div', { class: 'note', 'data-testid': 'board-note', 'data-note-id': id }, grip, del, ta);
+    const grip = el(
+      'div',
+      { class: 'note-grip', title: 'Drag to move' },
+      el('span', { class: 'note-author' }),
+    );
+    const del = el(
+      'button',
+      {
+        type: 'button',
+        class: 'note-delete',
+        'aria-label': 'Delete note',
+        'data-testid': 'board-note-delete',
+      },
+      '×',
+    );
+    const ta = el('textarea', {
+      'aria-label': 'Note text',
+      maxlength: '500',
+      placeholder: 'Write something…',
+      'data-testid': 'board-note-text',
+    }) as HTMLTextAreaElement;
+    const note = el(
+      'div',
+      { class: 'note', 'data-testid': 'board-note', 'data-note-id': id },
+      grip,
+      del,
+      ta,
+    );
     del.addEventListener('click', () => this.deleteNote(id));
     ta.addEventListener('input', () => this.#edit(id, { text: ta.value }, false));
     ta.addEventListener('blur', () => {
@@ -511,7 +717,10 @@ export class BoardView {
         const x = clamp01(start.x + (e.clientX - ox) / board.width, 0.92);
         const y = clamp01(start.y + (e.clientY - oy) / board.height, 0.88);
         this.#edit(id, { x, y }, false);
-        this.#sendCursor(clamp01((e.clientX - board.left) / board.width), clamp01((e.clientY - board.top) / board.height));
+        this.#sendCursor(
+          clamp01((e.clientX - board.left) / board.width),
+          clamp01((e.clientY - board.top) / board.height),
+        );
       };
       const up = () => {
         note.classList.remove('dragging');
@@ -531,7 +740,12 @@ export class BoardView {
     grip.setAttribute('aria-label', 'Move note (arrow keys)');
     grip.addEventListener('keydown', (e) => {
       const step = e.shiftKey ? 0.05 : 0.01;
-      const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      const d = {
+        ArrowLeft: [-step, 0],
+        ArrowRight: [step, 0],
+        ArrowUp: [0, -step],
+        ArrowDown: [0, step],
+      }[e.key];
       const n = this.#notes.get(id);
       if (!d || !n) return;
       e.preventDefault();
@@ -541,9 +755,18 @@ export class BoardView {
   }
 
   #logLine(text: string, colour: string | undefined, kind = 'info'): void {
-    const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    const time = new Date().toLocaleTimeString([], {
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hour12: false,
+    });
     const li = el('li', { 'data-kind': kind }, el('time', {}, time), ' ');
-    if (colour) li.append(el('span', { class: 'dot', style: `background:${colour}`, 'aria-hidden': 'true' }), ' ');
+    if (colour)
+      li.append(
+        el('span', { class: 'dot', style: `background:${colour}`, 'aria-hidden': 'true' }),
+        ' ',
+      );
     li.append(text);
     this.#log.prepend(li);
     while (this.#log.children.length > 30) this.#log.lastElementChild!.remove();

@@ -5,7 +5,14 @@
 // deltas into message rates. Host-neutral: no DOM, no Node API (the relay and the TCP nodes run
 // it too).
 import { z } from 'zod';
-import { behaviour, isErrorReason, whichChildren, type ActorRef, type Node, type SupervisorRef } from '../core/index.ts';
+import {
+  behaviour,
+  isErrorReason,
+  whichChildren,
+  type ActorRef,
+  type Node,
+  type SupervisorRef,
+} from '../core/index.ts';
 
 /** What kind of node a report or a picture shows. */
 export type NodeKind = 'tab' | 'worker' | 'relay' | 'tcp' | 'node';
@@ -51,7 +58,8 @@ export function transportOf(label: string): TransportKind {
   if (label.startsWith('webrtc://')) return 'webrtc';
   if (/^wss?:\/\//.test(label) || label.startsWith('websocket')) return 'websocket';
   if (label.startsWith('tcp://') || label.startsWith('tls://')) return 'tcp';
-  if (label === 'worker' || label === 'parent' || label === 'port' || label.startsWith('worker')) return 'worker';
+  if (label === 'worker' || label === 'parent' || label === 'port' || label.startsWith('worker'))
+    return 'worker';
   if (label.startsWith('memory')) return 'memory';
   return 'other';
 }
@@ -59,7 +67,8 @@ export function transportOf(label: string): TransportKind {
 /** The report of `node`, taken now. */
 export function reportOf(node: Node, info: ProbeInfo): ProbeReport {
   const names: string[] = [];
-  for (const [name, ref] of node.registered()) if (ref.node === node.id && !name.startsWith(PROBE_PREFIX)) names.push(name);
+  for (const [name, ref] of node.registered())
+    if (ref.node === node.id && !name.startsWith(PROBE_PREFIX)) names.push(name);
   return {
     id: node.id,
     kind: info.kind,
@@ -77,7 +86,10 @@ const ProbeRequest = z.object({ op: z.literal('report') });
  * Start `node`'s probe: an actor registered as `probe:<node id>` that answers `{ op: 'report' }`
  * with the node's {@link ProbeReport}. Returns its ref.
  */
-export function installProbe(node: Node, info: ProbeInfo): ActorRef<z.input<typeof ProbeRequest>, ProbeReport> {
+export function installProbe(
+  node: Node,
+  info: ProbeInfo,
+): ActorRef<z.input<typeof ProbeRequest>, ProbeReport> {
   return node.spawn(
     behaviour({
       schema: ProbeRequest,
@@ -161,24 +173,47 @@ export function reasonText(r: unknown): string {
  * The supervision trees of every supervisor registered as `sup:…` that `node` sees, each walked
  * with `whichChildren` (a subtree that does not answer within `timeout` ms is left without children).
  */
-export async function supervisionTrees(node: Node, timeout = 1000, maxDepth = 6): Promise<SupervisionNode[]> {
-  const walk = async (ref: SupervisorRef, depth: number): Promise<SupervisionNode[] | undefined> => {
+export async function supervisionTrees(
+  node: Node,
+  timeout = 1000,
+  maxDepth = 6,
+): Promise<SupervisionNode[]> {
+  const walk = async (
+    ref: SupervisorRef,
+    depth: number,
+  ): Promise<SupervisionNode[] | undefined> => {
     if (depth > maxDepth) return undefined;
     const children = await whichChildren(ref, timeout).catch(() => undefined);
     if (!children) return undefined;
     return Promise.all(
       children.map(async (c) => {
-        const n: SupervisionNode = { id: c.id, kind: c.type, node: c.node, status: c.status, restarts: c.restarts };
+        const n: SupervisionNode = {
+          id: c.id,
+          kind: c.type,
+          node: c.node,
+          status: c.status,
+          restarts: c.restarts,
+        };
         if (c.lastExit !== undefined) n.lastExit = reasonText(c.lastExit);
         if (c.name !== undefined) n.name = c.name;
-        if (c.type === 'supervisor' && c.ref) n.children = await walk(c.ref as SupervisorRef, depth + 1);
+        if (c.type === 'supervisor' && c.ref)
+          n.children = await walk(c.ref as SupervisorRef, depth + 1);
         return n;
       }),
     );
   };
-  const roots = [...node.registered()].filter(([name]) => name.startsWith(SUPERVISOR_PREFIX)).sort(([a], [b]) => a.localeCompare(b));
+  const roots = [...node.registered()]
+    .filter(([name]) => name.startsWith(SUPERVISOR_PREFIX))
+    .sort(([a], [b]) => a.localeCompare(b));
   return Promise.all(
-    roots.map(async ([name, ref]) => ({ id: name, kind: 'supervisor' as const, node: ref.node, status: 'running' as const, restarts: 0, children: await walk(ref as SupervisorRef, 1) })),
+    roots.map(async ([name, ref]) => ({
+      id: name,
+      kind: 'supervisor' as const,
+      node: ref.node,
+      status: 'running' as const,
+      restarts: 0,
+      children: await walk(ref as SupervisorRef, 1),
+    })),
   );
 }
 
@@ -214,11 +249,19 @@ export class ClusterWatcher {
       if (!name.startsWith(PROBE_PREFIX) || ref.node === node.id) continue;
       if (!leaf && !node.isReachable(ref.node)) continue;
       calls.push(
-        (ref as ActorRef<{ op: 'report' }, ProbeReport>).call({ op: 'report' }, { timeout: this.#options.timeout ?? 1000 }).catch(() => undefined),
+        (ref as ActorRef<{ op: 'report' }, ProbeReport>)
+          .call({ op: 'report' }, { timeout: this.#options.timeout ?? 1000 })
+          .catch(() => undefined),
       );
     }
-    const [got, supervisors] = await Promise.all([Promise.all(calls), supervisionTrees(node, this.#options.timeout ?? 1000)]);
-    const reports = [reportOf(node, this.#options.self), ...got.filter((r): r is ProbeReport => !!r)];
+    const [got, supervisors] = await Promise.all([
+      Promise.all(calls),
+      supervisionTrees(node, this.#options.timeout ?? 1000),
+    ]);
+    const reports = [
+      reportOf(node, this.#options.self),
+      ...got.filter((r): r is ProbeReport => !!r),
+    ];
     const snapshot = this.build(reports);
     if (supervisors.length) snapshot.supervisors = supervisors;
     return snapshot;
@@ -267,15 +310,30 @@ export class ClusterWatcher {
         if (nodes.has(id)) continue;
         const otherKind = byId.get(other)?.kind;
         const kind: NodeKind =
-          link.transport === 'worker' && otherKind !== 'worker' ? 'worker' : link.transport === 'webrtc' ? 'tab' : link.transport === 'tcp' ? 'tcp' : otherKind === 'relay' && link.transport === 'websocket' ? 'tab' : 'node';
+          link.transport === 'worker' && otherKind !== 'worker'
+            ? 'worker'
+            : link.transport === 'webrtc'
+              ? 'tab'
+              : link.transport === 'tcp'
+                ? 'tcp'
+                : otherKind === 'relay' && link.transport === 'websocket'
+                  ? 'tab'
+                  : 'node';
         const last = this.#known.get(id);
-        nodes.set(id, { id, kind: last?.kind ?? kind, label: last?.label ?? id, reported: false, self: false });
+        nodes.set(id, {
+          id,
+          kind: last?.kind ?? kind,
+          label: last?.label ?? id,
+          reported: false,
+          self: false,
+        });
       }
     }
     // Forget the counters of links that are gone, so a new link with the same peer starts clean.
     const live = new Set<string>();
     for (const r of reports) for (const l of r.links) live.add(`${r.id}>${l.peer}`);
-    for (const k of this.#prev.keys()) if (!live.has(k) && byId.has(k.slice(0, k.indexOf('>')))) this.#prev.delete(k);
+    for (const k of this.#prev.keys())
+      if (!live.has(k) && byId.has(k.slice(0, k.indexOf('>')))) this.#prev.delete(k);
     return { self, at: Date.now(), nodes: [...nodes.values()], links: [...links.values()] };
   }
 

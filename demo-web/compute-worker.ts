@@ -5,7 +5,13 @@ import { installProbe } from './cluster-probe.ts';
 import { tileFunctions } from './tile-functions.ts';
 
 // Only named functions: the tab's cluster (other tabs, the relay) gets no code execution here.
-const { node, parent } = servePoolWorker({ functions: tileFunctions(() => node.id), allowSource: false });
+const { node, parent } = servePoolWorker({
+  functions: tileFunctions(() => node.id),
+  allowSource: false,
+});
 // The pool names its workers `<tab>.w<pool>.<index>`.
-installProbe(node, { kind: 'worker', label: `worker ${Number(node.id.slice(node.id.lastIndexOf('.') + 1)) + 1}` });
+installProbe(node, {
+  kind: 'worker',
+  label: `worker ${Number(node.id.slice(node.id.lastIndexOf('.') + 1)) + 1}`,
+});
 parent.catch((err: Error) => console.error(`troupe demo worker ${node.id}: ${err.message}`));

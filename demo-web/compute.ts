@@ -8,7 +8,20 @@ import { TroupeError, type Node } from '../core/index.ts';
 import { createWebWorkerPool, type WebWorkerPool } from '../patterns/browser.ts';
 import { functionServers, macrotask, type ServerInfo } from '../patterns/functions.ts';
 import { nodePool, parallelMap, type MapPool } from '../patterns/parallel-map.ts';
-import { DEFAULT_JOB, checksum, computeTile, decodeCounts, paint, palette, placeTile, tilesOf, type MandelbrotJob, type Tile, type TileRequest, type TileResult } from './mandelbrot.ts';
+import {
+  DEFAULT_JOB,
+  checksum,
+  computeTile,
+  decodeCounts,
+  paint,
+  palette,
+  placeTile,
+  tilesOf,
+  type MandelbrotJob,
+  type Tile,
+  type TileRequest,
+  type TileResult,
+} from './mandelbrot.ts';
 import { TILE_FUNCTION } from './tile-functions.ts';
 import { el } from './dom.ts';
 
@@ -91,7 +104,10 @@ function yieldNow(): Promise<void> {
 }
 
 /** The same job, single-threaded on the page's main thread (yielding between tiles). */
-async function runInPage(job: MandelbrotJob, onTile: (tile: Tile, counts: Uint16Array) => void): Promise<{ image: Uint16Array; ms: number }> {
+async function runInPage(
+  job: MandelbrotJob,
+  onTile: (tile: Tile, counts: Uint16Array) => void,
+): Promise<{ image: Uint16Array; ms: number }> {
   const image = new Uint16Array(job.width * job.height);
   let busy = 0;
   for (const tile of tilesOf(job)) {
@@ -156,7 +172,8 @@ export class ComputeView {
     this.#pool ??= createWebWorkerPool({
       node: this.#node,
       size: 0,
-      spawn: (name) => new Worker(new URL('./compute-worker.ts', import.meta.url), { type: 'module', name }),
+      spawn: (name) =>
+        new Worker(new URL('./compute-worker.ts', import.meta.url), { type: 'module', name }),
     }).then((pool) => (this.#workers = pool));
     const pool = await this.#pool;
     try {
@@ -188,13 +205,33 @@ export class ComputeView {
 
   #build(): void {
     const max = Math.max(2, Math.min(8, navigator.hardwareConcurrency || 4));
-    this.#count = el('select', { id: 'compute-workers', 'data-testid': 'compute-workers' }) as HTMLSelectElement;
+    this.#count = el('select', {
+      id: 'compute-workers',
+      'data-testid': 'compute-workers',
+    }) as HTMLSelectElement;
     for (let n = 1; n <= 8; n++) this.#count.append(el('option', { value: String(n) }, String(n)));
     this.#count.value = String(max);
-    this.#count.addEventListener('change', () => void this.#resize(Number(this.#count.value)).catch((err) => this.#say(`Failed: ${(err as Error).message}`, true)));
-    this.#withNodes = el('input', { type: 'checkbox', id: 'compute-with-nodes', 'data-testid': 'compute-with-nodes' }) as HTMLInputElement;
-    this.#start = el('button', { class: 'primary', type: 'button', 'data-testid': 'compute-start' }, 'Run on 1…N workers') as HTMLButtonElement;
-    this.#start.addEventListener('click', () => void this.run().catch((err) => this.#say(`Failed: ${(err as Error).message}`, true)));
+    this.#count.addEventListener(
+      'change',
+      () =>
+        void this.#resize(Number(this.#count.value)).catch((err) =>
+          this.#say(`Failed: ${(err as Error).message}`, true),
+        ),
+    );
+    this.#withNodes = el('input', {
+      type: 'checkbox',
+      id: 'compute-with-nodes',
+      'data-testid': 'compute-with-nodes',
+    }) as HTMLInputElement;
+    this.#start = el(
+      'button',
+      { class: 'primary', type: 'button', 'data-testid': 'compute-start' },
+      'Run on 1…N workers',
+    ) as HTMLButtonElement;
+    this.#start.addEventListener(
+      'click',
+      () => void this.run().catch((err) => this.#say(`Failed: ${(err as Error).message}`, true)),
+    );
     this.#canvas = el('canvas', {
       width: String(this.#job.width),
       height: String(this.#job.height),
@@ -208,13 +245,29 @@ export class ComputeView {
     this.#bar = el('div', { class: 'bar-fill' });
     this.#progress = el(
       'div',
-      { class: 'progress', role: 'progressbar', 'aria-label': 'Computation progress', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'data-testid': 'compute-progress' },
+      {
+        class: 'progress',
+        role: 'progressbar',
+        'aria-label': 'Computation progress',
+        'aria-valuemin': '0',
+        'aria-valuemax': '100',
+        'aria-valuenow': '0',
+        'data-testid': 'compute-progress',
+      },
       this.#bar,
     );
-    this.#status = el('p', { class: 'compute-status', 'data-testid': 'compute-status', 'aria-live': 'polite' }, 'Ready.');
+    this.#status = el(
+      'p',
+      { class: 'compute-status', 'data-testid': 'compute-status', 'aria-live': 'polite' },
+      'Ready.',
+    );
     this.#checksum = el('code', { 'data-testid': 'compute-checksum' }, '—');
     this.#reference = el('code', { 'data-testid': 'compute-reference-checksum' }, '—');
-    this.#verdict = el('span', { class: 'verdict', 'data-testid': 'compute-verified', 'data-state': 'pending' }, 'not run yet');
+    this.#verdict = el(
+      'span',
+      { class: 'verdict', 'data-testid': 'compute-verified', 'data-state': 'pending' },
+      'not run yet',
+    );
     this.#table = el('tbody') as HTMLTableSectionElement;
     this.#chart = el('div', { class: 'speedup-chart', 'data-testid': 'compute-speedup-chart' });
     this.#poolInfo = el('span', { class: 'muted', 'data-testid': 'compute-pool' });
@@ -243,7 +296,7 @@ export class ComputeView {
             'p',
             { class: 'muted small' },
             `${this.#job.width}×${this.#job.height} pixels, ${tiles} tiles of ${this.#job.tile}×${this.#job.tile}, up to ${this.#job.maxIter} iterations per pixel. ` +
-              'Each tile is one chunk of parallelMap(\'tile\', …) over a pool of Web Workers, each a troupe node serving the tile function; two tiles stay in flight per worker.',
+              "Each tile is one chunk of parallelMap('tile', …) over a pool of Web Workers, each a troupe node serving the tile function; two tiles stay in flight per worker.",
           ),
         ),
         el(
@@ -253,7 +306,18 @@ export class ComputeView {
           el(
             'table',
             { class: 'data', 'data-testid': 'compute-speedup-table' },
-            el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Run'), el('th', { scope: 'col' }, 'Time'), el('th', { scope: 'col' }, 'Speedup'), el('th', { scope: 'col' }, 'Checksum'))),
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                el('th', { scope: 'col' }, 'Run'),
+                el('th', { scope: 'col' }, 'Time'),
+                el('th', { scope: 'col' }, 'Speedup'),
+                el('th', { scope: 'col' }, 'Checksum'),
+              ),
+            ),
             this.#table,
           ),
           this.#chart,
@@ -268,7 +332,11 @@ export class ComputeView {
             el('dt', {}, 'Verdict'),
             el('dd', {}, this.#verdict),
           ),
-          el('p', { class: 'muted small' }, 'The checksum is FNV-1a over every pixel’s iteration count, row by row: the same image gives the same checksum whatever the tile order or the number of workers.'),
+          el(
+            'p',
+            { class: 'muted small' },
+            'The checksum is FNV-1a over every pixel’s iteration count, row by row: the same image gives the same checksum whatever the tile order or the number of workers.',
+          ),
         ),
       ),
     );
@@ -276,7 +344,9 @@ export class ComputeView {
 
   #showPool(): void {
     const ids = this.workerIds;
-    this.#poolInfo.textContent = ids.length ? `${ids.length} worker node${ids.length > 1 ? 's' : ''} up` : 'no workers';
+    this.#poolInfo.textContent = ids.length
+      ? `${ids.length} worker node${ids.length > 1 ? 's' : ''} up`
+      : 'no workers';
     this.#poolInfo.title = ids.join(', ');
   }
 
@@ -306,9 +376,17 @@ export class ComputeView {
   /** The cluster's function servers (the demo's Node nodes) that serve the tile function. */
   async #tileNodes(): Promise<string[]> {
     const servers = [...functionServers(this.#node)].filter(([id]) => this.#node.isReachable(id));
-    const infos = await Promise.all(servers.map(([, ref]) => this.#node.call<ServerInfo>(ref, { op: 'describe' }, { timeout: 5000 }).catch(() => undefined)));
+    const infos = await Promise.all(
+      servers.map(([, ref]) =>
+        this.#node
+          .call<ServerInfo>(ref, { op: 'describe' }, { timeout: 5000 })
+          .catch(() => undefined),
+      ),
+    );
     return infos
-      .filter((info): info is ServerInfo => info !== undefined && info.functions.includes(TILE_FUNCTION))
+      .filter(
+        (info): info is ServerInfo => info !== undefined && info.functions.includes(TILE_FUNCTION),
+      )
       .map((info) => info.node)
       .sort();
   }
@@ -326,8 +404,14 @@ export class ComputeView {
     const everyone = poolOf([pool, nodePool(this.#node, { nodes: nodeIds })]);
     // Warm up every worker's JIT on a small image first, so the 1-worker run is not the cold one.
     this.#say('Warming up the workers…');
-    const warm: MandelbrotJob = { ...this.#job, width: this.#job.tile * 4, height: this.#job.tile * 2 };
-    await Promise.all([...workerIds, ...nodeIds].map((id) => runJob(warm, poolOf([everyone], [id]), () => {}, 1)));
+    const warm: MandelbrotJob = {
+      ...this.#job,
+      width: this.#job.tile * 4,
+      height: this.#job.tile * 2,
+    };
+    await Promise.all(
+      [...workerIds, ...nodeIds].map((id) => runJob(warm, poolOf([everyone], [id]), () => {}, 1)),
+    );
     const plan: { workers: number; nodes: number }[] = [];
     for (let k = 1; k <= workerIds.length; k++) plan.push({ workers: k, nodes: 0 });
     if (nodeIds.length) plan.push({ workers: workerIds.length, nodes: nodeIds.length });
@@ -343,9 +427,14 @@ export class ComputeView {
     const runs: RunResult[] = [];
     for (const [i, step] of plan.entries()) {
       this.#clearCanvas();
-      const label = step.nodes ? `${step.workers} workers + ${step.nodes} Node nodes` : `${step.workers} worker${step.workers > 1 ? 's' : ''}`;
+      const label = step.nodes
+        ? `${step.workers} workers + ${step.nodes} Node nodes`
+        : `${step.workers} worker${step.workers > 1 ? 's' : ''}`;
       let mine = 0;
-      const some = poolOf([everyone], [...workerIds.slice(0, step.workers), ...nodeIds.slice(0, step.nodes)]);
+      const some = poolOf(
+        [everyone],
+        [...workerIds.slice(0, step.workers), ...nodeIds.slice(0, step.nodes)],
+      );
       const r = await runJob(this.#job, some, (tile, counts) => {
         this.#paintTile(tile, counts);
         mine++;
@@ -353,7 +442,14 @@ export class ComputeView {
         this.#setProgress(done / totalSteps);
         this.#say(`Run ${i + 1} of ${plan.length} — ${label}: ${mine}/${tiles} tiles`);
       });
-      const run: RunResult = { workers: step.workers, nodes: step.nodes, ms: r.ms, busyMs: r.busyMs, checksum: checksum(r.image), perNode: r.perNode };
+      const run: RunResult = {
+        workers: step.workers,
+        nodes: step.nodes,
+        ms: r.ms,
+        busyMs: r.busyMs,
+        checksum: checksum(r.image),
+        perNode: r.perNode,
+      };
       runs.push(run);
       this.#checksum.textContent = run.checksum;
       this.#renderTable(runs, this.#ref);
@@ -366,17 +462,28 @@ export class ComputeView {
         done++;
         if (mine % 8 === 0) this.#setProgress(done / totalSteps);
       });
-      this.#ref = { workers: 0, nodes: 0, ms: r.ms, busyMs: r.ms, checksum: checksum(r.image), perNode: { [this.#node.id]: tiles } };
+      this.#ref = {
+        workers: 0,
+        nodes: 0,
+        ms: r.ms,
+        busyMs: r.ms,
+        checksum: checksum(r.image),
+        perNode: { [this.#node.id]: tiles },
+      };
     }
     const reference = this.#ref!;
     this.#setProgress(1);
     this.#reference.textContent = reference.checksum;
     const ok = runs.every((r) => r.checksum === reference.checksum);
-    this.#verdict.textContent = ok ? `✓ match — all ${runs.length} runs equal the reference` : '✗ mismatch';
+    this.#verdict.textContent = ok
+      ? `✓ match — all ${runs.length} runs equal the reference`
+      : '✗ mismatch';
     this.#verdict.dataset.state = ok ? 'ok' : 'bad';
     this.#renderTable(runs, reference);
     const best = Math.max(...runs.filter((r) => !r.nodes).map((r) => runs[0].ms / r.ms));
-    this.#say(`Done: ${runs.length} runs, best speedup ${best.toFixed(2)}× on ${workerIds.length} workers (this machine reports ${navigator.hardwareConcurrency || '?'} cores).`);
+    this.#say(
+      `Done: ${runs.length} runs, best speedup ${best.toFixed(2)}× on ${workerIds.length} workers (this machine reports ${navigator.hardwareConcurrency || '?'} cores).`,
+    );
     this.#last = { runs, reference, ok };
     return this.#last;
   }
@@ -399,11 +506,29 @@ export class ComputeView {
         },
         el('th', { scope: 'row' }, label),
         el('td', { class: 'num' }, `${r.ms.toFixed(0)} ms`),
-        el('td', { class: 'num', 'data-testid': 'speedup' }, r.workers && base ? `${(base / r.ms).toFixed(2)}×` : '—'),
-        el('td', {}, el('code', { class: good === undefined ? '' : good ? 'ok' : 'bad' }, r.checksum), good === undefined ? '' : good ? ' ✓' : ' ✗'),
+        el(
+          'td',
+          { class: 'num', 'data-testid': 'speedup' },
+          r.workers && base ? `${(base / r.ms).toFixed(2)}×` : '—',
+        ),
+        el(
+          'td',
+          {},
+          el('code', { class: good === undefined ? '' : good ? 'ok' : 'bad' }, r.checksum),
+          good === undefined ? '' : good ? ' ✓' : ' ✗',
+        ),
       );
     };
-    for (const r of runs) rows.push(row(r, r.nodes ? `${r.workers} workers + ${r.nodes} Node nodes` : `${r.workers} worker${r.workers > 1 ? 's' : ''}`, 'speedup-row'));
+    for (const r of runs)
+      rows.push(
+        row(
+          r,
+          r.nodes
+            ? `${r.workers} workers + ${r.nodes} Node nodes`
+            : `${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+          'speedup-row',
+        ),
+      );
     if (reference) rows.push(row(reference, 'main thread, no worker', 'speedup-reference'));
     this.#table.replaceChildren(...rows);
     this.#renderChart(runs.filter((r) => !r.nodes));
@@ -424,7 +549,10 @@ export class ComputeView {
     const svg = document.createElementNS(ns, 'svg');
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', `Speedup by number of workers: ${runs.map((r) => `${r.workers}: ${(runs[0].ms / r.ms).toFixed(2)}×`).join(', ')}`);
+    svg.setAttribute(
+      'aria-label',
+      `Speedup by number of workers: ${runs.map((r) => `${r.workers}: ${(runs[0].ms / r.ms).toFixed(2)}×`).join(', ')}`,
+    );
     const add = (tag: string, attrs: Record<string, string | number>, text?: string) => {
       const e = document.createElementNS(ns, tag);
       for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
@@ -436,14 +564,39 @@ export class ComputeView {
       add('line', { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), class: 'grid' });
       add('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, `${v}×`);
     }
-    add('polyline', { points: runs.map((r) => `${x(r.workers)},${y(r.workers)}`).join(' '), class: 'ideal' });
+    add('polyline', {
+      points: runs.map((r) => `${x(r.workers)},${y(r.workers)}`).join(' '),
+      class: 'ideal',
+    });
     for (const r of runs) {
       const s = runs[0].ms / r.ms;
-      add('rect', { x: x(r.workers) - bw / 2, y: y(s), width: bw, height: Math.max(1, y(0) - y(s)), rx: 3, class: 'bar' });
-      add('text', { x: x(r.workers), y: y(s) - 4, 'text-anchor': 'middle', class: 'value' }, `${s.toFixed(2)}`);
-      add('text', { x: x(r.workers), y: H - 8, 'text-anchor': 'middle', class: 'tick' }, String(r.workers));
+      add('rect', {
+        x: x(r.workers) - bw / 2,
+        y: y(s),
+        width: bw,
+        height: Math.max(1, y(0) - y(s)),
+        rx: 3,
+        class: 'bar',
+      });
+      add(
+        'text',
+        { x: x(r.workers), y: y(s) - 4, 'text-anchor': 'middle', class: 'value' },
+        `${s.toFixed(2)}`,
+      );
+      add(
+        'text',
+        { x: x(r.workers), y: H - 8, 'text-anchor': 'middle', class: 'tick' },
+        String(r.workers),
+      );
     }
-    const legend = el('p', { class: 'muted small legend' }, el('span', { class: 'swatch bar' }), ' measured speedup', el('span', { class: 'swatch ideal' }), ' ideal (k workers: k×)');
+    const legend = el(
+      'p',
+      { class: 'muted small legend' },
+      el('span', { class: 'swatch bar' }),
+      ' measured speedup',
+      el('span', { class: 'swatch ideal' }),
+      ' ideal (k workers: k×)',
+    );
     this.#chart.replaceChildren(svg, legend);
   }
 }

@@ -24,7 +24,8 @@ export interface Credential {
  */
 export function relayBase(): string {
   const fromQuery = new URLSearchParams(location.search).get('relay');
-  const fromBuild = (import.meta as { env?: Record<string, string | undefined> }).env?.VITE_TROUPE_RELAY;
+  const fromBuild = (import.meta as { env?: Record<string, string | undefined> }).env
+    ?.VITE_TROUPE_RELAY;
   return (fromQuery || fromBuild || location.origin).replace(/\/+$/, '');
 }
 
@@ -33,13 +34,20 @@ export async function fetchCredential(base: string, timeoutMs = 5000): Promise<C
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
-    const res = await fetch(`${base}/troupe/credential`, { signal: ctrl.signal, cache: 'no-store' });
+    const res = await fetch(`${base}/troupe/credential`, {
+      signal: ctrl.signal,
+      cache: 'no-store',
+    });
     if (!res.ok) throw new Error(`the relay answered ${res.status} ${res.statusText}`);
     const cred = (await res.json()) as Credential;
-    if (typeof cred?.secret !== 'string' || typeof cred.ws !== 'string' || !cred.peer?.host) throw new Error('the relay sent a malformed credential');
+    if (typeof cred?.secret !== 'string' || typeof cred.ws !== 'string' || !cred.peer?.host)
+      throw new Error('the relay sent a malformed credential');
     return cred;
   } catch (err) {
-    const why = (err as Error).name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err as Error).message;
+    const why =
+      (err as Error).name === 'AbortError'
+        ? `no answer within ${timeoutMs} ms`
+        : (err as Error).message;
     throw new Error(`cannot get a credential from the relay at ${base}: ${why}`);
   } finally {
     clearTimeout(timer);
@@ -66,13 +74,23 @@ export interface TabNode {
  */
 export async function connectTab(name: string, base = relayBase()): Promise<TabNode> {
   const credential = await fetchCredential(base);
-  const rtc = createWebRtcTransport({ signal: credential.peer, secret: credential.secret, peerId: peerIdFor(name), connectTimeout: 8000 });
-  const ws = createWebSocketTransport({ secret: credential.secret, resolve: relayCredentialAddress(`${base}/troupe/credential`) });
+  const rtc = createWebRtcTransport({
+    signal: credential.peer,
+    secret: credential.secret,
+    peerId: peerIdFor(name),
+    connectTimeout: 8000,
+  });
+  const ws = createWebSocketTransport({
+    secret: credential.secret,
+    resolve: relayCredentialAddress(`${base}/troupe/credential`),
+  });
   const node = createNode({ name, secret: credential.secret, transports: [ws, rtc] });
   try {
     await node.listen();
   } catch (err) {
-    console.warn(`troupe demo: WebRTC is off (${(err as Error).message}); every link goes through the relay`);
+    console.warn(
+      `troupe demo: WebRTC is off (${(err as Error).message}); every link goes through the relay`,
+    );
   }
   const relay = await node.join(credential.ws);
   return { node, credential, relay, peerId: rtc.peerId };

@@ -1,7 +1,11 @@
 // A tiny DOM helper: the demo needs no UI framework.
 
 /** Create an element with attributes and children (strings become text nodes). */
-export function el(tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
+export function el(
+  tag: string,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElement {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   e.append(...children);

@@ -6,7 +6,13 @@ import type { Node } from '../core/index.ts';
 import { BoardView, randomIdentity, type PeerView } from './board.ts';
 import { BoardEditor } from './board-editor.ts';
 import type { Note } from './board-room.ts';
-import { ClusterWatcher, installProbe, transportOf, type ClusterSnapshot, type TransportKind } from './cluster-probe.ts';
+import {
+  ClusterWatcher,
+  installProbe,
+  transportOf,
+  type ClusterSnapshot,
+  type TransportKind,
+} from './cluster-probe.ts';
 import { renderClusterView } from './cluster-view.ts';
 import { startDemoSupervisor } from './supervision.ts';
 import { ComputeView, type ComputeResult } from './compute.ts';
@@ -87,7 +93,8 @@ function show(view: View, focus = false): void {
     panel.hidden = !on;
     if (on && focus) tab.focus();
   }
-  if (location.hash !== `#${view}`) history.replaceState(null, '', `${location.pathname}${location.search}#${view}`);
+  if (location.hash !== `#${view}`)
+    history.replaceState(null, '', `${location.pathname}${location.search}#${view}`);
   if (view === 'cluster') void refreshCluster();
 }
 
@@ -96,7 +103,16 @@ for (const v of VIEWS) {
   tab.addEventListener('click', () => show(v));
   tab.addEventListener('keydown', (e) => {
     const i = VIEWS.indexOf(v);
-    const next = e.key === 'ArrowRight' ? VIEWS[(i + 1) % 3] : e.key === 'ArrowLeft' ? VIEWS[(i + 2) % 3] : e.key === 'Home' ? VIEWS[0] : e.key === 'End' ? VIEWS[2] : undefined;
+    const next =
+      e.key === 'ArrowRight'
+        ? VIEWS[(i + 1) % 3]
+        : e.key === 'ArrowLeft'
+          ? VIEWS[(i + 2) % 3]
+          : e.key === 'Home'
+            ? VIEWS[0]
+            : e.key === 'End'
+              ? VIEWS[2]
+              : undefined;
     if (next) {
       e.preventDefault();
       show(next, true);
@@ -141,8 +157,13 @@ async function start(): Promise<void> {
   const updateStatus = () => {
     const n = node!.peers().length;
     const up = node!.peers().includes(tab.relay);
-    const down = refused ? 'the relay refused this page (restarted with another secret?) — reload it' : 'relay link lost — reconnecting…';
-    setStatus(up ? `${identity.name} · ${node!.id} · ${n} link${n === 1 ? '' : 's'}` : down, up ? 'up' : 'down');
+    const down = refused
+      ? 'the relay refused this page (restarted with another secret?) — reload it'
+      : 'relay link lost — reconnecting…';
+    setStatus(
+      up ? `${identity.name} · ${node!.id} · ${n} link${n === 1 ? '' : 's'}` : down,
+      up ? 'up' : 'down',
+    );
   };
   node.events.on('linkUp', updateStatus);
   node.events.on('linkDown', updateStatus);
@@ -182,7 +203,15 @@ ready.catch((err: Error) => {
   box.replaceChildren(
     el('h2', {}, 'The demo could not start'),
     el('p', {}, err.message),
-    el('p', {}, 'Start everything with ', el('code', {}, 'npm run demo'), ' and open the URL it prints. To use another relay, add ', el('code', {}, '?relay=http://127.0.0.1:PORT'), ' to the address.'),
+    el(
+      'p',
+      {},
+      'Start everything with ',
+      el('code', {}, 'npm run demo'),
+      ' and open the URL it prints. To use another relay, add ',
+      el('code', {}, '?relay=http://127.0.0.1:PORT'),
+      ' to the address.',
+    ),
   );
 });
 
@@ -196,8 +225,14 @@ const hook: TroupeDemo = {
   },
   peers: () => node?.peers() ?? [],
   nodes: () => node?.nodes() ?? [],
-  links: () => (node?.linkStats() ?? []).map((l) => ({ node: l.node, label: l.label, transport: transportOf(l.label) })),
-  webrtcPeers: () => (node?.linkStats() ?? []).filter((l) => transportOf(l.label) === 'webrtc').map((l) => l.node),
+  links: () =>
+    (node?.linkStats() ?? []).map((l) => ({
+      node: l.node,
+      label: l.label,
+      transport: transportOf(l.label),
+    })),
+  webrtcPeers: () =>
+    (node?.linkStats() ?? []).filter((l) => transportOf(l.label) === 'webrtc').map((l) => l.node),
   participants: () => board?.participants() ?? [],
   notes: () => board?.notes() ?? [],
   addNote: (text, x, y) => board!.addNote(text, x, y),

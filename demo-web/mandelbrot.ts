@@ -43,7 +43,13 @@ export function tilesOf(job: MandelbrotJob): Tile[] {
   const tiles: Tile[] = [];
   for (let y = 0; y < job.height; y += job.tile) {
     for (let x = 0; x < job.width; x += job.tile) {
-      tiles.push({ index: tiles.length, x, y, w: Math.min(job.tile, job.width - x), h: Math.min(job.tile, job.height - y) });
+      tiles.push({
+        index: tiles.length,
+        x,
+        y,
+        w: Math.min(job.tile, job.width - x),
+        h: Math.min(job.tile, job.height - y),
+      });
     }
   }
   return tiles;
@@ -98,16 +104,25 @@ export function encodeCounts(counts: Uint16Array): string {
 
 /** Unpack what {@link encodeCounts} made; throws on a string of the wrong length. */
 export function decodeCounts(text: string, length: number): Uint16Array {
-  if (text.length !== length) throw new Error(`tile data has ${text.length} pixels, expected ${length}`);
+  if (text.length !== length)
+    throw new Error(`tile data has ${text.length} pixels, expected ${length}`);
   const out = new Uint16Array(length);
   for (let i = 0; i < length; i++) out[i] = text.charCodeAt(i) - OFFSET;
   return out;
 }
 
 /** Copy a tile's counts into the whole image's counts (row-major, `job.width` wide). */
-export function placeTile(job: MandelbrotJob, tile: Tile, counts: Uint16Array, image: Uint16Array): void {
+export function placeTile(
+  job: MandelbrotJob,
+  tile: Tile,
+  counts: Uint16Array,
+  image: Uint16Array,
+): void {
   for (let row = 0; row < tile.h; row++) {
-    image.set(counts.subarray(row * tile.w, (row + 1) * tile.w), (tile.y + row) * job.width + tile.x);
+    image.set(
+      counts.subarray(row * tile.w, (row + 1) * tile.w),
+      (tile.y + row) * job.width + tile.x,
+    );
   }
 }
 

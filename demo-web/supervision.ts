@@ -14,7 +14,9 @@ const greeter: ProcessFn<unknown> = async (self) => {
 
 /** Fails after 20–50 s, or at once on 'crash'. */
 const flaky: ProcessFn<unknown> = async (self) => {
-  await self.receive((m) => m === 'crash', { timeout: 20_000 + Math.random() * 30_000 }).catch(() => undefined);
+  await self
+    .receive((m) => m === 'crash', { timeout: 20_000 + Math.random() * 30_000 })
+    .catch(() => undefined);
   throw new Error('simulated fault');
 };
 

@@ -9,7 +9,12 @@ import { TileRequest, computeTile, encodeCounts, type TileResult } from './mande
 export const TILE_FUNCTION = 'tile';
 
 /** What the tile function answers (checked where it is computed, as every result is). */
-const TileResultSchema = z.object({ index: z.number().int().min(0), counts: z.string(), ms: z.number(), node: z.string() });
+const TileResultSchema = z.object({
+  index: z.number().int().min(0),
+  counts: z.string(),
+  ms: z.number(),
+  node: z.string(),
+});
 
 /**
  * The functions the demo's workers serve: `tile` answers `{ job, tile }` with the tile's
@@ -24,7 +29,12 @@ export function tileFunctions(nodeId: () => string): FunctionTable {
       run: ({ job, tile }): TileResult => {
         const t0 = performance.now();
         const counts = computeTile(job, tile);
-        return { index: tile.index, counts: encodeCounts(counts), ms: performance.now() - t0, node: nodeId() };
+        return {
+          index: tile.index,
+          counts: encodeCounts(counts),
+          ms: performance.now() - t0,
+          node: nodeId(),
+        };
       },
     }),
   };

@@ -6,8 +6,19 @@
  */
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import { createNode, TroupeError, type ActorRef, type Node } from '../core/index.ts';
-import { createWorkerNode, spawnWorkerNode, type PortEndpoint, type WorkerNodeOptions } from '../adapters/worker.ts';
-import { defineFunctionServer, FUNCTION_SERVER_BEHAVIOUR, type FunctionRequest, type FunctionTable, type Outcome } from './functions.ts';
+import {
+  createWorkerNode,
+  spawnWorkerNode,
+  type PortEndpoint,
+  type WorkerNodeOptions,
+} from '../adapters/worker.ts';
+import {
+  defineFunctionServer,
+  FUNCTION_SERVER_BEHAVIOUR,
+  type FunctionRequest,
+  type FunctionTable,
+  type Outcome,
+} from './functions.ts';
 import { refPool, type MapPool } from './parallel-map.ts';
 
 /** What {@link WebWorkerPoolOptions.spawn} returns: a `Worker` (anything that posts messages and can be terminated). */
@@ -69,7 +80,9 @@ let poolCount = 0;
 export async function createWebWorkerPool(options: WebWorkerPoolOptions): Promise<WebWorkerPool> {
   const size = options.size ?? (globalThis.navigator?.hardwareConcurrency || 4);
   const own = !options.node;
-  const node = options.node ?? createNode({ name: `pool-${bytesToHex(randomBytes(4))}`, secret: bytesToHex(randomBytes(16)) });
+  const node =
+    options.node ??
+    createNode({ name: `pool-${bytesToHex(randomBytes(4))}`, secret: bytesToHex(randomBytes(16)) });
   const prefix = `${node.id}.w${++poolCount}`;
   const timeout = options.startTimeout ?? 20_000;
   const members = new Map<string, Member>();
@@ -98,7 +111,10 @@ export async function createWebWorkerPool(options: WebWorkerPoolOptions): Promis
         // Not synchronously: the link itself terminates the worker while it closes.
         const peer = id;
         if (peer !== undefined) queueMicrotask(() => node.disconnect(peer));
-        else failStart(new TroupeError('TRANSPORT_CLOSED', `worker ${name} was terminated while starting`));
+        else
+          failStart(
+            new TroupeError('TRANSPORT_CLOSED', `worker ${name} was terminated while starting`),
+          );
       }
       return result;
     };
@@ -107,11 +123,21 @@ export async function createWebWorkerPool(options: WebWorkerPoolOptions): Promis
         spawnWorkerNode(node, worker, { label: `worker ${index}` }),
         new Promise<never>((_, reject) => {
           failStart = reject;
-          timer = setTimeout(() => reject(new TroupeError('TIMEOUT', `worker ${name} did not start within ${timeout} ms`)), timeout);
+          timer = setTimeout(
+            () =>
+              reject(
+                new TroupeError('TIMEOUT', `worker ${name} did not start within ${timeout} ms`),
+              ),
+            timeout,
+          );
         }),
       ]);
-      if (gone) throw new TroupeError('TRANSPORT_CLOSED', `worker ${name} was terminated while starting`);
-      const ref = (await node.spawn<FunctionRequest>(id, FUNCTION_SERVER_BEHAVIOUR)) as ActorRef<FunctionRequest, Outcome>;
+      if (gone)
+        throw new TroupeError('TRANSPORT_CLOSED', `worker ${name} was terminated while starting`);
+      const ref = (await node.spawn<FunctionRequest>(id, FUNCTION_SERVER_BEHAVIOUR)) as ActorRef<
+        FunctionRequest,
+        Outcome
+      >;
       members.set(id, { index, ref });
       const self = id;
       node.watch(ref, () => {
@@ -189,10 +215,19 @@ export interface PoolWorkerOptions {
  * // pool-worker.ts
  * servePoolWorker({ functions: { fib: defineFunction({ args: z.number(), result: z.number(), run: fib }) } });
  */
-export function servePoolWorker(options: PoolWorkerOptions = {}): { node: Node; parent: Promise<string> } {
+export function servePoolWorker(options: PoolWorkerOptions = {}): {
+  node: Node;
+  parent: Promise<string>;
+} {
   const name = (globalThis as { name?: unknown }).name;
-  const { node, parent } = createWorkerNode({ ...options.node, name: typeof name === 'string' && name ? name : undefined });
-  defineFunctionServer(node, options.functions ?? {}, { allowSource: options.allowSource ?? true, concurrency: 1 });
+  const { node, parent } = createWorkerNode({
+    ...options.node,
+    name: typeof name === 'string' && name ? name : undefined,
+  });
+  defineFunctionServer(node, options.functions ?? {}, {
+    allowSource: options.allowSource ?? true,
+    concurrency: 1,
+  });
   return { node, parent };
 }
 export { workerChild, type WorkerChildOptions } from './supervised-worker.ts';

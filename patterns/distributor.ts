@@ -5,8 +5,23 @@
  * `workerFunction` wraps a call so it runs locally when no worker can serve it. Host-neutral.
  */
 import { z } from 'zod';
-import { behaviour, TroupeError, toTroupeError, type ActorRef, type AnyActorRef, type Node } from '../core/index.ts';
-import { functionServers, isWorkerLoss, outcomeError, unwrap, type FunctionRequest, type Outcome, type ServerInfo } from './functions.ts';
+import {
+  behaviour,
+  TroupeError,
+  toTroupeError,
+  type ActorRef,
+  type AnyActorRef,
+  type Node,
+} from '../core/index.ts';
+import {
+  functionServers,
+  isWorkerLoss,
+  outcomeError,
+  unwrap,
+  type FunctionRequest,
+  type Outcome,
+  type ServerInfo,
+} from './functions.ts';
 import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /**
@@ -179,7 +194,10 @@ export class Distributor implements JobRunner {
       keepLost: options.keepLost ?? 30_000,
       failuresKept: options.failuresKept ?? 20,
     };
-    this.ref = node.spawn(this.#facade(), this.name ? { name: this.name } : {}) as ActorRef<DistributorRequest>;
+    this.ref = node.spawn(
+      this.#facade(),
+      this.name ? { name: this.name } : {},
+    ) as ActorRef<DistributorRequest>;
     this.#scanTimer = setInterval(() => this.scan(), this.#o.scanInterval);
     // A new node's registry entries arrive just after its link: look again shortly after.
     this.#offNodeUp = node.events.on('nodeUp', () => setTimeout(() => this.scan(), 50));
@@ -193,12 +211,18 @@ export class Distributor implements JobRunner {
     if (this.#stopped) return;
     const now = Date.now();
     for (const [key, w] of this.#workers) {
-      if (w.health === 'lost' && now - (w.lostAt ?? now) > this.#o.keepLost) this.#workers.delete(key);
+      if (w.health === 'lost' && now - (w.lostAt ?? now) > this.#o.keepLost)
+        this.#workers.delete(key);
     }
     for (const ref of functionServers(this.node).values()) {
       const key = ref.key;
       const known = this.#workers.get(key);
-      if ((known && known.health === 'up') || this.#probing.has(key) || !this.node.isReachable(ref.node)) continue;
+      if (
+        (known && known.health === 'up') ||
+        this.#probing.has(key) ||
+        !this.node.isReachable(ref.node)
+      )
+        continue;
       this.#probing.add(key);
       this.node.call<ServerInfo>(ref, { op: 'describe' }, { timeout: 3000 }).then(
         (info) => {
@@ -214,16 +238,27 @@ export class Distributor implements JobRunner {
   async waitForWorkers(count = 1, ms = 10_000, fn?: string): Promise<void> {
     const end = Date.now() + ms;
     while (this.#live(fn).length < count) {
-      if (Date.now() > end) throw new TroupeError('TIMEOUT', `fewer than ${count} worker(s)${fn ? ` with "${fn}"` : ''} after ${ms} ms`);
+      if (Date.now() > end)
+        throw new TroupeError(
+          'TIMEOUT',
+          `fewer than ${count} worker(s)${fn ? ` with "${fn}"` : ''} after ${ms} ms`,
+        );
       this.scan();
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
   run<R = unknown>(fn: string, args: unknown, options: JobOptions = {}): Promise<R> {
-    if (this.#stopped) return Promise.reject(new TroupeError('SHUTDOWN', 'the distributor is stopped'));
+    if (this.#stopped)
+      return Promise.reject(new TroupeError('SHUTDOWN', 'the distributor is stopped'));
     if (this.#live(fn).length === 0) return Promise.reject(this.#noWorker(fn));
-    if (this.#queue.length >= this.#o.maxQueue) return Promise.reject(new TroupeError('MAILBOX_FULL', `the distributor's queue is full (${this.#o.maxQueue} jobs)`));
+    if (this.#queue.length >= this.#o.maxQueue)
+      return Promise.reject(
+        new TroupeError(
+          'MAILBOX_FULL',
+          `the distributor's queue is full (${this.#o.maxQueue} jobs)`,
+        ),
+      );
     const timeout = options.timeout ?? this.#o.jobTimeout;
     return new Promise<R>((resolve, reject) => {
       const job: Job = {
@@ -234,7 +269,17 @@ export class Distributor implements JobRunner {
         attempts: 0,
         deadline: Date.now() + timeout,
         done: false,
-        timer: setTimeout(() => this.#fail(job, new TroupeError('TIMEOUT', `job ${job.id} ("${fn}") did not finish within ${timeout} ms`)), timeout),
+        timer: setTimeout(
+          () =>
+            this.#fail(
+              job,
+              new TroupeError(
+                'TIMEOUT',
+                `job ${job.id} ("${fn}") did not finish within ${timeout} ms`,
+              ),
+            ),
+          timeout,
+        ),
         resolve: resolve as (v: unknown) => void,
         reject,
         since: Date.now(),
@@ -260,12 +305,22 @@ export class Distributor implements JobRunner {
         ...(w.lostAt === undefined ? {} : { lostAt: w.lostAt, lostReason: w.lostReason }),
         functions: [...w.functions],
         capacity: w.capacity,
-        running: [...w.running.values()].map((j) => ({ job: j.id, fn: j.fn, since: j.since, attempt: j.attempts })),
+        running: [...w.running.values()].map((j) => ({
+          job: j.id,
+          fn: j.fn,
+          since: j.since,
+          attempt: j.attempts,
+        })),
         completed: w.completed,
         failed: w.failed,
       })),
       queue: { length: this.#queue.length, byFunction },
-      throughput: { perSecond: this.#perSecond(), completed: this.#completed, failed: this.#failed, retried: this.#retried },
+      throughput: {
+        perSecond: this.#perSecond(),
+        completed: this.#completed,
+        failed: this.#failed,
+        retried: this.#retried,
+      },
       recentFailures: [...this.#failures],
     };
   }
@@ -284,9 +339,11 @@ export class Distributor implements JobRunner {
     this.#offNodeUp();
     for (const w of this.#workers.values()) {
       w.unwatch();
-      for (const j of w.running.values()) this.#fail(j, new TroupeError('SHUTDOWN', 'the distributor stopped'));
+      for (const j of w.running.values())
+        this.#fail(j, new TroupeError('SHUTDOWN', 'the distributor stopped'));
     }
-    for (const j of [...this.#queue]) this.#fail(j, new TroupeError('SHUTDOWN', 'the distributor stopped'));
+    for (const j of [...this.#queue])
+      this.#fail(j, new TroupeError('SHUTDOWN', 'the distributor stopped'));
     this.#queue.length = 0;
     if (this.node.isAlive(this.ref)) this.node.exit(this.ref, 'shutdown');
   }
@@ -306,7 +363,13 @@ export class Distributor implements JobRunner {
           (value) => answer({ ok: true, value } satisfies Outcome),
           (err: unknown) => {
             const e = toTroupeError(err, 'JOB_FAILED');
-            answer({ ok: false, error: e.details === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, details: e.details } } satisfies Outcome);
+            answer({
+              ok: false,
+              error:
+                e.details === undefined
+                  ? { code: e.code, message: e.message }
+                  : { code: e.code, message: e.message, details: e.details },
+            } satisfies Outcome);
           },
         );
       },
@@ -332,7 +395,9 @@ export class Distributor implements JobRunner {
       unwatch: () => {},
     };
     this.#workers.set(key, entry);
-    entry.unwatch = this.node.watch(ref, (down) => this.#lost(entry, typeof down.reason === 'string' ? down.reason : 'crashed'));
+    entry.unwatch = this.node.watch(ref, (down) =>
+      this.#lost(entry, typeof down.reason === 'string' ? down.reason : 'crashed'),
+    );
     this.#changed();
     this.#pump();
   }
@@ -350,13 +415,18 @@ export class Distributor implements JobRunner {
   }
 
   #live(fn?: string): WorkerEntry[] {
-    return [...this.#workers.values()].filter((w) => w.health === 'up' && (fn === undefined || w.functions.has(fn)));
+    return [...this.#workers.values()].filter(
+      (w) => w.health === 'up' && (fn === undefined || w.functions.has(fn)),
+    );
   }
 
   #noWorker(fn: string): TroupeError {
     const have = new Set<string>();
     for (const w of this.#live()) for (const f of w.functions) have.add(f);
-    return new TroupeError('NO_WORKER', `no worker can run "${fn}" now (workers up: ${this.#live().length}; functions: ${[...have].join(', ') || 'none'})`);
+    return new TroupeError(
+      'NO_WORKER',
+      `no worker can run "${fn}" now (workers up: ${this.#live().length}; functions: ${[...have].join(', ') || 'none'})`,
+    );
   }
 
   /** The least loaded live worker with `fn` and a free slot (ties: the one idle longest). */
@@ -437,7 +507,10 @@ export class Distributor implements JobRunner {
 
   #retryOrFail(job: Job, w: WorkerEntry, cause: TroupeError): void {
     if (job.done) return;
-    const again = job.delivery === 'at-least-once' && job.attempts < this.#o.maxAttempts && Date.now() < job.deadline;
+    const again =
+      job.delivery === 'at-least-once' &&
+      job.attempts < this.#o.maxAttempts &&
+      Date.now() < job.deadline;
     this.#record(job, w, cause, again);
     if (again) {
       this.#retried++;
@@ -448,8 +521,20 @@ export class Distributor implements JobRunner {
       this.#fail(job, cause, undefined, false);
       return;
     }
-    const why = job.delivery === 'at-most-once' ? 'at-most-once: not retried' : `gave up after ${job.attempts} attempt(s)`;
-    this.#fail(job, new TroupeError('WORKER_LOST', `worker ${w.node} was lost while running job ${job.id} ("${job.fn}"); ${why}`, { cause }), undefined, false);
+    const why =
+      job.delivery === 'at-most-once'
+        ? 'at-most-once: not retried'
+        : `gave up after ${job.attempts} attempt(s)`;
+    this.#fail(
+      job,
+      new TroupeError(
+        'WORKER_LOST',
+        `worker ${w.node} was lost while running job ${job.id} ("${job.fn}"); ${why}`,
+        { cause },
+      ),
+      undefined,
+      false,
+    );
   }
 
   #succeed(job: Job, value: unknown): void {
@@ -481,7 +566,15 @@ export class Distributor implements JobRunner {
   }
 
   #record(job: Job, w: WorkerEntry | undefined, err: TroupeError, retried: boolean): void {
-    this.#failures.push({ at: Date.now(), job: job.id, fn: job.fn, ...(w ? { worker: w.node } : {}), code: err.code, message: err.message, retried });
+    this.#failures.push({
+      at: Date.now(),
+      job: job.id,
+      fn: job.fn,
+      ...(w ? { worker: w.node } : {}),
+      code: err.code,
+      message: err.message,
+      retried,
+    });
     if (this.#failures.length > this.#o.failuresKept) this.#failures.shift();
   }
 
@@ -489,7 +582,8 @@ export class Distributor implements JobRunner {
   #perSecond(): number {
     const now = Math.floor(Date.now() / 1000);
     let n = 0;
-    for (const b of this.#buckets) if (b.second < now && b.second >= now - THROUGHPUT_WINDOW_S) n += b.count;
+    for (const b of this.#buckets)
+      if (b.second < now && b.second >= now - THROUGHPUT_WINDOW_S) n += b.count;
     return n / THROUGHPUT_WINDOW_S;
   }
 
@@ -525,17 +619,29 @@ export interface DistributorClient extends JobRunner {
 }
 
 /** Call a distributor from any node of the cluster, by its registered name (or ref). */
-export function distributorClient(node: Node, target: string | AnyActorRef = 'distributor', defaults: { timeout?: number } = {}): DistributorClient {
+export function distributorClient(
+  node: Node,
+  target: string | AnyActorRef = 'distributor',
+  defaults: { timeout?: number } = {},
+): DistributorClient {
   return {
     async run<R>(fn: string, args: unknown, options: JobOptions = {}): Promise<R> {
       const timeout = options.timeout ?? defaults.timeout ?? 30_000;
-      const request: DistributorRequest = { op: 'run', fn, args, timeout, delivery: options.delivery };
+      const request: DistributorRequest = {
+        op: 'run',
+        fn,
+        args,
+        timeout,
+        delivery: options.delivery,
+      };
       // The distributor answers TIMEOUT itself at `timeout`; the grace lets that answer arrive.
       const o = await node.call<Outcome<R>>(target, request, { timeout: timeout + 2000 });
       return unwrap(o);
     },
     status(options = {}) {
-      return node.call<DistributorStatus>(target, { op: 'status' } satisfies DistributorRequest, { timeout: options.timeout ?? 5000 });
+      return node.call<DistributorStatus>(target, { op: 'status' } satisfies DistributorRequest, {
+        timeout: options.timeout ?? 5000,
+      });
     },
   };
 }
@@ -549,7 +655,17 @@ export interface WorkerFunctionOptions extends JobOptions {
 }
 
 /** Codes that mean "no worker could serve it", so the local fallback runs. */
-const FALLBACK_CODES = new Set(['NO_WORKER', 'WORKER_LOST', 'NO_ACTOR', 'NODE_DOWN', 'TIMEOUT', 'TRANSPORT_CLOSED', 'MAILBOX_FULL', 'SHUTDOWN', 'UNKNOWN_BEHAVIOUR']);
+const FALLBACK_CODES = new Set([
+  'NO_WORKER',
+  'WORKER_LOST',
+  'NO_ACTOR',
+  'NODE_DOWN',
+  'TIMEOUT',
+  'TRANSPORT_CLOSED',
+  'MAILBOX_FULL',
+  'SHUTDOWN',
+  'UNKNOWN_BEHAVIOUR',
+]);
 
 /** A function made by {@link workerFunction}, with counts of where its calls ran. */
 export interface RemoteOrLocal<A, R> {
@@ -586,14 +702,22 @@ export function workerFunction<A, R>(
     return await localFallback(args);
   };
   const f = async (args: A): Promise<Awaited<R>> => {
-    if (Date.now() < localUntil) return local(args, new TroupeError('TIMEOUT', 'the last remote call timed out'));
+    if (Date.now() < localUntil)
+      return local(args, new TroupeError('TIMEOUT', 'the last remote call timed out'));
     try {
-      const value = await runner.run<Awaited<R>>(name, args, { timeout: options.timeout, delivery: options.delivery });
+      const value = await runner.run<Awaited<R>>(name, args, {
+        timeout: options.timeout,
+        delivery: options.delivery,
+      });
       stats.remote++;
       return value;
     } catch (err) {
       const e = toTroupeError(err);
-      if (!FALLBACK_CODES.has(e.code) || (atMostOnce && (e.code === 'WORKER_LOST' || e.code === 'TIMEOUT'))) throw e;
+      if (
+        !FALLBACK_CODES.has(e.code) ||
+        (atMostOnce && (e.code === 'WORKER_LOST' || e.code === 'TIMEOUT'))
+      )
+        throw e;
       if (e.code === 'TIMEOUT') localUntil = Date.now() + (options.retryRemoteAfter ?? 1000);
       return local(args, e);
     }

@@ -4,7 +4,15 @@
  * all run work through it. Host-neutral: only core and zod.
  */
 import { z } from 'zod';
-import { behaviour, TroupeError, toTroupeError, type ActorRef, type AnyActorRef, type ErrorCode, type Node } from '../core/index.ts';
+import {
+  behaviour,
+  TroupeError,
+  toTroupeError,
+  type ActorRef,
+  type AnyActorRef,
+  type ErrorCode,
+  type Node,
+} from '../core/index.ts';
 import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /** What a running job knows about itself (the second argument of a worker function). */
@@ -46,7 +54,9 @@ export const FUNCTION_SERVER_PREFIX = 'troupe.fn:';
 export const FUNCTION_SERVER_BEHAVIOUR = 'troupe.functions';
 
 /** What a function server answers: plain data, so it crosses any transport. */
-export type Outcome<R = unknown> = { ok: true; value: R } | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
+export type Outcome<R = unknown> =
+  | { ok: true; value: R }
+  | { ok: false; error: { code: ErrorCode; message: string; details?: unknown } };
 
 /** A function server's description of itself. */
 export interface ServerInfo {
@@ -63,7 +73,11 @@ export const FunctionRequest = z.discriminatedUnion('op', [
   z.object({ op: z.literal('describe') }),
   z.object({ op: z.literal('run'), fn: z.string().max(200), args: z.unknown() }),
   z.object({ op: z.literal('map'), fn: z.string().max(200), items: z.array(z.unknown()) }),
-  z.object({ op: z.literal('mapSource'), src: z.string().max(200_000), items: z.array(z.unknown()) }),
+  z.object({
+    op: z.literal('mapSource'),
+    src: z.string().max(200_000),
+    items: z.array(z.unknown()),
+  }),
 ]);
 export type FunctionRequest = z.infer<typeof FunctionRequest>;
 
@@ -99,7 +113,11 @@ const fail = (code: ErrorCode, message: string, details?: unknown): Outcome<neve
  * @example
  * serveFunctions(node, { fib: defineFunction({ args: z.number(), result: z.number(), run: fib }) })
  */
-export function serveFunctions(node: Node, functions: FunctionTable, options: ServeFunctionsOptions = {}): FunctionServer {
+export function serveFunctions(
+  node: Node,
+  functions: FunctionTable,
+  options: ServeFunctionsOptions = {},
+): FunctionServer {
   const { ref, running } = startServer(node, functions, options, (b) => node.spawn(b));
   if (options.register ?? true) node.register(FUNCTION_SERVER_PREFIX + node.id, ref);
   return { ref, running };
@@ -110,8 +128,16 @@ export function serveFunctions(node: Node, functions: FunctionTable, options: Se
  * here with `node.spawn(thisId, 'troupe.functions')` and hold its ref without any name (how
  * thread pools reach their threads).
  */
-export function defineFunctionServer(node: Node, functions: FunctionTable, options: ServeFunctionsOptions = {}): void {
-  node.define(FUNCTION_SERVER_BEHAVIOUR, undefined, serverBehaviour(node, functions, options, new Map()));
+export function defineFunctionServer(
+  node: Node,
+  functions: FunctionTable,
+  options: ServeFunctionsOptions = {},
+): void {
+  node.define(
+    FUNCTION_SERVER_BEHAVIOUR,
+    undefined,
+    serverBehaviour(node, functions, options, new Map()),
+  );
 }
 
 function startServer(
@@ -121,11 +147,19 @@ function startServer(
   spawn: (b: ReturnType<typeof serverBehaviour>) => AnyActorRef,
 ): FunctionServer {
   const jobs = new Map<number, { fn: string; since: number }>();
-  const ref = spawn(serverBehaviour(node, functions, options, jobs)) as ActorRef<FunctionRequest, Outcome>;
+  const ref = spawn(serverBehaviour(node, functions, options, jobs)) as ActorRef<
+    FunctionRequest,
+    Outcome
+  >;
   return { ref, running: () => [...jobs.values()] };
 }
 
-function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFunctionsOptions, jobs: Map<number, { fn: string; since: number }>) {
+function serverBehaviour(
+  node: Node,
+  functions: FunctionTable,
+  options: ServeFunctionsOptions,
+  jobs: Map<number, { fn: string; since: number }>,
+) {
   const concurrency = options.concurrency ?? 2;
   const compiled = new Map<string, (x: unknown, job: JobContext) => unknown>();
   let nextJob = 1;
@@ -134,7 +168,12 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
    * Run `work` in its own macrotask and answer with its outcome. `signal` (the call's) aborts
    * when the caller cancels: a job that has not started yet never does; one running sees it.
    */
-  const later = (fn: string, answer: (v: unknown) => boolean, signal: AbortSignal, work: () => Promise<Outcome>): void => {
+  const later = (
+    fn: string,
+    answer: (v: unknown) => boolean,
+    signal: AbortSignal,
+    work: () => Promise<Outcome>,
+  ): void => {
     const id = nextJob++;
     jobs.set(id, { fn, since: Date.now() });
     macrotask(() => {
@@ -151,9 +190,15 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
     });
   };
 
-  const runOne = async (name: string, f: WorkerFunction, arg: unknown, signal: AbortSignal): Promise<Outcome> => {
+  const runOne = async (
+    name: string,
+    f: WorkerFunction,
+    arg: unknown,
+    signal: AbortSignal,
+  ): Promise<Outcome> => {
     const a = f.args.safeParse(arg);
-    if (!a.success) return fail('INVALID_MESSAGE', `invalid arguments for "${name}"`, a.error.issues);
+    if (!a.success)
+      return fail('INVALID_MESSAGE', `invalid arguments for "${name}"`, a.error.issues);
     let value: unknown;
     try {
       value = await f.run(a.data, { signal });
@@ -161,7 +206,12 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
       return fail('JOB_FAILED', `"${name}" failed on ${node.id}: ${describe(err)}`);
     }
     const r = f.result.safeParse(value);
-    if (!r.success) return fail('JOB_FAILED', `"${name}" on ${node.id} returned a value its result schema rejects`, r.error.issues);
+    if (!r.success)
+      return fail(
+        'JOB_FAILED',
+        `"${name}" on ${node.id} returned a value its result schema rejects`,
+        r.error.issues,
+      );
     return { ok: true, value: r.data };
   };
 
@@ -169,14 +219,24 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
     schema: FunctionRequest,
     handle: (m, _s: undefined, ctx) => {
       if (m.op === 'describe') {
-        ctx.reply({ node: node.id, functions: Object.keys(functions), concurrency, running: jobs.size } satisfies ServerInfo);
+        ctx.reply({
+          node: node.id,
+          functions: Object.keys(functions),
+          concurrency,
+          running: jobs.size,
+        } satisfies ServerInfo);
         return;
       }
       // Every other request is a call: its signal aborts when the caller cancels it.
       const signal = ctx.signal!;
       if (m.op === 'mapSource') {
         if (!options.allowSource) {
-          ctx.reply(fail('UNKNOWN_BEHAVIOUR', `node ${node.id} does not run functions sent as source (allowSource is off)`));
+          ctx.reply(
+            fail(
+              'UNKNOWN_BEHAVIOUR',
+              `node ${node.id} does not run functions sent as source (allowSource is off)`,
+            ),
+          );
           return;
         }
         let f: (x: unknown, job: JobContext) => unknown;
@@ -201,7 +261,12 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
       }
       const f = Object.hasOwn(functions, m.fn) ? functions[m.fn] : undefined;
       if (!f) {
-        ctx.reply(fail('NO_WORKER', `node ${node.id} has no function "${m.fn}" (it has: ${Object.keys(functions).join(', ') || 'none'})`));
+        ctx.reply(
+          fail(
+            'NO_WORKER',
+            `node ${node.id} has no function "${m.fn}" (it has: ${Object.keys(functions).join(', ') || 'none'})`,
+          ),
+        );
         return;
       }
       if (m.op === 'run') {
@@ -233,7 +298,13 @@ function serverBehaviour(node: Node, functions: FunctionTable, options: ServeFun
  * (browsers, workers), else `setTimeout`.
  */
 export const macrotask: (fn: () => void) => void = (() => {
-  const g = globalThis as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: new () => { port1: { onmessage: unknown }; port2: { postMessage(v: unknown): void } } };
+  const g = globalThis as {
+    setImmediate?: (fn: () => void) => unknown;
+    MessageChannel?: new () => {
+      port1: { onmessage: unknown };
+      port2: { postMessage(v: unknown): void };
+    };
+  };
   if (typeof g.setImmediate === 'function') {
     const setImmediate = g.setImmediate;
     return (fn) => void setImmediate(fn);
@@ -271,12 +342,17 @@ function pacer(): () => Promise<void> | undefined {
 const cancelled = (): Outcome<never> => fail('ABORTED', 'the job was cancelled');
 
 /** Compile a function from its source text (cached). */
-function compile(cache: Map<string, (x: unknown, job: JobContext) => unknown>, src: string): (x: unknown, job: JobContext) => unknown {
+function compile(
+  cache: Map<string, (x: unknown, job: JobContext) => unknown>,
+  src: string,
+): (x: unknown, job: JobContext) => unknown {
   let f = cache.get(src);
   if (f) return f;
   // Bundlers that keep function names (esbuild, so tsx) insert `__name(fn, "name")` calls into
   // function bodies: give the compiled function a harmless one.
-  const made = new Function('__name', `"use strict"; return (${src});`)((fn: unknown) => fn) as unknown;
+  const made = new Function('__name', `"use strict"; return (${src});`)(
+    (fn: unknown) => fn,
+  ) as unknown;
   if (typeof made !== 'function') throw new TypeError('the source is not a function');
   f = made as (x: unknown, job: JobContext) => unknown;
   if (cache.size >= 64) cache.delete(cache.keys().next().value!);
@@ -290,7 +366,11 @@ function describe(err: unknown): string {
 
 /** Turn a function server's (or distributor's) failed outcome into a {@link TroupeError}. */
 export function outcomeError(o: Extract<Outcome, { ok: false }>): TroupeError {
-  return new TroupeError(o.error.code, o.error.message, o.error.details === undefined ? undefined : { details: o.error.details });
+  return new TroupeError(
+    o.error.code,
+    o.error.message,
+    o.error.details === undefined ? undefined : { details: o.error.details },
+  );
 }
 
 /** Unwrap an outcome: its value, or throw its error. */
@@ -303,7 +383,8 @@ export function unwrap<R>(o: Outcome<R>): R {
 export function functionServers(node: Node): Map<string, ActorRef<FunctionRequest, Outcome>> {
   const out = new Map<string, ActorRef<FunctionRequest, Outcome>>();
   for (const [name, ref] of node.registered()) {
-    if (name.startsWith(FUNCTION_SERVER_PREFIX)) out.set(ref.node, ref as ActorRef<FunctionRequest, Outcome>);
+    if (name.startsWith(FUNCTION_SERVER_PREFIX))
+      out.set(ref.node, ref as ActorRef<FunctionRequest, Outcome>);
   }
   return out;
 }
@@ -311,5 +392,10 @@ export function functionServers(node: Node): Map<string, ActorRef<FunctionReques
 /** Errors that mean "this worker is gone" (the job may be retried elsewhere), not "the job failed". */
 export function isWorkerLoss(err: unknown): boolean {
   const code = toTroupeError(err).code;
-  return code === 'NODE_DOWN' || code === 'ACTOR_EXITED' || code === 'NO_ACTOR' || code === 'TRANSPORT_CLOSED';
+  return (
+    code === 'NODE_DOWN' ||
+    code === 'ACTOR_EXITED' ||
+    code === 'NO_ACTOR' ||
+    code === 'TRANSPORT_CLOSED'
+  );
 }

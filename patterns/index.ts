@@ -16,8 +16,22 @@ export {
   FUNCTION_SERVER_PREFIX,
   FUNCTION_SERVER_BEHAVIOUR,
 } from './functions.ts';
-export type { WorkerFunction, FunctionTable, Outcome, ServerInfo, ServeFunctionsOptions, FunctionServer, JobContext } from './functions.ts';
-export { Distributor, createDistributor, distributorClient, workerFunction, DistributorRequest } from './distributor.ts';
+export type {
+  WorkerFunction,
+  FunctionTable,
+  Outcome,
+  ServerInfo,
+  ServeFunctionsOptions,
+  FunctionServer,
+  JobContext,
+} from './functions.ts';
+export {
+  Distributor,
+  createDistributor,
+  distributorClient,
+  workerFunction,
+  DistributorRequest,
+} from './distributor.ts';
 export type {
   Delivery,
   JobOptions,
@@ -34,6 +48,15 @@ export type {
 export { parallelMap, refPool, nodePool } from './parallel-map.ts';
 export type { MapFunction, MapPool, ParallelMapOptions } from './parallel-map.ts';
 export { serveWorker, runMaster, Master, WORKER_PREFIX, ControlRequest } from './master-worker.ts';
-export type { ServeWorkerOptions, WorkerService, WorkerHandle, WorkerInfo, LogEntry, FindOptions, MasterOptions, RedirectOptions } from './master-worker.ts';
+export type {
+  ServeWorkerOptions,
+  WorkerService,
+  WorkerHandle,
+  WorkerInfo,
+  LogEntry,
+  FindOptions,
+  MasterOptions,
+  RedirectOptions,
+} from './master-worker.ts';
 export { PATTERN_ERROR_CODES, ALL_ERROR_CODES } from './errors.ts';
 export type { PatternErrorCode } from './errors.ts';

@@ -5,8 +5,23 @@
  * into a worker or a master (TCP + multicast discovery), and a Web Worker host can do the same.
  */
 import { z } from 'zod';
-import { behaviour, toTroupeError, TroupeError, downOf, type ActorRef, type Node } from '../core/index.ts';
-import { isWorkerLoss, serveFunctions, unwrap, FUNCTION_SERVER_PREFIX, type FunctionServer, type FunctionTable, type Outcome } from './functions.ts';
+import {
+  behaviour,
+  toTroupeError,
+  TroupeError,
+  downOf,
+  type ActorRef,
+  type Node,
+} from '../core/index.ts';
+import {
+  isWorkerLoss,
+  serveFunctions,
+  unwrap,
+  FUNCTION_SERVER_PREFIX,
+  type FunctionServer,
+  type FunctionTable,
+  type Outcome,
+} from './functions.ts';
 import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /** Registry prefix of worker control actors: `troupe.worker:<node id>`. */
@@ -28,7 +43,9 @@ export interface WorkerInfo {
   info: Record<string, string | number | boolean>;
 }
 
-const RefLike = z.custom<ActorRef<LogEntry>>((v) => typeof v === 'object' && v !== null && 'node' in v && 'id' in v);
+const RefLike = z.custom<ActorRef<LogEntry>>(
+  (v) => typeof v === 'object' && v !== null && 'node' in v && 'id' in v,
+);
 
 /** What a worker's control actor takes (all are calls). */
 export const ControlRequest = z.discriminatedUnion('op', [
@@ -86,10 +103,14 @@ function defaultFormat(args: unknown[]): string {
  * node's behaviour table (`node.define`) is what masters can spawn there.
  */
 export function serveWorker(node: Node, options: ServeWorkerOptions = {}): WorkerService {
-  const functions = options.functions ? serveFunctions(node, options.functions, { concurrency: options.concurrency }) : undefined;
+  const functions = options.functions
+    ? serveFunctions(node, options.functions, { concurrency: options.concurrency })
+    : undefined;
   const con = options.console ?? (globalThis.console as ConsoleLike);
   const format = options.format ?? defaultFormat;
-  const originals = { ...Object.fromEntries(Object.keys(METHODS).map((k) => [k, con[k as keyof ConsoleLike]])) } as ConsoleLike;
+  const originals = {
+    ...Object.fromEntries(Object.keys(METHODS).map((k) => [k, con[k as keyof ConsoleLike]])),
+  } as ConsoleLike;
   let unwatch: (() => void) | undefined;
   let forwarding = false;
 
@@ -101,14 +122,18 @@ export function serveWorker(node: Node, options: ServeWorkerOptions = {}): Worke
 
   const redirect = (to: ActorRef<LogEntry>, keepLocal: boolean): void => {
     restore();
-    for (const [method, stream] of Object.entries(METHODS) as [keyof ConsoleLike, 'out' | 'err'][]) {
+    for (const [method, stream] of Object.entries(METHODS) as [
+      keyof ConsoleLike,
+      'out' | 'err',
+    ][]) {
       con[method] = (...args: unknown[]) => {
         if (keepLocal) originals[method].apply(con, args);
         // A log line written while forwarding one (a listener that logs) stays local.
         if (forwarding) return;
         forwarding = true;
         try {
-          for (const line of format(args).split('\n')) to.send({ worker: node.id, stream, line, at: Date.now() });
+          for (const line of format(args).split('\n'))
+            to.send({ worker: node.id, stream, line, at: Date.now() });
         } finally {
           forwarding = false;
         }
@@ -144,7 +169,9 @@ export function serveWorker(node: Node, options: ServeWorkerOptions = {}): Worke
             // After the reply has left: stop cleanly.
             setTimeout(() => {
               restore();
-              Promise.resolve(options.onTerminate ? options.onTerminate() : node.shutdown()).catch(() => {});
+              Promise.resolve(options.onTerminate ? options.onTerminate() : node.shutdown()).catch(
+                () => {},
+              );
             }, 10);
             return;
         }
@@ -247,7 +274,9 @@ export class Master {
         if (this.#seen.has(ref.key)) return;
         let info: WorkerInfo;
         try {
-          info = await this.node.call<WorkerInfo>(ref, { op: 'info' } satisfies ControlRequest, { timeout: 3000 });
+          info = await this.node.call<WorkerInfo>(ref, { op: 'info' } satisfies ControlRequest, {
+            timeout: 3000,
+          });
         } catch {
           return; // gone meanwhile
         }
@@ -275,9 +304,15 @@ export class Master {
    * exits), and this resolves once its node is gone.
    * @throws {TroupeError} `TIMEOUT` when it is still reachable after `timeout` ms.
    */
-  async terminateWorker(worker: string | WorkerHandle, options: { timeout?: number } = {}): Promise<void> {
+  async terminateWorker(
+    worker: string | WorkerHandle,
+    options: { timeout?: number } = {},
+  ): Promise<void> {
     const id = typeof worker === 'string' ? worker : worker.id;
-    const ref = typeof worker === 'string' ? (this.#workers.get(id)?.ref ?? this.node.whereis<ControlRequest>(WORKER_PREFIX + id)) : worker.ref;
+    const ref =
+      typeof worker === 'string'
+        ? (this.#workers.get(id)?.ref ?? this.node.whereis<ControlRequest>(WORKER_PREFIX + id))
+        : worker.ref;
     const timeout = options.timeout ?? 10_000;
     if (!ref) return; // not known: nothing to stop
     try {
@@ -288,7 +323,9 @@ export class Master {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
-        reject(new TroupeError('TIMEOUT', `worker ${id} was still up ${timeout} ms after terminate`));
+        reject(
+          new TroupeError('TIMEOUT', `worker ${id} was still up ${timeout} ms after terminate`),
+        );
       }, timeout);
       const off = this.node.monitorNode(id, (e) => {
         if (e.up) return;
@@ -313,7 +350,8 @@ export class Master {
     if (!this.#sink) {
       const onLog =
         options.onLog ??
-        ((e: LogEntry) => (e.stream === 'err' ? console.error : console.log)(`[${e.worker}] ${e.line}`));
+        ((e: LogEntry) =>
+          (e.stream === 'err' ? console.error : console.log)(`[${e.worker}] ${e.line}`));
       this.#sink = this.node.spawn(async (self) => {
         for (;;) {
           const m = (await self.receive()) as LogEntry;
@@ -337,13 +375,26 @@ export class Master {
   }
 
   #sendLogs(w: WorkerHandle): Promise<unknown> {
-    return this.node.call(w.ref, { op: 'logs', to: this.#sink!, keepLocal: this.#redirect?.keepLocal ?? false } satisfies ControlRequest, { timeout: 3000 });
+    return this.node.call(
+      w.ref,
+      {
+        op: 'logs',
+        to: this.#sink!,
+        keepLocal: this.#redirect?.keepLocal ?? false,
+      } satisfies ControlRequest,
+      { timeout: 3000 },
+    );
   }
 
   #candidates(): ActorRef<ControlRequest>[] {
     const out: ActorRef<ControlRequest>[] = [];
     for (const [name, ref] of this.node.registered()) {
-      if (name.startsWith(WORKER_PREFIX) && !this.#seen.has(ref.key) && this.node.isReachable(ref.node)) out.push(ref as ActorRef<ControlRequest>);
+      if (
+        name.startsWith(WORKER_PREFIX) &&
+        !this.#seen.has(ref.key) &&
+        this.node.isReachable(ref.node)
+      )
+        out.push(ref as ActorRef<ControlRequest>);
     }
     return out;
   }
@@ -367,9 +418,17 @@ export class Master {
           return { reason: down.reason, result: down.result };
         });
         const down = await node.waitDown(boss);
-        if (down.reason !== 'normal') throw toTroupeError(down.reason instanceof Error ? down.reason : new Error(describe(down.reason)), 'JOB_FAILED');
+        if (down.reason !== 'normal')
+          throw toTroupeError(
+            down.reason instanceof Error ? down.reason : new Error(describe(down.reason)),
+            'JOB_FAILED',
+          );
         const { reason, result } = down.result as { reason: unknown; result: R };
-        if (reason !== 'normal') throw new TroupeError(reason === 'noconnection' ? 'WORKER_LOST' : 'JOB_FAILED', `"${name}" on ${ref.node} ended with ${describe(reason)}`);
+        if (reason !== 'normal')
+          throw new TroupeError(
+            reason === 'noconnection' ? 'WORKER_LOST' : 'JOB_FAILED',
+            `"${name}" on ${ref.node} ended with ${describe(reason)}`,
+          );
         return result;
       },
     };
@@ -378,7 +437,8 @@ export class Master {
 
 function describe(reason: unknown): string {
   if (typeof reason === 'string') return reason;
-  if (reason && typeof reason === 'object' && 'message' in reason) return String((reason as { message: unknown }).message);
+  if (reason && typeof reason === 'object' && 'message' in reason)
+    return String((reason as { message: unknown }).message);
   try {
     return JSON.stringify(reason);
   } catch {
@@ -396,10 +456,17 @@ function describe(reason: unknown): string {
  *   await master.terminateAllWorkers();
  * });
  */
-export async function runMaster<T>(node: Node, options: MasterOptions, fn: (workers: WorkerHandle[], master: Master) => T | Promise<T>): Promise<T> {
+export async function runMaster<T>(
+  node: Node,
+  options: MasterOptions,
+  fn: (workers: WorkerHandle[], master: Master) => T | Promise<T>,
+): Promise<T> {
   const master = new Master(node);
   try {
-    const workers = await master.findWorkers({ min: options.minWorkers ?? 1, timeout: options.findTimeout ?? 5000 });
+    const workers = await master.findWorkers({
+      min: options.minWorkers ?? 1,
+      timeout: options.findTimeout ?? 5000,
+    });
     return await fn(workers, master);
   } finally {
     master.stop();

@@ -9,12 +9,26 @@ import { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
-import { createNode, TroupeError, type ActorRef, type Node, type NodeOptions } from '../core/index.ts';
+import {
+  createNode,
+  TroupeError,
+  type ActorRef,
+  type Node,
+  type NodeOptions,
+} from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { multicast, type MulticastOptions } from '../adapters/multicast.ts';
 import { spawnWorkerNode } from '../adapters/worker.ts';
 import { FUNCTION_SERVER_BEHAVIOUR, type FunctionRequest, type Outcome } from './functions.ts';
-import { serveWorker, runMaster, type MasterOptions, type ServeWorkerOptions, type WorkerHandle, type Master, type WorkerService } from './master-worker.ts';
+import {
+  serveWorker,
+  runMaster,
+  type MasterOptions,
+  type ServeWorkerOptions,
+  type WorkerHandle,
+  type Master,
+  type WorkerService,
+} from './master-worker.ts';
 import { refPool, type MapPool } from './parallel-map.ts';
 
 /** How a process joins the cluster. */
@@ -39,7 +53,11 @@ export interface ClusterNodeOptions {
  */
 export async function startClusterNode(options: ClusterNodeOptions = {}): Promise<Node> {
   const secret = options.secret ?? process.env.TROUPE_SECRET;
-  if (!secret) throw new TroupeError('UNAUTHORIZED', 'a cluster secret is required: pass `secret` or set TROUPE_SECRET');
+  if (!secret)
+    throw new TroupeError(
+      'UNAUTHORIZED',
+      'a cluster secret is required: pass `secret` or set TROUPE_SECRET',
+    );
   const node = createNode({
     ...options.node,
     name: options.name,
@@ -57,7 +75,9 @@ export async function startClusterNode(options: ClusterNodeOptions = {}): Promis
 }
 
 /** Options of {@link startWorker}. */
-export interface StartWorkerOptions extends ClusterNodeOptions, Omit<ServeWorkerOptions, 'onTerminate' | 'console' | 'format'> {
+export interface StartWorkerOptions
+  extends ClusterNodeOptions,
+    Omit<ServeWorkerOptions, 'onTerminate' | 'console' | 'format'> {
   /** Define behaviours (`node.define`) before the worker is announced to masters. */
   setup?: (node: Node) => void | Promise<void>;
   /** Exit the process after a master's `terminate` (once the node shut down). @default true */
@@ -71,7 +91,9 @@ export interface StartWorkerOptions extends ClusterNodeOptions, Omit<ServeWorker
  * @example
  * await startWorker({ secret, functions: { fib: defineFunction({ args: z.number(), result: z.number(), run: fib }) } });
  */
-export async function startWorker(options: StartWorkerOptions = {}): Promise<{ node: Node; service: WorkerService }> {
+export async function startWorker(
+  options: StartWorkerOptions = {},
+): Promise<{ node: Node; service: WorkerService }> {
   const node = await startClusterNode(options);
   await options.setup?.(node);
   const exit = options.exitOnTerminate ?? true;
@@ -109,7 +131,10 @@ export interface StartMasterOptions extends ClusterNodeOptions, MasterOptions {
  *   await master.terminateAllWorkers();
  * });
  */
-export async function startMaster<T>(options: StartMasterOptions, fn: (workers: WorkerHandle[], master: Master, node: Node) => T | Promise<T>): Promise<T> {
+export async function startMaster<T>(
+  options: StartMasterOptions,
+  fn: (workers: WorkerHandle[], master: Master, node: Node) => T | Promise<T>,
+): Promise<T> {
   const node = await startClusterNode(options);
   try {
     return await runMaster(node, options, (workers, master) => fn(workers, master, node));
@@ -158,13 +183,20 @@ let poolCount = 0;
 export async function createThreadPool(options: ThreadPoolOptions = {}): Promise<ThreadPool> {
   const size = options.size ?? os.availableParallelism();
   const own = !options.node;
-  const node = options.node ?? createNode({ name: `pool-${process.pid}-${bytesToHex(randomBytes(3))}`, secret: bytesToHex(randomBytes(16)) });
+  const node =
+    options.node ??
+    createNode({
+      name: `pool-${process.pid}-${bytesToHex(randomBytes(3))}`,
+      secret: bytesToHex(randomBytes(16)),
+    });
   const prefix = `${node.id}.t${++poolCount}`;
   const servers = new Map<string, ActorRef<FunctionRequest, Outcome>>();
   const functions = options.functions === undefined ? undefined : toUrl(options.functions);
   // From the sources (this repository) the thread registers tsx first (thread-entry.mjs); the
   // compiled package (dist/) starts the compiled worker directly, with no loader.
-  const entry = import.meta.url.endsWith('.ts') ? new URL('./thread-entry.mjs', import.meta.url) : new URL('./thread-worker.js', import.meta.url);
+  const entry = import.meta.url.endsWith('.ts')
+    ? new URL('./thread-entry.mjs', import.meta.url)
+    : new URL('./thread-worker.js', import.meta.url);
   const timeout = options.startTimeout ?? 20_000;
 
   const startOne = async (i: number): Promise<void> => {
@@ -173,7 +205,11 @@ export async function createThreadPool(options: ThreadPoolOptions = {}): Promise
     const id = await Promise.race([
       spawnWorkerNode(node, worker, { label: `thread ${i}` }),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TroupeError('TIMEOUT', `thread ${i} did not start within ${timeout} ms`)), timeout);
+        timer = setTimeout(
+          () =>
+            reject(new TroupeError('TIMEOUT', `thread ${i} did not start within ${timeout} ms`)),
+          timeout,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
     const ref = await node.spawn<FunctionRequest>(id, FUNCTION_SERVER_BEHAVIOUR);
@@ -206,4 +242,10 @@ function toUrl(p: string | URL): string {
   if (/^[a-z]+:/i.test(p)) return p;
   return pathToFileURL(resolve(p)).href;
 }
-export { threadChild, processChild, processEndpoint, parentProcess, type NodeChildOptions } from './supervised-node.ts';
+export {
+  threadChild,
+  processChild,
+  processEndpoint,
+  parentProcess,
+  type NodeChildOptions,
+} from './supervised-node.ts';

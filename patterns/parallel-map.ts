@@ -6,7 +6,14 @@
  * `createWebWorkerPool` (troupe/patterns/browser) from Web Workers.
  */
 import { TroupeError, toTroupeError, type ActorRef, type Node } from '../core/index.ts';
-import { FUNCTION_SERVER_PREFIX, isWorkerLoss, unwrap, type FunctionRequest, type JobContext, type Outcome } from './functions.ts';
+import {
+  FUNCTION_SERVER_PREFIX,
+  isWorkerLoss,
+  unwrap,
+  type FunctionRequest,
+  type JobContext,
+  type Outcome,
+} from './functions.ts';
 import type {} from './errors.ts'; // the pattern error codes (NO_WORKER, …)
 
 /**
@@ -24,7 +31,13 @@ export interface MapPool {
    * Map `fn` over `items` on worker `id`; resolves with the outputs in order. When `signal`
    * aborts, stop the chunk (the worker's job sees its own signal abort) and reject.
    */
-  runChunk(id: string, fn: MapFunction<any, any>, items: unknown[], timeout: number, signal?: AbortSignal): Promise<unknown[]>;
+  runChunk(
+    id: string,
+    fn: MapFunction<any, any>,
+    items: unknown[],
+    timeout: number,
+    signal?: AbortSignal,
+  ): Promise<unknown[]>;
 }
 
 /** Options of {@link parallelMap}. */
@@ -69,20 +82,32 @@ export interface ParallelMapOptions<R = unknown> {
  * const pool = await createThreadPool({ size: 4 });
  * const out = await parallelMap((n: number) => n * n, [1, 2, 3], { workers: pool }); // [1, 4, 9]
  */
-export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], options: ParallelMapOptions<Awaited<R>>): Promise<Awaited<R>[]> {
+export function parallelMap<T, R>(
+  fn: MapFunction<T, R>,
+  items: readonly T[],
+  options: ParallelMapOptions<Awaited<R>>,
+): Promise<Awaited<R>[]> {
   const pool = options.workers;
   const perWorker = Math.max(1, options.perWorker ?? 1);
   const retries = options.onFailure === 'fail' ? 0 : (options.retries ?? 2);
   const chunkTimeout = options.chunkTimeout ?? 60_000;
   const results: unknown[][] = [];
   const initial = pool.workers();
-  const size = Math.max(1, options.chunkSize ?? Math.ceil(items.length / Math.max(1, initial.length * 4)));
+  const size = Math.max(
+    1,
+    options.chunkSize ?? Math.ceil(items.length / Math.max(1, initial.length * 4)),
+  );
   const queue: { index: number; start: number; items: T[]; attempts: number }[] = [];
-  for (let i = 0, k = 0; i < items.length; i += size, k++) queue.push({ index: k, start: i, items: items.slice(i, i + size), attempts: 0 });
+  for (let i = 0, k = 0; i < items.length; i += size, k++)
+    queue.push({ index: k, start: i, items: items.slice(i, i + size), attempts: 0 });
   const signal = options.signal;
-  if (signal?.aborted) return Promise.reject(new TroupeError('ABORTED', 'parallelMap aborted', { cause: signal.reason }));
+  if (signal?.aborted)
+    return Promise.reject(
+      new TroupeError('ABORTED', 'parallelMap aborted', { cause: signal.reason }),
+    );
   if (queue.length === 0) return Promise.resolve([]);
-  if (initial.length === 0) return Promise.reject(new TroupeError('NO_WORKER', 'the pool has no worker'));
+  if (initial.length === 0)
+    return Promise.reject(new TroupeError('NO_WORKER', 'the pool has no worker'));
 
   return new Promise((resolve, reject) => {
     const busy = new Map<string, number>();
@@ -91,7 +116,8 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
     let failed = false;
     // Cancels every running chunk when the map ends early (aborted, or failed).
     const stop = new AbortController();
-    const onAbort = (): void => finish(new TroupeError('ABORTED', 'parallelMap aborted', { cause: signal!.reason }));
+    const onAbort = (): void =>
+      finish(new TroupeError('ABORTED', 'parallelMap aborted', { cause: signal!.reason }));
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const finish = (err: unknown): void => {
@@ -118,7 +144,12 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
             busy.set(id, busy.get(id)! - 1);
             if (failed) return;
             if (!Array.isArray(out) || out.length !== chunk.items.length) {
-              finish(new TroupeError('JOB_FAILED', `worker ${id} returned ${Array.isArray(out) ? out.length : 'no'} results for ${chunk.items.length} items`));
+              finish(
+                new TroupeError(
+                  'JOB_FAILED',
+                  `worker ${id} returned ${Array.isArray(out) ? out.length : 'no'} results for ${chunk.items.length} items`,
+                ),
+              );
               return;
             }
             results[chunk.index] = out;
@@ -134,8 +165,7 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
               failed = true; // settled: a late abort changes nothing
               signal?.removeEventListener('abort', onAbort);
               resolve(results.flat() as Awaited<R>[]);
-            }
-            else pump();
+            } else pump();
           },
           (err: unknown) => {
             busy.set(id, busy.get(id)! - 1);
@@ -145,7 +175,13 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
             if (!lost) return finish(e);
             dead.add(id);
             if (chunk.attempts > retries) {
-              return finish(new TroupeError('WORKER_LOST', `worker ${id} failed with the chunk of items ${chunk.start}..${chunk.start + chunk.items.length - 1} (${e.code}); ${retries ? `gave up after ${chunk.attempts} attempts` : 'onFailure is "fail"'}`, { cause: e }));
+              return finish(
+                new TroupeError(
+                  'WORKER_LOST',
+                  `worker ${id} failed with the chunk of items ${chunk.start}..${chunk.start + chunk.items.length - 1} (${e.code}); ${retries ? `gave up after ${chunk.attempts} attempts` : 'onFailure is "fail"'}`,
+                  { cause: e },
+                ),
+              );
             }
             queue.unshift(chunk);
             pump();
@@ -155,7 +191,8 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
       // Nothing running and nobody to run the rest: give up instead of hanging.
       if (queue.length && [...busy.values()].every((n) => n === 0)) {
         const usable = pool.workers().filter((w) => !dead.has(w));
-        if (usable.length === 0) finish(new TroupeError('NO_WORKER', `no worker left for ${queue.length} chunk(s)`));
+        if (usable.length === 0)
+          finish(new TroupeError('NO_WORKER', `no worker left for ${queue.length} chunk(s)`));
       }
     };
     pump();
@@ -166,13 +203,19 @@ export function parallelMap<T, R>(fn: MapFunction<T, R>, items: readonly T[], op
  * A pool over function servers reached through `node`: `servers()` gives the current ones by
  * worker id. Named functions go as `map`, plain functions as `mapSource`.
  */
-export function refPool(node: Node, servers: () => Map<string, ActorRef<FunctionRequest, Outcome>>): MapPool {
+export function refPool(
+  node: Node,
+  servers: () => Map<string, ActorRef<FunctionRequest, Outcome>>,
+): MapPool {
   return {
     workers: () => [...servers().keys()],
     async runChunk(id, fn, items, timeout, signal) {
       const ref = servers().get(id);
       if (!ref) throw new TroupeError('NO_ACTOR', `worker ${id} left the pool`);
-      const request: FunctionRequest = typeof fn === 'string' ? { op: 'map', fn, items } : { op: 'mapSource', src: fn.toString(), items };
+      const request: FunctionRequest =
+        typeof fn === 'string'
+          ? { op: 'map', fn, items }
+          : { op: 'mapSource', src: fn.toString(), items };
       return unwrap(await node.call<Outcome<unknown[]>>(ref, request, { timeout, signal }));
     },
   };

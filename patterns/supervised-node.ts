@@ -17,8 +17,14 @@ export type NodeChildOptions<W extends PortEndpoint> = Omit<WorkerChildOptions<W
  * @example
  * { id: 'resizer', start: threadChild(new URL('./resizer.js', import.meta.url), { behaviour: 'resize' }) }
  */
-export function threadChild(entry: string | URL, options: NodeChildOptions<Worker> & { workerData?: unknown }): ReturnType<typeof workerChild> {
-  return workerChild<Worker>({ ...options, create: () => new Worker(entry, { workerData: options.workerData }) as Worker });
+export function threadChild(
+  entry: string | URL,
+  options: NodeChildOptions<Worker> & { workerData?: unknown },
+): ReturnType<typeof workerChild> {
+  return workerChild<Worker>({
+    ...options,
+    create: () => new Worker(entry, { workerData: options.workerData }) as Worker,
+  });
 }
 
 /** A child process as a port endpoint (its IPC channel). Killing it (`terminate()`) is SIGKILL. */
@@ -49,6 +55,22 @@ export function parentProcess(): PortEndpoint {
  * A child spec `start` running the child in a new child process of `script` (forked with an
  * IPC channel; it calls `createWorkerNode({ parent: { endpoint: parentProcess() } })`).
  */
-export function processChild(script: string, options: NodeChildOptions<PortEndpoint & { process: ChildProcess }> & { args?: unknown; argv?: string[]; execArgv?: string[] }): ReturnType<typeof workerChild> {
-  return workerChild({ ...options, create: () => processEndpoint(fork(script, options.argv ?? [], { execArgv: options.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })) });
+export function processChild(
+  script: string,
+  options: NodeChildOptions<PortEndpoint & { process: ChildProcess }> & {
+    args?: unknown;
+    argv?: string[];
+    execArgv?: string[];
+  },
+): ReturnType<typeof workerChild> {
+  return workerChild({
+    ...options,
+    create: () =>
+      processEndpoint(
+        fork(script, options.argv ?? [], {
+          execArgv: options.execArgv,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        }),
+      ),
+  });
 }

@@ -31,7 +31,9 @@ export interface WorkerChildOptions<W extends PortEndpoint> {
  * @example
  * const sup = node.spawn(supervisor({ children: [{ id: 'tiles', start: workerChild({ create: () => new Worker(url, { type: 'module' }), behaviour: 'tiles' }) }] }));
  */
-export function workerChild<W extends PortEndpoint>(options: WorkerChildOptions<W>): { start: (ctx: ActorContext<unknown>) => Promise<Started> } {
+export function workerChild<W extends PortEndpoint>(
+  options: WorkerChildOptions<W>,
+): { start: (ctx: ActorContext<unknown>) => Promise<Started> } {
   const timeout = options.startTimeout ?? 20_000;
   return {
     async start(ctx) {
@@ -57,7 +59,10 @@ export function workerChild<W extends PortEndpoint>(options: WorkerChildOptions<
         id = await Promise.race([
           spawnWorkerNode(node, worker, { label: options.label ?? 'supervised worker' }),
           new Promise<never>((_, reject) => {
-            timer = node.clock.setTimeout(() => reject(new TroupeError('TIMEOUT', `worker did not link within ${timeout} ms`)), timeout);
+            timer = node.clock.setTimeout(
+              () => reject(new TroupeError('TIMEOUT', `worker did not link within ${timeout} ms`)),
+              timeout,
+            );
           }),
         ]);
       } catch (err) {

@@ -9,7 +9,10 @@ import { defineFunctionServer, type FunctionTable } from './functions.ts';
 const data = workerData as { name: string; functions?: string };
 let table: FunctionTable = {};
 if (data.functions) {
-  const mod = (await import(data.functions)) as { functions?: FunctionTable; default?: FunctionTable };
+  const mod = (await import(data.functions)) as {
+    functions?: FunctionTable;
+    default?: FunctionTable;
+  };
   table = mod.functions ?? mod.default ?? {};
 }
 const { node } = createWorkerNode({ name: data.name });

@@ -16,7 +16,15 @@
  *
  * Fails (exit 1) on any compiler error, or when an `exports`/`bin` target was not produced.
  */
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -28,7 +36,8 @@ const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 /** `./dist/a/b.js` or `./dist/a/b.d.ts` → `a/b.ts`. */
 export function sourceOf(target) {
   const m = /^\.\/dist\/(.+?)(\.d\.ts|\.js)$/.exec(target);
-  if (!m) throw new Error(`build: ${target} is not of the form ./dist/<path>.js or ./dist/<path>.d.ts`);
+  if (!m)
+    throw new Error(`build: ${target} is not of the form ./dist/<path>.js or ./dist/<path>.d.ts`);
   return `${m[1]}.ts`;
 }
 
@@ -38,11 +47,14 @@ export function entriesOf(p = pkg) {
   for (const [subpath, value] of Object.entries(p.exports)) {
     if (typeof value === 'string') continue; // ./package.json
     const { types, import: js } = value;
-    if (!types || !js) throw new Error(`build: exports["${subpath}"] needs both "types" and "import"`);
-    if (sourceOf(types) !== sourceOf(js)) throw new Error(`build: exports["${subpath}"]: types and import point at different files`);
+    if (!types || !js)
+      throw new Error(`build: exports["${subpath}"] needs both "types" and "import"`);
+    if (sourceOf(types) !== sourceOf(js))
+      throw new Error(`build: exports["${subpath}"]: types and import point at different files`);
     out.push({ subpath, source: sourceOf(js), targets: [types, js] });
   }
-  for (const [name, target] of Object.entries(p.bin ?? {})) out.push({ subpath: `bin:${name}`, source: sourceOf(target), targets: [target] });
+  for (const [name, target] of Object.entries(p.bin ?? {}))
+    out.push({ subpath: `bin:${name}`, source: sourceOf(target), targets: [target] });
   return out;
 }
 
@@ -57,7 +69,8 @@ function tsFilesUnder(dir) {
 function build() {
   const entries = entriesOf();
   for (const e of entries) {
-    if (!existsSync(path.join(root, e.source))) throw new Error(`build: ${e.subpath} points at ${e.source}, which does not exist`);
+    if (!existsSync(path.join(root, e.source)))
+      throw new Error(`build: ${e.subpath} points at ${e.source}, which does not exist`);
   }
   const folders = [...new Set(entries.map((e) => e.source.split('/')[0]))];
   const rootNames = folders.flatMap((f) => tsFilesUnder(path.join(root, f)));
@@ -71,7 +84,11 @@ function build() {
   const emitted = program.emit();
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...emitted.diagnostics];
   if (diagnostics.length) {
-    const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' };
+    const host = {
+      getCanonicalFileName: (f) => f,
+      getCurrentDirectory: () => root,
+      getNewLine: () => '\n',
+    };
     console.error(ts.formatDiagnosticsWithColorAndContext(diagnostics, host));
     throw new Error(`build: ${diagnostics.length} compiler error(s)`);
   }
@@ -79,18 +96,26 @@ function build() {
   // consumer's compiler never sees a `.ts` import (TS5097 under NodeNext).
   for (const file of tsFilesUnder(outDir)) {
     const text = readFileSync(file, 'utf8');
-    const fixed = text.replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)\.ts(['"])/g, '$1$2.js$3');
+    const fixed = text.replace(
+      /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)\.ts(['"])/g,
+      '$1$2.js$3',
+    );
     if (fixed !== text) writeFileSync(file, fixed);
   }
   for (const e of entries) {
     for (const t of e.targets) {
-      if (!existsSync(path.join(root, t))) throw new Error(`build: ${e.subpath}: ${t} was not produced`);
+      if (!existsSync(path.join(root, t)))
+        throw new Error(`build: ${e.subpath}: ${t} was not produced`);
     }
   }
   for (const target of Object.values(pkg.bin ?? {})) chmodSync(path.join(root, target), 0o755);
   const files = tsFilesUnder(outDir).length; // .d.ts files
-  const total = readdirSync(outDir, { recursive: true }).filter((f) => statSync(path.join(outDir, f)).isFile()).length;
-  console.log(`build: dist/ from ${folders.join(', ')} — ${rootNames.length} sources, ${total} files (${files} .d.ts)`);
+  const total = readdirSync(outDir, { recursive: true }).filter((f) =>
+    statSync(path.join(outDir, f)).isFile(),
+  ).length;
+  console.log(
+    `build: dist/ from ${folders.join(', ')} — ${rootNames.length} sources, ${total} files (${files} .d.ts)`,
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -26,11 +26,27 @@ export const ALLOWED_PACKAGES = ['zod', 'superjson', '@noble/hashes'];
 /** Globals that exist only in browsers/workers or only in Node: core must not touch them. */
 export const FORBIDDEN_GLOBALS = [
   // browser / worker
-  'window', 'document', 'navigator', 'location', 'self', 'importScripts', 'localStorage',
-  'sessionStorage', 'XMLHttpRequest', 'postMessage',
+  'window',
+  'document',
+  'navigator',
+  'location',
+  'self',
+  'importScripts',
+  'localStorage',
+  'sessionStorage',
+  'XMLHttpRequest',
+  'postMessage',
   // Node / CommonJS
-  'process', 'Buffer', 'require', 'module', 'exports', '__dirname', '__filename', 'global',
-  'setImmediate', 'clearImmediate',
+  'process',
+  'Buffer',
+  'require',
+  'module',
+  'exports',
+  '__dirname',
+  '__filename',
+  'global',
+  'setImmediate',
+  'clearImmediate',
 ];
 
 const forbidden = new Set(FORBIDDEN_GLOBALS);
@@ -66,7 +82,8 @@ function judgeSpecifier(spec, file, root) {
     }
     return null;
   }
-  if (spec.startsWith('#')) return `subpath import '${spec}' cannot be checked; use a relative path inside core`;
+  if (spec.startsWith('#'))
+    return `subpath import '${spec}' cannot be checked; use a relative path inside core`;
   if (/^[a-z][a-z0-9+.-]*:/i.test(spec)) return `URL import '${spec}' is not allowed in core`;
   const name = packageName(spec);
   if (ALLOWED_PACKAGES.includes(name)) return null;
@@ -76,14 +93,21 @@ function judgeSpecifier(spec, file, root) {
 
 function unwrap(expr) {
   while (
-    ts.isParenthesizedExpression(expr) || ts.isAsExpression(expr) || ts.isTypeAssertionExpression(expr) ||
-    ts.isNonNullExpression(expr) || ts.isSatisfiesExpression(expr)
-  ) expr = expr.expression;
+    ts.isParenthesizedExpression(expr) ||
+    ts.isAsExpression(expr) ||
+    ts.isTypeAssertionExpression(expr) ||
+    ts.isNonNullExpression(expr) ||
+    ts.isSatisfiesExpression(expr)
+  )
+    expr = expr.expression;
   return expr;
 }
 
 function isAmbient(decl) {
-  return decl.getSourceFile().isDeclarationFile || (ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Ambient) !== 0;
+  return (
+    decl.getSourceFile().isDeclarationFile ||
+    (ts.getCombinedNodeFlags(decl) & ts.NodeFlags.Ambient) !== 0
+  );
 }
 
 /**
@@ -118,7 +142,12 @@ export function checkCore(dir) {
     if (!sf) continue;
     const report = (pos, message) => {
       const { line, character } = sf.getLineAndCharacterOfPosition(pos);
-      problems.push({ file: path.relative(process.cwd(), file) || file, line: line + 1, column: character + 1, message });
+      problems.push({
+        file: path.relative(process.cwd(), file) || file,
+        line: line + 1,
+        column: character + 1,
+        message,
+      });
     };
     const checkSpec = (node, spec, what) => {
       imports += 1;
@@ -130,31 +159,49 @@ export function checkCore(dir) {
       report(ref.pos, `/// <reference types="${ref.fileName}"> pulls host typings into core`);
     }
     for (const ref of sf.libReferenceDirectives) {
-      if (!ES_LIB.test(ref.fileName)) report(ref.pos, `/// <reference lib="${ref.fileName}"> pulls host typings into core`);
+      if (!ES_LIB.test(ref.fileName))
+        report(ref.pos, `/// <reference lib="${ref.fileName}"> pulls host typings into core`);
     }
     for (const ref of sf.referencedFiles) {
-      const why = judgeSpecifier(ref.fileName.startsWith('.') ? ref.fileName : `./${ref.fileName}`, file, root);
+      const why = judgeSpecifier(
+        ref.fileName.startsWith('.') ? ref.fileName : `./${ref.fileName}`,
+        file,
+        root,
+      );
       if (why) report(ref.pos, `/// <reference path="${ref.fileName}">: ${why}`);
     }
 
     const visit = (node) => {
       if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
-        if (ts.isStringLiteral(node.moduleSpecifier)) checkSpec(node, node.moduleSpecifier.text, 'import');
-      } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
+        if (ts.isStringLiteral(node.moduleSpecifier))
+          checkSpec(node, node.moduleSpecifier.text, 'import');
+      } else if (
+        ts.isImportEqualsDeclaration(node) &&
+        ts.isExternalModuleReference(node.moduleReference)
+      ) {
         const e = node.moduleReference.expression;
         imports += 1;
         const why = ts.isStringLiteralLike(e) ? judgeSpecifier(e.text, file, root) : null;
         const spec = ts.isStringLiteralLike(e) ? `('${e.text}')` : '';
-        report(node.getStart(sf), `import = require${spec}: CommonJS is not allowed in core${why ? `; also ${why}` : ''}`);
+        report(
+          node.getStart(sf),
+          `import = require${spec}: CommonJS is not allowed in core${why ? `; also ${why}` : ''}`,
+        );
       } else if (ts.isImportTypeNode(node)) {
         const arg = node.argument;
-        if (ts.isLiteralTypeNode(arg) && ts.isStringLiteralLike(arg.literal)) checkSpec(node, arg.literal.text, 'import() type');
+        if (ts.isLiteralTypeNode(arg) && ts.isStringLiteralLike(arg.literal))
+          checkSpec(node, arg.literal.text, 'import() type');
       } else if (ts.isCallExpression(node)) {
         const callee = unwrap(node.expression);
         const first = node.arguments[0];
         if (node.expression.kind === ts.SyntaxKind.ImportKeyword) {
-          if (first && ts.isStringLiteralLike(first)) checkSpec(node, first.text, 'dynamic import()');
-          else report(node.getStart(sf), 'dynamic import() with a computed specifier cannot be checked; not allowed in core');
+          if (first && ts.isStringLiteralLike(first))
+            checkSpec(node, first.text, 'dynamic import()');
+          else
+            report(
+              node.getStart(sf),
+              'dynamic import() with a computed specifier cannot be checked; not allowed in core',
+            );
         } else if (ts.isIdentifier(callee) && callee.text === 'require') {
           imports += 1;
           const spec = first && ts.isStringLiteralLike(first) ? `('${first.text}')` : '';
@@ -165,9 +212,20 @@ export function checkCore(dir) {
         const target = unwrap(node.expression);
         const name = ts.isPropertyAccessExpression(node)
           ? node.name.text
-          : ts.isStringLiteralLike(node.argumentExpression) ? node.argumentExpression.text : undefined;
-        if (name && forbidden.has(name) && ts.isIdentifier(target) && target.text === 'globalThis' && !isLocal(target)) {
-          report(node.getStart(sf), `globalThis.${name} is a host-specific global; core may use only what core/host.d.ts declares`);
+          : ts.isStringLiteralLike(node.argumentExpression)
+            ? node.argumentExpression.text
+            : undefined;
+        if (
+          name &&
+          forbidden.has(name) &&
+          ts.isIdentifier(target) &&
+          target.text === 'globalThis' &&
+          !isLocal(target)
+        ) {
+          report(
+            node.getStart(sf),
+            `globalThis.${name} is a host-specific global; core may use only what core/host.d.ts declares`,
+          );
         }
       } else if (ts.isIdentifier(node) && forbidden.has(node.text)) {
         checkIdentifier(node);
@@ -185,9 +243,19 @@ export function checkCore(dir) {
       // Positions where the identifier names a property, label or export, not a variable.
       if (ts.isPropertyAccessExpression(p) && p.name === id) return;
       if (ts.isQualifiedName(p) && p.right === id) return;
-      if ((ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isPropertySignature(p) ||
-        ts.isMethodDeclaration(p) || ts.isMethodSignature(p) || ts.isGetAccessorDeclaration(p) ||
-        ts.isSetAccessorDeclaration(p) || ts.isEnumMember(p) || ts.isPropertyAccessExpression(p)) && p.name === id) return;
+      if (
+        (ts.isPropertyAssignment(p) ||
+          ts.isPropertyDeclaration(p) ||
+          ts.isPropertySignature(p) ||
+          ts.isMethodDeclaration(p) ||
+          ts.isMethodSignature(p) ||
+          ts.isGetAccessorDeclaration(p) ||
+          ts.isSetAccessorDeclaration(p) ||
+          ts.isEnumMember(p) ||
+          ts.isPropertyAccessExpression(p)) &&
+        p.name === id
+      )
+        return;
       if (ts.isBindingElement(p) && p.propertyName === id) return;
       if ((ts.isImportSpecifier(p) || ts.isExportSpecifier(p)) && p.propertyName === id) return;
       if (ts.isExportSpecifier(p) && p.propertyName) return; // `export { x as process }`: an export name
@@ -196,12 +264,16 @@ export function checkCore(dir) {
       if (ts.isCallExpression(p) && unwrap(p.expression) === id && id.text === 'require') return;
 
       let sym;
-      if (ts.isShorthandPropertyAssignment(p) && p.name === id) sym = checker.getShorthandAssignmentValueSymbol(p);
+      if (ts.isShorthandPropertyAssignment(p) && p.name === id)
+        sym = checker.getShorthandAssignmentValueSymbol(p);
       else if (ts.isExportSpecifier(p)) sym = checker.getExportSpecifierLocalTargetSymbol(p);
       else sym = checker.getSymbolAtLocation(id);
       const decls = sym?.declarations ?? [];
       if (decls.length > 0 && decls.every((d) => !isAmbient(d))) return; // a local binding
-      report(id.getStart(sf), `'${id.text}' is a host-specific global; core may use only what core/host.d.ts declares`);
+      report(
+        id.getStart(sf),
+        `'${id.text}' is a host-specific global; core may use only what core/host.d.ts declares`,
+      );
     };
 
     visit(sf);
@@ -235,10 +307,14 @@ function main(argv) {
   const shown = path.relative(process.cwd(), path.resolve(dir)) || '.';
   if (result.problems.length > 0) {
     for (const p of result.problems) console.error(`${p.file}:${p.line}:${p.column}: ${p.message}`);
-    console.error(`check-core-imports: ${result.problems.length} problem(s) in ${shown} — core must stay host-neutral (see scripts/check-core-imports.mjs)`);
+    console.error(
+      `check-core-imports: ${result.problems.length} problem(s) in ${shown} — core must stay host-neutral (see scripts/check-core-imports.mjs)`,
+    );
     return 1;
   }
-  console.log(`check-core-imports: ${shown} ok (${result.files.length} files, ${result.imports} imports)`);
+  console.log(
+    `check-core-imports: ${shown} ok (${result.files.length} files, ${result.imports} imports)`,
+  );
   return 0;
 }
 

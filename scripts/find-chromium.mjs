@@ -16,7 +16,8 @@ import { pathToFileURL } from 'node:url';
 
 /** Where Debian's `chromium` package puts the browser: the wrapper script, then the real binary. */
 export const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/lib/chromium/chromium'];
-export const INSTALL_COMMAND = 'apt-get update && apt-get install -y --no-install-recommends chromium';
+export const INSTALL_COMMAND =
+  'apt-get update && apt-get install -y --no-install-recommends chromium';
 
 function isExecutable(file) {
   try {
@@ -40,7 +41,9 @@ function run(cmd, args) {
   });
   if (r.error) throw new Error(`find-chromium: could not run ${cmd}: ${r.error.message}`);
   if (r.status !== 0) {
-    throw new Error(`find-chromium: '${[cmd, ...args].join(' ')}' failed (exit ${r.status ?? r.signal}); install Chromium yourself with: ${INSTALL_COMMAND}`);
+    throw new Error(
+      `find-chromium: '${[cmd, ...args].join(' ')}' failed (exit ${r.status ?? r.signal}); install Chromium yourself with: ${INSTALL_COMMAND}`,
+    );
   }
 }
 
@@ -54,7 +57,9 @@ export function findChromium({ install = true } = {}) {
   const fromEnv = process.env.CHROMIUM_PATH;
   if (fromEnv) {
     if (isExecutable(fromEnv)) return path.resolve(fromEnv);
-    throw new Error(`find-chromium: CHROMIUM_PATH=${fromEnv} is not an executable file; fix it or unset it to use ${CHROMIUM_CANDIDATES.join(' or ')}`);
+    throw new Error(
+      `find-chromium: CHROMIUM_PATH=${fromEnv} is not an executable file; fix it or unset it to use ${CHROMIUM_CANDIDATES.join(' or ')}`,
+    );
   }
   const found = findInstalled();
   if (found) return found;
@@ -62,12 +67,18 @@ export function findChromium({ install = true } = {}) {
   const isRoot = process.getuid?.() === 0;
   const hasApt = existsSync('/usr/bin/apt-get');
   if (!install || !isRoot || !hasApt) {
-    const why = !hasApt ? 'apt-get is not available here' : !isRoot ? 'not running as root' : 'installing was not allowed';
-    const cmd = isRoot ? INSTALL_COMMAND : `sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium`;
+    const why = !hasApt
+      ? 'apt-get is not available here'
+      : !isRoot
+        ? 'not running as root'
+        : 'installing was not allowed';
+    const cmd = isRoot
+      ? INSTALL_COMMAND
+      : `sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium`;
     throw new Error(
       `find-chromium: no Chromium found (looked at $CHROMIUM_PATH, ${CHROMIUM_CANDIDATES.join(', ')}) and ${why}.\n` +
-      `  Install Debian's package:  ${cmd}\n` +
-      `  or point CHROMIUM_PATH at a Chromium/Chrome executable.`,
+        `  Install Debian's package:  ${cmd}\n` +
+        `  or point CHROMIUM_PATH at a Chromium/Chrome executable.`,
     );
   }
   console.log("find-chromium: Chromium is missing; installing Debian's chromium package");
@@ -76,7 +87,10 @@ export function findChromium({ install = true } = {}) {
   run('apt-get', [...lock, 'update']);
   run('apt-get', [...lock, 'install', '-y', '--no-install-recommends', 'chromium']);
   const installed = findInstalled();
-  if (!installed) throw new Error(`find-chromium: apt-get installed chromium but none of ${CHROMIUM_CANDIDATES.join(', ')} is executable`);
+  if (!installed)
+    throw new Error(
+      `find-chromium: apt-get installed chromium but none of ${CHROMIUM_CANDIDATES.join(', ')} is executable`,
+    );
   return installed;
 }
 

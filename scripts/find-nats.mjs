@@ -15,7 +15,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const NATS_CANDIDATES = ['/usr/sbin/nats-server', '/usr/bin/nats-server'];
-export const NATS_INSTALL_COMMAND = 'apt-get update && apt-get install -y --no-install-recommends nats-server';
+export const NATS_INSTALL_COMMAND =
+  'apt-get update && apt-get install -y --no-install-recommends nats-server';
 
 function isExecutable(file) {
   try {
@@ -37,9 +38,15 @@ function findInstalled() {
 
 function run(cmd, args) {
   console.log(`find-nats: $ ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { stdio: ['ignore', process.stderr, process.stderr], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync(cmd, args, {
+    stdio: ['ignore', process.stderr, process.stderr],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.error) throw new Error(`find-nats: could not run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`find-nats: '${[cmd, ...args].join(' ')}' failed (exit ${r.status ?? r.signal}); install it yourself with: ${NATS_INSTALL_COMMAND}`);
+  if (r.status !== 0)
+    throw new Error(
+      `find-nats: '${[cmd, ...args].join(' ')}' failed (exit ${r.status ?? r.signal}); install it yourself with: ${NATS_INSTALL_COMMAND}`,
+    );
 }
 
 /**
@@ -52,15 +59,23 @@ export function findNatsServer({ install = true } = {}) {
   const fromEnv = process.env.NATS_SERVER_PATH;
   if (fromEnv) {
     if (isExecutable(fromEnv)) return path.resolve(fromEnv);
-    throw new Error(`find-nats: NATS_SERVER_PATH=${fromEnv} is not an executable file; fix it or unset it`);
+    throw new Error(
+      `find-nats: NATS_SERVER_PATH=${fromEnv} is not an executable file; fix it or unset it`,
+    );
   }
   const found = findInstalled();
   if (found) return found;
   const isRoot = process.getuid?.() === 0;
   const hasApt = existsSync('/usr/bin/apt-get');
   if (!install || !isRoot || !hasApt) {
-    const why = !hasApt ? 'apt-get is not available here' : !isRoot ? 'not running as root' : 'installing was not allowed';
-    const cmd = isRoot ? NATS_INSTALL_COMMAND : 'sudo apt-get update && sudo apt-get install -y --no-install-recommends nats-server';
+    const why = !hasApt
+      ? 'apt-get is not available here'
+      : !isRoot
+        ? 'not running as root'
+        : 'installing was not allowed';
+    const cmd = isRoot
+      ? NATS_INSTALL_COMMAND
+      : 'sudo apt-get update && sudo apt-get install -y --no-install-recommends nats-server';
     throw new Error(
       `find-nats: no nats-server found (looked at $NATS_SERVER_PATH, ${NATS_CANDIDATES.join(', ')}, the PATH) and ${why}.\n` +
         `  Install Debian's package:  ${cmd}\n` +
@@ -72,7 +87,10 @@ export function findNatsServer({ install = true } = {}) {
   run('apt-get', [...lock, 'update']);
   run('apt-get', [...lock, 'install', '-y', '--no-install-recommends', 'nats-server']);
   const installed = findInstalled();
-  if (!installed) throw new Error(`find-nats: apt-get installed nats-server but none of ${NATS_CANDIDATES.join(', ')} is executable`);
+  if (!installed)
+    throw new Error(
+      `find-nats: apt-get installed nats-server but none of ${NATS_CANDIDATES.join(', ')} is executable`,
+    );
   return installed;
 }
 

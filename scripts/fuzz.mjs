@@ -13,10 +13,19 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const runs = process.env.FUZZ_RUNS || '200000';
 const files = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
-console.log(`fuzz: FUZZ_RUNS=${runs}${process.env.FUZZ_SEED ? ` FUZZ_SEED=${process.env.FUZZ_SEED}` : ''}`);
+console.log(
+  `fuzz: FUZZ_RUNS=${runs}${process.env.FUZZ_SEED ? ` FUZZ_SEED=${process.env.FUZZ_SEED}` : ''}`,
+);
 const r = spawnSync(
   process.execPath,
-  [path.join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...(files.length ? files : ['tests/fuzz-']), '--testTimeout=0', '--hookTimeout=60000', ...flags],
+  [
+    path.join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+    'run',
+    ...(files.length ? files : ['tests/fuzz-']),
+    '--testTimeout=0',
+    '--hookTimeout=60000',
+    ...flags,
+  ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, FUZZ_RUNS: runs } },
 );
 process.exitCode = r.status ?? 1;

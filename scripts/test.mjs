@@ -43,12 +43,14 @@ function fail(note) {
 
 function hasBrowserTests(dir) {
   if (!existsSync(dir)) return false;
-  if (existsSync(path.join(dir, 'browser')) && statSync(path.join(dir, 'browser')).isDirectory()) return true;
-  const walk = (d) => readdirSync(d, { withFileTypes: true }).some((e) => {
-    if (e.name === 'node_modules') return false;
-    const full = path.join(d, e.name);
-    return e.isDirectory() ? walk(full) : e.name.endsWith('.browser.test.ts');
-  });
+  if (existsSync(path.join(dir, 'browser')) && statSync(path.join(dir, 'browser')).isDirectory())
+    return true;
+  const walk = (d) =>
+    readdirSync(d, { withFileTypes: true }).some((e) => {
+      if (e.name === 'node_modules') return false;
+      const full = path.join(d, e.name);
+      return e.isDirectory() ? walk(full) : e.name.endsWith('.browser.test.ts');
+    });
   return walk(dir);
 }
 
@@ -100,7 +102,15 @@ if (!existsSync(vitestBin)) {
 } else {
   const vt = spawnSync(
     process.execPath,
-    [vitestBin, 'run', '--reporter=default', '--reporter=json', `--reporter=${runReporter}`, `--outputFile=${path.relative(root, reportFile)}`, ...extraArgs],
+    [
+      vitestBin,
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--reporter=${runReporter}`,
+      `--outputFile=${path.relative(root, reportFile)}`,
+      ...extraArgs,
+    ],
     { cwd: root, stdio: 'inherit', env: process.env },
   );
   const exit = vt.error ? `could not start: ${vt.error.message}` : `exit ${vt.status ?? vt.signal}`;
@@ -108,13 +118,17 @@ if (!existsSync(vitestBin)) {
   try {
     report = JSON.parse(readFileSync(reportFile, 'utf8'));
   } catch (err) {
-    const why = err && err.code === 'ENOENT' ? 'no JSON report was written' : `the JSON report is unreadable (${err.message})`;
+    const why =
+      err && err.code === 'ENOENT'
+        ? 'no JSON report was written'
+        : `the JSON report is unreadable (${err.message})`;
     fail(`vitest (${exit}): ${why}; counting the run as one failure`);
   }
   if (report) {
     passed += report.numPassedTests ?? 0;
     failed += report.numFailedTests ?? 0;
-    if ((report.numFailedTests ?? 0) > 0) notes.push(`FAILED: ${report.numFailedTests} vitest test(s)`);
+    if ((report.numFailedTests ?? 0) > 0)
+      notes.push(`FAILED: ${report.numFailedTests} vitest test(s)`);
     for (const file of report.testResults ?? []) {
       const rel = path.relative(root, file.name ?? '?');
       const results = file.assertionResults ?? [];
@@ -123,7 +137,9 @@ if (!existsSync(vitestBin)) {
       // A suite can fail with no failing test: it did not load, or a hook/teardown threw.
       if (file.status === 'failed' && !results.some((a) => a.status === 'failed')) {
         const firstLine = String(file.message || 'suite failed').split('\n')[0];
-        fail(`${rel}: suite failed ${results.length === 0 ? 'to load' : 'outside its tests'}: ${firstLine}`);
+        fail(
+          `${rel}: suite failed ${results.length === 0 ? 'to load' : 'outside its tests'}: ${firstLine}`,
+        );
       }
     }
     let run;
@@ -137,7 +153,10 @@ if (!existsSync(vitestBin)) {
     const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
     if (skipped > 0) notes.push(`note: ${skipped} test(s) skipped or todo (not counted)`);
     // Unhandled errors and the like fail vitest without failing a test: never read that as a pass.
-    if (vt.status !== 0 && failed === failedBefore) fail(`vitest ${exit} although its report shows no failure (unhandled error? see the output above)`);
+    if (vt.status !== 0 && failed === failedBefore)
+      fail(
+        `vitest ${exit} although its report shows no failure (unhandled error? see the output above)`,
+      );
   }
 }
 

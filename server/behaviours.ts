@@ -117,15 +117,22 @@ export function defineStandardBehaviours(node: Node, log: (line: string) => void
   );
 
   const Ref = z.custom<ActorRef>((v) => typeof v === 'object' && v !== null);
-  node.define('linker', z.object({ to: Ref, trap: z.boolean().optional(), report: Ref.optional() }), async (self, args: { to: ActorRef; trap?: boolean; report?: ActorRef }) => {
-    if (args.trap) self.trapExit(true);
-    self.link(args.to);
-    for (;;) {
-      const m = await self.receive();
-      log(`linker ${self.ref.key} got ${(m as { type?: string }).type ?? 'message'}: ${JSON.stringify((m as { reason?: unknown }).reason)}`);
-      if (args.trap) (args.report ?? args.to).send({ trapped: (m as { reason?: unknown }).reason });
-    }
-  });
+  node.define(
+    'linker',
+    z.object({ to: Ref, trap: z.boolean().optional(), report: Ref.optional() }),
+    async (self, args: { to: ActorRef; trap?: boolean; report?: ActorRef }) => {
+      if (args.trap) self.trapExit(true);
+      self.link(args.to);
+      for (;;) {
+        const m = await self.receive();
+        log(
+          `linker ${self.ref.key} got ${(m as { type?: string }).type ?? 'message'}: ${JSON.stringify((m as { reason?: unknown }).reason)}`,
+        );
+        if (args.trap)
+          (args.report ?? args.to).send({ trapped: (m as { reason?: unknown }).reason });
+      }
+    },
+  );
 
   node.define('chunk', ChunkArgs, async (_self, args: z.infer<typeof ChunkArgs>) => {
     const f = MAP_FUNCTIONS[args.fn];
@@ -138,13 +145,24 @@ export function defineStandardBehaviours(node: Node, log: (line: string) => void
     const refs: ActorRef[] = [];
     for (let i = 0, k = 0; i < args.items.length; i += size, k++) {
       const items = args.items.slice(i, i + size);
-      refs.push(await self.spawnOn(nodes[k % nodes.length], 'chunk', { fn: args.fn, items, index: k }, { monitor: true }));
+      refs.push(
+        await self.spawnOn(
+          nodes[k % nodes.length],
+          'chunk',
+          { fn: args.fn, items, index: k },
+          { monitor: true },
+        ),
+      );
     }
     const parts: number[][] = [];
     for (let left = refs.length; left > 0; left--) {
       const down = await self.receive(isDown);
-      const { reason, result } = down as { reason: unknown; result?: { index: number; out: number[] } };
-      if (reason !== 'normal' || !result) throw new Error(`a chunk failed: ${JSON.stringify(reason)}`);
+      const { reason, result } = down as {
+        reason: unknown;
+        result?: { index: number; out: number[] };
+      };
+      if (reason !== 'normal' || !result)
+        throw new Error(`a chunk failed: ${JSON.stringify(reason)}`);
       parts[result.index] = result.out;
     }
     return parts.flat();
@@ -186,22 +204,35 @@ export function defineProbeBehaviours(node: Node): void {
     'inspector',
     undefined,
     behaviour({
-      schema: z.union([z.object({ op: z.literal('whereis'), name: z.string() }), z.object({ op: z.literal('peers') })]),
+      schema: z.union([
+        z.object({ op: z.literal('whereis'), name: z.string() }),
+        z.object({ op: z.literal('peers') }),
+      ]),
       handle: (m, _s: undefined, ctx) => {
-        ctx.reply(m.op === 'whereis' ? (ctx.node.whereis(m.name) ?? null) : ctx.node.peers().sort());
+        ctx.reply(
+          m.op === 'whereis' ? (ctx.node.whereis(m.name) ?? null) : ctx.node.peers().sort(),
+        );
       },
     }),
   );
 
-  node.define('watcher', z.object({ target: Ref, report: Ref }), async (self, args: { target: ActorRef; report: ActorRef }) => {
-    self.monitor(args.target);
-    const down = await self.receive(downOf(args.target));
-    args.report.send({ down: down.reason, result: down.result });
-  });
+  node.define(
+    'watcher',
+    z.object({ target: Ref, report: Ref }),
+    async (self, args: { target: ActorRef; report: ActorRef }) => {
+      self.monitor(args.target);
+      const down = await self.receive(downOf(args.target));
+      args.report.send({ down: down.reason, result: down.result });
+    },
+  );
 
   node.define(
     'source',
-    z.object({ to: Ref, count: z.number().int().min(0).max(10_000_000), burst: z.number().int().positive().optional() }),
+    z.object({
+      to: Ref,
+      count: z.number().int().min(0).max(10_000_000),
+      burst: z.number().int().positive().optional(),
+    }),
     async (_self, args: { to: ActorRef; count: number; burst?: number }) => {
       const burst = args.burst ?? 1000;
       for (let seq = 0; seq < args.count; seq++) {
@@ -219,7 +250,10 @@ export function defineProbeBehaviours(node: Node): void {
     z.object({ expect: z.number().int().min(0), report: Ref.optional() }),
     behaviour({
       schema: z.union([Item, z.object({ op: z.literal('stats') })]),
-      init: (args: { expect: number; report?: ActorRef }) => ({ ...args, stats: { received: 0, outOfOrder: 0, badPayload: 0, lastSeq: -1 } as SinkStats }),
+      init: (args: { expect: number; report?: ActorRef }) => ({
+        ...args,
+        stats: { received: 0, outOfOrder: 0, badPayload: 0, lastSeq: -1 } as SinkStats,
+      }),
       handle: (m, s, ctx) => {
         if ('op' in m) {
           ctx.reply(s.stats);

@@ -24,13 +24,21 @@ const stamp = (): string => new Date().toISOString().slice(11, 23);
 /** The log for `format`. */
 export function createCliLog(format: LogFormat): CliLog {
   if (format === 'json') {
-    const emit = (stream: NodeJS.WriteStream, level: string, msg: string | undefined, fields: Record<string, unknown> = {}): void => {
-      stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, ...(msg === undefined ? {} : { msg }), ...fields })}\n`);
+    const emit = (
+      stream: NodeJS.WriteStream,
+      level: string,
+      msg: string | undefined,
+      fields: Record<string, unknown> = {},
+    ): void => {
+      stream.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level, ...(msg === undefined ? {} : { msg }), ...fields })}\n`,
+      );
     };
     return {
       format,
       info: (msg, fields) => emit(process.stdout, 'info', msg, fields),
-      listening: (node, addresses) => emit(process.stdout, 'info', undefined, { event: 'listening', node, addresses }),
+      listening: (node, addresses) =>
+        emit(process.stdout, 'info', undefined, { event: 'listening', node, addresses }),
       out: (text, fields) => emit(process.stdout, 'info', text, fields),
       error: (msg, fields) => emit(process.stderr, 'error', msg, fields),
     };

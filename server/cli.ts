@@ -64,7 +64,6 @@ export function exitCodeFor(code: ErrorCode | undefined): number {
   }
 }
 
-
 const options = {
   name: { type: 'string' },
   listen: { type: 'string' },
@@ -90,13 +89,19 @@ const options = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Opts = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+type Opts = ReturnType<
+  typeof parseArgs<{ options: typeof options; allowPositionals: true }>
+>['values'];
 
 /** Where the output goes; text until `--log` is parsed. */
 let log: CliLog = createCliLog('text');
 
 /** Print `message` and exit with `code` (default: usage). */
-function fail(message: string, code: number = EXIT.usage, fields: Record<string, unknown> = {}): never {
+function fail(
+  message: string,
+  code: number = EXIT.usage,
+  fields: Record<string, unknown> = {},
+): never {
   log.error(message, { exit: code, ...fields });
   process.exit(code);
 }
@@ -105,14 +110,21 @@ function fail(message: string, code: number = EXIT.usage, fields: Record<string,
 function failWith(what: string, err: unknown): never {
   const code = (err as TroupeError | undefined)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  fail(`${what}: ${code ? `${code} ${message}` : message}`, exitCodeFor(code), code ? { code } : {});
+  fail(
+    `${what}: ${code ? `${code} ${message}` : message}`,
+    exitCodeFor(code),
+    code ? { code } : {},
+  );
 }
 
 /** The package's version, from the package.json above this file (sources or dist/). */
 function version(): string {
   for (const up of ['../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'troupe' && pkg.version) return pkg.version;
     } catch {
       // not there: try one level up
@@ -124,7 +136,8 @@ function version(): string {
 function secretOf(o: Opts): string {
   const fromEnv = o['secret-env'] ? process.env[o['secret-env']] : process.env.TROUPE_SECRET;
   const secret = o.secret ?? fromEnv;
-  if (!secret) fail('a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable');
+  if (!secret)
+    fail('a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable');
   return secret;
 }
 
@@ -156,21 +169,68 @@ const JOIN_WAIT_MS = 10_000;
  * with `client`, so does finding no seed reachable (exit 5), instead of waiting for names that
  * will never appear.
  */
-async function startNode(rt: Runtime, o: Opts, defaultName: string | undefined, client = false): Promise<Node> {
+async function startNode(
+  rt: Runtime,
+  o: Opts,
+  defaultName: string | undefined,
+  client = false,
+): Promise<Node> {
   const quiet = !!o.quiet;
   const node = rt.core.createNode({
     name: o.name ?? defaultName,
     secret: secretOf(o),
     transports: [rt.createTcpTransport({ listen: o.listen ?? '127.0.0.1:0' })],
-    heartbeatTimeout: o['heartbeat-timeout'] ? int(o['heartbeat-timeout'], 2500, 'heartbeat-timeout') : undefined,
+    heartbeatTimeout: o['heartbeat-timeout']
+      ? int(o['heartbeat-timeout'], 2500, 'heartbeat-timeout')
+      : undefined,
     autoConnect: !o['no-auto-connect'],
   });
   rt.behaviours.defineStandardBehaviours(node, (line) => log.info(line));
-  node.events.on('linkUp', (e) => !quiet && log.info(`link up: ${e.node} (${e.label})`, { event: 'linkUp', node: e.node, label: e.label }));
-  node.events.on('linkDown', (e) => !quiet && log.info(`link down: ${e.node} (${e.reason})`, { event: 'linkDown', node: e.node, reason: e.reason }));
-  node.events.on('nodeDown', (e) => !quiet && log.info(`node down: ${e.node} (${e.reason})`, { event: 'nodeDown', node: e.node, reason: e.reason }));
-  node.events.on('protocolError', (e) => log.info(`refused: ${e.error.code} ${e.error.message}`, { event: 'protocolError', code: e.error.code }));
-  node.events.on('actorCrashed', (e) => !quiet && log.info(`actor ${e.ref.key} crashed: ${e.reason.name}: ${e.reason.message}`, { event: 'actorCrashed', actor: e.ref.key }));
+  node.events.on(
+    'linkUp',
+    (e) =>
+      !quiet &&
+      log.info(`link up: ${e.node} (${e.label})`, {
+        event: 'linkUp',
+        node: e.node,
+        label: e.label,
+      }),
+  );
+  node.events.on(
+    'linkDown',
+    (e) =>
+      !quiet &&
+      log.info(`link down: ${e.node} (${e.reason})`, {
+        event: 'linkDown',
+        node: e.node,
+        reason: e.reason,
+      }),
+  );
+  node.events.on(
+    'nodeDown',
+    (e) =>
+      !quiet &&
+      log.info(`node down: ${e.node} (${e.reason})`, {
+        event: 'nodeDown',
+        node: e.node,
+        reason: e.reason,
+      }),
+  );
+  node.events.on('protocolError', (e) =>
+    log.info(`refused: ${e.error.code} ${e.error.message}`, {
+      event: 'protocolError',
+      code: e.error.code,
+    }),
+  );
+  node.events.on(
+    'actorCrashed',
+    (e) =>
+      !quiet &&
+      log.info(`actor ${e.ref.key} crashed: ${e.reason.name}: ${e.reason.message}`, {
+        event: 'actorCrashed',
+        actor: e.ref.key,
+      }),
+  );
   const addrs = await node.listen();
   // Tests and scripts read this line.
   log.listening(node.id, addrs);
@@ -178,12 +238,18 @@ async function startNode(rt: Runtime, o: Opts, defaultName: string | undefined, 
     const address = seed.includes('://') ? seed : `tcp://${seed}`;
     try {
       const peer = await node.join(address);
-      if (!quiet) log.info(`joined through ${peer} (${address})`, { event: 'joined', node: peer, address });
+      if (!quiet)
+        log.info(`joined through ${peer} (${address})`, { event: 'joined', node: peer, address });
     } catch (err) {
       const e = err as TroupeError;
-      log.info(`cannot join ${address}: ${e.code} ${e.message}`, { event: 'joinFailed', address, code: e.code });
+      log.info(`cannot join ${address}: ${e.code} ${e.message}`, {
+        event: 'joinFailed',
+        address,
+        code: e.code,
+      });
       // A wrong secret or protocol never heals by waiting.
-      if (e.code === 'UNAUTHORIZED' || e.code === 'VERSION_MISMATCH') failWith(`refused by ${address}`, e);
+      if (e.code === 'UNAUTHORIZED' || e.code === 'VERSION_MISMATCH')
+        failWith(`refused by ${address}`, e);
       throw err;
     }
   });
@@ -196,7 +262,16 @@ async function startNode(rt: Runtime, o: Opts, defaultName: string | undefined, 
         (e: AggregateError) => e.errors[0] as unknown,
       ),
       new Promise<unknown>((resolve) => {
-        timer = setTimeout(() => resolve(new rt.core.TroupeError('TRANSPORT_CLOSED', `no seed answered within ${JOIN_WAIT_MS} ms`)), JOIN_WAIT_MS);
+        timer = setTimeout(
+          () =>
+            resolve(
+              new rt.core.TroupeError(
+                'TRANSPORT_CLOSED',
+                `no seed answered within ${JOIN_WAIT_MS} ms`,
+              ),
+            ),
+          JOIN_WAIT_MS,
+        );
       }),
     ]);
     clearTimeout(timer);
@@ -222,7 +297,10 @@ async function whereis(node: Node, name: string, ms = 10_000): Promise<ActorRef>
   for (;;) {
     const ref = node.whereis(name);
     if (ref) return ref;
-    if (Date.now() > until) fail(`no actor is registered as "${name}" in the cluster after ${ms} ms`, EXIT.failed, { code: 'NO_ACTOR' });
+    if (Date.now() > until)
+      fail(`no actor is registered as "${name}" in the cluster after ${ms} ms`, EXIT.failed, {
+        code: 'NO_ACTOR',
+      });
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -236,7 +314,8 @@ async function main(argv: string[]): Promise<void> {
   }
   const { values: o, positionals } = parsed;
   if (o.log !== undefined) {
-    if (!(LOG_FORMATS as readonly string[]).includes(o.log)) fail(`--log must be one of ${LOG_FORMATS.join(', ')}`);
+    if (!(LOG_FORMATS as readonly string[]).includes(o.log))
+      fail(`--log must be one of ${LOG_FORMATS.join(', ')}`);
     log = createCliLog(o.log as LogFormat);
   }
   if (o.version) {
@@ -272,8 +351,14 @@ async function main(argv: string[]): Promise<void> {
       node.spawn(
         async (self) => {
           for (;;) {
-            const m = await self.receive(z.object({ ping: z.number(), from: z.custom<ActorRef>() }));
-            log.info(`pong: got ping ${m.ping} from ${m.from.node}`, { event: 'ping', ping: m.ping, from: m.from.node });
+            const m = await self.receive(
+              z.object({ ping: z.number(), from: z.custom<ActorRef>() }),
+            );
+            log.info(`pong: got ping ${m.ping} from ${m.from.node}`, {
+              event: 'ping',
+              ping: m.ping,
+              from: m.from.node,
+            });
             m.from.send({ pong: m.ping });
           }
         },
@@ -292,12 +377,18 @@ async function main(argv: string[]): Promise<void> {
           pong.send({ ping: i, from: self.ref });
           const m = await self.receive(z.object({ pong: z.number() }), { timeout: 5000 });
           const ms = performance.now() - t0;
-          log.info(`ping: got pong ${m.pong} from ${pong.node} in ${ms.toFixed(2)} ms`, { event: 'pong', pong: m.pong, from: pong.node, ms });
+          log.info(`ping: got pong ${m.pong} from ${pong.node} in ${ms.toFixed(2)} ms`, {
+            event: 'pong',
+            pong: m.pong,
+            from: pong.node,
+            ms,
+          });
         }
       });
       const down = await node.waitDown(player);
       await node.shutdown();
-      if (down.reason !== 'normal') failWith('ping failed', (down.reason as { error?: unknown }).error ?? down.reason);
+      if (down.reason !== 'normal')
+        failWith('ping failed', (down.reason as { error?: unknown }).error ?? down.reason);
       process.exit(EXIT.ok);
     }
 
@@ -313,7 +404,9 @@ async function main(argv: string[]): Promise<void> {
       await whereis(node, 'logger');
       let count: unknown;
       try {
-        count = await node.call('logger', rest.join(' ') || 'hello from another process', { timeout: 5000 });
+        count = await node.call('logger', rest.join(' ') || 'hello from another process', {
+          timeout: 5000,
+        });
       } catch (err) {
         failWith('log failed', err);
       }
@@ -348,20 +441,31 @@ async function main(argv: string[]): Promise<void> {
       await new Promise((r) => setTimeout(r, 300)); // let gossip connect the rest of the cluster
       const nodes = node.peers().length ? node.peers() : [node.id];
       const fn = (o.fn ?? 'fib') as keyof typeof MAP_FUNCTIONS;
-      if (!(fn in MAP_FUNCTIONS)) fail(`--fn must be one of ${Object.keys(MAP_FUNCTIONS).join(', ')}`);
+      if (!(fn in MAP_FUNCTIONS))
+        fail(`--fn must be one of ${Object.keys(MAP_FUNCTIONS).join(', ')}`);
       const n = int(o.n, 30, 'n');
       const items = Array.from({ length: n }, (_, i) => i + 1);
       const t0 = performance.now();
       const boss = node.spawn(async (self) => {
         // Erlangen's pattern: spawn remotely with a monitor, receive the DOWN carrying the result.
-        const ref = await self.spawnOn(first ?? node.id, 'pmap', { fn, items, nodes }, { monitor: true });
+        const ref = await self.spawnOn(
+          first ?? node.id,
+          'pmap',
+          { fn, items, nodes },
+          { monitor: true },
+        );
         const { reason, result } = await self.receive(rt.core.downOf(ref), { timeout: 60_000 });
         return { reason, result };
       });
       const down = await node.waitDown(boss);
       const { reason, result } = (down.result ?? {}) as { reason?: unknown; result?: number[] };
-      if (reason !== 'normal') log.info(`pmap failed: ${JSON.stringify(reason ?? down.reason)}`, { event: 'failed' });
-      else log.info(`pmap ${fn} over 1..${n} on ${nodes.join(', ')} in ${(performance.now() - t0).toFixed(1)} ms: ${JSON.stringify(result)}`, { event: 'done', result });
+      if (reason !== 'normal')
+        log.info(`pmap failed: ${JSON.stringify(reason ?? down.reason)}`, { event: 'failed' });
+      else
+        log.info(
+          `pmap ${fn} over 1..${n} on ${nodes.join(', ')} in ${(performance.now() - t0).toFixed(1)} ms: ${JSON.stringify(result)}`,
+          { event: 'done', result },
+        );
       await node.shutdown();
       process.exit(reason === 'normal' ? EXIT.ok : EXIT.failed);
     }

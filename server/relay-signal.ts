@@ -16,7 +16,12 @@ export interface PeerServerOptions {
   /** Let clients list peer ids (`GET <path>/<key>/peers`). @default true */
   allowDiscovery?: boolean;
   /** CORS origins the PeerServer's HTTP API answers (the `cors` package's `origin` option). @default true (any) */
-  corsOrigin?: boolean | string | RegExp | (string | RegExp)[] | ((origin: string | undefined, cb: (err: Error | null, allow?: boolean) => void) => void);
+  corsOrigin?:
+    | boolean
+    | string
+    | RegExp
+    | (string | RegExp)[]
+    | ((origin: string | undefined, cb: (err: Error | null, allow?: boolean) => void) => void);
 }
 
 /** A PeerServer bound to an http server: route requests and upgrades under `path` to it. */
@@ -41,9 +46,16 @@ export interface AttachedPeerServer {
  * use `{ host, port, path, key }` of that server.
  * @throws {TroupeError} `MISSING_PACKAGE` when the optional packages `peer` or `ws` are not installed.
  */
-export async function attachPeerServer(server: http.Server, options: PeerServerOptions = {}): Promise<AttachedPeerServer> {
+export async function attachPeerServer(
+  server: http.Server,
+  options: PeerServerOptions = {},
+): Promise<AttachedPeerServer> {
   const [{ ExpressPeerServer }, { WebSocketServer }] = await Promise.all([
-    importOptional('peer', 'the relay (its PeerServer for WebRTC signalling)', () => import('peer')),
+    importOptional(
+      'peer',
+      'the relay (its PeerServer for WebRTC signalling)',
+      () => import('peer'),
+    ),
     importOptional('ws', 'the relay', () => import('ws')),
   ]);
   const path = (options.path ?? '/peerjs').replace(/\/+$/, '') || '/';
@@ -63,7 +75,12 @@ export async function attachPeerServer(server: http.Server, options: PeerServerO
   // the app already has, so its own mount handler changes nothing, and the PeerServer starts.
   const own = app as unknown as Record<'request' | 'response' | 'engines' | 'settings', object>;
   const proto = (o: object): object => Object.getPrototypeOf(o) as object;
-  app.emit('mount', { request: proto(own.request), response: proto(own.response), engines: proto(own.engines), settings: proto(own.settings) });
+  app.emit('mount', {
+    request: proto(own.request),
+    response: proto(own.response),
+    engines: proto(own.engines),
+    settings: proto(own.settings),
+  });
   const prefix = path === '/' ? '/' : `${path}/`;
   const owns = (url: string): boolean => {
     const pathname = url.split('?')[0];

@@ -117,7 +117,11 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 function isLoopbackOrigin(origin: string): boolean {
   try {
     const u = new URL(origin);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && LOOPBACK_HOSTS.has(u.hostname) && u.origin === origin;
+    return (
+      (u.protocol === 'http:' || u.protocol === 'https:') &&
+      LOOPBACK_HOSTS.has(u.hostname) &&
+      u.origin === origin
+    );
   } catch {
     return false;
   }
@@ -135,15 +139,25 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   if (!options.secret) throw new TroupeError('UNAUTHORIZED', 'a relay needs the cluster secret');
   const { host: listenHost, port: listenPort } = parseHostPort(options.listen ?? '127.0.0.1:0');
   const browserSecret = options.browserSecret ?? crypto.randomBytes(24).toString('base64url');
-  if (browserSecret === options.secret) throw new TroupeError('UNAUTHORIZED', 'the browser secret must differ from the cluster secret');
+  if (browserSecret === options.secret)
+    throw new TroupeError('UNAUTHORIZED', 'the browser secret must differ from the cluster secret');
   const ttl = options.credentialTtl ?? 3_600_000;
   const tokenKey = crypto.randomBytes(32);
-  const peerKey = options.peerKey ?? crypto.randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x');
+  const peerKey =
+    options.peerKey ??
+    crypto
+      .randomBytes(9)
+      .toString('base64url')
+      .replace(/[^A-Za-z0-9]/g, 'x');
   const allowAny = options.allowOrigins?.includes('*') ?? false;
   const allowed = new Set(options.allowOrigins ?? []);
   const originOk = (origin: string | undefined): boolean =>
-    origin === undefined || allowAny || (options.allowOrigins ? allowed.has(origin) : isLoopbackOrigin(origin));
-  const publicHost = options.publicHost ?? (listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost);
+    origin === undefined ||
+    allowAny ||
+    (options.allowOrigins ? allowed.has(origin) : isLoopbackOrigin(origin));
+  const publicHost =
+    options.publicHost ??
+    (listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost);
 
   const server = http.createServer();
   // Every socket, so close() can end them all: an upgrade that arrives while the node shuts down
@@ -154,11 +168,20 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     socket.once('close', () => sockets.delete(socket));
   });
   let port = 0;
-  const hostPart = publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
-  const hosts = new Set([...LOOPBACK_HOSTS, listenHost, publicHost, hostPart, ...(options.allowHosts ?? [])]);
-  const hostOk = (host: string | undefined): boolean => !!host && (hosts.has(host.replace(/:\d+$/, '')) || hosts.has(host));
+  const hostPart =
+    publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
+  const hosts = new Set([
+    ...LOOPBACK_HOSTS,
+    listenHost,
+    publicHost,
+    hostPart,
+    ...(options.allowHosts ?? []),
+  ]);
+  const hostOk = (host: string | undefined): boolean =>
+    !!host && (hosts.has(host.replace(/:\d+$/, '')) || hosts.has(host));
 
-  const sign = (expiresAt: number): string => crypto.createHmac('sha256', tokenKey).update(String(expiresAt)).digest('base64url');
+  const sign = (expiresAt: number): string =>
+    crypto.createHmac('sha256', tokenKey).update(String(expiresAt)).digest('base64url');
   const tokenValid = (token: string | null): boolean => {
     if (!token) return false;
     const dot = token.indexOf('.');
@@ -179,7 +202,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     server,
     path: '/troupe',
     secret: browserSecret,
-    verifyClient: ({ origin, url: u, req }) => originOk(origin) && hostOk(req.headers.host) && tokenValid(u.searchParams.get('token')),
+    verifyClient: ({ origin, url: u, req }) =>
+      originOk(origin) && hostOk(req.headers.host) && tokenValid(u.searchParams.get('token')),
   });
   const node = createNode({
     ...options.node,
@@ -205,7 +229,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     relay: node.id,
     links: node.linkStats().map((l) => ({
       node: l.node,
-      transport: l.label.startsWith('websocket') || /^wss?:/.test(l.label) ? 'websocket' : (/^([a-z]+):\/\//.exec(l.label)?.[1] ?? 'unknown'),
+      transport:
+        l.label.startsWith('websocket') || /^wss?:/.test(l.label)
+          ? 'websocket'
+          : (/^([a-z]+):\/\//.exec(l.label)?.[1] ?? 'unknown'),
       label: l.label,
       addresses: node.addressesOf(l.node),
     })),
@@ -216,47 +243,78 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   server.on('request', (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (peerServer.owns(path)) return peerServer.handle(req, res);
-    if (path === '/troupe/credential' || path === '/troupe/peers') return gated(req, res, () => (path === '/troupe/credential' ? credential() : peersView()));
-    if (path === '/troupe') return void res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required: the troupe WebSocket endpoint');
+    if (path === '/troupe/credential' || path === '/troupe/peers')
+      return gated(req, res, () => (path === '/troupe/credential' ? credential() : peersView()));
+    if (path === '/troupe')
+      return void res
+        .writeHead(426, { 'Content-Type': 'text/plain' })
+        .end('Upgrade Required: the troupe WebSocket endpoint');
     if (path === '/') {
       return void res
         .writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' })
-        .end(`troupe relay ${node.id}\n  GET /troupe/credential   a page's credential (allowed origins only)\n  GET /troupe/peers        nodes behind this relay\n  WS  /troupe              troupe links for pages\n  /peerjs                  PeerServer (WebRTC signalling)\n`);
+        .end(
+          `troupe relay ${node.id}\n  GET /troupe/credential   a page's credential (allowed origins only)\n  GET /troupe/peers        nodes behind this relay\n  WS  /troupe              troupe links for pages\n  /peerjs                  PeerServer (WebRTC signalling)\n`,
+        );
     }
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
   });
 
   /** Answer a gated JSON endpoint: allowed Origin (with CORS), allowed Host, no cross-site request without Origin. */
-  const gated = (req: http.IncomingMessage, res: http.ServerResponse, body: () => unknown): void => {
+  const gated = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: () => unknown,
+  ): void => {
     const origin = req.headers.origin;
     const crossSite = origin === undefined && req.headers['sec-fetch-site'] === 'cross-site';
     if (!hostOk(req.headers.host) || !originOk(origin) || crossSite) {
-      res.writeHead(403, { 'Content-Type': 'text/plain', Vary: 'Origin' }).end('Forbidden: origin or host not allowed');
+      res
+        .writeHead(403, { 'Content-Type': 'text/plain', Vary: 'Origin' })
+        .end('Forbidden: origin or host not allowed');
       return;
     }
-    const cors: Record<string, string> = origin ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' } : { Vary: 'Origin' };
+    const cors: Record<string, string> = origin
+      ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
+      : { Vary: 'Origin' };
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'GET', 'Access-Control-Max-Age': '600' }).end();
+      res
+        .writeHead(204, {
+          ...cors,
+          'Access-Control-Allow-Methods': 'GET',
+          'Access-Control-Max-Age': '600',
+        })
+        .end();
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...cors, Allow: 'GET' }).end();
       return;
     }
-    res.writeHead(200, { ...cors, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(body()));
+    res
+      .writeHead(200, { ...cors, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+      .end(JSON.stringify(body()));
   };
 
   // The PeerServer's upgrades; the WebSocket transport takes /troupe itself and leaves the rest.
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/troupe') return;
-    if (peerServer.owns(path) && originOk(req.headers.origin) && hostOk(req.headers.host)) return peerServer.handleUpgrade(req, socket, head);
+    if (peerServer.owns(path) && originOk(req.headers.origin) && hostOk(req.headers.host))
+      return peerServer.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new TroupeError('TRANSPORT_CLOSED', `cannot listen on ${options.listen}: ${err.message}`, { cause: err })));
+      server.once('error', (err) =>
+        reject(
+          new TroupeError(
+            'TRANSPORT_CLOSED',
+            `cannot listen on ${options.listen}: ${err.message}`,
+            { cause: err },
+          ),
+        ),
+      );
       server.listen(listenPort, listenHost, () => resolve());
     });
     server.on('error', () => {});
@@ -292,7 +350,6 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       })()),
   };
 }
-
 
 /** The options `troupe relay` reads (a subset of the CLI's parsed options). */
 export interface RelayCliOptions {
@@ -338,14 +395,22 @@ export const RELAY_HELP = `troupe relay --listen HOST:PORT --secret S [options]
 `;
 
 /** `troupe relay …`: start a relay and print where it listens; Ctrl-C stops it. */
-export async function runRelay(o: RelayCliOptions, argv: string[] = [], out: CliLog = createCliLog('text')): Promise<Relay> {
+export async function runRelay(
+  o: RelayCliOptions,
+  argv: string[] = [],
+  out: CliLog = createCliLog('text'),
+): Promise<Relay> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(RELAY_HELP);
     process.exit(0);
   }
-  const secret = o.secret ?? (o['secret-env'] ? process.env[o['secret-env']] : process.env.TROUPE_SECRET);
+  const secret =
+    o.secret ?? (o['secret-env'] ? process.env[o['secret-env']] : process.env.TROUPE_SECRET);
   if (!secret) {
-    out.error('a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable', { exit: 2 });
+    out.error(
+      'a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable',
+      { exit: 2 },
+    );
     process.exit(2);
   }
   const num = (v: string | undefined, what: string): number | undefined => {
@@ -374,12 +439,38 @@ export async function runRelay(o: RelayCliOptions, argv: string[] = [], out: Cli
   });
   const { node } = relay;
   const quiet = !!o.quiet;
-  node.events.on('linkUp', (e) => !quiet && out.info(`link up: ${e.node} (${e.label})`, { event: 'linkUp', node: e.node, label: e.label }));
-  node.events.on('linkDown', (e) => !quiet && out.info(`link down: ${e.node} (${e.reason})`, { event: 'linkDown', node: e.node, reason: e.reason }));
-  node.events.on('protocolError', (e) => out.info(`refused: ${e.error.code} ${e.error.message}`, { event: 'protocolError', code: e.error.code }));
+  node.events.on(
+    'linkUp',
+    (e) =>
+      !quiet &&
+      out.info(`link up: ${e.node} (${e.label})`, {
+        event: 'linkUp',
+        node: e.node,
+        label: e.label,
+      }),
+  );
+  node.events.on(
+    'linkDown',
+    (e) =>
+      !quiet &&
+      out.info(`link down: ${e.node} (${e.reason})`, {
+        event: 'linkDown',
+        node: e.node,
+        reason: e.reason,
+      }),
+  );
+  node.events.on('protocolError', (e) =>
+    out.info(`refused: ${e.error.code} ${e.error.message}`, {
+      event: 'protocolError',
+      code: e.error.code,
+    }),
+  );
   // Tests and scripts read this line.
   out.listening(node.id, node.addresses);
-  out.out(`relay ${relay.url} (credential ${relay.url}/troupe/credential, PeerServer ${relay.url}/peerjs)`, { event: 'relay', url: relay.url });
+  out.out(
+    `relay ${relay.url} (credential ${relay.url}/troupe/credential, PeerServer ${relay.url}/peerjs)`,
+    { event: 'relay', url: relay.url },
+  );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -29,7 +29,10 @@ export interface StatusPage {
  * const page = await serveStatusPage(createDistributor(node));
  * console.log(`status page: ${page.url}`);
  */
-export async function serveStatusPage(dist: Distributor, options: StatusPageOptions = {}): Promise<StatusPage> {
+export async function serveStatusPage(
+  dist: Distributor,
+  options: StatusPageOptions = {},
+): Promise<StatusPage> {
   const host = options.host ?? '127.0.0.1';
   const clients = new Set<http.ServerResponse>();
   const snapshot = (): string => JSON.stringify(dist.status() satisfies DistributorStatus);
@@ -45,10 +48,13 @@ export async function serveStatusPage(dist: Distributor, options: StatusPageOpti
   // Changes come in bursts (a thousand jobs): coalesce them to one push per 100 ms.
   const offChange = dist.onChange(() => {
     if (pending || clients.size === 0) return;
-    pending = setTimeout(() => {
-      pending = undefined;
-      push();
-    }, Math.max(0, 100 - (Date.now() - lastPush)));
+    pending = setTimeout(
+      () => {
+        pending = undefined;
+        push();
+      },
+      Math.max(0, 100 - (Date.now() - lastPush)),
+    );
   });
   const ticker = setInterval(push, options.interval ?? 1000);
 
@@ -59,11 +65,19 @@ export async function serveStatusPage(dist: Distributor, options: StatusPageOpti
       return;
     }
     if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(PAGE);
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+        .end(PAGE);
     } else if (path === '/status.json') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(snapshot());
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(snapshot());
     } else if (path === '/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
       res.write(`retry: 1000\ndata: ${snapshot()}\n\n`);
       clients.add(res);
       req.on('close', () => clients.delete(res));

@@ -19,7 +19,14 @@
 // - monitors: the agent spawns victims on other nodes with a monitor and kills some; each
 //   monitor must fire exactly once (a killed or finished victim, or `noconnection`).
 // - calls: every call started must settle (answer or error), none left pending.
-import { behaviour, isDown, type ActorRef, type Down, type Node, type TroupeError } from '../core/index.ts';
+import {
+  behaviour,
+  isDown,
+  type ActorRef,
+  type Down,
+  type Node,
+  type TroupeError,
+} from '../core/index.ts';
 
 /** How much traffic one node makes. */
 export interface WorkloadOptions {
@@ -105,7 +112,8 @@ export interface Report {
 }
 
 type Stream = { i: string; e: number; s: number };
-const isStream = (m: unknown): m is Stream => typeof m === 'object' && m !== null && 'i' in m && 'e' in m && 's' in m;
+const isStream = (m: unknown): m is Stream =>
+  typeof m === 'object' && m !== null && 'i' in m && 'e' in m && 's' in m;
 
 /** Install the workload on `node`: behaviours, workers, the agent and the control actor `ctl:<id>`. */
 export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORKLOAD): void {
@@ -118,7 +126,16 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
     violations: 0,
     violationSamples: [],
     calls: { started: 0, settled: 0, ok: 0, failed: {} },
-    agent: { spawned: 0, spawnFailed: {}, killed: 0, firedTwice: 0, notFired: 0, notFiredSamples: [], unknownDowns: 0, reasons: {} },
+    agent: {
+      spawned: 0,
+      spawnFailed: {},
+      killed: 0,
+      firedTwice: 0,
+      notFired: 0,
+      notFiredSamples: [],
+      unknownDowns: 0,
+      reasons: {},
+    },
     deadLetters: {},
     deadLetterSamples: [],
     actors: 0,
@@ -130,7 +147,10 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
   };
   node.events.on('deadLetter', (e) => {
     report.deadLetters[e.reason] = (report.deadLetters[e.reason] ?? 0) + 1;
-    if (report.deadLetterSamples.length < 10) report.deadLetterSamples.push(`${e.reason} ${e.to} ${JSON.stringify(e.message)?.slice(0, 80)}`);
+    if (report.deadLetterSamples.length < 10)
+      report.deadLetterSamples.push(
+        `${e.reason} ${e.to} ${JSON.stringify(e.message)?.slice(0, 80)}`,
+      );
   });
 
   // --- Workers: check streams, answer calls.
@@ -149,9 +169,11 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
           const rec = (report.received[m.i] ??= {});
           rec[m.e] = (rec[m.e] ?? 0) + 1;
           if (st === undefined) {
-            if (m.s !== 0) violation(`${m.i}→${self.ref.key}: first message e${m.e} s${m.s} (expected s0)`);
+            if (m.s !== 0)
+              violation(`${m.i}→${self.ref.key}: first message e${m.e} s${m.s} (expected s0)`);
           } else if (m.e === st.e) {
-            if (m.s !== st.s + 1) violation(`${m.i}→${self.ref.key}: e${m.e} s${m.s} after s${st.s}`);
+            if (m.s !== st.s + 1)
+              violation(`${m.i}→${self.ref.key}: e${m.e} s${m.s} after s${st.s}`);
           } else if (m.e > st.e) {
             if (m.s !== 0) violation(`${m.i}→${self.ref.key}: new epoch e${m.e} starts at s${m.s}`);
           } else {
@@ -241,17 +263,25 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
       handle: (m: unknown, _s: undefined, ctx) => {
         if (m !== 'tick' || !running || !spawnTargets.length) return;
         for (let k = 0; k < opts.spawnsPerTick && live.size < opts.maxVictims; k++) {
-          const lifeMs = Math.random() < 0.5 ? 200 + Math.random() * 2000 : 20_000 + Math.random() * 40_000;
-          ctx.spawnOn(pick(spawnTargets), 'soak-victim', { lifeMs }, { monitor: true, timeout: opts.callTimeout }).then(
-            (ref) => {
-              report.agent.spawned++;
-              spawned.add(ref.key);
-              if (!fired.has(ref.key)) live.set(ref.key, ref);
-            },
-            (err: TroupeError) => {
-              report.agent.spawnFailed[err.code] = (report.agent.spawnFailed[err.code] ?? 0) + 1;
-            },
-          );
+          const lifeMs =
+            Math.random() < 0.5 ? 200 + Math.random() * 2000 : 20_000 + Math.random() * 40_000;
+          ctx
+            .spawnOn(
+              pick(spawnTargets),
+              'soak-victim',
+              { lifeMs },
+              { monitor: true, timeout: opts.callTimeout },
+            )
+            .then(
+              (ref) => {
+                report.agent.spawned++;
+                spawned.add(ref.key);
+                if (!fired.has(ref.key)) live.set(ref.key, ref);
+              },
+              (err: TroupeError) => {
+                report.agent.spawnFailed[err.code] = (report.agent.spawnFailed[err.code] ?? 0) + 1;
+              },
+            );
         }
         if (live.size > opts.maxVictims / 2 && Math.random() < 0.5) {
           const [key, ref] = pick([...live]);
@@ -285,7 +315,12 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
             allWorkers = m.workers!;
             streamTo = m.streamTo!;
             spawnTargets = m.spawnOn!;
-            for (const t of streamTo) if (!epoch.has(t.node)) epoch.set(t.node, t.direct ? (direct.has(t.node) ? 1 : 0) : node.isReachable(t.node) ? 1 : 0);
+            for (const t of streamTo)
+              if (!epoch.has(t.node))
+                epoch.set(
+                  t.node,
+                  t.direct ? (direct.has(t.node) ? 1 : 0) : node.isReachable(t.node) ? 1 : 0,
+                );
             for (const address of m.join ?? []) void node.join(address).catch(() => {});
             self.reply('ok');
             break;
@@ -326,7 +361,8 @@ export function installWorkload(node: Node, opts: WorkloadOptions = DEFAULT_WORK
               if (f > 1) twice++;
               if (f === 0) {
                 notFired++;
-                if (report.agent.notFiredSamples.length < 10) report.agent.notFiredSamples.push(key);
+                if (report.agent.notFiredSamples.length < 10)
+                  report.agent.notFiredSamples.push(key);
               }
             }
             report.agent.firedTwice = twice;

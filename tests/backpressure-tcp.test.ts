@@ -24,7 +24,13 @@ afterEach(async () => {
 });
 
 function tcpNode(name: string, options: NodeOptions = {}): Node {
-  const n = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], autoConnect: false, ...options });
+  const n = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    autoConnect: false,
+    ...options,
+  });
   nodes.push(n);
   return n;
 }
@@ -52,7 +58,10 @@ describe('flow control over TCP', () => {
     // Memory: queue (2 Mi chars) + the transport's buffer (~256 KiB) + the proxy's and the kernel's
     // buffers + a 1000-message mailbox is a few MB; 1M messages held would be ≥ 200 MB.
     const bound = 48e6;
-    expect(probe.peakGrowth, `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`).toBeLessThan(bound);
+    expect(
+      probe.peakGrowth,
+      `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`,
+    ).toBeLessThan(bound);
     console.log(
       `[flow/slow network] sent ${N}: delivered ${seen.delivered}, overflow at sender ${deadA.overflow}, mailbox-full ${deadB['mailbox-full']}; ` +
         `peak queued ${peakQueued} chars; peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)}, ${probe.samples} samples)`,
@@ -72,7 +81,10 @@ describe('flow control over TCP', () => {
     // Defaults: at most 16 Mi chars queued in the link plus 1 MiB in the socket, and a
     // 1000-message mailbox; 1M messages held would be ≥ 200 MB.
     const bound = 96e6;
-    expect(probe.peakGrowth, `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`).toBeLessThan(bound);
+    expect(
+      probe.peakGrowth,
+      `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`,
+    ).toBeLessThan(bound);
     console.log(
       `[flow/slow consumer] sent ${N}: delivered ${seen.delivered}, overflow at sender ${deadA.overflow ?? 0}, mailbox-full ${deadB['mailbox-full']}; ` +
         `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`,

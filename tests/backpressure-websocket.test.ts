@@ -23,8 +23,18 @@ afterEach(async () => {
 describe('flow control over WebSocket', () => {
   it('a relay pushing to a page on a slow network: the relay holds then drops, memory stays bounded, every message is accounted for, in order', async () => {
     const flow = { highWaterMark: 256 * 1024, maxLinkQueue: 2 * 1024 * 1024, autoConnect: false };
-    const relay = createNode({ name: 'ws-relay', secret: 'ws-bp', transports: [createWebSocketServerTransport()], ...flow });
-    const page = createNode({ name: 'ws-page', secret: 'ws-bp', transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })], ...flow });
+    const relay = createNode({
+      name: 'ws-relay',
+      secret: 'ws-bp',
+      transports: [createWebSocketServerTransport()],
+      ...flow,
+    });
+    const page = createNode({
+      name: 'ws-page',
+      secret: 'ws-bp',
+      transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })],
+      ...flow,
+    });
     nodes.push(relay, page);
     const [address] = await relay.listen(); // ws://127.0.0.1:PORT/troupe
     const url = new URL(address);
@@ -32,7 +42,12 @@ describe('flow control over WebSocket', () => {
     proxies.push(proxy);
     proxy.throttle(1_000_000);
     await page.connect(`ws://${proxy.hostPort}${url.pathname}`);
-    await waitFor(() => relay.peers().includes('ws-page'), 'the relay to see the page', 10_000, () => relay.peers().join());
+    await waitFor(
+      () => relay.peers().includes('ws-page'),
+      'the relay to see the page',
+      10_000,
+      () => relay.peers().join(),
+    );
     const downs: string[] = [];
     relay.events.on('linkDown', (e) => downs.push(e.reason));
     const run = await flood(relay, page, N);
@@ -40,7 +55,10 @@ describe('flow control over WebSocket', () => {
 
     expectHeldThenDropped(run, N, flow.maxLinkQueue, downs);
     const bound = 48e6;
-    expect(probe.peakGrowth, `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`).toBeLessThan(bound);
+    expect(
+      probe.peakGrowth,
+      `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`,
+    ).toBeLessThan(bound);
     console.log(
       `[flow/websocket] sent ${N}: delivered ${seen.delivered}, overflow at the relay ${deadRelay.overflow}, mailbox-full ${deadPage['mailbox-full']}; ` +
         `peak queued ${peakQueued} chars; peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`,

@@ -34,7 +34,9 @@ describe('flow control over a worker link', () => {
     const flow = { highWaterMark: 1024 * 1024, maxLinkQueue: 4 * 1024 * 1024 };
     const main = createNode({ name: 'bw-main', ...flow });
     nodes.push(main);
-    const worker = new Worker(bootstrap, { workerData: { entry, name: 'bw-worker', maxMailbox: 1000, spinMs: 1 } });
+    const worker = new Worker(bootstrap, {
+      workerData: { entry, name: 'bw-worker', maxMailbox: 1000, spinMs: 1 },
+    });
     workers.push(worker);
     await spawnWorkerNode(main, worker);
     const deadMain: Record<string, number> = {};
@@ -50,7 +52,10 @@ describe('flow control over a worker link', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     };
-    await until(() => main.whereis('consumer') !== undefined && main.whereis('stats') !== undefined, 'the worker to register its actors');
+    await until(
+      () => main.whereis('consumer') !== undefined && main.whereis('stats') !== undefined,
+      'the worker to register its actors',
+    );
     const consumer = main.whereis('consumer')!;
     // While the link is congested a call is refused at once (MAILBOX_FULL): ask again shortly.
     const stats = async (): Promise<Stats> => {
@@ -71,7 +76,10 @@ describe('flow control over a worker link', () => {
       const end = Math.min(N, seq + 1000);
       for (; seq < end; seq++) consumer.send({ seq, pad: PAD });
       const s = main.linkStats()[0];
-      if (!s) throw new Error(`no link at seq ${seq}: ${JSON.stringify({ downs, peers: main.peers(), deadMain })}`);
+      if (!s)
+        throw new Error(
+          `no link at seq ${seq}: ${JSON.stringify({ downs, peers: main.peers(), deadMain })}`,
+        );
       peakBacklog = Math.max(peakBacklog, s.backlog);
       peakQueued = Math.max(peakQueued, s.queued);
       await new Promise((r) => setImmediate(r));
@@ -81,7 +89,10 @@ describe('flow control over a worker link', () => {
     let last: Stats = await stats();
     const deadline = Date.now() + 40_000;
     while (last.delivered + last.mailboxFull + (deadMain.overflow ?? 0) < N) {
-      if (Date.now() > deadline) throw new Error(`not everything accounted for: ${JSON.stringify({ last, deadMain, link: main.linkStats()[0] })}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `not everything accounted for: ${JSON.stringify({ last, deadMain, link: main.linkStats()[0] })}`,
+        );
       await new Promise((r) => setTimeout(r, 200));
       last = await stats();
     }
@@ -99,7 +110,10 @@ describe('flow control over a worker link', () => {
     expect(peakQueued).toBeLessThanOrEqual(flow.maxLinkQueue + 1024);
     // Sending side: queue (4 Mi chars) + what was posted and not yet read; 1M messages held would be ≥ 200 MB.
     const bound = 64e6;
-    expect(probe.peakGrowth, `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`).toBeLessThan(bound);
+    expect(
+      probe.peakGrowth,
+      `peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)})`,
+    ).toBeLessThan(bound);
     console.log(
       `[flow/worker] sent ${N}: delivered ${last.delivered}, overflow at sender ${deadMain.overflow ?? 0}, mailbox-full in the worker ${last.mailboxFull}; ` +
         `peak backlog ${peakBacklog} chars, peak queued ${peakQueued} chars; peak retained growth ${mb(probe.peakGrowth)} (bound ${mb(bound)}); worker heap ${mb(last.heapUsed)}`,

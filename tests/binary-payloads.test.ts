@@ -51,7 +51,10 @@ function sink(node: Node): { ref: ActorRef; got: Promise<unknown> } {
 async function sendAcross(a: Node, b: Node): Promise<void> {
   const { ref, got } = sink(b);
   a.send(ref, { tag: 'one MiB', data: payload });
-  const m = (await within(got, 'the 1 MiB message arrives', 30_000)) as { tag: string; data: Uint8Array };
+  const m = (await within(got, 'the 1 MiB message arrives', 30_000)) as {
+    tag: string;
+    data: Uint8Array;
+  };
   expect(m.tag).toBe('one MiB');
   expect(m.data).toBeInstanceOf(Uint8Array);
   expect(m.data.length).toBe(MiB);
@@ -62,12 +65,15 @@ async function sendAcross(a: Node, b: Node): Promise<void> {
 function stringChars(m: unknown): number {
   if (typeof m === 'string') return m.length;
   if (Array.isArray(m)) return m.reduce((s: number, x) => s + stringChars(x), 0);
-  if (typeof m === 'object' && m !== null) return Object.values(m).reduce((s: number, x) => s + stringChars(x), 0);
+  if (typeof m === 'object' && m !== null)
+    return Object.values(m).reduce((s: number, x) => s + stringChars(x), 0);
   return 0;
 }
 
 /** Count the characters of the strings `target.postMessage` is handed. */
-function countPosts(target: { postMessage(m: unknown, ...rest: never[]): void }): { chars: number } {
+function countPosts(target: { postMessage(m: unknown, ...rest: never[]): void }): {
+  chars: number;
+} {
   const c = { chars: 0 };
   const post = target.postMessage;
   target.postMessage = function (this: unknown, m: unknown, ...rest: never[]) {
@@ -78,12 +84,21 @@ function countPosts(target: { postMessage(m: unknown, ...rest: never[]): void })
 }
 
 describe('binary payloads: the codec', () => {
-  const codec = new Codec(() => {
-    throw new Error('no refs here');
-  }, { maxDepth: 64 });
+  const codec = new Codec(
+    () => {
+      throw new Error('no refs here');
+    },
+    { maxDepth: 64 },
+  );
 
   it('round-trips Uint8Array, Buffer and ArrayBuffer values at ~1 character per byte', () => {
-    const value = { u8: payload, buf: Buffer.from([10, 11, 0, 255]), ab: new Uint8Array([1, 10, 11, 12]).buffer, nested: [{ x: new Uint8Array(0) }], d: new Date(5) };
+    const value = {
+      u8: payload,
+      buf: Buffer.from([10, 11, 0, 255]),
+      ab: new Uint8Array([1, 10, 11, 12]).buffer,
+      nested: [{ x: new Uint8Array(0) }],
+      d: new Date(5),
+    };
     const text = codec.encode(value);
     expect(text[0]).toBe('b');
     expect(text.includes('\n')).toBe(false);
@@ -110,7 +125,10 @@ describe('binary payloads: the codec', () => {
       good.slice(0, -3) + '\u000b\u0009\u0001', // bad escape
       good.replace('"json":{"a":0}', '"json":{"a":7}'), // an index past the attachments
     ];
-    for (const p of bad) expect(() => codec.decode(p), JSON.stringify(p.slice(0, 40))).toThrowError(expect.objectContaining({ code: 'INVALID_MESSAGE' }));
+    for (const p of bad)
+      expect(() => codec.decode(p), JSON.stringify(p.slice(0, 40))).toThrowError(
+        expect.objectContaining({ code: 'INVALID_MESSAGE' }),
+      );
   });
 
   it('TCP framing sends a byte-string frame as Latin-1 and reads it back', () => {
@@ -130,7 +148,11 @@ describe('binary payloads: 1 MiB across each transport', () => {
   const makeNode = useNodes();
   const results: Record<string, string> = {};
   afterAll(() => {
-    console.log(`binary payloads, 1 MiB random Uint8Array:\n${Object.entries(results).map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
+    console.log(
+      `binary payloads, 1 MiB random Uint8Array:\n${Object.entries(results)
+        .map(([k, v]) => `  ${k}: ${v}`)
+        .join('\n')}`,
+    );
   });
 
   it('memory', async () => {
@@ -156,7 +178,11 @@ describe('binary payloads: 1 MiB across each transport', () => {
   });
 
   it('TCP: wire bytes ~1x', async () => {
-    const b = makeNode({ name: 'b', secret: 's', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const b = makeNode({
+      name: 'b',
+      secret: 's',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    });
     const [address] = await b.listen();
     const proxy = await createFaultProxy(address.replace('tcp://', ''));
     try {
@@ -178,7 +204,11 @@ describe('binary payloads: 1 MiB across each transport', () => {
     const url = new URL(address);
     const proxy: FaultProxy = await createFaultProxy(url.host);
     try {
-      const a = makeNode({ name: 'a', secret: 's', transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })] });
+      const a = makeNode({
+        name: 'a',
+        secret: 's',
+        transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })],
+      });
       await a.connect(`ws://${proxy.hostPort}${url.pathname}`);
       const before = proxy.forwarded.forward;
       await sendAcross(a, b);
@@ -192,9 +222,19 @@ describe('binary payloads: 1 MiB across each transport', () => {
 
   it('BroadcastChannel (structured clone)', async () => {
     const rnd = Math.random().toString(36).slice(2, 8);
-    const posted = countPosts(BroadcastChannel.prototype as unknown as { postMessage(m: unknown): void });
-    const a = makeNode({ name: `a-${rnd}`, secret: 's', transports: [createBroadcastChannelTransport({ id: `a-${rnd}` })] });
-    const b = makeNode({ name: `b-${rnd}`, secret: 's', transports: [createBroadcastChannelTransport({ id: `b-${rnd}` })] });
+    const posted = countPosts(
+      BroadcastChannel.prototype as unknown as { postMessage(m: unknown): void },
+    );
+    const a = makeNode({
+      name: `a-${rnd}`,
+      secret: 's',
+      transports: [createBroadcastChannelTransport({ id: `a-${rnd}` })],
+    });
+    const b = makeNode({
+      name: `b-${rnd}`,
+      secret: 's',
+      transports: [createBroadcastChannelTransport({ id: `b-${rnd}` })],
+    });
     await a.listen();
     const [address] = await b.listen();
     await a.connect(address);
@@ -215,7 +255,10 @@ describe('binary payloads: 1 MiB across each transport', () => {
       const proto = polyfill.RTCDataChannel.prototype as unknown as { send(d: unknown): void };
       const send = proto.send;
       proto.send = function (this: unknown, d: unknown) {
-        sentBytes += typeof d === 'string' ? Buffer.byteLength(d) : (d as ArrayBufferView | ArrayBuffer).byteLength;
+        sentBytes +=
+          typeof d === 'string'
+            ? Buffer.byteLength(d)
+            : (d as ArrayBufferView | ArrayBuffer).byteLength;
         return send.call(this, d);
       };
       server = await startPeerServer();
@@ -226,9 +269,17 @@ describe('binary payloads: 1 MiB across each transport', () => {
 
     it('binary data channel messages, wire bytes ~1x', async () => {
       const rnd = Math.random().toString(36).slice(2, 8);
-      const b = makeNode({ name: `b-${rnd}`, secret: 's', transports: [createWebRtcTransport({ signal: server.signal })] });
+      const b = makeNode({
+        name: `b-${rnd}`,
+        secret: 's',
+        transports: [createWebRtcTransport({ signal: server.signal })],
+      });
       const [address] = await b.listen();
-      const a = makeNode({ name: `a-${rnd}`, secret: 's', transports: [createWebRtcTransport({ signal: server.signal })] });
+      const a = makeNode({
+        name: `a-${rnd}`,
+        secret: 's',
+        transports: [createWebRtcTransport({ signal: server.signal })],
+      });
       await within(a.connect(address), 'a links to b over WebRTC', 20_000);
       const before = sentBytes;
       await sendAcross(a, b);

@@ -4,7 +4,11 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNode, type Connection, type Node } from '../core/index.ts';
-import { broadcastDiscovery, createBroadcastChannelTransport, type BroadcastChannelTransport } from '../adapters/broadcast-channel.ts';
+import {
+  broadcastDiscovery,
+  createBroadcastChannelTransport,
+  type BroadcastChannelTransport,
+} from '../adapters/broadcast-channel.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { eventually, within } from './dist-fixtures.ts';
 
@@ -23,7 +27,9 @@ runTransportContract('broadcast-channel', async () => {
 describe('broadcast-channel transport', () => {
   it('a dial to an id nobody listens on fails with TRANSPORT_CLOSED after connectTimeout', async () => {
     const t = createBroadcastChannelTransport({ connectTimeout: 200 });
-    await expect(t.connect(`bc://nobody-${rnd()}`)).rejects.toMatchObject({ code: 'TRANSPORT_CLOSED' });
+    await expect(t.connect(`bc://nobody-${rnd()}`)).rejects.toMatchObject({
+      code: 'TRANSPORT_CLOSED',
+    });
     expect(t.canConnect('bc://x')).toBe(true);
     expect(t.canConnect('tcp://127.0.0.1:1')).toBe(false);
     await t.close();
@@ -36,9 +42,21 @@ describe('broadcastDiscovery', () => {
     await Promise.all(nodes.splice(0).map((n) => n.shutdown()));
   });
 
-  const make = async (name: string, channel: string, secret = 'bc-secret', cluster = 'bc-test'): Promise<Node> => {
+  const make = async (
+    name: string,
+    channel: string,
+    secret = 'bc-secret',
+    cluster = 'bc-test',
+  ): Promise<Node> => {
     const t: BroadcastChannelTransport = createBroadcastChannelTransport({ id: name });
-    const node = createNode({ name, secret, transports: [t], discovery: broadcastDiscovery({ channel, cluster, interval: 200 }), heartbeatInterval: 200, heartbeatTimeout: 5000 });
+    const node = createNode({
+      name,
+      secret,
+      transports: [t],
+      discovery: broadcastDiscovery({ channel, cluster, interval: 200 }),
+      heartbeatInterval: 200,
+      heartbeatTimeout: 5000,
+    });
     nodes.push(node);
     expect(await node.listen()).toEqual([`bc://${name}`]);
     return node;
@@ -47,19 +65,27 @@ describe('broadcastDiscovery', () => {
   it('three nodes find and link each other with no seeds; calls cross; a node shutting down is seen leaving', async () => {
     const channel = `troupe:discovery:${rnd()}`;
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => make(`${n}-${rnd()}`, channel)));
-    await eventually(() => [a, b, c].every((n) => n.peers().length === 2), 'every node linked to the other two');
+    await eventually(
+      () => [a, b, c].every((n) => n.peers().length === 2),
+      'every node linked to the other two',
+    );
     expect(a.peers().sort()).toEqual([b.id, c.id].sort());
 
     c.spawn(
       async (self) => {
         for (;;) {
-          const m = await self.receive((x): x is { n: number } => typeof (x as { n?: unknown })?.n === 'number');
+          const m = await self.receive(
+            (x): x is { n: number } => typeof (x as { n?: unknown })?.n === 'number',
+          );
           self.reply(m.n * 2);
         }
       },
       { name: `doubler-${c.id}` },
     );
-    await eventually(() => a.whereis(`doubler-${c.id}`) !== undefined, 'the name registered on c known at a');
+    await eventually(
+      () => a.whereis(`doubler-${c.id}`) !== undefined,
+      'the name registered on c known at a',
+    );
     expect(await within(a.call(`doubler-${c.id}`, { n: 21 }), 'a call a → c', 5000)).toBe(42);
 
     const down = a.events.next('nodeDown', (e) => e.node === c.id);
@@ -90,13 +116,27 @@ describe('broadcastDiscovery', () => {
     const threads = names.map(
       (name) =>
         new Worker(new URL('./fixtures/tsx-worker.mjs', import.meta.url), {
-          workerData: { entry: new URL('./fixtures/bc-thread-worker.ts', import.meta.url).href, name, channel, secret: 'bc-secret' },
+          workerData: {
+            entry: new URL('./fixtures/bc-thread-worker.ts', import.meta.url).href,
+            name,
+            channel,
+            secret: 'bc-secret',
+          },
         }),
     );
     try {
-      await eventually(() => names.every((n) => main.peers().includes(n)), 'main linked to both threads', 20_000);
-      await eventually(() => main.whereis(`echo-${names[1]}`) !== undefined, 'the thread name known at main');
-      expect(await within(main.call(`echo-${names[1]}`, 'hi'), 'a call main → thread', 5000)).toEqual({ echo: 'hi', by: names[1] });
+      await eventually(
+        () => names.every((n) => main.peers().includes(n)),
+        'main linked to both threads',
+        20_000,
+      );
+      await eventually(
+        () => main.whereis(`echo-${names[1]}`) !== undefined,
+        'the thread name known at main',
+      );
+      expect(
+        await within(main.call(`echo-${names[1]}`, 'hi'), 'a call main → thread', 5000),
+      ).toEqual({ echo: 'hi', by: names[1] });
       const down = main.events.next('nodeDown', (e) => e.node === names[0]);
       await threads[0].terminate();
       await within(down, 'main sees the terminated thread down', 10_000);

@@ -79,7 +79,9 @@ describe('CallTable', () => {
     manual.advance(5000);
     const results = await Promise.allSettled(ps);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(500);
-    expect(results.filter((r) => r.status === 'rejected' && code(r.reason) === 'TIMEOUT')).toHaveLength(500);
+    expect(
+      results.filter((r) => r.status === 'rejected' && code(r.reason) === 'TIMEOUT'),
+    ).toHaveLength(500);
     expect(t.size).toBe(0);
     expect(manual.pending()).toBe(0);
   });
@@ -90,7 +92,9 @@ describe('CallTable', () => {
     const ids: number[] = [];
     // A slow call holds its slot while 10,000 more are opened (more than the 4096 slots).
     const slow = state(t.open('n', 60_000, (id) => void ids.push(id)));
-    const ps = Array.from({ length: 10_000 }, (_, i) => t.open('n', 60_000, (id) => void ids.push(id)).then((v) => expect(v).toBe(i)));
+    const ps = Array.from({ length: 10_000 }, (_, i) =>
+      t.open('n', 60_000, (id) => void ids.push(id)).then((v) => expect(v).toBe(i)),
+    );
     expect(t.size).toBe(10_001);
     for (let i = 10_000; i >= 1; i -= 2) t.settle(ids[i], true, i - 1);
     for (let i = 1; i <= 10_000; i += 2) t.settle(ids[i], true, i - 1);

@@ -8,16 +8,32 @@ import { SECRET, useCluster } from './helpers/cluster.ts';
 
 const cluster = useCluster();
 const CLI = fileURLToPath(new URL('../bin/troupe.mjs', import.meta.url));
-const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 /** Run `troupe args…` (bin/troupe.mjs, the sources through tsx) to its end; killed after `ms`. */
 function runCli(args: string[], ms = 90_000): Promise<{ code: number | null; lines: string[] }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: ms, killSignal: 'SIGKILL', env: { ...process.env, TROUPE_SECRET: '', NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number | string }).code ?? null) : 0;
-      const lines = [...stdout.split('\n'), ...stderr.split('\n').map((l) => (l ? `! ${l}` : l))].filter((l) => l !== '');
-      resolve({ code: typeof code === 'number' ? code : null, lines });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      {
+        timeout: ms,
+        killSignal: 'SIGKILL',
+        env: { ...process.env, TROUPE_SECRET: '', NODE_OPTIONS: '' },
+      },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number | string }).code ?? null) : 0;
+        const lines = [
+          ...stdout.split('\n'),
+          ...stderr.split('\n').map((l) => (l ? `! ${l}` : l)),
+        ].filter((l) => l !== '');
+        resolve({ code: typeof code === 'number' ? code : null, lines });
+      },
+    );
   });
 }
 
@@ -43,13 +59,37 @@ describe('troupe CLI', () => {
 
   it('a timed-out request exits 3; --log json prints one JSON object per line', async () => {
     const target = await cluster.start({ name: 'cli-sleepy' });
-    const r = await runCli(['request', '--seed', target.hostPort, '--secret', SECRET, '--ms', '3000', '--timeout', '200', '--log', 'json']);
+    const r = await runCli([
+      'request',
+      '--seed',
+      target.hostPort,
+      '--secret',
+      SECRET,
+      '--ms',
+      '3000',
+      '--timeout',
+      '200',
+      '--log',
+      'json',
+    ]);
     expect(r.code).toBe(3);
-    const objects = r.lines.filter((l) => !l.startsWith('! ')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const objects = r.lines
+      .filter((l) => !l.startsWith('! '))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(objects[0]).toMatchObject({ level: 'info', event: 'listening' });
     expect(objects.find((o) => o.event === 'failed')).toMatchObject({ code: 'TIMEOUT' });
     // And an answered request exits 0.
-    const ok = await runCli(['request', '--seed', target.hostPort, '--secret', SECRET, '--ms', '10', '--timeout', '10000']);
+    const ok = await runCli([
+      'request',
+      '--seed',
+      target.hostPort,
+      '--secret',
+      SECRET,
+      '--ms',
+      '10',
+      '--timeout',
+      '10000',
+    ]);
     expect(ok.lines.join('\n')).toMatch(/request answered/);
     expect(ok.code).toBe(0);
   }, 150_000);

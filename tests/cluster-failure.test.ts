@@ -30,7 +30,11 @@ function inbox(t: Node, pred: (m: unknown) => boolean): { ref: ActorRef; got: Pr
 
 async function startPair(): Promise<{ a: ChildNode; b: ChildNode; t: Node }> {
   const a = await cluster.start({ name: 'fail-a', heartbeatTimeout: HEARTBEAT_TIMEOUT });
-  const b = await cluster.start({ name: 'fail-b', heartbeatTimeout: HEARTBEAT_TIMEOUT, seeds: [a.hostPort] });
+  const b = await cluster.start({
+    name: 'fail-b',
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    seeds: [a.hostPort],
+  });
   const t = await cluster.node({ name: 'fail-test', heartbeatTimeout: HEARTBEAT_TIMEOUT });
   await t.join(a.address);
   await eventually(() => t.peers().includes('fail-b'), 'the test node to link to fail-b');
@@ -48,7 +52,10 @@ describe('node loss across processes', () => {
     const victim = await t.spawn(b.id, 'named', { name: 'fail-victim' });
     const sleeper = await t.spawn(b.id, 'sleeper');
     const aInspector = await t.spawn(a.id, 'inspector');
-    await eventually(async () => (await aInspector.call({ op: 'whereis', name: 'fail-victim' })) !== null, 'fail-a to see fail-victim');
+    await eventually(
+      async () => (await aInspector.call({ op: 'whereis', name: 'fail-victim' })) !== null,
+      'fail-a to see fail-victim',
+    );
 
     // Watchers in the test process: a monitor, a linked actor, a linked actor trapping exits.
     const monitored = t.waitDown(victim);
@@ -73,7 +80,11 @@ describe('node loss across processes', () => {
     const aLinker = await t.spawn(a.id, 'linker', { to: victim });
     const aLinkerDown = t.waitDown(aLinker);
     const fromATrapper = inbox(t, (m) => typeof m === 'object' && m !== null && 'trapped' in m);
-    const aTrapper = await t.spawn(a.id, 'linker', { to: victim, trap: true, report: fromATrapper.ref });
+    const aTrapper = await t.spawn(a.id, 'linker', {
+      to: victim,
+      trap: true,
+      report: fromATrapper.ref,
+    });
     const aTrapperDown = t.waitDown(aTrapper);
 
     // A call that is still pending when the node dies (it would answer after a minute).
@@ -95,8 +106,18 @@ describe('node loss across processes', () => {
         aLnk: aLinkerDown,
         aTrp: fromATrapper.got,
         call: pending,
-        goneHere: eventually(() => t.whereis('fail-victim') === undefined, 'fail-victim to vanish on the test node', 10_000, 10),
-        goneOnA: eventually(async () => (await aInspector.call({ op: 'whereis', name: 'fail-victim' })) === null, 'fail-victim to vanish on fail-a', 10_000, 10),
+        goneHere: eventually(
+          () => t.whereis('fail-victim') === undefined,
+          'fail-victim to vanish on the test node',
+          10_000,
+          10,
+        ),
+        goneOnA: eventually(
+          async () => (await aInspector.call({ op: 'whereis', name: 'fail-victim' })) === null,
+          'fail-victim to vanish on fail-a',
+          10_000,
+          10,
+        ),
       },
       () => killedAt,
       'every watcher to hear of the loss',
@@ -120,7 +141,10 @@ describe('node loss across processes', () => {
     await a.waitForLine(/node down: fail-b/, 'that fail-b is down', 5000, aMark);
 
     const slowest = Math.max(...Object.values(r).map((x) => x.after));
-    expect(slowest, `detection took ${slowest} ms; bound ${DETECTION_BOUND} ms`).toBeLessThanOrEqual(DETECTION_BOUND);
+    expect(
+      slowest,
+      `detection took ${slowest} ms; bound ${DETECTION_BOUND} ms`,
+    ).toBeLessThanOrEqual(DETECTION_BOUND);
 
     // The trapping linker on fail-a survived the exit signal: killing it now is what ends it
     // (had it died of the signal, its DOWN would say `noconnection`).
@@ -128,15 +152,29 @@ describe('node loss across processes', () => {
     expect((await within(aTrapperDown, 'the trapping linker to end', 5000)).reason).toBe('killed');
 
     // Restart under the same name and port; it joins through fail-a again.
-    const b2 = await cluster.start({ name: 'fail-b', listen: b.hostPort, heartbeatTimeout: HEARTBEAT_TIMEOUT, seeds: [a.hostPort] });
+    const b2 = await cluster.start({
+      name: 'fail-b',
+      listen: b.hostPort,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+      seeds: [a.hostPort],
+    });
     expect(b2.address).toBe(b.address);
-    await eventually(() => t.peers().includes('fail-b'), 'the test node to link to the restarted fail-b');
+    await eventually(
+      () => t.peers().includes('fail-b'),
+      'the test node to link to the restarted fail-b',
+    );
     expect(nodeEvents.at(-1)).toEqual({ node: 'fail-b', up: true });
     // The name is free again and can be taken by an actor of the new life; every node sees it.
     const victim2 = await t.spawn(b2.id, 'named', { name: 'fail-victim' });
-    await eventually(() => t.whereis('fail-victim')?.equals(victim2), 'the test node to see the new fail-victim');
+    await eventually(
+      () => t.whereis('fail-victim')?.equals(victim2),
+      'the test node to see the new fail-victim',
+    );
     await eventually(async () => {
-      const seen = (await aInspector.call({ op: 'whereis', name: 'fail-victim' })) as ActorRef | null;
+      const seen = (await aInspector.call({
+        op: 'whereis',
+        name: 'fail-victim',
+      })) as ActorRef | null;
       return seen?.equals(victim2);
     }, 'fail-a to see the new fail-victim');
     expect(await t.call('fail-victim', 'again')).toBe('again');
@@ -149,7 +187,10 @@ describe('node loss across processes', () => {
     const victim = await t.spawn(b.id, 'named', { name: 'stop-victim' });
     const sleeper = await t.spawn(b.id, 'sleeper');
     const aInspector = await t.spawn(a.id, 'inspector');
-    await eventually(async () => (await aInspector.call({ op: 'whereis', name: 'stop-victim' })) !== null, 'fail-a to see stop-victim');
+    await eventually(
+      async () => (await aInspector.call({ op: 'whereis', name: 'stop-victim' })) !== null,
+      'fail-a to see stop-victim',
+    );
     const fromAMonitor = inbox(t, (m) => typeof m === 'object' && m !== null && 'down' in m);
     await t.spawn(a.id, 'watcher', { target: victim, report: fromAMonitor.ref });
     const monitored = t.waitDown(victim);
@@ -168,7 +209,12 @@ describe('node loss across processes', () => {
         aMon: fromAMonitor.got,
         call: pending,
         down: linkDown,
-        goneOnA: eventually(async () => (await aInspector.call({ op: 'whereis', name: 'stop-victim' })) === null, 'stop-victim to vanish on fail-a', 10_000, 10),
+        goneOnA: eventually(
+          async () => (await aInspector.call({ op: 'whereis', name: 'stop-victim' })) === null,
+          'stop-victim to vanish on fail-a',
+          10_000,
+          10,
+        ),
       },
       () => frozenAt,
       'every watcher to hear of the silent node',
@@ -181,13 +227,21 @@ describe('node loss across processes', () => {
 
     // Only the heartbeat timeout can have noticed: the socket never closed.
     expect(down.value.reason).toBe('heartbeat timeout');
-    await a.waitForLine(/link down: fail-b \(heartbeat timeout\)/, 'its heartbeat timeout on fail-b', 5000, aMark);
+    await a.waitForLine(
+      /link down: fail-b \(heartbeat timeout\)/,
+      'its heartbeat timeout on fail-b',
+      5000,
+      aMark,
+    );
     expect(mon.value.reason).toBe('noconnection');
     expect(aMon.value).toEqual({ down: 'noconnection' });
     expect(call.value).toBe('NODE_DOWN');
     expect(t.whereis('stop-victim')).toBeUndefined();
     const slowest = Math.max(...Object.values(r).map((x) => x.after));
-    expect(slowest, `detection took ${slowest} ms; bound ${DETECTION_BOUND} ms`).toBeLessThanOrEqual(DETECTION_BOUND);
+    expect(
+      slowest,
+      `detection took ${slowest} ms; bound ${DETECTION_BOUND} ms`,
+    ).toBeLessThanOrEqual(DETECTION_BOUND);
     expect(b.exit).toBeUndefined(); // frozen, not dead: cleanup kills it
   }, 60_000);
 });

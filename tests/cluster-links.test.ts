@@ -20,9 +20,15 @@ describe('simultaneous dials over TCP', () => {
       a.define('echo', undefined, echo);
       b.define('echo', undefined, echo);
       // Each side starts calling the moment its own dial is up, on whichever link that is.
-      const calls = (from: typeof a, to: string) => Array.from({ length: 5 }, (_, i) => from.spawn(to, 'echo').then((r) => r.call(`${from.id}:${i}`)));
+      const calls = (from: typeof a, to: string) =>
+        Array.from({ length: 5 }, (_, i) =>
+          from.spawn(to, 'echo').then((r) => r.call(`${from.id}:${i}`)),
+        );
       const results = await within(
-        Promise.all([a.connect(b.addresses[0]).then(() => Promise.all(calls(a, b.id))), b.connect(a.addresses[0]).then(() => Promise.all(calls(b, a.id)))]),
+        Promise.all([
+          a.connect(b.addresses[0]).then(() => Promise.all(calls(a, b.id))),
+          b.connect(a.addresses[0]).then(() => Promise.all(calls(b, a.id))),
+        ]),
         `round ${round}: every call over the racing links to be answered`,
         10_000,
       );

@@ -23,26 +23,39 @@ describe('cluster formation over TCP (real processes)', () => {
     // The test process joins through the seed too, and gossip links it to every member.
     const t = await cluster.node({ name: 'mesh-test' });
     expect(await t.join(a.address)).toBe('mesh-a');
-    await eventually(() => ['mesh-a', 'mesh-b', 'mesh-c'].every((n) => t.peers().includes(n)), 'the test node to link to all three');
+    await eventually(
+      () => ['mesh-a', 'mesh-b', 'mesh-c'].every((n) => t.peers().includes(n)),
+      'the test node to link to all three',
+    );
 
     // Each child's own view: a direct link to both others.
     const inspectors = await Promise.all(children.map((ch) => t.spawn(ch.id, 'inspector')));
     for (const [i, ch] of children.entries()) {
       const others = children.filter((x) => x !== ch).map((x) => x.id);
-      const peers = await eventually(async () => {
-        const p = (await inspectors[i].call({ op: 'peers' })) as string[];
-        return others.every((o) => p.includes(o)) && p;
-      }, `${ch.name} to have direct links to ${others.join(', ')}`);
+      const peers = await eventually(
+        async () => {
+          const p = (await inspectors[i].call({ op: 'peers' })) as string[];
+          return others.every((o) => p.includes(o)) && p;
+        },
+        `${ch.name} to have direct links to ${others.join(', ')}`,
+      );
       expect(peers).toEqual(expect.arrayContaining([...others, 'mesh-test']));
     }
 
     // Register a name on b (a remote spawn of `named`, which registers itself in init).
     const service = await t.spawn(b.id, 'named', { name: 'mesh-service' });
     expect(service.node).toBe('mesh-b');
-    await eventually(() => t.whereis('mesh-service')?.equals(service), 'the test node to see mesh-service');
+    await eventually(
+      () => t.whereis('mesh-service')?.equals(service),
+      'the test node to see mesh-service',
+    );
     for (const [i, ch] of children.entries()) {
       const seen = await eventually(
-        async () => ((await inspectors[i].call({ op: 'whereis', name: 'mesh-service' })) as ActorRef | null) ?? undefined,
+        async () =>
+          ((await inspectors[i].call({
+            op: 'whereis',
+            name: 'mesh-service',
+          })) as ActorRef | null) ?? undefined,
         `${ch.name} to see mesh-service`,
       );
       expect(seen).toBeInstanceOf(ActorRef);
@@ -57,7 +70,10 @@ describe('cluster formation over TCP (real processes)', () => {
     const down = t.waitDown(service);
     service.exit('shutdown');
     expect((await down).reason).toBe('shutdown');
-    await eventually(() => t.whereis('mesh-service') === undefined, 'mesh-service to vanish on the test node');
+    await eventually(
+      () => t.whereis('mesh-service') === undefined,
+      'mesh-service to vanish on the test node',
+    );
     for (const [i, ch] of children.entries()) {
       await eventually(
         async () => (await inspectors[i].call({ op: 'whereis', name: 'mesh-service' })) === null,

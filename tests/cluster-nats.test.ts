@@ -23,12 +23,28 @@ describe('troupe on NATS, across processes', () => {
 
   const natsNode = (urls: string[], registry = true): Node => {
     const t = createNatsTransport({ servers: urls, connectOptions: { noRandomize: true } });
-    const node = createNode({ name: 'window', secret: SECRET, transports: [t], discovery: t.discovery, registry: registry ? t.registry() : undefined, heartbeatInterval: HB / 5, heartbeatTimeout: HB });
+    const node = createNode({
+      name: 'window',
+      secret: SECRET,
+      transports: [t],
+      discovery: t.discovery,
+      registry: registry ? t.registry() : undefined,
+      heartbeatInterval: HB / 5,
+      heartbeatTimeout: HB,
+    });
     nodes.push(node);
     return node;
   };
   const child = (name: string, urls: string[], extra: string[] = []): Promise<ChildNode> =>
-    cluster.script(name, FIXTURE, ['--name', name, '--servers', urls.join(','), '--heartbeat-timeout', String(HB), ...extra]);
+    cluster.script(name, FIXTURE, [
+      '--name',
+      name,
+      '--servers',
+      urls.join(','),
+      '--heartbeat-timeout',
+      String(HB),
+      ...extra,
+    ]);
 
   /** An actor on `node` monitoring `target`; every message it gets is pushed on the array. */
   const watcher = (node: Node, target: ActorRef): unknown[] => {
@@ -48,12 +64,19 @@ describe('troupe on NATS, across processes', () => {
     await me.listen();
     await eventually(() => me.peers().length === 3, 'the window sees the three processes', 15_000);
     for (const k of kids) await k.waitForLine(/^peers 3$/, 'three peers', 15_000);
-    const refs = await eventually(() => {
-      const r = kids.map((k) => me.whereis(`svc-${k.name}`));
-      return r.every(Boolean) ? (r as ActorRef[]) : undefined;
-    }, 'the three names', 10_000);
+    const refs = await eventually(
+      () => {
+        const r = kids.map((k) => me.whereis(`svc-${k.name}`));
+        return r.every(Boolean) ? (r as ActorRef[]) : undefined;
+      },
+      'the three names',
+      10_000,
+    );
     for (const [i, r] of refs.entries()) {
-      expect(await me.call(r, `hello ${i}`, { timeout: 5000 })).toEqual({ from: kids[i]!.id, m: `hello ${i}` });
+      expect(await me.call(r, `hello ${i}`, { timeout: 5000 })).toEqual({
+        from: kids[i]!.id,
+        m: `hello ${i}`,
+      });
     }
     const downs = watcher(me, refs[2]!);
     const others = watcher(me, refs[0]!);
@@ -67,10 +90,16 @@ describe('troupe on NATS, across processes', () => {
     await kids[0]!.waitForLine(/^nodeDown p3 /, 'p1 sees p3 down', HB * 3, m1);
     // A call to the dead node fails at once (no route, no link), not at its timeout.
     const c0 = Date.now();
-    const err = await me.call(refs[2]!, 'anyone?', { timeout: 8000 }).catch((e: { code?: string }) => e);
+    const err = await me
+      .call(refs[2]!, 'anyone?', { timeout: 8000 })
+      .catch((e: { code?: string }) => e);
     expect((err as { code: string }).code).toBe('NODE_DOWN');
     expect(Date.now() - c0).toBeLessThan(2000);
-    await eventually(() => me.whereis('svc-p3') === undefined, 'the dead node’s name removed', 5000);
+    await eventually(
+      () => me.whereis('svc-p3') === undefined,
+      'the dead node’s name removed',
+      5000,
+    );
     await new Promise((r) => setTimeout(r, HB));
     expect(downs).toHaveLength(1);
     expect(others).toHaveLength(0);
@@ -88,7 +117,15 @@ describe('troupe on NATS, across processes', () => {
     await eventually(() => me.peers().includes('f1'), 'linked to f1', 15_000);
     const ref = await eventually(() => me.whereis('svc-f1'), 'svc-f1', 10_000);
     const downs = watcher(me, ref);
-    await eventually(() => me.call(ref, 'up?', { timeout: 2000 }).then(() => true, () => undefined), 'a first call', 10_000);
+    await eventually(
+      () =>
+        me.call(ref, 'up?', { timeout: 2000 }).then(
+          () => true,
+          () => undefined,
+        ),
+      'a first call',
+      10_000,
+    );
     const t0 = Date.now();
     frozen.freeze();
     await eventually(() => downs.length > 0, 'DOWN for the frozen node', HB * 4);
@@ -117,14 +154,23 @@ describe('troupe on NATS, across processes', () => {
     ]);
     const me = natsNode([s2.url, s3.url, s1.url], false);
     await me.listen();
-    await eventually(() => me.peers().length === 3, 'the window sees the three processes (routes between servers)', 20_000);
+    await eventually(
+      () => me.peers().length === 3,
+      'the window sees the three processes (routes between servers)',
+      20_000,
+    );
     // No KV registry here (JetStream would need its own cluster): names gossip on the links.
-    const refs = await eventually(() => {
-      const r = kids.map((k) => me.whereis(`svc-${k.name}`));
-      return r.every(Boolean) ? (r as ActorRef[]) : undefined;
-    }, 'the three names', 10_000);
+    const refs = await eventually(
+      () => {
+        const r = kids.map((k) => me.whereis(`svc-${k.name}`));
+        return r.every(Boolean) ? (r as ActorRef[]) : undefined;
+      },
+      'the three names',
+      10_000,
+    );
     const downs = refs.map((r) => watcher(me, r));
-    for (const [i, r] of refs.entries()) expect(await me.call(r, i, { timeout: 5000 })).toEqual({ from: kids[i]!.id, m: i });
+    for (const [i, r] of refs.entries())
+      expect(await me.call(r, i, { timeout: 5000 })).toEqual({ from: kids[i]!.id, m: i });
     const q1 = kids[0]!;
     const m = q1.mark();
     await s1.kill();
@@ -132,7 +178,11 @@ describe('troupe on NATS, across processes', () => {
     // Calls to every process resume (to q1 as soon as it is linked again, maybe on a new link).
     for (const [i, r] of refs.entries()) {
       await eventually(
-        () => me.call(r, `again ${i}`, { timeout: 2000 }).then((v) => v, () => undefined),
+        () =>
+          me.call(r, `again ${i}`, { timeout: 2000 }).then(
+            (v) => v,
+            () => undefined,
+          ),
         `a call to ${kids[i]!.name} after the server loss`,
         20_000,
         200,

@@ -10,7 +10,9 @@ const COUNT = 100_000;
 
 /** A local actor that waits for the sink's report and ends with it. */
 function reportInbox(t: Node): { ref: ActorRef; report: Promise<SinkStats> } {
-  const ref = t.spawn(async (self) => self.receive((m) => typeof m === 'object' && m !== null && 'received' in m));
+  const ref = t.spawn(async (self) =>
+    self.receive((m) => typeof m === 'object' && m !== null && 'received' in m),
+  );
   return { ref, report: t.waitDown(ref).then((d) => d.result as SinkStats) };
 }
 
@@ -19,14 +21,24 @@ function reportInbox(t: Node): { ref: ActorRef; report: Promise<SinkStats> } {
  * source yields to the event loop every 1000, so the stream crosses many writes and reads).
  * Resolves with the sink's count once all arrived.
  */
-async function stream(t: Node, from: string, to: string): Promise<{ stats: SinkStats; sourceResult: unknown }> {
+async function stream(
+  t: Node,
+  from: string,
+  to: string,
+): Promise<{ stats: SinkStats; sourceResult: unknown }> {
   const inbox = reportInbox(t);
   const sink = await t.spawn(to, 'sink', { expect: COUNT, report: inbox.ref });
   const source = await t.spawn(from, 'source', { to: sink, count: COUNT, burst: 1000 });
   const sourceDown = t.waitDown(source);
-  const stats = await within(inbox.report, `${COUNT} messages to reach the sink on ${to}`, 60_000).catch(async (err: Error) => {
+  const stats = await within(
+    inbox.report,
+    `${COUNT} messages to reach the sink on ${to}`,
+    60_000,
+  ).catch(async (err: Error) => {
     // Say how far it got.
-    throw new Error(`${err.message}; sink stats: ${JSON.stringify(await sink.call({ op: 'stats' }).catch((e: Error) => e.message))}`);
+    throw new Error(
+      `${err.message}; sink stats: ${JSON.stringify(await sink.call({ op: 'stats' }).catch((e: Error) => e.message))}`,
+    );
   });
   const down = await within(sourceDown, 'the source to end', 10_000);
   expect(down.reason).toBe('normal');
@@ -59,11 +71,21 @@ describe('ordering and completeness across processes', () => {
     const t = await cluster.node({ name: 'relay-test', autoConnect: false, listen: false });
     await t.connect(relay.address);
     // The test node reaches both endpoints, through the relay only.
-    await eventually(() => t.isReachable('relay-e1') && t.isReachable('relay-e2'), 'the test node to learn the endpoints from the relay');
+    await eventually(
+      () => t.isReachable('relay-e1') && t.isReachable('relay-e2'),
+      'the test node to learn the endpoints from the relay',
+    );
     expect(t.peers()).toEqual(['relay-r']);
 
-    const [i1, i2, ir] = await Promise.all([t.spawn(e1.id, 'inspector'), t.spawn(e2.id, 'inspector'), t.spawn(relay.id, 'inspector')]);
-    await eventually(async () => ((await ir.call({ op: 'peers' })) as string[]).length === 3, 'the relay to link to both endpoints and the test node');
+    const [i1, i2, ir] = await Promise.all([
+      t.spawn(e1.id, 'inspector'),
+      t.spawn(e2.id, 'inspector'),
+      t.spawn(relay.id, 'inspector'),
+    ]);
+    await eventually(
+      async () => ((await ir.call({ op: 'peers' })) as string[]).length === 3,
+      'the relay to link to both endpoints and the test node',
+    );
     expect(await i1.call({ op: 'peers' })).toEqual(['relay-r']);
     expect(await i2.call({ op: 'peers' })).toEqual(['relay-r']);
 

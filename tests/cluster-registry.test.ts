@@ -15,10 +15,22 @@ async function viewOf(inspector: ActorRef, name: string): Promise<ActorRef | nul
 }
 
 /** Wait until every view (test nodes directly, children through their inspectors) sees `expected` as `name`. */
-async function allSee(name: string, expected: ActorRef, tests: Node[], inspectors: ActorRef[]): Promise<void> {
-  for (const t of tests) await eventually(() => t.whereis(name)?.equals(expected), `${t.id} to see ${name} as ${expected.key} (sees ${t.whereis(name)?.key})`);
+async function allSee(
+  name: string,
+  expected: ActorRef,
+  tests: Node[],
+  inspectors: ActorRef[],
+): Promise<void> {
+  for (const t of tests)
+    await eventually(
+      () => t.whereis(name)?.equals(expected),
+      `${t.id} to see ${name} as ${expected.key} (sees ${t.whereis(name)?.key})`,
+    );
   for (const i of inspectors) {
-    await eventually(async () => (await viewOf(i, name))?.equals(expected), `${i.node} to see ${name} as ${expected.key}`);
+    await eventually(
+      async () => (await viewOf(i, name))?.equals(expected),
+      `${i.node} to see ${name} as ${expected.key}`,
+    );
   }
 }
 
@@ -48,7 +60,11 @@ describe('cluster registry across processes', () => {
       return { ref, ended: () => ended };
     };
     const racers = [racer(a.id), racer(b.id)];
-    const [onA, onB] = await within(Promise.all(racers.map((r) => r.ref)), 'both spawns to answer', 10_000);
+    const [onA, onB] = await within(
+      Promise.all(racers.map((r) => r.ref)),
+      'both spawns to answer',
+      10_000,
+    );
     const endOf = (r: ActorRef) => racers[r.equals(onA) ? 0 : 1].ended();
 
     const winner = await eventually(() => t.whereis('race'), 'the test node to see a winner');
@@ -75,15 +91,38 @@ describe('cluster registry across processes', () => {
   test('partition and heal through a fault proxy: each side registers the same name; after the heal the lower node id wins on both sides', async () => {
     // part-a ← proxy ← part-b is the only path between the sides (no auto-connect anywhere); a
     // test node on each side watches it: part-t1 linked to part-a only, part-t2 to part-b only.
-    const a = await cluster.start({ name: 'part-a', autoConnect: false, heartbeatTimeout: HEARTBEAT_TIMEOUT });
+    const a = await cluster.start({
+      name: 'part-a',
+      autoConnect: false,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    });
     const proxy = await cluster.proxy(a.hostPort);
-    const b = await cluster.start({ name: 'part-b', autoConnect: false, heartbeatTimeout: HEARTBEAT_TIMEOUT, seeds: [proxy.hostPort] });
-    const t1 = await cluster.node({ name: 'part-t1', autoConnect: false, listen: false, heartbeatTimeout: HEARTBEAT_TIMEOUT });
-    const t2 = await cluster.node({ name: 'part-t2', autoConnect: false, listen: false, heartbeatTimeout: HEARTBEAT_TIMEOUT });
+    const b = await cluster.start({
+      name: 'part-b',
+      autoConnect: false,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+      seeds: [proxy.hostPort],
+    });
+    const t1 = await cluster.node({
+      name: 'part-t1',
+      autoConnect: false,
+      listen: false,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    });
+    const t2 = await cluster.node({
+      name: 'part-t2',
+      autoConnect: false,
+      listen: false,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    });
     await t1.connect(a.address);
     await t2.connect(b.address);
     const healed = async (what: string) => {
-      await eventually(() => t1.isReachable('part-b') && t2.isReachable('part-a'), `each side to reach the other (${what})`, 20_000);
+      await eventually(
+        () => t1.isReachable('part-b') && t2.isReachable('part-a'),
+        `each side to reach the other (${what})`,
+        20_000,
+      );
     };
     await healed('first link');
     const [ia, ib] = await Promise.all([t1.spawn(a.id, 'inspector'), t2.spawn(b.id, 'inspector')]);
@@ -92,7 +131,10 @@ describe('cluster registry across processes', () => {
     expect(proxy.accepted).toBe(1);
 
     // Partition 1: reset the link. Both sides see the other go down at once.
-    const lost1 = Promise.all([t1.events.next('nodeDown', (e) => e.node === 'part-b'), t2.events.next('nodeDown', (e) => e.node === 'part-a')]);
+    const lost1 = Promise.all([
+      t1.events.next('nodeDown', (e) => e.node === 'part-b'),
+      t2.events.next('nodeDown', (e) => e.node === 'part-a'),
+    ]);
     proxy.cut('reset');
     await within(lost1, 'both sides to lose the other', 10_000);
 
@@ -108,17 +150,28 @@ describe('cluster registry across processes', () => {
     await healed('after the reset');
     expect(proxy.accepted).toBe(2); // the new link, through the proxy
     await allSee('split', splitA, [t1, t2], [ia, ib]);
-    await b.waitForLine(/named actor got NAME_LOST/, 'the loser (on part-b) to get NAME_LOST', 10_000, bMark);
+    await b.waitForLine(
+      /named actor got NAME_LOST/,
+      'the loser (on part-b) to get NAME_LOST',
+      10_000,
+      bMark,
+    );
     // The loser lives on without the name.
     expect(await splitB.call('still here')).toBe('still here');
 
     // Partition 2: a silent cut (bytes held, sockets open) — only heartbeats notice. part-b
     // registers first this time; the rule, not the order, decides.
-    const lost2 = Promise.all([t1.events.next('nodeDown', (e) => e.node === 'part-b'), t2.events.next('nodeDown', (e) => e.node === 'part-a')]);
+    const lost2 = Promise.all([
+      t1.events.next('nodeDown', (e) => e.node === 'part-b'),
+      t2.events.next('nodeDown', (e) => e.node === 'part-a'),
+    ]);
     proxy.cut('blackhole');
     await within(lost2, 'both sides to declare the other down by heartbeat timeout', 15_000);
     // part-a's names vanished from part-b's half while it cannot reach part-a.
-    await eventually(() => t2.whereis('split') === undefined, 'split to vanish from part-t2 during the partition');
+    await eventually(
+      () => t2.whereis('split') === undefined,
+      'split to vanish from part-t2 during the partition',
+    );
     expect(await viewOf(ib, 'split')).toBeNull();
     const second2B = await t2.spawn(b.id, 'named', { name: 'split2' });
     await allSee('split2', second2B, [t2], [ib]);
@@ -131,7 +184,12 @@ describe('cluster registry across processes', () => {
     expect(proxy.accepted).toBe(3);
     await allSee('split2', second2A, [t1, t2], [ia, ib]);
     await allSee('split', splitA, [t1, t2], [ia, ib]);
-    await b.waitForLine(/named actor got NAME_LOST/, 'the second loser (on part-b) to get NAME_LOST', 10_000, bMark2);
+    await b.waitForLine(
+      /named actor got NAME_LOST/,
+      'the second loser (on part-b) to get NAME_LOST',
+      10_000,
+      bMark2,
+    );
     expect(await t2.call('split2', 'to the winner')).toBe('to the winner');
     // Still the only path: the two sides never linked directly.
     expect(await ia.call({ op: 'peers' })).toEqual(['part-b', 'part-t1']);

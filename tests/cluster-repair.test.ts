@@ -13,9 +13,19 @@ describe('mesh repair (real processes)', () => {
   it('a failed dial is retried once gossip is quiet: the mesh completes', async () => {
     const seed = await cluster.start({ name: 'rp-seed', heartbeatTimeout: 6000 });
     // b never dials on its own: only the test node's dial can link the two.
-    const b = await cluster.start({ name: 'rp-b', seeds: [seed.hostPort], heartbeatTimeout: 6000, autoConnect: false });
+    const b = await cluster.start({
+      name: 'rp-b',
+      seeds: [seed.hostPort],
+      heartbeatTimeout: 6000,
+      autoConnect: false,
+    });
     await seed.waitForLine(/link up: rp-b /, 'the seed links rp-b');
-    const t = await cluster.node({ name: 'rp-test', handshakeTimeout: 800, heartbeatTimeout: 6000, heartbeatInterval: 500 });
+    const t = await cluster.node({
+      name: 'rp-test',
+      handshakeTimeout: 800,
+      heartbeatTimeout: 6000,
+      heartbeatInterval: 500,
+    });
     const failures: string[] = [];
     t.events.on('linkDown', (e) => failures.push(`${e.node || e.label}: ${e.reason}`));
     b.freeze(); // the test node's dial to b (learned from the seed's gossip) times out in its handshake
@@ -25,14 +35,28 @@ describe('mesh repair (real processes)', () => {
     expect(t.peers()).not.toContain('rp-b');
     b.thaw();
     // Nothing gossips any more; the repair pass dials again (backoff ~1 s, pass every ~2 s).
-    await eventually(() => t.peers().includes('rp-b'), 'a direct link to rp-b made by the repair pass', 15_000);
+    await eventually(
+      () => t.peers().includes('rp-b'),
+      'a direct link to rp-b made by the repair pass',
+      15_000,
+    );
   });
 
   it('a node only routed through a dying intermediate is dialed directly and never declared down', async () => {
     const seed = await cluster.start({ name: 'rs-seed', heartbeatTimeout: 6000 });
-    const b = await cluster.start({ name: 'rs-b', seeds: [seed.hostPort], heartbeatTimeout: 6000, autoConnect: false });
+    const b = await cluster.start({
+      name: 'rs-b',
+      seeds: [seed.hostPort],
+      heartbeatTimeout: 6000,
+      autoConnect: false,
+    });
     await seed.waitForLine(/link up: rs-b /, 'the seed links rs-b');
-    const t = await cluster.node({ name: 'rs-test', handshakeTimeout: 800, heartbeatTimeout: 6000, heartbeatInterval: 500 });
+    const t = await cluster.node({
+      name: 'rs-test',
+      handshakeTimeout: 800,
+      heartbeatTimeout: 6000,
+      heartbeatInterval: 500,
+    });
     const downs: string[] = [];
     t.events.on('nodeDown', (e) => downs.push(e.node));
     b.freeze(); // the first direct dial fails: rs-b is reachable through the seed only

@@ -2,7 +2,14 @@
 // and the spawned actor's exit reaching a remote monitor or link (a parallel map's result in its
 // DOWN — Erlangen's pattern — and a crash as an error reason).
 import { describe, expect, test } from 'vitest';
-import { downOf, isErrorReason, isExit, TroupeError, type ActorContext, type Node } from '../core/index.ts';
+import {
+  downOf,
+  isErrorReason,
+  isExit,
+  TroupeError,
+  type ActorContext,
+  type Node,
+} from '../core/index.ts';
 import { defineStandardBehaviours } from '../server/behaviours.ts';
 import { useCluster, eventually, within, type ChildNode } from './helpers/cluster.ts';
 
@@ -18,10 +25,15 @@ async function twoNodes(): Promise<{ a: ChildNode; b: ChildNode; t: Node }> {
 }
 
 /** Run `fn` as a local actor of `t` and resolve with what it returns (or reject with its crash). */
-async function inActor<T>(t: Node, fn: (self: ActorContext) => Promise<T>, options: { trapExit?: boolean } = {}): Promise<T> {
+async function inActor<T>(
+  t: Node,
+  fn: (self: ActorContext) => Promise<T>,
+  options: { trapExit?: boolean } = {},
+): Promise<T> {
   const ref = t.spawn(fn, options);
   const down = await within(t.waitDown(ref), 'the test actor to finish', 20_000);
-  if (down.reason !== 'normal') throw new Error(`test actor ended with ${JSON.stringify(down.reason)}`);
+  if (down.reason !== 'normal')
+    throw new Error(`test actor ended with ${JSON.stringify(down.reason)}`);
   return down.result as T;
 }
 
@@ -68,7 +80,12 @@ describe('remote spawn across processes', () => {
     const items = Array.from({ length: 40 }, (_, i) => i + 1);
     const got = await inActor(t, async (self) => {
       // The one short call site: spawn there with a monitor, receive the DOWN with the result.
-      const ref = await self.spawnOn(a.id, 'pmap', { fn: 'square', items, nodes: [a.id, b.id] }, { monitor: true });
+      const ref = await self.spawnOn(
+        a.id,
+        'pmap',
+        { fn: 'square', items, nodes: [a.id, b.id] },
+        { monitor: true },
+      );
       const { reason, result } = await self.receive(downOf(ref), { timeout: 15_000 });
       return { reason, result, node: ref.node };
     });

@@ -10,7 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Node } from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
-import { joinDocument, serveDocuments, type DocumentServer, type YjsProvider } from '../collab/index.ts';
+import {
+  joinDocument,
+  serveDocuments,
+  type DocumentServer,
+  type YjsProvider,
+} from '../collab/index.ts';
 import { createFileStore } from '../collab/file-store.ts';
 import { until, useNodes, within } from './helpers/nodes.ts';
 
@@ -39,7 +44,10 @@ describe('troupe/yjs over memory links', () => {
       for (const q of parts) await connectMemory(p, q);
       parts.push(p);
     }
-    await until(() => parts.every((p) => p.whereis('yjs') !== undefined), 'every participant knows the document actor');
+    await until(
+      () => parts.every((p) => p.whereis('yjs') !== undefined),
+      'every participant knows the document actor',
+    );
     return { s, server, parts };
   }
 
@@ -54,17 +62,25 @@ describe('troupe/yjs over memory links', () => {
     const ps = parts.map((n, i) => join(n, `u${i}`));
     await within(Promise.all(ps.map((p) => p.whenSynced())), 'all joined');
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 200; round++) {
       for (const p of ps) {
         const t = p.doc.getText('t');
         if (t.length > 0 && rnd() < 0.3) t.delete(Math.floor(rnd() * t.length), 1);
-        else t.insert(Math.floor(rnd() * (t.length + 1)), String.fromCharCode(97 + Math.floor(rnd() * 26)));
+        else
+          t.insert(
+            Math.floor(rnd() * (t.length + 1)),
+            String.fromCharCode(97 + Math.floor(rnd() * 26)),
+          );
       }
       if (round % 20 === 0) await new Promise((r) => setTimeout(r, 1));
     }
     const sdoc = await server.doc('doc');
-    await until(() => ps.every((p) => p.doc.getText('t').toString() === sdoc.getText('t').toString()), 'all converge', 10_000);
+    await until(
+      () => ps.every((p) => p.doc.getText('t').toString() === sdoc.getText('t').toString()),
+      'all converge',
+      10_000,
+    );
     expect(sdoc.getText('t').length).toBeGreaterThan(100);
   });
 
@@ -82,13 +98,18 @@ describe('troupe/yjs over memory links', () => {
   });
 
   it('a read-only participant gets the document, and its updates are refused with an event', async () => {
-    const { server, parts } = await cluster(2, { authorize: ({ user }) => (user === 'reader' ? 'read' : 'write') });
+    const { server, parts } = await cluster(2, {
+      authorize: ({ user }) => (user === 'reader' ? 'read' : 'write'),
+    });
     const w = join(parts[0], 'writer');
     const r = join(parts[1], 'reader');
     await within(Promise.all([w.whenSynced(), r.whenSynced()]), 'joined');
     expect(r.role).toBe('read');
     w.doc.getText('t').insert(0, 'from the writer');
-    await until(() => r.doc.getText('t').toString() === 'from the writer', 'the reader sees the writer');
+    await until(
+      () => r.doc.getText('t').toString() === 'from the writer',
+      'the reader sees the writer',
+    );
     const refused = server.events.next('refused');
     const told = r.events.next('refused');
     r.doc.getText('t').insert(0, 'vandal ');
@@ -99,8 +120,10 @@ describe('troupe/yjs over memory links', () => {
     expect(w.doc.getText('t').toString()).toBe('from the writer'); // the direct copy was dropped too
   });
 
-  it('a read-only participant forging updates (a writer\'s ref, a guessed key, straight to a peer) is refused and changes nothing', async () => {
-    const { server, parts } = await cluster(2, { authorize: ({ user }) => (user === 'reader' ? 'read' : 'write') });
+  it("a read-only participant forging updates (a writer's ref, a guessed key, straight to a peer) is refused and changes nothing", async () => {
+    const { server, parts } = await cluster(2, {
+      authorize: ({ user }) => (user === 'reader' ? 'read' : 'write'),
+    });
     const w = join(parts[0], 'writer');
     const r = join(parts[1], 'reader');
     await within(Promise.all([w.whenSynced(), r.whenSynced()]), 'joined');
@@ -138,9 +161,11 @@ describe('troupe/yjs over memory links', () => {
     await until(() => held.getText('t').toString() === 'genuine!', 'the writer still writes');
   });
 
-  it('a spoofed join claiming a writer\'s ref gets no session and no write rights', async () => {
+  it("a spoofed join claiming a writer's ref gets no session and no write rights", async () => {
     // Rights by node: only a participant on p0 may write.
-    const { server, parts } = await cluster(2, { authorize: ({ node }) => (node === 'p0' ? 'write' : 'read') });
+    const { server, parts } = await cluster(2, {
+      authorize: ({ node }) => (node === 'p0' ? 'write' : 'read'),
+    });
     const w = join(parts[0], 'writer');
     await within(w.whenSynced(), 'writer joined');
     w.doc.getText('t').insert(0, 'genuine');
@@ -149,7 +174,13 @@ describe('troupe/yjs over memory links', () => {
     const joinedEvent = server.events.next('joined');
     // p1 claims to be the writer's participant (on p0): authorize says 'write' for that claim...
     const answer = (await parts[1].call('yjs', {
-      t: 'join', doc: 'doc', from: w.ref, user: 'mallory', client: 4242, sv: Y.encodeStateVector(new Y.Doc()), nonce: 'a'.repeat(32),
+      t: 'join',
+      doc: 'doc',
+      from: w.ref,
+      user: 'mallory',
+      client: 4242,
+      sv: Y.encodeStateVector(new Y.Doc()),
+      nonce: 'a'.repeat(32),
     })) as Record<string, unknown>;
     // ...but the call's answer carries neither the key nor the document: they went to the claimed ref.
     expect(answer).toEqual({ t: 'joining', doc: 'doc' });
@@ -158,7 +189,13 @@ describe('troupe/yjs over memory links', () => {
     const forged = new Y.Doc();
     forged.getText('t').insert(0, 'pwned');
     const refused = server.events.next('refused');
-    parts[1].whereis('yjs')!.send({ t: 'update', doc: 'doc', from: w.ref, session: 'a'.repeat(32), update: Y.encodeStateAsUpdate(forged) });
+    parts[1].whereis('yjs')!.send({
+      t: 'update',
+      doc: 'doc',
+      from: w.ref,
+      session: 'a'.repeat(32),
+      update: Y.encodeStateAsUpdate(forged),
+    });
     expect((await within(refused, 'refused')).reason).toBe('unknown session');
     // The real writer took no `joined` it did not ask for, and still edits under its own key.
     w.doc.getText('t').insert(7, '!');
@@ -168,7 +205,10 @@ describe('troupe/yjs over memory links', () => {
   });
 
   it('a denied join is told; an update too large is refused as invalid', async () => {
-    const { server, parts } = await cluster(1, { authorize: ({ user }) => (user === 'eve' ? false : 'write'), maxUpdateBytes: 1000 });
+    const { server, parts } = await cluster(1, {
+      authorize: ({ user }) => (user === 'eve' ? false : 'write'),
+      maxUpdateBytes: 1000,
+    });
     const eve = join(parts[0], 'eve');
     expect((await within(eve.events.next('denied'), 'denied')).reason).toBe('not authorized');
     const ok = join(parts[0], 'ok', { name: 'doc' });
@@ -193,7 +233,10 @@ describe('troupe/yjs over memory links', () => {
     a.connect();
     await within(a.whenSynced(), 'a rejoins');
     const sdoc = await server.doc('doc');
-    await until(() => [a, b].every((p) => p.doc.getText('t').toString() === sdoc.getText('t').toString()), 'merged');
+    await until(
+      () => [a, b].every((p) => p.doc.getText('t').toString() === sdoc.getText('t').toString()),
+      'merged',
+    );
     expect(sdoc.getText('t').toString()).toMatch(/offline A\. /);
     expect(sdoc.getText('t').toString()).toMatch(/online B\. /);
   });
@@ -220,17 +263,24 @@ describe('troupe/yjs over memory links', () => {
     expect((await server2.doc('doc')).getText('t').toString()).toBe('012345678901');
     await connectMemory(p, s2);
     await within(a.whenSynced(), 'a rejoins', 5000);
-    await until(() => (server2.participants('doc').length === 1), 'a is a participant');
+    await until(() => server2.participants('doc').length === 1, 'a is a participant');
     await until(() => a.doc.getText('t').toString() === '>012345678901', 'a keeps its text');
     const sdoc = await server2.doc('doc');
-    await until(() => sdoc.getText('t').toString() === '>012345678901', 'the holder has the edit made while it was down');
+    await until(
+      () => sdoc.getText('t').toString() === '>012345678901',
+      'the holder has the edit made while it was down',
+    );
   });
 });
 
 describe('troupe/yjs over TCP', () => {
   const makeNode = useNodes();
   it('joins a document of ~1 MB of updates and follows edits, over real sockets', async () => {
-    const s = makeNode({ name: 'tcp-server', secret: 'c', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const s = makeNode({
+      name: 'tcp-server',
+      secret: 'c',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    });
     const server = await serveDocuments(s);
     try {
       const [address] = await s.listen();
@@ -246,10 +296,16 @@ describe('troupe/yjs over TCP', () => {
       const p = joinDocument(a, { name: 'big', user: 'a' });
       await within(p.whenSynced(), 'joined the big document', 20_000);
       const ms = performance.now() - t0;
-      console.log(`joined a document of ${Y.encodeStateAsUpdate(sdoc).byteLength} bytes over TCP in ${ms.toFixed(1)} ms`);
+      console.log(
+        `joined a document of ${Y.encodeStateAsUpdate(sdoc).byteLength} bytes over TCP in ${ms.toFixed(1)} ms`,
+      );
       expect(p.doc.getText('t').length).toBe(text.length);
       p.doc.getText('t').insert(0, 'edit over tcp ');
-      await until(() => text.toString().startsWith('edit over tcp '), 'the edit reaches the server', 5000);
+      await until(
+        () => text.toString().startsWith('edit over tcp '),
+        'the edit reaches the server',
+        5000,
+      );
       p.destroy();
     } finally {
       await server.close();

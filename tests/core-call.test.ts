@@ -77,7 +77,11 @@ describe('call: replies', () => {
     const b = node({ name: 'b' });
     await connectMemory(a, b);
     const echo = b.spawn(echoFn);
-    expect(await a.ref(echo.node, echo.id).call([1, 'two', { three: 3 }])).toEqual([1, 'two', { three: 3 }]);
+    expect(await a.ref(echo.node, echo.id).call([1, 'two', { three: 3 }])).toEqual([
+      1,
+      'two',
+      { three: 3 },
+    ]);
   });
 });
 
@@ -131,16 +135,28 @@ describe('call: failures', () => {
     await connectMemory(a, b);
     const gone = b.spawn(async () => 'done');
     await b.waitDown(gone);
-    await rejects(a.ref(gone.node, gone.id).call('anyone?'), 'NO_ACTOR', 'remote call to a dead actor');
+    await rejects(
+      a.ref(gone.node, gone.id).call('anyone?'),
+      'NO_ACTOR',
+      'remote call to a dead actor',
+    );
     // An id that never existed too.
-    await rejects(a.ref('b', 999_999).call('anyone?'), 'NO_ACTOR', 'remote call to an unknown actor');
+    await rejects(
+      a.ref('b', 999_999).call('anyone?'),
+      'NO_ACTOR',
+      'remote call to an unknown actor',
+    );
   });
 
   it('a message the target schema rejects fails with INVALID_MESSAGE carrying the zod issues', async () => {
     const a = node({ name: 'a' });
     const b = node({ name: 'b' });
     await connectMemory(a, b);
-    const counter = behaviour({ schema: Add, init: () => 0, handle: (m, s) => reply(s + m.add, s + m.add) });
+    const counter = behaviour({
+      schema: Add,
+      init: () => 0,
+      handle: (m, s) => reply(s + m.add, s + m.add),
+    });
     const local = a.spawn(counter);
     const remote = b.spawn(counter);
     const invalid: unknown[] = [];
@@ -150,7 +166,11 @@ describe('call: failures', () => {
       [local, 'local'],
       [a.ref<z.infer<typeof Add>>(remote.node, remote.id), 'remote'],
     ] as const) {
-      const err = await rejects(ref.call({ add: 'one' } as never), 'INVALID_MESSAGE', `${where} invalid call`);
+      const err = await rejects(
+        ref.call({ add: 'one' } as never),
+        'INVALID_MESSAGE',
+        `${where} invalid call`,
+      );
       expect(Array.isArray(err.details)).toBe(true);
       const [issue] = err.details as z.core.$ZodIssue[];
       expect(issue.path).toEqual(['add']);
@@ -214,7 +234,9 @@ describe('call: failures', () => {
     victim.send('crash');
     for (const p of [p1, p2]) {
       const err = await rejects(p, 'ACTOR_EXITED');
-      expect(err.details).toMatchObject({ reason: { type: 'error', name: 'RangeError', message: 'boom' } });
+      expect(err.details).toMatchObject({
+        reason: { type: 'error', name: 'RangeError', message: 'boom' },
+      });
     }
   });
 
@@ -226,7 +248,10 @@ describe('call: failures', () => {
       await self.receive();
       throw new Error('nope');
     });
-    const err = await rejects(a.ref(quitter.node, quitter.id).call('please answer'), 'ACTOR_EXITED');
+    const err = await rejects(
+      a.ref(quitter.node, quitter.id).call('please answer'),
+      'ACTOR_EXITED',
+    );
     expect(err.details).toMatchObject({ reason: { type: 'error', message: 'nope' } });
   });
 
@@ -241,7 +266,11 @@ describe('call: failures', () => {
     end.close();
     await rejects(p, 'NODE_DOWN', 'call pending when the link closed');
     // A new call to an unreachable node fails at once too.
-    await rejects(a.ref(silent.node, silent.id).call('hello?'), 'NODE_DOWN', 'call to an unreachable node');
+    await rejects(
+      a.ref(silent.node, silent.id).call('hello?'),
+      'NODE_DOWN',
+      'call to an unreachable node',
+    );
   });
 
   it('rejects with NODE_DOWN when the link closes from the far side', async () => {
@@ -296,7 +325,11 @@ describe('TroupeError', () => {
     const e = new TroupeError('INVALID_MESSAGE', 'bad', { details: [{ path: ['x'] }] });
     const back = TroupeError.fromData(JSON.parse(JSON.stringify(e.toData())));
     expect(back).toBeInstanceOf(TroupeError);
-    expect([back.code, back.message, back.details]).toEqual(['INVALID_MESSAGE', 'bad', [{ path: ['x'] }]]);
+    expect([back.code, back.message, back.details]).toEqual([
+      'INVALID_MESSAGE',
+      'bad',
+      [{ path: ['x'] }],
+    ]);
     expect(TroupeError.fromData({ code: 'NOT_A_CODE', message: 'x' }).code).toBe('PROTOCOL_ERROR');
   });
 });

@@ -6,7 +6,10 @@ import { useNodes, within } from './helpers/nodes.ts';
 const N = 100_000;
 
 /** A process that receives `n` messages and reports how many arrived in order. */
-async function orderedSink(self: ActorContext<{ seq: number }>, n: number): Promise<{ received: number; firstOutOfOrder: number }> {
+async function orderedSink(
+  self: ActorContext<{ seq: number }>,
+  n: number,
+): Promise<{ received: number; firstOutOfOrder: number }> {
   let firstOutOfOrder = -1;
   for (let i = 0; i < n; i++) {
     const m = (await self.receive()) as { seq: number };
@@ -72,8 +75,12 @@ describe('FIFO between a pair of actors', () => {
     });
     const down = await within(a.waitDown(watcher), 'watcher ends', 20_000);
     expect(down.reason).toBe('normal');
-    const sinkDown = down.result as { reason: unknown; result: unknown; ref: { equals(x: unknown): boolean } };
-    expect(a.linkStats()[0].framesOut).toBeGreaterThan(N * 50 / 200_000);
+    const sinkDown = down.result as {
+      reason: unknown;
+      result: unknown;
+      ref: { equals(x: unknown): boolean };
+    };
+    expect(a.linkStats()[0].framesOut).toBeGreaterThan((N * 50) / 200_000);
     expect(sinkDown.ref.equals(sink)).toBe(true);
     expect(sinkDown.reason).toBe('normal');
     expect(sinkDown.result).toEqual({ received: N, firstOutOfOrder: -1 });

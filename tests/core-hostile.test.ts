@@ -1,5 +1,11 @@
 import { describe, it, expect } from 'vitest';
-import { createManualClock, TroupeError, type Node, type NodeEvents, type ActorRef } from '../core/index.ts';
+import {
+  createManualClock,
+  TroupeError,
+  type Node,
+  type NodeEvents,
+  type ActorRef,
+} from '../core/index.ts';
 import { createMemoryPair, connectMemory } from '../adapters/memory.ts';
 import { useNodes, within, settle, rejects, until } from './helpers/nodes.ts';
 import { rawPeer, type RawPeer } from './helpers/raw-peer.ts';
@@ -40,7 +46,11 @@ function setup(make: (o?: object) => Node, options: object = {}) {
 /** The node still works: a local call, and (if given) a call from the raw peer over its link. */
 async function stillWorks(n: Node, echoRef: ActorRef, raw?: RawPeer): Promise<void> {
   expect(await within(echoRef.call('local ok'), 'local call')).toBe('local ok');
-  if (raw) expect(await within(raw.call(echoRef.id, 'remote ok'), 'call from the raw peer')).toEqual({ ok: true, value: 'remote ok' });
+  if (raw)
+    expect(await within(raw.call(echoRef.id, 'remote ok'), 'call from the raw peer')).toEqual({
+      ok: true,
+      value: 'remote ok',
+    });
   expect(n.isShutdown).toBe(false);
 }
 
@@ -84,7 +94,11 @@ describe('hostile input on a memory link', () => {
     raw.sendJson({ t: 's', n: 'target', o: 'raw', h: 0, a: -5 }); // known type, invalid field
     raw.send('[1,2,3]');
     await settle(2);
-    expect(ev.protocol.map((p) => p.error.code)).toEqual(['PROTOCOL_ERROR', 'PROTOCOL_ERROR', 'PROTOCOL_ERROR']);
+    expect(ev.protocol.map((p) => p.error.code)).toEqual([
+      'PROTOCOL_ERROR',
+      'PROTOCOL_ERROR',
+      'PROTOCOL_ERROR',
+    ]);
     expect(ev.protocol[0].error.message).toContain('zz');
     expect(received).toEqual([]);
     await stillWorks(n, e, raw);
@@ -101,7 +115,9 @@ describe('hostile input on a memory link', () => {
     await raw.whenClosed();
     expect(ev.protocol.map((p) => p.error.code)).toEqual(['UNAUTHORIZED']);
     // The peer was told why before the close.
-    expect(raw.inbox.some((x) => x.includes('"t":"reject"') && x.includes('UNAUTHORIZED'))).toBe(true);
+    expect(raw.inbox.some((x) => x.includes('"t":"reject"') && x.includes('UNAUTHORIZED'))).toBe(
+      true,
+    );
     await settle(2);
     expect(received).toEqual([]);
     expect(n.peers()).toEqual([]);
@@ -133,7 +149,9 @@ describe('hostile input on a memory link', () => {
     raw.sendJson({ t: 'auth', mac: raw.proof('dialer') });
     raw.sendJson({ t: 'ok' });
     raw.sendTo(sink.id, 'after a failed auth');
-    expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe('UNAUTHORIZED');
+    expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe(
+      'UNAUTHORIZED',
+    );
     await raw.whenClosed();
     await settle(2);
     expect(ev.protocol.map((p) => p.error.code)).toEqual(['UNAUTHORIZED']);
@@ -149,14 +167,19 @@ describe('hostile input on a memory link', () => {
     const evA = record(a);
     const evB = record(b);
     const [ea, eb] = createMemoryPair();
-    const results = await within(Promise.allSettled([a.attach(ea, true), b.attach(eb, false)]), 'both attaches end');
+    const results = await within(
+      Promise.allSettled([a.attach(ea, true), b.attach(eb, false)]),
+      'both attaches end',
+    );
     for (const r of results) {
       expect(r.status).toBe('rejected');
       expect(((r as PromiseRejectedResult).reason as TroupeError).code).toBe('UNAUTHORIZED');
     }
     expect(evA.protocol.map((p) => p.error.code)).toContain('UNAUTHORIZED');
     expect(evB.protocol.map((p) => p.error.code)).toContain('UNAUTHORIZED');
-    expect([...evA.protocol, ...evB.protocol].every((p) => p.error.code === 'UNAUTHORIZED')).toBe(true);
+    expect([...evA.protocol, ...evB.protocol].every((p) => p.error.code === 'UNAUTHORIZED')).toBe(
+      true,
+    );
     expect([evA.linkUp, evB.linkUp]).toEqual([[], []]);
     expect([a.peers(), b.peers()]).toEqual([[], []]);
   });
@@ -186,7 +209,7 @@ describe('hostile input on a memory link', () => {
     await stillWorks(n, e);
   });
 
-  it('regression: attach() rejected with TRANSPORT_CLOSED instead of the handshake\'s code (UNAUTHORIZED, VERSION_MISMATCH)', async () => {
+  it("regression: attach() rejected with TRANSPORT_CLOSED instead of the handshake's code (UNAUTHORIZED, VERSION_MISMATCH)", async () => {
     // Link reports `handshake failed: CODE: …`; the node parsed only a leading `CODE:`.
     const clock = createManualClock();
     const a = make({ name: 'a', secret: 'one', clock });
@@ -197,7 +220,9 @@ describe('hostile input on a memory link', () => {
     const { raw, attached } = rawPeer(a);
     await raw.next(() => raw.nodeHello !== undefined, 'node hello');
     raw.sendHello({ v: 0 });
-    expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe('VERSION_MISMATCH');
+    expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe(
+      'VERSION_MISMATCH',
+    );
   });
 
   it('a peer that never finishes the handshake is dropped after handshakeTimeout', async () => {
@@ -213,7 +238,9 @@ describe('hostile input on a memory link', () => {
     expect(raw.closed).toBe(false);
     clock.advance(1);
     await raw.whenClosed();
-    expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe('PROTOCOL_ERROR');
+    expect(((await within(attached, 'attach ends')) as { error: TroupeError }).error.code).toBe(
+      'PROTOCOL_ERROR',
+    );
     expect(ev.protocol[0].error.message).toContain('handshake timed out');
   });
 
@@ -221,7 +248,9 @@ describe('hostile input on a memory link', () => {
     const { n, ev } = setup(make);
     const ghost = n.ref('ghost-node', 1);
     ghost.send('hello?');
-    expect(ev.dead).toEqual([expect.objectContaining({ to: 'ghost-node/1', reason: 'unreachable' })]);
+    expect(ev.dead).toEqual([
+      expect.objectContaining({ to: 'ghost-node/1', reason: 'unreachable' }),
+    ]);
     await rejects(ghost.call('hello?'), 'NODE_DOWN', 'call to a ref of an unknown node');
   });
 
@@ -247,9 +276,14 @@ describe('hostile input on a memory link', () => {
     await settle(1);
     const payload = `s${JSON.stringify({ json: { ghost: ['ghost-node', 7] }, meta: { values: { ghost: [['custom', 'troupe.ref']] } } })}`;
     raw.send(`${raw.header('s', onA.id, {}, 'a')}\t${payload}`);
-    const down = await within(a.waitDown(onA), 'A\'s actor ends (its call settled without the clock moving)');
+    const down = await within(
+      a.waitDown(onA),
+      "A's actor ends (its call settled without the clock moving)",
+    );
     expect(down.result).toBe('NODE_DOWN');
-    expect(evRelay.dead).toEqual([expect.objectContaining({ to: 'ghost-node/7', reason: 'unreachable' })]);
+    expect(evRelay.dead).toEqual([
+      expect.objectContaining({ to: 'ghost-node/7', reason: 'unreachable' }),
+    ]);
   });
 
   it('a ref to an unknown actor of a known node: send is a dead letter there, call rejects NO_ACTOR promptly', async () => {
@@ -316,7 +350,9 @@ describe('hostile input on a memory link', () => {
     for (let i = 0; i < 50; i++) deep = { d: deep };
     await rejects(remote.call(deep), 'INVALID_MESSAGE', 'call with a too-deep message');
     remote.send(deep);
-    expect(evA.dead).toEqual([expect.objectContaining({ to: remote.key, reason: 'not-serializable' })]);
+    expect(evA.dead).toEqual([
+      expect.objectContaining({ to: remote.key, reason: 'not-serializable' }),
+    ]);
     expect(evA.dead[0].error?.code).toBe('INVALID_MESSAGE');
     // A cyclic message is caught by the same limit.
     const cyclic: Record<string, unknown> = {};
@@ -332,7 +368,9 @@ describe('hostile input on a memory link', () => {
     raw.sendTo(sink.id, 'x'.repeat(100 * 1024));
     await raw.whenClosed();
     expect(ev.protocol.map((p) => p.error.code)).toEqual(['FRAME_TOO_LARGE']);
-    expect(raw.inbox.some((x) => x.includes('"t":"reject"') && x.includes('FRAME_TOO_LARGE'))).toBe(true);
+    expect(raw.inbox.some((x) => x.includes('"t":"reject"') && x.includes('FRAME_TOO_LARGE'))).toBe(
+      true,
+    );
     await settle(1);
     expect(received).toEqual([]);
     expect(n.peers()).toEqual([]);
@@ -353,7 +391,9 @@ describe('hostile input on a memory link', () => {
     const huge = 'x'.repeat(100 * 1024);
     await rejects(remote.call(huge), 'FRAME_TOO_LARGE', 'call with a huge message');
     remote.send(huge);
-    expect(evA.dead).toEqual([expect.objectContaining({ to: remote.key, reason: 'frame-too-large' })]);
+    expect(evA.dead).toEqual([
+      expect.objectContaining({ to: remote.key, reason: 'frame-too-large' }),
+    ]);
     expect(evA.dead[0].error?.code).toBe('FRAME_TOO_LARGE');
     expect(a.peers()).toEqual(['b']);
     expect(await remote.call('small')).toBe('small');
@@ -363,7 +403,9 @@ describe('hostile input on a memory link', () => {
     const { n, ev, echo: e } = setup(make);
     const { raw } = rawPeer(n);
     await raw.handshake();
-    raw.send(`${JSON.stringify({ t: 'r', n: 'target', o: 'raw', h: 0, c: 123456, k: 1 })}\tj"surprise"`);
+    raw.send(
+      `${JSON.stringify({ t: 'r', n: 'target', o: 'raw', h: 0, c: 123456, k: 1 })}\tj"surprise"`,
+    );
     await settle(2);
     expect(ev.dead).toEqual([expect.objectContaining({ reason: 'late-reply' })]);
     await stillWorks(n, e, raw);

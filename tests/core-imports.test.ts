@@ -56,7 +56,11 @@ describe('check-core-imports', () => {
         '  return [z, SuperJSON, sha256, b, o.document, w, { process }];',
         '};',
       ],
-      'core/nested/b.ts': ["import type { a } from '../a.ts';", 'export const b = 1;', 'export type A = typeof a;'],
+      'core/nested/b.ts': [
+        "import type { a } from '../a.ts';",
+        'export const b = 1;',
+        'export type A = typeof a;',
+      ],
     });
     const r = check(dir, 'core');
     expect(r.out).toContain('check-core-imports: core ok (2 files, 6 imports)');
@@ -121,7 +125,10 @@ describe('check-core-imports', () => {
     ];
     const problems = r.out.split('\n').filter((l) => /^core\/\S+:\d+:\d+: /.test(l));
     for (const [where, what] of expected) {
-      expect(problems.some((l) => l.startsWith(where) && l.includes(what)), `${where} ${what}\n${r.out}`).toBe(true);
+      expect(
+        problems.some((l) => l.startsWith(where) && l.includes(what)),
+        `${where} ${what}\n${r.out}`,
+      ).toBe(true);
     }
     expect(problems).toHaveLength(expected.length);
     expect(r.out).toContain(`check-core-imports: ${expected.length} problem(s) in core`);
@@ -130,7 +137,11 @@ describe('check-core-imports', () => {
   it('fails on a single leak in an otherwise clean core', () => {
     const dir = tree({
       'core/a.ts': ["import { z } from 'zod';", 'export const a = z;'],
-      'core/b.ts': ["import { a } from './a.ts';", "import { WebSocketServer } from 'ws';", 'export { a, WebSocketServer };'],
+      'core/b.ts': [
+        "import { a } from './a.ts';",
+        "import { WebSocketServer } from 'ws';",
+        'export { a, WebSocketServer };',
+      ],
     });
     const r = check(dir, 'core');
     expect(r.out).toMatch(/^core\/b\.ts:2:1: import: package 'ws' is not allowed in core/m);

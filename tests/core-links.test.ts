@@ -43,7 +43,7 @@ describe('links', () => {
     expect((await within(otherDown, 'other ends')).reason).toEqual(crashReason);
   });
 
-  it('trapExit turns the partner\'s exit into an Exit message', async () => {
+  it("trapExit turns the partner's exit into an Exit message", async () => {
     const a = node({ name: 'a' });
     const crasher = a.spawn(dieOnCue);
     const trapper = a.spawn(
@@ -81,10 +81,16 @@ describe('links', () => {
       await self.receive((m) => m === 'finish');
       return 'finished';
     });
-    const plain = a.spawn(async (self) => {
-      for (;;) self.reply(await self.receive());
-    }, { link: finisher });
-    const trapper = a.spawn(async (self) => self.receive(isExit), { link: finisher, trapExit: true });
+    const plain = a.spawn(
+      async (self) => {
+        for (;;) self.reply(await self.receive());
+      },
+      { link: finisher },
+    );
+    const trapper = a.spawn(async (self) => self.receive(isExit), {
+      link: finisher,
+      trapExit: true,
+    });
     const finisherDown = a.waitDown(finisher);
     const trapperDown = a.waitDown(trapper);
     finisher.send('finish');

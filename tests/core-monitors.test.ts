@@ -1,5 +1,15 @@
 import { describe, it, expect } from 'vitest';
-import { Down, downOf, isDown, behaviour, reply, createManualClock, type ActorRef, type ErrorReason, type Node } from '../core/index.ts';
+import {
+  Down,
+  downOf,
+  isDown,
+  behaviour,
+  reply,
+  createManualClock,
+  type ActorRef,
+  type ErrorReason,
+  type Node,
+} from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 import { useNodes, within, settle, isPending } from './helpers/nodes.ts';
 
@@ -8,22 +18,29 @@ const idle = async (self: { receive(p: (m: unknown) => boolean): Promise<unknown
 };
 
 /** A watcher process: monitors `target` and ends with the DOWN it gets (as its result). */
-const watcherOf = (target: ActorRef) => async (self: { monitor(r: ActorRef): string; receive<T>(p: (m: unknown) => m is T): Promise<T> }) => {
-  const mid = self.monitor(target);
-  const down = await self.receive(downOf(target));
-  return { mid, down };
-};
+const watcherOf =
+  (target: ActorRef) =>
+  async (self: {
+    monitor(r: ActorRef): string;
+    receive<T>(p: (m: unknown) => m is T): Promise<T>;
+  }) => {
+    const mid = self.monitor(target);
+    const down = await self.receive(downOf(target));
+    return { mid, down };
+  };
 
 /** Spawn a {@link watcherOf} on `n` and resolve with what it saw. */
 function watchFrom(n: Node, target: ActorRef): Promise<{ mid: string; down: Down }> {
   const w = n.spawn(watcherOf(target));
-  return within(n.waitDown(w), `watcher of ${target.key} ends`).then((d) => d.result as { mid: string; down: Down });
+  return within(n.waitDown(w), `watcher of ${target.key} ends`).then(
+    (d) => d.result as { mid: string; down: Down },
+  );
 }
 
 describe('monitors', () => {
   const node = useNodes();
 
-  it('DOWN normal carries the process function\'s return value as result', async () => {
+  it("DOWN normal carries the process function's return value as result", async () => {
     const a = node({ name: 'a' });
     const worker = a.spawn(async (self) => {
       await self.receive((m) => m === 'go');
@@ -39,7 +56,7 @@ describe('monitors', () => {
     expect(down.result).toEqual({ answer: 42 });
   });
 
-  it('DOWN error carries the error\'s name and message, and the node reports actorCrashed', async () => {
+  it("DOWN error carries the error's name and message, and the node reports actorCrashed", async () => {
     const a = node({ name: 'a' });
     const crashed: { ref: ActorRef; reason: ErrorReason }[] = [];
     a.events.on('actorCrashed', (e) => crashed.push(e));
@@ -117,7 +134,10 @@ describe('monitors', () => {
       const first = await self.receive(isDown);
       return { first, other };
     });
-    const { first, other } = (await within(a.waitDown(watcher), 'watcher ends')).result as { first: Down; other: string };
+    const { first, other } = (await within(a.waitDown(watcher), 'watcher ends')).result as {
+      first: Down;
+      other: string;
+    };
     expect(first.monitor).toBe(other);
     expect(first.reason).toBe('noproc');
   });

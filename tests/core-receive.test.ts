@@ -36,7 +36,10 @@ describe('selective receive', () => {
     const actor = a.spawn(async (self) => {
       // Wait until all five are queued, so each receive below has to skip some.
       await self.receive((m) => m === 'go');
-      const numbers = [await self.receive((m) => typeof m === 'number'), await self.receive((m) => typeof m === 'number')];
+      const numbers = [
+        await self.receive((m) => typeof m === 'number'),
+        await self.receive((m) => typeof m === 'number'),
+      ];
       const rest = [await self.receive(), await self.receive(), await self.receive()];
       return { numbers, rest, left: self.mailboxSize };
     });
@@ -61,7 +64,10 @@ describe('selective receive', () => {
 
   it('matches with a zod schema and resolves with the schema output', async () => {
     const a = node({ name: 'a' });
-    const Order = z.object({ type: z.literal('order'), qty: z.string().transform((s) => Number.parseInt(s, 10)) });
+    const Order = z.object({
+      type: z.literal('order'),
+      qty: z.string().transform((s) => Number.parseInt(s, 10)),
+    });
     const actor = a.spawn(async (self) => {
       const order = await self.receive(Order);
       const other = await self.receive();
@@ -70,12 +76,16 @@ describe('selective receive', () => {
     actor.send({ type: 'note', text: 'skip me' });
     actor.send({ type: 'order', qty: '12' });
     const down = await within(a.waitDown(actor), 'actor ends');
-    expect(down.result).toEqual({ order: { type: 'order', qty: 12 }, other: { type: 'note', text: 'skip me' } });
+    expect(down.result).toEqual({
+      order: { type: 'order', qty: 12 },
+      other: { type: 'note', text: 'skip me' },
+    });
   });
 
   it('matches with a predicate (including a type guard)', async () => {
     const a = node({ name: 'a' });
-    const isBig = (m: unknown): m is { n: number } => typeof m === 'object' && m !== null && (m as { n: number }).n > 10;
+    const isBig = (m: unknown): m is { n: number } =>
+      typeof m === 'object' && m !== null && (m as { n: number }).n > 10;
     const actor = a.spawn(async (self) => {
       const big = await self.receive(isBig);
       return big.n;
@@ -91,7 +101,9 @@ describe('selective receive', () => {
     const a = node({ name: 'a', clock });
     const actor = a.spawn(async (self) => {
       const codes: string[] = [];
-      await self.receive((m) => m === 'late', { timeout: 10 }).catch((e: TroupeError) => codes.push(e.code));
+      await self
+        .receive((m) => m === 'late', { timeout: 10 })
+        .catch((e: TroupeError) => codes.push(e.code));
       const late = await self.receive((m) => m === 'late');
       return { codes, late };
     });
@@ -99,7 +111,10 @@ describe('selective receive', () => {
     clock.advance(10);
     await settle(1);
     actor.send('late');
-    expect((await within(a.waitDown(actor), 'actor ends')).result).toEqual({ codes: ['TIMEOUT'], late: 'late' });
+    expect((await within(a.waitDown(actor), 'actor ends')).result).toEqual({
+      codes: ['TIMEOUT'],
+      late: 'late',
+    });
   });
 
   it('a receive without timeout waits as long as it takes', async () => {

@@ -26,7 +26,12 @@ describe('refs travel between nodes', () => {
         replyTo.send({
           hello: 'from c',
           hops: [...msg.hops, 'c'],
-          seenOnC: { key: replyTo.key, node: replyTo.node, boundTo: replyTo.boundTo, isRef: replyTo instanceof ActorRef },
+          seenOnC: {
+            key: replyTo.key,
+            node: replyTo.node,
+            boundTo: replyTo.boundTo,
+            isRef: replyTo instanceof ActorRef,
+          },
           sameRef: replyTo,
           list: msg.list,
         });

@@ -152,7 +152,7 @@ describe('registry across memory links', () => {
     expect(a.whereis('worker')).toBeUndefined();
   });
 
-  it('a name vanishes when its node\'s link is lost', async () => {
+  it("a name vanishes when its node's link is lost", async () => {
     const clock = createManualClock();
     const a = node({ name: 'a', clock });
     const b = node({ name: 'b', clock });

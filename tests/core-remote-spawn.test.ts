@@ -1,6 +1,17 @@
 import { describe, it, expect } from 'vitest';
 import { z } from 'zod';
-import { behaviour, reply, downOf, isDown, isExit, createManualClock, ActorRef, type Down, type Exit, type Node } from '../core/index.ts';
+import {
+  behaviour,
+  reply,
+  downOf,
+  isDown,
+  isExit,
+  createManualClock,
+  ActorRef,
+  type Down,
+  type Exit,
+  type Node,
+} from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 import { useNodes, within, rejects } from './helpers/nodes.ts';
 
@@ -15,7 +26,10 @@ function defineAll(b: Node): void {
       handle: (m, n) => (m === 'inc' ? reply(n + 1, n + 1) : reply(n, n)),
     }),
   );
-  b.define('square', z.number(), async (_self, n: number) => ({ square: n * n, on: _self.node.id }));
+  b.define('square', z.number(), async (_self, n: number) => ({
+    square: n * n,
+    on: _self.node.id,
+  }));
   b.define('fail', z.string(), async (_self, message: string) => {
     throw new EvalError(message);
   });
@@ -38,7 +52,10 @@ describe('remote spawn over a memory link', () => {
   it('spawns a named behaviour on another node and returns a working ref', async () => {
     const { a, b } = await pair();
     expect(b.behaviours().sort()).toEqual(['counter', 'fail', 'idle', 'square']);
-    const counter = await within(a.spawn<'inc' | 'get'>('b', 'counter', { start: 40 }), 'remote spawn');
+    const counter = await within(
+      a.spawn<'inc' | 'get'>('b', 'counter', { start: 40 }),
+      'remote spawn',
+    );
     expect(counter).toBeInstanceOf(ActorRef);
     expect(counter.node).toBe('b');
     expect(b.isAlive(counter)).toBe(true);
@@ -70,7 +87,7 @@ describe('remote spawn over a memory link', () => {
     await rejects(a.spawn('nowhere', 'counter', { start: 0 }), 'NODE_DOWN');
   });
 
-  it('the spawned actor\'s exit, with its result, reaches a remote monitor as DOWN', async () => {
+  it("the spawned actor's exit, with its result, reaches a remote monitor as DOWN", async () => {
     const { a } = await pair();
     const watcher = a.spawn(async (self) => self.receive(isDown));
     const watcherDown = a.waitDown(watcher);
@@ -90,14 +107,17 @@ describe('remote spawn over a memory link', () => {
     expect(down.reason).toEqual({ type: 'error', name: 'EvalError', message: 'remote trouble' });
   });
 
-  it('Erlangen\'s pattern from inside an actor: spawnOn with monitor, then receive(downOf(ref))', async () => {
+  it("Erlangen's pattern from inside an actor: spawnOn with monitor, then receive(downOf(ref))", async () => {
     const { a } = await pair();
     const boss = a.spawn(async (self) => {
       const job = await self.spawnOn('b', 'square', 9, { monitor: true });
       const { reason, result } = await self.receive(downOf(job));
       return { reason, result };
     });
-    expect((await within(a.waitDown(boss), 'boss ends')).result).toEqual({ reason: 'normal', result: { square: 81, on: 'b' } });
+    expect((await within(a.waitDown(boss), 'boss ends')).result).toEqual({
+      reason: 'normal',
+      result: { square: 81, on: 'b' },
+    });
   });
 
   it('spawnOn with link: a remote crash kills the local actor, or reaches it as Exit when trapping', async () => {
@@ -106,7 +126,11 @@ describe('remote spawn over a memory link', () => {
       await self.spawnOn('b', 'fail', 'linked trouble', { link: true });
       await self.receive(() => false);
     });
-    expect((await within(a.waitDown(linked), 'linked ends')).reason).toEqual({ type: 'error', name: 'EvalError', message: 'linked trouble' });
+    expect((await within(a.waitDown(linked), 'linked ends')).reason).toEqual({
+      type: 'error',
+      name: 'EvalError',
+      message: 'linked trouble',
+    });
 
     const trapper = a.spawn(async (self) => {
       self.trapExit();
@@ -114,7 +138,10 @@ describe('remote spawn over a memory link', () => {
       const exit = await self.receive(isExit);
       return { exit, job };
     });
-    const { exit, job } = (await within(a.waitDown(trapper), 'trapper ends')).result as { exit: Exit; job: ActorRef };
+    const { exit, job } = (await within(a.waitDown(trapper), 'trapper ends')).result as {
+      exit: Exit;
+      job: ActorRef;
+    };
     expect(exit.from?.equals(job)).toBe(true);
     expect(exit.reason).toMatchObject({ message: 'trapped trouble' });
   });
@@ -127,12 +154,17 @@ describe('remote spawn over a memory link', () => {
         ['missing', 1],
         ['square', 'not a number'],
       ] as const) {
-        await self.spawnOn('b', name, args, { monitor: true }).catch((e: { code: string }) => codes.push(e.code));
+        await self
+          .spawnOn('b', name, args, { monitor: true })
+          .catch((e: { code: string }) => codes.push(e.code));
       }
       return { codes, mailbox: self.mailboxSize };
     });
     // No DOWN is left behind for spawns that never happened.
-    expect((await within(a.waitDown(p), 'actor ends')).result).toEqual({ codes: ['UNKNOWN_BEHAVIOUR', 'INVALID_MESSAGE'], mailbox: 0 });
+    expect((await within(a.waitDown(p), 'actor ends')).result).toEqual({
+      codes: ['UNKNOWN_BEHAVIOUR', 'INVALID_MESSAGE'],
+      mailbox: 0,
+    });
   });
 
   it('a remotely spawned actor with a monitor gets DOWN noconnection when the link is lost', async () => {

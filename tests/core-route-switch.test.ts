@@ -67,7 +67,8 @@ describe('a route that shortens mid-stream keeps the pair in order', () => {
     });
     const viaA = a.ref<number>(sink.node, sink.id);
     // Wait until A has a route to B (through r's membership gossip).
-    for (let i = 0; i < 100 && !a.isReachable('b'); i++) await new Promise((res) => setTimeout(res, 5));
+    for (let i = 0; i < 100 && !a.isReachable('b'); i++)
+      await new Promise((res) => setTimeout(res, 5));
     expect(a.isReachable('b')).toBe(true);
     let linking: Promise<unknown> | undefined;
     for (let i = 1; i <= N; i++) {

@@ -8,7 +8,10 @@ import { sidedPair } from './helpers/sided-pair.ts';
 const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
 
 /** A node's actor that waits forever, and a watcher on another node recording its DOWN reasons. */
-function victimAndWatcher(home: Node, watcherNode: Node): { victim: ActorRef<unknown>; downs: unknown[]; watch: () => void } {
+function victimAndWatcher(
+  home: Node,
+  watcherNode: Node,
+): { victim: ActorRef<unknown>; downs: unknown[]; watch: () => void } {
   const victim = home.spawn(async (self) => {
     await self.receive(() => false);
   });
@@ -27,11 +30,17 @@ function victimAndWatcher(home: Node, watcherNode: Node): { victim: ActorRef<unk
 /** Nodes named `names` on one manual clock (no heartbeats: only the protocol can tell a loss). */
 function nodes<const K extends string>(...names: K[]): Record<K, Node> {
   const clock = createManualClock();
-  return Object.fromEntries(names.map((name) => [name, createNode({ name, clock })])) as Record<K, Node>;
+  return Object.fromEntries(names.map((name) => [name, createNode({ name, clock })])) as Record<
+    K,
+    Node
+  >;
 }
 
 /** After the lost session fired its monitor: a monitor of the new session fires when the victim dies, and the old one never again. */
-async function newSessionWorks(w: ReturnType<typeof victimAndWatcher>, all: Record<string, Node>): Promise<void> {
+async function newSessionWorks(
+  w: ReturnType<typeof victimAndWatcher>,
+  all: Record<string, Node>,
+): Promise<void> {
   w.watch();
   await tick();
   w.victim.kill();

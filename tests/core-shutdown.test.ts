@@ -22,7 +22,13 @@ describe('node.shutdown', () => {
     const targets = [
       a.spawn(idle),
       a.spawn(idle, { trapExit: true }), // trapping does not save an actor from shutdown
-      a.spawn(behaviour<string, null>({ init: () => null, handle: () => null, terminate: (r) => terminated.push(r) })),
+      a.spawn(
+        behaviour<string, null>({
+          init: () => null,
+          handle: () => null,
+          terminate: (r) => terminated.push(r),
+        }),
+      ),
     ];
     // One watcher on b monitors all of a's actors and collects the DOWNs.
     const watcher = b.spawn(async (self) => {
@@ -60,7 +66,9 @@ describe('node.shutdown', () => {
     const partnerDown = b.waitDown(partner);
     await settle(2);
     await a.shutdown();
-    expect(((await within(partnerDown, 'partner ends')).result as { reason: unknown }).reason).toBe('shutdown');
+    expect(((await within(partnerDown, 'partner ends')).result as { reason: unknown }).reason).toBe(
+      'shutdown',
+    );
     expect(a.isAlive(target)).toBe(false);
   });
 
@@ -77,7 +85,11 @@ describe('node.shutdown', () => {
     expect(await isPending(Promise.race([outgoing, incoming, local]))).toBe(true);
     await a.shutdown();
     await rejects(outgoing, 'SHUTDOWN', 'a call from the node that shut down');
-    const inErr = await rejects(incoming, 'ACTOR_EXITED', 'a call to an actor of the node that shut down');
+    const inErr = await rejects(
+      incoming,
+      'ACTOR_EXITED',
+      'a call to an actor of the node that shut down',
+    );
     expect(inErr.details).toEqual({ reason: 'shutdown' });
     const localErr = await rejects(local, 'ACTOR_EXITED', 'a local call');
     expect(localErr.details).toEqual({ reason: 'shutdown' });

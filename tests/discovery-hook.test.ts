@@ -2,7 +2,13 @@
 // what a discovery reports, independent of multicast. A fake discovery shares a board in memory;
 // the links are real TCP on 127.0.0.1.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type Discovery, type Node, type NodeOptions, type Transport } from '../core/index.ts';
+import {
+  createNode,
+  type Discovery,
+  type Node,
+  type NodeOptions,
+  type Transport,
+} from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
 import { eventually, within } from './dist-fixtures.ts';
 
@@ -26,7 +32,8 @@ function board() {
       };
     },
     announce() {
-      for (const [a, found] of members) for (const b of members.keys()) if (a !== b && b.addresses.length) found(b.id, b.addresses);
+      for (const [a, found] of members)
+        for (const b of members.keys()) if (a !== b && b.addresses.length) found(b.id, b.addresses);
     },
   };
 }
@@ -64,8 +71,20 @@ describe('discovery hook', () => {
     const b = board();
     const logA: string[] = [];
     const ta = counting();
-    const a = await make({ name: 'a', secret: 's', transports: [ta], discovery: b.discovery(logA), autoConnect: false });
-    const c = await make({ name: 'c', secret: 's', transports: [createTcpTransport({ listen: '127.0.0.1:0' })], discovery: [b.discovery()], autoConnect: false });
+    const a = await make({
+      name: 'a',
+      secret: 's',
+      transports: [ta],
+      discovery: b.discovery(logA),
+      autoConnect: false,
+    });
+    const c = await make({
+      name: 'c',
+      secret: 's',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+      discovery: [b.discovery()],
+      autoConnect: false,
+    });
     await eventually(() => logA.includes('start'), 'started');
     for (let i = 0; i < 5; i++) b.announce();
     await eventually(() => a.peers().includes('c') && c.peers().includes('a'), 'a and c linked');
@@ -82,7 +101,12 @@ describe('discovery hook', () => {
     const ta = counting();
     const a = await make({ name: 'a2', secret: 'one', transports: [ta], discovery: b.discovery() });
     const refused = a.events.next('protocolError');
-    await make({ name: 'x2', secret: 'two', transports: [createTcpTransport({ listen: '127.0.0.1:0' })], discovery: b.discovery() });
+    await make({
+      name: 'x2',
+      secret: 'two',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+      discovery: b.discovery(),
+    });
     await new Promise((r) => setTimeout(r, 0));
     b.announce();
     expect((await within(refused, 'the refusal', 5000)).error.code).toBe('UNAUTHORIZED');
@@ -93,7 +117,11 @@ describe('discovery hook', () => {
   });
 
   it('linkUp/linkDown pair up per peer (the peer up/down stream), also when a peer restarts under its name', async () => {
-    const a = await make({ name: 'pa', secret: 's', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const a = await make({
+      name: 'pa',
+      secret: 's',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    });
     const seen: string[] = [];
     a.events.on('linkUp', (e) => seen.push(`up ${e.node}`));
     a.events.on('linkDown', (e) => seen.push(`down ${e.node} ${e.reason}`));
@@ -102,7 +130,11 @@ describe('discovery hook', () => {
     const dialer = createTcpTransport();
     await x1.attach(await dialer.connect(a.addresses[0]), true);
     // A new incarnation of px links while a still holds the old link (as after a quick restart).
-    const x2 = await make({ name: 'px', secret: 's', transports: [createTcpTransport({ listen: '127.0.0.1:0' })] });
+    const x2 = await make({
+      name: 'px',
+      secret: 's',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    });
     await x2.connect(a.addresses[0]);
     await eventually(() => seen.length >= 3, 'three link events');
     expect(seen).toEqual(['up px', 'down px peer restarted', 'up px']);
@@ -111,14 +143,22 @@ describe('discovery hook', () => {
   });
 
   it('reports a discovery that fails to start, and never starts one after shutdown', async () => {
-    const failing: Discovery = { name: 'broken', start: () => Promise.reject(new Error('port in use')), stop: () => {} };
+    const failing: Discovery = {
+      name: 'broken',
+      start: () => Promise.reject(new Error('port in use')),
+      stop: () => {},
+    };
     const n = await make({ name: 'f', discovery: failing }, false);
     const e = await within(n.events.next('discoveryError'), 'the discoveryError', 2000);
     expect(e.discovery).toBe('broken');
     expect(e.error.message).toBe('port in use');
 
     const log: string[] = [];
-    const d: Discovery = { name: 'late', start: () => void log.push('start'), stop: () => void log.push('stop') };
+    const d: Discovery = {
+      name: 'late',
+      start: () => void log.push('start'),
+      stop: () => void log.push('stop'),
+    };
     const m = createNode({ name: 'g', discovery: d });
     await m.shutdown();
     await new Promise((r) => setTimeout(r, 10));

@@ -16,11 +16,15 @@ async function json(url: string): Promise<DistributorStatus> {
 }
 
 /** The page's event stream, read until an event satisfies `until`; resolves with every event read. */
-function events(url: string, until: (s: DistributorStatus) => boolean): Promise<DistributorStatus[]> {
+function events(
+  url: string,
+  until: (s: DistributorStatus) => boolean,
+): Promise<DistributorStatus[]> {
   return new Promise((resolve, reject) => {
     const got: DistributorStatus[] = [];
     const req = http.get(new URL('events', url), (res) => {
-      if (res.headers['content-type'] !== 'text/event-stream') reject(new Error(`content-type ${res.headers['content-type']}`));
+      if (res.headers['content-type'] !== 'text/event-stream')
+        reject(new Error(`content-type ${res.headers['content-type']}`));
       let buf = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -54,7 +58,17 @@ describe('status page', () => {
 
   it('shows the workers, their running jobs, the queue, throughput and failures, live', async () => {
     const g = freshGroup();
-    const [w1] = await Promise.all(['sp-1', 'sp-2'].map((n) => dist.start(n, 'dist-worker.ts', ['--name', n, '--concurrency', '1', ...groupArgs(g, SECRET)])));
+    const [w1] = await Promise.all(
+      ['sp-1', 'sp-2'].map((n) =>
+        dist.start(n, 'dist-worker.ts', [
+          '--name',
+          n,
+          '--concurrency',
+          '1',
+          ...groupArgs(g, SECRET),
+        ]),
+      ),
+    );
     const { node } = await dist.node('sp-dist', g, SECRET);
     const d: Distributor = createDistributor(node, { scanInterval: 200 });
     cleanup.push(() => d.stop());
@@ -64,7 +78,10 @@ describe('status page', () => {
     await d.waitForWorkers(2, 15_000);
 
     let s = await json(page.url);
-    expect(s.workers.map((w) => [w.node, w.health, w.capacity]).sort()).toEqual([['sp-1', 'up', 1], ['sp-2', 'up', 1]]);
+    expect(s.workers.map((w) => [w.node, w.health, w.capacity]).sort()).toEqual([
+      ['sp-1', 'up', 1],
+      ['sp-2', 'up', 1],
+    ]);
     expect(s.workers[0].functions).toContain('fib');
 
     // Three slow jobs on two single-slot workers: one each running, one queued.
@@ -81,12 +98,18 @@ describe('status page', () => {
     let seen: DistributorStatus | undefined;
     s = await eventually(async () => {
       const x = (seen = await json(page.url));
-      return x.workers.find((w) => w.node === 'sp-1')?.health === 'lost' && x.throughput.retried === 1 && x;
+      return (
+        x.workers.find((w) => w.node === 'sp-1')?.health === 'lost' &&
+        x.throughput.retried === 1 &&
+        x
+      );
     }, 'sp-1 shown lost and its job retried').catch((err: Error) => {
       throw new Error(`${err.message}; last status: ${JSON.stringify(seen)}`);
     });
     expect(s.workers.find((w) => w.node === 'sp-1')!.running).toEqual([]);
-    expect(s.recentFailures.map((f) => [f.fn, f.worker, f.code, f.retried])).toEqual([['slowSquare', 'sp-1', 'NODE_DOWN', true]]);
+    expect(s.recentFailures.map((f) => [f.fn, f.worker, f.code, f.retried])).toEqual([
+      ['slowSquare', 'sp-1', 'NODE_DOWN', true],
+    ]);
 
     // The page itself, and its event stream (snapshot on connect, then pushes).
     const html = await (await fetch(page.url)).text();
@@ -95,7 +118,11 @@ describe('status page', () => {
     const stream = events(page.url, (x) => x.throughput.completed === 3);
 
     // Everything completes on sp-2; the stream pushes the changes.
-    expect((await within(Promise.all(jobs), 'the three jobs', 20_000)).map((r) => (r as { value: number }).value)).toEqual([1, 4, 9]);
+    expect(
+      (await within(Promise.all(jobs), 'the three jobs', 20_000)).map(
+        (r) => (r as { value: number }).value,
+      ),
+    ).toEqual([1, 4, 9]);
     const pushed = await within(stream, 'an event showing the three jobs done', 5000);
     expect(pushed[0].throughput.completed).toBeLessThan(3); // the snapshot sent on connect
     expect(pushed[0].workers).toHaveLength(2);
@@ -104,7 +131,9 @@ describe('status page', () => {
     expect(last.queue.length).toBe(0);
     // A job that throws shows among the recent failures too.
     await expect(d.run('broken', null)).rejects.toMatchObject({ code: 'JOB_FAILED' });
-    expect((await json(page.url)).recentFailures.map((f) => [f.fn, f.worker, f.code, f.retried])).toEqual([
+    expect(
+      (await json(page.url)).recentFailures.map((f) => [f.fn, f.worker, f.code, f.retried]),
+    ).toEqual([
       ['slowSquare', 'sp-1', 'NODE_DOWN', true],
       ['broken', 'sp-2', 'JOB_FAILED', false],
     ]);

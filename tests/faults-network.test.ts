@@ -13,7 +13,11 @@ const HEARTBEAT_INTERVAL = 200;
 const HEARTBEAT_TIMEOUT = 1000;
 /** Detection may lag the timeout by one heartbeat tick, plus slack for a loaded 2-CPU machine. */
 const DETECTION_BOUND = HEARTBEAT_TIMEOUT + HEARTBEAT_INTERVAL + 1500;
-const hb = { heartbeatInterval: HEARTBEAT_INTERVAL, heartbeatTimeout: HEARTBEAT_TIMEOUT, autoConnect: false };
+const hb = {
+  heartbeatInterval: HEARTBEAT_INTERVAL,
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  autoConnect: false,
+};
 
 /** `b` listens; `a` joins it through a fault proxy (a seed: redialed forever after a loss). */
 async function pair(): Promise<{ a: Node; b: Node; proxy: FaultProxy }> {
@@ -56,16 +60,24 @@ describe('network faults through a TCP proxy', () => {
       await self.receive(() => false);
     });
     const down = a.waitDown(remote);
-    const pending = a.call(a.ref(silent.node, silent.id), 'never answered', { timeout: 60_000 }).catch((e: { code: string }) => e.code);
+    const pending = a
+      .call(a.ref(silent.node, silent.id), 'never answered', { timeout: 60_000 })
+      .catch((e: { code: string }) => e.code);
     const lostA = a.events.next('nodeDown', (e) => e.node === 'net-b');
     const lostB = b.events.next('nodeDown', (e) => e.node === 'net-a');
     expect(await remote.call('before')).toBe('before');
 
     const t0 = Date.now();
     proxy.cut('blackhole');
-    const [dA, dB] = await within(Promise.all([lostA, lostB]), 'both sides to declare the other down', 15_000);
+    const [dA, dB] = await within(
+      Promise.all([lostA, lostB]),
+      'both sides to declare the other down',
+      15_000,
+    );
     const took = Date.now() - t0;
-    expect(took, `detection took ${took} ms (bound ${DETECTION_BOUND} ms)`).toBeLessThanOrEqual(DETECTION_BOUND);
+    expect(took, `detection took ${took} ms (bound ${DETECTION_BOUND} ms)`).toBeLessThanOrEqual(
+      DETECTION_BOUND,
+    );
     expect([dA.reason, dB.reason]).toEqual(['noconnection', 'noconnection']);
     expect((await within(down, 'the monitor', 5000)).reason).toBe('noconnection');
     expect(await within(pending, 'the pending call', 5000)).toBe('NODE_DOWN');
@@ -74,7 +86,10 @@ describe('network faults through a TCP proxy', () => {
     // Heal: the seed is redialed; the name comes back; calls work again.
     proxy.restore();
     await eventually(() => a.peers().includes('net-b'), 'net-a to reconnect', 20_000);
-    await eventually(() => a.whereis('stall-service')?.equals(named), 'the name to come back on net-a');
+    await eventually(
+      () => a.whereis('stall-service')?.equals(named),
+      'the name to come back on net-a',
+    );
     expect(await remote.call('after')).toBe('after');
   }, 40_000);
 
@@ -99,7 +114,11 @@ describe('network faults through a TCP proxy', () => {
     await new Promise((r) => setTimeout(r, HEARTBEAT_TIMEOUT / 3));
     proxy.restore();
     await send(N);
-    await eventually(() => seen.seqs.length === N, `all ${N} messages (got ${seen.seqs.length})`, 20_000);
+    await eventually(
+      () => seen.seqs.length === N,
+      `all ${N} messages (got ${seen.seqs.length})`,
+      20_000,
+    );
     expect(seen.notIncreasing).toBe(0);
     expect(seen.seqs[0]).toBe(0);
     expect(seen.seqs[N - 1]).toBe(N - 1);
@@ -118,7 +137,11 @@ describe('network faults through a TCP proxy', () => {
     const dA = await within(lostOnA, 'net-a to learn the link is gone', 15_000);
     expect(dA.node).toBe('net-b');
     proxy.restore();
-    await eventually(() => a.peers().includes('net-b') && b.peers().includes('net-a'), 'the two to reconnect', 20_000);
+    await eventually(
+      () => a.peers().includes('net-b') && b.peers().includes('net-a'),
+      'the two to reconnect',
+      20_000,
+    );
     const echo = echoOn(b);
     expect(await a.call(a.ref(echo.node, echo.id), 'again')).toBe('again');
   }, 40_000);
@@ -142,7 +165,11 @@ describe('network faults through a TCP proxy', () => {
     // Phase 1, healthy link: everything arrives.
     const N1 = 20_000;
     for (let s = 0; s < N1; s++) target.send({ seq: s });
-    await eventually(() => seen.seqs.length === N1, `phase 1 complete (got ${seen.seqs.length})`, 20_000);
+    await eventually(
+      () => seen.seqs.length === N1,
+      `phase 1 complete (got ${seen.seqs.length})`,
+      20_000,
+    );
     // Phase 2: a stream cut in the middle by a reset.
     const N2 = 40_000;
     for (let s = N1; s < N2; s++) {
@@ -172,7 +199,9 @@ describe('network faults through a TCP proxy', () => {
     expect(phase3).toBe(N3 - N2);
     // Phase 2 is at most once: some messages died with the connection, none arrived twice.
     expect(phase2 + unreachable.length).toBeLessThanOrEqual(N2 - N1);
-    console.log(`[faults/reset] phase 2: ${phase2} of ${N2 - N1} arrived, ${unreachable.length} dead-lettered unreachable, ${N2 - N1 - phase2 - unreachable.length} lost with the connection`);
+    console.log(
+      `[faults/reset] phase 2: ${phase2} of ${N2 - N1} arrived, ${unreachable.length} dead-lettered unreachable, ${N2 - N1 - phase2 - unreachable.length} lost with the connection`,
+    );
   }, 60_000);
 
   test('200 ms of added latency each way: calls, monitors and heartbeats still work (no false failure)', async () => {

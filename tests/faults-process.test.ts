@@ -14,7 +14,11 @@ const HEARTBEAT_TIMEOUT = 1500;
 
 async function startPair(prefix: string): Promise<{ a: ChildNode; b: ChildNode; t: Node }> {
   const a = await cluster.start({ name: `${prefix}-a`, heartbeatTimeout: HEARTBEAT_TIMEOUT });
-  const b = await cluster.start({ name: `${prefix}-b`, heartbeatTimeout: HEARTBEAT_TIMEOUT, seeds: [a.hostPort] });
+  const b = await cluster.start({
+    name: `${prefix}-b`,
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    seeds: [a.hostPort],
+  });
   const t = await cluster.node({ name: `${prefix}-test`, heartbeatTimeout: HEARTBEAT_TIMEOUT });
   await t.join(a.address);
   await eventually(() => t.peers().includes(b.id), `the test node to link to ${b.id}`);
@@ -22,7 +26,13 @@ async function startPair(prefix: string): Promise<{ a: ChildNode; b: ChildNode; 
 }
 
 /** Send `{ seq, pad }` for seq in [from, to) to `sink` from the test node, yielding now and then. */
-async function stream(t: Node, sink: ActorRef, from: number, to: number, pad: (s: number) => string): Promise<void> {
+async function stream(
+  t: Node,
+  sink: ActorRef,
+  from: number,
+  to: number,
+  pad: (s: number) => string,
+): Promise<void> {
   const ref = t.ref(sink.node, sink.id);
   for (let s = from; s < to; ) {
     const end = Math.min(to, s + 500);
@@ -44,10 +54,14 @@ describe('process faults', () => {
     await stream(t, sink, N / 2, N, padFor); // written while the process is stopped
     await new Promise((r) => setTimeout(r, HEARTBEAT_TIMEOUT / 3));
     b.thaw();
-    const stats = await eventually(async () => {
-      const s = (await sink.call({ op: 'stats' })) as SinkStats;
-      return s.received === N ? s : undefined;
-    }, 'every message to reach the thawed sink', 20_000);
+    const stats = await eventually(
+      async () => {
+        const s = (await sink.call({ op: 'stats' })) as SinkStats;
+        return s.received === N ? s : undefined;
+      },
+      'every message to reach the thawed sink',
+      20_000,
+    );
     expect(stats).toEqual({ received: N, outOfOrder: 0, badPayload: 0, lastSeq: N - 1 });
     expect(downs).toEqual([]);
   }, 60_000);
@@ -56,7 +70,10 @@ describe('process faults', () => {
     const { a, b, t } = await startPair('freeze');
     const victim = await t.spawn(b.id, 'named', { name: 'freeze-victim' });
     const aInspector = await t.spawn(a.id, 'inspector');
-    await eventually(async () => (await aInspector.call({ op: 'whereis', name: 'freeze-victim' })) !== null, `${a.id} to see freeze-victim`);
+    await eventually(
+      async () => (await aInspector.call({ op: 'whereis', name: 'freeze-victim' })) !== null,
+      `${a.id} to see freeze-victim`,
+    );
     // A watcher that counts every DOWN it gets for the victim.
     const downs: Down[] = [];
     t.spawn(async (self) => {
@@ -75,8 +92,19 @@ describe('process faults', () => {
     b.thaw();
     await within(back, `${b.id} to come back`, 20_000);
     // Its actors lived on; its names come back to every node.
-    await eventually(() => t.whereis('freeze-victim')?.equals(victim), 'the name to come back on the test node', 15_000);
-    await eventually(async () => ((await aInspector.call({ op: 'whereis', name: 'freeze-victim' })) as ActorRef | null)?.equals(victim), `the name to come back on ${a.id}`, 15_000);
+    await eventually(
+      () => t.whereis('freeze-victim')?.equals(victim),
+      'the name to come back on the test node',
+      15_000,
+    );
+    await eventually(
+      async () =>
+        (
+          (await aInspector.call({ op: 'whereis', name: 'freeze-victim' })) as ActorRef | null
+        )?.equals(victim),
+      `the name to come back on ${a.id}`,
+      15_000,
+    );
     expect(await victim.call('awake')).toBe('awake');
     // The monitor that fired is gone on both sides: the victim's death now sends no second DOWN.
     // (Fence: a fresh monitor's DOWN travels the same link after any stale one would have.)
@@ -110,7 +138,12 @@ describe('process faults', () => {
     expect(seen[got - 1]).toBe(got - 1);
     expect(got).toBeLessThan(5_000_000);
 
-    const b2 = await cluster.start({ name: b.id, listen: b.hostPort, heartbeatTimeout: HEARTBEAT_TIMEOUT, seeds: [a.hostPort] });
+    const b2 = await cluster.start({
+      name: b.id,
+      listen: b.hostPort,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
+      seeds: [a.hostPort],
+    });
     await eventually(() => t.peers().includes(b2.id), 'the restarted node to rejoin');
     const echo = await t.spawn(b2.id, 'echo');
     expect(await echo.call('reborn')).toBe('reborn');

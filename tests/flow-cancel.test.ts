@@ -7,7 +7,11 @@ import { connectMemory } from '../adapters/memory.ts';
 import { rejects, settle, until, useNodes } from './helpers/nodes.ts';
 
 /** A behaviour that defers every call and records what its signal did. */
-function deferring(seen: { aborted: number; replies: ((v: unknown) => boolean)[]; handled: number }) {
+function deferring(seen: {
+  aborted: number;
+  replies: ((v: unknown) => boolean)[];
+  handled: number;
+}) {
   return behaviour({
     handle: (_m: unknown, _s: undefined, ctx) => {
       seen.handled++;

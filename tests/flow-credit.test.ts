@@ -67,6 +67,10 @@ describe('CreditBook (receiver side)', () => {
     book.taken('a', 3);
     book.taken('c', 4);
     clock.advance(2);
-    expect(grants).toEqual([['a', 30], ['a', 3], ['c', 4]]);
+    expect(grants).toEqual([
+      ['a', 30],
+      ['a', 3],
+      ['c', 4],
+    ]);
   });
 });

@@ -10,7 +10,13 @@ import type { DeadLetterReason } from '../core/index.ts';
 
 const MB = 1024 * 1024;
 const SECRET = 'flow-secret';
-type SinkStats = { received: number; outOfOrder: number; chars: number; rss: number; peakRss: number };
+type SinkStats = {
+  received: number;
+  outOfOrder: number;
+  chars: number;
+  rss: number;
+  peakRss: number;
+};
 
 describe('sendAwait (memory links)', () => {
   const node = useNodes();
@@ -71,10 +77,13 @@ describe('sendAwait between processes over TCP', () => {
       relay = await cluster.start({ name: 'relay', secret: SECRET, autoConnect: false });
       seed = [relay.address];
     }
-    const consumer = await cluster.script('consumer', 'tests/fixtures/flow-consumer.ts', [SECRET, ...seed]);
+    const consumer = await cluster.script('consumer', 'tests/fixtures/flow-consumer.ts', [
+      SECRET,
+      ...seed,
+    ]);
     const node = await cluster.node({ secret: SECRET, listen: false, autoConnect: false });
     await node.connect(viaRelay ? relay!.address : consumer.address);
-    const sink = await eventually(() => node.whereis('sink'), 'the sink\'s name');
+    const sink = await eventually(() => node.whereis('sink'), "the sink's name");
     await eventually(() => node.whereis('sinkstats'), 'the stats name');
     if (viaRelay) expect(node.peers()).toEqual([relay!.id]);
     const dead: DeadLetterReason[] = [];
@@ -87,10 +96,14 @@ describe('sendAwait between processes over TCP', () => {
       await sink.sendAwait({ i, data });
       if (i % 10 === 0) peak = Math.max(peak, process.memoryUsage().rss - rss0);
     }
-    const s = await eventually(async () => {
-      const x = await node.call<SinkStats>('sinkstats', null);
-      return x.received === 200 && x;
-    }, 'all 200 arrived', 60_000);
+    const s = await eventually(
+      async () => {
+        const x = await node.call<SinkStats>('sinkstats', null);
+        return x.received === 200 && x;
+      },
+      'all 200 arrived',
+      60_000,
+    );
     const secs = (performance.now() - t0) / 1000;
     expect(s.outOfOrder).toBe(0);
     expect(s.chars).toBe(200 * MB);
@@ -102,13 +115,17 @@ describe('sendAwait between processes over TCP', () => {
 
   it('200 awaited sends of 1 MB to a slow consumer: all arrive, in order, none dropped, memory bounded', async () => {
     const r = await run(false);
-    console.log(`[flow/sendAwait tcp] 200 × 1 MB in ${r.secs.toFixed(1)} s; sender RSS growth ${(r.peak / MB).toFixed(0)} MB, consumer peak RSS ${(r.consumerPeak / MB).toFixed(0)} MB`);
+    console.log(
+      `[flow/sendAwait tcp] 200 × 1 MB in ${r.secs.toFixed(1)} s; sender RSS growth ${(r.peak / MB).toFixed(0)} MB, consumer peak RSS ${(r.consumerPeak / MB).toFixed(0)} MB`,
+    );
     expect(r.consumerPeak).toBeLessThan(400 * MB);
   }, 120_000);
 
   it('the same through a relay process (no direct link): credit is end to end', async () => {
     const r = await run(true);
-    console.log(`[flow/sendAwait relay] 200 × 1 MB in ${r.secs.toFixed(1)} s; sender RSS growth ${(r.peak / MB).toFixed(0)} MB, consumer peak RSS ${(r.consumerPeak / MB).toFixed(0)} MB`);
+    console.log(
+      `[flow/sendAwait relay] 200 × 1 MB in ${r.secs.toFixed(1)} s; sender RSS growth ${(r.peak / MB).toFixed(0)} MB, consumer peak RSS ${(r.consumerPeak / MB).toFixed(0)} MB`,
+    );
     expect(r.consumerPeak).toBeLessThan(400 * MB);
   }, 120_000);
 
@@ -140,7 +157,9 @@ describe('sendAwait between processes over TCP', () => {
     const loud = await p99(100);
     flooding = false;
     await flood;
-    console.log(`[flow/call under flood] call p99 quiet ${quiet.toFixed(2)} ms, under a flood of awaited 1 MB sends ${loud.toFixed(2)} ms (${(loud / quiet).toFixed(1)}x; ${sent} MB sent meanwhile)`);
+    console.log(
+      `[flow/call under flood] call p99 quiet ${quiet.toFixed(2)} ms, under a flood of awaited 1 MB sends ${loud.toFixed(2)} ms (${(loud / quiet).toFixed(1)}x; ${sent} MB sent meanwhile)`,
+    );
     expect(sent).toBeGreaterThan(0);
     // Every call got through; the bound is generous (the issue's 3x needs the priority lane).
     expect(loud).toBeLessThan(Math.max(50 * quiet, 5_000));

@@ -20,7 +20,10 @@ describe('streams over TCP between processes', () => {
     const child = await cluster.script('producer', 'tests/fixtures/flow-producer.ts', [SECRET]);
     const node = await cluster.node({ secret: SECRET, listen: false });
     await node.connect(child.address);
-    await eventually(() => node.whereis('stats') && node.whereis('bytes') && node.whereis('slowjob'), 'the producer\'s names');
+    await eventually(
+      () => node.whereis('stats') && node.whereis('bytes') && node.whereis('slowjob'),
+      "the producer's names",
+    );
     return { node, child, stats: () => node.call<Stats>('stats', null) };
   }
 
@@ -35,7 +38,8 @@ describe('streams over TCP between processes', () => {
     let expected = 0;
     const t0 = performance.now();
     for await (const c of node.stream<string>('bytes', { count, size: chunk })) {
-      if (c.length !== chunk || Number(c.slice(0, 10)) !== expected) throw new Error(`chunk ${expected} is wrong: length ${c.length}, starts ${c.slice(0, 10)}`);
+      if (c.length !== chunk || Number(c.slice(0, 10)) !== expected)
+        throw new Error(`chunk ${expected} is wrong: length ${c.length}, starts ${c.slice(0, 10)}`);
       expected++;
       // A slow consumer: a pause every 256 chunks (16 MB); the producer must wait meanwhile.
       if (expected % 256 === 0) {
@@ -51,8 +55,12 @@ describe('streams over TCP between processes', () => {
     expect(expected).toBe(count);
     // 256 MB held anywhere would show as ≥ 256 MB of RSS; the window is 1 MB.
     expect(peak, `consumer RSS growth ${(peak / MB).toFixed(0)} MB`).toBeLessThan(160 * MB);
-    expect(childPeak, `producer RSS growth ${(childPeak / MB).toFixed(0)} MB`).toBeLessThan(160 * MB);
-    console.log(`[flow/stream tcp] 256 MB in ${count} chunks of 64 KB in ${secs.toFixed(1)} s (${(256 / secs).toFixed(0)} MB/s); RSS growth: consumer ${(peak / MB).toFixed(0)} MB, producer ${(childPeak / MB).toFixed(0)} MB`);
+    expect(childPeak, `producer RSS growth ${(childPeak / MB).toFixed(0)} MB`).toBeLessThan(
+      160 * MB,
+    );
+    console.log(
+      `[flow/stream tcp] 256 MB in ${count} chunks of 64 KB in ${secs.toFixed(1)} s (${(256 / secs).toFixed(0)} MB/s); RSS growth: consumer ${(peak / MB).toFixed(0)} MB, producer ${(childPeak / MB).toFixed(0)} MB`,
+    );
   }, 180_000);
 
   it('the consumer stops early: the producer stops within one credit window', async () => {
@@ -69,7 +77,7 @@ describe('streams over TCP between processes', () => {
     expect(s.produced).toBeLessThanOrEqual(100 + 16 + 1);
   }, 60_000);
 
-  it('the producer\'s process is SIGKILLed: the iteration throws NODE_DOWN', async () => {
+  it("the producer's process is SIGKILLed: the iteration throws NODE_DOWN", async () => {
     const { node, child } = await setup();
     const reader = node.stream<string>('bytes', { count: 0, size: 1024 }, { window: 4 });
     for (let i = 0; i < 10; i++) expect((await reader.next()).done).toBe(false);
@@ -101,7 +109,7 @@ describe('streams over TCP between processes', () => {
     await eventually(async () => (await stats()).aborted === 1, 'the callee saw its signal abort');
   }, 60_000);
 
-  it('the caller\'s process is SIGKILLed: the callee\'s ctx.signal aborts (its node was lost)', async () => {
+  it("the caller's process is SIGKILLed: the callee's ctx.signal aborts (its node was lost)", async () => {
     // Here the child is the caller: it calls our `slow` actor and is killed while the call is open.
     const { node, child } = await setup();
     let reason: unknown;
@@ -117,9 +125,12 @@ describe('streams over TCP between processes', () => {
       }),
       { name: 'slow-here' },
     );
-    await eventually(async () => (await node.call<boolean>('stats', { callBack: 'slow-here' })) && handled === 1, 'the child called slow-here');
+    await eventually(
+      async () => (await node.call<boolean>('stats', { callBack: 'slow-here' })) && handled === 1,
+      'the child called slow-here',
+    );
     await child.kill('SIGKILL');
-    await eventually(() => reason !== undefined, 'the handler\'s signal aborted', 15_000);
+    await eventually(() => reason !== undefined, "the handler's signal aborted", 15_000);
     expect((reason as TroupeError).code).toBe('NODE_DOWN');
   }, 60_000);
 });

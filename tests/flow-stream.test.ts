@@ -3,7 +3,13 @@
 // end, and as a web ReadableStream. The same protocol over TCP between processes is in
 // flow-stream-tcp.test.ts.
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { behaviour, serveStream, TroupeError, type ActorRef, type StreamReader } from '../core/index.ts';
+import {
+  behaviour,
+  serveStream,
+  TroupeError,
+  type ActorRef,
+  type StreamReader,
+} from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
 import { rejects, settle, until, useNodes, within } from './helpers/nodes.ts';
 
@@ -77,7 +83,8 @@ describe('ref.stream', () => {
     const out: number[] = [];
     const err = await (async () => {
       try {
-        for await (const x of a.ref<Req>(p.node, p.id).stream<number>({ n: 10, failAt: 5 })) out.push(x);
+        for await (const x of a.ref<Req>(p.node, p.id).stream<number>({ n: 10, failAt: 5 }))
+          out.push(x);
       } catch (e) {
         return e;
       }
@@ -92,7 +99,9 @@ describe('ref.stream', () => {
     const stats = { produced: 0, closed: false };
     const p = b.spawn(counter(stats));
     const ac = new AbortController();
-    const reader = a.ref<Req>(p.node, p.id).stream<number>({ n: 1e9 }, { signal: ac.signal, window: 4 });
+    const reader = a
+      .ref<Req>(p.node, p.id)
+      .stream<number>({ n: 1e9 }, { signal: ac.signal, window: 4 });
     expect((await reader.next()).value).toBe(0);
     const hang = (async () => {
       for (;;) {
@@ -125,7 +134,9 @@ describe('ref.stream', () => {
     const next = reader.next();
     await settle();
     // The producer is the newest actor on b.
-    const producers = [...Array(3).keys()].map((i) => b.ref(b.id, src.id + 1 + i)).filter((r) => b.isAlive(r));
+    const producers = [...Array(3).keys()]
+      .map((i) => b.ref(b.id, src.id + 1 + i))
+      .filter((r) => b.isAlive(r));
     expect(producers.length).toBe(1);
     b.kill(producers[0]);
     await rejects(next, 'ACTOR_EXITED');
@@ -196,7 +207,8 @@ describe('ref.stream', () => {
     stats.produced = 0;
     stats.closed = false;
     let n = 0;
-    for await (const _ of a.stream<number>('count', { n: 1e9 }, { window: 4 })) if (++n === 10) break;
+    for await (const _ of a.stream<number>('count', { n: 1e9 }, { window: 4 }))
+      if (++n === 10) break;
     await until(() => stats.closed, 'the producer behind the relay stopped');
     expect(stats.produced).toBeLessThanOrEqual(10 + 4 + 1);
     // A cancelled call crosses the relay too (a routed `ca`).

@@ -39,7 +39,7 @@ describe('transfer lists to a worker_threads worker', () => {
     return { ref, first };
   }
 
-  it('send(msg, { transfer: [buf] }): the buffer arrives intact and the sender\'s is detached', async () => {
+  it("send(msg, { transfer: [buf] }): the buffer arrives intact and the sender's is detached", async () => {
     const { node, xfer } = await start();
     const size = 8 * 1024 * 1024;
     const buf = new ArrayBuffer(size);
@@ -50,7 +50,11 @@ describe('transfer lists to a worker_threads worker', () => {
     const report = inbox(node);
     xfer.send({ op: 'sum', buf, report: report.ref }, { transfer: [buf] });
     expect(buf.byteLength).toBe(0); // moved, not copied
-    expect(await within(report.first, 'the report', 10_000)).toEqual({ bytes: size, sum: expected, isArrayBuffer: true });
+    expect(await within(report.first, 'the report', 10_000)).toEqual({
+      bytes: size,
+      sum: expected,
+      isArrayBuffer: true,
+    });
   });
 
   it('a reply with a transfer list moves the buffer back; a call carries a typed array over a moved buffer', async () => {
@@ -61,11 +65,16 @@ describe('transfer lists to a worker_threads worker', () => {
     expect(new Uint8Array(r.buf)[1000]).toBe(1000 & 255);
     expect(await xfer.call({ op: 'detached?' })).toBe(true);
     const data = new Uint16Array(1000).map((_, i) => i * 3);
-    expect(await xfer.call({ op: 'view', data }, { transfer: [data.buffer] })).toEqual({ length: 1000, first: 0, last: 2997, ctor: 'Uint16Array' });
+    expect(await xfer.call({ op: 'view', data }, { transfer: [data.buffer] })).toEqual({
+      length: 1000,
+      first: 0,
+      last: 2997,
+      ctor: 'Uint16Array',
+    });
     expect(data.buffer.byteLength).toBe(0);
   });
 
-  it('a SharedArrayBuffer in the list passes as itself: the worker\'s write is seen here', async () => {
+  it("a SharedArrayBuffer in the list passes as itself: the worker's write is seen here", async () => {
     const { xfer } = await start();
     const sab = new SharedArrayBuffer(16);
     expect(await xfer.call({ op: 'shared', sab }, { transfer: [sab] })).toBe('ok');
@@ -79,7 +88,9 @@ describe('transfer lists to a worker_threads worker', () => {
     node.events.on('deadLetter', (e) => dead.push(e.reason));
     xfer.send({ op: 'sum', buf: notMovable }, { transfer: [notMovable] });
     expect(dead).toEqual(['not-serializable']);
-    await expect(xfer.call({ op: 'view', data: notMovable }, { transfer: [notMovable] })).rejects.toMatchObject({ code: 'SERIALIZATION' });
+    await expect(
+      xfer.call({ op: 'view', data: notMovable }, { transfer: [notMovable] }),
+    ).rejects.toMatchObject({ code: 'SERIALIZATION' });
     expect(await xfer.call({ op: 'detached?' })).toBe(false);
   });
 });
@@ -100,7 +111,7 @@ describe('transfer lists elsewhere', () => {
     expect(buf.byteLength).toBe(4);
   });
 
-  it('extract/restore: placeholders only where listed objects are, the caller\'s message untouched, a missing item is INVALID_MESSAGE', () => {
+  it("extract/restore: placeholders only where listed objects are, the caller's message untouched, a missing item is INVALID_MESSAGE", () => {
     const buf = new ArrayBuffer(8);
     const view = new Float64Array(buf);
     const other = new ArrayBuffer(2);

@@ -32,7 +32,9 @@ function prototypesClean(): void {
 const CLEAN_OBJECT = Object.getOwnPropertyNames(Object.prototype).sort();
 
 /** decode() either returns or throws a TroupeError INVALID_MESSAGE; returns what happened. */
-function tryDecode(payload: string): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
+function tryDecode(
+  payload: string,
+): { ok: true; value: unknown } | { ok: false; error: TroupeError } {
   try {
     return { ok: true, value: codec.decode(payload) };
   } catch (error) {
@@ -46,13 +48,22 @@ function tryDecode(payload: string): { ok: true; value: unknown } | { ok: false;
 function hasOwnKey(v: unknown, keys: readonly string[], depth = 0): boolean {
   if (depth > 64 || v === null || typeof v !== 'object') return false;
   if (keys.some((k) => Object.prototype.hasOwnProperty.call(v, k))) return true;
-  const values = v instanceof Map ? [...v.keys(), ...v.values()] : v instanceof Set ? [...v] : Object.values(v);
+  const values =
+    v instanceof Map ? [...v.keys(), ...v.values()] : v instanceof Set ? [...v] : Object.values(v);
   return values.some((x) => hasOwnKey(x, keys, depth + 1));
 }
 /** An own `__proto__` key (JSON.parse makes those; decode refuses them). */
 const hasProtoKey = (v: unknown) => hasOwnKey(v, ['__proto__']);
 
-const dangerousKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__');
+const dangerousKey = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  '__defineGetter__',
+);
 const key = fc.oneof(fc.string({ maxLength: 8 }), dangerousKey);
 
 describe('codec under fuzzing', () => {
@@ -70,7 +81,18 @@ describe('codec under fuzzing', () => {
     });
     // An invalid Date decodes as null (superjson writes it as null): known, not a security matter.
     const invalidDate = (v: unknown, d = 0): boolean =>
-      d < 64 && (v instanceof Date ? Number.isNaN(v.getTime()) : v !== null && typeof v === 'object' && [...(v instanceof Map ? [...v.keys(), ...v.values()] : v instanceof Set ? v : Object.values(v))].some((x) => invalidDate(x, d + 1)));
+      d < 64 &&
+      (v instanceof Date
+        ? Number.isNaN(v.getTime())
+        : v !== null &&
+          typeof v === 'object' &&
+          [
+            ...(v instanceof Map
+              ? [...v.keys(), ...v.values()]
+              : v instanceof Set
+                ? v
+                : Object.values(v)),
+          ].some((x) => invalidDate(x, d + 1)));
     fc.assert(
       fc.property(value, (v) => {
         fc.pre(!invalidDate(v));
@@ -121,16 +143,32 @@ describe('codec under fuzzing', () => {
       node: fc.oneof(
         { depthSize: 'small' },
         fc.constantFrom('1', '"v"', 'null', 'true', '{}', '[]'),
-        fc.array(fc.tuple(key, tie('node')), { maxLength: 4 }).map((kv) => `{${kv.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+        fc
+          .array(fc.tuple(key, tie('node')), { maxLength: 4 })
+          .map((kv) => `{${kv.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
         fc.array(tie('node'), { maxLength: 3 }).map((xs) => `[${xs.join(',')}]`),
       ),
     })).node as fc.Arbitrary<string>;
-    const metaKind = fc.constantFrom('undefined', 'bigint', 'Date', 'regexp', 'set', 'map', 'Error', 'number', ['class', 'X'], ['custom', 'troupe.ref'], ['symbol', 'S']);
+    const metaKind = fc.constantFrom(
+      'undefined',
+      'bigint',
+      'Date',
+      'regexp',
+      'set',
+      'map',
+      'Error',
+      'number',
+      ['class', 'X'],
+      ['custom', 'troupe.ref'],
+      ['symbol', 'S'],
+    );
     const superjson = fc
       .record({
         json: jsonWithKeys,
         values: fc.array(fc.tuple(path, metaKind), { maxLength: 3 }),
-        refs: fc.array(fc.tuple(path, fc.array(path, { minLength: 1, maxLength: 2 })), { maxLength: 2 }),
+        refs: fc.array(fc.tuple(path, fc.array(path, { minLength: 1, maxLength: 2 })), {
+          maxLength: 2,
+        }),
       })
       .map(({ json, values, refs }) => {
         const v = values.map(([p, k]) => `${JSON.stringify(p)}:${JSON.stringify([k])}`).join(',');
@@ -138,36 +176,56 @@ describe('codec under fuzzing', () => {
         return `s{"json":${json},"meta":{"values":{${v}},"referentialEqualities":{${r}}}}`;
       });
     fc.assert(
-      fc.property(fc.oneof(jsonWithKeys.map((j) => `j${j}`), superjson), (payload) => {
-        const r = tryDecode(payload);
-        prototypesClean();
-        if (r.ok && r.value !== null && typeof r.value === 'object') {
-          // A decoded object's prototype is a built-in one, never one the peer chose.
-          const proto = Object.getPrototypeOf(r.value);
-          expect([Object.prototype, Array.prototype, Map.prototype, Set.prototype, Date.prototype, RegExp.prototype, Error.prototype, ActorRef.prototype, null]).toContain(proto);
-          expect(hasProtoKey(r.value)).toBe(false);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          jsonWithKeys.map((j) => `j${j}`),
+          superjson,
+        ),
+        (payload) => {
+          const r = tryDecode(payload);
+          prototypesClean();
+          if (r.ok && r.value !== null && typeof r.value === 'object') {
+            // A decoded object's prototype is a built-in one, never one the peer chose.
+            const proto = Object.getPrototypeOf(r.value);
+            expect([
+              Object.prototype,
+              Array.prototype,
+              Map.prototype,
+              Set.prototype,
+              Date.prototype,
+              RegExp.prototype,
+              Error.prototype,
+              ActorRef.prototype,
+              null,
+            ]).toContain(proto);
+            expect(hasProtoKey(r.value)).toBe(false);
+          }
+        },
+      ),
       params(0.1),
     );
   });
 
   it('depth: decode refuses JSON nested deeper than maxDepth, accepts up to it; encode agrees', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 3 * MAX_DEPTH }), fc.constantFrom('[', '{"k":'), (depth, open) => {
-        const close = open === '[' ? ']' : '}';
-        const text = `${open.repeat(depth)}0${close.repeat(depth)}`;
-        const r = tryDecode(`j${text}`);
-        expect(r.ok).toBe(depth <= MAX_DEPTH);
-        let encoded = true;
-        try {
-          codec.encode(JSON.parse(text));
-        } catch (err) {
-          expect((err as TroupeError).code).toBe('INVALID_MESSAGE');
-          encoded = false;
-        }
-        expect(encoded).toBe(depth <= MAX_DEPTH);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 3 * MAX_DEPTH }),
+        fc.constantFrom('[', '{"k":'),
+        (depth, open) => {
+          const close = open === '[' ? ']' : '}';
+          const text = `${open.repeat(depth)}0${close.repeat(depth)}`;
+          const r = tryDecode(`j${text}`);
+          expect(r.ok).toBe(depth <= MAX_DEPTH);
+          let encoded = true;
+          try {
+            codec.encode(JSON.parse(text));
+          } catch (err) {
+            expect((err as TroupeError).code).toBe('INVALID_MESSAGE');
+            encoded = false;
+          }
+          expect(encoded).toBe(depth <= MAX_DEPTH);
+        },
+      ),
       params(0.02),
     );
   });
@@ -188,7 +246,10 @@ describe('codec under fuzzing', () => {
     }
     fc.assert(
       fc.property(
-        fc.array(fc.constantFrom('a', 'a.b', 'a.b.c', 'x', 'x.0', 'x.0.y', '0', '1'), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.constantFrom('a', 'a.b', 'a.b.c', 'x', 'x.0', 'x.0.y', '0', '1'), {
+          minLength: 1,
+          maxLength: 3,
+        }),
         fc.constantFrom('a', 'a.b', 'x', 'x.0', '0'),
         (targets, source) => {
           const p = `s{"json":{"a":{"b":{"c":1}},"x":[{"y":2}],"0":{}},"meta":{"referentialEqualities":{${JSON.stringify(source)}:${JSON.stringify(targets)}}}}`;
@@ -203,10 +264,21 @@ describe('codec under fuzzing', () => {
   it('refs are bound only from well-formed data (node id 1..256 chars, positive safe integer id, ≤16 short addresses)', () => {
     const refData = fc.oneof(
       fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 2 ** 40 })),
-      fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 2 ** 40 }), fc.array(fc.string({ maxLength: 30 }), { maxLength: 4 })),
+      fc.tuple(
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        fc.array(fc.string({ maxLength: 30 }), { maxLength: 4 }),
+      ),
       fc.anything({ maxDepth: 2 }),
-      fc.tuple(fc.constantFrom('', 'x'.repeat(300), 5, null), fc.constantFrom(0, -1, 1.5, 2 ** 60, '7', NaN)),
-      fc.tuple(fc.string({ minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 9 }), fc.array(fc.string({ maxLength: 600 }), { minLength: 17, maxLength: 18 })),
+      fc.tuple(
+        fc.constantFrom('', 'x'.repeat(300), 5, null),
+        fc.constantFrom(0, -1, 1.5, 2 ** 60, '7', NaN),
+      ),
+      fc.tuple(
+        fc.string({ minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.array(fc.string({ maxLength: 600 }), { minLength: 17, maxLength: 18 }),
+      ),
     );
     fc.assert(
       fc.property(refData, (data) => {

@@ -16,12 +16,18 @@ const MAX = 4096;
 
 function encode(frames: string[]): Buffer {
   const sizes = frames.map((f) => Buffer.byteLength(f));
-  return encodeFrames(frames, sizes, sizes.reduce((a, s) => a + s + FRAME_HEADER_BYTES, 0));
+  return encodeFrames(
+    frames,
+    sizes,
+    sizes.reduce((a, s) => a + s + FRAME_HEADER_BYTES, 0),
+  );
 }
 
 /** Cut `buf` at the given points (taken modulo its length) into chunks, in order. */
 function chunk(buf: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => (buf.length ? c % (buf.length + 1) : 0)))].sort((a, b) => a - b);
+  const points = [...new Set(cuts.map((c) => (buf.length ? c % (buf.length + 1) : 0)))].sort(
+    (a, b) => a - b,
+  );
   const out: Buffer[] = [];
   let at = 0;
   for (const p of points) {
@@ -33,7 +39,10 @@ function chunk(buf: Buffer, cuts: number[]): Buffer[] {
 }
 
 /** Feed chunks; returns the frames and how it ended. Checks the invariants after every push. */
-function feed(chunks: Uint8Array[], max = MAX): { frames: string[]; error?: unknown; maxPending: number } {
+function feed(
+  chunks: Uint8Array[],
+  max = MAX,
+): { frames: string[]; error?: unknown; maxPending: number } {
   const d = createFrameDecoder(max);
   const frames: string[] = [];
   let maxPending = 0;
@@ -60,11 +69,15 @@ const frameText = fc.oneof(
 describe('TCP frame decoder under fuzzing', () => {
   it('valid streams cut at any points decode to exactly the frames sent, in order', () => {
     fc.assert(
-      fc.property(fc.array(frameText, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 40 }), (frames, cuts) => {
-        const r = feed(chunk(encode(frames), cuts));
-        expect(r.error).toBeUndefined();
-        expect(r.frames).toEqual(frames.map(wire));
-      }),
+      fc.property(
+        fc.array(frameText, { maxLength: 30 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (frames, cuts) => {
+          const r = feed(chunk(encode(frames), cuts));
+          expect(r.error).toBeUndefined();
+          expect(r.frames).toEqual(frames.map(wire));
+        },
+      ),
       params(0.12),
     );
   });
@@ -86,26 +99,45 @@ describe('TCP frame decoder under fuzzing', () => {
 
   it('mutated valid streams (bytes flipped, dropped, duplicated, truncated): the same invariants hold', () => {
     const mutation = fc.oneof(
-      fc.record({ op: fc.constant('flip' as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({ op: fc.constant('drop' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
-      fc.record({ op: fc.constant('dup' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
+      fc.record({
+        op: fc.constant('flip' as const),
+        at: fc.nat(),
+        byte: fc.integer({ min: 0, max: 255 }),
+      }),
+      fc.record({
+        op: fc.constant('drop' as const),
+        at: fc.nat(),
+        len: fc.integer({ min: 1, max: 8 }),
+      }),
+      fc.record({
+        op: fc.constant('dup' as const),
+        at: fc.nat(),
+        len: fc.integer({ min: 1, max: 8 }),
+      }),
       fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
     );
     fc.assert(
-      fc.property(fc.array(frameText, { minLength: 1, maxLength: 10 }), fc.array(mutation, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, muts, cuts) => {
-        let buf = Buffer.from(encode(frames));
-        for (const m of muts) {
-          const at = buf.length ? m.at % buf.length : 0;
-          if (m.op === 'flip' && buf.length) buf[at] = m.byte;
-          else if (m.op === 'drop') buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + m.len)]);
-          else if (m.op === 'dup') buf = Buffer.concat([buf.subarray(0, at + m.len), buf.subarray(at)]);
-          else if (m.op === 'truncate') buf = buf.subarray(0, at);
-        }
-        const r = feed(chunk(buf, cuts));
-        if (r.error !== undefined) expect((r.error as TroupeError).code).toBe('FRAME_TOO_LARGE');
-        expect(r.maxPending).toBeLessThanOrEqual(MAX + FRAME_HEADER_BYTES);
-        for (const f of r.frames) expect(f.length).toBeLessThanOrEqual(MAX);
-      }),
+      fc.property(
+        fc.array(frameText, { minLength: 1, maxLength: 10 }),
+        fc.array(mutation, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (frames, muts, cuts) => {
+          let buf = Buffer.from(encode(frames));
+          for (const m of muts) {
+            const at = buf.length ? m.at % buf.length : 0;
+            if (m.op === 'flip' && buf.length) buf[at] = m.byte;
+            else if (m.op === 'drop')
+              buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + m.len)]);
+            else if (m.op === 'dup')
+              buf = Buffer.concat([buf.subarray(0, at + m.len), buf.subarray(at)]);
+            else if (m.op === 'truncate') buf = buf.subarray(0, at);
+          }
+          const r = feed(chunk(buf, cuts));
+          if (r.error !== undefined) expect((r.error as TroupeError).code).toBe('FRAME_TOO_LARGE');
+          expect(r.maxPending).toBeLessThanOrEqual(MAX + FRAME_HEADER_BYTES);
+          for (const f of r.frames) expect(f.length).toBeLessThanOrEqual(MAX);
+        },
+      ),
       params(0.06),
     );
   });

@@ -20,7 +20,13 @@ let echo: ActorRef;
 const linkUps: string[] = [];
 
 beforeAll(async () => {
-  server = createNode({ name: 'fuzz-server', secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0', maxFrameBytes: 64 * 1024 })], maxFrameSize: 20_000, handshakeTimeout: 300 });
+  server = createNode({
+    name: 'fuzz-server',
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0', maxFrameBytes: 64 * 1024 })],
+    maxFrameSize: 20_000,
+    handshakeTimeout: 300,
+  });
   [address] = await server.listen();
   server.events.on('linkUp', (e) => linkUps.push(e.node));
   echo = server.spawn(async (self) => {
@@ -46,7 +52,16 @@ const chunk = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)),
   fc.string({ unit: 'binary', maxLength: 200 }).map(frame),
   fc.constantFrom(
-    frame(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, node: 'intruder', inc: 'x', nonce: '0'.repeat(32), addrs: [] })),
+    frame(
+      JSON.stringify({
+        t: 'hello',
+        v: PROTOCOL_VERSION,
+        node: 'intruder',
+        inc: 'x',
+        nonce: '0'.repeat(32),
+        addrs: [],
+      }),
+    ),
     frame(JSON.stringify({ t: 'auth', mac: 'f'.repeat(64) })),
     frame('{"t":"ok"}'),
     frame('{"t":"s","n":"fuzz-server","o":"intruder","h":0,"a":1}\tj"sneaky"'),

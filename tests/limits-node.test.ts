@@ -5,7 +5,14 @@
 // `exposeStacks` is on. Over the memory adapter with a manual clock: nothing here depends on time.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { behaviour, createManualClock, isDown, type TroupeError, type Node, type NodeEvents } from '../core/index.ts';
+import {
+  behaviour,
+  createManualClock,
+  isDown,
+  type TroupeError,
+  type Node,
+  type NodeEvents,
+} from '../core/index.ts';
 import { DEFAULTS } from '../core/node-options.ts';
 import { connectMemory, createMemoryPair } from '../adapters/memory.ts';
 import { rejects, settle, until, useNodes, within } from './helpers/nodes.ts';
@@ -98,7 +105,11 @@ describe('limits', () => {
         ['mailbox-full', 2],
         ['mailbox-full', 3],
       ]);
-      const err = await rejects(remote.call('more'), 'MAILBOX_FULL', 'a remote call into a full mailbox');
+      const err = await rejects(
+        remote.call('more'),
+        'MAILBOX_FULL',
+        'a remote call into a full mailbox',
+      );
       expect(err.message).toContain('b/');
     });
 
@@ -114,7 +125,9 @@ describe('limits', () => {
       for (let i = 0; i < 5; i++) watcher.send(`filler ${i}`);
       expect(ev.dead).toHaveLength(3);
       target.kill();
-      expect((await within(n.waitDown(watcher), 'the watcher gets its DOWN')).result).toBe('killed');
+      expect((await within(n.waitDown(watcher), 'the watcher gets its DOWN')).result).toBe(
+        'killed',
+      );
     });
   });
 
@@ -127,7 +140,11 @@ describe('limits', () => {
       const local = a.spawn(hoarder); // never replies
       const onB = b.spawn(hoarder);
       const remote = a.ref(onB.node, onB.id);
-      const pending = [local.call(1, { timeout: 1000 }), remote.call(2, { timeout: 1000 }), remote.call(3, { timeout: 60_000 })];
+      const pending = [
+        local.call(1, { timeout: 1000 }),
+        remote.call(2, { timeout: 1000 }),
+        remote.call(3, { timeout: 60_000 }),
+      ];
       for (const p of pending) p.catch(() => {});
       const err = await rejects(local.call(4), 'MAILBOX_FULL', 'the fourth call');
       expect(err.message).toContain('maxPendingCalls');
@@ -138,7 +155,9 @@ describe('limits', () => {
       const echo = b.spawn(async (self) => {
         for (;;) self.reply(await self.receive());
       });
-      expect(await within(a.call(a.ref(echo.node, echo.id), 'room again'), 'a call once there is room')).toBe('room again');
+      expect(
+        await within(a.call(a.ref(echo.node, echo.id), 'room again'), 'a call once there is room'),
+      ).toBe('room again');
     });
   });
 
@@ -187,7 +206,9 @@ describe('limits', () => {
       clock.advance(20);
       await settle(2);
       // What arrived is in order, with a gap only where the overflow dead letters were.
-      const seqs = raw.inbox.filter((e) => e.startsWith('{"t":"s"')).map((e) => (JSON.parse(e.slice(e.indexOf('\t') + 2)) as { i: number }).i);
+      const seqs = raw.inbox
+        .filter((e) => e.startsWith('{"t":"s"'))
+        .map((e) => (JSON.parse(e.slice(e.indexOf('\t') + 2)) as { i: number }).i);
       expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
       expect(new Set(seqs).size).toBe(seqs.length);
       expect(ev.protocol).toEqual([]);
@@ -202,7 +223,10 @@ describe('limits', () => {
       for (let i = 0; i < 50; i++) raw.sendTo(sink.id, 'x'.repeat(50));
       const target = n.ref('raw', 1);
       for (let i = 0; i < 50; i++) target.send('y'.repeat(50));
-      await until(() => raw.inbox.filter((e) => e.startsWith('{"t":"s"')).length === 50, 'all 50 envelopes (no window to wait on)');
+      await until(
+        () => raw.inbox.filter((e) => e.startsWith('{"t":"s"')).length === 50,
+        'all 50 envelopes (no window to wait on)',
+      );
       expect(raw.inbox.some((e) => e.startsWith('{"t":"k"'))).toBe(false);
       expect(ev.dead).toEqual([]);
     });
@@ -217,9 +241,13 @@ describe('limits', () => {
       const third = rawPeer(n, { id: 's3' });
       expect((await within(third.attached, 'the third attach ends')).ok).toBe(false);
       await third.raw.whenClosed();
-      expect(third.raw.inbox.some((e) => e.includes('"t":"reject"') && e.includes('maxUnauthenticated'))).toBe(true);
+      expect(
+        third.raw.inbox.some((e) => e.includes('"t":"reject"') && e.includes('maxUnauthenticated')),
+      ).toBe(true);
       expect(third.raw.nodeHello).toBeUndefined(); // refused before any work
-      expect(ev.protocol.map((p) => p.error.message)).toEqual([expect.stringContaining('too many unauthenticated connections')]);
+      expect(ev.protocol.map((p) => p.error.message)).toEqual([
+        expect.stringContaining('too many unauthenticated connections'),
+      ]);
       // Dialed links do not count against the accepting limits.
       const other = make({ name: 'other', clock });
       const [mine, theirs] = createMemoryPair();
@@ -262,7 +290,11 @@ describe('limits', () => {
         },
       }),
     );
-    const err = await rejects(n.call(crasher, 'go'), 'ACTOR_EXITED', 'a call to a handler that throws');
+    const err = await rejects(
+      n.call(crasher, 'go'),
+      'ACTOR_EXITED',
+      'a call to a handler that throws',
+    );
     expect(err.message).toContain('handler failed');
   });
 
@@ -278,10 +310,20 @@ describe('limits', () => {
           throw new Error('failed on b');
         }
         const crasher = b.spawn(behaviour({ schema: undefined, handle: () => deepInsideNodeB() }));
-        const strict = b.spawn(behaviour({ schema: z.number(), handle: (m: number, _s, ctx) => void ctx.reply(m) }));
-        const err1 = await rejects(a.call(a.ref('b', crasher.id), 'go'), 'ACTOR_EXITED', 'a call to an actor that crashes');
+        const strict = b.spawn(
+          behaviour({ schema: z.number(), handle: (m: number, _s, ctx) => void ctx.reply(m) }),
+        );
+        const err1 = await rejects(
+          a.call(a.ref('b', crasher.id), 'go'),
+          'ACTOR_EXITED',
+          'a call to an actor that crashes',
+        );
         const reason = (err1.details as { reason: { stack?: string } }).reason;
-        const err2 = await rejects(a.call(a.ref('b', strict.id), 'not a number'), 'INVALID_MESSAGE', 'a call with an invalid message');
+        const err2 = await rejects(
+          a.call(a.ref('b', strict.id), 'not a number'),
+          'INVALID_MESSAGE',
+          'a call with an invalid message',
+        );
         await settle(2);
         const wire = eb.sent.join('\n');
         if (expose) {

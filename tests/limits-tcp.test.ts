@@ -16,8 +16,18 @@ afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.shutdown()));
 });
 
-async function tcpNode(name: string, options: NodeOptions = {}, listen = true): Promise<{ node: Node; address: string }> {
-  const node = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], autoConnect: false, ...options });
+async function tcpNode(
+  name: string,
+  options: NodeOptions = {},
+  listen = true,
+): Promise<{ node: Node; address: string }> {
+  const node = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    autoConnect: false,
+    ...options,
+  });
   nodes.push(node);
   const [address] = listen ? await node.listen() : [''];
   return { node, address };
@@ -41,10 +51,15 @@ describe('connection limits over TCP', () => {
   it('a flood of silent connections: at most maxUnauthenticated are kept, the rest refused at once; the node keeps serving; the slots clear after handshakeTimeout', async () => {
     const LIMIT = 16;
     const FLOOD = 200;
-    const { node, address } = await tcpNode('gate', { maxUnauthenticated: LIMIT, handshakeTimeout: 1500 });
+    const { node, address } = await tcpNode('gate', {
+      maxUnauthenticated: LIMIT,
+      handshakeTimeout: 1500,
+    });
     const refused: TroupeError[] = [];
     const timedOut: TroupeError[] = [];
-    node.events.on('protocolError', (e) => (e.error.message.includes('handshake timed out') ? timedOut : refused).push(e.error));
+    node.events.on('protocolError', (e) =>
+      (e.error.message.includes('handshake timed out') ? timedOut : refused).push(e.error),
+    );
     // An authenticated peer, linked before the flood.
     const { node: friend } = await tcpNode('friend', {}, false);
     await friend.connect(address);
@@ -54,13 +69,20 @@ describe('connection limits over TCP', () => {
     const remoteEcho = friend.ref(echo.node, echo.id);
 
     const flood = await Promise.all(Array.from({ length: FLOOD }, () => raw(address)));
-    await until(() => flood.filter((c) => c.isClosed).length >= FLOOD - LIMIT, `${FLOOD - LIMIT} refused connections to be closed`);
+    await until(
+      () => flood.filter((c) => c.isClosed).length >= FLOOD - LIMIT,
+      `${FLOOD - LIMIT} refused connections to be closed`,
+    );
     // The refused ones were told why, before any handshake work (no hello from the node).
     const closed = flood.filter((c) => c.isClosed);
     expect(closed).toHaveLength(FLOOD - LIMIT);
     for (const c of closed) {
       expect(c.frames).toHaveLength(1);
-      expect(JSON.parse(c.frames[0])).toMatchObject({ t: 'reject', code: 'PROTOCOL_ERROR', message: expect.stringContaining('maxUnauthenticated') });
+      expect(JSON.parse(c.frames[0])).toMatchObject({
+        t: 'reject',
+        code: 'PROTOCOL_ERROR',
+        message: expect.stringContaining('maxUnauthenticated'),
+      });
     }
     expect(refused).toHaveLength(FLOOD - LIMIT);
     expect(refused.every((e) => e.code === 'PROTOCOL_ERROR')).toBe(true);
@@ -75,10 +97,15 @@ describe('connection limits over TCP', () => {
     expect(lateErr).toBeInstanceOf(TroupeError);
     expect((lateErr as TroupeError).message).toContain('maxUnauthenticated');
     // The silent ones are dropped after the handshake timeout; then a dialer gets in.
-    await until(() => flood.every((c) => c.isClosed), 'the silent connections to be dropped by the handshake timeout');
+    await until(
+      () => flood.every((c) => c.isClosed),
+      'the silent connections to be dropped by the handshake timeout',
+    );
     expect(timedOut).toHaveLength(LIMIT);
     expect(await late.connect(address)).toBe('gate');
-    expect(await late.call(late.ref(echo.node, echo.id), 'after the flood')).toBe('after the flood');
+    expect(await late.call(late.ref(echo.node, echo.id), 'after the flood')).toBe(
+      'after the flood',
+    );
     expect(node.peers().sort()).toEqual(['friend', 'late']);
   });
 
@@ -104,7 +131,9 @@ describe('connection limits over TCP', () => {
   it('before authentication a frame may not exceed 16 KiB: a bigger announced length is refused at once, not buffered; after authentication the full limit applies', async () => {
     const { node, address } = await tcpNode('prelimit', { handshakeTimeout: 60_000 });
     const events: { code: string; message: string }[] = [];
-    node.events.on('protocolError', (e) => events.push({ code: e.error.code, message: e.error.message }));
+    node.events.on('protocolError', (e) =>
+      events.push({ code: e.error.code, message: e.error.message }),
+    );
     const received: unknown[] = [];
     const sink = node.spawn(async (self) => {
       for (;;) received.push(await self.receive());
@@ -117,13 +146,17 @@ describe('connection limits over TCP', () => {
     head.writeUInt32BE(1024 * 1024, 0);
     stranger.sendBytes(Buffer.concat([head, Buffer.from('{"t":"hello"')]));
     await stranger.closed;
-    expect(events).toEqual([{ code: 'FRAME_TOO_LARGE', message: expect.stringContaining('the limit is 16384') }]);
+    expect(events).toEqual([
+      { code: 'FRAME_TOO_LARGE', message: expect.stringContaining('the limit is 16384') },
+    ]);
     // An authenticated peer may send a 1 MiB frame.
     const member = await raw(address);
     await member.handshake('member', SECRET);
     await until(() => node.peers().includes('member'), 'the member to be linked');
     const big = 'x'.repeat(1024 * 1024);
-    member.sendFrames(`${JSON.stringify({ t: 's', n: 'prelimit', o: 'member', h: 0, a: sink.id })}\tj${JSON.stringify(big)}`);
+    member.sendFrames(
+      `${JSON.stringify({ t: 's', n: 'prelimit', o: 'member', h: 0, a: sink.id })}\tj${JSON.stringify(big)}`,
+    );
     await until(() => received.length === 1, 'the 1 MiB message');
     expect(received[0]).toBe(big);
     expect(events).toHaveLength(1);

@@ -13,17 +13,25 @@ describe('parallelMap on remote nodes', () => {
 
   it('matches a plain map; a worker killed mid-map has its chunk retried; faster on two nodes than one', async () => {
     const g = freshGroup();
-    const procs = await Promise.all(['pm-1', 'pm-2'].map((n) => dist.start(n, 'dist-worker.ts', ['--name', n, ...groupArgs(g, SECRET)])));
+    const procs = await Promise.all(
+      ['pm-1', 'pm-2'].map((n) =>
+        dist.start(n, 'dist-worker.ts', ['--name', n, ...groupArgs(g, SECRET)]),
+      ),
+    );
     const { node } = await dist.node('pm-boss', g, SECRET);
     const pool = nodePool(node);
     await eventually(() => pool.workers().length === 2, 'both workers in the pool', 15_000);
 
     const items = Array.from({ length: 40 }, (_, i) => i % 25);
     expect(await parallelMap('cpuFib', items, { workers: pool })).toEqual(items.map(slowFib));
-    expect(await parallelMap('cpuFib', items, { workers: pool, chunkSize: 1, perWorker: 3 })).toEqual(items.map(slowFib));
+    expect(
+      await parallelMap('cpuFib', items, { workers: pool, chunkSize: 1, perWorker: 3 }),
+    ).toEqual(items.map(slowFib));
 
     // Remote nodes do not run code sent as source: a clear error, not a retry.
-    const err = await parallelMap((n: number) => n, [1, 2], { workers: pool }).catch((e: unknown) => e);
+    const err = await parallelMap((n: number) => n, [1, 2], { workers: pool }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TroupeError);
     expect((err as TroupeError).code).toBe('UNKNOWN_BEHAVIOUR');
 
@@ -38,7 +46,9 @@ describe('parallelMap on remote nodes', () => {
     t = performance.now();
     expect(await parallelMap('cpuFib', heavy, { workers: pool, chunkSize: 2 })).toEqual(expected);
     const t2 = performance.now() - t;
-    console.log(`parallelMap remote nodes, 32 x fib(30): 1 node ${t1.toFixed(0)} ms, 2 nodes ${t2.toFixed(0)} ms, speedup ${(t1 / t2).toFixed(2)}x`);
+    console.log(
+      `parallelMap remote nodes, 32 x fib(30): 1 node ${t1.toFixed(0)} ms, 2 nodes ${t2.toFixed(0)} ms, speedup ${(t1 / t2).toFixed(2)}x`,
+    );
 
     // SIGKILL the worker that got the third chunk while it runs it: the chunk runs on the other.
     let calls = 0;
@@ -54,7 +64,13 @@ describe('parallelMap on remote nodes', () => {
       },
     };
     const slow = Array.from({ length: 12 }, () => 31);
-    expect(await within(parallelMap('cpuFib', slow, { workers: killing, chunkSize: 1, onFailure: 'retry' }), 'the map with a killed worker', 30_000)).toEqual(slow.map(slowFib));
+    expect(
+      await within(
+        parallelMap('cpuFib', slow, { workers: killing, chunkSize: 1, onFailure: 'retry' }),
+        'the map with a killed worker',
+        30_000,
+      ),
+    ).toEqual(slow.map(slowFib));
     expect(killed).not.toBe('');
     expect(pool.workers()).not.toContain(killed);
   }, 90_000);

@@ -10,7 +10,11 @@ import { within } from './dist-fixtures.ts';
 const FUNCTIONS = new URL('../demo-node/dist-functions.ts', import.meta.url);
 
 /** A pool that terminates the thread running the `nth` chunk shortly after handing it over. */
-function killingNth(pool: ThreadPool, nth: number, afterMs: number): MapPool & { killed: string[] } {
+function killingNth(
+  pool: ThreadPool,
+  nth: number,
+  afterMs: number,
+): MapPool & { killed: string[] } {
   let calls = 0;
   const killed: string[] = [];
   return {
@@ -55,11 +59,26 @@ describe('parallelMap on worker threads', () => {
     expect(await parallelMap(f, items, { workers: p, chunkSize: 7 })).toEqual(items.map(f));
     // A self-recursive named function, and one the threads serve by name from a module.
     const fibItems = Array.from({ length: 30 }, (_, i) => i);
-    expect(await parallelMap(function fib(n: number): number { return n < 2 ? n : fib(n - 1) + fib(n - 2); }, fibItems, { workers: p, chunkSize: 3 })).toEqual(fibItems.map(slowFib));
+    expect(
+      await parallelMap(
+        function fib(n: number): number {
+          return n < 2 ? n : fib(n - 1) + fib(n - 2);
+        },
+        fibItems,
+        { workers: p, chunkSize: 3 },
+      ),
+    ).toEqual(fibItems.map(slowFib));
     expect(await parallelMap('cpuFib', fibItems, { workers: p })).toEqual(fibItems.map(slowFib));
     expect(await parallelMap(f, [], { workers: p })).toEqual([]);
     // A function that throws fails the map (not retried: it would throw again).
-    const err = await parallelMap((n: number) => { if (n === 3) throw new Error('three'); return n; }, [1, 2, 3, 4], { workers: p, chunkSize: 1 }).catch((e: unknown) => e);
+    const err = await parallelMap(
+      (n: number) => {
+        if (n === 3) throw new Error('three');
+        return n;
+      },
+      [1, 2, 3, 4],
+      { workers: p, chunkSize: 1 },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TroupeError);
     expect((err as TroupeError).code).toBe('JOB_FAILED');
     expect((err as TroupeError).message).toContain('three');
@@ -69,13 +88,25 @@ describe('parallelMap on worker threads', () => {
     const items = Array.from({ length: 8 }, (_, i) => i);
     const p1 = await pool(3);
     const retrying = killingNth(p1, 2, 40);
-    expect(await within(parallelMap(busyDouble, items, { workers: retrying, chunkSize: 1, onFailure: 'retry' }), 'the retried map', 20_000)).toEqual(items.map((n) => n * 2));
+    expect(
+      await within(
+        parallelMap(busyDouble, items, { workers: retrying, chunkSize: 1, onFailure: 'retry' }),
+        'the retried map',
+        20_000,
+      ),
+    ).toEqual(items.map((n) => n * 2));
     expect(retrying.killed).toHaveLength(1);
     expect(p1.threadIds()).not.toContain(retrying.killed[0]);
 
     const p2 = await pool(2);
     const failing = killingNth(p2, 2, 40);
-    const err = await within(parallelMap(busyDouble, items, { workers: failing, chunkSize: 1, onFailure: 'fail' }).catch((e: unknown) => e), 'the failed map', 20_000);
+    const err = await within(
+      parallelMap(busyDouble, items, { workers: failing, chunkSize: 1, onFailure: 'fail' }).catch(
+        (e: unknown) => e,
+      ),
+      'the failed map',
+      20_000,
+    );
     expect(err).toBeInstanceOf(TroupeError);
     expect((err as TroupeError).code).toBe('WORKER_LOST');
     expect(failing.killed).toHaveLength(1);
@@ -95,6 +126,8 @@ describe('parallelMap on worker threads', () => {
     t = performance.now();
     expect(await parallelMap('cpuFib', items, { workers: two, chunkSize: 2 })).toEqual(expected);
     const t2 = performance.now() - t;
-    console.log(`parallelMap threads, 32 x fib(30): 1 thread ${t1.toFixed(0)} ms, 2 threads ${t2.toFixed(0)} ms, speedup ${(t1 / t2).toFixed(2)}x`);
+    console.log(
+      `parallelMap threads, 32 x fib(30): 1 thread ${t1.toFixed(0)} ms, 2 threads ${t2.toFixed(0)} ms, speedup ${(t1 / t2).toFixed(2)}x`,
+    );
   }, 60_000);
 });

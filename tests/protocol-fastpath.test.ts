@@ -3,7 +3,18 @@
 // headers the same fields.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { EnvelopeHeader, fastHeader, parseHeader, directHeader, parseDirectHeader, directFields, TrafficHeaders, DIRECT_SEND, DIRECT_CALL, DIRECT_REPLY } from '../core/protocol.ts';
+import {
+  EnvelopeHeader,
+  fastHeader,
+  parseHeader,
+  directHeader,
+  parseDirectHeader,
+  directFields,
+  TrafficHeaders,
+  DIRECT_SEND,
+  DIRECT_CALL,
+  DIRECT_REPLY,
+} from '../core/protocol.ts';
 
 const anyValue = fc.oneof(
   fc.string({ maxLength: 300 }),
@@ -34,7 +45,8 @@ describe('fastHeader agrees with the zod EnvelopeHeader schema', () => {
         const slow = EnvelopeHeader.safeParse(raw);
         if (fast !== undefined) {
           expect(slow.success).toBe(true);
-          for (const [k, v] of Object.entries(slow.data!)) expect((fast as Record<string, unknown>)[k]).toEqual(v);
+          for (const [k, v] of Object.entries(slow.data!))
+            expect((fast as Record<string, unknown>)[k]).toEqual(v);
         } else if (slow.success && ['s', 'c', 'r'].includes(slow.data.t)) {
           throw new Error(`fast path rejected a valid header: ${JSON.stringify(raw)}`);
         }
@@ -55,8 +67,22 @@ describe('fastHeader agrees with the zod EnvelopeHeader schema', () => {
 
 describe('parseHeader reads canonical headers exactly as JSON.parse does', () => {
   const id = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('a"b', 'c\\d', 'é', '\n', ''));
-  const int = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.constantFrom(0, 2 ** 53 - 1, 2 ** 52 + 7, 4503599627370497));
-  const headers = fc.record({ t: fc.constantFrom('s', 'c', 'r', 'x', 'sp'), n: id, o: id, h: int, a: int, c: int, k: fc.constantFrom(0, 1) }, { requiredKeys: ['t', 'n', 'o'] });
+  const int = fc.oneof(
+    fc.integer({ min: 0, max: 2 ** 31 }),
+    fc.constantFrom(0, 2 ** 53 - 1, 2 ** 52 + 7, 4503599627370497),
+  );
+  const headers = fc.record(
+    {
+      t: fc.constantFrom('s', 'c', 'r', 'x', 'sp'),
+      n: id,
+      o: id,
+      h: int,
+      a: int,
+      c: int,
+      k: fc.constantFrom(0, 1),
+    },
+    { requiredKeys: ['t', 'n', 'o'] },
+  );
 
   it('on headers as the node writes them', () => {
     fc.assert(
@@ -87,9 +113,17 @@ describe('parseHeader reads canonical headers exactly as JSON.parse does', () =>
   });
 
   it('leaves numbers past 2^53, leading zeros and escapes to JSON.parse', () => {
-    expect(parseHeader('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}')).toEqual(JSON.parse('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}'));
+    expect(parseHeader('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}')).toEqual(
+      JSON.parse('{"t":"s","n":"b","o":"a","h":0,"a":9007199254740993}'),
+    );
     expect(() => parseHeader('{"t":"s","n":"b","o":"a","h":01,"a":1}')).toThrow();
-    expect(parseHeader('{"t":"s","n":"b\\"q","o":"a","h":0,"a":1}')).toEqual({ t: 's', n: 'b"q', o: 'a', h: 0, a: 1 });
+    expect(parseHeader('{"t":"s","n":"b\\"q","o":"a","h":0,"a":1}')).toEqual({
+      t: 's',
+      n: 'b"q',
+      o: 'a',
+      h: 0,
+      a: 1,
+    });
   });
 });
 
@@ -104,24 +138,53 @@ describe('direct envelopes (S<a>, C<a>,<c>, R<c>,<k>)', () => {
   it('read back what was written; rewritten in JSON (a held envelope leaving on another link) they are the same envelope', () => {
     const headers = new TrafficHeaders('here', 100);
     fc.assert(
-      fc.property(traffic, fc.stringMatching(/^[A-Za-z0-9._:@+~-]{1,12}$/), fc.option(fc.string({ maxLength: 20 }), { nil: undefined }), (t, node, payload) => {
-        const head = directHeader(t.kind, t.x, t.y);
-        expect(parseDirectHeader(head, head.length)).toBe(true);
-        expect(directFields).toEqual({ x: t.x, y: t.y });
-        const text = payload === undefined ? head : `${head}\t${payload}`;
-        const json = headers.undirect(text, node);
-        const tab = json.indexOf('\t');
-        const h = EnvelopeHeader.parse(parseHeader(tab < 0 ? json : json.slice(0, tab)));
-        const want = t.kind === DIRECT_SEND ? { t: 's', a: t.x } : t.kind === DIRECT_CALL ? { t: 'c', a: t.x, c: t.y } : { t: 'r', c: t.x, k: t.y };
-        expect(h).toEqual({ ...want, n: node, o: 'here', h: 0 });
-        expect(tab < 0 ? undefined : json.slice(tab + 1)).toBe(payload);
-      }),
+      fc.property(
+        traffic,
+        fc.stringMatching(/^[A-Za-z0-9._:@+~-]{1,12}$/),
+        fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+        (t, node, payload) => {
+          const head = directHeader(t.kind, t.x, t.y);
+          expect(parseDirectHeader(head, head.length)).toBe(true);
+          expect(directFields).toEqual({ x: t.x, y: t.y });
+          const text = payload === undefined ? head : `${head}\t${payload}`;
+          const json = headers.undirect(text, node);
+          const tab = json.indexOf('\t');
+          const h = EnvelopeHeader.parse(parseHeader(tab < 0 ? json : json.slice(0, tab)));
+          const want =
+            t.kind === DIRECT_SEND
+              ? { t: 's', a: t.x }
+              : t.kind === DIRECT_CALL
+                ? { t: 'c', a: t.x, c: t.y }
+                : { t: 'r', c: t.x, k: t.y };
+          expect(h).toEqual({ ...want, n: node, o: 'here', h: 0 });
+          expect(tab < 0 ? undefined : json.slice(tab + 1)).toBe(payload);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   it('refuse anything else after S, C or R', () => {
-    for (const bad of ['S', 'S0', 'S01', 'S-1', 'S1,2', 'S1 ', 'S12345678901234567', 'C1', 'C1,', 'C1,0', 'C0,1', 'C1,2,3', 'R1,2', 'R1,', 'R,1', 'R1,01', 'X1', 'S9007199254740993']) {
+    for (const bad of [
+      'S',
+      'S0',
+      'S01',
+      'S-1',
+      'S1,2',
+      'S1 ',
+      'S12345678901234567',
+      'C1',
+      'C1,',
+      'C1,0',
+      'C0,1',
+      'C1,2,3',
+      'R1,2',
+      'R1,',
+      'R,1',
+      'R1,01',
+      'X1',
+      'S9007199254740993',
+    ]) {
       expect(parseDirectHeader(bad, bad.length), bad).toBe(false);
     }
   });

@@ -11,17 +11,25 @@ const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const start = readme.indexOf('## Big data');
 const section = readme.slice(start, readme.indexOf('\n## ', start + 5));
-const snippets = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m, i) => ({ title: `snippet ${i + 1}`, code: m[1] }));
+const snippets = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m, i) => ({
+  title: `snippet ${i + 1}`,
+  code: m[1],
+}));
 const dir = join(root, 'tests', '.readme-snippets-bigdata');
 const tsconfig = join(dir, 'tsconfig.json');
 
 /** `troupe`, `troupe/tcp`, … → their .ts sources (the exports point into dist/); as in tests/readme.test.ts. */
 function sourcePaths(): Record<string, string[]> {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { import: string }> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { import: string }>;
+  };
   return Object.fromEntries(
     Object.entries(pkg.exports)
       .filter((e): e is [string, { import: string }] => typeof e[1] === 'object')
-      .map(([sub, t]) => [`troupe${sub.slice(1)}`, [join(root, t.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))]]),
+      .map(([sub, t]) => [
+        `troupe${sub.slice(1)}`,
+        [join(root, t.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))],
+      ]),
   );
 }
 
@@ -32,12 +40,22 @@ describe('README Big data', () => {
   });
   mkdirSync(dir, { recursive: true });
   snippets.forEach(({ code }, i) => writeFileSync(join(dir, `snippet-${i + 1}.ts`), code));
-  writeFileSync(tsconfig, JSON.stringify({ extends: '../../tsconfig.json', compilerOptions: { paths: sourcePaths() }, include: ['./*.ts'] }));
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: '../../tsconfig.json',
+      compilerOptions: { paths: sourcePaths() },
+      include: ['./*.ts'],
+    }),
+  );
 
   it('type-checks (tsc --noEmit, strict)', async () => {
     const out = await new Promise<string>((resolve) => {
-      execFile(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', tsconfig], { cwd: root, timeout: 150_000 }, (err, stdout, stderr) =>
-        resolve(err ? stdout + stderr || String(err) : ''),
+      execFile(
+        process.execPath,
+        [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', tsconfig],
+        { cwd: root, timeout: 150_000 },
+        (err, stdout, stderr) => resolve(err ? stdout + stderr || String(err) : ''),
       );
     });
     expect(out).toBe('');
@@ -48,8 +66,15 @@ describe('README Big data', () => {
       const file = join(dir, `snippet-${i + 1}.ts`);
       writeFileSync(file, code);
       const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-        execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 30_000, env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', file],
+          { cwd: root, timeout: 30_000, env: { ...process.env, TSX_TSCONFIG_PATH: tsconfig } },
+          (err, stdout, stderr) =>
+            resolve({
+              code: err ? ((err as { code?: number }).code ?? 1) : 0,
+              out: stdout + stderr,
+            }),
         );
       });
       expect(out).not.toMatch(/AssertionError|Error:/);

@@ -9,9 +9,16 @@ import { ALL_ERROR_CODES as ERROR_CODES } from '../patterns/errors.ts';
 
 const root = join(import.meta.dirname, '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const tour = readme.slice(readme.indexOf('## API tour'), readme.indexOf('\n## ', readme.indexOf('## API tour') + 5));
-const snippets = [...tour.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].map((m) => ({ title: m[1], code: m[2] }));
-const section = (title: string) => readme.slice(readme.indexOf(title), readme.indexOf('\n## ', readme.indexOf(title) + 5));
+const tour = readme.slice(
+  readme.indexOf('## API tour'),
+  readme.indexOf('\n## ', readme.indexOf('## API tour') + 5),
+);
+const snippets = [...tour.matchAll(/^### (.+)\n[\s\S]*?```ts\n([\s\S]*?)```/gm)].map((m) => ({
+  title: m[1],
+  code: m[2],
+}));
+const section = (title: string) =>
+  readme.slice(readme.indexOf(title), readme.indexOf('\n## ', readme.indexOf(title) + 5));
 /** Every ```ts block of the Workflows section, titled by the ### heading above it. */
 const workflows = (() => {
   const text = section('## Workflows');
@@ -31,17 +38,25 @@ const dir = join(root, 'tests', '.readme-snippets');
  * (through TSX_TSCONFIG_PATH) both honour them.
  */
 function sourcePaths(): Record<string, string[]> {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { import: string }> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    exports: Record<string, string | { import: string }>;
+  };
   return Object.fromEntries(
     Object.entries(pkg.exports)
       .filter((e): e is [string, { import: string }] => typeof e[1] === 'object')
-      .map(([sub, t]) => [`troupe${sub.slice(1)}`, [join(root, t.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))]]),
+      .map(([sub, t]) => [
+        `troupe${sub.slice(1)}`,
+        [join(root, t.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))],
+      ]),
   );
 }
 
 describe('README error table', () => {
   it('lists exactly the codes in ERROR_CODES', () => {
-    const section = readme.slice(readme.indexOf('## Error codes'), readme.indexOf('\n## ', readme.indexOf('## Error codes') + 5));
+    const section = readme.slice(
+      readme.indexOf('## Error codes'),
+      readme.indexOf('\n## ', readme.indexOf('## Error codes') + 5),
+    );
     const listed = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
     expect([...listed].sort()).toEqual([...ERROR_CODES].sort());
   });
@@ -54,12 +69,27 @@ describe('README API tour', () => {
   mkdirSync(dir, { recursive: true });
   snippets.forEach(({ code }, i) => writeFileSync(join(dir, `snippet-${i + 1}.ts`), code));
   workflows.forEach(({ code }, i) => writeFileSync(join(dir, `workflow-${i + 1}.ts`), code));
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', compilerOptions: { paths: sourcePaths() }, include: ['./*.ts'] }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      extends: '../../tsconfig.json',
+      compilerOptions: { paths: sourcePaths() },
+      include: ['./*.ts'],
+    }),
+  );
 
   it('type-checks (tsc --noEmit, strict)', async () => {
     const out = await new Promise<string>((resolve) => {
-      execFile(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', join(dir, 'tsconfig.json')], { cwd: root, timeout: 150_000 }, (err, stdout, stderr) =>
-        resolve(err ? stdout + stderr || String(err) : ''),
+      execFile(
+        process.execPath,
+        [
+          join(root, 'node_modules/typescript/bin/tsc'),
+          '--noEmit',
+          '-p',
+          join(dir, 'tsconfig.json'),
+        ],
+        { cwd: root, timeout: 150_000 },
+        (err, stdout, stderr) => resolve(err ? stdout + stderr || String(err) : ''),
       );
     });
     expect(out).toBe('');
@@ -70,8 +100,19 @@ describe('README API tour', () => {
       const file = join(dir, `snippet-${i + 1}.ts`);
       writeFileSync(file, code);
       const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-        execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 20_000, env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', file],
+          {
+            cwd: root,
+            timeout: 20_000,
+            env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') },
+          },
+          (err, stdout, stderr) =>
+            resolve({
+              code: err ? ((err as { code?: number }).code ?? 1) : 0,
+              out: stdout + stderr,
+            }),
         );
       });
       expect(out).not.toMatch(/AssertionError|Error:/);
@@ -91,8 +132,16 @@ describe('README Collaboration (Yjs)', () => {
     const file = join(dir, 'snippet-collab.ts');
     writeFileSync(file, code);
     const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 30_000, env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') } }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', file],
+        {
+          cwd: root,
+          timeout: 30_000,
+          env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') },
+        },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
       );
     });
     expect(out).not.toMatch(/AssertionError|Error:/);
@@ -103,7 +152,8 @@ describe('README Collaboration (Yjs)', () => {
 describe('README Workflows', () => {
   it('has complete snippets (each with its imports)', () => {
     expect(workflows.length).toBeGreaterThanOrEqual(4);
-    for (const { title, code } of workflows) expect(code, title).toMatch(/^import .* from 'troupe/m);
+    for (const { title, code } of workflows)
+      expect(code, title).toMatch(/^import .* from 'troupe/m);
   });
 
   workflows.forEach(({ title, code }, i) => {
@@ -112,8 +162,19 @@ describe('README Workflows', () => {
       const file = join(dir, `workflow-${i + 1}.ts`);
       writeFileSync(file, code);
       const { code: exit, out } = await new Promise<{ code: number; out: string }>((resolve) => {
-        execFile(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 100_000, env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', file],
+          {
+            cwd: root,
+            timeout: 100_000,
+            env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, 'tsconfig.json') },
+          },
+          (err, stdout, stderr) =>
+            resolve({
+              code: err ? ((err as { code?: number }).code ?? 1) : 0,
+              out: stdout + stderr,
+            }),
         );
       });
       expect(out).not.toMatch(/AssertionError|Error:/);

@@ -9,10 +9,20 @@ import { canonicalHop, envelope, nextHopText, parseHeader } from '../core/protoc
 import { z } from 'zod';
 
 describe('nextHopText', () => {
-  const id = fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('a"b', 'c\\d', 'é', 'node-1', ',"h":1'));
-  const int = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.constantFrom(2 ** 53 - 1, 10, 99, 100));
+  const id = fc.oneof(
+    fc.string({ minLength: 1, maxLength: 12 }),
+    fc.constantFrom('a"b', 'c\\d', 'é', 'node-1', ',"h":1'),
+  );
+  const int = fc.oneof(
+    fc.integer({ min: 0, max: 2 ** 31 }),
+    fc.constantFrom(2 ** 53 - 1, 10, 99, 100),
+  );
   const hop = fc.integer({ min: 0, max: 254 });
-  const payload = fc.oneof(fc.constant(undefined), fc.json(), fc.constantFrom('{"h":1,"n":"x"}', ',"h":3'));
+  const payload = fc.oneof(
+    fc.constant(undefined),
+    fc.json(),
+    fc.constantFrom('{"h":1,"n":"x"}', ',"h":3'),
+  );
   const header = fc.oneof(
     fc.record({ t: fc.constant('s'), n: id, o: id, h: hop, a: int }),
     fc.record({ t: fc.constant('c'), n: id, o: id, h: hop, a: int, c: int }),
@@ -30,7 +40,9 @@ describe('nextHopText', () => {
         if (canonicalHop.at < 0) return;
         canonical++;
         expect(['s', 'c', 'r']).toContain(h.t);
-        expect(nextHopText(text, canonicalHop.at, canonicalHop.end, parsed.h as number)).toBe(envelope({ ...parsed, h: (parsed.h as number) + 1 }, p));
+        expect(nextHopText(text, canonicalHop.at, canonicalHop.end, parsed.h as number)).toBe(
+          envelope({ ...parsed, h: (parsed.h as number) + 1 }, p),
+        );
       }),
       { numRuns: 3000 },
     );
@@ -59,7 +71,8 @@ describe('through a relay', () => {
       const ref = a.ref('b', echo.id) as ActorRef<{ n: number }, number>;
       for (let i = 0; i < 100; i++) expect(await ref.call({ n: i }, { timeout: 5000 })).toBe(i * 2);
       for (let i = 100; i < 1100; i++) ref.send({ n: i });
-      for (let t = 0; t < 200 && got.length < 1100; t++) await new Promise((r) => setTimeout(r, 10));
+      for (let t = 0; t < 200 && got.length < 1100; t++)
+        await new Promise((r) => setTimeout(r, 10));
       expect(got).toEqual(Array.from({ length: 1100 }, (_, i) => i));
       expect(a.linkStats().map((l) => l.node)).toEqual(['relay']);
     } finally {

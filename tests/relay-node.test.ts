@@ -10,8 +10,18 @@ import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { createNode, TroupeError, type ActorRef, type Node } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
-import { createWebSocketTransport, relayCredentialAddress, type WebSocketConstructor } from '../adapters/websocket.ts';
-import { startRelay, type Relay, type RelayCredential, type RelayOptions, type RelayPeers } from '../server/relay.ts';
+import {
+  createWebSocketTransport,
+  relayCredentialAddress,
+  type WebSocketConstructor,
+} from '../adapters/websocket.ts';
+import {
+  startRelay,
+  type Relay,
+  type RelayCredential,
+  type RelayOptions,
+  type RelayPeers,
+} from '../server/relay.ts';
 import { until } from './helpers/nodes.ts';
 
 const SECRET = 'relay-test-cluster-secret';
@@ -30,7 +40,12 @@ async function relayUp(options: Partial<RelayOptions> = {}): Promise<Relay> {
 
 /** A cluster node on TCP with the cluster secret, joined to `seed`. */
 async function tcpNode(name: string, seed?: string): Promise<Node> {
-  const node = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], heartbeatTimeout: 1500 });
+  const node = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    heartbeatTimeout: 1500,
+  });
   cleanups.push(() => node.shutdown());
   await node.listen();
   if (seed) await node.join(seed);
@@ -42,7 +57,9 @@ function pageNode(name: string, cred: Pick<RelayCredential, 'secret'>): Node {
   const node = createNode({
     name,
     secret: cred.secret,
-    transports: [createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor })],
+    transports: [
+      createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor }),
+    ],
     heartbeatTimeout: 1500,
   });
   cleanups.push(() => node.shutdown());
@@ -57,7 +74,10 @@ async function getCredential(relayUrl: string, origin = PAGE_ORIGIN): Promise<Re
 }
 
 /** A raw HTTP GET with any headers (fetch will not set Host). */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers }, (res) => {
       let body = '';
@@ -144,12 +164,19 @@ describe('relay (in process)', () => {
     const cred = await getCredential(relay.url);
     const page = pageNode('page-1', cred);
     expect(await page.connect(cred.ws)).toBe(relay.node.id);
-    await until(() => page.whereis('doubler') !== undefined, 'the name "doubler" replicated to the page', 5000);
+    await until(
+      () => page.whereis('doubler') !== undefined,
+      'the name "doubler" replicated to the page',
+      5000,
+    );
 
     // page → cluster: a call, with the page actor's own ref inside; the cluster replies through it.
     const asker = page.spawn(async (self) => {
       const answer = await self.call(page.whereis('doubler')!, { n: 21, back: self.ref });
-      const echoed = (await self.receive(z.object({ doubled: z.number(), from: z.custom<ActorRef>() }), { timeout: 5000 })) as { doubled: number; from: ActorRef };
+      const echoed = (await self.receive(
+        z.object({ doubled: z.number(), from: z.custom<ActorRef>() }),
+        { timeout: 5000 },
+      )) as { doubled: number; from: ActorRef };
       // The ref of the cluster actor, received from across the relay, is callable from here.
       const again = await self.call(echoed.from, { n: 5, back: self.ref });
       return { answer, echoed: echoed.doubled, fromNode: echoed.from.node, again };
@@ -169,7 +196,11 @@ describe('relay (in process)', () => {
       },
       { name: 'page-greeter' },
     );
-    await until(() => cluster.whereis('page-greeter') !== undefined, 'the page name replicated to the cluster', 5000);
+    await until(
+      () => cluster.whereis('page-greeter') !== undefined,
+      'the page name replicated to the cluster',
+      5000,
+    );
     const caller = cluster.spawn(async (self) => {
       const r = await self.call(cluster.whereis('page-greeter')!, { greet: 'hi', back: self.ref });
       const m = await self.receive(z.object({ hello: z.string() }), { timeout: 5000 });
@@ -183,7 +214,10 @@ describe('relay (in process)', () => {
 
   it('a page that goes away: cluster monitors of its actors get DOWN noconnection', async () => {
     const relay = await relayUp();
-    const cluster = await tcpNode('cluster-2', relay.node.addresses.find((a) => a.startsWith('tcp://')));
+    const cluster = await tcpNode(
+      'cluster-2',
+      relay.node.addresses.find((a) => a.startsWith('tcp://')),
+    );
     const cred = await getCredential(relay.url);
     const page = pageNode('page-2', cred);
     await page.connect(cred.ws);
@@ -191,7 +225,9 @@ describe('relay (in process)', () => {
       await self.receive();
     });
     await until(() => cluster.isReachable('page-2'), 'the page reachable from the cluster', 5000);
-    const down = new Promise<{ reason: unknown }>((resolve) => cluster.watch(cluster.ref('page-2', pageActor.id), resolve));
+    const down = new Promise<{ reason: unknown }>((resolve) =>
+      cluster.watch(cluster.ref('page-2', pageActor.id), resolve),
+    );
     page.disconnect(relay.node.id); // the tab closes: its only link drops
     expect((await down).reason).toBe('noconnection');
   });
@@ -204,7 +240,12 @@ describe('relay (in process)', () => {
     const page = createNode({
       name: 'page-again',
       secret: cred.secret,
-      transports: [createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor, resolve: relayCredentialAddress(credentialUrl) })],
+      transports: [
+        createWebSocketTransport({
+          WebSocket: WebSocket as unknown as WebSocketConstructor,
+          resolve: relayCredentialAddress(credentialUrl),
+        }),
+      ],
       heartbeatTimeout: 1500,
     });
     cleanups.push(() => page.shutdown());
@@ -231,20 +272,35 @@ describe('relay (in process)', () => {
     });
     expect(refused).toMatch(/403/);
     // …yet the page redials on its own with a fresh one; its actor is reachable by name again.
-    await until(() => page.peers().includes('relay-again'), 'the page to rejoin the restarted relay', 15_000);
-    await until(() => again.node.whereis('page-echo') !== undefined, 'the page name back on the relay', 5000);
+    await until(
+      () => page.peers().includes('relay-again'),
+      'the page to rejoin the restarted relay',
+      15_000,
+    );
+    await until(
+      () => again.node.whereis('page-echo') !== undefined,
+      'the page name back on the relay',
+      5000,
+    );
     expect(await again.node.call('page-echo', 'hi', { timeout: 5000 })).toBe('from the page');
   });
 
   it('lists what is behind it at /troupe/peers: pages, cluster members and PeerServer ids', async () => {
     const relay = await relayUp({ name: 'relay-peers' });
-    await tcpNode('cluster-3', relay.node.addresses.find((a) => a.startsWith('tcp://')));
+    await tcpNode(
+      'cluster-3',
+      relay.node.addresses.find((a) => a.startsWith('tcp://')),
+    );
     const cred = await getCredential(relay.url);
     await pageNode('page-3', cred).connect(cred.ws);
     // A peerjs client registers with the PeerServer over the same HTTP server.
-    const signal = new WebSocket(`ws://127.0.0.1:${cred.peer.port}${cred.peer.path}/peerjs?key=${cred.peer.key}&id=tab-3&token=t`);
+    const signal = new WebSocket(
+      `ws://127.0.0.1:${cred.peer.port}${cred.peer.path}/peerjs?key=${cred.peer.key}&id=tab-3&token=t`,
+    );
     cleanups.push(() => signal.terminate());
-    const opened = await new Promise<string>((resolve, reject) => signal.once('message', (m) => resolve(String(m))).once('error', reject));
+    const opened = await new Promise<string>((resolve, reject) =>
+      signal.once('message', (m) => resolve(String(m))).once('error', reject),
+    );
     expect(JSON.parse(opened).type).toBe('OPEN');
     const res = await fetch(`${relay.url}/troupe/peers`, { headers: { Origin: PAGE_ORIGIN } });
     expect(res.status).toBe(200);
@@ -258,15 +314,22 @@ describe('relay (in process)', () => {
     const listed = await fetch(`${relay.url}/peerjs/${cred.peer.key}/peers`);
     expect(await listed.json()).toEqual(['tab-3']);
     // A wrong PeerServer key is refused by the PeerServer.
-    const wrong = new WebSocket(`ws://127.0.0.1:${cred.peer.port}/peerjs/peerjs?key=nope&id=tab-4&token=t`);
+    const wrong = new WebSocket(
+      `ws://127.0.0.1:${cred.peer.port}/peerjs/peerjs?key=nope&id=tab-4&token=t`,
+    );
     cleanups.push(() => wrong.terminate());
-    const answer = await new Promise<string>((resolve) => wrong.once('message', (m) => resolve(String(m))));
+    const answer = await new Promise<string>((resolve) =>
+      wrong.once('message', (m) => resolve(String(m))),
+    );
     expect(JSON.parse(answer)).toMatchObject({ type: 'ERROR' });
   });
 
   it('refuses a page that proves the wrong secret: nothing delivered, the relay reports UNAUTHORIZED', async () => {
     const relay = await relayUp();
-    const cluster = await tcpNode('cluster-4', relay.node.addresses.find((a) => a.startsWith('tcp://')));
+    const cluster = await tcpNode(
+      'cluster-4',
+      relay.node.addresses.find((a) => a.startsWith('tcp://')),
+    );
     let delivered = 0;
     const sink = cluster.spawn(
       async (self) => {
@@ -305,7 +368,9 @@ describe('relay (in process)', () => {
     expect(await tryUpgrade(cred.ws, { Origin: 'http://evil.example' })).toBe('403');
     expect(await tryUpgrade(cred.ws, { Host: 'evil.example' })).toBe('403');
     // Through a node: the transport reports the refusal as TRANSPORT_CLOSED.
-    expect((await rejection(pageNode('tokenless', cred).connect(bare))).code).toBe('TRANSPORT_CLOSED');
+    expect((await rejection(pageNode('tokenless', cred).connect(bare))).code).toBe(
+      'TRANSPORT_CLOSED',
+    );
     // After expiresAt the same credential no longer opens a link.
     await until(() => Date.now() > cred.expiresAt + 20, 'the credential expired', 2000);
     expect(await tryUpgrade(cred.ws, { Origin: PAGE_ORIGIN })).toBe('403');
@@ -318,33 +383,56 @@ describe('relay (in process)', () => {
 
   it('gives no credential to a disallowed Origin, a foreign Host, or a cross-site request without Origin', async () => {
     const relay = await relayUp();
-    const evil = await fetch(`${relay.url}/troupe/credential`, { headers: { Origin: 'http://evil.example' } });
+    const evil = await fetch(`${relay.url}/troupe/credential`, {
+      headers: { Origin: 'http://evil.example' },
+    });
     expect(evil.status).toBe(403);
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
     const body = await evil.text();
     expect(body).not.toMatch(/secret|token/i);
-    const preflight = await fetch(`${relay.url}/troupe/credential`, { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'GET' } });
+    const preflight = await fetch(`${relay.url}/troupe/credential`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'GET' },
+    });
     expect(preflight.status).toBe(403);
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
     // Loopback origins on any port and scheme are allowed by default; a look-alike host is not.
-    for (const origin of ['http://localhost:3000', 'https://127.0.0.1:8443', 'http://[::1]:5173']) await getCredential(relay.url, origin);
-    expect((await fetch(`${relay.url}/troupe/credential`, { headers: { Origin: 'http://127.0.0.1.evil.example' } })).status).toBe(403);
+    for (const origin of ['http://localhost:3000', 'https://127.0.0.1:8443', 'http://[::1]:5173'])
+      await getCredential(relay.url, origin);
+    expect(
+      (
+        await fetch(`${relay.url}/troupe/credential`, {
+          headers: { Origin: 'http://127.0.0.1.evil.example' },
+        })
+      ).status,
+    ).toBe(403);
     // DNS rebinding: the right address under a foreign name.
     const port = new URL(relay.url).port;
-    expect((await rawGet(`${relay.url}/troupe/credential`, { Host: `evil.example:${port}` })).status).toBe(403);
-    expect((await rawGet(`${relay.url}/troupe/credential`, { 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
+    expect(
+      (await rawGet(`${relay.url}/troupe/credential`, { Host: `evil.example:${port}` })).status,
+    ).toBe(403);
+    expect(
+      (await rawGet(`${relay.url}/troupe/credential`, { 'Sec-Fetch-Site': 'cross-site' })).status,
+    ).toBe(403);
     // Same-origin requests carry no Origin: answered, without CORS headers.
-    const same = await rawGet(`${relay.url}/troupe/credential`, { 'Sec-Fetch-Site': 'same-origin' });
+    const same = await rawGet(`${relay.url}/troupe/credential`, {
+      'Sec-Fetch-Site': 'same-origin',
+    });
     expect(same.status).toBe(200);
     expect(same.headers['access-control-allow-origin']).toBeUndefined();
     // The peer list is gated the same way.
-    expect((await fetch(`${relay.url}/troupe/peers`, { headers: { Origin: 'http://evil.example' } })).status).toBe(403);
+    expect(
+      (await fetch(`${relay.url}/troupe/peers`, { headers: { Origin: 'http://evil.example' } }))
+        .status,
+    ).toBe(403);
   });
 
   it('--allow-origin replaces the loopback default', async () => {
     const relay = await relayUp({ allowOrigins: ['https://app.example'] });
     const cred = await getCredential(relay.url, 'https://app.example');
-    expect((await fetch(`${relay.url}/troupe/credential`, { headers: { Origin: PAGE_ORIGIN } })).status).toBe(403);
+    expect(
+      (await fetch(`${relay.url}/troupe/credential`, { headers: { Origin: PAGE_ORIGIN } })).status,
+    ).toBe(403);
     expect(await tryUpgrade(cred.ws, { Origin: 'https://app.example' })).toBe('open');
     expect(await tryUpgrade(cred.ws, { Origin: PAGE_ORIGIN })).toBe('403');
   });
@@ -356,12 +444,19 @@ describe('relay (troupe relay process)', () => {
   const PRELOAD = new URL('./helpers/exit-with-parent.mjs', import.meta.url).href;
 
   /** `troupe …` as a child; `preload` (default) makes it exit when this process dies. */
-  function startCli(args: string[], preload = true): { proc: ChildProcess; lines: string[]; line(re: RegExp): Promise<RegExpMatchArray> } {
-    const proc = spawn(process.execPath, [...(preload ? ['--import', PRELOAD] : []), CLI, ...args], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, TROUPE_SECRET: '', NODE_OPTIONS: '' },
-    });
+  function startCli(
+    args: string[],
+    preload = true,
+  ): { proc: ChildProcess; lines: string[]; line(re: RegExp): Promise<RegExpMatchArray> } {
+    const proc = spawn(
+      process.execPath,
+      [...(preload ? ['--import', PRELOAD] : []), CLI, ...args],
+      {
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, TROUPE_SECRET: '', NODE_OPTIONS: '' },
+      },
+    );
     cleanups.push(() => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     });
@@ -406,7 +501,18 @@ describe('relay (troupe relay process)', () => {
       },
       { name: 'inc' },
     );
-    const relay = startCli(['relay', '--listen', '127.0.0.1:0', '--secret', SECRET, '--seed', cluster.addresses[0].slice('tcp://'.length), '--name', 'relay-cli', '--quiet']);
+    const relay = startCli([
+      'relay',
+      '--listen',
+      '127.0.0.1:0',
+      '--secret',
+      SECRET,
+      '--seed',
+      cluster.addresses[0].slice('tcp://'.length),
+      '--name',
+      'relay-cli',
+      '--quiet',
+    ]);
     const [, id, addrs] = await relay.line(/^listening (\S+) (.+)$/);
     expect(id).toBe('relay-cli');
     expect(addrs).toMatch(/tcp:\/\/127\.0\.0\.1:\d+/);
@@ -415,14 +521,24 @@ describe('relay (troupe relay process)', () => {
     const cred = await getCredential(url);
     const page = pageNode('page-5', cred);
     expect(await page.connect(cred.ws)).toBe('relay-cli');
-    await until(() => page.whereis('inc') !== undefined, 'the name "inc" replicated to the page through the relay process', 10_000);
+    await until(
+      () => page.whereis('inc') !== undefined,
+      'the name "inc" replicated to the page through the relay process',
+      10_000,
+    );
     expect(await page.call('inc', 41)).toBe(42);
     const pageActor = page.spawn(async (self) => {
       for (;;) await self.receive();
     });
     await until(() => cluster.isReachable('page-5'), 'the page reachable from the cluster', 5000);
-    const down = new Promise<{ reason: unknown }>((resolve) => cluster.watch(cluster.ref('page-5', pageActor.id), resolve));
-    const alive = cluster.spawn(async (self) => self.call(cluster.ref('page-5', pageActor.id), 'ping', { timeout: 300 }).catch((e: TroupeError) => e.code));
+    const down = new Promise<{ reason: unknown }>((resolve) =>
+      cluster.watch(cluster.ref('page-5', pageActor.id), resolve),
+    );
+    const alive = cluster.spawn(async (self) =>
+      self
+        .call(cluster.ref('page-5', pageActor.id), 'ping', { timeout: 300 })
+        .catch((e: TroupeError) => e.code),
+    );
     expect((await cluster.waitDown(alive)).result).toBe('TIMEOUT'); // reachable and alive: the call got there, nobody answers
     relay.proc.kill('SIGKILL');
     expect((await down).reason).toBe('noconnection');

@@ -44,7 +44,11 @@ describe('relay + WebRTC between pages (node-datachannel)', () => {
   it('pages dial each other over WebRTC through the relay PeerServer; a stream keeps its order while the route shortens', async () => {
     const relay = await startRelay({ secret: SECRET, listen: '127.0.0.1:0', name: 'relay-rtc' });
     cleanups.push(() => relay.close());
-    const cluster = createNode({ name: 'cluster-rtc', secret: SECRET, transports: [createTcpTransport()] });
+    const cluster = createNode({
+      name: 'cluster-rtc',
+      secret: SECRET,
+      transports: [createTcpTransport()],
+    });
     cleanups.push(() => cluster.shutdown());
     await cluster.join(relay.node.addresses.find((a) => a.startsWith('tcp://'))!);
 
@@ -81,7 +85,9 @@ describe('relay + WebRTC between pages (node-datachannel)', () => {
     expect(done.reason).toBe('normal');
     const { sent } = done.result as { sent: number };
     expect(switchedAt).toBeGreaterThan(0); // some messages went through the relay first
-    expect(a.linkStats().find((l) => l.node === 'page-b')?.label).toBe(`webrtc://${peerIdFor('page-b')}`);
+    expect(a.linkStats().find((l) => l.node === 'page-b')?.label).toBe(
+      `webrtc://${peerIdFor('page-b')}`,
+    );
     expect(b.peers()).toContain('page-a');
     await until(() => got.length === sent, `all ${sent} messages at page-b`, 10_000);
     expect(got.length).toBe(sent);
@@ -91,8 +97,12 @@ describe('relay + WebRTC between pages (node-datachannel)', () => {
     // Later calls take the direct link; the relay's PeerServer lists both pages.
     const framesBefore = relay.node.linkStats().find((l) => l.node === 'page-a')?.framesIn ?? 0;
     for (let i = 0; i < 20; i++) expect(await a.call(collector, 'count')).toBe(N);
-    expect(relay.node.linkStats().find((l) => l.node === 'page-a')?.framesIn ?? 0).toBeLessThan(framesBefore + 5); // heartbeats at most
-    const peers = (await (await fetch(`${relay.url}/troupe/peers`)).json()) as { webrtcPeers: string[] };
+    expect(relay.node.linkStats().find((l) => l.node === 'page-a')?.framesIn ?? 0).toBeLessThan(
+      framesBefore + 5,
+    ); // heartbeats at most
+    const peers = (await (await fetch(`${relay.url}/troupe/peers`)).json()) as {
+      webrtcPeers: string[];
+    };
     expect(peers.webrtcPeers.sort()).toEqual([peerIdFor('page-a'), peerIdFor('page-b')]);
 
     // The cluster still reaches a page actor through the relay, and gets a ref back that works.
@@ -106,9 +116,17 @@ describe('relay + WebRTC between pages (node-datachannel)', () => {
     const victim = a.spawn(async (self) => {
       for (;;) await self.receive();
     });
-    await until(() => b.isReachable('page-a') && cluster.isReachable('page-a'), 'page-a reachable', 5000);
-    const downAtB = new Promise<{ reason: unknown }>((r) => b.watch(b.ref('page-a', victim.id) as ActorRef, r));
-    const downAtCluster = new Promise<{ reason: unknown }>((r) => cluster.watch(cluster.ref('page-a', victim.id), r));
+    await until(
+      () => b.isReachable('page-a') && cluster.isReachable('page-a'),
+      'page-a reachable',
+      5000,
+    );
+    const downAtB = new Promise<{ reason: unknown }>((r) =>
+      b.watch(b.ref('page-a', victim.id) as ActorRef, r),
+    );
+    const downAtCluster = new Promise<{ reason: unknown }>((r) =>
+      cluster.watch(cluster.ref('page-a', victim.id), r),
+    );
     await a.shutdown();
     expect((await downAtB).reason).toBe('noconnection');
     expect((await downAtCluster).reason).toBe('noconnection');

@@ -24,8 +24,19 @@ describe('accounting on a cut link', () => {
     let missingTotal = 0;
     const started = Date.now();
     for (let round = 0; round < ROUNDS; round++) {
-      const b = createNode({ name: `acc-b${round}`, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], autoConnect: false });
-      const a = createNode({ name: `acc-a${round}`, secret: SECRET, transports: [createTcpTransport()], autoConnect: false, reconnectWindow: 0 });
+      const b = createNode({
+        name: `acc-b${round}`,
+        secret: SECRET,
+        transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+        autoConnect: false,
+      });
+      const a = createNode({
+        name: `acc-a${round}`,
+        secret: SECRET,
+        transports: [createTcpTransport()],
+        autoConnect: false,
+        reconnectWindow: 0,
+      });
       nodes.push(a, b);
       const [addr] = await b.listen();
       const proxy = await createFaultProxy(addr.replace('tcp://', ''));
@@ -54,7 +65,8 @@ describe('accounting on a cut link', () => {
       }
       // Bounded wait: the link is down on both sides, what was in flight has arrived or not.
       const until = Date.now() + 10_000;
-      while ((a.peers().length || b.peers().length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      while ((a.peers().length || b.peers().length) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
       await new Promise((r) => setTimeout(r, 100));
       let missing = 0;
       let both = 0;
@@ -65,11 +77,15 @@ describe('accounting on a cut link', () => {
         if (received[i] && dead[i]) both++;
       }
       missingTotal += missing;
-      summary.push(`#${round}: cut at ${cutAt}, received ${got}, dead ${JSON.stringify(reasons)}, received and unconfirmed ${both}, missing ${missing}`);
+      summary.push(
+        `#${round}: cut at ${cutAt}, received ${got}, dead ${JSON.stringify(reasons)}, received and unconfirmed ${both}, missing ${missing}`,
+      );
       await Promise.all([a.shutdown(), b.shutdown()]);
       await proxy.close();
     }
-    console.log(`accounting over ${ROUNDS} cuts of a ${STREAM}-message stream (${Date.now() - started} ms):\n${summary.join('\n')}`);
+    console.log(
+      `accounting over ${ROUNDS} cuts of a ${STREAM}-message stream (${Date.now() - started} ms):\n${summary.join('\n')}`,
+    );
     expect(missingTotal, summary.join('\n')).toBe(0);
   }, 90_000);
 });

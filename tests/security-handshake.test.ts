@@ -20,8 +20,16 @@ afterEach(async () => {
 });
 
 /** A real node listening on TCP, with a record of the links that came up and the refusals. */
-async function target(name = 'target'): Promise<{ node: Node; address: string; ups: string[]; refusals: TroupeError[] }> {
-  const node = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], autoConnect: false, handshakeTimeout: 3000 });
+async function target(
+  name = 'target',
+): Promise<{ node: Node; address: string; ups: string[]; refusals: TroupeError[] }> {
+  const node = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    autoConnect: false,
+    handshakeTimeout: 3000,
+  });
   nodes.push(node);
   const [address] = await node.listen();
   const ups: string[] = [];
@@ -51,8 +59,14 @@ describe('handshake: no link without the secret', () => {
     // proves `…|A1|N1|N|a|N` for a peer "a|N" whose nonce A1 is the node's c2 nonce; on c2 it
     // expects `…|N2|A2|N|a|N` from a peer "N|a" whose nonce A2 is the node's c1 nonce: equal.
     c1.sendFrames(c1.hello(`a|${N}`, { nonce: h2.nonce }));
-    const stolen = await c1.nextFrame(isAuth, "the node's proof on c1", 2000).then(macOf, () => undefined);
-    c2.sendFrames(c2.hello(`${N}|a`, { nonce: h1.nonce }), JSON.stringify({ t: 'auth', mac: stolen ?? '0'.repeat(64) }), JSON.stringify({ t: 'ok' }));
+    const stolen = await c1
+      .nextFrame(isAuth, "the node's proof on c1", 2000)
+      .then(macOf, () => undefined);
+    c2.sendFrames(
+      c2.hello(`${N}|a`, { nonce: h1.nonce }),
+      JSON.stringify({ t: 'auth', mac: stolen ?? '0'.repeat(64) }),
+      JSON.stringify({ t: 'ok' }),
+    );
     await Promise.all([c1.closed, c2.closed]);
     expect(c2.frames).not.toContain('{"t":"ok"}');
     expect(t.ups).toEqual([]);
@@ -78,7 +92,11 @@ describe('handshake: no link without the secret', () => {
       const [h1, h2] = await Promise.all([c1.nodeHello(), c2.nodeHello()]);
       c1.sendFrames(c1.hello(a.id1, a.nonce1 === 'n2' ? { nonce: h2.nonce } : {}));
       const stolen = macOf(await c1.nextFrame(isAuth, "the node's proof on c1"));
-      c2.sendFrames(c2.hello(a.id2, a.nonce2 === 'n1' ? { nonce: h1.nonce } : {}), JSON.stringify({ t: 'auth', mac: stolen }), JSON.stringify({ t: 'ok' }));
+      c2.sendFrames(
+        c2.hello(a.id2, a.nonce2 === 'n1' ? { nonce: h1.nonce } : {}),
+        JSON.stringify({ t: 'auth', mac: stolen }),
+        JSON.stringify({ t: 'ok' }),
+      );
       await c2.closed;
       expect(c2.frames).not.toContain('{"t":"ok"}');
       // …and back on c1 (the proof for the listener's role is never accepted as the dialer's).
@@ -96,9 +114,14 @@ describe('handshake: no link without the secret', () => {
     await c.nodeHello();
     c.sendFrames(c.hello('x'.repeat(10_000)));
     await c.closed;
-    const reject = JSON.parse(c.frames.find((f) => f.startsWith('{"t":"reject"'))!) as { code: string; message: string };
+    const reject = JSON.parse(c.frames.find((f) => f.startsWith('{"t":"reject"'))!) as {
+      code: string;
+      message: string;
+    };
     expect(reject.code).toBe('PROTOCOL_ERROR');
-    expect(reject.message).toMatch(/malformed hello message: node: a node id is 1 to 128 characters/);
+    expect(reject.message).toMatch(
+      /malformed hello message: node: a node id is 1 to 128 characters/,
+    );
     expect(t.refusals.map((e) => e.code)).toEqual(['PROTOCOL_ERROR']);
     expect(() => createNode({ name: 'bad|id' })).toThrow(/PROTOCOL_ERROR|invalid node id/);
     expect(() => t.node.ref('a|b', 1)).toThrow(/invalid node id/);
@@ -110,41 +133,65 @@ describe('handshake: no link without the secret', () => {
     // Everything an attacker can say: hellos under ids built to collide with the node's id
     // (valid or not), with its own nonce or one the node used on any connection; proofs copied
     // from what the node sent on any connection, or made up; oks; each to any connection.
-    const id = fc.constantFrom('x', 'y', N, `a|${N}`, `${N}|a`, `${N}|${N}`, `${N}a`, 'victim ', 'x'.repeat(200));
+    const id = fc.constantFrom(
+      'x',
+      'y',
+      N,
+      `a|${N}`,
+      `${N}|a`,
+      `${N}|${N}`,
+      `${N}a`,
+      'victim ',
+      'x'.repeat(200),
+    );
     const step = fc.oneof(
-      fc.record({ k: fc.constant('hello' as const), on: fc.nat(2), id, nonceFrom: fc.integer({ min: -1, max: 2 }), role: fc.constantFrom('d', 'l', undefined) }),
-      fc.record({ k: fc.constant('auth' as const), on: fc.nat(2), from: fc.integer({ min: -1, max: 2 }) }),
+      fc.record({
+        k: fc.constant('hello' as const),
+        on: fc.nat(2),
+        id,
+        nonceFrom: fc.integer({ min: -1, max: 2 }),
+        role: fc.constantFrom('d', 'l', undefined),
+      }),
+      fc.record({
+        k: fc.constant('auth' as const),
+        on: fc.nat(2),
+        from: fc.integer({ min: -1, max: 2 }),
+      }),
       fc.record({ k: fc.constant('ok' as const), on: fc.nat(2) }),
       fc.record({ k: fc.constant('wait' as const) }),
     );
     let runs = 0;
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 2, max: 3 }), fc.array(step, { minLength: 2, maxLength: 12 }), async (count, steps) => {
-        runs++;
-        const conns = await Promise.all(Array.from({ length: count }, () => dial(t.address)));
-        const hellos = await Promise.all(conns.map((c) => c.nodeHello()));
-        for (const s of steps) {
-          if (s.k === 'wait') {
-            await sleep(5);
-            continue;
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 3 }),
+        fc.array(step, { minLength: 2, maxLength: 12 }),
+        async (count, steps) => {
+          runs++;
+          const conns = await Promise.all(Array.from({ length: count }, () => dial(t.address)));
+          const hellos = await Promise.all(conns.map((c) => c.nodeHello()));
+          for (const s of steps) {
+            if (s.k === 'wait') {
+              await sleep(5);
+              continue;
+            }
+            const c = conns[s.on % count];
+            if (c.isClosed) continue;
+            if (s.k === 'hello') {
+              const nonce = s.nonceFrom < 0 ? c.nonce : hellos[s.nonceFrom % count].nonce;
+              c.sendFrames(c.hello(s.id, { nonce, ...(s.role ? { r: s.role } : {}) }));
+            } else if (s.k === 'auth') {
+              // A proof the node sent on some connection so far (or a made-up one).
+              const src = s.from < 0 ? undefined : conns[s.from % count].frames.find(isAuth);
+              c.sendFrames(JSON.stringify({ t: 'auth', mac: src ? macOf(src) : 'ab'.repeat(32) }));
+            } else c.sendFrames(JSON.stringify({ t: 'ok' }));
           }
-          const c = conns[s.on % count];
-          if (c.isClosed) continue;
-          if (s.k === 'hello') {
-            const nonce = s.nonceFrom < 0 ? c.nonce : hellos[s.nonceFrom % count].nonce;
-            c.sendFrames(c.hello(s.id, { nonce, ...(s.role ? { r: s.role } : {}) }));
-          } else if (s.k === 'auth') {
-            // A proof the node sent on some connection so far (or a made-up one).
-            const src = s.from < 0 ? undefined : conns[s.from % count].frames.find(isAuth);
-            c.sendFrames(JSON.stringify({ t: 'auth', mac: src ? macOf(src) : 'ab'.repeat(32) }));
-          } else c.sendFrames(JSON.stringify({ t: 'ok' }));
-        }
-        await sleep(20);
-        for (const c of conns) c.close();
-        expect(t.ups).toEqual([]);
-        expect(t.node.peers()).toEqual([]);
-        for (const c of conns) expect(c.frames).not.toContain('{"t":"ok"}');
-      }),
+          await sleep(20);
+          for (const c of conns) c.close();
+          expect(t.ups).toEqual([]);
+          expect(t.node.peers()).toEqual([]);
+          for (const c of conns) expect(c.frames).not.toContain('{"t":"ok"}');
+        },
+      ),
       { numRuns: 60 },
     );
     expect(runs).toBe(60);
@@ -197,6 +244,8 @@ describe('handshake ordering (the "auth out of order" race)', () => {
     await raw.next(() => raw.nodeHello !== undefined, 'node hello');
     raw.sendHello({ r: 'l' });
     const r = await attached;
-    expect(r.ok === false && (r.error as TroupeError).message).toMatch(/both ends of the connection are listeners/);
+    expect(r.ok === false && (r.error as TroupeError).message).toMatch(
+      /both ends of the connection are listeners/,
+    );
   });
 });

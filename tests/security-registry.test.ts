@@ -23,8 +23,17 @@ function frame(text: string): Buffer {
 
 describe('registry flood from a member', () => {
   it(`names for nodes that do not exist: capped at ${MAX_NAMES_PER_PEER} per peer with events; a friend's calls keep working; nobody is declared down`, async () => {
-    const opts = { secret: SECRET, autoConnect: false, heartbeatInterval: 200, heartbeatTimeout: 1000 };
-    const target = createNode({ name: 'reg-target', transports: [createTcpTransport({ listen: '127.0.0.1:0' })], ...opts });
+    const opts = {
+      secret: SECRET,
+      autoConnect: false,
+      heartbeatInterval: 200,
+      heartbeatTimeout: 1000,
+    };
+    const target = createNode({
+      name: 'reg-target',
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+      ...opts,
+    });
     const friend = createNode({ name: 'reg-friend', transports: [createTcpTransport()], ...opts });
     nodes.push(target, friend);
     const [address] = await target.listen();
@@ -63,12 +72,14 @@ describe('registry flood from a member', () => {
     try {
       for (let i = 0; i < FLOOD; i += 2000) {
         const batch: string[] = [];
-        for (let j = i; j < i + 2000; j++) batch.push(`{"t":"ga","g":"ghost-name-${j}","x":"ghost-${j}","a":1}`);
+        for (let j = i; j < i + 2000; j++)
+          batch.push(`{"t":"ga","g":"ghost-name-${j}","x":"ghost-${j}","a":1}`);
         flooder.socket.write(frame(batch.join('\n')));
         await new Promise((r) => setImmediate(r));
       }
       const until = Date.now() + 30_000;
-      while (refused.length < FLOOD - MAX_NAMES_PER_PEER && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      while (refused.length < FLOOD - MAX_NAMES_PER_PEER && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 1500)); // a heartbeat timeout and more after the flood
     } finally {
       stop = true;
@@ -76,13 +87,16 @@ describe('registry flood from a member', () => {
       await caller;
     }
     const sorted = [...latencies].sort((a, b) => a - b);
-    const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]?.toFixed(1);
+    const p = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]?.toFixed(1);
     console.log(
       `registry flood: ${FLOOD} names from one member; target holds ${target.registered().size}, refused ${refused.length}; ` +
         `friend's calls: ${latencies.length}, p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${p(1)} ms, failures ${failures.length}; downs ${JSON.stringify(downs)}`,
     );
     expect(refused.length).toBe(FLOOD - MAX_NAMES_PER_PEER);
-    expect(refused[0]).toMatch(new RegExp(`flooder added ${MAX_NAMES_PER_PEER} names \\(the most one peer may\\)`));
+    expect(refused[0]).toMatch(
+      new RegExp(`flooder added ${MAX_NAMES_PER_PEER} names \\(the most one peer may\\)`),
+    );
     expect(target.registered().size).toBeLessThanOrEqual(MAX_NAMES_PER_PEER);
     expect(failures).toEqual([]);
     expect(downs).toEqual([]);

@@ -17,7 +17,14 @@ afterEach(async () => {
 });
 
 function node(name: string, extra: Record<string, unknown> = {}): Node {
-  const n = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], autoConnect: false, heartbeatTimeout: 20_000, ...extra });
+  const n = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    autoConnect: false,
+    heartbeatTimeout: 20_000,
+    ...extra,
+  });
   nodes.push(n);
   return n;
 }
@@ -36,14 +43,20 @@ describe('drops at a relay reach the sender', () => {
     const sink = target.spawn(async (self) => {
       for (;;) await self.receive();
     });
-    await until(() => sender.isReachable('drop-target'), 'the target reachable from the sender through the relay', 5000);
+    await until(
+      () => sender.isReachable('drop-target'),
+      'the target reachable from the sender through the relay',
+      5000,
+    );
 
     let relayDropped = 0;
     relay.events.on('deadLetter', (e) => {
       if (e.reason === 'overflow') relayDropped++;
     });
     const reports: { to: string; reason: string; count?: number }[] = [];
-    sender.events.on('deadLetter', (e) => reports.push({ to: e.to, reason: e.reason, count: e.count }));
+    sender.events.on('deadLetter', (e) =>
+      reports.push({ to: e.to, reason: e.reason, count: e.count }),
+    );
 
     // The relay's onward link stalls: its queue fills, then it drops.
     proxy.cut('blackhole');
@@ -54,14 +67,22 @@ describe('drops at a relay reach the sender', () => {
       for (let j = i; j < i + 500; j++) ref.send({ seq: j, pad: 'p'.repeat(100) });
       await new Promise((r) => setTimeout(r, 5));
     }
-    await until(() => relayDropped > 0 && reports.reduce((s, r) => s + (r.count ?? 0), 0) === relayDropped, 'the sender to hear of every drop', 10_000);
+    await until(
+      () => relayDropped > 0 && reports.reduce((s, r) => s + (r.count ?? 0), 0) === relayDropped,
+      'the sender to hear of every drop',
+      10_000,
+    );
     await new Promise((r) => setTimeout(r, 600)); // no late reports beyond the count
     const elapsed = Date.now() - t0;
     const total = reports.reduce((s, r) => s + (r.count ?? 0), 0);
-    console.log(`relay drops: sent ${SENT}, relay dropped ${relayDropped}, sender got ${reports.length} dead-letter reports adding up to ${total} in ${elapsed} ms`);
+    console.log(
+      `relay drops: sent ${SENT}, relay dropped ${relayDropped}, sender got ${reports.length} dead-letter reports adding up to ${total} in ${elapsed} ms`,
+    );
     expect(relayDropped).toBeGreaterThan(1000);
     expect(total).toBe(relayDropped);
-    expect(reports.every((r) => r.to === 'drop-target' && r.reason === 'overflow' && (r.count ?? 0) > 0)).toBe(true);
+    expect(
+      reports.every((r) => r.to === 'drop-target' && r.reason === 'overflow' && (r.count ?? 0) > 0),
+    ).toBe(true);
     // Rate-limited: at most one report per 250 ms (and a last one).
     expect(reports.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 2);
   }, 30_000);

@@ -17,13 +17,22 @@ afterEach(async () => {
 });
 
 function pageNode(name: string, cred: RelayCredential): Node {
-  const node = createNode({ name, secret: cred.secret, transports: [createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor })], heartbeatTimeout: 1500 });
+  const node = createNode({
+    name,
+    secret: cred.secret,
+    transports: [
+      createWebSocketTransport({ WebSocket: WebSocket as unknown as WebSocketConstructor }),
+    ],
+    heartbeatTimeout: 1500,
+  });
   cleanups.push(() => node.shutdown());
   return node;
 }
 
 async function credential(url: string): Promise<RelayCredential> {
-  return (await (await fetch(`${url}/troupe/credential`, { headers: { Origin: 'http://127.0.0.1:5173' } })).json()) as RelayCredential;
+  return (await (
+    await fetch(`${url}/troupe/credential`, { headers: { Origin: 'http://127.0.0.1:5173' } })
+  ).json()) as RelayCredential;
 }
 
 async function refusal(p: Promise<unknown>): Promise<TroupeError> {
@@ -39,7 +48,12 @@ describe('identities at the relay', () => {
   it('a page cannot take the id of a cluster member, of the relay or of another live page; the member stays reachable from every side', async () => {
     const relay = await startRelay({ secret: SECRET, listen: '127.0.0.1:0', name: 'relay-id' });
     cleanups.push(() => relay.close());
-    const member = createNode({ name: 'n1', secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], heartbeatTimeout: 1500 });
+    const member = createNode({
+      name: 'n1',
+      secret: SECRET,
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+      heartbeatTimeout: 1500,
+    });
     cleanups.push(() => member.shutdown());
     await member.listen();
     await member.join(relay.node.addresses.find((a) => a.startsWith('tcp://'))!);
@@ -82,7 +96,9 @@ describe('identities at the relay', () => {
     expect(e1.message).toMatch(/belongs to a cluster member/);
     // 2. The id of the relay itself.
     const relayTwin = pageNode('relay-id', await credential(relay.url));
-    expect((await refusal(relayTwin.connect((await credential(relay.url)).ws))).code).toMatch(/UNAUTHORIZED|PROTOCOL_ERROR/);
+    expect((await refusal(relayTwin.connect((await credential(relay.url)).ws))).code).toMatch(
+      /UNAUTHORIZED|PROTOCOL_ERROR/,
+    );
     // 3. The id of another live page.
     const twin = pageNode('page-ok', await credential(relay.url));
     const e3 = await refusal(twin.connect((await credential(relay.url)).ws));

@@ -17,14 +17,25 @@ afterEach(async () => {
 });
 
 function tcpNode(name: string, options: NodeOptions = {}): Node {
-  const n = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], autoConnect: false, ...options });
+  const n = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+    autoConnect: false,
+    ...options,
+  });
   nodes.push(n);
   return n;
 }
 
 const CALLS = 60_000;
 const PAYLOAD = 'x'.repeat(1000);
-const LIMITS = { highWaterMark: 256 * 1024, maxLinkQueue: 1024 * 1024, maxLinkHeld: 2 * 1024 * 1024, writeStallTimeout: 5000 };
+const LIMITS = {
+  highWaterMark: 256 * 1024,
+  maxLinkQueue: 1024 * 1024,
+  maxLinkHeld: 2 * 1024 * 1024,
+  writeStallTimeout: 5000,
+};
 
 describe('a peer that stops reading', () => {
   it('flooding calls without reading: the target holds at most maxLinkHeld for it, then drops it as stalled (events, dead letters); a legitimate peer keeps calling', async () => {
@@ -77,13 +88,16 @@ describe('a peer that stops reading', () => {
     const t0 = Date.now();
     for (let c = 1; c <= CALLS && !hog.isClosed; ) {
       const batch: string[] = [];
-      for (let i = 0; i < 500 && c <= CALLS; i++, c++) batch.push(`{"t":"c","n":"target","o":"hog","h":0,"a":${echo.id},"c":${c}}\tj"${PAYLOAD}"`);
-      if (!hog.socket.write(frame(batch.join('\n')))) await new Promise((r) => hog.socket.once('drain', r).once('close', r));
+      for (let i = 0; i < 500 && c <= CALLS; i++, c++)
+        batch.push(`{"t":"c","n":"target","o":"hog","h":0,"a":${echo.id},"c":${c}}\tj"${PAYLOAD}"`);
+      if (!hog.socket.write(frame(batch.join('\n'))))
+        await new Promise((r) => hog.socket.once('drain', r).once('close', r));
     }
     const floodMs = Date.now() - t0;
     // The target drops the hog once it holds more than maxLinkHeld for it.
     const until = Date.now() + 20_000;
-    while (!downs.some((d) => d.node === 'hog') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (!downs.some((d) => d.node === 'hog') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
     probe.sample();
     probe.stop();
     stop = true;
@@ -91,13 +105,16 @@ describe('a peer that stops reading', () => {
 
     const growth = probe.peakGrowth;
     const sorted = [...latencies].sort((a, b) => a - b);
-    const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]?.toFixed(1);
+    const p = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]?.toFixed(1);
     console.log(
       `slow reader: ${CALLS} calls of 1 KB in ${floodMs} ms; target retained-memory peak growth ${mb(growth)} (maxLinkHeld ${LIMITS.maxLinkHeld} chars + highWaterMark ${LIMITS.highWaterMark}); ` +
         `dead letters ${JSON.stringify(dead)}; friend's calls during the flood: ${latencies.length}, p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${p(1)} ms, failures ${failures.length}`,
     );
     const down = downs.find((d) => d.node === 'hog');
-    expect(down?.reason).toMatch(/^stalled: it holds \d+ chars for the peer \(maxLinkHeld 2097152\)/);
+    expect(down?.reason).toMatch(
+      /^stalled: it holds \d+ chars for the peer \(maxLinkHeld 2097152\)/,
+    );
     expect(errors.some((m) => /peer hog stalled/.test(m))).toBe(true);
     expect(dead.stalled).toBeGreaterThan(0);
     // Held for the hog: at most maxLinkHeld (+ one envelope) chars in the link, highWaterMark in
@@ -111,8 +128,13 @@ describe('a peer that stops reading', () => {
     expect(await remote.call('after')).toBe('after');
   }, 60_000);
 
-  it("a peer that takes nothing of a held backlog for writeStallTimeout is dropped as stalled, although its heartbeats keep coming", async () => {
-    const target = tcpNode('target2', { ...LIMITS, maxLinkHeld: 64 * 1024 * 1024, writeStallTimeout: 1500, heartbeatTimeout: 60_000 });
+  it('a peer that takes nothing of a held backlog for writeStallTimeout is dropped as stalled, although its heartbeats keep coming', async () => {
+    const target = tcpNode('target2', {
+      ...LIMITS,
+      maxLinkHeld: 64 * 1024 * 1024,
+      writeStallTimeout: 1500,
+      heartbeatTimeout: 60_000,
+    });
     const [address] = await target.listen();
     const echo = target.spawn(async (self) => {
       for (;;) self.reply(await self.receive());
@@ -126,17 +148,23 @@ describe('a peer that stops reading', () => {
     // Enough replies to push the link's backlog over its high-water mark (well under maxLinkHeld).
     for (let c = 1; c <= 20_000; c += 500) {
       const batch: string[] = [];
-      for (let i = c; i < c + 500; i++) batch.push(`{"t":"c","n":"target2","o":"sloth","h":0,"a":${echo.id},"c":${i}}\tj"${PAYLOAD}"`);
+      for (let i = c; i < c + 500; i++)
+        batch.push(
+          `{"t":"c","n":"target2","o":"sloth","h":0,"a":${echo.id},"c":${i}}\tj"${PAYLOAD}"`,
+        );
       hog.socket.write(frame(batch.join('\n')));
     }
     const beats = setInterval(() => hog.socket.write(frame('{"t":"hb"}')), 200);
     try {
       const until = Date.now() + 15_000;
-      while (!downs.some((d) => d.node === 'sloth') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      while (!downs.some((d) => d.node === 'sloth') && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
     } finally {
       clearInterval(beats);
     }
-    expect(downs.find((d) => d.node === 'sloth')?.reason).toMatch(/^stalled: it took nothing of a \d+-char backlog for \d+ ms \(writeStallTimeout 1500\)/);
+    expect(downs.find((d) => d.node === 'sloth')?.reason).toMatch(
+      /^stalled: it took nothing of a \d+-char backlog for \d+ ms \(writeStallTimeout 1500\)/,
+    );
   }, 30_000);
 });
 

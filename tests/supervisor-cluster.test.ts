@@ -3,7 +3,15 @@
 // reachable from every node; the old ref's monitors fire once; the lost node's return brings
 // no duplicate name. The supervisor itself is supervised from the test's own node.
 import { describe, it, expect } from 'vitest';
-import { downOf, supervisor, whichChildren, type Down, type Node, type SupervisorRef, TroupeError } from '../core/index.ts';
+import {
+  downOf,
+  supervisor,
+  whichChildren,
+  type Down,
+  type Node,
+  type SupervisorRef,
+  TroupeError,
+} from '../core/index.ts';
 import { useCluster, eventually, within } from './helpers/cluster.ts';
 
 const SCRIPT = 'tests/fixtures/sup-node.ts';
@@ -14,15 +22,24 @@ const HB = { heartbeatInterval: 300, heartbeatTimeout: 3000 };
  * The remote spawn itself may fail while a link is still settling (a node that just rejoined,
  * a loaded machine): tried up to three times, each failure reported.
  */
-async function askFrom(t: Node, id: string): Promise<{ whereis?: string; reply: string; registered: number }> {
+async function askFrom(
+  t: Node,
+  id: string,
+): Promise<{ whereis?: string; reply: string; registered: number }> {
   const failures: unknown[] = [];
   for (let i = 0; i < 3; i++) {
     const p = t.spawn(async (self) => {
-      const r = await self.spawnOn(id, 'sup.ask', { name: 'svc' }, { monitor: true, timeout: 10_000 });
+      const r = await self.spawnOn(
+        id,
+        'sup.ask',
+        { name: 'svc' },
+        { monitor: true, timeout: 10_000 },
+      );
       return ((await self.receive(downOf(r))) as Down).result;
     });
     const down = await within(t.waitDown(p), `sup.ask on ${id}`, 15_000);
-    if (down.reason === 'normal' && down.result !== undefined) return down.result as { whereis?: string; reply: string; registered: number };
+    if (down.reason === 'normal' && down.result !== undefined)
+      return down.result as { whereis?: string; reply: string; registered: number };
     failures.push(down.reason);
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -38,11 +55,28 @@ describe('supervision across processes', () => {
     const c = await cluster.script('sc', SCRIPT, ['sc', a.hostPort]);
     const t = await cluster.node({ name: 'st', ...HB });
     await t.join(a.address);
-    await eventually(() => ['sa', 'sb', 'sc'].every((id) => t.isReachable(id)), 'the test node reaches sa, sb, sc');
-    await eventually(() => b.matching(/^joined/).length && c.matching(/^joined/).length, 'sb and sc joined');
+    await eventually(
+      () => ['sa', 'sb', 'sc'].every((id) => t.isReachable(id)),
+      'the test node reaches sa, sb, sc',
+    );
+    await eventually(
+      () => b.matching(/^joined/).length && c.matching(/^joined/).length,
+      'sb and sc joined',
+    );
 
     // The top supervisor (here) supervises the tree on sa, which places svc on sb or sc.
-    const top = t.spawn(supervisor({ intensity: 3, children: [{ id: 'tree', type: 'supervisor', start: { behaviour: 'sup.tree', args: { spread: ['sb', 'sc'] }, node: 'sa' } }] }));
+    const top = t.spawn(
+      supervisor({
+        intensity: 3,
+        children: [
+          {
+            id: 'tree',
+            type: 'supervisor',
+            start: { behaviour: 'sup.tree', args: { spread: ['sb', 'sc'] }, node: 'sa' },
+          },
+        ],
+      }),
+    );
     const first = await eventually(() => t.whereis('svc'), 'svc registered');
     expect(first.node).toBe('sb');
     expect(await t.call('svc', 'ping')).toBe('sb:ping');
@@ -53,10 +87,14 @@ describe('supervision across processes', () => {
     t.watch(first, (d) => downs.push(d));
     const killedAt = Date.now();
     await b.kill('SIGKILL');
-    const moved = await eventually(() => {
-      const r = t.whereis('svc');
-      return r && r.node === 'sc' ? r : undefined;
-    }, 'svc registered on sc', 15_000);
+    const moved = await eventually(
+      () => {
+        const r = t.whereis('svc');
+        return r && r.node === 'sc' ? r : undefined;
+      },
+      'svc registered on sc',
+      15_000,
+    );
     expect(await t.call('svc', 'ping')).toBe('sc:ping');
     const elapsed = Date.now() - killedAt;
     // Detection (heartbeat timeout 3000 ms, or at once on the closed socket) plus the restart;
@@ -72,7 +110,14 @@ describe('supervision across processes', () => {
     expect((err as TroupeError).code).toBe('NODE_DOWN');
 
     const info = (await whichChildren(tree))[0];
-    expect(info).toMatchObject({ id: 'svc', node: 'sc', status: 'running', restarts: 1, lastExit: 'noconnection', name: 'svc' });
+    expect(info).toMatchObject({
+      id: 'svc',
+      node: 'sc',
+      status: 'running',
+      restarts: 1,
+      lastExit: 'noconnection',
+      name: 'svc',
+    });
     expect(info.ref!.equals(moved)).toBe(true);
 
     // sb comes back (a new process under the same node id): still one svc, on sc.

@@ -23,7 +23,11 @@ describe('supervision trees in the cluster view', () => {
     await connectMemory(a, b);
     serveSupervision(b);
     b.define('remote.worker', undefined, worker);
-    const inner = supervisor({ strategy: 'one_for_all', intensity: 5, children: [{ id: 'w2', start: worker, name: 'w2' }] });
+    const inner = supervisor({
+      strategy: 'one_for_all',
+      intensity: 5,
+      children: [{ id: 'w2', start: worker, name: 'w2' }],
+    });
     a.spawn(
       supervisor({
         intensity: 5,
@@ -35,7 +39,10 @@ describe('supervision trees in the cluster view', () => {
       }),
       { name: 'sup:va' },
     );
-    await until(() => b.whereis('sup:va') !== undefined && b.whereis('w2') !== undefined, 'tree up and names replicated');
+    await until(
+      () => b.whereis('sup:va') !== undefined && b.whereis('w2') !== undefined,
+      'tree up and names replicated',
+    );
     const watcher = new ClusterWatcher(b, { self: { kind: 'node' } });
     let snap = await watcher.poll();
     expect(snap.supervisors).toEqual([
@@ -47,7 +54,16 @@ describe('supervision trees in the cluster view', () => {
         restarts: 0,
         children: [
           { id: 'w1', kind: 'worker', node: 'va', status: 'running', restarts: 0 },
-          { id: 'inner', kind: 'supervisor', node: 'va', status: 'running', restarts: 0, children: [{ id: 'w2', kind: 'worker', node: 'va', status: 'running', restarts: 0, name: 'w2' }] },
+          {
+            id: 'inner',
+            kind: 'supervisor',
+            node: 'va',
+            status: 'running',
+            restarts: 0,
+            children: [
+              { id: 'w2', kind: 'worker', node: 'va', status: 'running', restarts: 0, name: 'w2' },
+            ],
+          },
           { id: 'far', kind: 'worker', node: 'vb', status: 'running', restarts: 0 },
         ],
       },
@@ -60,7 +76,11 @@ describe('supervision trees in the cluster view', () => {
       if (w2.restarts === 1) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    expect(w2).toMatchObject({ restarts: 1, status: 'running', lastExit: 'Error: crashed on purpose' });
+    expect(w2).toMatchObject({
+      restarts: 1,
+      status: 'running',
+      lastExit: 'Error: crashed on purpose',
+    });
     expect(await supervisionTrees(a)).toEqual(snap.supervisors);
   });
 });

@@ -14,12 +14,16 @@ const ENTRY = new URL('./fixtures/sup-worker.ts', import.meta.url).href;
 const TSX_WORKER = new URL('./fixtures/tsx-worker.mjs', import.meta.url);
 const SCRIPT = fileURLToPath(new URL('./fixtures/sup-worker.ts', import.meta.url));
 
-async function restarted(sup: SupervisorRef, n: number): Promise<{ node: string; lastExit: unknown }> {
+async function restarted(
+  sup: SupervisorRef,
+  n: number,
+): Promise<{ node: string; lastExit: unknown }> {
   let info: Awaited<ReturnType<typeof whichChildren>>[number] | undefined;
   const end = Date.now() + 60_000;
   for (;;) {
     info = (await whichChildren(sup))[0];
-    if (info.restarts === n && info.status === 'running') return { node: info.node!, lastExit: info.lastExit };
+    if (info.restarts === n && info.status === 'running')
+      return { node: info.node!, lastExit: info.lastExit };
     if (Date.now() > end) throw new Error(`not restarted ${n} times: ${JSON.stringify(info)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -42,10 +46,24 @@ describe('supervised workers and processes (Node)', () => {
     const sup = n.spawn(
       supervisor({
         intensity: 10,
-        children: [{ id: 'thread', name: 'thread-echo', start: threadChild(TSX_WORKER, { workerData: { entry: ENTRY }, behaviour: 'w.echo', onStart: (w) => workers.push(w) }) }],
+        children: [
+          {
+            id: 'thread',
+            name: 'thread-echo',
+            start: threadChild(TSX_WORKER, {
+              workerData: { entry: ENTRY },
+              behaviour: 'w.echo',
+              onStart: (w) => workers.push(w),
+            }),
+          },
+        ],
       }),
     );
-    await until(() => workers.length === 1 && n.whereis('thread-echo') !== undefined, 'first thread', 60_000);
+    await until(
+      () => workers.length === 1 && n.whereis('thread-echo') !== undefined,
+      'first thread',
+      60_000,
+    );
     const first = (await whichChildren(sup))[0].node!;
     expect(await n.call('thread-echo', 'ping')).toBe(`${first}:ping`);
 
@@ -84,10 +102,24 @@ describe('supervised workers and processes (Node)', () => {
     const sup = n.spawn(
       supervisor({
         intensity: 10,
-        children: [{ id: 'proc', name: 'proc-echo', start: processChild(SCRIPT, { execArgv: ['--import', 'tsx'], behaviour: 'w.echo', onStart: (w) => procs.push(w.process) }) }],
+        children: [
+          {
+            id: 'proc',
+            name: 'proc-echo',
+            start: processChild(SCRIPT, {
+              execArgv: ['--import', 'tsx'],
+              behaviour: 'w.echo',
+              onStart: (w) => procs.push(w.process),
+            }),
+          },
+        ],
       }),
     );
-    await until(() => procs.length === 1 && n.whereis('proc-echo') !== undefined, 'first process', 60_000);
+    await until(
+      () => procs.length === 1 && n.whereis('proc-echo') !== undefined,
+      'first process',
+      60_000,
+    );
     expect(await n.call('proc-echo', 'ping')).toMatch(/:ping$/);
 
     procs[0].kill('SIGKILL');

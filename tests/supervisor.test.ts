@@ -26,7 +26,11 @@ import { useNodes, until, within, settle } from './helpers/nodes.ts';
  * A child that logs `start:id`, and `stop:id` when its supervisor stops it (it traps exits so
  * the order of stops is visible); 'crash' makes it throw, 'normal' return, 'ping' answers.
  */
-function worker(log: string[], id: string, opts: { ignoreShutdown?: boolean } = {}): ProcessFn<unknown> {
+function worker(
+  log: string[],
+  id: string,
+  opts: { ignoreShutdown?: boolean } = {},
+): ProcessFn<unknown> {
   return async (self) => {
     self.trapExit(true);
     log.push(`start:${id}`);
@@ -45,7 +49,11 @@ function worker(log: string[], id: string, opts: { ignoreShutdown?: boolean } = 
   };
 }
 
-const spec = (log: string[], id: string, more: Partial<ChildSpec> = {}): ChildSpec => ({ id, start: worker(log, id), ...more });
+const spec = (log: string[], id: string, more: Partial<ChildSpec> = {}): ChildSpec => ({
+  id,
+  start: worker(log, id),
+  ...more,
+});
 
 async function refOf(sup: SupervisorRef, id: string): Promise<ActorRef> {
   const c = (await whichChildren(sup)).find((x) => x.id === id);
@@ -55,7 +63,10 @@ async function refOf(sup: SupervisorRef, id: string): Promise<ActorRef> {
 
 /** Wait until `log` has `n` entries, then return the entries after `from`. */
 async function logAfter(log: string[], from: number, n: number): Promise<string[]> {
-  await until(() => log.length >= from + n, `${n} log entries after ${from} (have ${JSON.stringify(log.slice(from))})`);
+  await until(
+    () => log.length >= from + n,
+    `${n} log entries after ${from} (have ${JSON.stringify(log.slice(from))})`,
+  );
   await settle(3);
   return log.slice(from);
 }
@@ -66,7 +77,13 @@ describe('supervisor strategies', () => {
   it('one_for_one restarts only the child that ended', async () => {
     const n = node();
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ strategy: 'one_for_one', intensity: 5, children: ['a', 'b', 'c'].map((id) => spec(log, id)) }));
+    const sup = n.spawn(
+      supervisor({
+        strategy: 'one_for_one',
+        intensity: 5,
+        children: ['a', 'b', 'c'].map((id) => spec(log, id)),
+      }),
+    );
     await until(() => log.length === 3, 'three starts');
     expect(log).toEqual(['start:a', 'start:b', 'start:c']);
     const [a, b, c] = [await refOf(sup, 'a'), await refOf(sup, 'b'), await refOf(sup, 'c')];
@@ -83,27 +100,59 @@ describe('supervisor strategies', () => {
   it('one_for_all stops the others in reverse start order, then starts all in order', async () => {
     const n = node();
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ strategy: 'one_for_all', intensity: 5, children: ['a', 'b', 'c', 'd'].map((id) => spec(log, id)) }));
+    const sup = n.spawn(
+      supervisor({
+        strategy: 'one_for_all',
+        intensity: 5,
+        children: ['a', 'b', 'c', 'd'].map((id) => spec(log, id)),
+      }),
+    );
     await until(() => log.length === 4, 'four starts');
     (await refOf(sup, 'b')).send('crash');
-    expect(await logAfter(log, 4, 7)).toEqual(['stop:d', 'stop:c', 'stop:a', 'start:a', 'start:b', 'start:c', 'start:d']);
+    expect(await logAfter(log, 4, 7)).toEqual([
+      'stop:d',
+      'stop:c',
+      'stop:a',
+      'start:a',
+      'start:b',
+      'start:c',
+      'start:d',
+    ]);
   });
 
   it('rest_for_one restarts the child and those started after it', async () => {
     const n = node();
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ strategy: 'rest_for_one', intensity: 5, children: ['a', 'b', 'c', 'd'].map((id) => spec(log, id)) }));
+    const sup = n.spawn(
+      supervisor({
+        strategy: 'rest_for_one',
+        intensity: 5,
+        children: ['a', 'b', 'c', 'd'].map((id) => spec(log, id)),
+      }),
+    );
     await until(() => log.length === 4, 'four starts');
     const a = await refOf(sup, 'a');
     (await refOf(sup, 'b')).send('crash');
-    expect(await logAfter(log, 4, 5)).toEqual(['stop:d', 'stop:c', 'start:b', 'start:c', 'start:d']);
+    expect(await logAfter(log, 4, 5)).toEqual([
+      'stop:d',
+      'stop:c',
+      'start:b',
+      'start:c',
+      'start:d',
+    ]);
     expect((await refOf(sup, 'a')).equals(a)).toBe(true);
   });
 
   it('one_for_all does not restart a temporary sibling it stopped', async () => {
     const n = node();
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ strategy: 'one_for_all', intensity: 5, children: [spec(log, 'a'), spec(log, 't', { restart: 'temporary' }), spec(log, 'b')] }));
+    const sup = n.spawn(
+      supervisor({
+        strategy: 'one_for_all',
+        intensity: 5,
+        children: [spec(log, 'a'), spec(log, 't', { restart: 'temporary' }), spec(log, 'b')],
+      }),
+    );
     await until(() => log.length === 3, 'three starts');
     (await refOf(sup, 'a')).send('crash');
     expect(await logAfter(log, 3, 4)).toEqual(['stop:b', 'stop:t', 'start:a', 'start:b']);
@@ -139,7 +188,8 @@ describe('restart types', () => {
       } else {
         expect(log).toEqual(['start:x']);
         if (restart === 'temporary') expect(infos).toEqual([]);
-        else expect(infos[0]).toMatchObject({ status: 'stopped', ref: undefined, lastExit: 'normal' });
+        else
+          expect(infos[0]).toMatchObject({ status: 'stopped', ref: undefined, lastExit: 'normal' });
       }
     });
   }
@@ -152,7 +202,17 @@ describe('shutdown', () => {
     const clock = createManualClock();
     const n = node({ clock });
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ children: [{ id: 'stubborn', start: worker(log, 'stubborn', { ignoreShutdown: true }), shutdown: 1000 }] }));
+    const sup = n.spawn(
+      supervisor({
+        children: [
+          {
+            id: 'stubborn',
+            start: worker(log, 'stubborn', { ignoreShutdown: true }),
+            shutdown: 1000,
+          },
+        ],
+      }),
+    );
     await until(() => log.length === 1, 'start');
     let done = false;
     const t = terminateChild(sup, 'stubborn').then(() => (done = true));
@@ -206,7 +266,9 @@ describe('restart intensity', () => {
     const clock = createManualClock();
     const n = node({ clock });
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ intensity: 2, period: 1000, children: [spec(log, 'a'), spec(log, 'b')] }));
+    const sup = n.spawn(
+      supervisor({ intensity: 2, period: 1000, children: [spec(log, 'a'), spec(log, 'b')] }),
+    );
     const down = n.waitDown(sup);
     await until(() => log.length === 2, 'starts');
     for (let i = 0; i < 2; i++) {
@@ -239,8 +301,17 @@ describe('restart intensity', () => {
     const n = node({ clock: createManualClock() });
     const log: string[] = [];
     const bottom = supervisor({ intensity: 1, children: [spec(log, 'w1'), spec(log, 'w2')] });
-    const middle = supervisor({ intensity: 0, children: [spec(log, 'm'), { id: 'bottom', start: bottom, type: 'supervisor' }] });
-    const top = n.spawn(supervisor({ intensity: 0, children: [spec(log, 't'), { id: 'middle', start: middle, type: 'supervisor' }] }), { name: 'top' });
+    const middle = supervisor({
+      intensity: 0,
+      children: [spec(log, 'm'), { id: 'bottom', start: bottom, type: 'supervisor' }],
+    });
+    const top = n.spawn(
+      supervisor({
+        intensity: 0,
+        children: [spec(log, 't'), { id: 'middle', start: middle, type: 'supervisor' }],
+      }),
+      { name: 'top' },
+    );
     const down = n.waitDown(top);
     await until(() => log.length === 4, 'four workers started');
     expect(log).toEqual(['start:t', 'start:m', 'start:w1', 'start:w2']);
@@ -267,7 +338,14 @@ describe('backoff', () => {
     const clock = createManualClock();
     const n = node({ clock });
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ intensity: 100, period: 1, backoff: { initial: 100, factor: 2, max: 300, jitter: 0, reset: 10_000 }, children: [spec(log, 'a')] }));
+    const sup = n.spawn(
+      supervisor({
+        intensity: 100,
+        period: 1,
+        backoff: { initial: 100, factor: 2, max: 300, jitter: 0, reset: 10_000 },
+        children: [spec(log, 'a')],
+      }),
+    );
     await until(() => log.length === 1, 'start');
     await whichChildren(sup);
     // Let the call table close its call window, so what stays pending is not a call's timer.
@@ -294,7 +372,21 @@ describe('backoff', () => {
     const clock = createManualClock();
     const n = node({ clock });
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ intensity: 100, period: 1, backoff: { initial: 100, factor: 2, max: 1000, jitter: 0.2, reset: 5000, random: () => 0.999999 }, children: [spec(log, 'a')] }));
+    const sup = n.spawn(
+      supervisor({
+        intensity: 100,
+        period: 1,
+        backoff: {
+          initial: 100,
+          factor: 2,
+          max: 1000,
+          jitter: 0.2,
+          reset: 5000,
+          random: () => 0.999999,
+        },
+        children: [spec(log, 'a')],
+      }),
+    );
     await until(() => log.length === 1, 'start');
     await whichChildren(sup);
     const base = clock.pending(); // the call table's timeout timer
@@ -321,7 +413,13 @@ describe('backoff', () => {
     const clock = createManualClock();
     const n = node({ clock });
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ intensity: 10, backoff: { initial: 500, jitter: 0 }, children: [spec(log, 'a')] }));
+    const sup = n.spawn(
+      supervisor({
+        intensity: 10,
+        backoff: { initial: 500, jitter: 0 },
+        children: [spec(log, 'a')],
+      }),
+    );
     await until(() => log.length === 1, 'start');
     await whichChildren(sup);
     const base = clock.pending(); // the call table's timeout timer
@@ -342,7 +440,9 @@ describe('names and operations', () => {
   it('a named child is registered again after a restart and reachable by name', async () => {
     const n = node();
     const log: string[] = [];
-    const sup = n.spawn(supervisor({ intensity: 5, children: [spec(log, 'svc', { name: 'svc' })] }));
+    const sup = n.spawn(
+      supervisor({ intensity: 5, children: [spec(log, 'svc', { name: 'svc' })] }),
+    );
     await until(() => log.length === 1, 'start');
     const first = n.whereis('svc')!;
     expect(first.equals(await refOf(sup, 'svc'))).toBe(true);
@@ -363,8 +463,13 @@ describe('names and operations', () => {
     expect(n.whereis('bee')!.equals(b)).toBe(true);
     expect(await countChildren(sup)).toEqual({ specs: 2, active: 2, supervisors: 0, workers: 2 });
     await expect(startChild(sup, spec(log, 'b'))).rejects.toMatchObject({ code: 'NAME_TAKEN' });
-    await expect(startChild(sup, spec(log, 'c', { name: 'bee' }))).rejects.toMatchObject({ code: 'NAME_TAKEN' });
-    await expect(deleteChild(sup, 'b')).rejects.toMatchObject({ code: 'INVALID_MESSAGE', details: { reason: 'running' } });
+    await expect(startChild(sup, spec(log, 'c', { name: 'bee' }))).rejects.toMatchObject({
+      code: 'NAME_TAKEN',
+    });
+    await expect(deleteChild(sup, 'b')).rejects.toMatchObject({
+      code: 'INVALID_MESSAGE',
+      details: { reason: 'running' },
+    });
     await terminateChild(sup, 'b');
     expect(n.whereis('bee')).toBeUndefined();
     expect(await countChildren(sup)).toEqual({ specs: 2, active: 1, supervisors: 0, workers: 2 });
@@ -388,13 +493,22 @@ describe('names and operations', () => {
         return s + 1;
       },
     });
-    const sup = n.spawn(supervisor({ strategy: 'simple_one_for_one', intensity: 5, children: [{ id: 'counter', start: counter, args: 0, restart: 'transient' }] }));
+    const sup = n.spawn(
+      supervisor({
+        strategy: 'simple_one_for_one',
+        intensity: 5,
+        children: [{ id: 'counter', start: counter, args: 0, restart: 'transient' }],
+      }),
+    );
     const c1 = await startChild(sup, { args: 10 });
     const c2 = await startChild(sup, { args: 20, name: 'c2' });
     expect(await c1.call('get')).toBe(10);
     expect(await n.call('c2', 'get')).toBe(20);
     c2.send('crash');
-    await until(() => n.whereis('c2') !== undefined && !n.whereis('c2')!.equals(c2), 'c2 restarted');
+    await until(
+      () => n.whereis('c2') !== undefined && !n.whereis('c2')!.equals(c2),
+      'c2 restarted',
+    );
     expect(await n.call('c2', 'get')).toBe(20);
     expect((await whichChildren(sup)).map((c) => [c.id, c.restarts])).toEqual([
       ['counter-1', 0],
@@ -406,18 +520,31 @@ describe('names and operations', () => {
 
   it('bad options fail at once with INVALID_MESSAGE', () => {
     expect(() => supervisor({ strategy: 'nope' as 'one_for_one' })).toThrow(TroupeError);
-    expect(() => supervisor({ children: [{ id: 'a', start: 42 as never }] })).toThrow(/start must be/);
-    expect(() => supervisor({ strategy: 'simple_one_for_one', children: [] })).toThrow(/exactly one/);
+    expect(() => supervisor({ children: [{ id: 'a', start: 42 as never }] })).toThrow(
+      /start must be/,
+    );
+    expect(() => supervisor({ strategy: 'simple_one_for_one', children: [] })).toThrow(
+      /exactly one/,
+    );
   });
 
   it('a child that cannot start ends the supervisor with failed_to_start_child; the started ones are stopped', async () => {
     const n = node();
     const log: string[] = [];
     n.spawn(async () => {}, { name: 'taken' });
-    n.spawn(async (self) => { await self.receive(() => false); }, { name: 'held' });
-    const sup = n.spawn(supervisor({ children: [spec(log, 'a'), spec(log, 'b', { name: 'held' })] }));
+    n.spawn(
+      async (self) => {
+        await self.receive(() => false);
+      },
+      { name: 'held' },
+    );
+    const sup = n.spawn(
+      supervisor({ children: [spec(log, 'a'), spec(log, 'b', { name: 'held' })] }),
+    );
     const down = await within(n.waitDown(sup), 'supervisor ends');
-    expect(down.reason).toMatchObject({ shutdown: { failed_to_start_child: 'b', reason: { code: 'NAME_TAKEN' } } });
+    expect(down.reason).toMatchObject({
+      shutdown: { failed_to_start_child: 'b', reason: { code: 'NAME_TAKEN' } },
+    });
     expect(log).toEqual(['start:a', 'stop:a']);
   });
 });
@@ -428,8 +555,12 @@ describe('types', () => {
     const n = createNode();
     const sup = n.spawn(supervisor({ children: [] }));
     expectTypeOf(sup).toEqualTypeOf<ActorRef<import('../core/index.ts').SupervisorRequest>>();
-    expectTypeOf(whichChildren).returns.resolves.toEqualTypeOf<import('../core/index.ts').ChildInfo[]>();
-    expectTypeOf(countChildren).returns.resolves.toEqualTypeOf<import('../core/index.ts').ChildCounts>();
+    expectTypeOf(whichChildren).returns.resolves.toEqualTypeOf<
+      import('../core/index.ts').ChildInfo[]
+    >();
+    expectTypeOf(countChildren).returns.resolves.toEqualTypeOf<
+      import('../core/index.ts').ChildCounts
+    >();
     // @ts-expect-error: not a supervisor request
     sup.send({ op: 'bogus' });
     await n.shutdown();

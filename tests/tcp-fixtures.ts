@@ -24,9 +24,21 @@ export function selfSignedCert(): Promise<TestCert> {
       const keyFile = join(dir, 'key.pem');
       const certFile = join(dir, 'cert.pem');
       await promisify(execFile)('openssl', [
-        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-        '-keyout', keyFile, '-out', certFile,
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
       ]);
       return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') };
     } finally {
@@ -37,12 +49,20 @@ export function selfSignedCert(): Promise<TestCert> {
 }
 
 /** TLS options for a server and a client that trust the test certificate. */
-export async function tlsOptions(): Promise<{ server: TcpTransportOptions; client: TcpTransportOptions }> {
+export async function tlsOptions(): Promise<{
+  server: TcpTransportOptions;
+  client: TcpTransportOptions;
+}> {
   const { key, cert } = await selfSignedCert();
   return { server: { tls: { key, cert } }, client: { tls: { ca: cert } } };
 }
 
 /** Two ends of one real socket: `a` dialed from a client transport, `b` accepted by a listening one. */
-export function tcpPair(options: { server?: TcpTransportOptions; client?: TcpTransportOptions } = {}): Promise<DialedPair> {
-  return dialPair(createTcpTransport({ listen: '127.0.0.1:0', ...options.server }), createTcpTransport(options.client));
+export function tcpPair(
+  options: { server?: TcpTransportOptions; client?: TcpTransportOptions } = {},
+): Promise<DialedPair> {
+  return dialPair(
+    createTcpTransport({ listen: '127.0.0.1:0', ...options.server }),
+    createTcpTransport(options.client),
+  );
 }

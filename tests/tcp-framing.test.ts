@@ -8,7 +8,11 @@ import { createFrameDecoder, encodeFrames, type FrameDecoder } from '../adapters
 
 function encode(...frames: string[]): Buffer {
   const sizes = frames.map((f) => Buffer.byteLength(f));
-  return encodeFrames(frames, sizes, sizes.reduce((n, s) => n + s + 4, 0));
+  return encodeFrames(
+    frames,
+    sizes,
+    sizes.reduce((n, s) => n + s + 4, 0),
+  );
 }
 
 /** Push a chunk and return the frames it completed. */
@@ -27,7 +31,15 @@ function thrown(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
-const sample = ['hello', '', 'héllo wörld', '漢字かな', 'emoji 😀🎉 and more', 'x'.repeat(300), '{"t":"hb"}'];
+const sample = [
+  'hello',
+  '',
+  'héllo wörld',
+  '漢字かな',
+  'emoji 😀🎉 and more',
+  'x'.repeat(300),
+  '{"t":"hb"}',
+];
 
 describe('frame encoding', () => {
   it('writes a 4-byte big-endian byte count before the UTF-8 text', () => {
@@ -68,7 +80,11 @@ describe('createFrameDecoder', () => {
     for (let i = 0; i <= bytes.length; i++) {
       for (let j = i; j <= bytes.length; j++) {
         const d = createFrameDecoder(64);
-        const out = [...feed(d, bytes.subarray(0, i)), ...feed(d, bytes.subarray(i, j)), ...feed(d, bytes.subarray(j))];
+        const out = [
+          ...feed(d, bytes.subarray(0, i)),
+          ...feed(d, bytes.subarray(i, j)),
+          ...feed(d, bytes.subarray(j)),
+        ];
         expect(out, `cuts at ${i}, ${j}`).toEqual(frames);
       }
     }
@@ -96,7 +112,8 @@ describe('createFrameDecoder', () => {
     const bytes = encode(big, 'next');
     const d = createFrameDecoder(2 << 20);
     const out: string[] = [];
-    for (let i = 0; i < bytes.length; i += 65536) out.push(...feed(d, bytes.subarray(i, i + 65536)));
+    for (let i = 0; i < bytes.length; i += 65536)
+      out.push(...feed(d, bytes.subarray(i, i + 65536)));
     expect(out.length).toBe(2);
     expect(out[0] === big).toBe(true);
     expect(out[1]).toBe('next');
@@ -118,7 +135,9 @@ describe('createFrameDecoder', () => {
   it('refuses an oversize length whose prefix is split across chunks', () => {
     const d = createFrameDecoder(1000);
     expect(feed(d, Buffer.from([0xff, 0xff]))).toEqual([]);
-    expect((thrown(() => feed(d, Buffer.from([0xff, 0xff]))) as TroupeError).code).toBe('FRAME_TOO_LARGE');
+    expect((thrown(() => feed(d, Buffer.from([0xff, 0xff]))) as TroupeError).code).toBe(
+      'FRAME_TOO_LARGE',
+    );
   });
 
   it('refuses an oversize length that follows good frames in the same chunk, after delivering them', () => {
@@ -152,7 +171,9 @@ describe('createFrameDecoder', () => {
           // Lone surrogates cannot survive UTF-8; core never produces them (JSON escapes them).
           const clean = frames.map((f) => Buffer.from(f, 'utf8').toString('utf8'));
           const bytes = encode(...clean);
-          const cuts = [...new Set(cutSeeds.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
+          const cuts = [...new Set(cutSeeds.map((c) => c % (bytes.length + 1)))].sort(
+            (x, y) => x - y,
+          );
           const d = createFrameDecoder(1024);
           const out: string[] = [];
           let at = 0;

@@ -6,8 +6,22 @@ import net from 'node:net';
 import { Buffer } from 'node:buffer';
 import { z } from 'zod';
 import { afterEach, describe, expect, it } from 'vitest';
-import { behaviour, createNode, reply, PROTOCOL_VERSION, TroupeError, type Node, type NodeOptions, type ActorRef } from '../core/index.ts';
-import { createTcpTransport, createFrameDecoder, encodeFrames, type TcpTransportOptions } from '../adapters/tcp.ts';
+import {
+  behaviour,
+  createNode,
+  reply,
+  PROTOCOL_VERSION,
+  TroupeError,
+  type Node,
+  type NodeOptions,
+  type ActorRef,
+} from '../core/index.ts';
+import {
+  createTcpTransport,
+  createFrameDecoder,
+  encodeFrames,
+  type TcpTransportOptions,
+} from '../adapters/tcp.ts';
 import { tlsOptions } from './tcp-fixtures.ts';
 
 const SECRET = 'tcp-test-secret';
@@ -20,8 +34,17 @@ afterEach(async () => {
 });
 
 /** A node with a TCP transport listening on an ephemeral port of 127.0.0.1. */
-async function tcpNode(name: string, options: NodeOptions = {}, transport: TcpTransportOptions = {}): Promise<Node & { address: string }> {
-  const node = createNode({ name, secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0', ...transport })], ...options });
+async function tcpNode(
+  name: string,
+  options: NodeOptions = {},
+  transport: TcpTransportOptions = {},
+): Promise<Node & { address: string }> {
+  const node = createNode({
+    name,
+    secret: SECRET,
+    transports: [createTcpTransport({ listen: '127.0.0.1:0', ...transport })],
+    ...options,
+  });
   nodes.push(node);
   const [address] = await node.listen();
   return Object.assign(node, { address });
@@ -86,8 +109,14 @@ describe('nodes over TCP', () => {
     expect(await a.connect(b.address)).toBe('b');
     expect((await linkUp).node).toBe('a');
     expect(a.peers()).toEqual(['b']);
-    expect(await a.ref(echo.node, echo.id).call({ echo: 'over tcp' })).toEqual({ from: 'b', echo: 'over tcp' });
-    expect(await a.ref(echo.node, echo.id).call({ echo: { nested: ['é', 1, null] } })).toEqual({ from: 'b', echo: { nested: ['é', 1, null] } });
+    expect(await a.ref(echo.node, echo.id).call({ echo: 'over tcp' })).toEqual({
+      from: 'b',
+      echo: 'over tcp',
+    });
+    expect(await a.ref(echo.node, echo.id).call({ echo: { nested: ['é', 1, null] } })).toEqual({
+      from: 'b',
+      echo: { nested: ['é', 1, null] },
+    });
   });
 
   it('calls an actor on another node over TLS', async () => {
@@ -97,7 +126,10 @@ describe('nodes over TCP', () => {
     expect(b.address).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/);
     const echo = spawnEcho(b);
     await a.connect(b.address);
-    expect(await a.ref(echo.node, echo.id).call({ echo: 'over tls' })).toEqual({ from: 'b', echo: 'over tls' });
+    expect(await a.ref(echo.node, echo.id).call({ echo: 'over tls' })).toEqual({
+      from: 'b',
+      echo: 'over tls',
+    });
   });
 
   it('delivers 100,000 messages from one actor to another across TCP, complete and in order', async () => {
@@ -133,15 +165,24 @@ describe('nodes over TCP', () => {
   it('three nodes: each calls the others, with one connection per pair even when two dial each other at once', async () => {
     const [a, b, c] = [await tcpNode('a'), await tcpNode('b'), await tcpNode('c')];
     const echoes = new Map([a, b, c].map((n) => [n.id, spawnEcho(n)]));
-    await Promise.all([a.connect(b.address), b.connect(a.address), b.connect(c.address), c.connect(a.address)]);
+    await Promise.all([
+      a.connect(b.address),
+      b.connect(a.address),
+      b.connect(c.address),
+      c.connect(a.address),
+    ]);
     for (const from of [a, b, c]) {
       for (const to of [a, b, c]) {
         if (from === to) continue;
         const e = echoes.get(to.id)!;
-        expect(await from.ref(e.node, e.id).call({ echo: from.id })).toEqual({ from: to.id, echo: from.id });
+        expect(await from.ref(e.node, e.id).call({ echo: from.id })).toEqual({
+          from: to.id,
+          echo: from.id,
+        });
       }
     }
-    for (const n of [a, b, c]) expect(n.peers().sort()).toEqual([a, b, c].filter((x) => x !== n).map((x) => x.id));
+    for (const n of [a, b, c])
+      expect(n.peers().sort()).toEqual([a, b, c].filter((x) => x !== n).map((x) => x.id));
   });
 });
 
@@ -162,13 +203,26 @@ async function rawClient(address: string) {
     gone,
     sendFrames(...texts: string[]) {
       const sizes = texts.map((t) => Buffer.byteLength(t));
-      socket.write(encodeFrames(texts, sizes, sizes.reduce((n, s) => n + s + 4, 0)));
+      socket.write(
+        encodeFrames(
+          texts,
+          sizes,
+          sizes.reduce((n, s) => n + s + 4, 0),
+        ),
+      );
     },
   };
 }
 
 const hello = (node: string, v: number = PROTOCOL_VERSION) =>
-  JSON.stringify({ t: 'hello', v, node, inc: 'raw1', nonce: '0123456789abcdef0123456789abcdef', addrs: [] });
+  JSON.stringify({
+    t: 'hello',
+    v,
+    node,
+    inc: 'raw1',
+    nonce: '0123456789abcdef0123456789abcdef',
+    addrs: [],
+  });
 
 describe('refusing bad peers over TCP', () => {
   /**
@@ -192,7 +246,10 @@ describe('refusing bad peers over TCP', () => {
       nextError: (code: string) => b.events.next('protocolError', (e) => e.error.code === code),
       /** Check b still serves c, and that the inbox got nothing before c's probe. */
       async stillServing() {
-        expect(await c.ref(echo.node, echo.id).call({ echo: 'still here' })).toEqual({ from: 'b', echo: 'still here' });
+        expect(await c.ref(echo.node, echo.id).call({ echo: 'still here' })).toEqual({
+          from: 'b',
+          echo: 'still here',
+        });
         const first = b.waitDown(inbox);
         c.ref(inbox.node, inbox.id).send({ probe: true });
         expect((await first).result).toEqual({ probe: true });
@@ -226,11 +283,16 @@ describe('refusing bad peers over TCP', () => {
     const s = await serving();
     const raw = await rawClient(s.b.address);
     const refused = s.nextError('UNAUTHORIZED');
-    const envelope = JSON.stringify({ t: 's', n: 'b', o: 'mallory', h: 0, a: s.inbox.id }) + '\t' + JSON.stringify({ stolen: true });
+    const envelope =
+      JSON.stringify({ t: 's', n: 'b', o: 'mallory', h: 0, a: s.inbox.id }) +
+      '\t' +
+      JSON.stringify({ stolen: true });
     raw.sendFrames(hello('mallory'), envelope);
     expect((await refused).error.message).toMatch(/handshake/);
     await raw.gone;
-    expect(raw.frames.some((f) => f.includes('"t":"reject"') && f.includes('UNAUTHORIZED'))).toBe(true);
+    expect(raw.frames.some((f) => f.includes('"t":"reject"') && f.includes('UNAUTHORIZED'))).toBe(
+      true,
+    );
     await s.stillServing();
   });
 
@@ -241,7 +303,9 @@ describe('refusing bad peers over TCP', () => {
     raw.sendFrames(hello('time-traveller', PROTOCOL_VERSION + 1));
     expect((await refused).error.message).toMatch(/protocol/);
     await raw.gone;
-    const reject = raw.frames.map((f) => JSON.parse(f) as { t: string; code?: string }).find((m) => m.t === 'reject');
+    const reject = raw.frames
+      .map((f) => JSON.parse(f) as { t: string; code?: string })
+      .find((m) => m.t === 'reject');
     expect(reject?.code).toBe('VERSION_MISMATCH');
     await s.stillServing();
   });
@@ -282,7 +346,7 @@ describe('refusing bad peers over TCP', () => {
     await s.stillServing();
   });
 
-  it('an authenticated peer sending a frame over the node\'s maxFrameSize is refused; both sides say FRAME_TOO_LARGE', async () => {
+  it("an authenticated peer sending a frame over the node's maxFrameSize is refused; both sides say FRAME_TOO_LARGE", async () => {
     const s = await serving({ maxFrameSize: 64 * 1024 });
     const big = await tcpNode('big');
     await big.connect(s.b.address);

@@ -95,7 +95,11 @@ function multiByteText(n: number): string {
 /**
  * Define the contract tests for one adapter. Call at the top level of a test file.
  */
-export function runTransportContract(name: string, makePair: () => Promise<ConnectionPair>, options: ContractOptions = {}): void {
+export function runTransportContract(
+  name: string,
+  makePair: () => Promise<ConnectionPair>,
+  options: ContractOptions = {},
+): void {
   const large = options.largeFrameChars ?? 1024 * 1024;
   const count = options.frames ?? 10_000;
 
@@ -115,14 +119,16 @@ export function runTransportContract(name: string, makePair: () => Promise<Conne
       return { a: pair.a, b: pair.b, pa: probe(pair.a), pb: probe(pair.b) };
     }
 
-    const numbered = (prefix: string) => Array.from({ length: count }, (_, i) => `${prefix}${i}:${'x'.repeat(i % 97)}`);
+    const numbered = (prefix: string) =>
+      Array.from({ length: count }, (_, i) => `${prefix}${i}:${'x'.repeat(i % 97)}`);
 
     it('labels both ends', async () => {
       const { a, b } = await open();
       expect(typeof a.label).toBe('string');
       expect(a.label.length).toBeGreaterThan(0);
       expect(b.label.length).toBeGreaterThan(0);
-      for (const end of [a, b]) if (end.bufferedAmount !== undefined) expect(end.bufferedAmount).toBeGreaterThanOrEqual(0);
+      for (const end of [a, b])
+        if (end.bufferedAmount !== undefined) expect(end.bufferedAmount).toBeGreaterThanOrEqual(0);
     });
 
     it(`delivers ${count} frames a → b whole and in order`, async () => {

@@ -24,14 +24,21 @@ afterAll(async () => {
 });
 
 runTransportContract('nats', async () => {
-  const pair = await dialPair(createNatsTransport({ servers: server.url }), createNatsTransport({ servers: server.url }));
+  const pair = await dialPair(
+    createNatsTransport({ servers: server.url }),
+    createNatsTransport({ servers: server.url }),
+  );
   return { a: pair.a, b: pair.b, cleanup: pair.cleanup };
 });
 
 describe('nats adapter', () => {
   const { cleanups, track } = useCleanups();
-  const transport = (o: Parameters<typeof createNatsTransport>[0] = {}): NatsTransport => track(createNatsTransport({ servers: server.url, ...o }));
-  const natsNode = (name: string, extra: { registry?: boolean; secret?: string; maxFrameSize?: number } = {}): { node: Node; t: NatsTransport } => {
+  const transport = (o: Parameters<typeof createNatsTransport>[0] = {}): NatsTransport =>
+    track(createNatsTransport({ servers: server.url, ...o }));
+  const natsNode = (
+    name: string,
+    extra: { registry?: boolean; secret?: string; maxFrameSize?: number } = {},
+  ): { node: Node; t: NatsTransport } => {
     const t = transport();
     const node = createNode({
       name,
@@ -52,7 +59,12 @@ describe('nats adapter', () => {
     const [addr] = await t.listen!(() => {});
     expect(addr).toBe(`nats:${t.subject}`);
     expect(t.subject).toMatch(/^troupe\.node\.[0-9a-f]{16}$/);
-    expect([t.canConnect(addr!), t.canConnect('tcp://127.0.0.1:1'), t.canConnect('nats:a b'), t.canConnect('nats:a.>')]).toEqual([true, false, false, false]);
+    expect([
+      t.canConnect(addr!),
+      t.canConnect('tcp://127.0.0.1:1'),
+      t.canConnect('nats:a b'),
+      t.canConnect('nats:a.>'),
+    ]).toEqual([true, false, false, false]);
   });
 
   it('a dial to a subject nobody serves fails at once with NODE_DOWN (NATS no responders)', async () => {
@@ -135,26 +147,45 @@ describe('nats adapter', () => {
     expect(xs.map((x, i) => x.node.register('leader', refs[i]!))).toEqual([true, true, true]);
     // ... and the KV create decides: one owner, seen by all, the two others told.
     await until(() => lost.length === 2, 'two NAME_LOST', 10_000);
-    await until(() => new Set(xs.map((x) => x.node.whereis('leader')?.node)).size === 1 && xs[0]!.node.whereis('leader') !== undefined, 'one owner everywhere', 10_000);
+    await until(
+      () =>
+        new Set(xs.map((x) => x.node.whereis('leader')?.node)).size === 1 &&
+        xs[0]!.node.whereis('leader') !== undefined,
+      'one owner everywhere',
+      10_000,
+    );
     const owner = xs[0]!.node.whereis('leader')!;
     expect(lost).not.toContain(owner.node);
     const ownerNode = xs.find((x) => x.node.id === owner.node)!.node;
     ownerNode.kill(owner);
-    await until(() => xs.every((x) => x.node.whereis('leader') === undefined), 'name gone everywhere', 10_000);
+    await until(
+      () => xs.every((x) => x.node.whereis('leader') === undefined),
+      'name gone everywhere',
+      10_000,
+    );
     // Free again: the next claim wins at once.
     const other = xs.find((x) => x.node !== ownerNode)!;
     const r = other.node.spawn(async (self) => {
       await self.receive(() => false);
     });
     expect(other.node.register('leader', r)).toBe(true);
-    await until(() => xs.every((x) => x.node.whereis('leader')?.equals(r)), 'new owner everywhere', 10_000);
+    await until(
+      () => xs.every((x) => x.node.whereis('leader')?.equals(r)),
+      'new owner everywhere',
+      10_000,
+    );
     expect(lost).toHaveLength(2);
   });
 
   it('mixed: a pair with a direct TCP link uses it, NATS links the rest', async () => {
     const mk = (name: string): Node => {
       const t = transport();
-      const node = createNode({ name, secret: 's3cret', transports: [createTcpTransport({ listen: '127.0.0.1:0' }), t], discovery: t.discovery });
+      const node = createNode({
+        name,
+        secret: 's3cret',
+        transports: [createTcpTransport({ listen: '127.0.0.1:0' }), t],
+        discovery: t.discovery,
+      });
       cleanups.push(() => node.shutdown());
       return node;
     };
@@ -163,7 +194,11 @@ describe('nats adapter', () => {
     const c = natsNode('mx-c').node;
     const [, bAddrs] = await Promise.all([a.listen(), b.listen(), c.listen()]);
     expect(await a.connect(bAddrs.find((x) => x.startsWith('tcp://'))!)).toBe('mx-b');
-    await until(() => [a, b].every((n) => n.peers().length === 2) && c.peers().length === 2, 'everyone linked', 10_000);
+    await until(
+      () => [a, b].every((n) => n.peers().length === 2) && c.peers().length === 2,
+      'everyone linked',
+      10_000,
+    );
     const label = (n: Node, peer: string) => n.linkStats().find((l) => l.node === peer)!.label;
     expect(label(a, 'mx-b')).toMatch(/^tcp:|127\.0\.0\.1/);
     expect(label(a, 'mx-c')).toMatch(/^nats:/);
@@ -175,7 +210,12 @@ describe('nats adapter', () => {
 
   it('a relay on NATS lets a page behind its WebSocket reach a NATS-only node', async () => {
     const t = transport();
-    const relay = createNode({ name: 'relay', secret: 's3cret', transports: [createWebSocketServerTransport({ listen: '127.0.0.1:0' }), t], discovery: t.discovery });
+    const relay = createNode({
+      name: 'relay',
+      secret: 's3cret',
+      transports: [createWebSocketServerTransport({ listen: '127.0.0.1:0' }), t],
+      discovery: t.discovery,
+    });
     cleanups.push(() => relay.shutdown());
     const [wsAddr] = await relay.listen();
     const far = natsNode('far').node;
@@ -185,7 +225,11 @@ describe('nats adapter', () => {
       for (;;) self.reply({ at: 'far', got: await self.receive() });
     });
     far.register('far-svc', svc);
-    const page = createNode({ name: 'page', secret: 's3cret', transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })] });
+    const page = createNode({
+      name: 'page',
+      secret: 's3cret',
+      transports: [createWebSocketTransport({ WebSocket: StandardWebSocket })],
+    });
     cleanups.push(() => page.shutdown());
     expect(await page.connect(wsAddr!)).toBe('relay');
     const ref = await (async () => {
@@ -196,7 +240,10 @@ describe('nats adapter', () => {
       }
       throw new Error('far-svc never visible from the page');
     })();
-    expect(await page.call(ref, 'hi from the page')).toEqual({ at: 'far', got: 'hi from the page' });
+    expect(await page.call(ref, 'hi from the page')).toEqual({
+      at: 'far',
+      got: 'hi from the page',
+    });
   });
 
   it('a malformed message on a node subject is dropped with an event, never a crash', async () => {

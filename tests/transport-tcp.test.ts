@@ -19,7 +19,8 @@ describe('tcp adapter', () => {
   const { cleanups, track } = useCleanups();
 
   /** A listening TCP transport and a promise of the next connection it accepts. */
-  const listening = (options: Parameters<typeof createTcpTransport>[0] = {}) => listenOn(track(createTcpTransport({ listen: '127.0.0.1:0', ...options })));
+  const listening = (options: Parameters<typeof createTcpTransport>[0] = {}) =>
+    listenOn(track(createTcpTransport({ listen: '127.0.0.1:0', ...options })));
 
   /** A raw socket to `address`, to play a peer that ignores the protocol. */
   async function raw(address: string): Promise<net.Socket & { gone: Promise<void> }> {
@@ -27,7 +28,9 @@ describe('tcp adapter', () => {
     cleanups.push(() => socket.destroy());
     await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     socket.on('error', () => {});
-    return Object.assign(socket, { gone: new Promise<void>((resolve) => socket.once('close', () => resolve())) });
+    return Object.assign(socket, {
+      gone: new Promise<void>((resolve) => socket.once('close', () => resolve())),
+    });
   }
 
   it('listens on an ephemeral port and announces the real one', async () => {
@@ -40,7 +43,9 @@ describe('tcp adapter', () => {
     const first = await listening();
     const port = portOf(first.address);
     const taken = track(createTcpTransport({ listen: `127.0.0.1:${port}` }));
-    expect((await rejection(taken.listen!(() => {})) as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
+    expect(((await rejection(taken.listen!(() => {}))) as NodeJS.ErrnoException).code).toBe(
+      'EADDRINUSE',
+    );
     await first.transport.close();
     const again = track(createTcpTransport({ listen: `127.0.0.1:${port}` }));
     expect(await again.listen!(() => {})).toEqual([`tcp://127.0.0.1:${port}`]);
@@ -50,13 +55,17 @@ describe('tcp adapter', () => {
     const { cert, key } = await selfSignedCert();
     const plain = createTcpTransport();
     const secure = createTcpTransport({ tls: { key, cert } });
-    expect([plain.name, plain.canConnect('tcp://127.0.0.1:1'), plain.canConnect('tls://127.0.0.1:1'), plain.canConnect('ws://x')]).toEqual([
-      'tcp',
-      true,
-      false,
-      false,
-    ]);
-    expect([secure.name, secure.canConnect('tls://127.0.0.1:1'), secure.canConnect('tcp://127.0.0.1:1')]).toEqual(['tls', true, false]);
+    expect([
+      plain.name,
+      plain.canConnect('tcp://127.0.0.1:1'),
+      plain.canConnect('tls://127.0.0.1:1'),
+      plain.canConnect('ws://x'),
+    ]).toEqual(['tcp', true, false, false]);
+    expect([
+      secure.name,
+      secure.canConnect('tls://127.0.0.1:1'),
+      secure.canConnect('tcp://127.0.0.1:1'),
+    ]).toEqual(['tls', true, false]);
   });
 
   it('rejects a dial nobody answers with TRANSPORT_CLOSED', async () => {
@@ -76,7 +85,9 @@ describe('tcp adapter', () => {
     const oneClosed = closedWith(one);
     await first.transport.close(); // the server goes away with its connections
     await oneClosed;
-    expect(((await rejection(dialer.connect(first.address))) as TroupeError).code).toBe('TRANSPORT_CLOSED');
+    expect(((await rejection(dialer.connect(first.address))) as TroupeError).code).toBe(
+      'TRANSPORT_CLOSED',
+    );
     const restarted = track(createTcpTransport({ listen: `127.0.0.1:${port}` }));
     const got: string[] = [];
     let received!: () => void;
@@ -138,7 +149,12 @@ describe('tcp adapter', () => {
       got.push(f);
       if (got.length === 2) two();
     };
-    const bytes = Buffer.concat([Buffer.from([0, 0, 0, 6]), Buffer.from('héllo'), Buffer.from([0, 0, 0, 4]), Buffer.from('😀')]);
+    const bytes = Buffer.concat([
+      Buffer.from([0, 0, 0, 6]),
+      Buffer.from('héllo'),
+      Buffer.from([0, 0, 0, 4]),
+      Buffer.from('😀'),
+    ]);
     for (const byte of bytes) {
       socket.write(Buffer.from([byte]));
       await new Promise((r) => setTimeout(r, 1));
@@ -206,8 +222,12 @@ describe('tcp adapter', () => {
     await server.transport.close();
     const reasons = await Promise.all(closes);
     expect(reasons.every((r) => typeof r === 'string')).toBe(true);
-    expect(((await rejection(other.connect(server.address))) as TroupeError).code).toBe('TRANSPORT_CLOSED');
-    expect(((await rejection(server.transport.connect(server.address))) as TroupeError).message).toContain('transport is closed');
+    expect(((await rejection(other.connect(server.address))) as TroupeError).code).toBe(
+      'TRANSPORT_CLOSED',
+    );
+    expect(
+      ((await rejection(server.transport.connect(server.address))) as TroupeError).message,
+    ).toContain('transport is closed');
     await dialer.close();
   });
 
@@ -243,5 +263,4 @@ describe('tcp adapter', () => {
     expect(typeof (await reason)).toBe('string');
     expect(accepted).toBe(0);
   });
-
 });

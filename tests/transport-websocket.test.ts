@@ -8,12 +8,20 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket as WsWebSocket, WebSocketServer } from 'ws';
 import type { Connection, Transport } from '../core/index.ts';
 import { createWebSocketTransport } from '../adapters/websocket.ts';
-import { createWebSocketServerTransport, type WebSocketServerTransportOptions } from '../adapters/websocket-server.ts';
+import {
+  createWebSocketServerTransport,
+  type WebSocketServerTransportOptions,
+} from '../adapters/websocket-server.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { StandardWebSocket, wsPair } from './fixtures/websocket-pair.ts';
 import { selfSignedCert } from './tcp-fixtures.ts';
 import { until } from './helpers/nodes.ts';
-import { closedWith, listenOn, troupeRejection as rejection, useCleanups } from './helpers/transport.ts';
+import {
+  closedWith,
+  listenOn,
+  troupeRejection as rejection,
+  useCleanups,
+} from './helpers/transport.ts';
 
 runTransportContract('websocket (standard client → ws server)', () => wsPair());
 runTransportContract('websocket (ws client → ws server)', () => wsPair({ dialer: 'server' }));
@@ -27,7 +35,8 @@ describe('websocket adapter', () => {
   const dialer = () => track(createWebSocketTransport({ WebSocket: StandardWebSocket }));
 
   /** A listening server transport and a promise of the next connection it accepts. */
-  const listening = (options: WebSocketServerTransportOptions = {}) => listenOn(track(createWebSocketServerTransport({ listen: '127.0.0.1:0', ...options })));
+  const listening = (options: WebSocketServerTransportOptions = {}) =>
+    listenOn(track(createWebSocketServerTransport({ listen: '127.0.0.1:0', ...options })));
 
   it('listens on an ephemeral port and announces ws://host:port/path (or the public URL it is told)', async () => {
     const { address } = await listening();
@@ -35,21 +44,28 @@ describe('websocket adapter', () => {
     const custom = await listening({ path: '/x/y', publicUrl: 'wss://relay.example/x/y' });
     expect(custom.address).toBe('wss://relay.example/x/y');
     const { key, cert } = await selfSignedCert();
-    expect((await listening({ tls: { key, cert } })).address).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/troupe$/);
+    expect((await listening({ tls: { key, cert } })).address).toMatch(
+      /^wss:\/\/127\.0\.0\.1:\d+\/troupe$/,
+    );
   });
 
   it('dials only ws:// and wss://, and carries the secret it is given', () => {
     const t = createWebSocketTransport({ WebSocket: StandardWebSocket, secret: 'page-credential' });
     const s = createWebSocketServerTransport({ secret: 'page-credential' });
     cleanups.push(() => s.close());
-    expect([t.name, t.secret, t.canConnect('ws://h:1/p'), t.canConnect('wss://h:1/p'), t.canConnect('tcp://h:1')]).toEqual([
+    expect([
+      t.name,
+      t.secret,
+      t.canConnect('ws://h:1/p'),
+      t.canConnect('wss://h:1/p'),
+      t.canConnect('tcp://h:1'),
+    ]).toEqual(['websocket', 'page-credential', true, true, false]);
+    expect([s.name, s.secret, s.canConnect('WSS://h:1/p'), s.canConnect('http://h:1')]).toEqual([
       'websocket',
       'page-credential',
       true,
-      true,
       false,
     ]);
-    expect([s.name, s.secret, s.canConnect('WSS://h:1/p'), s.canConnect('http://h:1')]).toEqual(['websocket', 'page-credential', true, false]);
     expect(createWebSocketTransport({ WebSocket: StandardWebSocket }).secret).toBeUndefined();
   });
 
@@ -82,12 +98,18 @@ describe('websocket adapter', () => {
       return new Promise((r) => silent.close(r));
     });
     const port = (silent.address() as net.AddressInfo).port;
-    const t = track(createWebSocketTransport({ WebSocket: StandardWebSocket, connectTimeout: 200 }));
+    const t = track(
+      createWebSocketTransport({ WebSocket: StandardWebSocket, connectTimeout: 200 }),
+    );
     const err = await rejection(t.connect(`ws://127.0.0.1:${port}/troupe`));
     expect(err.code).toBe('TRANSPORT_CLOSED');
-    expect(err.message).toBe(`cannot connect to ws://127.0.0.1:${port}/troupe: no answer within 200 ms`);
+    expect(err.message).toBe(
+      `cannot connect to ws://127.0.0.1:${port}/troupe: no answer within 200 ms`,
+    );
     const s = track(createWebSocketServerTransport({ connectTimeout: 200 }));
-    expect((await rejection(s.connect(`ws://127.0.0.1:${port}/troupe`))).message).toContain('no answer within 200 ms');
+    expect((await rejection(s.connect(`ws://127.0.0.1:${port}/troupe`))).message).toContain(
+      'no answer within 200 ms',
+    );
   });
 
   it('answers 404 on its own server for another path', async () => {
@@ -106,10 +128,13 @@ describe('websocket adapter', () => {
         return origin === 'http://good.example' && url.searchParams.get('token') === 'ok';
       },
     });
-    const from = (origin: string) => track(createWebSocketServerTransport({ clientOptions: { origin } }));
+    const from = (origin: string) =>
+      track(createWebSocketServerTransport({ clientOptions: { origin } }));
     const refused = await rejection(from('http://evil.example').connect(`${address}?token=ok`));
     expect(refused.message).toContain('403');
-    expect((await rejection(from('http://good.example').connect(`${address}?token=bad`))).message).toContain('403');
+    expect(
+      (await rejection(from('http://good.example').connect(`${address}?token=bad`))).message,
+    ).toContain('403');
     const conn = await from('http://good.example').connect(`${address}?token=ok`);
     expect(conn.label).toBe(address); // the query (a token) stays out of the label
     expect((await next()).label).toMatch(/^websocket client 127\.0\.0\.1:\d+$/);
@@ -133,7 +158,8 @@ describe('websocket adapter', () => {
     const other = new WebSocketServer({ noServer: true });
     other.on('connection', (ws) => ws.on('message', (m) => ws.send(`other:${String(m)}`)));
     app.on('upgrade', (req, socket, head) => {
-      if (req.url === '/other') other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req));
+      if (req.url === '/other')
+        other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req));
     });
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise((r) => app.close(r)));
@@ -142,7 +168,9 @@ describe('websocket adapter', () => {
 
     const transport = createWebSocketServerTransport({ server: app, path: '/troupe' });
     const accepted: Connection[] = [];
-    expect(await transport.listen((c) => accepted.push(c))).toEqual([`ws://127.0.0.1:${port}/troupe`]);
+    expect(await transport.listen((c) => accepted.push(c))).toEqual([
+      `ws://127.0.0.1:${port}/troupe`,
+    ]);
     const conn = await dialer().connect(`ws://127.0.0.1:${port}/troupe`);
     await until(() => accepted.length === 1, 'the troupe connection');
     const got: string[] = [];
@@ -188,7 +216,9 @@ describe('websocket adapter', () => {
     const got = new Promise<string>((resolve) => (server.onframe = resolve));
     raw.send(Buffer.from([0x41, 0xe9, 0xff, 0x00]));
     expect(await got).toBe('A\u00e9\u00ff\u0000');
-    const back = new Promise<{ data: Buffer; isBinary: boolean }>((resolve) => raw.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })));
+    const back = new Promise<{ data: Buffer; isBinary: boolean }>((resolve) =>
+      raw.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })),
+    );
     server.send('\u00ff\u0080x');
     const msg = await back;
     expect(msg.isBinary).toBe(true);
@@ -223,7 +253,9 @@ describe('websocket adapter', () => {
     await server.transport.close();
     expect((await Promise.all(closes)).every((r) => typeof r === 'string')).toBe(true);
     expect((await rejection(dialer().connect(server.address))).code).toBe('TRANSPORT_CLOSED');
-    expect((await rejection(server.transport.connect(other.address))).message).toContain('transport is closed');
+    expect((await rejection(server.transport.connect(other.address))).message).toContain(
+      'transport is closed',
+    );
   });
 
   it('close() of the dialing transport closes its connections', async () => {

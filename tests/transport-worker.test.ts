@@ -6,7 +6,13 @@ import { readFileSync } from 'node:fs';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { createNode } from '../core/index.ts';
-import { connectPort, connectToParent, createPortConnection, spawnWorkerNode, type PortControl } from '../adapters/worker.ts';
+import {
+  connectPort,
+  connectToParent,
+  createPortConnection,
+  spawnWorkerNode,
+  type PortControl,
+} from '../adapters/worker.ts';
 import { runTransportContract } from './transport-contract.ts';
 import { rejects, until, within } from './helpers/nodes.ts';
 import { closedWith, useCleanups } from './helpers/transport.ts';
@@ -30,8 +36,10 @@ runTransportContract('worker (MessageChannel)', async () => {
 function browserStylePort(port: import('node:worker_threads').MessagePort) {
   return {
     postMessage: (m: unknown) => port.postMessage(m),
-    addEventListener: (type: string, fn: (e: unknown) => void) => port.addEventListener(type, fn as (e: Event) => void),
-    removeEventListener: (type: string, fn: (e: unknown) => void) => port.removeEventListener(type, fn as (e: Event) => void),
+    addEventListener: (type: string, fn: (e: unknown) => void) =>
+      port.addEventListener(type, fn as (e: Event) => void),
+    removeEventListener: (type: string, fn: (e: unknown) => void) =>
+      port.removeEventListener(type, fn as (e: Event) => void),
     start: () => port.start(),
   };
 }
@@ -50,7 +58,10 @@ runTransportContract('worker (MessageChannel, browser-style EventTarget endpoint
 
 runTransportContract('worker (worker_threads Worker)', async () => {
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./fixtures/port-bridge.mjs', import.meta.url), { workerData: { port: port2 }, transferList: [port2] });
+  const worker = new Worker(new URL('./fixtures/port-bridge.mjs', import.meta.url), {
+    workerData: { port: port2 },
+    transferList: [port2],
+  });
   return {
     a: createPortConnection(worker, { label: 'worker' }),
     b: createPortConnection(port1, { label: 'port in the test, bridged by the worker' }),
@@ -79,7 +90,7 @@ describe('worker adapter', () => {
     return ch;
   }
 
-  it('says open, holds frames until the other end answers, then posts a tick\'s frames as one message', async () => {
+  it("says open, holds frames until the other end answers, then posts a tick's frames as one message", async () => {
     const { port1, port2 } = channel();
     const raw = rawPort(port2);
     const conn = createPortConnection(port1);
@@ -91,14 +102,19 @@ describe('worker adapter', () => {
     expect(raw).toEqual([{ troupe: 'open' }]); // nothing else until the other end is known to listen
     port2.postMessage({ troupe: 'open' } satisfies PortControl);
     await until(() => raw.length >= 3, 'the answer and the held frames');
-    expect(raw.slice(1)).toEqual([{ troupe: 'ready' }, { troupe: 'frames', frames: ['early-1', 'early-2'] }]);
+    expect(raw.slice(1)).toEqual([
+      { troupe: 'ready' },
+      { troupe: 'frames', frames: ['early-1', 'early-2'] },
+    ]);
     conn.send('alone');
     await until(() => raw.length >= 4, 'a single frame');
     expect(raw[3]).toBe('alone'); // a lone frame is the plain string
     for (let i = 0; i < 100; i++) conn.send(`f${i}`);
     await until(() => raw.length >= 5, 'a batch');
     await new Promise((r) => setTimeout(r, 20));
-    expect(raw.slice(4)).toEqual([{ troupe: 'frames', frames: Array.from({ length: 100 }, (_, i) => `f${i}`) }]);
+    expect(raw.slice(4)).toEqual([
+      { troupe: 'frames', frames: Array.from({ length: 100 }, (_, i) => `f${i}`) },
+    ]);
     conn.close();
     await until(() => raw.length >= 6, 'the close message');
     expect(raw[5]).toEqual({ troupe: 'close' });
@@ -121,7 +137,7 @@ describe('worker adapter', () => {
     b.close();
   });
 
-  it('ignores messages that are not troupe\'s (objects of the app sharing the endpoint)', async () => {
+  it("ignores messages that are not troupe's (objects of the app sharing the endpoint)", async () => {
     const { port1, port2 } = channel();
     const a = createPortConnection(port1);
     const b = createPortConnection(port2);
@@ -182,7 +198,10 @@ describe('worker adapter', () => {
   it('closes at once when a Worker exits or throws, with the reason', async () => {
     const exits = new Worker('setTimeout(() => process.exit(7), 50)', { eval: true });
     const throws = new Worker('setTimeout(() => { throw new Error("kaput") }, 50)', { eval: true });
-    const [onExit, onThrow] = [closedWith(createPortConnection(exits)), closedWith(createPortConnection(throws))];
+    const [onExit, onThrow] = [
+      closedWith(createPortConnection(exits)),
+      closedWith(createPortConnection(throws)),
+    ];
     expect(await onExit).toBe('worker exited (code 7)');
     expect(await onThrow).toBe('worker error: kaput');
   });
@@ -201,7 +220,9 @@ describe('worker adapter', () => {
     const a = createNode({ name: 'a', secret: 's' });
     const b = createNode({ name: 'b', secret: 's' });
     cleanups.push(() => Promise.all([a.shutdown(), b.shutdown()]));
-    expect(await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)])).toEqual(['b', 'a']);
+    expect(
+      await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]),
+    ).toEqual(['b', 'a']);
     const echo = b.spawn(async (self) => {
       for (;;) self.reply(await self.receive());
     });
@@ -217,9 +238,15 @@ describe('worker adapter', () => {
     const b = createNode({ name: 'b', secret: 'other' });
     cleanups.push(() => Promise.all([a.shutdown(), b.shutdown()]));
     const [ea, eb] = [a.events.next('protocolError'), b.events.next('protocolError')];
-    const [ra, rb] = await Promise.allSettled([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]);
+    const [ra, rb] = await Promise.allSettled([
+      connectPort(a, port1, { initiator: true }),
+      connectPort(b, port2),
+    ]);
     expect([ra.status, rb.status]).toEqual(['rejected', 'rejected']);
-    expect([(await ea).error.code, (await eb).error.code]).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED']);
+    expect([(await ea).error.code, (await eb).error.code]).toEqual([
+      'UNAUTHORIZED',
+      'UNAUTHORIZED',
+    ]);
   });
 
   it('connectToParent outside a worker rejects with TRANSPORT_CLOSED', async () => {
@@ -232,7 +259,11 @@ describe('worker adapter', () => {
     const { port1 } = channel();
     const node = createNode();
     cleanups.push(() => node.shutdown());
-    const err = await rejects(connectToParent(node, { endpoint: port1, timeout: 50 }), 'TRANSPORT_CLOSED', 'a silent parent');
+    const err = await rejects(
+      connectToParent(node, { endpoint: port1, timeout: 50 }),
+      'TRANSPORT_CLOSED',
+      'a silent parent',
+    );
     expect(err.message).toContain('did not answer within 50 ms');
   });
 
@@ -241,19 +272,32 @@ describe('worker adapter', () => {
     cleanups.push(() => node.shutdown());
     const worker = new Worker(new URL('./fixtures/does-not-exist.mjs', import.meta.url));
     cleanups.push(() => worker.terminate());
-    const err = await rejects(spawnWorkerNode(node, worker), 'TRANSPORT_CLOSED', 'a worker that cannot load');
+    const err = await rejects(
+      spawnWorkerNode(node, worker),
+      'TRANSPORT_CLOSED',
+      'a worker that cannot load',
+    );
     expect(err.message).toMatch(/worker error: .*does-not-exist/);
   });
 
   it('is browser-safe: worker.ts, websocket.ts and the files they import use no Node module or global', () => {
-    const browserSafe = ['worker.ts', 'port-connection.ts', 'websocket.ts', 'base-connection.ts', 'byte-string.ts'];
+    const browserSafe = [
+      'worker.ts',
+      'port-connection.ts',
+      'websocket.ts',
+      'base-connection.ts',
+      'byte-string.ts',
+    ];
     for (const file of browserSafe) {
       const src = readFileSync(new URL(`../adapters/${file}`, import.meta.url), 'utf8');
       const imports = [...src.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
-      const allowed = (i: string) => i === '../core/index.ts' || browserSafe.some((f) => i === `./${f}`);
+      const allowed = (i: string) =>
+        i === '../core/index.ts' || browserSafe.some((f) => i === `./${f}`);
       expect(imports.every(allowed), `${file} imports ${imports.join(', ')}`).toBe(true);
       // `process.versions`/`getBuiltinModule` only through a guarded globalThis lookup (worker.ts finding parentPort)
-      expect(src).not.toMatch(/\b(require\(|Buffer\.|__dirname|process\.(?!versions|getBuiltinModule))/);
+      expect(src).not.toMatch(
+        /\b(require\(|Buffer\.|__dirname|process\.(?!versions|getBuiltinModule))/,
+      );
     }
   });
 });

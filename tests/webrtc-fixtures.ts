@@ -15,7 +15,11 @@ export function installNodeWebRtc(): void {
     #described: Promise<void>[];
     #mark: (() => void)[] = [];
     constructor(config: RTCConfiguration = {}) {
-      super({ ...config, iceServers: config.iceServers ?? [], bindAddress: '127.0.0.1' } as RTCConfiguration);
+      super({
+        ...config,
+        iceServers: config.iceServers ?? [],
+        bindAddress: '127.0.0.1',
+      } as RTCConfiguration);
       this.#described = [0, 1].map(() => new Promise<void>((resolve) => this.#mark.push(resolve)));
     }
     override setLocalDescription(description?: RTCLocalSessionDescriptionInit): Promise<void> {
@@ -59,8 +63,12 @@ export async function startPeerServer(key = 'troupe-test'): Promise<{
 }> {
   const server = http.createServer();
   const ps = await attachPeerServer(server, { path: '/peerjs', key });
-  server.on('request', (req, res) => (ps.owns(req.url ?? '') ? ps.handle(req, res) : res.writeHead(404).end()));
-  server.on('upgrade', (req, socket, head) => (ps.owns(req.url ?? '') ? ps.handleUpgrade(req, socket, head) : socket.destroy()));
+  server.on('request', (req, res) =>
+    ps.owns(req.url ?? '') ? ps.handle(req, res) : res.writeHead(404).end(),
+  );
+  server.on('upgrade', (req, socket, head) =>
+    ps.owns(req.url ?? '') ? ps.handleUpgrade(req, socket, head) : socket.destroy(),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -38,7 +38,10 @@ let listeners = 0;
  * the adapter); a new listener and dial is tried then, up to three times. Browsers are tested by
  * the Playwright suite.
  */
-async function connectedPair(from: Transport = dialer, options: Partial<Parameters<typeof createWebRtcTransport>[0]> = {}) {
+async function connectedPair(
+  from: Transport = dialer,
+  options: Partial<Parameters<typeof createWebRtcTransport>[0]> = {},
+) {
   for (let attempt = 1; ; attempt++) {
     const far = await listening({ peerId: `listener-${++listeners}`, ...options });
     try {
@@ -87,7 +90,9 @@ describe('webrtc adapter', () => {
 
   it('times out with TRANSPORT_CLOSED when nothing answers the offer (peerjs would hang silently)', async () => {
     // A peer registered with the PeerServer that never answers: a plain websocket client.
-    const ws = new WebSocket(`ws://127.0.0.1:${server.signal.port}/peerjs/peerjs?key=${server.signal.key}&id=silent&token=t`);
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${server.signal.port}/peerjs/peerjs?key=${server.signal.key}&id=silent&token=t`,
+    );
     cleanups.push(() => ws.close());
     await new Promise((resolve, reject) => ws.once('message', resolve).once('error', reject)); // the server's OPEN
     const t = track(createWebRtcTransport({ signal: server.signal, connectTimeout: 600 }));
@@ -144,7 +149,10 @@ describe('webrtc adapter', () => {
     const tb = track(createWebRtcTransport({ signal: server.signal, peerId: peerIdFor('node-b') }));
     const a = createNode({ name: 'node-a', secret, transports: [ta], heartbeatTimeout: 1500 });
     const b = createNode({ name: 'node-b', secret, transports: [tb], heartbeatTimeout: 1500 });
-    cleanups.push(() => a.shutdown(), () => b.shutdown());
+    cleanups.push(
+      () => a.shutdown(),
+      () => b.shutdown(),
+    );
     await Promise.all([a.listen(), b.listen()]);
     expect(await a.join('webrtc://node-b')).toBe('node-b'); // join redials a failed attempt
     const echo = b.spawn(async (self) => {
@@ -171,11 +179,15 @@ describe('webrtc adapter', () => {
     const tb = track(createWebRtcTransport({ signal: server.signal, secret: 'wrong' }));
     const a = createNode({ name: 'sec-a', transports: [ta] });
     const b = createNode({ name: 'sec-b', transports: [tb] });
-    cleanups.push(() => a.shutdown(), () => b.shutdown());
+    cleanups.push(
+      () => a.shutdown(),
+      () => b.shutdown(),
+    );
     const [address] = await b.listen();
     const refused = b.events.next('protocolError');
     let err = await rejection(a.connect(address));
-    for (let i = 0; i < 2 && err.code === 'TRANSPORT_CLOSED'; i++) err = await rejection(a.connect(address)); // see connectedPair
+    for (let i = 0; i < 2 && err.code === 'TRANSPORT_CLOSED'; i++)
+      err = await rejection(a.connect(address)); // see connectedPair
     expect(err.code).toBe('UNAUTHORIZED');
     expect((await refused).error.code).toBe('UNAUTHORIZED');
     expect(a.peers()).toEqual([]);

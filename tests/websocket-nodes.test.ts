@@ -16,14 +16,24 @@ describe('nodes over WebSocket', () => {
 
   /** A node listening on ws://127.0.0.1:<free>/troupe; resolves with it and its address. */
   async function server(name: string, secret: string, transportSecret?: string) {
-    const node = makeNode({ name, secret, transports: [createWebSocketServerTransport({ secret: transportSecret })] });
+    const node = makeNode({
+      name,
+      secret,
+      transports: [createWebSocketServerTransport({ secret: transportSecret })],
+    });
     const [address] = await node.listen();
     return { node, address };
   }
 
   /** A node that dials with the standard WebSocket API, as a page does. */
   function page(name: string, secret: string, transportSecret?: string): Node {
-    return makeNode({ name, secret, transports: [createWebSocketTransport({ WebSocket: StandardWebSocket, secret: transportSecret })] });
+    return makeNode({
+      name,
+      secret,
+      transports: [
+        createWebSocketTransport({ WebSocket: StandardWebSocket, secret: transportSecret }),
+      ],
+    });
   }
 
   const echo = (node: Node) =>
@@ -39,8 +49,14 @@ describe('nodes over WebSocket', () => {
     expect(relay.peers()).toEqual(['browser']);
     const onRelay = echo(relay);
     const onBrowser = echo(browser);
-    expect(await browser.call(onRelay, 'to the relay')).toEqual({ echo: 'to the relay', at: 'relay' });
-    expect(await relay.call(onBrowser, 'to the page')).toEqual({ echo: 'to the page', at: 'browser' });
+    expect(await browser.call(onRelay, 'to the relay')).toEqual({
+      echo: 'to the relay',
+      at: 'relay',
+    });
+    expect(await relay.call(onBrowser, 'to the page')).toEqual({
+      echo: 'to the page',
+      at: 'browser',
+    });
     // a page actor hands its ref to the relay, which answers through it
     const asker = relay.spawn(async (self) => {
       const m = (await self.receive()) as { replyTo: ActorRef; n: number };
@@ -58,7 +74,10 @@ describe('nodes over WebSocket', () => {
   it('refuses a wrong secret: the dial rejects UNAUTHORIZED and both sides report it', async () => {
     const { node: relay, address } = await server('relay', 'right');
     const browser = page('browser', 'wrong');
-    const [onRelay, onBrowser] = [relay.events.next('protocolError'), browser.events.next('protocolError')];
+    const [onRelay, onBrowser] = [
+      relay.events.next('protocolError'),
+      browser.events.next('protocolError'),
+    ];
     await rejects(browser.connect(address), 'UNAUTHORIZED', 'a dial with the wrong secret');
     expect((await within(onRelay, 'the relay reports it')).error.code).toBe('UNAUTHORIZED');
     expect((await within(onBrowser, 'the page reports it')).error.code).toBe('UNAUTHORIZED');
@@ -82,9 +101,12 @@ describe('nodes over WebSocket', () => {
     // the page is a leaf behind the relay: it reaches `inner` through it, and is reached back
     const onInner = echo(inner);
     expect(await good.call(onInner, 'hop')).toEqual({ echo: 'hop', at: 'inner' });
-    good.spawn(async (self) => {
-      for (;;) self.reply({ echo: await self.receive(), at: good.id });
-    }, { name: 'page-echo' });
+    good.spawn(
+      async (self) => {
+        for (;;) self.reply({ echo: await self.receive(), at: good.id });
+      },
+      { name: 'page-echo' },
+    );
     await until(() => inner.whereis('page-echo') !== undefined, 'the name is known');
     expect(await inner.call('page-echo', 'back')).toEqual({ echo: 'back', at: 'good' });
   });

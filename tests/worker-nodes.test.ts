@@ -32,7 +32,11 @@ describe('a node in a worker_threads Worker', () => {
     workers.push(worker);
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     const id = await within(spawnWorkerNode(node, worker), 'the worker node links up', 20_000);
-    await until(() => node.whereis(`ctl:${name}`) !== undefined, 'the worker registers its control actor', 10_000);
+    await until(
+      () => node.whereis(`ctl:${name}`) !== undefined,
+      'the worker registers its control actor',
+      10_000,
+    );
     const ctl = node.whereis(`ctl:${name}`)!;
     return { worker, id, ctl, exited };
   }
@@ -52,7 +56,10 @@ describe('a node in a worker_threads Worker', () => {
     const { id, ctl } = await startWorker(main, 'w1');
     expect(id).toBe('w1');
     expect(main.peers()).toEqual(['w1']);
-    expect(await ctl.call({ op: 'echo', value: { x: [1, 'two'] } })).toEqual({ echo: { x: [1, 'two'] }, node: 'w1' });
+    expect(await ctl.call({ op: 'echo', value: { x: [1, 'two'] } })).toEqual({
+      echo: { x: [1, 'two'] },
+      node: 'w1',
+    });
 
     const doubler = main.spawn(async (self) => {
       for (;;) self.reply(((await self.receive()) as number) * 2);
@@ -60,7 +67,7 @@ describe('a node in a worker_threads Worker', () => {
     expect(await ctl.call({ op: 'call', target: doubler, value: 21 })).toBe(42);
   });
 
-  it('passes a worker actor\'s ref to the main node, which replies through it', async () => {
+  it("passes a worker actor's ref to the main node, which replies through it", async () => {
     const main = makeNode({ name: 'main', secret: 's', ...SLOW_HEARTBEAT });
     const { ctl } = await startWorker(main, 'w2');
     const seen: string[] = [];
@@ -86,8 +93,11 @@ describe('a node in a worker_threads Worker', () => {
     // the worker calls an actor on `far`, a node it has no link to
     expect(await ctl.call({ op: 'call', target: upper, value: 'via the tab' })).toBe('VIA THE TAB');
     // and `far` calls into the worker through `main`
-    await until(() => far.whereis('ctl:w3') !== undefined, 'far sees the worker\'s name', 5000);
-    expect(await far.call('ctl:w3', { op: 'echo', value: 'hi' })).toEqual({ echo: 'hi', node: 'w3' });
+    await until(() => far.whereis('ctl:w3') !== undefined, "far sees the worker's name", 5000);
+    expect(await far.call('ctl:w3', { op: 'echo', value: 'hi' })).toEqual({
+      echo: 'hi',
+      node: 'w3',
+    });
   });
 
   it('worker.terminate(): a monitor gets DOWN noconnection and a pending call NODE_DOWN, without waiting for heartbeats', async () => {
@@ -151,7 +161,11 @@ describe('a node in a worker_threads Worker', () => {
     const worker = workerNode('w9', { secret: 'wrong' });
     workers.push(worker);
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
-    await rejects(spawnWorkerNode(main, worker), 'UNAUTHORIZED', 'linking to a worker with the wrong secret');
+    await rejects(
+      spawnWorkerNode(main, worker),
+      'UNAUTHORIZED',
+      'linking to a worker with the wrong secret',
+    );
     expect((await refused).error.code).toBe('UNAUTHORIZED');
     // The refused worker ends: terminated by spawnWorkerNode (exit code 1), or — seen on a loaded
     // machine in CI — on its own first, once its node gave up on the refused parent link (0).

@@ -11,7 +11,11 @@ export type BenchMsg = Msg;
  * Raw channels carry `{ k, m }`: `p` ping (echo it), `o` one-way (count it), `b` a batch of
  * one-way messages (count each), `c` count query.
  */
-export type RawMsg = { k: 'p'; m: BenchMsg } | { k: 'o'; m: BenchMsg } | { k: 'b'; m: BenchMsg[] } | { k: 'c' };
+export type RawMsg =
+  | { k: 'p'; m: BenchMsg }
+  | { k: 'o'; m: BenchMsg }
+  | { k: 'b'; m: BenchMsg[] }
+  | { k: 'c' };
 
 /** What the troupe echo accepts, checked by zod as a user's actor would. */
 export const EchoMsg = z.union([Msg, z.literal('count')]);

@@ -6,7 +6,11 @@
 import type { DataConnection, Peer } from 'peerjs';
 import { createNode, type ActorRef, type Node } from '../../core/index.ts';
 import { createWebSocketTransport } from '../../adapters/websocket.ts';
-import { createWebRtcTransport, peerIdFor, type PeerServerLocation } from '../../adapters/webrtc.ts';
+import {
+  createWebRtcTransport,
+  peerIdFor,
+  type PeerServerLocation,
+} from '../../adapters/webrtc.ts';
 import { spawnWorkerNode } from '../../adapters/worker.ts';
 import { rawAnswer, startEcho, type BenchMsg, type RawMsg } from './echo.ts';
 import { percentile } from '../stats.ts';
@@ -52,7 +56,11 @@ let node: Node | undefined;
 let rawPeer: Peer | undefined;
 const channels = new Map<string, { raw: Channel; troupe: Channel }>();
 
-const msgs: BenchMsg[] = Array.from({ length: 50_000 }, (_, n) => ({ kind: 'inc', n, tag: 'bench' }));
+const msgs: BenchMsg[] = Array.from({ length: 50_000 }, (_, n) => ({
+  kind: 'inc',
+  n,
+  tag: 'bench',
+}));
 
 /** Yield a task (not clamped like setTimeout). */
 const yieldTask = (): Promise<void> =>
@@ -64,13 +72,21 @@ const yieldTask = (): Promise<void> =>
 
 function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
+  return Promise.race([
+    p,
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)),
+    ),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** A raw channel over something that posts messages and hands back replies in order. */
-function rawChannel(post: (m: RawMsg) => void, onReply: (fn: (reply: unknown) => void) => void, postText: (text: string) => void): Channel {
+function rawChannel(
+  post: (m: RawMsg) => void,
+  onReply: (fn: (reply: unknown) => void) => void,
+  postText: (text: string) => void,
+): Channel {
   const waiting: ((v: unknown) => void)[] = [];
   onReply((v) => waiting.shift()?.(v));
   const ask = (m: RawMsg) =>
@@ -87,7 +103,11 @@ function rawChannel(post: (m: RawMsg) => void, onReply: (fn: (reply: unknown) =>
 }
 
 function troupeChannel(ref: ActorRef<any, any>): Channel {
-  return { rtt: (m) => ref.call(m), send: (m) => ref.send(m), count: () => ref.call('count') as Promise<number> };
+  return {
+    rtt: (m) => ref.call(m),
+    send: (m) => ref.send(m),
+    count: () => ref.call('count') as Promise<number>,
+  };
 }
 
 function need(): Node {
@@ -138,8 +158,18 @@ const bench = {
   crossOriginIsolated: () => globalThis.crossOriginIsolated === true,
 
   async setup(o: SetupOptions) {
-    const rtc = createWebRtcTransport({ signal: o.signal, secret: o.secret, peerId: peerIdFor(o.name), connectTimeout: 15_000 });
-    const n = createNode({ name: o.name, secret: o.secret, transports: [createWebSocketTransport({ secret: o.secret }), rtc], heartbeatTimeout: 10_000 });
+    const rtc = createWebRtcTransport({
+      signal: o.signal,
+      secret: o.secret,
+      peerId: peerIdFor(o.name),
+      connectTimeout: 15_000,
+    });
+    const n = createNode({
+      name: o.name,
+      secret: o.secret,
+      transports: [createWebSocketTransport({ secret: o.secret }), rtc],
+      heartbeatTimeout: 10_000,
+    });
     node = n;
     startEcho(n, `echo-${o.name}`);
     await withTimeout('listening on WebRTC', n.listen(), 20_000);
@@ -147,7 +177,15 @@ const bench = {
     // Raw WebRTC: this page answers raw data connections on its own peer id.
     const { host, port, path, key, secure } = o.signal;
     const { Peer: PeerClass } = await import('peerjs'); // one chunk with the adapter's own dynamic import
-    const p = new PeerClass(o.rawPeerId, { host, port, path, key, secure, config: { iceServers: [] }, debug: 0 });
+    const p = new PeerClass(o.rawPeerId, {
+      host,
+      port,
+      path,
+      key,
+      secure,
+      config: { iceServers: [] },
+      debug: 0,
+    });
     rawPeer = p;
     await withTimeout(
       'the raw peer to register',
@@ -168,7 +206,10 @@ const bench = {
   },
 
   /** Open the channels of `what` (the webrtc ones to the page running `otherName` / `otherRawPeerId`). */
-  async open(what: 'worker' | 'websocket' | 'webrtc', o: { rawWsUrl?: string; otherName?: string; otherRawPeerId?: string; relayEcho?: string }) {
+  async open(
+    what: 'worker' | 'websocket' | 'webrtc',
+    o: { rawWsUrl?: string; otherName?: string; otherRawPeerId?: string; relayEcho?: string },
+  ) {
     const n = need();
     if (what === 'worker') {
       const rawW = new Worker(new URL('./raw-worker.ts', import.meta.url), { type: 'module' });
@@ -182,7 +223,16 @@ const bench = {
       channels.set(what, { raw, troupe: troupeChannel(await waitName('echo-worker', 20_000)) });
     } else if (what === 'websocket') {
       const ws = new WebSocket(o.rawWsUrl!);
-      await withTimeout('the raw WebSocket', new Promise<void>((resolve, reject) => ((ws.onopen = () => resolve()), (ws.onerror = () => reject(new Error('raw WebSocket failed'))))), 20_000);
+      await withTimeout(
+        'the raw WebSocket',
+        new Promise<void>(
+          (resolve, reject) => (
+            (ws.onopen = () => resolve()),
+            (ws.onerror = () => reject(new Error('raw WebSocket failed')))
+          ),
+        ),
+        20_000,
+      );
       const raw = rawChannel(
         (m) => ws.send(JSON.stringify(m)),
         (fn) => (ws.onmessage = (e) => fn(JSON.parse(e.data as string))),
@@ -190,8 +240,17 @@ const bench = {
       );
       channels.set(what, { raw, troupe: troupeChannel(await waitName(o.relayEcho!, 20_000)) });
     } else {
-      const dc: DataConnection = rawPeer!.connect(o.otherRawPeerId!, { reliable: true, serialization: 'raw' });
-      await withTimeout('the raw data channel', new Promise<void>((resolve, reject) => (dc.once('open', () => resolve()), dc.once('error', reject))), 20_000);
+      const dc: DataConnection = rawPeer!.connect(o.otherRawPeerId!, {
+        reliable: true,
+        serialization: 'raw',
+      });
+      await withTimeout(
+        'the raw data channel',
+        new Promise<void>(
+          (resolve, reject) => (dc.once('open', () => resolve()), dc.once('error', reject)),
+        ),
+        20_000,
+      );
       const raw = rawChannel(
         (m) => dc.send(JSON.stringify(m)),
         (fn) => dc.on('data', (d) => fn(JSON.parse(d as string))),
@@ -199,19 +258,30 @@ const bench = {
       );
       // The troupe side must go over the direct WebRTC link (gossip makes the pages dial each other).
       const until = Date.now() + 30_000;
-      while (!n.linkStats().some((s) => s.node === o.otherName && s.label.startsWith('webrtc://'))) {
+      while (
+        !n.linkStats().some((s) => s.node === o.otherName && s.label.startsWith('webrtc://'))
+      ) {
         if (Date.now() > until) throw new Error(`no WebRTC link to ${o.otherName} after 30 s`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      channels.set(what, { raw, troupe: troupeChannel(await waitName(`echo-${o.otherName}`, 20_000)) });
+      channels.set(what, {
+        raw,
+        troupe: troupeChannel(await waitName(`echo-${o.otherName}`, 20_000)),
+      });
     }
   },
 
   /** Measure `what`: a warm-up, then `reps` interleaved rounds of raw and troupe. */
-  async measure(what: string, o: MeasureOptions): Promise<{ raw: Figures; troupe: Figures; label?: string }> {
+  async measure(
+    what: string,
+    o: MeasureOptions,
+  ): Promise<{ raw: Figures; troupe: Figures; label?: string }> {
     const ch = channels.get(what);
     if (!ch) throw new Error(`bench.open('${what}') first`);
-    const out = { raw: { p50: [], p99: [], oneway: [], onewayBatched: [] } as Figures, troupe: { p50: [], p99: [], oneway: [], onewayBatched: [] } as Figures };
+    const out = {
+      raw: { p50: [], p99: [], oneway: [], onewayBatched: [] } as Figures,
+      troupe: { p50: [], p99: [], oneway: [], onewayBatched: [] } as Figures,
+    };
     for (const side of ['raw', 'troupe'] as const) {
       await rtts(ch[side], Math.min(o.rttN, 500));
       await oneway(ch[side], Math.min(o.onewayN, 2000), o.chunk);

@@ -9,7 +9,18 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import { WebSocketServer } from 'ws';
 import { ROOT } from '../../tests/browser/harness/build.ts';
-import { fetchCredential, runScenarios, signalOf, startTestRelay, timeout, wsUrlOf, type BrowserEnv, type Credential, type FxPage, type Relay } from '../../tests/browser/harness/env.ts';
+import {
+  fetchCredential,
+  runScenarios,
+  signalOf,
+  startTestRelay,
+  timeout,
+  wsUrlOf,
+  type BrowserEnv,
+  type Credential,
+  type FxPage,
+  type Relay,
+} from '../../tests/browser/harness/env.ts';
 import { CROSS_ORIGIN_ISOLATION, serveStatic } from '../../tests/browser/harness/static-server.ts';
 import { rawAnswer, startEcho, type RawMsg } from './echo.ts';
 import type { MeasureOptions } from './page.ts';
@@ -34,7 +45,14 @@ async function buildPage(): Promise<string> {
     base: './',
     logLevel: 'warn',
     clearScreen: false,
-    build: { outDir, emptyOutDir: true, target: 'es2022', minify: true, reportCompressedSize: false, rollupOptions: { input: path.join(here, 'index.html'), checks: { pluginTimings: false } } },
+    build: {
+      outDir,
+      emptyOutDir: true,
+      target: 'es2022',
+      minify: true,
+      reportCompressedSize: false,
+      rollupOptions: { input: path.join(here, 'index.html'), checks: { pluginTimings: false } },
+    },
     worker: { format: 'es' },
   });
   return outDir;
@@ -54,10 +72,11 @@ async function rawEchoServer(): Promise<{ url: string; close(): Promise<void> }>
   const { port } = wss.address() as AddressInfo;
   return {
     url: `ws://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((resolve) => {
-      for (const c of wss.clients) c.terminate();
-      wss.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
   };
 }
 
@@ -70,9 +89,17 @@ async function openBenchPage(env: BrowserEnv & Ctx, tag: string): Promise<FxPage
 await runScenarios<Ctx>(
   {
     async bench(env) {
-      const [a, b] = await Promise.all([openBenchPage(env, 'bench-a'), openBenchPage(env, 'bench-b')]);
+      const [a, b] = await Promise.all([
+        openBenchPage(env, 'bench-a'),
+        openBenchPage(env, 'bench-b'),
+      ]);
       const isolated = await a.hook<boolean>('bench', 'crossOriginIsolated');
-      const common = { wsUrl: wsUrlOf(env.credential), secret: env.credential.secret, signal: signalOf(env.credential), rawWsUrl: env.rawWsUrl };
+      const common = {
+        wsUrl: wsUrlOf(env.credential),
+        secret: env.credential.secret,
+        signal: signalOf(env.credential),
+        rawWsUrl: env.rawWsUrl,
+      };
       await Promise.all([
         a.hook('bench', 'setup', [{ ...common, name: 'bench-a', rawPeerId: 'raw-bench-a' }]),
         b.hook('bench', 'setup', [{ ...common, name: 'bench-b', rawPeerId: 'raw-bench-b' }]),
@@ -95,7 +122,8 @@ await runScenarios<Ctx>(
     async start() {
       const cleanups: (() => unknown)[] = [];
       const close = async () => {
-        for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
+        for (const fn of cleanups.reverse())
+          await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
       };
       try {
         const stat = await serveStatic(await buildPage(), CROSS_ORIGIN_ISOLATION);
@@ -106,8 +134,17 @@ await runScenarios<Ctx>(
         const raw = await rawEchoServer();
         cleanups.push(() => raw.close());
         const credential = await fetchCredential(relay);
-        const ctx: Ctx = { relay, credential, pageUrl: new URL('index.html', stat.url).toString(), rawWsUrl: raw.url };
-        return { ctx, close, describe: `bench page at ${stat.url}, relay ${relay.url}, raw echo ${raw.url}` };
+        const ctx: Ctx = {
+          relay,
+          credential,
+          pageUrl: new URL('index.html', stat.url).toString(),
+          rawWsUrl: raw.url,
+        };
+        return {
+          ctx,
+          close,
+          describe: `bench page at ${stat.url}, relay ${relay.url}, raw echo ${raw.url}`,
+        };
       } catch (err) {
         await close();
         throw err;

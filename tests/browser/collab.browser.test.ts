@@ -13,9 +13,16 @@ const HEARTBEAT_TIMEOUT = 6000;
 
 const scenario = netnsScenarios('tests/browser/scenarios/collab.ts', SCENARIOS, RUN_TIMEOUT);
 
-describe('troupe/yjs in Chromium (loopback-only namespace)', { timeout: RUN_TIMEOUT + 10_000 }, () => {
+describe('troupe/yjs in Chromium (loopback-only namespace)', {
+  timeout: RUN_TIMEOUT + 10_000,
+}, () => {
   it('three pages typing random edits into one paragraph at once end identical, with the document actor', async () => {
-    const r = await scenario<{ edits: number[]; length: number; convergedMs: number; webrtcLinks: number[] }>('concurrent');
+    const r = await scenario<{
+      edits: number[];
+      length: number;
+      convergedMs: number;
+      webrtcLinks: number[];
+    }>('concurrent');
     console.log(`concurrent typing: ${JSON.stringify(r)}`);
     expect(r.edits.every((n) => n > 50)).toBe(true);
     expect(r.length).toBeGreaterThan(100);
@@ -24,7 +31,12 @@ describe('troupe/yjs in Chromium (loopback-only namespace)', { timeout: RUN_TIME
   });
 
   it("a closed page's presence disappears within the failure-detection time", async () => {
-    const r = await scenario<{ before: string[]; after: string[]; goneMs: number; users: string[] }>('presence-close');
+    const r = await scenario<{
+      before: string[];
+      after: string[];
+      goneMs: number;
+      users: string[];
+    }>('presence-close');
     expect(r.before).toEqual(['amy', 'bob']);
     expect(r.after).toEqual(['amy']);
     expect(r.users).toEqual(['amy']);
@@ -32,7 +44,13 @@ describe('troupe/yjs in Chromium (loopback-only namespace)', { timeout: RUN_TIME
   });
 
   it('an update from a read-only participant is refused with an event', async () => {
-    const r = await scenario<{ role: string; refused: string[]; relayLines: string[]; actor: string; writer: string }>('read-only');
+    const r = await scenario<{
+      role: string;
+      refused: string[];
+      relayLines: string[];
+      actor: string;
+      writer: string;
+    }>('read-only');
     expect(r.role).toBe('read');
     expect(r.refused[0]).toBe('read-only participant');
     expect(r.relayLines.length).toBeGreaterThan(0);
@@ -49,7 +67,14 @@ describe('troupe/yjs in Chromium (loopback-only namespace)', { timeout: RUN_TIME
   });
 
   it('the relay holding the document is SIGKILLed and restarted: back from disk, pages rejoin, nothing lost', async () => {
-    const r = await scenario<{ beforeKill: string; loaded: string; during: string; final: string; rejoinMs: number; actorAfter: string }>('relay-kill');
+    const r = await scenario<{
+      beforeKill: string;
+      loaded: string;
+      during: string;
+      final: string;
+      rejoinMs: number;
+      actorAfter: string;
+    }>('relay-kill');
     console.log(`relay kill: rejoined ${r.rejoinMs} ms after the restart`);
     expect(r.beforeKill.length).toBeGreaterThan(20);
     expect(r.loaded).toBe(r.beforeKill); // from disk, before any page rejoined

@@ -13,16 +13,23 @@ import { netnsScenarios } from './harness/netns.ts';
 import type { DemoResult, Note, RestartResult } from './scenarios/demo.ts';
 
 const RUN_TIMEOUT = 240_000;
-const scenario = netnsScenarios('tests/browser/scenarios/demo.ts', ['demo', 'relay-restart'], RUN_TIMEOUT);
+const scenario = netnsScenarios(
+  'tests/browser/scenarios/demo.ts',
+  ['demo', 'relay-restart'],
+  RUN_TIMEOUT,
+);
 
 let result: DemoResult | undefined;
 async function demo(): Promise<DemoResult> {
   return (result ??= await scenario<DemoResult>('demo'));
 }
 
-const byId = (ns: Note[]) => ns.map((n) => ({ id: n.id, text: n.text })).sort((x, y) => x.id.localeCompare(y.id));
+const byId = (ns: Note[]) =>
+  ns.map((n) => ({ id: n.id, text: n.text })).sort((x, y) => x.id.localeCompare(y.id));
 
-describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIMEOUT + 10_000 }, () => {
+describe('the demo page (Chromium, loopback-only namespace)', {
+  timeout: RUN_TIMEOUT + 10_000,
+}, () => {
   it('the board syncs between two pages, which reach each other over WebRTC; the room lives on the relay', async () => {
     const r = await demo();
     expect(r.loads).toEqual([1, 1]); // the dev server never reloaded a page mid-test
@@ -50,7 +57,12 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
 
   it('the notes are a Y.Map: two pages changing different fields of one note at once both keep their change', async () => {
     const r = await scenario<DemoResult>('demo');
-    for (const n of r.concurrentNote) expect({ text: n.text, x: n.x, y: n.y }).toEqual({ text: 'rewritten on page 1', x: 0.7, y: 0.6 });
+    for (const n of r.concurrentNote)
+      expect({ text: n.text, x: n.x, y: n.y }).toEqual({
+        text: 'rewritten on page 1',
+        x: 0.7,
+        y: 0.6,
+      });
     expect(r.concurrentNote).toHaveLength(2);
   });
 
@@ -63,14 +75,22 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     for (const id of r.tcpNodes) expect(kinds.get(id)).toBe('tcp');
     expect(r.clusterNodes.filter((n) => n.kind === 'worker').length).toBeGreaterThanOrEqual(2);
     const pair = (a: string | null, b: string | null) => [a, b].sort().join(' ');
-    expect(r.clusterLinks.some((l) => l.transport === 'webrtc' && pair(l.a, l.b) === pair(r.one, r.two))).toBe(true);
-    expect(r.clusterLinks.some((l) => l.transport === 'websocket' && pair(l.a, l.b) === pair(r.one, r.relay))).toBe(true);
+    expect(
+      r.clusterLinks.some((l) => l.transport === 'webrtc' && pair(l.a, l.b) === pair(r.one, r.two)),
+    ).toBe(true);
+    expect(
+      r.clusterLinks.some(
+        (l) => l.transport === 'websocket' && pair(l.a, l.b) === pair(r.one, r.relay),
+      ),
+    ).toBe(true);
     expect(r.clusterLinks.some((l) => l.transport === 'tcp')).toBe(true);
     expect(r.clusterLinks.some((l) => l.transport === 'worker')).toBe(true);
     // Supervision trees, live: each tab's demo supervisor with its two children.
     const sups = r.supervision.filter((s) => s.kind === 'supervision-supervisor').map((s) => s.id);
     expect(sups).toEqual(expect.arrayContaining([`sup:${r.one}`, `sup:${r.two}`]));
-    expect(r.supervision.filter((s) => s.id === 'greeter' && s.status === 'running').length).toBeGreaterThanOrEqual(2);
+    expect(
+      r.supervision.filter((s) => s.id === 'greeter' && s.status === 'running').length,
+    ).toBeGreaterThanOrEqual(2);
     expect(r.supervision.filter((s) => s.id === 'flaky').length).toBeGreaterThanOrEqual(2);
   });
 
@@ -102,7 +122,13 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
   it('saves a screenshot of each view', async () => {
     const r = await demo();
     expect(r.screenshots.map((f) => path.basename(f)).sort()).toEqual(
-      ['demo-board-after-leave.png', 'demo-board-page1.png', 'demo-board-page2.png', 'demo-cluster.png', 'demo-compute.png'].sort(),
+      [
+        'demo-board-after-leave.png',
+        'demo-board-page1.png',
+        'demo-board-page2.png',
+        'demo-cluster.png',
+        'demo-compute.png',
+      ].sort(),
     );
     for (const f of r.screenshots) {
       const png = readFileSync(path.join(ROOT, f));
@@ -116,7 +142,9 @@ describe('the demo page (Chromium, loopback-only namespace)', { timeout: RUN_TIM
     expect(r.relayAfter).toBe(r.relay); // the same id
     // The new relay node links to both pages and both TCP nodes (every link of it is new).
     expect(r.relayPeers).toEqual(expect.arrayContaining([r.one, r.two, 'node-1', 'node-2']));
-    console.log(`demo relay restart: pages and TCP nodes relinked ${r.relinkedMs} ms after it was back`);
+    console.log(
+      `demo relay restart: pages and TCP nodes relinked ${r.relinkedMs} ms after it was back`,
+    );
     expect(r.status).toEqual(['up', 'up']);
     expect(r.webrtcAfter).toContain(r.two);
     expect(r.notes2).toContain(r.noteId);

@@ -50,7 +50,11 @@ describe('BroadcastChannel and browser workers in Chromium', () => {
       const page = await context.newPage();
       recordPageErrors(page, errors, tag);
       await page.goto(url);
-      await page.waitForFunction(() => typeof (globalThis as { bcx?: unknown }).bcx === 'object', undefined, { timeout: 15_000 });
+      await page.waitForFunction(
+        () => typeof (globalThis as { bcx?: unknown }).bcx === 'object',
+        undefined,
+        { timeout: 15_000 },
+      );
       return page;
     };
     const [pageA, pageB] = await Promise.all([open('A'), open('B')]);
@@ -61,22 +65,38 @@ describe('BroadcastChannel and browser workers in Chromium', () => {
     // Every node links to the three others, through discovery alone.
     const all = [a.page, a.worker, b.page, b.worker];
     const others = (me: string) => all.filter((x) => x !== me).sort();
-    expect(await pageA.evaluate(([ids]) => bcx.waitPeers(ids, 20_000), [others(a.page)] as const)).toEqual(others(a.page));
-    expect(await pageB.evaluate(([ids]) => bcx.waitPeers(ids, 20_000), [others(b.page)] as const)).toEqual(others(b.page));
+    expect(
+      await pageA.evaluate(([ids]) => bcx.waitPeers(ids, 20_000), [others(a.page)] as const),
+    ).toEqual(others(a.page));
+    expect(
+      await pageB.evaluate(([ids]) => bcx.waitPeers(ids, 20_000), [others(b.page)] as const),
+    ).toEqual(others(b.page));
 
     // The worker of page A calls the worker of page B (over their own BroadcastChannel link).
     await pageA.evaluate((n) => bcx.waitName(n, 10_000), `echo-${b.worker}`);
-    const answer = await pageA.evaluate(([t]) => bcx.workerCall(t, 7), [`echo-${b.worker}`] as const);
+    const answer = await pageA.evaluate(([t]) => bcx.workerCall(t, 7), [
+      `echo-${b.worker}`,
+    ] as const);
     expect(answer).toEqual({ ok: true, value: { n: 7, by: b.worker } });
 
     // Close page B (its worker dies with it): page A sees both of B's actors go down, `noconnection`.
-    await pageA.evaluate(([p, w]) => {
-      bcx.watch(p);
-      bcx.watch(w);
-    }, [`echo-${b.page}`, `echo-${b.worker}`] as const);
+    await pageA.evaluate(
+      ([p, w]) => {
+        bcx.watch(p);
+        bcx.watch(w);
+      },
+      [`echo-${b.page}`, `echo-${b.worker}`] as const,
+    );
     await pageB.close();
-    await pageA.waitForFunction(([p, w]) => bcx.downs()[p] !== undefined && bcx.downs()[w] !== undefined, [`echo-${b.page}`, `echo-${b.worker}`] as const, { timeout: 20_000 });
-    expect(await pageA.evaluate(() => bcx.downs())).toEqual({ [`echo-${b.page}`]: 'noconnection', [`echo-${b.worker}`]: 'noconnection' });
+    await pageA.waitForFunction(
+      ([p, w]) => bcx.downs()[p] !== undefined && bcx.downs()[w] !== undefined,
+      [`echo-${b.page}`, `echo-${b.worker}`] as const,
+      { timeout: 20_000 },
+    );
+    expect(await pageA.evaluate(() => bcx.downs())).toEqual({
+      [`echo-${b.page}`]: 'noconnection',
+      [`echo-${b.worker}`]: 'noconnection',
+    });
     expect(await pageA.evaluate(() => bcx.waitPeers([], 1000))).toEqual([a.worker]);
     expect(errors).toEqual([]);
     await context.close();
@@ -87,11 +107,21 @@ describe('BroadcastChannel and browser workers in Chromium', () => {
     const page = await context.newPage();
     recordPageErrors(page, errors, 'master');
     await page.goto(new URL('master.html', url).href);
-    await page.waitForFunction(() => typeof (globalThis as { mwx?: unknown }).mwx === 'object', undefined, { timeout: 15_000 });
-    const r = await page.evaluate(() => (globalThis as unknown as { mwx: { run(count: number, n: number): Promise<any> } }).mwx.run(2, 20));
+    await page.waitForFunction(
+      () => typeof (globalThis as { mwx?: unknown }).mwx === 'object',
+      undefined,
+      { timeout: 15_000 },
+    );
+    const r = await page.evaluate(() =>
+      (globalThis as unknown as { mwx: { run(count: number, n: number): Promise<any> } }).mwx.run(
+        2,
+        20,
+      ),
+    );
     expect(r.ids).toHaveLength(2);
     expect(r.found.map((w: { id: string }) => w.id).sort()).toEqual(r.ids);
-    for (const w of r.found) expect(w).toMatchObject({ host: 'web-worker', functions: ['fib', 'say'] });
+    for (const w of r.found)
+      expect(w).toMatchObject({ host: 'web-worker', functions: ['fib', 'say'] });
     expect(r.fibs.map((f: { by: string }) => f.by).sort()).toEqual(r.ids);
     expect(r.fibs.map((f: { value: number }) => f.value)).toEqual([6765, 6765]);
     expect(r.logs).toEqual(r.ids.map((id: string) => `${id}|out|${id} says: hello from ${id}`));

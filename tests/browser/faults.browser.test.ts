@@ -30,7 +30,13 @@ interface RestartResult {
   before: { aCalls: Calls; bCalls: Calls; tcpCalls: Calls };
   reasons: Record<string, unknown>;
   downAfterMs: Record<string, number>;
-  outage: { aPeers: string[]; tcpPeers: string[]; bCallsW: string; bOnWCount: number; aNodes: string[] };
+  outage: {
+    aPeers: string[];
+    tcpPeers: string[];
+    bCallsW: string;
+    bOnWCount: number;
+    aNodes: string[];
+  };
   relinkedMs: number;
   oldToken: { opened: boolean; closed: boolean };
   after: { aCalls: Calls; bCalls: Calls; tcpCalls: Calls };
@@ -41,19 +47,34 @@ interface RestartResult {
   counts: Record<string, number>;
 }
 
-describe('browser process faults (Chromium, loopback-only namespace)', { timeout: RUN_TIMEOUT + 10_000 }, () => {
+describe('browser process faults (Chromium, loopback-only namespace)', {
+  timeout: RUN_TIMEOUT + 10_000,
+}, () => {
   it('a relay SIGKILLed under two pages, a worker and a TCP node: monitors fire once; restarted, everyone is back and the fired monitors stay fired', async () => {
     const r = await scenario<RestartResult>('relay-restart');
     // The route: every page's only link is to the relay; page to page and page to cluster go through it.
     expect(r.aLinks).toEqual([{ node: r.relay, label: expect.stringMatching(/^ws:\/\//) }]);
     expect([...r.bPeers].sort()).toEqual([r.relay, r.wb].sort());
     expect(r.tcpPeers).toEqual([r.relay]);
-    expect(r.before).toEqual({ aCalls: { t: r.tcp, b: r.b, w: r.wb }, bCalls: { a: r.a, w: r.wb }, tcpCalls: { a: r.a, w: r.wb } });
+    expect(r.before).toEqual({
+      aCalls: { t: r.tcp, b: r.b, w: r.wb },
+      bCalls: { a: r.a, w: r.wb },
+      tcpCalls: { a: r.a, w: r.wb },
+    });
 
     // SIGKILL: every monitor across the relay fires noconnection (page → TCP node, page → other
     // page, page → other page's worker, TCP node → page and worker).
-    expect(r.reasons).toEqual({ aOnT: 'noconnection', aOnB: 'noconnection', aOnW: 'noconnection', bOnA: 'noconnection', tOnA: 'noconnection', tOnW: 'noconnection' });
-    console.log(`DOWN after SIGKILL (ms): ${JSON.stringify(r.downAfterMs)}; relinked ${r.relinkedMs} ms after the restart`);
+    expect(r.reasons).toEqual({
+      aOnT: 'noconnection',
+      aOnB: 'noconnection',
+      aOnW: 'noconnection',
+      bOnA: 'noconnection',
+      tOnA: 'noconnection',
+      tOnW: 'noconnection',
+    });
+    console.log(
+      `DOWN after SIGKILL (ms): ${JSON.stringify(r.downAfterMs)}; relinked ${r.relinkedMs} ms after the restart`,
+    );
     // While it is down, a page still reaches its own worker, and that monitor does not fire.
     expect(r.outage.aPeers).toEqual([]);
     expect(r.outage.aNodes).not.toContain(r.tcp);
@@ -65,13 +86,27 @@ describe('browser process faults (Chromium, loopback-only namespace)', { timeout
     // their own with fresh credentials; every actor answers again, from every side.
     expect(r.oldToken.opened).toBe(false);
     // Each call went through at first try (a session report crossing them settles nothing).
-    expect(r.after).toEqual({ aCalls: { t: r.tcp, b: r.b, w: r.wb }, bCalls: { a: r.a, t: r.tcp }, tcpCalls: { a: r.a, b: r.b, w: r.wb } });
+    expect(r.after).toEqual({
+      aCalls: { t: r.tcp, b: r.b, w: r.wb },
+      bCalls: { a: r.a, t: r.tcp },
+      tcpCalls: { a: r.a, b: r.b, w: r.wb },
+    });
     expect(r.lateSeen).toEqual({ b: r.a, tcp: r.a });
     // New monitors work (they fire with the real reason) …
     expect(r.aOnB2Reason).toBe('killed');
     expect(r.tOnA2Reason).toBe('killed');
     // … and the ones that fired stay fired: exactly one DOWN each; none for the in-page monitor.
-    expect(r.counts).toEqual({ aOnT: 1, aOnB: 1, aOnW: 1, bOnA: 1, bOnW: 0, aOnB2: 1, tOnA: 1, tOnW: 1, tOnA2: 1 });
+    expect(r.counts).toEqual({
+      aOnT: 1,
+      aOnB: 1,
+      aOnW: 1,
+      bOnA: 1,
+      bOnW: 0,
+      aOnB2: 1,
+      tOnA: 1,
+      tOnW: 1,
+      tOnA2: 1,
+    });
   });
 
   it('after a relay restart, pages register with its PeerServer again on their own, open a new direct WebRTC link and call across it', async () => {
@@ -103,7 +138,9 @@ describe('browser process faults (Chromium, loopback-only namespace)', { timeout
     expect(r.outageDial.value).toMatch(/TRANSPORT_CLOSED: .*not registered with the PeerServer/);
     // Restarted: both pages are registered again (the PeerServer started empty).
     expect(r.registeredAfter).toEqual(expect.arrayContaining(r.peerIds));
-    console.log(`relay restart: pages relinked after ${r.relinkedMs} ms, registered with the PeerServer again after ${r.reregisteredMs} ms`);
+    console.log(
+      `relay restart: pages relinked after ${r.relinkedMs} ms, registered with the PeerServer again after ${r.reregisteredMs} ms`,
+    );
     // A new direct link, made after the restart, labelled webrtc://… on both sides.
     expect(r.aPeersBeforeDial).toEqual([r.relay]);
     expect(r.dialed).toBe(r.b);
@@ -114,8 +151,10 @@ describe('browser process faults (Chromium, loopback-only namespace)', { timeout
     expect(r.run.reason).toBe('normal');
     expect(r.run.result.seqs).toEqual(Array.from({ length: r.count }, (_, i) => i + 1));
     expect(r.run.result.by).toEqual([r.b]);
-    const rtcOut = stat(r.statsAfter, r.b)!.envelopesOut - (stat(r.statsBefore, r.b)?.envelopesOut ?? 0);
-    const relayOut = stat(r.statsAfter, r.relay)!.envelopesOut - stat(r.statsBefore, r.relay)!.envelopesOut;
+    const rtcOut =
+      stat(r.statsAfter, r.b)!.envelopesOut - (stat(r.statsBefore, r.b)?.envelopesOut ?? 0);
+    const relayOut =
+      stat(r.statsAfter, r.relay)!.envelopesOut - stat(r.statsBefore, r.relay)!.envelopesOut;
     expect(rtcOut).toBeGreaterThanOrEqual(r.count + 1);
     expect(relayOut).toBeLessThan(r.count);
   });

@@ -35,7 +35,11 @@ describe('parallelMap on Web Workers in Chromium', () => {
     page = await context.newPage();
     recordPageErrors(page, errors, 'pmap');
     await page.goto(server.url);
-    await page.waitForFunction(() => typeof (globalThis as { pmx?: unknown }).pmx === 'object', undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => typeof (globalThis as { pmx?: unknown }).pmx === 'object',
+      undefined,
+      { timeout: 15_000 },
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -53,7 +57,13 @@ describe('parallelMap on Web Workers in Chromium', () => {
     // onChunk: one call per chunk, with the chunk's first index and its results.
     const starts = [];
     for (let i = 0; i < r.starts.length; i += 2) starts.push([r.starts[i], r.starts[i + 1]]);
-    expect(starts.sort((a, b) => a[0] - b[0])).toEqual([[0, 5], [5, 5], [10, 5], [15, 5], [20, 4]]);
+    expect(starts.sort((a, b) => a[0] - b[0])).toEqual([
+      [0, 5],
+      [5, 5],
+      [10, 5],
+      [15, 5],
+      [20, 4],
+    ]);
     expect(r.empty).toEqual([]);
     expect(r.thrown?.code).toBe('JOB_FAILED');
     expect(r.thrown?.message).toContain('three');
@@ -113,8 +123,15 @@ describe('parallelMap on Web Workers in Chromium', () => {
     for (const run of r.runs) expect(run.ok).toBe(true);
     const best = (x: { ms: number[] }) => Math.min(...x.ms);
     const base = best(r.runs[0]);
-    const line = r.runs.map((x) => `${x.workers} worker${x.workers > 1 ? 's' : ''} ${best(x).toFixed(0)} ms (${(base / best(x)).toFixed(2)}x)`).join(', ');
-    console.log(`parallelMap Web Workers, 24 x fib(32), Chromium, ${r.cores} cores, best of 3: ${line}`);
+    const line = r.runs
+      .map(
+        (x) =>
+          `${x.workers} worker${x.workers > 1 ? 's' : ''} ${best(x).toFixed(0)} ms (${(base / best(x)).toFixed(2)}x)`,
+      )
+      .join(', ');
+    console.log(
+      `parallelMap Web Workers, 24 x fib(32), Chromium, ${r.cores} cores, best of 3: ${line}`,
+    );
     expect(errors).toEqual([]);
   }, 120_000);
 });

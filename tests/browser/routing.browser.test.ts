@@ -8,7 +8,15 @@ import { netnsScenarios } from './harness/netns.ts';
 import type { LinkStat } from './fixtures/page.ts';
 import type { PingerResult } from './fixtures/behaviours.ts';
 
-const SCENARIOS = ['webrtc-worker-chain', 'route-shortens', 'relay-worker-chain', 'browser-tcp', 'page-close', 'worker-terminate', 'wrong-credential'];
+const SCENARIOS = [
+  'webrtc-worker-chain',
+  'route-shortens',
+  'relay-worker-chain',
+  'browser-tcp',
+  'page-close',
+  'worker-terminate',
+  'wrong-credential',
+];
 const RUN_TIMEOUT = 170_000;
 
 const scenario = netnsScenarios('tests/browser/scenarios/routing.ts', SCENARIOS, RUN_TIMEOUT);
@@ -30,7 +38,9 @@ interface ChainResult {
 }
 
 // The scenarios run one after another in one browser: each test waits for its own result.
-describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_TIMEOUT + 10_000 }, () => {
+describe('browser routing (Chromium, loopback-only namespace)', {
+  timeout: RUN_TIMEOUT + 10_000,
+}, () => {
   it('a worker in tab A reaches a worker in tab B through a passed ref, over a direct WebRTC link, in order', async () => {
     const r = await scenario<ChainResult>('webrtc-worker-chain');
     // Every ping was answered through the ref it carried, by B's worker, in the order sent.
@@ -75,11 +85,16 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
     expect(relayOut).toBeLessThan(tail);
     // Every message arrived, in the order sent, across the switch.
     expect(r.received).toBe(r.end.result.sent);
-    expect(r.disorder, `first out-of-order message at index ${r.disorder}: …${r.around.join(', ')}…`).toBe(-1);
+    expect(
+      r.disorder,
+      `first out-of-order message at index ${r.disorder}: …${r.around.join(', ')}…`,
+    ).toBe(-1);
   });
 
   it('without WebRTC the same worker-to-worker chain goes through the relay, in order', async () => {
-    const r = await scenario<ChainResult & { aPeers: string[]; deadLetters: string[] }>('relay-worker-chain');
+    const r = await scenario<ChainResult & { aPeers: string[]; deadLetters: string[] }>(
+      'relay-worker-chain',
+    );
     expect(r.aPeers).not.toContain(r.b);
     expect(r.run.reason, `tab A's first dead letters: ${r.deadLetters.join('; ')}`).toBe('normal');
     expect(r.run.result.seqs).toEqual(oneToN(r.count));
@@ -111,7 +126,13 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
   });
 
   it('closing a page gives noconnection to monitors in the other page and on the TCP node', async () => {
-    const r = await scenario<{ downEarly: unknown; bReason: unknown; nodeReason: unknown; bPeersAfter: string[]; a: string }>('page-close');
+    const r = await scenario<{
+      downEarly: unknown;
+      bReason: unknown;
+      nodeReason: unknown;
+      bPeersAfter: string[];
+      a: string;
+    }>('page-close');
     expect(r.downEarly).toBeNull();
     expect(r.bReason).toBe('noconnection');
     expect(r.nodeReason).toBe('noconnection');
@@ -119,7 +140,12 @@ describe('browser routing (Chromium, loopback-only namespace)', { timeout: RUN_T
   });
 
   it('terminating a worker gives noconnection to monitors in its page, another page and the TCP node', async () => {
-    const r = await scenario<{ ownReason: unknown; otherReason: unknown; nodeReason: unknown; callAfter: { ok: boolean; error?: string } }>('worker-terminate');
+    const r = await scenario<{
+      ownReason: unknown;
+      otherReason: unknown;
+      nodeReason: unknown;
+      callAfter: { ok: boolean; error?: string };
+    }>('worker-terminate');
     expect(r.ownReason).toBe('noconnection');
     expect(r.otherReason).toBe('noconnection');
     expect(r.nodeReason).toBe('noconnection');

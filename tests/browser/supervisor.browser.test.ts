@@ -31,7 +31,11 @@ describe('a supervised Web Worker in Chromium', () => {
     page = await context.newPage();
     recordPageErrors(page, errors, 'sup');
     await page.goto(server.url);
-    await page.waitForFunction(() => typeof (globalThis as { supx?: unknown }).supx === 'object', undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => typeof (globalThis as { supx?: unknown }).supx === 'object',
+      undefined,
+      { timeout: 15_000 },
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -46,11 +50,14 @@ describe('a supervised Web Worker in Chromium', () => {
     expect(r.afterCrash.lastExit).toBe('noconnection');
     const nodesSeen = [r.firstNode, r.afterTerminate.node, r.afterThrow.node, r.afterCrash.node];
     expect(new Set(nodesSeen).size).toBe(4);
-    for (const s of [r.afterTerminate, r.afterThrow, r.afterCrash]) expect(s.reply).toBe(`${s.node}:ping`);
+    for (const s of [r.afterTerminate, r.afterThrow, r.afterCrash])
+      expect(s.reply).toBe(`${s.node}:ping`);
     expect(r.workers).toBe(4);
     // Only the last worker is still linked: the others were closed.
     expect(r.peers).toEqual([r.afterCrash.node]);
-    console.log(`supervised Web Worker restart (Chromium): terminate ${r.afterTerminate.ms.toFixed(0)} ms, throw ${r.afterThrow.ms.toFixed(0)} ms, uncaught ${r.afterCrash.ms.toFixed(0)} ms`);
+    console.log(
+      `supervised Web Worker restart (Chromium): terminate ${r.afterTerminate.ms.toFixed(0)} ms, throw ${r.afterThrow.ms.toFixed(0)} ms, uncaught ${r.afterCrash.ms.toFixed(0)} ms`,
+    );
     expect(errors.filter((e) => !e.includes('uncaught in the worker'))).toEqual([]);
   }, 90_000);
 });

@@ -30,18 +30,24 @@ describe('transfer lists to a Web Worker in Chromium', () => {
     page = await context.newPage();
     recordPageErrors(page, errors, 'transfer');
     await page.goto(server.url);
-    await page.waitForFunction(() => typeof (globalThis as { xfx?: unknown }).xfx === 'object', undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => typeof (globalThis as { xfx?: unknown }).xfx === 'object',
+      undefined,
+      { timeout: 15_000 },
+    );
   }, 120_000);
 
   afterAll(async () => {
     for (const f of cleanup.splice(0).reverse()) await f();
   });
 
-  it('a 64 MB buffer moved to the worker arrives intact; the page\'s buffer is detached', async () => {
+  it("a 64 MB buffer moved to the worker arrives intact; the page's buffer is detached", async () => {
     const r = await page.evaluate(() => xfx.big(64));
     expect(r.seen).toEqual({ bytes: r.bytes, sum: r.expected, isArrayBuffer: true });
     expect(r.detached).toBe(true);
-    console.log(`[flow/transfer chromium] 64 MB call with transfer list: ${r.ms.toFixed(1)} ms round trip (checksum in the worker included)`);
+    console.log(
+      `[flow/transfer chromium] 64 MB call with transfer list: ${r.ms.toFixed(1)} ms round trip (checksum in the worker included)`,
+    );
     expect(errors).toEqual([]);
   }, 60_000);
 

@@ -57,7 +57,12 @@ class Arrivals {
    * every `wake()`); reject with `ended()`'s message as soon as it returns one (nothing more can
    * arrive), or with `late()`'s after `ms`.
    */
-  wait<T>(find: () => T | undefined, ended: () => string | undefined, late: () => string, ms: number): Promise<T> {
+  wait<T>(
+    find: () => T | undefined,
+    ended: () => string | undefined,
+    late: () => string,
+    ms: number,
+  ): Promise<T> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const found = find();
@@ -163,7 +168,10 @@ export class ChildNode {
   waitForLine(re: RegExp, what: string, ms = 10_000, from = 0): Promise<string> {
     return this.#arrivals.wait(
       () => this.lines.slice(from).find((l) => re.test(l)),
-      () => (this.exit ? `${this.name} exited (${JSON.stringify(this.exit)}) before printing ${what}\n${this.output()}` : undefined),
+      () =>
+        this.exit
+          ? `${this.name} exited (${JSON.stringify(this.exit)}) before printing ${what}\n${this.output()}`
+          : undefined,
       () => `${this.name} did not print ${what} within ${ms} ms\n${this.output()}`,
       ms,
     );
@@ -243,7 +251,10 @@ export function useCluster(): Cluster {
 
   afterEach(async (ctx) => {
     if (ctx.task.result?.state === 'fail') {
-      for (const c of children) console.error(`--- output of ${c.name} (pid ${c.proc.pid}, ${JSON.stringify(c.exit ?? 'running')})\n${c.output()}`);
+      for (const c of children)
+        console.error(
+          `--- output of ${c.name} (pid ${c.proc.pid}, ${JSON.stringify(c.exit ?? 'running')})\n${c.output()}`,
+        );
     }
     // Kill the children first: the nodes' sockets to them then close at once, so shutting the
     // nodes down never waits for a FIN from a frozen process.
@@ -253,7 +264,11 @@ export function useCluster(): Cluster {
         running.delete(c);
       }),
     );
-    await Promise.all(nodes.splice(0).map((n) => within(n.shutdown(), `shutdown of ${n.id}`, 10_000).catch(() => {})));
+    await Promise.all(
+      nodes
+        .splice(0)
+        .map((n) => within(n.shutdown(), `shutdown of ${n.id}`, 10_000).catch(() => {})),
+    );
     await Promise.all(proxies.splice(0).map((p) => p.close()));
     for (const r of raws.splice(0)) r.close();
   });
@@ -261,9 +276,18 @@ export function useCluster(): Cluster {
   return {
     children,
     async start(o) {
-      const args = ['node', '--name', o.name, '--listen', o.listen ?? '127.0.0.1:0', '--secret', o.secret ?? SECRET];
+      const args = [
+        'node',
+        '--name',
+        o.name,
+        '--listen',
+        o.listen ?? '127.0.0.1:0',
+        '--secret',
+        o.secret ?? SECRET,
+      ];
       for (const s of o.seeds ?? []) args.push('--seed', s.replace(/^tcp:\/\//, ''));
-      if (o.heartbeatTimeout !== undefined) args.push('--heartbeat-timeout', String(o.heartbeatTimeout));
+      if (o.heartbeatTimeout !== undefined)
+        args.push('--heartbeat-timeout', String(o.heartbeatTimeout));
       if (o.autoConnect === false) args.push('--no-auto-connect');
       return launch(new ChildNode(o.name, args)).listening(20_000);
     },
@@ -272,7 +296,11 @@ export function useCluster(): Cluster {
     },
     async node(options = {}) {
       const { listen = true, ...rest } = options;
-      const n = createNode({ secret: SECRET, transports: [createTcpTransport({ listen: '127.0.0.1:0' })], ...rest });
+      const n = createNode({
+        secret: SECRET,
+        transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+        ...rest,
+      });
       nodes.push(n);
       if (listen) await n.listen();
       return n;
@@ -319,15 +347,21 @@ export async function settleAll<P extends Record<string, Promise<unknown>>>(
           pending.delete(k);
         },
         (err: unknown) => {
-          throw new Error(`${what}: "${k}" rejected: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          throw new Error(
+            `${what}: "${k}" rejected: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
         },
       ),
     ),
   );
-  await within(all, `${what} (still pending: ${[...pending].join(', ')})`, ms).catch((err: Error) => {
-    if (err.message.startsWith('not within')) throw new Error(`${what}: still pending after ${ms} ms: ${[...pending].join(', ')}`);
-    throw err;
-  });
+  await within(all, `${what} (still pending: ${[...pending].join(', ')})`, ms).catch(
+    (err: Error) => {
+      if (err.message.startsWith('not within'))
+        throw new Error(`${what}: still pending after ${ms} ms: ${[...pending].join(', ')}`);
+      throw err;
+    },
+  );
   return out as { [K in keyof P]: { value: Awaited<P[K]>; after: number } };
 }
 
@@ -336,7 +370,12 @@ export async function settleAll<P extends Record<string, Promise<unknown>>>(
  * `undefined`/`false`, and resolve with that; fail after `ms` with `what` and the last error or
  * value seen. For state that changes without an event to await.
  */
-export async function eventually<T>(probe: () => T | Promise<T>, what: string, ms = 10_000, every = 25): Promise<Exclude<T, undefined | false>> {
+export async function eventually<T>(
+  probe: () => T | Promise<T>,
+  what: string,
+  ms = 10_000,
+  every = 25,
+): Promise<Exclude<T, undefined | false>> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -436,12 +475,23 @@ export class RawTcpClient {
 
   /** The node's hello (it sends one as soon as a connection opens). */
   async nodeHello(): Promise<{ node: string; nonce: string; v: number; inc: string }> {
-    return JSON.parse(await this.nextFrame((f) => f.startsWith('{"t":"hello"'), "the node's hello"));
+    return JSON.parse(
+      await this.nextFrame((f) => f.startsWith('{"t":"hello"'), "the node's hello"),
+    );
   }
 
   /** A hello from this client, claiming node id `id` (fields can be overridden to misbehave). */
   hello(id: string, overrides: Record<string, unknown> = {}): string {
-    return JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, r: 'd', node: id, inc: 'raw', nonce: this.nonce, addrs: [], ...overrides });
+    return JSON.stringify({
+      t: 'hello',
+      v: PROTOCOL_VERSION,
+      r: 'd',
+      node: id,
+      inc: 'raw',
+      nonce: this.nonce,
+      addrs: [],
+      ...overrides,
+    });
   }
 
   /** Run the whole handshake as node `id` proving `secret`; resolves with the node's id once the link is up. */
@@ -449,7 +499,11 @@ export class RawTcpClient {
     const h = await this.nodeHello();
     // As docs/protocol.md defines it: this client dials, the node listens.
     const mac = handshakeProof(secret, 'dialer', { node: id, inc: 'raw', nonce: this.nonce }, h);
-    this.sendFrames(this.hello(id), JSON.stringify({ t: 'auth', mac }), JSON.stringify({ t: 'ok' }));
+    this.sendFrames(
+      this.hello(id),
+      JSON.stringify({ t: 'auth', mac }),
+      JSON.stringify({ t: 'ok' }),
+    );
     await this.nextFrame((f) => f === '{"t":"ok"}', "the node's ok");
     return h.node;
   }

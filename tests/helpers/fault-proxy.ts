@@ -120,7 +120,10 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
         u.tokens = Math.min(burst, u.tokens + ((now - u.refilled) * rate) / 1000);
         u.refilled = now;
         if (u.tokens < 1) {
-          u.timer = setTimeout(() => ((u.timer = undefined), pump(p, u)), Math.max(1, Math.ceil(((1 - u.tokens) * 1000) / rate)));
+          u.timer = setTimeout(
+            () => ((u.timer = undefined), pump(p, u)),
+            Math.max(1, Math.ceil(((1 - u.tokens) * 1000) / rate)),
+          );
           return;
         }
         if (chunk.length > u.tokens) {
@@ -147,7 +150,8 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
     }
     if (u.queue.length === 0) {
       // A side closed: close the pair once nothing is left to deliver either way.
-      if ((u.closed || p.closedWhileCut) && p.pumps.every((x) => x.queue.length === 0)) return drop(p);
+      if ((u.closed || p.closedWhileCut) && p.pumps.every((x) => x.queue.length === 0))
+        return drop(p);
       if (u.ended) u.to.end();
     }
     if (u.bytes < MAX_QUEUED && !u.waitingDrain) u.from.resume();
@@ -156,7 +160,19 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
 
   // Forward one direction by hand (not `pipe`) so cuts, latency and rate can hold bytes back.
   const forward = (p: Pair, dir: Direction, from: net.Socket, to: net.Socket): Pump => {
-    const u: Pump = { dir, from, to, queue: [], bytes: 0, ended: false, closed: false, timer: undefined, waitingDrain: false, tokens: 0, refilled: Date.now() };
+    const u: Pump = {
+      dir,
+      from,
+      to,
+      queue: [],
+      bytes: 0,
+      ended: false,
+      closed: false,
+      timer: undefined,
+      waitingDrain: false,
+      tokens: 0,
+      refilled: Date.now(),
+    };
     from.on('data', (chunk: Buffer) => {
       u.queue.push({ chunk, due: Date.now() + delayMs });
       u.bytes += chunk.length;

@@ -17,7 +17,11 @@ export interface Seen {
 }
 
 /** A consumer that takes about `perSecond` messages/s (it sleeps 10 ms every perSecond/100). */
-export function slowConsumer(node: Node, perSecond: number, maxMailbox: number): { ref: ActorRef; seen: Seen } {
+export function slowConsumer(
+  node: Node,
+  perSecond: number,
+  maxMailbox: number,
+): { ref: ActorRef; seen: Seen } {
   const seen: Seen = { delivered: 0, notIncreasing: 0, last: -1 };
   const every = Math.max(1, Math.round(perSecond / 100));
   const ref = node.spawn(
@@ -45,7 +49,12 @@ export function deadLetters(node: Node): Record<string, number> {
 }
 
 /** Send `count` messages `{ seq, pad }` as fast as the event loop allows (1000 per turn); never looks at backpressure. */
-export async function produce(from: Node, to: ActorRef, count: number, onChunk?: () => void): Promise<void> {
+export async function produce(
+  from: Node,
+  to: ActorRef,
+  count: number,
+  onChunk?: () => void,
+): Promise<void> {
   const ref = from.ref(to.node, to.id);
   for (let seq = 0; seq < count; ) {
     const end = Math.min(count, seq + 1000);
@@ -56,10 +65,16 @@ export async function produce(from: Node, to: ActorRef, count: number, onChunk?:
 }
 
 /** Wait (bounded) until `cond()` holds; the failure shows `detail()`. */
-export async function waitFor(cond: () => boolean, what: string, ms: number, detail: () => string): Promise<void> {
+export async function waitFor(
+  cond: () => boolean,
+  what: string,
+  ms: number,
+  detail: () => string,
+): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${detail()}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}: ${detail()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -87,7 +102,12 @@ export interface Flood {
  * link, then a bounded wait until every message is delivered or dead-lettered. Asserts nothing:
  * the caller checks the {@link Flood} it returns.
  */
-export async function flood(sender: Node, receiver: Node, count: number, waitMs = 45_000): Promise<Flood> {
+export async function flood(
+  sender: Node,
+  receiver: Node,
+  count: number,
+  waitMs = 45_000,
+): Promise<Flood> {
   const deadSender = deadLetters(sender);
   const deadReceiver = deadLetters(receiver);
   const { ref, seen } = slowConsumer(receiver, 1000, 1000);
@@ -99,7 +119,8 @@ export async function flood(sender: Node, receiver: Node, count: number, waitMs 
     peakQueued: 0,
     held: false,
     probe,
-    accounted: () => seen.delivered + (deadSender.overflow ?? 0) + (deadReceiver['mailbox-full'] ?? 0),
+    accounted: () =>
+      seen.delivered + (deadSender.overflow ?? 0) + (deadReceiver['mailbox-full'] ?? 0),
   };
   try {
     await produce(sender, ref, count, () => {
@@ -127,7 +148,12 @@ export async function flood(sender: Node, receiver: Node, count: number, waitMs 
  * sender, `mailbox-full` at the receiver); no link went down (`downs`: the sender's `linkDown`
  * reasons); the sender's link held back, and what it held stayed under `maxLinkQueue`.
  */
-export function expectHeldThenDropped(run: Flood, count: number, maxLinkQueue: number, downs: string[]): void {
+export function expectHeldThenDropped(
+  run: Flood,
+  count: number,
+  maxLinkQueue: number,
+  downs: string[],
+): void {
   expect(run.accounted()).toBe(count);
   expect(run.seen.notIncreasing).toBe(0);
   expect(Object.keys(run.deadSender)).toEqual(['overflow']);

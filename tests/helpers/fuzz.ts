@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, expect } from 'vitest';
  * Cases for the whole fuzz run: about 10k in `npm test`; `npm run fuzz` sets FUZZ_RUNS (default
  * 200k there). Each property takes a share of it.
  */
-export const FUZZ_TOTAL = Number(process.env.FUZZ_RUNS) > 0 ? Number(process.env.FUZZ_RUNS) : 10_000;
+export const FUZZ_TOTAL =
+  Number(process.env.FUZZ_RUNS) > 0 ? Number(process.env.FUZZ_RUNS) : 10_000;
 
 /** The number of runs for a property that takes `share` (0..1) of {@link FUZZ_TOTAL}. */
 export function runs(share: number): number {
@@ -17,7 +18,9 @@ export function runs(share: number): number {
 /** fast-check parameters: the runs, plus a fixed seed when FUZZ_SEED is set (to replay a failure). */
 export function params(share: number): { numRuns: number; seed?: number } {
   const seed = Number(process.env.FUZZ_SEED);
-  return Number.isFinite(seed) && process.env.FUZZ_SEED ? { numRuns: runs(share), seed } : { numRuns: runs(share) };
+  return Number.isFinite(seed) && process.env.FUZZ_SEED
+    ? { numRuns: runs(share), seed }
+    : { numRuns: runs(share) };
 }
 
 /**

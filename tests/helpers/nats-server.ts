@@ -30,10 +30,22 @@ export function natsServerPath(): string {
  * server runs without JetStream (a JetStream cluster needs every route known at start; the
  * README shows that configuration).
  */
-export async function startNatsServer(options: { cluster?: boolean; routes?: string[]; name?: string } = {}): Promise<NatsServer> {
+export async function startNatsServer(
+  options: { cluster?: boolean; routes?: string[]; name?: string } = {},
+): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'troupe-nats-'));
   const clustered = !!(options.cluster || options.routes?.length);
-  const args = ['-a', '127.0.0.1', '-p', '-1', '-m', '-1', ...(clustered ? [] : ['-js', '-sd', dir]), '--ports_file_dir', dir];
+  const args = [
+    '-a',
+    '127.0.0.1',
+    '-p',
+    '-1',
+    '-m',
+    '-1',
+    ...(clustered ? [] : ['-js', '-sd', dir]),
+    '--ports_file_dir',
+    dir,
+  ];
   if (options.name) args.push('-n', options.name);
   if (options.cluster || options.routes?.length) {
     args.push('--cluster_name', 'troupe-test', '--cluster', 'nats://127.0.0.1:-1');
@@ -60,7 +72,10 @@ export async function startNatsServer(options: { cluster?: boolean; routes?: str
     const file = readdirSync(dir).find((f) => f.endsWith('.ports'));
     if (file) {
       try {
-        const ports = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nats?: string[]; cluster?: string[] };
+        const ports = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+          nats?: string[];
+          cluster?: string[];
+        };
         const url = ports.nats?.[0];
         const wantsCluster = options.cluster || options.routes?.length;
         if (url && (!wantsCluster || ports.cluster?.[0])) {

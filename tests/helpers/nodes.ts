@@ -1,5 +1,11 @@
 import { afterEach, expect } from 'vitest';
-import { createNode, TroupeError, type Node, type NodeOptions, type ErrorCode } from '../../core/index.ts';
+import {
+  createNode,
+  TroupeError,
+  type Node,
+  type NodeOptions,
+  type ErrorCode,
+} from '../../core/index.ts';
 
 /**
  * Nodes made through the returned factory are shut down after each test, so no heartbeat timer
@@ -52,7 +58,11 @@ export function within<T>(p: Promise<T>, what: string, ms = 2000): Promise<T> {
 }
 
 /** Await a promise that must reject with a {@link TroupeError} of `code`; returns the error. */
-export async function rejects(p: Promise<unknown>, code: ErrorCode, what = 'the promise'): Promise<TroupeError> {
+export async function rejects(
+  p: Promise<unknown>,
+  code: ErrorCode,
+  what = 'the promise',
+): Promise<TroupeError> {
   let value: unknown;
   try {
     value = await within(p, what);

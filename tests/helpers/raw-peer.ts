@@ -3,7 +3,13 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { PROTOCOL_VERSION, type Node } from '../../core/index.ts';
 import { createMemoryPair, type MemoryConnection } from '../../adapters/memory.ts';
-import { DIRECT_CALL, DIRECT_REPLY, DIRECT_SEND, directFields, parseDirectHeader } from '../../core/protocol.ts';
+import {
+  DIRECT_CALL,
+  DIRECT_REPLY,
+  DIRECT_SEND,
+  directFields,
+  parseDirectHeader,
+} from '../../core/protocol.ts';
 
 /** The incarnation raw peers claim in their hello. */
 const RAW_INCARNATION = 'raw-incarnation';
@@ -21,8 +27,23 @@ export interface Party {
  * `["troupe-link-proof", version, role, dialer id, dialer incarnation, dialer nonce, listener id,
  * listener incarnation, listener nonce]`, as hex.
  */
-export function handshakeProof(secret: string, role: 'dialer' | 'listener', dialer: Party, listener: Party): string {
-  const text = JSON.stringify(['troupe-link-proof', PROTOCOL_VERSION, role, dialer.node, dialer.inc, dialer.nonce, listener.node, listener.inc, listener.nonce]);
+export function handshakeProof(
+  secret: string,
+  role: 'dialer' | 'listener',
+  dialer: Party,
+  listener: Party,
+): string {
+  const text = JSON.stringify([
+    'troupe-link-proof',
+    PROTOCOL_VERSION,
+    role,
+    dialer.node,
+    dialer.inc,
+    dialer.nonce,
+    listener.node,
+    listener.inc,
+    listener.nonce,
+  ]);
   return bytesToHex(hmac(sha256, utf8ToBytes(secret), utf8ToBytes(text)));
 }
 
@@ -76,7 +97,13 @@ export class RawPeer {
     env = this.#fromDirect(env);
     if (!this.nodeHello) {
       try {
-        const m = JSON.parse(env) as { t?: string; node: string; nonce: string; v: number; inc: string };
+        const m = JSON.parse(env) as {
+          t?: string;
+          node: string;
+          nonce: string;
+          v: number;
+          inc: string;
+        };
         if (m.t === 'hello') this.nodeHello = m;
       } catch {
         /* not JSON: keep it in the inbox */
@@ -102,7 +129,12 @@ export class RawPeer {
     if (!parseDirectHeader(env, tab < 0 ? env.length : tab)) return env;
     const { x, y } = directFields;
     const route = { n: this.id, o: this.nodeHello?.node ?? '?', h: 0 };
-    const head = kind === DIRECT_SEND ? { t: 's', ...route, a: x } : kind === DIRECT_CALL ? { t: 'c', ...route, a: x, c: y } : { t: 'r', ...route, c: x, k: y };
+    const head =
+      kind === DIRECT_SEND
+        ? { t: 's', ...route, a: x }
+        : kind === DIRECT_CALL
+          ? { t: 'c', ...route, a: x, c: y }
+          : { t: 'r', ...route, c: x, k: y };
     return JSON.stringify(head) + (tab < 0 ? '' : env.slice(tab));
   }
 
@@ -119,7 +151,11 @@ export class RawPeer {
       const w = { pred, resolve: (e: string) => (clearTimeout(timer), resolve(e)) };
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        reject(new Error(`raw peer: no ${what} within ${ms} ms; inbox: ${JSON.stringify(this.#inbox).slice(0, 500)}`));
+        reject(
+          new Error(
+            `raw peer: no ${what} within ${ms} ms; inbox: ${JSON.stringify(this.#inbox).slice(0, 500)}`,
+          ),
+        );
       }, ms);
       this.#waiters.push(w);
     });
@@ -135,7 +171,10 @@ export class RawPeer {
   whenClosed(ms = 2000): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`raw peer: connection not closed within ${ms} ms`)), ms);
+      const timer = setTimeout(
+        () => reject(new Error(`raw peer: connection not closed within ${ms} ms`)),
+        ms,
+      );
       this.#closeWaiters.push(() => (clearTimeout(timer), resolve()));
     });
   }
@@ -151,7 +190,16 @@ export class RawPeer {
 
   /** Our hello (fields can be overridden to misbehave). */
   sendHello(overrides: Record<string, unknown> = {}): void {
-    this.sendJson({ t: 'hello', v: PROTOCOL_VERSION, r: 'd', node: this.id, inc: RAW_INCARNATION, nonce: this.nonce, addrs: [], ...overrides });
+    this.sendJson({
+      t: 'hello',
+      v: PROTOCOL_VERSION,
+      r: 'd',
+      node: this.id,
+      inc: RAW_INCARNATION,
+      nonce: this.nonce,
+      addrs: [],
+      ...overrides,
+    });
   }
 
   /**
@@ -161,7 +209,12 @@ export class RawPeer {
   proof(role: 'dialer' | 'listener', secret = this.#secret): string {
     const h = this.nodeHello;
     if (!h) throw new Error('no hello from the node yet');
-    return handshakeProof(secret, role, { node: this.id, inc: RAW_INCARNATION, nonce: this.nonce }, h);
+    return handshakeProof(
+      secret,
+      role,
+      { node: this.id, inc: RAW_INCARNATION, nonce: this.nonce },
+      h,
+    );
   }
 
   /**
@@ -173,7 +226,8 @@ export class RawPeer {
     const hello = this.nodeHello!;
     this.sendHello();
     const auth = await this.nextControl<{ mac: string }>('auth');
-    if (auth.mac !== this.proof('listener')) throw new Error(`node failed the secret challenge (node ${hello.node})`);
+    if (auth.mac !== this.proof('listener'))
+      throw new Error(`node failed the secret challenge (node ${hello.node})`);
     this.sendJson({ t: 'auth', mac: this.proof('dialer') });
     await this.nextControl('ok');
     this.sendJson({ t: 'ok' });
@@ -196,7 +250,11 @@ export class RawPeer {
   }
 
   /** Call actor `actorId` with a raw payload string; resolves with the reply header and payload. */
-  async callRaw(actorId: number, payload: string, target = this.node): Promise<{ ok: boolean; payload: string }> {
+  async callRaw(
+    actorId: number,
+    payload: string,
+    target = this.node,
+  ): Promise<{ ok: boolean; payload: string }> {
     const c = this.#nextCall++;
     this.send(`${this.header('c', actorId, { c }, target)}\t${payload}`);
     const env = await this.next((e) => {
@@ -210,9 +268,14 @@ export class RawPeer {
   }
 
   /** Call actor `actorId` with a plain-JSON value; resolves with the decoded JSON reply. */
-  async call(actorId: number, value: unknown, target = this.node): Promise<{ ok: boolean; value: unknown }> {
+  async call(
+    actorId: number,
+    value: unknown,
+    target = this.node,
+  ): Promise<{ ok: boolean; value: unknown }> {
     const r = await this.callRaw(actorId, `j${JSON.stringify(value)}`, target);
-    if (r.payload[0] !== 'j') throw new Error(`raw peer: reply is not plain JSON: ${r.payload.slice(0, 100)}`);
+    if (r.payload[0] !== 'j')
+      throw new Error(`raw peer: reply is not plain JSON: ${r.payload.slice(0, 100)}`);
     return { ok: r.ok, value: JSON.parse(r.payload.slice(1)) };
   }
 }
@@ -221,7 +284,10 @@ export class RawPeer {
  * Attach one end of a fresh memory pair to `node` (as the accepting side) and return a
  * {@link RawPeer} on the other end, plus how the node's `attach` ended.
  */
-export function rawPeer(node: Node, options: RawPeerOptions = {}): { raw: RawPeer; attached: Promise<AttachResult> } {
+export function rawPeer(
+  node: Node,
+  options: RawPeerOptions = {},
+): { raw: RawPeer; attached: Promise<AttachResult> } {
   const [nodeEnd, rawEnd] = createMemoryPair({ label: `raw:${options.id ?? 'raw'}` });
   const raw = new RawPeer(rawEnd, options);
   const attached = node.attach(nodeEnd, false).then(

@@ -24,7 +24,10 @@ export async function listenOn<T extends Transport>(transport: T): Promise<Liste
     if (w) w(c);
     else accepted.push(c);
   });
-  const next = (): Promise<Connection> => (accepted.length ? Promise.resolve(accepted.shift()!) : new Promise((resolve) => waiting.push(resolve)));
+  const next = (): Promise<Connection> =>
+    accepted.length
+      ? Promise.resolve(accepted.shift()!)
+      : new Promise((resolve) => waiting.push(resolve));
   return { transport, address, next, accepted };
 }
 
@@ -43,7 +46,11 @@ export interface DialedPair {
 }
 
 /** Listen on `server`, dial it from `client` (at its address followed by `suffix`, a query say). */
-export async function dialPair(server: Transport, client: Transport, suffix = ''): Promise<DialedPair> {
+export async function dialPair(
+  server: Transport,
+  client: Transport,
+  suffix = '',
+): Promise<DialedPair> {
   const { address, next } = await listenOn(server);
   const a = await client.connect(address + suffix);
   const b = await next();
@@ -85,7 +92,10 @@ export async function troupeRejection(p: Promise<unknown>): Promise<TroupeError>
  * Per-test cleanup for the calling test file: after each test, every function pushed on
  * `cleanups` runs, last pushed first; `track(x)` pushes `x.close()` and returns `x`.
  */
-export function useCleanups(): { cleanups: (() => unknown)[]; track<T extends { close(): unknown }>(x: T): T } {
+export function useCleanups(): {
+  cleanups: (() => unknown)[];
+  track<T extends { close(): unknown }>(x: T): T;
+} {
   const cleanups: (() => unknown)[] = [];
   afterEach(async () => {
     for (const fn of cleanups.splice(0).reverse()) await fn();

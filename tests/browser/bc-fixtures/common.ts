@@ -1,7 +1,10 @@
 // What the BroadcastChannel fixture's page and worker share: node options, and the actors every
 // node of this fixture runs. Host-neutral (page and Web Worker).
 import { createNode, type Node } from '../../../core/index.ts';
-import { broadcastDiscovery, createBroadcastChannelTransport } from '../../../adapters/broadcast-channel.ts';
+import {
+  broadcastDiscovery,
+  createBroadcastChannelTransport,
+} from '../../../adapters/broadcast-channel.ts';
 
 export const BC_SECRET = 'bc-browser-fixture-secret';
 export const BC_CLUSTER = 'bc-browser-fixture';

@@ -11,8 +11,16 @@ const { node } = createWorkerNode({ heartbeatInterval: 500, heartbeatTimeout: 60
 serveWorker(node, {
   info: { host: 'web-worker' },
   functions: {
-    fib: defineFunction({ args: z.number().int().min(0).max(30), result: z.object({ value: z.number(), by: z.string() }), run: (n) => ({ value: fibOf(n), by: node.id }) }),
-    say: defineFunction({ args: z.string().max(200), result: z.literal(true), run: (s) => (console.log(`${node.id} says: ${s}`), true as const) }),
+    fib: defineFunction({
+      args: z.number().int().min(0).max(30),
+      result: z.object({ value: z.number(), by: z.string() }),
+      run: (n) => ({ value: fibOf(n), by: node.id }),
+    }),
+    say: defineFunction({
+      args: z.string().max(200),
+      result: z.literal(true),
+      run: (s) => (console.log(`${node.id} says: ${s}`), true as const),
+    }),
   },
   onTerminate: async () => {
     await node.shutdown();

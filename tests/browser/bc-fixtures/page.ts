@@ -27,7 +27,11 @@ const bcx = {
   /** Wait until `ids` are all linked to this page's node. */
   async waitPeers(ids: string[], ms: number): Promise<string[]> {
     const n = need();
-    await waitFor(`links to ${ids.join(', ')}`, () => ids.every((id) => n.peers().includes(id)), ms);
+    await waitFor(
+      `links to ${ids.join(', ')}`,
+      () => ids.every((id) => n.peers().includes(id)),
+      ms,
+    );
     return n.peers().sort();
   },
   /** Wait until the name is known here. */

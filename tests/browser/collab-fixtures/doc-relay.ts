@@ -16,7 +16,10 @@ const relay = await startRelay({
   name,
   browserSecret,
   peerKey,
-  node: { heartbeatInterval: FIXTURE_TIMING.heartbeatInterval, heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout },
+  node: {
+    heartbeatInterval: FIXTURE_TIMING.heartbeatInterval,
+    heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout,
+  },
 });
 const store = createFileStore(dir);
 const server = await serveDocuments(relay.node, {
@@ -33,10 +36,19 @@ relay.node.register(
       const m = (await self.receive()) as { doc?: string };
       if (typeof m?.doc !== 'string') continue;
       const d = await server.doc(m.doc);
-      self.reply({ text: d.getText('body').toString(), users: server.participants(m.doc).map((p) => p.user).sort() });
+      self.reply({
+        text: d.getText('body').toString(),
+        users: server
+          .participants(m.doc)
+          .map((p) => p.user)
+          .sort(),
+      });
     }
   }),
 );
 // What came back from disk, before any participant rejoined.
-for (const name of await store.list()) console.log(`loaded ${name} ${JSON.stringify((await server.doc(name)).getText('body').toString())}`);
+for (const name of await store.list())
+  console.log(
+    `loaded ${name} ${JSON.stringify((await server.doc(name)).getText('body').toString())}`,
+  );
 console.log(`doc-relay ready ${relay.url}`);

@@ -5,7 +5,11 @@ import { IndexeddbPersistence } from 'y-indexeddb';
 import { Peer, type DataConnection } from 'peerjs';
 import { createNode, type Node } from '../../../core/index.ts';
 import { createWebSocketTransport, relayCredentialAddress } from '../../../adapters/websocket.ts';
-import { createWebRtcTransport, peerIdFor, type PeerServerLocation } from '../../../adapters/webrtc.ts';
+import {
+  createWebRtcTransport,
+  peerIdFor,
+  type PeerServerLocation,
+} from '../../../adapters/webrtc.ts';
 import { joinDocument, type YjsProvider } from '../../../collab/index.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
 
@@ -34,20 +38,59 @@ function need(): YjsProvider {
 
 const collab = {
   async start(o: CollabStart) {
-    const transports = [createWebSocketTransport({ secret: o.secret, connectTimeout: FIXTURE_TIMING.connectTimeout, resolve: relayCredentialAddress(o.credentialUrl) })];
-    if (o.signal) transports.push(createWebRtcTransport({ signal: o.signal, secret: o.secret, peerId: peerIdFor(o.name), connectTimeout: FIXTURE_TIMING.connectTimeout }) as never);
-    const n = createNode({ name: o.name, secret: o.secret, transports, heartbeatInterval: FIXTURE_TIMING.heartbeatInterval, heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout, callTimeout: FIXTURE_TIMING.callTimeout });
+    const transports = [
+      createWebSocketTransport({
+        secret: o.secret,
+        connectTimeout: FIXTURE_TIMING.connectTimeout,
+        resolve: relayCredentialAddress(o.credentialUrl),
+      }),
+    ];
+    if (o.signal)
+      transports.push(
+        createWebRtcTransport({
+          signal: o.signal,
+          secret: o.secret,
+          peerId: peerIdFor(o.name),
+          connectTimeout: FIXTURE_TIMING.connectTimeout,
+        }) as never,
+      );
+    const n = createNode({
+      name: o.name,
+      secret: o.secret,
+      transports,
+      heartbeatInterval: FIXTURE_TIMING.heartbeatInterval,
+      heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout,
+      callTimeout: FIXTURE_TIMING.callTimeout,
+    });
     node = n;
-    for (const type of ['linkUp', 'linkDown', 'nodeDown', 'protocolError', 'invalidMessage'] as const) n.events.on(type, (e: unknown) => log.length < 300 && log.push(`${type} ${JSON.stringify(e)}`));
+    for (const type of [
+      'linkUp',
+      'linkDown',
+      'nodeDown',
+      'protocolError',
+      'invalidMessage',
+    ] as const)
+      n.events.on(
+        type,
+        (e: unknown) => log.length < 300 && log.push(`${type} ${JSON.stringify(e)}`),
+      );
     await n.listen();
     await n.join(o.wsUrl);
     const p = joinDocument(n, { name: o.doc, user: o.user, retryInterval: 500 });
     provider = p;
     // y-indexeddb keeps the page's copy: edits made offline survive a reload too.
-    if (o.idb !== false) await new IndexeddbPersistence(`troupe-${o.doc}-${o.user}`, p.doc).whenSynced;
+    if (o.idb !== false)
+      await new IndexeddbPersistence(`troupe-${o.doc}-${o.user}`, p.doc).whenSynced;
     p.events.on('refused', (e) => refused.push(e.reason));
     p.events.on('status', (e) => log.push(`status ${e.status}`));
-    p.awareness.setLocalStateField('user', { name: o.user, color: '#' + Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0') });
+    p.awareness.setLocalStateField('user', {
+      name: o.user,
+      color:
+        '#' +
+        Math.floor(Math.random() * 0xffffff)
+          .toString(16)
+          .padStart(6, '0'),
+    });
     await p.whenSynced();
     return { id: n.id, client: p.doc.clientID, role: p.role };
   },
@@ -73,7 +116,8 @@ const collab = {
     t.insert(t.length, s);
     return t.length;
   },
-  cursor: (anchor: number, head: number) => need().awareness.setLocalStateField('cursor', { anchor, head }),
+  cursor: (anchor: number, head: number) =>
+    need().awareness.setLocalStateField('cursor', { anchor, head }),
   /** Type random letters (and now and then delete one) into the one paragraph for `ms`; resolves with the count of edits. */
   async type(ms: number, seed: number) {
     const t = need().doc.getText('body');
@@ -88,8 +132,15 @@ const collab = {
     let edits = 0;
     while (Date.now() < end) {
       if (t.length > 20 && rnd() < 0.2) t.delete(Math.floor(rnd() * t.length), 1);
-      else t.insert(Math.floor(rnd() * (t.length + 1)), String.fromCharCode(97 + Math.floor(rnd() * 26)));
-      need().awareness.setLocalStateField('cursor', { anchor: Math.floor(rnd() * t.length), head: Math.floor(rnd() * t.length) });
+      else
+        t.insert(
+          Math.floor(rnd() * (t.length + 1)),
+          String.fromCharCode(97 + Math.floor(rnd() * 26)),
+        );
+      need().awareness.setLocalStateField('cursor', {
+        anchor: Math.floor(rnd() * t.length),
+        head: Math.floor(rnd() * t.length),
+      });
       edits++;
       await new Promise((r) => setTimeout(r, 15 + rnd() * 40));
     }
@@ -163,7 +214,12 @@ const collab = {
   connect: () => need().connect(),
   waitSynced: async (ms: number) => {
     const p = need();
-    await Promise.race([p.whenSynced(), new Promise((_, rej) => setTimeout(() => rej(new Error(`not synced after ${ms} ms (status ${p.status})`)), ms))]);
+    await Promise.race([
+      p.whenSynced(),
+      new Promise((_, rej) =>
+        setTimeout(() => rej(new Error(`not synced after ${ms} ms (status ${p.status})`)), ms),
+      ),
+    ]);
     return p.status;
   },
 };

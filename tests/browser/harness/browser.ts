@@ -20,12 +20,17 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** A headless Chromium (`$CHROMIUM_PATH`, else Debian's `/usr/bin/chromium`). */
-export async function launchChromium(): Promise<{ browser: Browser; newContext(): Promise<BrowserContext>; close(): Promise<void> }> {
+export async function launchChromium(): Promise<{
+  browser: Browser;
+  newContext(): Promise<BrowserContext>;
+  close(): Promise<void>;
+}> {
   const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
   const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: 60_000 });
   return {
     browser,
-    newContext: () => browser.newContext({ permissions: ['microphone'], viewport: { width: 1280, height: 860 } }),
+    newContext: () =>
+      browser.newContext({ permissions: ['microphone'], viewport: { width: 1280, height: 860 } }),
     async close() {
       await browser.close().catch(() => {});
     },
@@ -34,8 +39,12 @@ export async function launchChromium(): Promise<{ browser: Browser; newContext()
 
 /** Collect a page's console errors and uncaught exceptions (for failure messages). */
 export function recordPageErrors(page: Page, into: string[], tag: string): void {
-  page.on('pageerror', (err) => into.length < 200 && into.push(`[${tag}] pageerror: ${err.message}`));
+  page.on(
+    'pageerror',
+    (err) => into.length < 200 && into.push(`[${tag}] pageerror: ${err.message}`),
+  );
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && into.length < 200) into.push(`[${tag}] console.error: ${msg.text()}`);
+    if (msg.type() === 'error' && into.length < 200)
+      into.push(`[${tag}] console.error: ${msg.text()}`);
   });
 }

@@ -19,7 +19,9 @@ export async function buildFixtures(
 ): Promise<string> {
   const root = options.root ?? FIXTURES;
   const pages = options.pages ?? ['index.html'];
-  const input = Object.fromEntries(pages.map((p) => [path.basename(p, '.html'), path.join(root, p)]));
+  const input = Object.fromEntries(
+    pages.map((p) => [path.basename(p, '.html'), path.join(root, p)]),
+  );
   await build({
     configFile: false, // the project's vite.config.ts is vitest's
     root,

@@ -38,27 +38,38 @@ export async function startTestRelay(): Promise<Relay> {
     tcp: '127.0.0.1:0',
     secret: CLUSTER_SECRET,
     name: `relay-${rnd()}`,
-    node: { heartbeatInterval: FIXTURE_TIMING.heartbeatInterval, heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout },
+    node: {
+      heartbeatInterval: FIXTURE_TIMING.heartbeatInterval,
+      heartbeatTimeout: FIXTURE_TIMING.heartbeatTimeout,
+    },
   });
 }
 
 /** Fetch the page credential from the relay (as a page's script would). */
 export async function fetchCredential(relay: Relay): Promise<Credential> {
-  const res = await timeout('GET /troupe/credential', fetch(new URL('/troupe/credential', relay.url)), 10_000);
+  const res = await timeout(
+    'GET /troupe/credential',
+    fetch(new URL('/troupe/credential', relay.url)),
+    10_000,
+  );
   if (!res.ok) throw new Error(`GET /troupe/credential: HTTP ${res.status}`);
   return (await res.json()) as Credential;
 }
 
 /** The relay's WebSocket endpoint for pages. */
 export function wsUrlOf(cred: Credential): string {
-  if (typeof cred.ws !== 'string' || !/^wss?:\/\//.test(cred.ws)) throw new Error(`the credential names no WebSocket endpoint: ${JSON.stringify(cred)}`);
+  if (typeof cred.ws !== 'string' || !/^wss?:\/\//.test(cred.ws))
+    throw new Error(`the credential names no WebSocket endpoint: ${JSON.stringify(cred)}`);
   return cred.ws;
 }
 
 /** The relay's TCP address (for Node nodes joining the cluster). */
 export function tcpAddressOf(relay: Relay): string {
   const addr = relay.node.addresses.find((a) => a.startsWith('tcp://'));
-  if (!addr) throw new Error(`the relay announces no tcp:// address (it has ${relay.node.addresses.join(', ') || 'none'})`);
+  if (!addr)
+    throw new Error(
+      `the relay announces no tcp:// address (it has ${relay.node.addresses.join(', ') || 'none'})`,
+    );
   return addr;
 }
 
@@ -105,19 +116,32 @@ export class FxPage {
   hook<T = any>(hook: string, method: string, args: unknown[] = [], ms = 60_000): Promise<T> {
     return timeout(
       `${this.tag}: ${hook}.${method}`,
-      this.page.evaluate(([h, m, a]) => (window as any)[h as string][m as string](...(a as unknown[])), [hook, method, args] as const) as Promise<T>,
+      this.page.evaluate(
+        ([h, m, a]) => (window as any)[h as string][m as string](...(a as unknown[])),
+        [hook, method, args] as const,
+      ) as Promise<T>,
       ms,
     );
   }
 
   /** Poll `hook.method(...args)` until `done(value)` holds; resolves with that value. */
-  async until<T = any>(hook: string, method: string, args: unknown[], done: (v: T) => boolean, what: string, ms: number): Promise<T> {
+  async until<T = any>(
+    hook: string,
+    method: string,
+    args: unknown[],
+    done: (v: T) => boolean,
+    what: string,
+    ms: number,
+  ): Promise<T> {
     const end = Date.now() + ms;
     let last: T | undefined;
     for (;;) {
       last = await this.hook<T>(hook, method, args, Math.max(1000, end - Date.now()));
       if (done(last)) return last;
-      if (Date.now() > end) throw new Error(`${this.tag}: timed out after ${ms} ms waiting for ${what}; last ${hook}.${method}() = ${JSON.stringify(last)?.slice(0, 800)}`);
+      if (Date.now() > end)
+        throw new Error(
+          `${this.tag}: timed out after ${ms} ms waiting for ${what}; last ${hook}.${method}() = ${JSON.stringify(last)?.slice(0, 800)}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -150,9 +174,18 @@ export interface Setup<C> {
  * line per scenario, tear down. A scenario that fails reports the page errors and, for fixture
  * pages, their nodes' recent events.
  */
-export async function runScenarios<C>(scenarios: Record<string, (env: BrowserEnv & C) => Promise<unknown>>, names: string[], setup: Setup<C>): Promise<void> {
+export async function runScenarios<C>(
+  scenarios: Record<string, (env: BrowserEnv & C) => Promise<unknown>>,
+  names: string[],
+  setup: Setup<C>,
+): Promise<void> {
   const print = (r: ScenarioResult) => console.log(`RESULT ${JSON.stringify(r)}`);
-  for (const n of names.filter((x) => !scenarios[x])) print({ scenario: n, ok: false, error: `no scenario "${n}" (known: ${Object.keys(scenarios).join(', ')})` });
+  for (const n of names.filter((x) => !scenarios[x]))
+    print({
+      scenario: n,
+      ok: false,
+      error: `no scenario "${n}" (known: ${Object.keys(scenarios).join(', ')})`,
+    });
   const cleanups: (() => unknown)[] = [];
   let ctx: C;
   let browser: Browser;
@@ -165,8 +198,11 @@ export async function runScenarios<C>(scenarios: Record<string, (env: BrowserEnv
     browser = chrome.browser;
     console.log(`setup: ${started.describe}`);
   } catch (err) {
-    for (const n of names) if (scenarios[n]) print({ scenario: n, ok: false, error: `setup failed: ${(err as Error).stack ?? err}` });
-    for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
+    for (const n of names)
+      if (scenarios[n])
+        print({ scenario: n, ok: false, error: `setup failed: ${(err as Error).stack ?? err}` });
+    for (const fn of cleanups.reverse())
+      await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
     return;
   }
   for (const name of names) {
@@ -181,7 +217,10 @@ export async function runScenarios<C>(scenarios: Record<string, (env: BrowserEnv
       diagnostics,
       defer: (f) => deferred.push(f),
       async openPage(tag, url) {
-        const context = await browser.newContext({ permissions: ['microphone'], viewport: { width: 1280, height: 860 } });
+        const context = await browser.newContext({
+          permissions: ['microphone'],
+          viewport: { width: 1280, height: 860 },
+        });
         const page = await context.newPage();
         recordPageErrors(page, diagnostics, tag);
         const fx = new FxPage(context, page, tag);
@@ -201,14 +240,23 @@ export async function runScenarios<C>(scenarios: Record<string, (env: BrowserEnv
         const events = await p.call<string[]>('events', [], 5000).catch(() => []);
         for (const e of events.slice(-40)) diagnostics.push(`[${p.tag}] ${e}`);
       }
-      result = { scenario: name, ok: false, error: (err as Error).stack ?? String(err), diagnostics };
+      result = {
+        scenario: name,
+        ok: false,
+        error: (err as Error).stack ?? String(err),
+        diagnostics,
+      };
     }
-    for (const f of deferred.reverse()) await timeout('deferred cleanup', Promise.resolve().then(f), 20_000).catch(() => {});
+    for (const f of deferred.reverse())
+      await timeout('deferred cleanup', Promise.resolve().then(f), 20_000).catch(() => {});
     await Promise.all(pages.map((p) => p.close()));
     console.log(`scenario ${name}: ${result.ok ? 'ok' : 'FAILED'} in ${Date.now() - t0} ms`);
     print(result);
   }
-  for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 30_000).catch((e) => console.log(`cleanup: ${e}`));
+  for (const fn of cleanups.reverse())
+    await timeout('cleanup', Promise.resolve().then(fn), 30_000).catch((e) =>
+      console.log(`cleanup: ${e}`),
+    );
 }
 
 /** What the routing scenarios run on: the test's relay, a TCP node, the fixture page. */
@@ -226,12 +274,15 @@ export interface RoutingCtx {
 }
 
 /** Serve the built fixture page, start the test's relay and a TCP node joined to it. */
-export function routingSetup(serveDir: () => Promise<{ url: string; close(): Promise<void> }>): Setup<RoutingCtx> {
+export function routingSetup(
+  serveDir: () => Promise<{ url: string; close(): Promise<void> }>,
+): Setup<RoutingCtx> {
   return {
     async start() {
       const cleanups: (() => unknown)[] = [];
       const close = async () => {
-        for (const fn of cleanups.reverse()) await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
+        for (const fn of cleanups.reverse())
+          await timeout('cleanup', Promise.resolve().then(fn), 20_000).catch(() => {});
       };
       try {
         const stat = await serveDir();
@@ -251,12 +302,23 @@ export function routingSetup(serveDir: () => Promise<{ url: string; close(): Pro
           pageUrl,
           async openFixture(env, tag) {
             const p = await env.openPage(tag, pageUrl);
-            await p.page.waitForFunction(() => !!(window as any).fx, undefined, { timeout: 30_000 });
+            await p.page.waitForFunction(() => !!(window as any).fx, undefined, {
+              timeout: 30_000,
+            });
             return p;
           },
-          startOptions: (name, webrtc) => ({ name, wsUrl, secret: credential.secret, ...(webrtc && { signal: signalOf(credential) }) }),
+          startOptions: (name, webrtc) => ({
+            name,
+            wsUrl,
+            secret: credential.secret,
+            ...(webrtc && { signal: signalOf(credential) }),
+          }),
         };
-        return { ctx, close, describe: `relay ${relay.node.id} at ${relay.url}, tcp node ${tcp.id}, pages at ${stat.url}` };
+        return {
+          ctx,
+          close,
+          describe: `relay ${relay.node.id} at ${relay.url}, tcp node ${tcp.id}, pages at ${stat.url}`,
+        };
       } catch (err) {
         await close();
         throw err;
@@ -268,6 +330,13 @@ export function routingSetup(serveDir: () => Promise<{ url: string; close(): Pro
 /** The PeerServer location in a credential. */
 export function signalOf(cred: Credential): NonNullable<StartOptions['signal']> {
   const p = cred.peer;
-  if (!p || typeof p.host !== 'string' || typeof p.port !== 'number') throw new Error(`the credential names no PeerServer: ${JSON.stringify(cred)}`);
-  return { host: p.host, port: p.port, path: p.path ?? '/peerjs', key: p.key ?? 'peerjs', secure: p.secure ?? false };
+  if (!p || typeof p.host !== 'string' || typeof p.port !== 'number')
+    throw new Error(`the credential names no PeerServer: ${JSON.stringify(cred)}`);
+  return {
+    host: p.host,
+    port: p.port,
+    path: p.path ?? '/peerjs',
+    key: p.key ?? 'peerjs',
+    secure: p.secure ?? false,
+  };
 }

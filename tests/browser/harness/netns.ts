@@ -36,13 +36,20 @@ export interface ScenarioRun {
  * tests fail with this message (they never skip): WebRTC must not reach real interfaces.
  */
 export function netnsUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return `WebRTC browser tests need Linux network namespaces (this is ${process.platform})`;
-  if (process.getuid?.() !== 0) return 'WebRTC browser tests need root to create a loopback-only network namespace (`unshare -n`): run them as root';
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && ip -o addr show'], { encoding: 'utf8', timeout: 10_000 });
-  if (probe.error) return `cannot run unshare (util-linux) to make a loopback-only network namespace: ${probe.error.message}`;
+  if (process.platform !== 'linux')
+    return `WebRTC browser tests need Linux network namespaces (this is ${process.platform})`;
+  if (process.getuid?.() !== 0)
+    return 'WebRTC browser tests need root to create a loopback-only network namespace (`unshare -n`): run them as root';
+  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && ip -o addr show'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  if (probe.error)
+    return `cannot run unshare (util-linux) to make a loopback-only network namespace: ${probe.error.message}`;
   if (probe.status !== 0) return `unshare -n failed (exit ${probe.status}): ${probe.stderr.trim()}`;
   const nonLoopback = probe.stdout.split('\n').filter((l) => l.trim() && !/^\d+:\s+lo\s/.test(l));
-  if (nonLoopback.length) return `the namespace made by unshare -n has interfaces other than lo: ${nonLoopback.join('; ')}`;
+  if (nonLoopback.length)
+    return `the namespace made by unshare -n has interfaces other than lo: ${nonLoopback.join('; ')}`;
   return undefined;
 }
 
@@ -116,7 +123,13 @@ export function runInNetns(script: string, args: string[], timeoutMs: number): S
       // Chromium and the like may outlive sh/node: end the whole group.
       kill();
       ended ??= `the scenario script exited (${signal ?? `code ${code}`}) without this result`;
-      for (const [name, ws] of waiters) for (const w of ws) w.reject(new Error(`${name}: ${ended}\n--- script output (tail) ---\n${lines.slice(-60).join('\n')}`));
+      for (const [name, ws] of waiters)
+        for (const w of ws)
+          w.reject(
+            new Error(
+              `${name}: ${ended}\n--- script output (tail) ---\n${lines.slice(-60).join('\n')}`,
+            ),
+          );
       waiters.clear();
       resolve();
     });
@@ -128,7 +141,8 @@ export function runInNetns(script: string, args: string[], timeoutMs: number): S
     result(scenario) {
       const r = results.get(scenario);
       if (r) return Promise.resolve(r);
-      if (ended) return Promise.reject(new Error(`${scenario}: ${ended}\n${lines.slice(-60).join('\n')}`));
+      if (ended)
+        return Promise.reject(new Error(`${scenario}: ${ended}\n${lines.slice(-60).join('\n')}`));
       return new Promise((resolve, reject) => {
         const ws = waiters.get(scenario) ?? [];
         ws.push({ resolve, reject });
@@ -154,7 +168,11 @@ export function explain(r: ScenarioResult): string {
  * file's tests (vitest `beforeAll`), stop it after them, and return a function that awaits one
  * scenario's value — throwing, with its diagnostics, if it failed or the run could not start.
  */
-export function netnsScenarios(script: string, scenarios: string[], timeoutMs: number): <T>(name: string) => Promise<T> {
+export function netnsScenarios(
+  script: string,
+  scenarios: string[],
+  timeoutMs: number,
+): <T>(name: string) => Promise<T> {
   let run: ScenarioRun | undefined;
   let startError: Error | undefined;
   beforeAll(() => {

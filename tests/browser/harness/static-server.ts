@@ -20,22 +20,37 @@ const TYPES: Record<string, string> = {
  * Headers that make a page cross-origin isolated, which gives it `performance.now()` at 5 µs
  * instead of 100 µs (the browser bench measures single round trips).
  */
-export const CROSS_ORIGIN_ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+export const CROSS_ORIGIN_ISOLATION = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
 
 /** Serve `dir` on 127.0.0.1 at a free port, adding `headers` to every answer; `url` ends with `/`. */
-export async function serveStatic(dir: string, headers: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveStatic(
+  dir: string,
+  headers: Record<string, string> = {},
+): Promise<{ url: string; close(): Promise<void> }> {
   const root = path.resolve(dir);
   const server = http.createServer((req, res) => {
     const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = path.resolve(root, `.${pathname.endsWith('/') ? `${pathname}index.html` : pathname}`);
+    const file = path.resolve(
+      root,
+      `.${pathname.endsWith('/') ? `${pathname}index.html` : pathname}`,
+    );
     let size = -1;
     try {
-      if (file.startsWith(root + path.sep)) size = statSync(file).isFile() ? statSync(file).size : -1;
+      if (file.startsWith(root + path.sep))
+        size = statSync(file).isFile() ? statSync(file).size : -1;
     } catch {
       size = -1;
     }
     if (size < 0) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-    res.writeHead(200, { ...headers, 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': size, 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      ...headers,
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-length': size,
+      'cache-control': 'no-store',
+    });
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

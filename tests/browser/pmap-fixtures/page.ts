@@ -2,7 +2,11 @@
 // and `parallelMap` over them, driven from Playwright through `window.pmx` (plain JSON in and out;
 // errors come back as `{ code, message }`).
 import { createNode, TroupeError } from '../../../core/index.ts';
-import { createWebWorkerPool, type PoolWorker, type WebWorkerPool } from '../../../patterns/browser.ts';
+import {
+  createWebWorkerPool,
+  type PoolWorker,
+  type WebWorkerPool,
+} from '../../../patterns/browser.ts';
 import { parallelMap, type MapPool } from '../../../patterns/parallel-map.ts';
 import { fib } from './fib.ts';
 
@@ -17,10 +21,13 @@ function spawnPoolWorker(name: string): Worker {
   return worker;
 }
 
-const pool = (size: number): Promise<WebWorkerPool> => createWebWorkerPool({ size, spawn: spawnPoolWorker });
+const pool = (size: number): Promise<WebWorkerPool> =>
+  createWebWorkerPool({ size, spawn: spawnPoolWorker });
 
 const failure = (err: unknown): Failure =>
-  err instanceof TroupeError ? { code: err.code, message: err.message } : { code: 'NOT_A_TROUPE_ERROR', message: String(err) };
+  err instanceof TroupeError
+    ? { code: err.code, message: err.message }
+    : { code: 'NOT_A_TROUPE_ERROR', message: String(err) };
 
 /** Settle `p` as `{ value }` or `{ error }`. */
 const settle = <T>(p: Promise<T>): Promise<{ value?: T; error?: Failure }> =>
@@ -35,7 +42,10 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TroupeError('TIMEOUT', `TEST_TIMEOUT: not settled within ${ms} ms`)), ms);
+      timer = setTimeout(
+        () => reject(new TroupeError('TIMEOUT', `TEST_TIMEOUT: not settled within ${ms} ms`)),
+        ms,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -66,7 +76,12 @@ function recording(inner: MapPool): MapPool & { chunks: { worker: string; size: 
 }
 
 /** A pool that kills the worker running the `nth` chunk `afterMs` after handing it over. */
-function killingNth(inner: WebWorkerPool, nth: number, afterMs: number, how: 'pool' | 'worker'): MapPool & { killed: string[] } {
+function killingNth(
+  inner: WebWorkerPool,
+  nth: number,
+  afterMs: number,
+  how: 'pool' | 'worker',
+): MapPool & { killed: string[] } {
   let calls = 0;
   const killed: string[] = [];
   return {
@@ -99,12 +114,39 @@ const pmx = {
       // chunkSize 5 over 24 items: chunks of 5, 5, 5, 5, 4; onChunk sees each chunk's first index.
       const rec = recording(p);
       const starts: number[] = [];
-      const chunked = await parallelMap(plainFib, items, { workers: rec, chunkSize: 5, onChunk: (out, start) => void starts.push(start, out.length) });
+      const chunked = await parallelMap(plainFib, items, {
+        workers: rec,
+        chunkSize: 5,
+        onChunk: (out, start) => void starts.push(start, out.length),
+      });
       const empty = await parallelMap(plainFib, [], { workers: p });
-      const thrown = await settle(parallelMap((n: number) => { if (n === 3) throw new Error('three'); return n; }, [1, 2, 3, 4], { workers: p, chunkSize: 1 }));
-      const thrownNamed = await settle(parallelMap('failOn3', [1, 2, 3, 4], { workers: p, chunkSize: 1 }));
+      const thrown = await settle(
+        parallelMap(
+          (n: number) => {
+            if (n === 3) throw new Error('three');
+            return n;
+          },
+          [1, 2, 3, 4],
+          { workers: p, chunkSize: 1 },
+        ),
+      );
+      const thrownNamed = await settle(
+        parallelMap('failOn3', [1, 2, 3, 4], { workers: p, chunkSize: 1 }),
+      );
       const unknownFn = await settle(parallelMap('nope', [1], { workers: p }));
-      return { ids, expected, plain, named, chunked, chunks: rec.chunks, starts, empty, thrown: thrown.error, thrownNamed: thrownNamed.error, unknownFn: unknownFn.error };
+      return {
+        ids,
+        expected,
+        plain,
+        named,
+        chunked,
+        chunks: rec.chunks,
+        starts,
+        empty,
+        thrown: thrown.error,
+        thrownNamed: thrownNamed.error,
+        unknownFn: unknownFn.error,
+      };
     } finally {
       await p.close();
     }
@@ -114,15 +156,40 @@ const pmx = {
   async killMidMap(size: number, how: 'pool' | 'worker', onFailure: 'retry' | 'fail') {
     // Heartbeats and chunk timeouts far beyond the wait below: the loss must be seen because the
     // worker was terminated, not because it fell silent.
-    const node = createNode({ name: `page-${Math.random().toString(36).slice(2, 8)}`, secret: 'pmap-fixture-secret', heartbeatTimeout: 300_000 });
+    const node = createNode({
+      name: `page-${Math.random().toString(36).slice(2, 8)}`,
+      secret: 'pmap-fixture-secret',
+      heartbeatTimeout: 300_000,
+    });
     const p = await createWebWorkerPool({ node, size, spawn: spawnPoolWorker });
     try {
       const items = Array.from({ length: 8 }, (_, i) => i);
       const killing = killingNth(p, 2, 40, how);
-      const r = await settle(within(parallelMap(busyDouble, items, { workers: killing, chunkSize: 1, onFailure, chunkTimeout: 300_000 }), 20_000));
+      const r = await settle(
+        within(
+          parallelMap(busyDouble, items, {
+            workers: killing,
+            chunkSize: 1,
+            onFailure,
+            chunkTimeout: 300_000,
+          }),
+          20_000,
+        ),
+      );
       // Still usable afterwards: the survivors run a whole map.
-      const after = await within(parallelMap(busyDouble, [1, 2, 3], { workers: p, chunkSize: 1 }), 20_000);
-      return { ids: p.workerIds(), killed: killing.killed, value: r.value, error: r.error, expected: items.map((n) => n * 2), after, peers: p.node.peers().sort() };
+      const after = await within(
+        parallelMap(busyDouble, [1, 2, 3], { workers: p, chunkSize: 1 }),
+        20_000,
+      );
+      return {
+        ids: p.workerIds(),
+        killed: killing.killed,
+        value: r.value,
+        error: r.error,
+        expected: items.map((n) => n * 2),
+        after,
+        peers: p.node.peers().sort(),
+      };
     } finally {
       await p.close();
       await node.shutdown();
@@ -131,7 +198,10 @@ const pmx = {
 
   /** A pool grows and shrinks; one linked to the page's own node leaves it running on close. */
   async resizeAndOwnNode() {
-    const node = createNode({ name: `page-${Math.random().toString(36).slice(2, 8)}`, secret: 'pmap-fixture-secret' });
+    const node = createNode({
+      name: `page-${Math.random().toString(36).slice(2, 8)}`,
+      secret: 'pmap-fixture-secret',
+    });
     const p = await createWebWorkerPool({ node, size: 1, spawn: spawnPoolWorker });
     const sizes: number[] = [p.workerIds().length];
     await p.resize(3);
@@ -148,9 +218,23 @@ const pmx = {
     await p.close();
     const peersAfter = node.peers();
     // The node is not the pool's: it still runs.
-    const stillUp = await node.call(node.spawn(async (self) => self.reply(await self.receive())), 'ping', { timeout: 2000 });
+    const stillUp = await node.call(
+      node.spawn(async (self) => self.reply(await self.receive())),
+      'ping',
+      { timeout: 2000 },
+    );
     await node.shutdown();
-    return { sizes, out, expected: items.map(fib), used, idsAt3, peersAt3, kept, peersAfter, stillUp };
+    return {
+      sizes,
+      out,
+      expected: items.map(fib),
+      used,
+      idsAt3,
+      peersAt3,
+      kept,
+      peersAfter,
+      stillUp,
+    };
   },
 
   /** A worker that never links: the pool gives up after `startTimeout` and terminates it. */
@@ -161,7 +245,10 @@ const pmx = {
         size: 1,
         startTimeout: 1500,
         spawn: (name) => {
-          const w: PoolWorker = new Worker(new URL('./idle-worker.ts', import.meta.url), { type: 'module', name });
+          const w: PoolWorker = new Worker(new URL('./idle-worker.ts', import.meta.url), {
+            type: 'module',
+            name,
+          });
           const terminate = w.terminate.bind(w);
           w.terminate = () => {
             terminated++;
@@ -186,7 +273,11 @@ const pmx = {
       const p = await pool(size);
       try {
         // Warm every worker (JIT) first.
-        await parallelMap('fib', Array.from({ length: size * 2 }, () => n - 4), { workers: p, chunkSize: 1 });
+        await parallelMap(
+          'fib',
+          Array.from({ length: size * 2 }, () => n - 4),
+          { workers: p, chunkSize: 1 },
+        );
         const run = { workers: size, ms: [] as number[], ok: true };
         for (let i = 0; i < rounds; i++) {
           const t0 = performance.now();

@@ -9,7 +9,16 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Node } from '../../../core/index.ts';
 import { buildFixtures, ROOT } from '../harness/build.ts';
-import { CLUSTER_SECRET, joinTcpNode, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type Setup } from '../harness/env.ts';
+import {
+  CLUSTER_SECRET,
+  joinTcpNode,
+  runScenarios,
+  rnd,
+  timeout,
+  type BrowserEnv,
+  type FxPage,
+  type Setup,
+} from '../harness/env.ts';
 import { serveStatic } from '../harness/static-server.ts';
 import { waitFor, type PingerResult } from '../fixtures/behaviours.ts';
 import type { LinkStat, StartOptions } from '../fixtures/page.ts';
@@ -26,7 +35,9 @@ const BACK_WAIT = 60_000;
 /** A free TCP port on 127.0.0.1 (the namespace is ours alone, so it stays free until used). */
 async function freePort(): Promise<number> {
   const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve, reject) =>
+    server.once('error', reject).listen(0, '127.0.0.1', () => resolve()),
+  );
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
@@ -71,8 +82,32 @@ class RelayProcess {
     // Secrets through the environment, as an operator would (they stay out of `ps`).
     const proc = spawn(
       process.execPath,
-      ['--import', PRELOAD, CLI, 'relay', '--listen', `127.0.0.1:${a.httpPort}`, '--tcp-listen', `127.0.0.1:${a.tcpPort}`, '--name', a.name, '--peer-key', a.peerKey, '--heartbeat-timeout', String(FIXTURE_TIMING.heartbeatTimeout)],
-      { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TROUPE_SECRET: CLUSTER_SECRET, TROUPE_BROWSER_SECRET: a.browserSecret, NODE_OPTIONS: '' } },
+      [
+        '--import',
+        PRELOAD,
+        CLI,
+        'relay',
+        '--listen',
+        `127.0.0.1:${a.httpPort}`,
+        '--tcp-listen',
+        `127.0.0.1:${a.tcpPort}`,
+        '--name',
+        a.name,
+        '--peer-key',
+        a.peerKey,
+        '--heartbeat-timeout',
+        String(FIXTURE_TIMING.heartbeatTimeout),
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          TROUPE_SECRET: CLUSTER_SECRET,
+          TROUPE_BROWSER_SECRET: a.browserSecret,
+          NODE_OPTIONS: '',
+        },
+      },
     );
     this.#proc = proc;
     let exit: string | undefined;
@@ -103,7 +138,16 @@ class RelayProcess {
     }
     await timeout(
       'the relay process to listen',
-      Promise.race([listening, this.#exited.then(() => Promise.reject(new Error(`the relay exited (${exit}) before listening:\n${this.lines.slice(-20).join('\n')}`)))]),
+      Promise.race([
+        listening,
+        this.#exited.then(() =>
+          Promise.reject(
+            new Error(
+              `the relay exited (${exit}) before listening:\n${this.lines.slice(-20).join('\n')}`,
+            ),
+          ),
+        ),
+      ]),
       30_000,
     );
   }
@@ -222,17 +266,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The peer id a page registers with the PeerServer (from its `webrtc://<peerId>` address). */
 function peerIdOf(page: { id: string; addresses: string[] }): string {
   const address = page.addresses.find((a) => a.startsWith('webrtc://'));
-  if (!address) throw new Error(`${page.id} announces no webrtc:// address: ${page.addresses.join(', ')}`);
+  if (!address)
+    throw new Error(`${page.id} announces no webrtc:// address: ${page.addresses.join(', ')}`);
   return address.slice('webrtc://'.length);
 }
 
 /** Poll `GET /troupe/peers` until every one of `peerIds` is registered with the relay's PeerServer. */
-async function peerServerHas(relay: RelayProcess, peerIds: string[], ms: number): Promise<string[]> {
+async function peerServerHas(
+  relay: RelayProcess,
+  peerIds: string[],
+  ms: number,
+): Promise<string[]> {
   const end = Date.now() + ms;
   for (;;) {
     const registered = (await peersOf(relay)).webrtcPeers;
     if (peerIds.every((id) => registered.includes(id))) return registered;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for peer ids ${peerIds.join(', ')} on the PeerServer; it has ${registered.join(', ') || 'none'}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${ms} ms waiting for peer ids ${peerIds.join(', ')} on the PeerServer; it has ${registered.join(', ') || 'none'}`,
+      );
     await sleep(200);
   }
 }
@@ -257,9 +309,17 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
   async 'relay-restart'(env) {
     const relay = await relayUp(env);
     const tcp = await tcpUp(env, relay);
-    const [a, b] = await Promise.all([startPage(env, relay, 'page-a'), startPage(env, relay, 'page-b')]);
+    const [a, b] = await Promise.all([
+      startPage(env, relay, 'page-a'),
+      startPage(env, relay, 'page-b'),
+    ]);
     const wb = await b.p.call<string>('spawnWorker');
-    const n = { a: `echo-a-${rnd()}`, b: `echo-b-${rnd()}`, w: `echo-w-${rnd()}`, t: `echo-t-${rnd()}` };
+    const n = {
+      a: `echo-a-${rnd()}`,
+      b: `echo-b-${rnd()}`,
+      w: `echo-w-${rnd()}`,
+      t: `echo-t-${rnd()}`,
+    };
     const keyA = await a.p.call<string>('spawn', [a.id, 'echo', { name: n.a }]);
     const keyB = await b.p.call<string>('spawn', [b.id, 'echo', { name: n.b }]);
     await b.p.call('spawn', [wb, 'echo', { name: n.w }]);
@@ -275,12 +335,19 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const tOnA = await watchFromNode(tcp, n.a);
     const tOnW = await watchFromNode(tcp, n.w);
     const before = {
-      aCalls: { t: await pageCalls(a.p, n.t), b: await pageCalls(a.p, n.b), w: await pageCalls(a.p, n.w) },
+      aCalls: {
+        t: await pageCalls(a.p, n.t),
+        b: await pageCalls(a.p, n.b),
+        w: await pageCalls(a.p, n.w),
+      },
       bCalls: { a: await pageCalls(b.p, n.a), w: await pageCalls(b.p, n.w) },
       tcpCalls: { a: await nodeCalls(tcp, n.a), w: await nodeCalls(tcp, n.w) },
     };
     // The route: each page's only link is to the relay; the other page is reached through it.
-    const aLinks = (await a.p.call<{ node: string; label: string }[]>('linkStats')).map((s) => ({ node: s.node, label: s.label.replace(/\?.*$/, '') }));
+    const aLinks = (await a.p.call<{ node: string; label: string }[]>('linkStats')).map((s) => ({
+      node: s.node,
+      label: s.label.replace(/\?.*$/, ''),
+    }));
     const bPeers = await b.p.call<string[]>('peers');
     const tcpPeers = tcp.peers();
 
@@ -288,9 +355,25 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const killedAt = await relay.kill();
     const fired = ['aOnT', 'aOnB', 'aOnW', 'bOnA'] as const;
     const pageDowns = Object.fromEntries(
-      await Promise.all(fired.map(async (k) => [k, await (k.startsWith('a') ? a : b).p.call<{ reason: unknown; at: number }>('awaitResult', [watch[k], DOWN_WAIT], DOWN_WAIT + 5000)] as const)),
+      await Promise.all(
+        fired.map(
+          async (k) =>
+            [
+              k,
+              await (k.startsWith('a') ? a : b).p.call<{ reason: unknown; at: number }>(
+                'awaitResult',
+                [watch[k], DOWN_WAIT],
+                DOWN_WAIT + 5000,
+              ),
+            ] as const,
+        ),
+      ),
     ) as Record<(typeof fired)[number], { reason: unknown; at: number }>;
-    await timeout('DOWN on the TCP node', waitFor('two DOWNs on the TCP node', () => tOnA.length >= 1 && tOnW.length >= 1, DOWN_WAIT), DOWN_WAIT + 1000);
+    await timeout(
+      'DOWN on the TCP node',
+      waitFor('two DOWNs on the TCP node', () => tOnA.length >= 1 && tOnW.length >= 1, DOWN_WAIT),
+      DOWN_WAIT + 1000,
+    );
     const downAfterMs = {
       ...Object.fromEntries(fired.map((k) => [k, pageDowns[k].at - killedAt])),
       tOnA: tOnA[0].at - killedAt,
@@ -311,12 +394,20 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     await Promise.all([
       a.p.call('waitLink', [relay.args.name, 'ws://', BACK_WAIT], BACK_WAIT + 5000),
       b.p.call('waitLink', [relay.args.name, 'ws://', BACK_WAIT], BACK_WAIT + 5000),
-      timeout('the TCP node to relink to the relay', waitFor('the relay link', () => tcp.peers().includes(relay.args.name), BACK_WAIT), BACK_WAIT + 1000),
+      timeout(
+        'the TCP node to relink to the relay',
+        waitFor('the relay link', () => tcp.peers().includes(relay.args.name), BACK_WAIT),
+        BACK_WAIT + 1000,
+      ),
     ]);
     const relinkedMs = Date.now() - restartedAt;
     // Why the pages fetch a credential before each dial: the restarted relay signs tokens with a
     // new key, so the WebSocket URL the pages started with is refused now (HTTP 403).
-    const oldToken = await a.p.call<{ opened: boolean; closed: boolean }>('rawWebSocket', [a.wsUrl, [], 5000], 15_000);
+    const oldToken = await a.p.call<{ opened: boolean; closed: boolean }>(
+      'rawWebSocket',
+      [a.wsUrl, [], 5000],
+      15_000,
+    );
     await Promise.all([
       a.p.call('waitReachable', [b.id, 30_000]),
       a.p.call('waitReachable', [wb, 30_000]),
@@ -325,10 +416,15 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       b.p.call('waitReachable', [tcp.id, 30_000]),
     ]);
     // Every actor reachable again, by name, from the pages and from the TCP node.
-    const fromPage = (p: FxPage, tag: string, name: string) => namedCall(`${tag} → ${name}`, () => pageCalls(p, name));
+    const fromPage = (p: FxPage, tag: string, name: string) =>
+      namedCall(`${tag} → ${name}`, () => pageCalls(p, name));
     const fromNode = (name: string) => namedCall(`tcp → ${name}`, () => nodeCalls(tcp, name));
     const after = {
-      aCalls: { t: await fromPage(a.p, 'a', n.t), b: await fromPage(a.p, 'a', n.b), w: await fromPage(a.p, 'a', n.w) },
+      aCalls: {
+        t: await fromPage(a.p, 'a', n.t),
+        b: await fromPage(a.p, 'a', n.b),
+        w: await fromPage(a.p, 'a', n.w),
+      },
       bCalls: { a: await fromPage(b.p, 'b', n.a), t: await fromPage(b.p, 'b', n.t) },
       tcpCalls: { a: await fromNode(n.a), b: await fromNode(n.b), w: await fromNode(n.w) },
     };
@@ -345,11 +441,22 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     await b.p.call('kill', [keyB]);
     await a.p.call('kill', [keyA]);
     const aOnB2Reason = await a.p.call('awaitDown', [aOnB2, 20_000], 25_000);
-    await timeout('the new DOWN on the TCP node', waitFor('DOWN of the new monitor', () => tOnA2.length >= 1, 20_000), 21_000);
+    await timeout(
+      'the new DOWN on the TCP node',
+      waitFor('DOWN of the new monitor', () => tOnA2.length >= 1, 20_000),
+      21_000,
+    );
     // The monitors that fired stay fired: give a late duplicate time to show, then count.
     await sleep(FIXTURE_TIMING.heartbeatInterval * 3);
     const counts = {
-      ...Object.fromEntries(await Promise.all(Object.entries(watch).map(async ([k, h]) => [k, await (k.startsWith('a') ? a : b).p.call<number>('downCount', [h])] as const))),
+      ...Object.fromEntries(
+        await Promise.all(
+          Object.entries(watch).map(
+            async ([k, h]) =>
+              [k, await (k.startsWith('a') ? a : b).p.call<number>('downCount', [h])] as const,
+          ),
+        ),
+      ),
       aOnB2: await a.p.call<number>('downCount', [aOnB2]),
       tOnA: tOnA.length,
       tOnW: tOnW.length,
@@ -365,7 +472,11 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       bPeers,
       tcpPeers,
       before,
-      reasons: { ...Object.fromEntries(fired.map((k) => [k, pageDowns[k].reason])), tOnA: tOnA[0].reason, tOnW: tOnW[0].reason },
+      reasons: {
+        ...Object.fromEntries(fired.map((k) => [k, pageDowns[k].reason])),
+        tOnA: tOnA[0].reason,
+        tOnW: tOnW[0].reason,
+      },
       downAfterMs,
       outage,
       relinkedMs,
@@ -394,17 +505,30 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     ]);
     const peerIds = [peerIdOf(a), peerIdOf(b)];
     const registeredBefore = await peerServerHas(relay, peerIds, 20_000);
-    const peersBefore = { a: await a.p.call<string[]>('peers'), b: await b.p.call<string[]>('peers') };
+    const peersBefore = {
+      a: await a.p.call<string[]>('peers'),
+      b: await b.p.call<string[]>('peers'),
+    };
 
     await relay.kill();
-    const lost = (p: FxPage, tag: string) => p.until<string[]>('fx', 'peers', [], (ps) => !ps.includes(relay.args.name), `${tag} to lose the relay`, DOWN_WAIT);
+    const lost = (p: FxPage, tag: string) =>
+      p.until<string[]>(
+        'fx',
+        'peers',
+        [],
+        (ps) => !ps.includes(relay.args.name),
+        `${tag} to lose the relay`,
+        DOWN_WAIT,
+      );
     await Promise.all([lost(a.p, 'page A'), lost(b.p, 'page B')]);
     // While the PeerServer is gone, a WebRTC dial waits for it (bounded by the connect timeout),
     // then fails TRANSPORT_CLOSED; meanwhile the pages' attempts to reach it fail more than once.
-    const outageDial = await a.p.call<string>('dial', [`webrtc://${peerIdOf(b)}`], FIXTURE_TIMING.connectTimeout + 15_000).then(
-      (peer) => ({ ok: true, value: peer }),
-      (err: Error) => ({ ok: false, value: err.message.split('\n')[0].slice(0, 300) }),
-    );
+    const outageDial = await a.p
+      .call<string>('dial', [`webrtc://${peerIdOf(b)}`], FIXTURE_TIMING.connectTimeout + 15_000)
+      .then(
+        (peer) => ({ ok: true, value: peer }),
+        (err: Error) => ({ ok: false, value: err.message.split('\n')[0].slice(0, 300) }),
+      );
 
     const restartedAt = Date.now();
     await relay.start();
@@ -422,13 +546,24 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const echo = `echo-rtc-${rnd()}`;
     await b.p.call('spawn', [b.id, 'echo', { name: echo }]);
     await a.p.call('waitName', [echo, 20_000]);
-    const dialed = await a.p.call<string>('dial', [`webrtc://${peerIdOf(b)}`], FIXTURE_TIMING.connectTimeout + 10_000);
-    await Promise.all([a.p.call('waitLink', [b.id, 'webrtc://', 30_000]), b.p.call('waitLink', [a.id, 'webrtc://', 30_000])]);
+    const dialed = await a.p.call<string>(
+      'dial',
+      [`webrtc://${peerIdOf(b)}`],
+      FIXTURE_TIMING.connectTimeout + 10_000,
+    );
+    await Promise.all([
+      a.p.call('waitLink', [b.id, 'webrtc://', 30_000]),
+      b.p.call('waitLink', [a.id, 'webrtc://', 30_000]),
+    ]);
     // A call and a stream of pings from A to B's echo: they take the new link, not the relay.
     const statsBefore = await a.p.call<LinkStat[]>('linkStats');
     const callBy = await namedCall(`a → ${echo}`, () => pageCalls(a.p, echo));
     const count = 50;
-    const run = await a.p.call<{ reason: unknown; result: PingerResult }>('run', [a.id, 'pinger', { target: echo, count, timeout: 20_000 }, 30_000], 40_000);
+    const run = await a.p.call<{ reason: unknown; result: PingerResult }>(
+      'run',
+      [a.id, 'pinger', { target: echo, count, timeout: 20_000 }, 30_000],
+      40_000,
+    );
     const statsAfter = await a.p.call<LinkStat[]>('linkStats');
     const bStats = await b.p.call<LinkStat[]>('linkStats');
     return {
@@ -468,18 +603,37 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     await nodeCalls(tcp, name);
 
     await relay.kill();
-    await timeout('DOWN on the TCP node', waitFor('the DOWN', () => tOnA.length >= 1, DOWN_WAIT), DOWN_WAIT + 1000);
+    await timeout(
+      'DOWN on the TCP node',
+      waitFor('the DOWN', () => tOnA.length >= 1, DOWN_WAIT),
+      DOWN_WAIT + 1000,
+    );
     relay.args.browserSecret = `another-browser-secret-${rnd()}${rnd()}`;
     await relay.start();
-    await timeout('the TCP node to relink to the relay', waitFor('the relay link', () => tcp.peers().includes(relay.args.name), BACK_WAIT), BACK_WAIT + 1000);
+    await timeout(
+      'the TCP node to relink to the relay',
+      waitFor('the relay link', () => tcp.peers().includes(relay.args.name), BACK_WAIT),
+      BACK_WAIT + 1000,
+    );
     // The page's next dial gets a fresh token, then fails the handshake: its secret is the old one.
-    const refused = await a.p.until<string[]>('fx', 'events', [], (ev) => ev.some((e) => /^protocolError .*UNAUTHORIZED/.test(e)), 'the page to be refused', BACK_WAIT);
+    const refused = await a.p.until<string[]>(
+      'fx',
+      'events',
+      [],
+      (ev) => ev.some((e) => /^protocolError .*UNAUTHORIZED/.test(e)),
+      'the page to be refused',
+      BACK_WAIT,
+    );
     const refusedAt = refused.length;
     // It does not try again: the relay sees no further attempt over more than the longest redial backoff.
     await sleep(8000);
-    const relayRefusals = relay.lines.filter((l) => l.startsWith('#2 ') && /refused: UNAUTHORIZED/.test(l));
+    const relayRefusals = relay.lines.filter(
+      (l) => l.startsWith('#2 ') && /refused: UNAUTHORIZED/.test(l),
+    );
     const pageEvents = await a.p.call<string[]>('events');
-    const peersView = (await (await timeout('GET /troupe/peers', fetch(`${relay.url}/troupe/peers`), 10_000)).json()) as { links: { node: string }[] };
+    const peersView = (await (
+      await timeout('GET /troupe/peers', fetch(`${relay.url}/troupe/peers`), 10_000)
+    ).json()) as { links: { node: string }[] };
 
     // The page loaded anew (a fresh credential, the new secret) gets through.
     const fresh = await startPage(env, relay, 'new-page');
@@ -503,8 +657,14 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
 
 await runScenarios(scenarios, process.argv.slice(2), {
   async start() {
-    const stat = await serveStatic(await buildFixtures(path.join(ROOT, 'test-results', 'browser-fixtures-faults')));
-    return { ctx: { pageUrl: new URL('index.html', stat.url).toString() }, close: () => stat.close(), describe: `pages at ${stat.url}` };
+    const stat = await serveStatic(
+      await buildFixtures(path.join(ROOT, 'test-results', 'browser-fixtures-faults')),
+    );
+    return {
+      ctx: { pageUrl: new URL('index.html', stat.url).toString() },
+      close: () => stat.close(),
+      describe: `pages at ${stat.url}`,
+    };
   },
   scenarioTimeout: 150_000,
 });

@@ -3,7 +3,15 @@
 // one `RESULT {json}` line with what it measured; the test file asserts on it.
 import { PROTOCOL_VERSION, type Node } from '../../../core/index.ts';
 import { buildFixtures } from '../harness/build.ts';
-import { routingSetup, runScenarios, rnd, timeout, type BrowserEnv, type FxPage, type RoutingCtx } from '../harness/env.ts';
+import {
+  routingSetup,
+  runScenarios,
+  rnd,
+  timeout,
+  type BrowserEnv,
+  type FxPage,
+  type RoutingCtx,
+} from '../harness/env.ts';
 
 type Env = BrowserEnv & RoutingCtx;
 import { serveStatic } from '../harness/static-server.ts';
@@ -19,16 +27,28 @@ const DOWN_WAIT = FIXTURE_TIMING.heartbeatTimeout * 2 + 15_000;
 const LINK_WAIT = 30_000;
 
 /** Open a page and start its node; returns the page and its node's id. */
-async function startPage(env: Env, tag: string, webrtc: boolean, autoConnect = true): Promise<{ p: FxPage; id: string; relay: string; addresses: string[] }> {
+async function startPage(
+  env: Env,
+  tag: string,
+  webrtc: boolean,
+  autoConnect = true,
+): Promise<{ p: FxPage; id: string; relay: string; addresses: string[] }> {
   const p = await env.openFixture(env, tag);
-  const started = await p.call<{ id: string; relay: string; addresses: string[] }>('start', [{ ...env.startOptions(`${tag}-${rnd()}`, webrtc), autoConnect }]);
+  const started = await p.call<{ id: string; relay: string; addresses: string[] }>('start', [
+    { ...env.startOptions(`${tag}-${rnd()}`, webrtc), autoConnect },
+  ]);
   return { p, ...started };
 }
 
 /** Two pages linked to each other directly over WebRTC (both dial-able; gossip makes one dial). */
-async function webrtcPair(env: Env): Promise<[Awaited<ReturnType<typeof startPage>>, Awaited<ReturnType<typeof startPage>>]> {
+async function webrtcPair(
+  env: Env,
+): Promise<[Awaited<ReturnType<typeof startPage>>, Awaited<ReturnType<typeof startPage>>]> {
   const [a, b] = await Promise.all([startPage(env, 'tab-a', true), startPage(env, 'tab-b', true)]);
-  await Promise.all([a.p.call('waitLink', [b.id, 'webrtc://', LINK_WAIT]), b.p.call('waitLink', [a.id, 'webrtc://', LINK_WAIT])]);
+  await Promise.all([
+    a.p.call('waitLink', [b.id, 'webrtc://', LINK_WAIT]),
+    b.p.call('waitLink', [a.id, 'webrtc://', LINK_WAIT]),
+  ]);
   return [a, b];
 }
 
@@ -36,7 +56,9 @@ async function webrtcPair(env: Env): Promise<[Awaited<ReturnType<typeof startPag
 function watchFromNode(node: Node, name: string): Promise<{ reason: unknown }> {
   return (async () => {
     const ref = await waitFor(`"${name}" on ${node.id}`, () => node.whereis(name), 20_000);
-    return new Promise<{ reason: unknown }>((resolve) => node.watch(ref, (d) => resolve({ reason: d.reason })));
+    return new Promise<{ reason: unknown }>((resolve) =>
+      node.watch(ref, (d) => resolve({ reason: d.reason })),
+    );
   })();
 }
 
@@ -47,13 +69,21 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
    */
   async 'webrtc-worker-chain'(env) {
     const [a, b] = await webrtcPair(env);
-    const [wa, wb] = await Promise.all([a.p.call<string>('spawnWorker'), b.p.call<string>('spawnWorker')]);
+    const [wa, wb] = await Promise.all([
+      a.p.call<string>('spawnWorker'),
+      b.p.call<string>('spawnWorker'),
+    ]);
     const target = `echo-b-${rnd()}`;
     await b.p.call('spawn', [wb, 'echo', { name: target }]);
     await a.p.call('waitReachable', [wb, 20_000]);
     const count = 300;
     const before = await a.p.call<LinkStat[]>('linkStats');
-    const run = await a.p.call<{ reason: unknown; result: PingerResult }>('run', [wa, 'pinger', { target, count, timeout: 30_000 }, 45_000]);
+    const run = await a.p.call<{ reason: unknown; result: PingerResult }>('run', [
+      wa,
+      'pinger',
+      { target, count, timeout: 30_000 },
+      45_000,
+    ]);
     const after = await a.p.call<LinkStat[]>('linkStats');
     const bStats = await b.p.call<LinkStat[]>('linkStats');
     return { a: a.id, b: b.id, relay: a.relay, wa, wb, count, before, after, bStats, run };
@@ -65,7 +95,10 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
    * B over WebRTC; the rest of the stream takes the direct link, and B records every message in order.
    */
   async 'route-shortens'(env) {
-    const [a, b] = await Promise.all([startPage(env, 'short-a', true, false), startPage(env, 'short-b', true, false)]);
+    const [a, b] = await Promise.all([
+      startPage(env, 'short-a', true, false),
+      startPage(env, 'short-b', true, false),
+    ]);
     const recorder = `recorder-${rnd()}`;
     await b.p.call('spawn', [b.id, 'recorder', { name: recorder }]);
     await a.p.call('waitName', [recorder, 20_000]);
@@ -73,21 +106,44 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const before = await a.p.call<LinkStat[]>('linkStats');
     const batch = 200;
     const afterStop = 10;
-    const streamer = await a.p.call<string>('spawn', [a.id, 'streamer', { target: recorder, batch, gapMs: 1, afterStop, maxCount: 200_000, timeout: 20_000 }]);
+    const streamer = await a.p.call<string>('spawn', [
+      a.id,
+      'streamer',
+      { target: recorder, batch, gapMs: 1, afterStop, maxCount: 200_000, timeout: 20_000 },
+    ]);
     const done = await a.p.call<string>('watch', [streamer, 5000]);
     // The stream flows through the relay before the direct link exists.
     const relayOutBefore = stat(before, a.relay)!.envelopesOut;
-    const flowing = await a.p.until<LinkStat[]>('fx', 'linkStats', [], (s) => stat(s, a.relay)!.envelopesOut - relayOutBefore >= 200, 'the stream to flow through the relay', 20_000);
+    const flowing = await a.p.until<LinkStat[]>(
+      'fx',
+      'linkStats',
+      [],
+      (s) => stat(s, a.relay)!.envelopesOut - relayOutBefore >= 200,
+      'the stream to flow through the relay',
+      20_000,
+    );
     const address = b.addresses.find((x) => x.startsWith('webrtc://'));
-    if (!address) throw new Error(`tab B announces no webrtc:// address: ${b.addresses.join(', ')}`);
+    if (!address)
+      throw new Error(`tab B announces no webrtc:// address: ${b.addresses.join(', ')}`);
     await a.p.call('dial', [address], 30_000);
     const mid = await a.p.call<LinkStat[]>('linkStats');
     await a.p.call('sendKey', [streamer, 'stop']);
-    const end = await a.p.call<{ reason: unknown; result: { sent: number; stoppedAt: number } }>('awaitResult', [done, 60_000], 65_000);
-    const after = await a.p.call<LinkStat[]>('linkStats');
-    const seqs = await b.p.until<number[]>('fx', 'callName', [recorder, 'seqs', 10_000], (v) => v.length >= end.result.sent, 'every streamed message at the recorder', 30_000).catch(
-      async () => b.p.call<number[]>('callName', [recorder, 'seqs', 10_000]),
+    const end = await a.p.call<{ reason: unknown; result: { sent: number; stoppedAt: number } }>(
+      'awaitResult',
+      [done, 60_000],
+      65_000,
     );
+    const after = await a.p.call<LinkStat[]>('linkStats');
+    const seqs = await b.p
+      .until<number[]>(
+        'fx',
+        'callName',
+        [recorder, 'seqs', 10_000],
+        (v) => v.length >= end.result.sent,
+        'every streamed message at the recorder',
+        30_000,
+      )
+      .catch(async () => b.p.call<number[]>('callName', [recorder, 'seqs', 10_000]));
     const disorder = seqs.findIndex((v, i) => v !== i + 1);
     return {
       a: a.id,
@@ -108,16 +164,41 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
 
   /** The same chain with no WebRTC at all (WebSocket only): worker A → tab A → relay → tab B → worker B. */
   async 'relay-worker-chain'(env) {
-    const [a, b] = await Promise.all([startPage(env, 'ws-a', false), startPage(env, 'ws-b', false)]);
-    const [wa, wb] = await Promise.all([a.p.call<string>('spawnWorker'), b.p.call<string>('spawnWorker')]);
+    const [a, b] = await Promise.all([
+      startPage(env, 'ws-a', false),
+      startPage(env, 'ws-b', false),
+    ]);
+    const [wa, wb] = await Promise.all([
+      a.p.call<string>('spawnWorker'),
+      b.p.call<string>('spawnWorker'),
+    ]);
     const target = `echo-wsb-${rnd()}`;
     await b.p.call('spawn', [wb, 'echo', { name: target }]);
     const count = 100;
     const before = await a.p.call<LinkStat[]>('linkStats');
-    const run = await a.p.call<{ reason: unknown; result: PingerResult }>('run', [wa, 'pinger', { target, count, timeout: 15_000 }, 30_000]);
+    const run = await a.p.call<{ reason: unknown; result: PingerResult }>('run', [
+      wa,
+      'pinger',
+      { target, count, timeout: 15_000 },
+      30_000,
+    ]);
     const after = await a.p.call<LinkStat[]>('linkStats');
-    const deadLetters = (await a.p.call<string[]>('events')).filter((e) => e.startsWith('deadLetter')).slice(0, 5);
-    return { a: a.id, b: b.id, relay: a.relay, wa, wb, count, before, after, run, aPeers: await a.p.call('peers'), deadLetters };
+    const deadLetters = (await a.p.call<string[]>('events'))
+      .filter((e) => e.startsWith('deadLetter'))
+      .slice(0, 5);
+    return {
+      a: a.id,
+      b: b.id,
+      relay: a.relay,
+      wa,
+      wb,
+      count,
+      before,
+      after,
+      run,
+      aPeers: await a.p.call('peers'),
+      deadLetters,
+    };
   },
 
   /** A page and its worker call an actor on the TCP node through the relay, and the TCP node calls theirs. */
@@ -129,7 +210,12 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     // browser → TCP node
     const pageCall = await c.p.call('callName', [tcpEcho, { hello: 'from the page' }, 20_000]);
     // browser worker → TCP node: 100 pings carrying the worker actor's ref, answered through it
-    const workerRun = await c.p.call<{ reason: unknown; result: PingerResult }>('run', [wc, 'pinger', { target: tcpEcho, count: 100, timeout: 30_000 }, 45_000]);
+    const workerRun = await c.p.call<{ reason: unknown; result: PingerResult }>('run', [
+      wc,
+      'pinger',
+      { target: tcpEcho, count: 100, timeout: 30_000 },
+      45_000,
+    ]);
     // TCP node → page actor and → worker actor
     const pageEcho = `page-echo-${rnd()}`;
     const workerEcho = `worker-echo-${rnd()}`;
@@ -138,15 +224,27 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     await waitFor(`"${pageEcho}" on the TCP node`, () => env.tcp.whereis(pageEcho), 20_000);
     await waitFor(`"${workerEcho}" on the TCP node`, () => env.tcp.whereis(workerEcho), 20_000);
     const nodeCallsPage = await env.tcp.call(pageEcho, { hello: 'from node' }, { timeout: 20_000 });
-    const nodeCallsWorker = await env.tcp.call(workerEcho, { hello: 'from node' }, { timeout: 20_000 });
+    const nodeCallsWorker = await env.tcp.call(
+      workerEcho,
+      { hello: 'from node' },
+      { timeout: 20_000 },
+    );
     // TCP node → browser worker: 100 pings from a Node actor, answered through its ref
     const nodeRun = await timeout(
       'the TCP node pinger',
       new Promise<{ reason: unknown; result: unknown }>((resolve, reject) => {
         env.tcp.spawn(async (self) => {
           try {
-            const child = await self.spawnOn(env.tcp.id, 'pinger', { target: workerEcho, count: 100, timeout: 30_000 }, { monitor: true });
-            const d = (await self.receive((m: unknown) => (m as { type?: string })?.type === 'DOWN', { timeout: 45_000 })) as { reason: unknown; result: unknown; ref: unknown };
+            const child = await self.spawnOn(
+              env.tcp.id,
+              'pinger',
+              { target: workerEcho, count: 100, timeout: 30_000 },
+              { monitor: true },
+            );
+            const d = (await self.receive(
+              (m: unknown) => (m as { type?: string })?.type === 'DOWN',
+              { timeout: 45_000 },
+            )) as { reason: unknown; result: unknown; ref: unknown };
             if (!child.equals(d.ref)) throw new Error('DOWN of another actor');
             resolve({ reason: d.reason, result: d.result });
           } catch (err) {
@@ -156,7 +254,17 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       }),
       50_000,
     );
-    return { page: c.id, worker: wc, tcp: env.tcp.id, relay: env.relay.node.id, pageCall, workerRun, nodeCallsPage, nodeCallsWorker, nodeRun };
+    return {
+      page: c.id,
+      worker: wc,
+      tcp: env.tcp.id,
+      relay: env.relay.node.id,
+      pageCall,
+      workerRun,
+      nodeCallsPage,
+      nodeCallsWorker,
+      nodeRun,
+    };
   },
 
   /** Closing a page: monitors in another page (over WebRTC) and on the TCP node get `noconnection`. */
@@ -175,7 +283,14 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       b.p.call('awaitDown', [fromB, DOWN_WAIT], DOWN_WAIT + 5000),
       timeout('DOWN on the TCP node', fromNode, DOWN_WAIT),
     ]);
-    return { a: a.id, b: b.id, downEarly, bReason, nodeReason: nodeDown.reason, bPeersAfter: await b.p.call('peers') };
+    return {
+      a: a.id,
+      b: b.id,
+      downEarly,
+      bReason,
+      nodeReason: nodeDown.reason,
+      bPeersAfter: await b.p.call('peers'),
+    };
   },
 
   /** Terminating a worker: monitors in its page, in another page and on the TCP node get `noconnection`. */
@@ -213,7 +328,9 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     const sinkName = `sink-${rnd()}`;
     const sink = await env.tcp.spawn(env.tcp.id, 'sink', { name: sinkName });
     const relayRefusals: string[] = [];
-    const off = env.relay.node.events.on('protocolError', (e) => relayRefusals.push(`${e.error.code}: ${e.error.message}`));
+    const off = env.relay.node.events.on('protocolError', (e) =>
+      relayRefusals.push(`${e.error.code}: ${e.error.message}`),
+    );
     env.defer(() => off?.());
     const good = await startPage(env, 'good', false);
     await good.p.call('sendName', [sinkName, 'from the good page']);
@@ -221,7 +338,10 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
 
     // A node with a wrong credential: the handshake fails, the link never comes up.
     const bad = await env.openFixture(env, 'bad');
-    const badOptions = { ...env.startOptions(`bad-${rnd()}`, false), secret: `${env.credential.secret}-wrong` };
+    const badOptions = {
+      ...env.startOptions(`bad-${rnd()}`, false),
+      secret: `${env.credential.secret}-wrong`,
+    };
     const badStart = await bad.call('start', [badOptions]).then(
       (v) => ({ ok: true, v }),
       (e: Error) => ({ ok: false, error: e.message }),
@@ -232,13 +352,32 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     );
     // A bare socket that skips the handshake and forges a send to the sink, before and after a bogus hello.
     const forged = `{"t":"s","n":${JSON.stringify(env.tcp.id)},"o":"intruder","h":0,"a":${sink.id}}\tj"forged"`;
-    const hello = JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, node: 'intruder', inc: 'x1', nonce: '0'.repeat(32), addrs: [] });
+    const hello = JSON.stringify({
+      t: 'hello',
+      v: PROTOCOL_VERSION,
+      node: 'intruder',
+      inc: 'x1',
+      nonce: '0'.repeat(32),
+      addrs: [],
+    });
     const auth = JSON.stringify({ t: 'auth', mac: '0'.repeat(64) });
     const rawFirst = await bad.call('rawWebSocket', [env.wsUrl, [forged], 10_000], 20_000);
-    const rawAfterHello = await bad.call('rawWebSocket', [env.wsUrl, [hello, auth, forged], 10_000], 20_000);
+    const rawAfterHello = await bad.call(
+      'rawWebSocket',
+      [env.wsUrl, [hello, auth, forged], 10_000],
+      20_000,
+    );
     // Without the credential's token, or with a forged one, the relay refuses the WebSocket itself.
-    const noToken = await bad.call('rawWebSocket', [env.wsUrl.replace(/\?.*$/, ''), [forged], 10_000], 20_000);
-    const forgedToken = await bad.call('rawWebSocket', [env.wsUrl.replace(/token=[^&]*/, `token=${Date.now() + 60_000}.AAAA`), [forged], 10_000], 20_000);
+    const noToken = await bad.call(
+      'rawWebSocket',
+      [env.wsUrl.replace(/\?.*$/, ''), [forged], 10_000],
+      20_000,
+    );
+    const forgedToken = await bad.call(
+      'rawWebSocket',
+      [env.wsUrl.replace(/token=[^&]*/, `token=${Date.now() + 60_000}.AAAA`), [forged], 10_000],
+      20_000,
+    );
 
     // The control again: the good page's second message arrives; the sink saw exactly two.
     await good.p.call('sendName', [sinkName, 'again from the good page']);

@@ -12,7 +12,11 @@ const sup = node.spawn(
       {
         id: 'ww',
         name: 'ww',
-        start: workerChild({ create: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }), behaviour: 'w.echo', onStart: (w) => workers.push(w) }),
+        start: workerChild({
+          create: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+          behaviour: 'w.echo',
+          onStart: (w) => workers.push(w),
+        }),
       },
     ],
   }),
@@ -50,7 +54,15 @@ const supx = {
     const afterTerminate = await step(1, () => workers[0].terminate());
     const afterThrow = await step(2, () => node.send('ww', 'throw'));
     const afterCrash = await step(3, () => node.send('ww', 'crash'));
-    return { firstNode: start.node, first, afterTerminate, afterThrow, afterCrash, workers: workers.length, peers: node.nodes() };
+    return {
+      firstNode: start.node,
+      first,
+      afterTerminate,
+      afterThrow,
+      afterCrash,
+      workers: workers.length,
+      peers: node.nodes(),
+    };
   },
 };
 (globalThis as { supx?: typeof supx }).supx = supx;
