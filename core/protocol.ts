@@ -421,6 +421,8 @@ export function fastHeader(raw: unknown): EnvelopeHeader | undefined {
   } else {
     if (!isPosInt(h.a)) return undefined;
     if (t === 'c' && !isPosInt(h.c)) return undefined;
+    // An awaited send's flag: 1 or absent, as SendHeader says (anything else is a protocol error).
+    if (t === 's' && h.f !== undefined && h.f !== 1) return undefined;
   }
   return raw as EnvelopeHeader;
 }

@@ -32,6 +32,7 @@ const header = fc.record(
     a: fc.oneof(fc.integer({ min: 1, max: 1e6 }), anyValue),
     c: fc.oneof(fc.integer({ min: 1, max: 1e6 }), anyValue),
     k: fc.oneof(fc.constantFrom(0, 1), anyValue),
+    f: fc.oneof(fc.constant(1), anyValue),
     extra: anyValue,
   },
   { requiredKeys: ['t'] },
