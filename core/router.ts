@@ -308,8 +308,11 @@ export class Router {
    * peer of its kind (another incarnation). A newcomer with lesser rights never displaces a link.
    */
   #admitPeer(link: Link): string | undefined {
-    if (!link.foreign) return undefined;
     const id = link.peer;
+    // The transport's own rule (a relay binds page ids to the credential that admitted them).
+    const own = (): string | undefined =>
+      link.conn.admit?.({ node: id, incarnation: link.peerIncarnation });
+    if (!link.foreign) return own();
     const existing = this.#direct.get(id);
     if (existing && !existing.foreign)
       return `node id "${id}" belongs to a cluster member; a peer admitted by another secret cannot take it`;
@@ -319,7 +322,7 @@ export class Router {
     if (existing && existing.state === 'up' && existing.peerIncarnation !== link.peerIncarnation) {
       return `node id "${id}" is in use by another live peer; try again once it has left`;
     }
-    return undefined;
+    return own();
   }
 
   /**
