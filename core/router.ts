@@ -425,9 +425,10 @@ export class Router {
     this.connector.linkUp(peer);
     this.#events.emit('linkUp', { node: peer, label: link.conn.label });
     this.#markUp(peer);
-    for (const text of this.#registry.snapshot()) link.enqueue(text);
+    // Membership first: the names that follow may be of nodes the peer learns of from it.
     const members = this.#membership();
     for (const l of this.#direct.values()) l.enqueue(members);
+    for (const text of this.#registry.snapshot()) link.enqueue(text);
     this.#pendingAttach.get(link)?.resolve(peer);
     this.#pendingAttach.delete(link);
   }
@@ -911,6 +912,16 @@ export class Router {
           // the owner's path carries it too, so it is ignored (docs/security.md, "Registry").
           const via = this.#routes.get(h.x);
           if (h.x !== link.peer && via !== undefined && via !== link) return;
+          // A claim about a node this node has no route to is not the peer's to make (a flood
+          // of names for invented nodes): refused with an event. A leaf routes everything up
+          // its only link, so it takes what that link says.
+          if (h.x !== link.peer && this.route(h.x) !== link) {
+            if (h.t === 'gd') return;
+            return this.#protocolError(
+              link,
+              `${link.peer} claimed the name "${h.g.slice(0, 40)}" for node "${h.x.slice(0, 40)}", which is not reached through it: not added`,
+            );
+          }
           const had = this.#registry.get(h.g);
           if (h.t === 'ga' && !had) {
             if (this.#registry.size >= MAX_NAMES)
