@@ -13,6 +13,8 @@ import {
   type Hello,
 } from './protocol.ts';
 import type { Connection } from './transport.ts';
+import { Inflight } from './link-accounting.ts';
+import { isCall, isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from './link-lanes.ts';
 
 /** Link settings, taken from the node options. */
 export interface LinkSettings {
@@ -33,9 +35,6 @@ export interface LinkSettings {
 
 /** Why envelopes a link had taken were not confirmed by the peer (see {@link LinkOwner.onLinkLost}). */
 export type LostReason = 'stalled' | 'unconfirmed';
-
-/** A released in-flight entry. */
-const NONE: string[] = [];
 
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
@@ -116,8 +115,11 @@ export class Link {
   #peerProof: string | undefined;
   #peerVerified = false;
   #peerAccepted = false;
-  #out: string[] = [];
-  #outChars = 0;
+  /** Outbound lanes: priority (calls, replies, control) and bulk (sends, exit and DOWN signals). */
+  #lanes = [new OutLane(0), new OutLane(1)] as const;
+  /** Whether the peer joins chunked envelopes (its hello had `ch`): then long ones are cut. */
+  #peerChunks = false;
+  #reassembler: Reassembler | undefined;
   #flushScheduled = false;
   #lastIn: number;
   /** When the next heartbeat tick is due (0 before the first). */
@@ -125,25 +127,21 @@ export class Link {
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
-  // Flow control. Envelopes wait in #out (not written) while the backlog — the transport's
+  // Flow control. Envelopes wait in #lanes (not written) while the backlog — the transport's
   // bufferedAmount or, with a peer that acks, the characters sent but not yet acknowledged —
-  // is above highWaterMark; droppable envelopes are refused once #out holds maxLinkQueue chars.
+  // is above highWaterMark; droppable envelopes are refused once the lanes hold maxLinkQueue chars.
   /** The peer's window from its hello (`fc`): it acks what it receives, and we ack every window/4. 0: no acks either way. */
   #peerWindow = 0;
-  /** Characters of frames written / acknowledged by the peer / received, since the link came up. */
-  #sentChars = 0;
-  #ackedChars = 0;
+  /** Characters of frames received since the link came up. */
   #recvChars = 0;
   /** #recvChars when we last sent an ack. */
   #recvAcked = 0;
   #holding = false;
   #pollTimer: unknown;
   // Accounting (docs/protocol.md, "Accounting"): frames written and not yet acknowledged, with
-  // the envelopes in each and the value of #sentChars once each was written. Kept only when the
-  // peer acks (#peerWindow > 0); bounded by the high-water mark (the link holds above it).
-  #inflightEnds: number[] = [];
-  #inflightEnvs: string[][] = [];
-  #inflightHead = 0;
+  // their envelopes kept only when the peer acks (#peerWindow > 0); bounded by the high-water
+  // mark (the link holds above it).
+  #inflight = new Inflight();
   /** Why the link stalled ('' while it has not). */
   #stalled = '';
   /** While holding: when the peer last took something (an ack, a drained transport) or holding began. */
@@ -180,6 +178,8 @@ export class Link {
         Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0
           ? this.#settings.highWaterMark
           : ACCOUNTING_WINDOW,
+      // This link joins chunked envelopes (docs/protocol.md, "Lanes and chunks").
+      ch: 1,
     } satisfies Hello);
   }
 
@@ -192,27 +192,30 @@ export class Link {
   }
 
   /**
-   * Queue one envelope; envelopes queued in one tick leave as one frame. Returns false, queueing
-   * nothing, only for a `droppable` envelope (a send, call or spawn request) when the link
-   * already holds `maxLinkQueue` characters because the peer or the transport is not keeping up:
-   * the caller reports it (a `deadLetter` `overflow`, a `MAILBOX_FULL` call). Other envelopes
-   * (replies, exit/DOWN signals, link-local control) are never refused: they are small and
-   * dropping them would break links, monitors and calls.
+   * Queue one envelope; envelopes queued in one tick leave as one frame. Calls, replies and
+   * control envelopes take the priority lane and are written before bulk (sends, exit and DOWN
+   * signals), except a call to an actor that queued sends are still waiting for, which stays
+   * behind them. Returns false, queueing nothing, only for a `droppable` envelope (a send, call
+   * or spawn request) when the link already holds `maxLinkQueue` characters because the peer or
+   * the transport is not keeping up: the caller reports it (a `deadLetter` `overflow`, a
+   * `MAILBOX_FULL` call). Other envelopes (replies, exit/DOWN signals, link-local control) are
+   * never refused: they are small and dropping them would break links, monitors and calls.
    */
   enqueue(text: string, droppable = false): boolean {
     if (this.#state !== 'up') return true;
     const size = text.length + 1;
-    if (droppable && this.#outChars + size > this.#settings.maxLinkQueue && this.#out.length > 0)
-      return false;
-    this.#out.push(text);
-    this.#outChars += size;
+    const [hi, lo] = this.#lanes;
+    const held = hi.chars + lo.chars;
+    if (droppable && held + size > this.#settings.maxLinkQueue && held > 0) return false;
+    const lane = laneOf(text) === 1 || (isCall(text) && lo.holdsFor(text, this.peer)) ? lo : hi;
+    lane.push(text);
     this.stats.envelopesOut++;
-    if (this.#outChars > this.#settings.maxLinkHeld && !this.#stalled) {
+    if (held + size > this.#settings.maxLinkHeld && !this.#stalled) {
       // Not now: the caller is in the middle of routing. Until then, nothing more is written.
-      this.#stalled = `it holds ${this.#outChars} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
+      this.#stalled = `it holds ${held + size} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
       queueMicrotask(() => this.#stall());
     }
-    if (!this.#flushScheduled && !this.#holding) {
+    if (!this.#flushScheduled && (!this.#holding || lane === hi)) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
     }
@@ -226,13 +229,13 @@ export class Link {
    */
   get backlog(): number {
     const buffered = this.conn.bufferedAmount ?? 0;
-    const unacked = this.#peerWindow > 0 ? this.#sentChars - this.#ackedChars : 0;
+    const unacked = this.#peerWindow > 0 ? this.#inflight.unacked : 0;
     return unacked > buffered ? unacked : buffered;
   }
 
   /** Characters of envelopes queued in the link and not yet written (held or about to leave). */
   get queued(): number {
-    return this.#outChars;
+    return this.#lanes[0].chars + this.#lanes[1].chars;
   }
 
   /** Whether the link is holding envelopes because its backlog is above the high-water mark. */
@@ -251,75 +254,54 @@ export class Link {
     this.#pollTimer = this.#owner.clock.setTimeout(this.#maybeResume, DRAIN_POLL_MS);
   }
 
-  /** Write what is held once the backlog is down to half the high-water mark (hysteresis). */
+  /** The transport drained, the peer acked, or the poll fired: write what the backlog allows. */
   #maybeResume = (): void => {
     if (!this.#holding || this.#state !== 'up') return;
     const buffered = this.conn.bufferedAmount ?? 0;
     if (buffered < this.#lastBuffered) this.#progressAt = this.#owner.clock.now();
     this.#lastBuffered = buffered;
-    if (this.backlog > this.#settings.highWaterMark / 2) {
-      this.#hold();
-      return;
-    }
-    this.#holding = false;
-    this.#owner.clock.clearTimeout(this.#pollTimer);
     this.#flush();
   };
 
-  /** Write one frame holding `envs` (counted for the flow-control window, kept until acknowledged). */
+  /** Write one frame completing `envs` (counted for the window, kept until acknowledged). */
   #write(frame: string, envs: string[]): void {
     this.stats.framesOut++;
-    this.#sentChars += frame.length;
-    if (this.#peerWindow > 0) {
-      this.#inflightEnds.push(this.#sentChars);
-      this.#inflightEnvs.push(envs);
-    }
+    this.#inflight.wrote(frame.length, this.#peerWindow > 0 ? envs : undefined);
     this.conn.send(frame);
   }
 
   /**
-   * Write what is queued now, in frames of at most `maxFrameSize` (and {@link MAX_BATCH} chars
-   * when batching), stopping once the backlog passes the high-water mark: the rest is held until
-   * the transport drains or the peer acks. `force` (closing): write everything.
+   * Write what is queued: the priority lane while the backlog is at most `highWaterMark`, then
+   * the bulk lane while it is at most half that (so bulk never fills the window a call needs),
+   * in frames of at most `maxFrameSize` ({@link MAX_BATCH} chars when batching) and, to a peer
+   * that joins chunks, envelopes over {@link PIECE_CHARS} in pieces. The rest is held until the
+   * transport drains or the peer acks. `force` (closing): write everything.
    */
   #flush = (force?: boolean): void => {
     this.#flushScheduled = false;
-    const out = this.#out;
-    if (out.length === 0 || this.#state !== 'up' || this.#stalled) return;
+    if (this.#state !== 'up' || this.#stalled) return;
     const high = force === true ? Infinity : this.#settings.highWaterMark;
-    if (force !== true && (this.#holding || this.backlog > high)) {
-      if (!this.#holding) this.#hold();
-      return;
-    }
-    this.#sentSinceBeat = true;
-    const max = Math.min(this.#settings.maxFrameSize, MAX_BATCH);
-    if (this.#outChars <= max) {
-      this.#out = [];
-      this.#outChars = 0;
-      this.#write(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR), out);
-      return;
-    }
-    // Several frames: each envelope alone is under maxFrameSize (checked where it was made).
-    const n = out.length;
-    let i = 0;
-    while (i < n) {
-      let j = i;
-      let size = 0;
-      while (j < n && (j === i || size + out[j].length + 1 <= max)) size += out[j++].length + 1;
-      const envs = out.slice(i, j);
-      this.#write(envs.length === 1 ? envs[0] : envs.join(ENVELOPE_SEPARATOR), envs);
-      this.#outChars -= size;
-      i = j;
-      if (i < n && this.backlog > high) break;
-    }
-    if (i === n) {
-      this.#out = [];
-      this.#outChars = 0;
-    } else {
-      this.#out = out.slice(i);
-      this.#hold();
+    const done = this.#drain(this.#lanes[0], high) && this.#drain(this.#lanes[1], high / 2);
+    if (!done) this.#hold();
+    else if (this.#holding) {
+      this.#holding = false;
+      this.#owner.clock.clearTimeout(this.#pollTimer);
     }
   };
+
+  /** Write frames from `lane` while the backlog is at most `limit`; whether it is empty now. */
+  #drain(lane: OutLane, limit: number): boolean {
+    if (lane.empty) return true;
+    const max = Math.min(this.#settings.maxFrameSize, MAX_BATCH);
+    const piece = this.#peerChunks ? PIECE_CHARS : Infinity;
+    while (!lane.empty) {
+      if (this.backlog > limit) return false;
+      this.#sentSinceBeat = true;
+      const f = lane.next(max, piece);
+      this.#write(f.frame, f.envs);
+    }
+    return true;
+  }
 
   /** Close the link (and its connection) with `reason`. */
   close(reason = 'closed'): void {
@@ -360,11 +342,10 @@ export class Link {
     this.conn.onclose = null;
     this.conn.ondrain = null;
     const lost = wasUp && reason !== 'shutdown' ? this.#unconfirmed() : [];
-    this.#out = [];
-    this.#outChars = 0;
-    this.#inflightEnds = [];
-    this.#inflightEnvs = [];
-    this.#inflightHead = 0;
+    this.#lanes[0].clear();
+    this.#lanes[1].clear();
+    this.#inflight.clear();
+    this.#reassembler = undefined;
     this.#owner.onLinkDown(
       this,
       wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`,
@@ -376,9 +357,9 @@ export class Link {
   /** Every envelope the peer has not confirmed: written and not acknowledged, then never written. */
   #unconfirmed(): string[] {
     const lost: string[] = [];
-    const envs = this.#inflightEnvs;
-    for (let i = this.#inflightHead; i < envs.length; i++) for (const e of envs[i]) lost.push(e);
-    for (const e of this.#out) lost.push(e);
+    this.#inflight.unconfirmed(lost);
+    this.#lanes[0].pending(lost);
+    this.#lanes[1].pending(lost);
     return lost;
   }
 
@@ -447,7 +428,20 @@ export class Link {
         const m = ACK_FRAME.exec(frame);
         if (m) return this.#onAck(Number(m[1]));
       }
-      this.#owner.onLinkFrame(this, frame);
+      if (isPiece(frame)) {
+        const whole = (this.#reassembler ??= new Reassembler()).take(
+          frame,
+          this.#settings.maxFrameSize,
+        );
+        if (whole === null) {
+          return this.#fail(
+            'FRAME_TOO_LARGE',
+            `chunked envelope exceeds the limit of ${this.#settings.maxFrameSize} chars`,
+            true,
+          );
+        }
+        if (whole !== undefined) this.#owner.onLinkFrame(this, whole);
+      } else this.#owner.onLinkFrame(this, frame);
       // Acknowledge after handling, so the window reflects what this node has processed: a
       // peer sending faster than we take frames in is held back by its window.
       this.#recvChars += frame.length;
@@ -520,6 +514,7 @@ export class Link {
         this.peerIncarnation = msg.inc;
         this.peerAddresses = msg.addrs;
         this.#peerWindow = msg.fc ?? 0;
+        this.#peerChunks = msg.ch === 1;
         this.#sendControl({ t: 'auth', mac: this.#proof(this.initiator ? 'dialer' : 'listener') });
         if (this.#peerProof !== undefined) return this.#verify();
         return;
@@ -563,26 +558,8 @@ export class Link {
 
   /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
   #onAck(chars: number): void {
-    if (chars > this.#ackedChars && chars <= this.#sentChars) {
-      this.#ackedChars = chars;
-      this.#progressAt = this.#owner.clock.now();
-    }
     // Frames wholly acknowledged have arrived and been handled: no longer ours to account for.
-    const ends = this.#inflightEnds;
-    const envs = this.#inflightEnvs;
-    let head = this.#inflightHead;
-    // Release each confirmed frame's envelopes at once (the arrays are compacted now and then).
-    while (head < ends.length && ends[head] <= this.#ackedChars) envs[head++] = NONE;
-    if (head === ends.length) {
-      this.#inflightEnds = [];
-      this.#inflightEnvs = [];
-      head = 0;
-    } else if (head > 64 && head * 2 > ends.length) {
-      this.#inflightEnds = ends.slice(head);
-      this.#inflightEnvs = this.#inflightEnvs.slice(head);
-      head = 0;
-    }
-    this.#inflightHead = head;
+    if (this.#inflight.ack(chars)) this.#progressAt = this.#owner.clock.now();
     if (this.#holding) this.#maybeResume();
   }
 
