@@ -1,40 +1,12 @@
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import type { Clock } from './clock.ts';
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
-import {
-  ACK_FRAME,
-  HandshakeMessage,
-  PROTOCOL_VERSION,
-  ENVELOPE_SEPARATOR,
-  handshakeTranscript,
-  type HandshakeParty,
-  type Hello,
-} from './protocol.ts';
+import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
+import type { LinkOwner, LinkSettings } from './link-owner.ts';
 import { Inflight } from './link-accounting.ts';
+import { Handshake } from './link-handshake.ts';
 import { isCall, isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from './link-lanes.ts';
 
-/** Link settings, taken from the node options. */
-export interface LinkSettings {
-  secret: string;
-  heartbeatInterval: number;
-  heartbeatTimeout: number;
-  handshakeTimeout: number;
-  maxFrameSize: number;
-  /** Hold envelopes while the link's backlog (see {@link Link.backlog}) is above this. */
-  highWaterMark: number;
-  /** Most characters of droppable envelopes (sends, calls, spawns) a link holds; more are refused. */
-  maxLinkQueue: number;
-  /** Most characters a link holds for its peer in all (replies and signals too); past it the peer is stalled. */
-  maxLinkHeld: number;
-  /** A peer that takes nothing of a held backlog for this long (ms) is stalled. */
-  writeStallTimeout: number;
-}
-
-/** Why envelopes a link had taken were not confirmed by the peer (see {@link LinkOwner.onLinkLost}). */
-export type LostReason = 'stalled' | 'unconfirmed';
+export type { LinkOwner, LinkSettings, LostReason } from './link-owner.ts';
 
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
@@ -55,29 +27,6 @@ const DRAIN_POLL_MS = 10;
  * heartbeat timeout (64 Ki in 2.5 s: about 26 KB/s). Transports still write a tick's frames at once.
  */
 const MAX_BATCH = 64 * 1024;
-
-/** What a link needs from its node. @internal */
-export interface LinkOwner {
-  readonly id: string;
-  readonly incarnation: string;
-  readonly clock: Clock;
-  listenAddresses(): string[];
-  linkSettings(): LinkSettings;
-  onLinkUp(link: Link): void;
-  onLinkFrame(link: Link, frame: string): void;
-  onLinkDown(link: Link, reason: string): void;
-  onLinkError(link: Link, error: TroupeError): void;
-  /**
-   * The link is gone (or stalled) while holding envelopes the peer had not confirmed: never
-   * written, or written and not acknowledged. Each may or may not have arrived.
-   */
-  onLinkLost(link: Link, envelopes: string[], reason: LostReason): void;
-  /**
-   * The peer proved its secret: whether it may take the id it claims (the reason to refuse it,
-   * or undefined). Asked before `ok` is sent, so a refused peer never has a link.
-   */
-  admit(link: Link): string | undefined;
-}
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
@@ -108,13 +57,7 @@ export class Link {
   #owner: LinkOwner;
   #settings: LinkSettings;
   #state: LinkState = 'handshake';
-  #nonce = bytesToHex(randomBytes(16));
-  /** The peer's hello, once it arrived (the handshake needs its nonce, id and incarnation). */
-  #peerHello: Hello | undefined;
-  /** The peer's proof, when it arrived before its hello (held, checked once the hello is in). */
-  #peerProof: string | undefined;
-  #peerVerified = false;
-  #peerAccepted = false;
+  #handshake: Handshake;
   /** Outbound lanes: priority (calls, replies, control) and bulk (sends, exit and DOWN signals). */
   #lanes = [new OutLane(0), new OutLane(1)] as const;
   /** Whether the peer joins chunked envelopes (its hello had `ch`): then long ones are cut. */
@@ -157,6 +100,18 @@ export class Link {
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
+    this.#handshake = new Handshake(
+      {
+        self: owner,
+        initiator,
+        sendControl: (msg) => this.#sendControl(msg),
+        fail: (code, message, tellPeer) => this.#fail(code, message, tellPeer),
+        learned: (hello) => this.#learned(hello),
+        admit: () => this.#owner.admit(this),
+        up: () => this.#up(),
+      },
+      this.#settings.secret,
+    );
     conn.onframe = (f) => this.#onFrame(f);
     conn.onclose = (r) => this.#connClosed(r ?? 'connection closed');
     conn.ondrain = () => this.#maybeResume();
@@ -170,7 +125,7 @@ export class Link {
       r: initiator ? 'd' : 'l',
       node: owner.id,
       inc: owner.incarnation,
-      nonce: this.#nonce,
+      nonce: this.#handshake.nonce,
       addrs: owner.listenAddresses(),
       // Our window, so the peer acks often enough; none when flow control is off (Infinity).
       // With flow control off we still ack, for accounting, and announce a nominal window.
@@ -423,7 +378,7 @@ export class Link {
     if (this.#state === 'up') {
       // A peer refusing the link after it came up (an oversize frame, say) sends the same
       // reject as during the handshake; no envelope starts like it (core writes this key order).
-      if (frame.startsWith('{"t":"reject"')) return this.#onHandshake(frame);
+      if (frame.startsWith('{"t":"reject"')) return this.#handshake.take(frame);
       if (this.#peerWindow > 0 && frame.startsWith('{"t":"k"')) {
         const m = ACK_FRAME.exec(frame);
         if (m) return this.#onAck(Number(m[1]));
@@ -456,104 +411,7 @@ export class Link {
       }
       return;
     }
-    this.#onHandshake(frame);
-  }
-
-  /**
-   * The handshake (docs/protocol.md, "Handshake"). Each side sends its hello at once, its proof
-   * (`auth`) once it has the peer's hello, and `ok` once the peer's proof verified; the link is up
-   * when both proofs verified. What the peer sends is taken in any order — a proof that arrives
-   * before the hello it answers is held and checked when the hello is in — but each message once:
-   * a repeated one is a protocol error.
-   */
-  #onHandshake(frame: string): void {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(frame);
-    } catch {
-      raw = undefined;
-    }
-    const t = typeof raw === 'object' && raw !== null ? (raw as { t?: unknown }).t : undefined;
-    if (t !== 'hello' && t !== 'auth' && t !== 'ok' && t !== 'reject') {
-      return this.#fail('UNAUTHORIZED', 'expected a handshake message before anything else', true);
-    }
-    const parsed = HandshakeMessage.safeParse(raw);
-    if (!parsed.success) {
-      // A handshake message that breaks its schema (a 10,000-character id, an id with a `|`, a
-      // missing role): the peer speaks the protocol wrongly, which is not a matter of secrets.
-      const issue = parsed.error.issues[0];
-      return this.#fail(
-        'PROTOCOL_ERROR',
-        `malformed ${t} message: ${issue ? `${issue.path.join('.') || t}: ${issue.message}` : 'invalid'}`,
-        true,
-      );
-    }
-    const msg = parsed.data;
-    const owner = this.#owner;
-    switch (msg.t) {
-      case 'hello': {
-        if (this.#peerHello) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
-        if (msg.v !== PROTOCOL_VERSION) {
-          return this.#fail(
-            'VERSION_MISMATCH',
-            `peer speaks protocol ${msg.v}, this node ${PROTOCOL_VERSION}`,
-            true,
-          );
-        }
-        if (msg.node === owner.id)
-          return this.#fail('PROTOCOL_ERROR', "peer has this node's own id", true);
-        if (msg.r !== undefined && msg.r === (this.initiator ? 'd' : 'l')) {
-          return this.#fail(
-            'PROTOCOL_ERROR',
-            `both ends of the connection are ${this.initiator ? 'dialers' : 'listeners'}: one must dial, the other accept`,
-            true,
-          );
-        }
-        this.#peerHello = msg;
-        this.peer = msg.node;
-        this.peerIncarnation = msg.inc;
-        this.peerAddresses = msg.addrs;
-        this.#peerWindow = msg.fc ?? 0;
-        this.#peerChunks = msg.ch === 1;
-        this.#sendControl({ t: 'auth', mac: this.#proof(this.initiator ? 'dialer' : 'listener') });
-        if (this.#peerProof !== undefined) return this.#verify();
-        return;
-      }
-      case 'auth': {
-        if (this.#peerProof !== undefined || this.#peerVerified)
-          return this.#fail('PROTOCOL_ERROR', 'second auth', true);
-        this.#peerProof = msg.mac;
-        if (this.#peerHello) return this.#verify();
-        return;
-      }
-      case 'ok':
-        if (this.#peerAccepted) return this.#fail('PROTOCOL_ERROR', 'second ok', true);
-        this.#peerAccepted = true;
-        return this.#maybeUp();
-      case 'reject': {
-        const code = isErrorCode(msg.code) ? msg.code : 'PROTOCOL_ERROR';
-        return this.#fail(code, `peer refused the link: ${msg.message}`, false);
-      }
-    }
-  }
-
-  /** Check the peer's proof (its hello and its proof are both in). */
-  #verify(): void {
-    const expected = this.#proof(this.initiator ? 'listener' : 'dialer');
-    const got = this.#peerProof ?? '';
-    this.#peerProof = undefined;
-    if (!constantTimeEqual(expected, got)) {
-      return this.#fail(
-        'UNAUTHORIZED',
-        'peer failed the cluster-secret challenge (wrong secret?)',
-        true,
-      );
-    }
-    const refused = this.#owner.admit(this);
-    if (refused !== undefined) return this.#fail('UNAUTHORIZED', refused, true);
-    this.#peerVerified = true;
-    this.#sendControl({ t: 'ok' });
-    this.#maybeUp();
+    this.#handshake.take(frame);
   }
 
   /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
@@ -563,8 +421,17 @@ export class Link {
     if (this.#holding) this.#maybeResume();
   }
 
-  #maybeUp(): void {
-    if (!this.#peerVerified || !this.#peerAccepted || this.#state !== 'handshake') return;
+  /** The peer's hello is in: who it is, its window, whether it joins chunks. */
+  #learned(hello: Hello): void {
+    this.peer = hello.node;
+    this.peerIncarnation = hello.inc;
+    this.peerAddresses = hello.addrs;
+    this.#peerWindow = hello.fc ?? 0;
+    this.#peerChunks = hello.ch === 1;
+  }
+
+  #up(): void {
+    if (this.#state !== 'handshake') return;
     this.#state = 'up';
     this.conn.limitFrameBytes?.(undefined);
     const clock = this.#owner.clock;
@@ -614,27 +481,4 @@ export class Link {
     this.#sentSinceBeat = false;
     this.#timer = clock.setTimeout(this.#beat, heartbeatInterval);
   };
-
-  /**
-   * The proof of the cluster secret by the side in `role` on this connection: an HMAC-SHA256,
-   * keyed by the secret, of {@link handshakeTranscript} (both roles' ids, incarnations and nonces,
-   * and the prover's role).
-   */
-  #proof(role: 'dialer' | 'listener'): string {
-    const owner = this.#owner;
-    const hello = this.#peerHello!;
-    const me: HandshakeParty = { node: owner.id, inc: owner.incarnation, nonce: this.#nonce };
-    const peer: HandshakeParty = { node: hello.node, inc: hello.inc, nonce: hello.nonce };
-    const text = this.initiator
-      ? handshakeTranscript(role, me, peer)
-      : handshakeTranscript(role, peer, me);
-    return bytesToHex(hmac(sha256, utf8ToBytes(this.#settings.secret), utf8ToBytes(text)));
-  }
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }
