@@ -1,10 +1,9 @@
 /**
- * What a link needs from its node ({@link LinkOwner}) and the settings it takes from the node
+ * What a link needs from its node ({@link LinkOwnerOf}) and the settings it takes from the node
  * options.
  */
 import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
-import type { Link } from './link.ts';
 
 /** Link settings, taken from the node options. */
 export interface LinkSettings {
@@ -13,7 +12,7 @@ export interface LinkSettings {
   heartbeatTimeout: number;
   handshakeTimeout: number;
   maxFrameSize: number;
-  /** Hold envelopes while the link's backlog (see {@link Link.backlog}) is above this. */
+  /** Hold envelopes while the link's backlog (see `Link.backlog`) is above this. */
   highWaterMark: number;
   /** Most characters of droppable envelopes (sends, calls, spawns) a link holds; more are refused. */
   maxLinkQueue: number;
@@ -23,28 +22,28 @@ export interface LinkSettings {
   writeStallTimeout: number;
 }
 
-/** Why envelopes a link had taken were not confirmed by the peer (see {@link LinkOwner.onLinkLost}). */
+/** Why envelopes a link had taken were not confirmed by the peer (see {@link LinkOwnerOf.onLinkLost}). */
 export type LostReason = 'stalled' | 'unconfirmed';
 
-/** What a link needs from its node. @internal */
-export interface LinkOwner {
+/** What a link (`L`, the Link class: see `LinkOwner` in core/link.ts) needs from its node. @internal */
+export interface LinkOwnerOf<L> {
   readonly id: string;
   readonly incarnation: string;
   readonly clock: Clock;
   listenAddresses(): string[];
   linkSettings(): LinkSettings;
-  onLinkUp(link: Link): void;
-  onLinkFrame(link: Link, frame: string): void;
-  onLinkDown(link: Link, reason: string): void;
-  onLinkError(link: Link, error: TroupeError): void;
+  onLinkUp(link: L): void;
+  onLinkFrame(link: L, frame: string): void;
+  onLinkDown(link: L, reason: string): void;
+  onLinkError(link: L, error: TroupeError): void;
   /**
    * The link is gone (or stalled) while holding envelopes the peer had not confirmed: never
    * written, or written and not acknowledged. Each may or may not have arrived.
    */
-  onLinkLost(link: Link, envelopes: string[], reason: LostReason): void;
+  onLinkLost(link: L, envelopes: string[], reason: LostReason): void;
   /**
    * The peer proved its secret: whether it may take the id it claims (the reason to refuse it,
    * or undefined). Asked before `ok` is sent, so a refused peer never has a link.
    */
-  admit(link: Link): string | undefined;
+  admit(link: L): string | undefined;
 }

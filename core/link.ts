@@ -1,12 +1,14 @@
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
 import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
-import type { LinkOwner, LinkSettings } from './link-owner.ts';
+import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
 import { Inflight } from './link-accounting.ts';
 import { Handshake } from './link-handshake.ts';
 import { isCall, isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from './link-lanes.ts';
 
-export type { LinkOwner, LinkSettings, LostReason } from './link-owner.ts';
+export type { LinkSettings, LostReason } from './link-owner.ts';
+/** What a link needs from its node. @internal */
+export type LinkOwner = LinkOwnerOf<Link>;
 
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
