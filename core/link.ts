@@ -2,9 +2,9 @@ import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
 import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
-import { Inflight } from './link-accounting.ts';
+import { Outbound } from './link-outbound.ts';
 import { Handshake } from './link-handshake.ts';
-import { isCall, isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from './link-lanes.ts';
+import { isPiece, Reassembler } from './link-lanes.ts';
 
 export type { LinkSettings, LostReason } from './link-owner.ts';
 /** What a link needs from its node. @internal */
@@ -19,16 +19,6 @@ const ACCOUNTING_WINDOW = 1024 * 1024;
  * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
  */
 export const HANDSHAKE_MAX_FRAME = 16 * 1024;
-
-/** While holding envelopes, check the backlog this often (ms) in case the transport has no `ondrain`. */
-const DRAIN_POLL_MS = 10;
-/**
- * Largest frame (chars) made by batching several envelopes (a single larger envelope still goes
- * alone, up to `maxFrameSize`). Small frames keep a slow link's heartbeats flowing: a peer only
- * hears from us when a whole frame has arrived, so a link must carry one batch within the
- * heartbeat timeout (64 Ki in 2.5 s: about 26 KB/s). Transports still write a tick's frames at once.
- */
-const MAX_BATCH = 64 * 1024;
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
@@ -60,40 +50,22 @@ export class Link {
   #settings: LinkSettings;
   #state: LinkState = 'handshake';
   #handshake: Handshake;
-  /** Outbound lanes: priority (calls, replies, control) and bulk (sends, exit and DOWN signals). */
-  #lanes = [new OutLane(0), new OutLane(1)] as const;
-  /** Whether the peer joins chunked envelopes (its hello had `ch`): then long ones are cut. */
-  #peerChunks = false;
   #reassembler: Reassembler | undefined;
-  #flushScheduled = false;
   #lastIn: number;
   /** When the next heartbeat tick is due (0 before the first). */
   #beatDue = 0;
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
-  // Flow control. Envelopes wait in #lanes (not written) while the backlog — the transport's
-  // bufferedAmount or, with a peer that acks, the characters sent but not yet acknowledged —
-  // is above highWaterMark; droppable envelopes are refused once the lanes hold maxLinkQueue chars.
-  /** The peer's window from its hello (`fc`): it acks what it receives, and we ack every window/4. 0: no acks either way. */
+  /** The peer's window from its hello (`fc`): we ack every window/4. 0: no acks either way. */
   #peerWindow = 0;
   /** Characters of frames received since the link came up. */
   #recvChars = 0;
   /** #recvChars when we last sent an ack. */
   #recvAcked = 0;
-  #holding = false;
-  #pollTimer: unknown;
-  // Accounting (docs/protocol.md, "Accounting"): frames written and not yet acknowledged, with
-  // their envelopes kept only when the peer acks (#peerWindow > 0); bounded by the high-water
-  // mark (the link holds above it).
-  #inflight = new Inflight();
   /** Why the link stalled ('' while it has not). */
   #stalled = '';
-  /** While holding: when the peer last took something (an ack, a drained transport) or holding began. */
-  #progressAt = 0;
-  /** The transport's bufferedAmount when last looked at while holding. */
-  #lastBuffered = 0;
-
+  #out: Outbound;
   constructor(owner: LinkOwner, conn: Connection, initiator: boolean, secret?: string) {
     this.#owner = owner;
     const settings = owner.linkSettings();
@@ -102,6 +74,26 @@ export class Link {
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
+    const link = this;
+    this.#out = new Outbound({
+      conn,
+      clock: owner.clock,
+      settings: this.#settings,
+      get peer() {
+        return link.peer;
+      },
+      writable: () => this.#state === 'up' && !this.#stalled,
+      overfull: (held) => {
+        if (this.#stalled) return;
+        // Not now: the caller is in the middle of routing. Until then, nothing more is written.
+        this.#stalled = `it holds ${held} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
+        queueMicrotask(() => this.#stall());
+      },
+      wrote: () => {
+        this.stats.framesOut++;
+        this.#sentSinceBeat = true;
+      },
+    });
     this.#handshake = new Handshake(
       {
         self: owner,
@@ -116,7 +108,7 @@ export class Link {
     );
     conn.onframe = (f) => this.#onFrame(f);
     conn.onclose = (r) => this.#connClosed(r ?? 'connection closed');
-    conn.ondrain = () => this.#maybeResume();
+    conn.ondrain = () => this.#out.resume();
     conn.limitFrameBytes?.(HANDSHAKE_MAX_FRAME);
     this.#timer = owner.clock.setTimeout(() => {
       if (this.#state === 'handshake') this.#fail('PROTOCOL_ERROR', 'handshake timed out', true);
@@ -160,111 +152,35 @@ export class Link {
    */
   enqueue(text: string, droppable = false): boolean {
     if (this.#state !== 'up') return true;
-    const size = text.length + 1;
-    const [hi, lo] = this.#lanes;
-    const held = hi.chars + lo.chars;
-    if (droppable && held + size > this.#settings.maxLinkQueue && held > 0) return false;
-    const lane = laneOf(text) === 1 || (isCall(text) && lo.holdsFor(text, this.peer)) ? lo : hi;
-    lane.push(text);
+    if (!this.#out.enqueue(text, droppable)) return false;
     this.stats.envelopesOut++;
-    if (held + size > this.#settings.maxLinkHeld && !this.#stalled) {
-      // Not now: the caller is in the middle of routing. Until then, nothing more is written.
-      this.#stalled = `it holds ${held + size} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
-      queueMicrotask(() => this.#stall());
-    }
-    if (!this.#flushScheduled && (!this.#holding || lane === hi)) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
     return true;
   }
 
   /**
    * What the link has written that the peer has not yet taken: the transport's
    * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
-   * larger). Above `highWaterMark` new envelopes are held in the link.
+   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above half of it).
    */
   get backlog(): number {
-    const buffered = this.conn.bufferedAmount ?? 0;
-    const unacked = this.#peerWindow > 0 ? this.#inflight.unacked : 0;
-    return unacked > buffered ? unacked : buffered;
+    return this.#out.backlog;
   }
 
   /** Characters of envelopes queued in the link and not yet written (held or about to leave). */
   get queued(): number {
-    return this.#lanes[0].chars + this.#lanes[1].chars;
+    return this.#out.queued;
   }
 
   /** Whether the link is holding envelopes because its backlog is above the high-water mark. */
   get holding(): boolean {
-    return this.#holding;
-  }
-
-  /** Start holding envelopes until the backlog falls; poll in case the transport has no ondrain. */
-  #hold(): void {
-    if (!this.#holding) {
-      this.#progressAt = this.#owner.clock.now();
-      this.#lastBuffered = this.conn.bufferedAmount ?? 0;
-    }
-    this.#holding = true;
-    this.#owner.clock.clearTimeout(this.#pollTimer);
-    this.#pollTimer = this.#owner.clock.setTimeout(this.#maybeResume, DRAIN_POLL_MS);
-  }
-
-  /** The transport drained, the peer acked, or the poll fired: write what the backlog allows. */
-  #maybeResume = (): void => {
-    if (!this.#holding || this.#state !== 'up') return;
-    const buffered = this.conn.bufferedAmount ?? 0;
-    if (buffered < this.#lastBuffered) this.#progressAt = this.#owner.clock.now();
-    this.#lastBuffered = buffered;
-    this.#flush();
-  };
-
-  /** Write one frame completing `envs` (counted for the window, kept until acknowledged). */
-  #write(frame: string, envs: string[]): void {
-    this.stats.framesOut++;
-    this.#inflight.wrote(frame.length, this.#peerWindow > 0 ? envs : undefined);
-    this.conn.send(frame);
-  }
-
-  /**
-   * Write what is queued: the priority lane while the backlog is at most `highWaterMark`, then
-   * the bulk lane while it is at most half that (so bulk never fills the window a call needs),
-   * in frames of at most `maxFrameSize` ({@link MAX_BATCH} chars when batching) and, to a peer
-   * that joins chunks, envelopes over {@link PIECE_CHARS} in pieces. The rest is held until the
-   * transport drains or the peer acks. `force` (closing): write everything.
-   */
-  #flush = (force?: boolean): void => {
-    this.#flushScheduled = false;
-    if (this.#state !== 'up' || this.#stalled) return;
-    const high = force === true ? Infinity : this.#settings.highWaterMark;
-    const done = this.#drain(this.#lanes[0], high) && this.#drain(this.#lanes[1], high / 2);
-    if (!done) this.#hold();
-    else if (this.#holding) {
-      this.#holding = false;
-      this.#owner.clock.clearTimeout(this.#pollTimer);
-    }
-  };
-
-  /** Write frames from `lane` while the backlog is at most `limit`; whether it is empty now. */
-  #drain(lane: OutLane, limit: number): boolean {
-    if (lane.empty) return true;
-    const max = Math.min(this.#settings.maxFrameSize, MAX_BATCH);
-    const piece = this.#peerChunks ? PIECE_CHARS : Infinity;
-    while (!lane.empty) {
-      if (this.backlog > limit) return false;
-      this.#sentSinceBeat = true;
-      const f = lane.next(max, piece);
-      this.#write(f.frame, f.envs);
-    }
-    return true;
+    return this.#out.holding;
   }
 
   /** Close the link (and its connection) with `reason`. */
   close(reason = 'closed'): void {
     if (this.#state === 'closed') return;
     // What is queued (even held) goes out before the close: the transport sends it before its FIN.
-    if (this.#state === 'up' && !this.#stalled) this.#flush(true);
+    if (this.#state === 'up' && !this.#stalled) this.#out.flush(true);
     this.#closeReason = reason;
     this.conn.close();
     this.#closed(reason);
@@ -294,14 +210,11 @@ export class Link {
     this.#state = 'closed';
     if (!this.#closeReason) this.#closeReason = reason;
     this.#owner.clock.clearTimeout(this.#timer);
-    this.#owner.clock.clearTimeout(this.#pollTimer);
     this.conn.onframe = null;
     this.conn.onclose = null;
     this.conn.ondrain = null;
-    const lost = wasUp && reason !== 'shutdown' ? this.#unconfirmed() : [];
-    this.#lanes[0].clear();
-    this.#lanes[1].clear();
-    this.#inflight.clear();
+    const lost = wasUp && reason !== 'shutdown' ? this.#out.unconfirmed() : [];
+    this.#out.clear();
     this.#reassembler = undefined;
     this.#owner.onLinkDown(
       this,
@@ -309,15 +222,6 @@ export class Link {
     );
     if (lost.length !== 0)
       this.#owner.onLinkLost(this, lost, this.#stalled ? 'stalled' : 'unconfirmed');
-  }
-
-  /** Every envelope the peer has not confirmed: written and not acknowledged, then never written. */
-  #unconfirmed(): string[] {
-    const lost: string[] = [];
-    this.#inflight.unconfirmed(lost);
-    this.#lanes[0].pending(lost);
-    this.#lanes[1].pending(lost);
-    return lost;
   }
 
   /**
@@ -383,7 +287,7 @@ export class Link {
       if (frame.startsWith('{"t":"reject"')) return this.#handshake.take(frame);
       if (this.#peerWindow > 0 && frame.startsWith('{"t":"k"')) {
         const m = ACK_FRAME.exec(frame);
-        if (m) return this.#onAck(Number(m[1]));
+        if (m) return this.#out.ack(Number(m[1]));
       }
       if (isPiece(frame)) {
         const whole = (this.#reassembler ??= new Reassembler()).take(
@@ -416,20 +320,14 @@ export class Link {
     this.#handshake.take(frame);
   }
 
-  /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
-  #onAck(chars: number): void {
-    // Frames wholly acknowledged have arrived and been handled: no longer ours to account for.
-    if (this.#inflight.ack(chars)) this.#progressAt = this.#owner.clock.now();
-    if (this.#holding) this.#maybeResume();
-  }
-
   /** The peer's hello is in: who it is, its window, whether it joins chunks. */
   #learned(hello: Hello): void {
     this.peer = hello.node;
     this.peerIncarnation = hello.inc;
     this.peerAddresses = hello.addrs;
     this.#peerWindow = hello.fc ?? 0;
-    this.#peerChunks = hello.ch === 1;
+    this.#out.peerWindow = this.#peerWindow;
+    this.#out.peerChunks = hello.ch === 1;
   }
 
   #up(): void {
@@ -465,10 +363,10 @@ export class Link {
     }
     // Write stall: holding (the backlog is above the high-water mark) and the peer has taken
     // nothing — no ack, no drain — for writeStallTimeout.
-    if (this.#holding) {
-      this.#maybeResume();
-      const idle = clock.now() - this.#progressAt;
-      if (this.#holding && idle > this.#settings.writeStallTimeout) {
+    if (this.#out.holding) {
+      this.#out.resume();
+      const idle = clock.now() - this.#out.progressAt;
+      if (this.#out.holding && idle > this.#settings.writeStallTimeout) {
         this.#stalled = `it took nothing of a ${this.backlog}-char backlog for ${idle} ms (writeStallTimeout ${this.#settings.writeStallTimeout})`;
         this.#stall();
         return;
