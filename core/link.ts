@@ -57,6 +57,7 @@ export class Link {
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
+  #closeCode: ErrorCode | undefined;
   /** The peer's window from its hello (`fc`): we ack every window/4. 0: no acks either way. */
   #peerWindow = 0;
   /** Characters of frames received since the link came up. */
@@ -141,6 +142,16 @@ export class Link {
   }
 
   /**
+   * Why the link closed, as a code rather than text: the error code of a refusal by either side
+   * (`UNAUTHORIZED`, `VERSION_MISMATCH`, `FRAME_TOO_LARGE`, `PROTOCOL_ERROR`, an adapter's
+   * `FRAME_TOO_LARGE: …`), `TRANSPORT_CLOSED` for a stalled peer, `NODE_DOWN` for a heartbeat
+   * timeout; undefined for an orderly close or a lost connection.
+   */
+  get closeCode(): ErrorCode | undefined {
+    return this.#closeCode;
+  }
+
+  /**
    * Queue one envelope; envelopes queued in one tick leave as one frame. Calls, replies and
    * control envelopes take the priority lane and are written before bulk (sends, exit and DOWN
    * signals), except a call to an actor that queued sends are still waiting for, which stays
@@ -195,6 +206,7 @@ export class Link {
     if (this.#state === 'closed') return;
     const code = /^([A-Z_]+): /.exec(reason)?.[1];
     if (code && isErrorCode(code)) {
+      this.#closeCode ??= code;
       const where = `${this.conn.label}${this.peer ? `, node ${this.peer}` : ''}`;
       this.#owner.onLinkError(
         this,
@@ -239,6 +251,7 @@ export class Link {
       ),
     );
     this.#closeReason = `stalled: ${why}`;
+    this.#closeCode ??= 'TRANSPORT_CLOSED';
     this.conn.close();
     this.#closed(this.#closeReason);
   }
@@ -253,6 +266,7 @@ export class Link {
       `${message} (${this.conn.label}${this.peer ? `, node ${this.peer}` : ''})`,
     );
     this.#owner.onLinkError(this, err);
+    this.#closeCode ??= code;
     if (tellPeer) this.#sendControl({ t: 'reject', code, message });
     this.close(`${code}: ${message}`);
   }
@@ -358,6 +372,7 @@ export class Link {
         this,
         new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`),
       );
+      this.#closeCode = 'NODE_DOWN';
       this.close('heartbeat timeout');
       return;
     }
