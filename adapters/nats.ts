@@ -74,11 +74,26 @@ export interface NatsTransportOptions {
    * Match the node's `heartbeatTimeout`. @default 2500
    */
   presenceTimeout?: number;
+  /**
+   * The HTTP monitoring endpoint of the server this node connects to (`nats-server -m 8222`:
+   * `http://127.0.0.1:8222`). A server cuts a slow consumer (its pending bytes past
+   * `max_pending`, or a write past `write_deadline`) without telling the client, which only sees
+   * a disconnect: with this set, after each disconnect the transport asks the server's `/connz`
+   * why its old connection closed and emits `slowConsumer` when that was the reason.
+   * @default undefined (no check: a cut shows as `disconnect`/`reconnect` only)
+   */
+  monitorUrl?: string;
 }
 
 /** Events of a {@link NatsTransport} (`transport.events.on('slowConsumer', …)`). */
 export interface NatsTransportEvents {
-  /** The NATS server reported this client as a slow consumer (it may cut the connection): troupe's link bounds keep its own traffic in check; look for a flood from elsewhere. */
+  /**
+   * The NATS server cut this client as a slow consumer (it read too slowly: pending bytes past
+   * the server's `max_pending`). The server says so only on its monitoring endpoint: set
+   * `monitorUrl` to get this event (else the cut shows as `disconnect`, then `reconnect`).
+   * Frames lost in the cut close the links they belonged to (core redials, sessions settle).
+   * troupe's link bounds keep its own traffic in check; look for a flood from elsewhere.
+   */
   slowConsumer: { message: string };
   /** The client lost its server; it reconnects on its own (to another server of a cluster). */
   disconnect: { server: string };
@@ -153,6 +168,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
   let onConnection: ((conn: Connection) => void) | undefined;
   const probeAfter = options.probeAfter ?? 800;
   let probeTimer: ReturnType<typeof setInterval> | undefined;
+  /** The server's id of this client's current connection (for the slow-consumer check). */
+  let cid: number | undefined;
   let onAnnouncement: ((from: string, body: Uint8Array, direct: boolean) => void) | undefined;
 
   const bad = (reason: string): void => events.emit('badMessage', { reason });
@@ -255,6 +272,7 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         callback: (err, msg) =>
           err ? events.emit('error', { message: err.message }) : handle(msg),
       });
+      cid = c.info?.client_id;
       void watchStatus(c);
       return c;
     })();
@@ -288,12 +306,38 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
   const watchStatus = async (c: NatsConnection): Promise<void> => {
     for await (const s of c.status()) {
       const data = typeof s.data === 'string' ? s.data : JSON.stringify(s.data);
-      if (s.type === Events.Disconnect) events.emit('disconnect', { server: data });
-      else if (s.type === Events.Reconnect) events.emit('reconnect', { server: data });
-      else if (s.type === Events.Error) {
+      if (s.type === Events.Disconnect) {
+        events.emit('disconnect', { server: data });
+        if (options.monitorUrl && cid !== undefined) void whyClosed(options.monitorUrl, cid);
+      } else if (s.type === Events.Reconnect) {
+        cid = c.info?.client_id;
+        events.emit('reconnect', { server: data });
+      } else if (s.type === Events.Error) {
         if (/slow consumer/i.test(data)) events.emit('slowConsumer', { message: data });
         else events.emit('error', { message: data });
       }
+    }
+  };
+
+  /** Ask the server's monitoring endpoint why connection `id` closed: a slow consumer is an event. */
+  const whyClosed = async (base: string, id: number): Promise<void> => {
+    for (let attempt = 0; attempt < 5 && !closed; attempt++) {
+      try {
+        const res = await fetch(`${base.replace(/\/$/, '')}/connz?state=closed&cid=${id}`);
+        const body = (await res.json()) as { connections?: { cid?: number; reason?: string }[] };
+        const conn = body.connections?.find((x) => x.cid === id);
+        if (conn) {
+          if (/slow consumer/i.test(conn.reason ?? ''))
+            events.emit('slowConsumer', {
+              message: `the NATS server cut this client: ${conn.reason}`,
+            });
+          return;
+        }
+      } catch (err) {
+        events.emit('error', { message: `monitoring endpoint: ${(err as Error).message}` });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
     }
   };
 
