@@ -549,7 +549,7 @@ function natsPresence(p: PresenceParts): {
   members(): Iterable<[string, string]>;
   gone(subject: string): void;
 } {
-  const members = new Map<string, { subject: string; seen: number }>();
+  const members = new Map<string, { subject: string; seen: number; probing?: boolean }>();
   const bySubject = new Map<string, string>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sweeper: ReturnType<typeof setInterval> | undefined;
@@ -566,6 +566,28 @@ function natsPresence(p: PresenceParts): {
     if (bySubject.get(m.subject) === node) bySubject.delete(m.subject);
     p.events.emit('memberDown', { node, reason });
     lost?.(node);
+  };
+
+  /**
+   * A member missed two presence rounds: ask NATS whether anyone still serves its subject. No
+   * responders (its connection is gone: killed, crashed) drops it now; an answer means it is
+   * alive (a busy process that is late to announce), so it counts as heard; no answer (frozen)
+   * leaves it to the timeout.
+   */
+  const probe = (node: string, m: { subject: string; seen: number; probing?: boolean }): void => {
+    if (!nc || nc.isClosed()) return;
+    m.probing = true;
+    nc.request(m.subject, enc.encode('q presence \n'), { timeout: Math.max(500, p.interval) }).then(
+      () => {
+        m.probing = false;
+        if (members.get(node) === m) m.seen = Math.max(m.seen, Date.now() - p.interval);
+      },
+      (err: NatsError) => {
+        m.probing = false;
+        if (err.code === ErrorCode.NoResponders && members.get(node) === m)
+          drop(node, 'no responders');
+      },
+    );
   };
 
   const body = (bye = false): Uint8Array | undefined => {
@@ -652,7 +674,11 @@ function natsPresence(p: PresenceParts): {
             return;
           }
           const old = now - p.timeout;
-          for (const [n, m] of members) if (m.seen < old) drop(n, 'timeout');
+          const overdue = now - 2 * p.interval;
+          for (const [n, m] of members) {
+            if (m.seen < old) drop(n, 'timeout');
+            else if (m.seen < overdue && !m.probing) probe(n, m);
+          }
         }, every);
         (sweeper as { unref?: () => void }).unref?.();
       },
