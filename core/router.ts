@@ -480,7 +480,7 @@ export class Router {
     // Membership first: the names that follow may be of nodes the peer learns of from it.
     const members = this.#membership();
     for (const l of this.#direct.values()) l.enqueue(members);
-    for (const text of this.#registry.snapshot()) link.enqueue(text);
+    for (const text of this.#registry.snapshot()) this.#sendRegistry(link, text);
     this.#pendingAttach.get(link)?.resolve(peer);
     this.#pendingAttach.delete(link);
   }
@@ -683,7 +683,25 @@ export class Router {
 
   /** Send a registry envelope on every direct link but `except`. */
   broadcast(text: string, except?: unknown): void {
-    for (const l of this.#direct.values()) if (l !== except) l.enqueue(text);
+    for (const l of this.#direct.values()) if (l !== except) this.#sendRegistry(l, text);
+  }
+
+  /**
+   * Put a registry envelope on `link`. A name claim for a node the peer may not know (one this
+   * node reaches through another link: a worker behind a page behind a relay) goes after a
+   * membership entry for that node, so the peer learns the route before the claim, which it
+   * accepts only for a node reached through the link it came on.
+   */
+  #sendRegistry(link: Link, text: string): void {
+    if (text.startsWith('{"t":"ga"')) {
+      const node = (JSON.parse(text) as { x: string }).x;
+      const via = this.#routes.get(node);
+      if (node !== this.#id && node !== link.peer && via !== undefined) {
+        if (via === link) return; // split horizon: the peer is this node's route to it
+        link.enqueue(JSON.stringify({ t: 'mb', m: [[node, this.#addresses.get(node) ?? []]] }));
+      }
+    }
+    link.enqueue(text);
   }
 
   /**
@@ -992,7 +1010,7 @@ export class Router {
           // A claim about a node this node has no route to is not the peer's to make (a flood
           // of names for invented nodes): refused with an event. A leaf routes everything up
           // its only link, so it takes what that link says.
-          if (h.x !== link.peer && this.route(h.x) !== link) {
+          if (h.x !== link.peer && this.#peekRoute(h.x) !== link) {
             if (h.t === 'gd') return;
             return this.#protocolError(
               link,

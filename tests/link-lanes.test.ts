@@ -16,8 +16,9 @@ const MB = 1024 * 1024;
 const SECRET = 'lanes-secret';
 
 describe('lanes (unit)', () => {
-  it('sorts envelopes: sends, exit and DOWN signals are bulk; calls, replies and control are priority', () => {
+  it('sorts envelopes: sends, exit and DOWN signals and route fences are bulk; calls, replies and control are priority', () => {
     expect(laneOf('S4\tj{}')).toBe(1);
+    expect(laneOf('{"t":"rf","n":"b","o":"a","h":0,"k":3}')).toBe(1);
     expect(laneOf('{"t":"s","n":"b","o":"a","h":0,"a":4,"f":1}\tj1')).toBe(1);
     expect(laneOf('{"t":"x","n":"b","o":"a","h":0,"a":1,"f":2,"l":1}\t[]')).toBe(1);
     expect(laneOf('{"t":"d","n":"b","o":"a","h":0,"w":1,"m":2,"a":3}\t[]')).toBe(1);

@@ -18,7 +18,7 @@ import { serveStatic } from '../harness/static-server.ts';
 import type { LinkStat } from '../fixtures/page.ts';
 
 const stat = (stats: LinkStat[], node: string) => stats.find((s) => s.node === node);
-import type { PingerResult } from '../fixtures/behaviours.ts';
+import type { BulkReport, PingerResult } from '../fixtures/behaviours.ts';
 import { waitFor } from '../fixtures/behaviours.ts';
 import { FIXTURE_TIMING } from '../fixtures/timing.ts';
 
@@ -394,6 +394,38 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       relayRefusals,
       relayPeers: env.relay.node.peers(),
       badId: badOptions.name,
+    };
+  },
+
+  /**
+   * Issue 14: 200 awaited sends of 1 MB from tab A to tab B over their direct WebRTC link, with
+   * end-to-end credit (`ref.sendAwait`): every message arrives, in order and intact, and both
+   * pages' JS heaps stay bounded.
+   */
+  async 'webrtc-bulk'(env) {
+    const [a, b] = await webrtcPair(env);
+    const sink = `bulk-${rnd()}`;
+    await b.p.call('spawn', [b.id, 'bulk-sink', { name: sink }]);
+    await a.p.call('waitName', [sink, 20_000]);
+    const before = await a.p.call<LinkStat[]>('linkStats');
+    const count = 200;
+    const size = 1 << 20;
+    const run = await a.p.call<{
+      reason: unknown;
+      result: { sent: number; ms: number; peakHeapMb: number; peakHeld: number };
+    }>('run', [a.id, 'bulk-sender', { target: sink, count, size, timeout: 60_000 }, 150_000]);
+    const report = await b.p.call<BulkReport>('callName', [sink, 'report', 20_000]);
+    const after = await a.p.call<LinkStat[]>('linkStats');
+    const rtc = (s: LinkStat[]) => stat(s, b.id);
+    return {
+      count,
+      size,
+      run,
+      report,
+      label: rtc(after)?.label,
+      rtcFramesOut: (rtc(after)?.framesOut ?? 0) - (rtc(before)?.framesOut ?? 0),
+      relayEnvelopesOut:
+        (stat(after, a.relay)?.envelopesOut ?? 0) - (stat(before, a.relay)?.envelopesOut ?? 0),
     };
   },
 };
