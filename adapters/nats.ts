@@ -54,11 +54,46 @@ export interface NatsTransportOptions {
    * the probe off. @default 800
    */
   probeAfter?: number;
+  /**
+   * How links are made. `'lazy'`: nodes learn of each other through presence on the discovery
+   * subject (`node.nodes()` lists every member, `nodeUp`/`nodeDown` follow it), and a link
+   * (handshake, heartbeats) is dialed only when something is first sent to a member; a node
+   * holds one socket (to its NATS server) and links only for the pairs that talk. `'eager'`:
+   * every pair links at once (the lower id dials), as a TCP mesh does. @default 'lazy'
+   */
+  links?: 'lazy' | 'eager';
+  /**
+   * With lazy links: each node publishes its presence on the discovery subject this often (ms).
+   * @default 800
+   */
+  presenceInterval?: number;
+  /**
+   * With lazy links: a member not heard from for this many ms is down (`nodeDown`
+   * `noconnection`, its names dropped), unless a link to it is still up (its heartbeats decide
+   * then). A member whose subject NATS reports nobody serves (no responders) is down at once.
+   * Match the node's `heartbeatTimeout`. @default 2500
+   */
+  presenceTimeout?: number;
+  /**
+   * The HTTP monitoring endpoint of the server this node connects to (`nats-server -m 8222`:
+   * `http://127.0.0.1:8222`). A server cuts a slow consumer (its pending bytes past
+   * `max_pending`, or a write past `write_deadline`) without telling the client, which only sees
+   * a disconnect: with this set, after each disconnect the transport asks the server's `/connz`
+   * why its old connection closed and emits `slowConsumer` when that was the reason.
+   * @default undefined (no check: a cut shows as `disconnect`/`reconnect` only)
+   */
+  monitorUrl?: string;
 }
 
 /** Events of a {@link NatsTransport} (`transport.events.on('slowConsumer', …)`). */
 export interface NatsTransportEvents {
-  /** The NATS server reported this client as a slow consumer (it may cut the connection): troupe's link bounds keep its own traffic in check; look for a flood from elsewhere. */
+  /**
+   * The NATS server cut this client as a slow consumer (it read too slowly: pending bytes past
+   * the server's `max_pending`). The server says so only on its monitoring endpoint: set
+   * `monitorUrl` to get this event (else the cut shows as `disconnect`, then `reconnect`).
+   * Frames lost in the cut close the links they belonged to (core redials, sessions settle).
+   * troupe's link bounds keep its own traffic in check; look for a flood from elsewhere.
+   */
   slowConsumer: { message: string };
   /** The client lost its server; it reconnects on its own (to another server of a cluster). */
   disconnect: { server: string };
@@ -68,6 +103,10 @@ export interface NatsTransportEvents {
   error: { message: string };
   /** A malformed message arrived on this node's subject (dropped). */
   badMessage: { reason: string };
+  /** Lazy links: a node was heard on the discovery subject for the first time (or again). */
+  memberUp: { node: string; subject: string };
+  /** Lazy links: a member left (goodbye), went silent past `presenceTimeout`, or nobody serves its subject. */
+  memberDown: { node: string; reason: 'left' | 'timeout' | 'no responders' };
 }
 
 /** The troupe transport over NATS, with the discovery and registry that share its connection. */
@@ -76,6 +115,8 @@ export interface NatsTransport extends Transport {
   readonly events: Emitter<NatsTransportEvents>;
   /** Find other nodes through the discovery subject: pass it as `createNode({ discovery })`. */
   readonly discovery: Discovery;
+  /** Lazy links: the members this node has heard (node id → subject), itself excluded. */
+  members(): Map<string, string>;
   /** The NATS connection (made on first use). */
   connection(): Promise<NatsConnection>;
   /** This node's own subject (`<prefix>.node.<random>`), the only subject frames arrive on. */
@@ -127,6 +168,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
   let onConnection: ((conn: Connection) => void) | undefined;
   const probeAfter = options.probeAfter ?? 800;
   let probeTimer: ReturnType<typeof setInterval> | undefined;
+  /** The server's id of this client's current connection (for the slow-consumer check). */
+  let cid: number | undefined;
   let onAnnouncement: ((from: string, body: Uint8Array, direct: boolean) => void) | undefined;
 
   const bad = (reason: string): void => events.emit('badMessage', { reason });
@@ -229,6 +272,7 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         callback: (err, msg) =>
           err ? events.emit('error', { message: err.message }) : handle(msg),
       });
+      cid = c.info?.client_id;
       void watchStatus(c);
       return c;
     })();
@@ -250,8 +294,10 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         },
         (err: NatsError) => {
           conn.probing = false;
-          if (err.code === ErrorCode.NoResponders)
+          if (err.code === ErrorCode.NoResponders) {
             conn.fail(`nobody serves ${conn.remote} any more (NATS: no responders)`);
+            presence?.gone(conn.remote);
+          }
         },
       );
     }
@@ -260,23 +306,64 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
   const watchStatus = async (c: NatsConnection): Promise<void> => {
     for await (const s of c.status()) {
       const data = typeof s.data === 'string' ? s.data : JSON.stringify(s.data);
-      if (s.type === Events.Disconnect) events.emit('disconnect', { server: data });
-      else if (s.type === Events.Reconnect) events.emit('reconnect', { server: data });
-      else if (s.type === Events.Error) {
+      if (s.type === Events.Disconnect) {
+        events.emit('disconnect', { server: data });
+        if (options.monitorUrl && cid !== undefined) void whyClosed(options.monitorUrl, cid);
+      } else if (s.type === Events.Reconnect) {
+        cid = c.info?.client_id;
+        events.emit('reconnect', { server: data });
+      } else if (s.type === Events.Error) {
         if (/slow consumer/i.test(data)) events.emit('slowConsumer', { message: data });
         else events.emit('error', { message: data });
       }
     }
   };
 
-  const discovery = natsDiscovery(
-    start,
-    subject,
-    discoverySubject,
-    options.announceInterval ?? 5000,
-    (fn) => (onAnnouncement = fn),
-    (to, body) => publish(to, 'a\n', body),
-  );
+  /** Ask the server's monitoring endpoint why connection `id` closed: a slow consumer is an event. */
+  const whyClosed = async (base: string, id: number): Promise<void> => {
+    for (let attempt = 0; attempt < 5 && !closed; attempt++) {
+      try {
+        const res = await fetch(`${base.replace(/\/$/, '')}/connz?state=closed&cid=${id}`);
+        const body = (await res.json()) as { connections?: { cid?: number; reason?: string }[] };
+        const conn = body.connections?.find((x) => x.cid === id);
+        if (conn) {
+          if (/slow consumer/i.test(conn.reason ?? ''))
+            events.emit('slowConsumer', {
+              message: `the NATS server cut this client: ${conn.reason}`,
+            });
+          return;
+        }
+      } catch (err) {
+        events.emit('error', { message: `monitoring endpoint: ${(err as Error).message}` });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+    }
+  };
+
+  const lazy = (options.links ?? 'lazy') === 'lazy';
+  const presence = lazy
+    ? natsPresence({
+        start,
+        own: subject,
+        shared: discoverySubject,
+        interval: options.presenceInterval ?? 800,
+        timeout: options.presenceTimeout ?? 2500,
+        setHandler: (fn) => (onAnnouncement = fn),
+        sendDirect: (to, body) => publish(to, 'a\n', body),
+        events,
+      })
+    : undefined;
+  const discovery =
+    presence?.discovery ??
+    natsDiscovery(
+      start,
+      subject,
+      discoverySubject,
+      options.announceInterval ?? 5000,
+      (fn) => (onAnnouncement = fn),
+      (to, body) => publish(to, 'a\n', body),
+    );
 
   let registryBackend: NatsRegistryBackend | undefined;
 
@@ -285,6 +372,7 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
     events,
     discovery,
     subject,
+    members: () => new Map(presence?.members() ?? []),
     connection: start,
     registry(opts) {
       registryBackend ??= natsRegistry(start, { prefix, ...opts });
@@ -305,8 +393,10 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         conns.delete(cid);
         conn.abort();
         const code = (err as NatsError).code;
-        if (code === ErrorCode.NoResponders)
+        if (code === ErrorCode.NoResponders) {
+          presence?.gone(remote);
           throw new TroupeError('NODE_DOWN', `nobody serves ${address} (NATS: no responders)`);
+        }
         if (code === ErrorCode.Timeout)
           throw new TroupeError('TIMEOUT', `no answer from ${address} in ${connectTimeout} ms`);
         throw new TroupeError(
@@ -435,6 +525,180 @@ class NatsConn extends BaseConnection {
   #fail(reason: string): void {
     this.finish(reason, () => this.host.close(this, reason));
   }
+}
+
+interface PresenceParts {
+  start: () => Promise<NatsConnection>;
+  own: string;
+  shared: string;
+  interval: number;
+  timeout: number;
+  setHandler: (fn: (from: string, body: Uint8Array, direct: boolean) => void) => void;
+  sendDirect: (to: string, body: Uint8Array) => void;
+  events: Emitter<NatsTransportEvents>;
+}
+
+/**
+ * Membership for lazy links: every node publishes a small presence message on the shared subject
+ * every `interval` ms (and a goodbye when it stops); a node heard for the first time gets this
+ * node's presence straight back (so a newcomer knows everyone within a round trip). Members not
+ * heard for `timeout` ms, or whose subject NATS says nobody serves, are reported lost.
+ */
+function natsPresence(p: PresenceParts): {
+  discovery: Discovery;
+  members(): Iterable<[string, string]>;
+  gone(subject: string): void;
+} {
+  const members = new Map<string, { subject: string; seen: number; probing?: boolean }>();
+  const bySubject = new Map<string, string>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+  let sub: Subscription | undefined;
+  let stopped = false;
+  let nc: NatsConnection | undefined;
+  let lost: ((node: string) => void) | undefined;
+  let self: Node | undefined;
+
+  const drop = (node: string, reason: 'left' | 'timeout' | 'no responders'): void => {
+    const m = members.get(node);
+    if (!m) return;
+    members.delete(node);
+    if (bySubject.get(m.subject) === node) bySubject.delete(m.subject);
+    p.events.emit('memberDown', { node, reason });
+    lost?.(node);
+  };
+
+  /**
+   * A member missed two presence rounds: ask NATS whether anyone still serves its subject. No
+   * responders (its connection is gone: killed, crashed) drops it now; an answer means it is
+   * alive (a busy process that is late to announce), so it counts as heard; no answer (frozen)
+   * leaves it to the timeout.
+   */
+  const probe = (node: string, m: { subject: string; seen: number; probing?: boolean }): void => {
+    if (!nc || nc.isClosed()) return;
+    m.probing = true;
+    nc.request(m.subject, enc.encode('q presence \n'), { timeout: Math.max(500, p.interval) }).then(
+      () => {
+        m.probing = false;
+        if (members.get(node) === m) m.seen = Math.max(m.seen, Date.now() - p.interval);
+      },
+      (err: NatsError) => {
+        m.probing = false;
+        if (err.code === ErrorCode.NoResponders && members.get(node) === m)
+          drop(node, 'no responders');
+      },
+    );
+  };
+
+  const body = (bye = false): Uint8Array | undefined => {
+    const addr = self?.addresses.find((a) => a.startsWith('nats:'));
+    if (!self || !addr) return undefined;
+    return enc.encode(JSON.stringify(bye ? { n: self.id, bye: 1 } : { n: self.id, a: [addr] }));
+  };
+
+  return {
+    members: () => [...members].map(([n, m]): [string, string] => [n, m.subject]),
+    gone(subject) {
+      const node = bySubject.get(subject);
+      if (node) drop(node, 'no responders');
+    },
+    discovery: {
+      name: 'nats',
+      lazy: true,
+      async start(node, found, onLost) {
+        self = node;
+        lost = onLost;
+        nc = await p.start();
+        const hear = (from: string, data: Uint8Array, direct: boolean): void => {
+          if (stopped || node.isShutdown) return;
+          let m: { n?: unknown; a?: unknown; bye?: unknown };
+          try {
+            m = JSON.parse(dec.decode(data)) as typeof m;
+          } catch {
+            return;
+          }
+          if (typeof m.n !== 'string' || m.n.length > 200 || m.n === node.id) return;
+          if (m.bye === 1) {
+            if (members.get(m.n)?.subject === from) drop(m.n, 'left');
+            return;
+          }
+          if (!Array.isArray(m.a) || !validSubject(from)) return;
+          const addr = m.a.find((a): a is string => typeof a === 'string' && a === `nats:${from}`);
+          if (!addr) return;
+          const known = members.get(m.n);
+          if (known && known.subject === from) {
+            known.seen = Date.now();
+            return;
+          }
+          // New member, or a new life of it on another subject.
+          if (known) bySubject.delete(known.subject);
+          members.set(m.n, { subject: from, seen: Date.now() });
+          bySubject.set(from, m.n);
+          p.events.emit('memberUp', { node: m.n, subject: from });
+          found(m.n, [addr]);
+          // Tell the newcomer about this node now rather than at the next round.
+          const mine = body();
+          if (!direct && mine) p.sendDirect(from, mine);
+        };
+        p.setHandler(hear);
+        sub = nc.subscribe(p.shared, {
+          callback: (err, msg) =>
+            !err && msg.reply !== p.own && hear(msg.reply ?? '', msg.data, false),
+        });
+        const announce = (): void => {
+          if (stopped || node.isShutdown) return;
+          const b = body();
+          // Not listening yet: look again soon (node.listen() usually follows createNode).
+          if (!b) {
+            timer = setTimeout(announce, 25);
+            return;
+          }
+          try {
+            nc?.publish(p.shared, b, { reply: p.own });
+          } catch {
+            /* closed */
+          }
+          timer = setTimeout(announce, p.interval * (0.9 + Math.random() * 0.2));
+        };
+        timer = setTimeout(announce, 20);
+        const every = Math.max(50, Math.min(p.interval, p.timeout / 4));
+        let lastSweep = Date.now();
+        sweeper = setInterval(() => {
+          const now = Date.now();
+          const late = now - lastSweep > every * 3;
+          lastSweep = now;
+          // This process was stalled (a busy loop, a GC pause, a loaded machine): what it did not
+          // read meanwhile says nothing of the others. Count them as heard now, decide later.
+          if (late) {
+            for (const m of members.values()) m.seen = Math.max(m.seen, now - p.interval);
+            return;
+          }
+          const old = now - p.timeout;
+          const overdue = now - 2 * p.interval;
+          for (const [n, m] of members) {
+            if (m.seen < old) drop(n, 'timeout');
+            else if (m.seen < overdue && !m.probing) probe(n, m);
+          }
+        }, every);
+        (sweeper as { unref?: () => void }).unref?.();
+      },
+      stop() {
+        if (stopped) return;
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        if (sweeper) clearInterval(sweeper);
+        const b = body(true);
+        try {
+          if (b && nc && !nc.isClosed()) nc.publish(p.shared, b, { reply: p.own });
+        } catch {
+          /* closed */
+        }
+        sub?.unsubscribe();
+        members.clear();
+        bySubject.clear();
+      },
+    },
+  };
 }
 
 /** The discovery over the shared subject: announce, hear, answer. */

@@ -1,9 +1,11 @@
 /**
  * `npm run bench -- scale`: N node processes (N = 10, 50, 100; `SCALE_N=10,50` to choose) once as
  * a TCP mesh (all joined through the first as seed; membership gossip and the repair pass link
- * the rest) and once on NATS (one local nats-server; nodes find each other on the discovery
- * subject). Each process is tests/fixtures/nats-node.ts. For each: the time for every node to
- * have a direct link to every other (bounded by 60 s: "no" if not), sockets per node (from
+ * the rest) and once on NATS (one local nats-server; lazy links: nodes find each other by
+ * presence on the discovery subject and link only when they talk). Each process is
+ * tests/fixtures/nats-node.ts. For each: the time for every node to see every other (mesh: a
+ * direct link to each; NATS: each in `node.nodes()`), bounded by 60 s ("n/a" and a note if
+ * not), the direct links per node, sockets per node (from
  * /proc/<pid>/fd, less the three stdio pipes), idle CPU of all nodes together and RSS per node over 5 s after convergence, the
  * time for a name registered on one node to be visible on all, the time for all survivors to see
  * a SIGKILLed node down, and the node-downs other than that one (false node-downs).
@@ -11,6 +13,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startNatsServer } from '../tests/helpers/nats-server.ts';
 import type { BenchCase, Result } from './harness.ts';
@@ -28,6 +31,7 @@ interface Proc {
   id: string;
   address: string;
   peers: number;
+  members: number;
 }
 
 function launch(name: string, args: string[]): Proc {
@@ -36,7 +40,7 @@ function launch(name: string, args: string[]): Proc {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  const p: Proc = { name, child, lines: [], id: '', address: '', peers: 0 };
+  const p: Proc = { name, child, lines: [], id: '', address: '', peers: 0, members: 0 };
   let rest = '';
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
@@ -47,6 +51,7 @@ function launch(name: string, args: string[]): Proc {
       p.lines.push({ at, text });
       if (text.startsWith('listening ')) [, p.id = '', p.address = ''] = text.split(' ');
       else if (text.startsWith('peers ')) p.peers = Number(text.slice(6));
+      else if (text.startsWith('members ')) p.members = Number(text.slice(8));
     }
   });
   child.stderr!.resume();
@@ -104,10 +109,10 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
   const notes: string[] = [];
   const key = (k: string) => `scale.${mode}.${n}.${k}`;
   try {
-    const common = ['--watch', 'scale-name', '--heartbeat-timeout', '2500'];
+    const common = ['--heartbeat-timeout', '2500'];
     if (mode === 'nats') {
       for (let i = 0; i < n; i++)
-        procs.push(launch(`s${i}`, ['--servers', server!.url, ...common]));
+        procs.push(launch(`s${i}`, ['--servers', server!.url, '--lazy', ...common]));
     } else {
       const seed = launch('s0', ['--tcp', ...common]);
       procs.push(seed);
@@ -122,15 +127,17 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
         `only ${procs.filter((p) => p.id).length}/${n} processes started in ${START_MS / 1000} s`,
       );
     const t0 = performance.now();
-    const converged = await until(() => procs.every((p) => p.peers >= n - 1), CONVERGE_MS);
+    const sees = (p: Proc): number => (mode === 'nats' ? p.members : p.peers);
+    const converged = await until(() => procs.every((p) => sees(p) >= n - 1), CONVERGE_MS);
     const convergeS = converged ? (performance.now() - t0) / 1000 : null;
     if (!converged)
       notes.push(
-        `${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (least-linked node: ${Math.min(...procs.map((p) => p.peers))}/${n - 1} peers)`,
+        `${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (the node that sees fewest: ${Math.min(...procs.map(sees))}/${n - 1})`,
       );
     await sleep(1000);
     // Minus the three stdio pipes (Unix sockets in Node's child_process).
     const sock = avg(procs.map((p) => sockets(p.child.pid!) - 3));
+    const links = avg(procs.map((p) => p.peers));
     const c0 = procs.map((p) => cpuTicks(p.child.pid!));
     const w0 = performance.now();
     await sleep(5000);
@@ -138,7 +145,10 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
     const idleCpu =
       (c1.reduce((a, b, i) => a + (b - c0[i]!), 0) / 100 / ((performance.now() - w0) / 1000)) * 100;
     const rss = avg(procs.map((p) => rssMb(p.child.pid!)));
-    // A name registered on the first node, until every node sees it.
+    // A name registered on the first node, until every node sees it (each polls whereis every
+    // 5 ms from now on; not during the idle measurement).
+    for (const p of procs) p.child.stdin!.write('watch scale-name\n');
+    await sleep(300);
     const nameAt = performance.now();
     procs[0]!.child.stdin!.write('register scale-name\n');
     const seen = await until(
@@ -176,9 +186,15 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
     );
     if (falseLines.length)
       notes.push(`false node-downs, first ones: ${falseLines.slice(0, 4).join(' | ')}`);
-    const note = notes.join('; ') || undefined;
+    notes.push(
+      `load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} at the end`,
+    );
+    const note = notes.join('; ');
     return [
       { key: key('converge_s'), unit: 's', value: convergeS, baseline: null, note },
+      { key: key('links_per_node'), unit: 'links', value: links, baseline: null },
       { key: key('sockets_per_node'), unit: 'sockets', value: sock, baseline: null },
       { key: key('idle_cpu_pct_all'), unit: '% core', value: idleCpu, baseline: null },
       { key: key('rss_mb_per_node'), unit: 'MB', value: rss, baseline: null },

@@ -48,6 +48,10 @@ export class Connector {
   #repairTimer: unknown;
   /** Routed nodes whose route died, being dialed directly before they are declared down. */
   #rescues = new Map<string, { timer: unknown; fail: () => void }>();
+  /** Members reported by a lazy discovery (Discovery.lazy): dialed on first use only. */
+  #members = new Set<string>();
+  /** Links to members being dialed on first use, until their handshake ends. */
+  #lazyLinks = new Map<string, Link>();
 
   constructor(
     node: ConnectorHost,
@@ -220,9 +224,59 @@ export class Connector {
     this.#dialKnown(node);
   }
 
+  /** Whether a lazy discovery reports `node` as a member (it is dialed on first use only). */
+  isMember(node: string): boolean {
+    return this.#members.has(node);
+  }
+
+  /**
+   * The link to member `node` for an envelope about to be sent to it: the one being dialed, or a
+   * new dial (on first use). Its handshake is not done: the router holds what it sends until the
+   * link is up. Undefined when no transport can reach a known address of it.
+   */
+  lazyLink(node: string): Link | undefined {
+    const dialing = this.#lazyLinks.get(node);
+    if (dialing) return dialing;
+    if (this.#node.isShutdown) return undefined;
+    const addr = this.#router
+      .addressesOf(node)
+      .find((a) => this.#transports.some((t) => t.canConnect(a)));
+    const t = addr && this.#transports.find((x) => x.canConnect(addr));
+    if (!addr || !t) return undefined;
+    const conn = new DialingConnection(addr, t.connect(addr));
+    const { link, up } = this.#router.attachLink(conn, true, t.secret);
+    this.#lazyLinks.set(node, link);
+    up.then(
+      () => this.#lazyLinks.delete(node),
+      () => {
+        this.#lazyLinks.delete(node);
+        // Nobody serves its address (NATS: no responders): the member is gone.
+        if (conn.error instanceof TroupeError && conn.error.code === 'NODE_DOWN')
+          this.#memberLost(node);
+      },
+    );
+    return link;
+  }
+
+  #memberFound(node: string, addrs: string[]): void {
+    if (this.#node.isShutdown || node === this.#node.id) return;
+    if (addrs.length) this.#router.learnAddresses(node, addrs);
+    if (this.#members.has(node)) return;
+    this.#members.add(node);
+    this.#router.memberUp(node);
+  }
+
+  #memberLost(node: string): void {
+    if (!this.#members.delete(node) || this.#node.isShutdown) return;
+    this.#lazyLinks.get(node)?.close('member left');
+    this.#router.memberDown(node);
+  }
+
   /** Dial `node` at a known address unless linked, dialing, or a dial failed in the last 5 s. */
   #dialKnown(node: string): void {
     if (this.#node.isShutdown || this.#router.hasDirect(node) || node === this.#node.id) return;
+    // A member of a lazy discovery is dialed when something is sent to it, not by gossip/repair.
+    if (this.#members.has(node)) return;
     const clock = this.#node.clock;
     const failed = this.#dialFailed.get(node);
     if (failed !== undefined && clock.now() - failed.at < failed.wait) return;
@@ -261,9 +315,14 @@ export class Connector {
           error: toTroupeError(err, 'TRANSPORT_CLOSED'),
         });
       try {
-        Promise.resolve(
-          d.start(this.#node.node, (node, addrs) => this.#discovered(node, addrs)),
-        ).catch(report);
+        const started = d.lazy
+          ? d.start(
+              this.#node.node,
+              (node, addrs) => this.#memberFound(node, addrs),
+              (node) => this.#memberLost(node),
+            )
+          : d.start(this.#node.node, (node, addrs) => this.#discovered(node, addrs));
+        Promise.resolve(started).catch(report);
       } catch (err) {
         report(err);
       }
@@ -284,6 +343,7 @@ export class Connector {
     this.#repairTimer = undefined;
     for (const r of this.#rescues.values()) this.#node.clock.clearTimeout(r.timer);
     this.#rescues.clear();
+    this.#members.clear();
     const stops = [...this.#discoveriesStarted].map(async (d) => {
       try {
         await d.stop();
@@ -295,5 +355,77 @@ export class Connector {
       }
     });
     await Promise.all([...this.#transports.map((t) => t.close().catch(() => {})), ...stops]);
+  }
+}
+
+/**
+ * A connection being dialed, handed to a link at once so that the router can send to a member on
+ * first use (lazy links): frames wait here until the transport's connection is open. A failed
+ * dial closes it (the link fails its handshake); `error` keeps why.
+ */
+class DialingConnection implements Connection {
+  onframe: ((frame: string) => void) | null = null;
+  onclose: ((reason?: string) => void) | null = null;
+  ondrain: (() => void) | null = null;
+  /** Why the dial failed, once it has. */
+  error: unknown;
+  #conn: Connection | undefined;
+  #out: string[] = [];
+  #closed = false;
+  #limit: number | undefined;
+  #limited = false;
+
+  constructor(
+    readonly label: string,
+    dial: Promise<Connection>,
+  ) {
+    dial.then(
+      (c) => {
+        if (this.#closed) return c.close();
+        this.#conn = c;
+        c.onframe = (f) => this.onframe?.(f);
+        c.onclose = (r) => this.#end(r);
+        c.ondrain = () => this.ondrain?.();
+        if (this.#limited) c.limitFrameBytes?.(this.#limit);
+        const out = this.#out;
+        this.#out = [];
+        for (const f of out) c.send(f);
+      },
+      (err: unknown) => {
+        this.error = err;
+        this.#end(`dial failed: ${(err as Error)?.message ?? String(err)}`);
+      },
+    );
+  }
+
+  get bufferedAmount(): number {
+    return this.#conn?.bufferedAmount ?? 0;
+  }
+
+  send(frame: string): void {
+    if (this.#closed) return;
+    if (this.#conn) this.#conn.send(frame);
+    else this.#out.push(frame);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    if (this.#conn) return this.#conn.close();
+    queueMicrotask(() => this.#end('closed by this side'));
+    this.#closed = true;
+  }
+
+  limitFrameBytes(maxBytes: number | undefined): void {
+    this.#limited = true;
+    this.#limit = maxBytes;
+    this.#conn?.limitFrameBytes?.(maxBytes);
+  }
+
+  #end(reason: string | undefined): void {
+    this.#closed = true;
+    this.#out = [];
+    const fn = this.onclose;
+    this.onclose = null;
+    fn?.(reason);
   }
 }

@@ -123,6 +123,8 @@ export class Router {
   #nextMarker = 1;
   /** The error reported with `overflow` dead letters, one per link. */
   #overflowErrors = new WeakMap<Link, TroupeError>();
+  /** Envelopes for a member (lazy links) held until the link dialed on first use is up. */
+  #held = new Map<Link, { node: string; texts: string[]; chars: number }>();
 
   constructor(node: RouterHost, parts: RouterParts) {
     this.#node = node;
@@ -228,7 +230,56 @@ export class Router {
 
   /** See {@link Node.isReachable}. */
   isReachable(node: string): boolean {
-    return node === this.#id || this.#routes.has(node);
+    return node === this.#id || this.#routes.has(node) || this.connector.isMember(node);
+  }
+
+  /** A lazy discovery reported member `node` (connector): reachable, dialed on first use. */
+  memberUp(node: string): void {
+    const via = this.#routes.get(node);
+    // Learned through another node's gossip before its presence: reach it directly instead.
+    if (via !== undefined && via.peer !== node && !this.#switching.has(node))
+      this.#routes.delete(node);
+    this.#markUp(node);
+  }
+
+  /** Member `node` left (connector): down, unless a direct link to it still stands. */
+  memberDown(node: string): void {
+    if (this.#direct.has(node)) return; // its link's heartbeats decide
+    this.#routes.delete(node);
+    this.#nodeLost(node, 'noconnection');
+  }
+
+  /** Hold `text` for the member a link being dialed leads to; false when over `maxLinkQueue`. */
+  #holdLazy(link: Link, node: string, text: string): boolean {
+    let held = this.#held.get(link);
+    if (!held) this.#held.set(link, (held = { node, texts: [], chars: 0 }));
+    if (held.chars + text.length > this.#options.maxLinkQueue) return false;
+    held.texts.push(text);
+    held.chars += text.length;
+    return true;
+  }
+
+  /** Put `text` on `link` (held while it is a member's link still in its handshake). */
+  #put(link: Link, node: string, text: string, droppable: boolean): boolean {
+    return link.state === 'handshake'
+      ? this.#holdLazy(link, node, text)
+      : link.enqueue(text, droppable);
+  }
+
+  /** The member link `link` is up or failed: send what waited for it, or settle it. */
+  #releaseHeld(link: Link): void {
+    const held = this.#held.get(link);
+    if (!held) return;
+    this.#held.delete(link);
+    const to =
+      link.state === 'up' && link.peer === held.node ? this.#direct.get(held.node) : undefined;
+    if (to) {
+      for (const t of held.texts) if (!to.enqueue(t)) this.#deadLetter(held.node, 'overflow');
+      return;
+    }
+    for (let i = 0; i < held.texts.length; i++) this.#deadLetter(held.node, 'unreachable');
+    // What was sent to it (calls, monitors, links) ends as if its link had died.
+    this.#sessionLost(held.node, 'noconnection');
   }
 
   /** See {@link Node.linkStats}. */
@@ -294,6 +345,7 @@ export class Router {
         // First envelope on every link, before anything #linkUp sends (see SessionHeader).
         l.enqueue(`{"t":"ss","l":${this.#sessions.current(l.peer)}}`);
         this.#linkUp(l);
+        if (this.#held.size !== 0) this.#releaseHeld(l);
       },
       onLinkFrame: (l, f) => this.#onFrame(l, f),
       onLinkDown: (l, r) => this.#linkDown(l, r),
@@ -461,6 +513,7 @@ export class Router {
     // A route switch away from this link can no longer be flushed: what was on it is lost.
     if (this.#switching.size !== 0)
       for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
+    if (this.#held.size !== 0) this.#releaseHeld(link);
     const pending = this.#pendingAttach.get(link);
     if (pending) {
       this.#pendingAttach.delete(link);
@@ -501,6 +554,11 @@ export class Router {
       }
     }
     for (const n of lost) {
+      // A member (lazy links) stays a member until its discovery says it left: its session ends.
+      if (n === link.peer && this.connector.isMember(n)) {
+        this.#sessionLost(n, reason);
+        continue;
+      }
       // Only routed through the dead link: dial it directly before declaring it down.
       if (n !== link.peer && this.#rescue(n, reason, link)) continue;
       this.#nodeLost(n, reason);
@@ -593,10 +651,18 @@ export class Router {
   /** The link envelopes for `node` leave on, if any. */
   route(node: string): Link | undefined {
     const link = this.#routes.get(node);
-    if (link !== undefined || this.#direct.size !== 1) return link;
+    if (link !== undefined) return link;
+    // A member (lazy links): its link, dialed now on first use.
+    if (this.connector.isMember(node)) return this.connector.lazyLink(node);
+    if (this.#direct.size !== 1) return link;
     // A leaf (a worker behind its tab, a page behind its relay) sends what it has no route for
     // up its only link: the node above knows more of the cluster.
     return this.#direct.values().next().value;
+  }
+
+  /** As {@link route}, without dialing a member. */
+  #peekRoute(node: string): Link | undefined {
+    return this.connector.isMember(node) ? this.#routes.get(node) : this.route(node);
   }
 
   /**
@@ -606,7 +672,13 @@ export class Router {
    */
   learnRef(node: string, addrs: string[] | undefined): void {
     const via = this.#decodeLink;
-    if (via && node !== this.#id && !this.#routes.has(node) && this.#routes.size < MAX_ROUTES)
+    if (
+      via &&
+      node !== this.#id &&
+      !this.#routes.has(node) &&
+      this.#routes.size < MAX_ROUTES &&
+      !this.connector.isMember(node)
+    )
       this.#routes.set(node, via);
     if (
       addrs &&
@@ -694,7 +766,7 @@ export class Router {
       return 'frame-too-large';
     }
     if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
-    if (!link.enqueue(text, droppable)) {
+    if (!this.#put(link, node, text, droppable)) {
       if (this.#events.has('deadLetter')) {
         // A flood of refused sends must stay cheap: one error (a stack capture) per link, reused.
         let error = this.#overflowErrors.get(link);
@@ -723,7 +795,7 @@ export class Router {
         `message of ${text.length} chars exceeds the frame limit`,
       );
     if (this.#switching.size !== 0 && this.#hold(node, text)) return undefined;
-    return link.enqueue(text, true) ? undefined : this.congested(link);
+    return this.#put(link, node, text, true) ? undefined : this.congested(link);
   }
 
   /** The error for an envelope a congested link refused (see `maxLinkQueue`). */
@@ -812,7 +884,12 @@ export class Router {
       if (h.o === this.#id)
         return this.#protocolError(link, `envelope "${h.t}" claims to come from this node`);
       // Learn a route to the origin; bounded, since a peer may claim any origin it likes.
-      if (!this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES) this.#routes.set(h.o, link);
+      if (
+        !this.#routes.has(h.o) &&
+        this.#routes.size < MAX_ROUTES &&
+        (link.peer === h.o || !this.connector.isMember(h.o))
+      )
+        this.#routes.set(h.o, link);
       if (!this.#reachable.has(h.o) && this.#routes.has(h.o)) this.#markUp(h.o);
     }
     switch (h.t) {
@@ -893,7 +970,7 @@ export class Router {
         return;
       case 'nd':
         // route(), not #routes: a leaf sends to nodes it has no route for up its only link.
-        if (this.route(h.x) === link && !this.#direct.has(h.x)) {
+        if (this.#peekRoute(h.x) === link && !this.#direct.has(h.x)) {
           this.#routes.delete(h.x);
           if (this.#rescue(h.x, 'noconnection', link)) return;
           this.#nodeLost(h.x, 'noconnection');
@@ -907,7 +984,7 @@ export class Router {
       case 'sl':
         if (
           h.x !== this.#id &&
-          (this.route(h.x) === link || this.#switching.get(h.x)?.old === link)
+          (this.#peekRoute(h.x) === link || this.#switching.get(h.x)?.old === link)
         )
           this.#routeBroken(h.x, link);
         return;
@@ -957,7 +1034,8 @@ export class Router {
         }
       case 'mb':
         for (const [node, addrs] of h.m) {
-          if (node === this.#id) continue;
+          // A member (lazy links) is reached directly when used, never through gossip routes.
+          if (node === this.#id || this.connector.isMember(node)) continue;
           // The sender's direct peers are reachable through it until a shorter route is known.
           if (!this.#routes.has(node) && this.#routes.size < MAX_ROUTES) {
             this.#routes.set(node, link);
@@ -1083,7 +1161,12 @@ export class Router {
         );
       return;
     }
-    if (h.o !== this.#id && !this.#routes.has(h.o) && this.#routes.size < MAX_ROUTES)
+    if (
+      h.o !== this.#id &&
+      !this.#routes.has(h.o) &&
+      this.#routes.size < MAX_ROUTES &&
+      !this.connector.isMember(h.o)
+    )
       this.#routes.set(h.o, from);
     const link = this.route(h.n);
     if (!link || link === from) {
@@ -1111,7 +1194,7 @@ export class Router {
         ? nextHopText(received, hopAt, hopEnd, h.h)
         : envelope({ ...h, h: h.h + 1 }, payload);
     if (this.#switching.size !== 0 && this.#hold(h.n, text)) return;
-    if (!link.enqueue(text, droppable)) {
+    if (!this.#put(link, h.n, text, droppable)) {
       const error = this.congested(link);
       if (h.t === 'c' || h.t === 'sp') this.#node.replyError(h.o, h.c, error);
       else {

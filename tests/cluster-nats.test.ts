@@ -22,7 +22,11 @@ describe('troupe on NATS, across processes', () => {
   });
 
   const natsNode = (urls: string[], registry = true): Node => {
-    const t = createNatsTransport({ servers: urls, connectOptions: { noRandomize: true } });
+    const t = createNatsTransport({
+      servers: urls,
+      connectOptions: { noRandomize: true },
+      links: 'eager',
+    });
     const node = createNode({
       name: 'window',
       secret: SECRET,

@@ -34,7 +34,7 @@ runTransportContract('nats', async () => {
 describe('nats adapter', () => {
   const { cleanups, track } = useCleanups();
   const transport = (o: Parameters<typeof createNatsTransport>[0] = {}): NatsTransport =>
-    track(createNatsTransport({ servers: server.url, ...o }));
+    track(createNatsTransport({ servers: server.url, links: 'eager', ...o }));
   const natsNode = (
     name: string,
     extra: { registry?: boolean; secret?: string; maxFrameSize?: number } = {},

@@ -3,7 +3,7 @@
 // $NATS_SERVER_PATH (set by scripts/test.mjs through scripts/find-nats.mjs), else
 // /usr/sbin/nats-server, else `nats-server` on the PATH.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -13,6 +13,8 @@ export interface NatsServer {
   url: string;
   /** `nats://127.0.0.1:<port>` for other servers' `--routes` (when started with a cluster port). */
   routeUrl?: string;
+  /** `http://127.0.0.1:<port>`: the server's HTTP monitoring endpoint. */
+  monitorUrl?: string;
   proc: ChildProcess;
   /** SIGKILL the server and remove its folder (idempotent). */
   kill(): Promise<void>;
@@ -31,7 +33,7 @@ export function natsServerPath(): string {
  * README shows that configuration).
  */
 export async function startNatsServer(
-  options: { cluster?: boolean; routes?: string[]; name?: string } = {},
+  options: { cluster?: boolean; routes?: string[]; name?: string; config?: string } = {},
 ): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'troupe-nats-'));
   const clustered = !!(options.cluster || options.routes?.length);
@@ -47,6 +49,10 @@ export async function startNatsServer(
     dir,
   ];
   if (options.name) args.push('-n', options.name);
+  if (options.config !== undefined) {
+    writeFileSync(path.join(dir, 'server.conf'), options.config);
+    args.push('-c', path.join(dir, 'server.conf'));
+  }
   if (options.cluster || options.routes?.length) {
     args.push('--cluster_name', 'troupe-test', '--cluster', 'nats://127.0.0.1:-1');
     if (options.routes?.length) args.push('--routes', options.routes.join(','));
@@ -75,11 +81,13 @@ export async function startNatsServer(
         const ports = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
           nats?: string[];
           cluster?: string[];
+          monitoring?: string[];
         };
         const url = ports.nats?.[0];
         const wantsCluster = options.cluster || options.routes?.length;
         if (url && (!wantsCluster || ports.cluster?.[0])) {
-          return { url, routeUrl: ports.cluster?.[0], proc, kill };
+          const monitorUrl = ports.monitoring?.[0];
+          return { url, routeUrl: ports.cluster?.[0], monitorUrl, proc, kill };
         }
       } catch {
         /* being written */
