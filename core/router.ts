@@ -36,6 +36,11 @@ const MAX_NAMES = 100_000;
 const DROP_REPORT_MS = 250;
 /** Most registry names one peer may add (names of its own actors and of nodes behind it). */
 export const MAX_NAMES_PER_PEER = 50_000;
+/**
+ * Most nodes one peer may introduce by registry claims: names of nodes this node has no route to,
+ * which teach a route through the peer (docs/security.md, "Registry").
+ */
+export const MAX_NODES_INTRODUCED_PER_PEER = 1000;
 
 /**
  * What the router needs from its node's runtime: the envelopes for this node's actors, the
@@ -93,6 +98,8 @@ export class Router {
   #links = new Set<Link>();
   /** Names each peer added to the registry (capped at {@link MAX_NAMES_PER_PEER}). */
   #namesBy = new Map<Link, number>();
+  /** Unknown nodes each peer introduced by registry claims (capped at {@link MAX_NODES_INTRODUCED_PER_PEER}). */
+  #introducedBy = new Map<Link, number>();
   /** Drops of others' envelopes not yet reported to their senders, by `origin\ntarget\nreason`. */
   #drops = new Map<string, number>();
   #dropTimer: unknown;
@@ -502,6 +509,7 @@ export class Router {
   #linkDown(link: Link, reason: string): void {
     this.#links.delete(link);
     this.#namesBy.delete(link);
+    this.#introducedBy.delete(link);
     // A route switch away from this link can no longer be flushed: what was on it is lost.
     if (this.#switching.size !== 0)
       for (const [n, sw] of [...this.#switching]) if (sw.old === link) this.#routeBroken(n, link);
@@ -1007,15 +1015,21 @@ export class Router {
           // the owner's path carries it too, so it is ignored (docs/security.md, "Registry").
           const via = this.#routes.get(h.x);
           if (h.x !== link.peer && via !== undefined && via !== link) return;
-          // A claim about a node this node has no route to is not the peer's to make (a flood
-          // of names for invented nodes): refused with an event. A leaf routes everything up
-          // its only link, so it takes what that link says.
+          // A claim about a node this node has no route to introduces that node: the name
+          // teaches a route through the peer (transitive routing, as a ref does). One peer
+          // introduces at most MAX_NODES_INTRODUCED_PER_PEER nodes so; past it, a claim about
+          // another unknown node (a flood of names for invented nodes) is refused with an event.
+          // A leaf routes everything up its only link and takes what that link says. (A node
+          // that relays a claim sends a membership entry for its node first: #sendRegistry.)
           if (h.x !== link.peer && this.#peekRoute(h.x) !== link) {
             if (h.t === 'gd') return;
-            return this.#protocolError(
-              link,
-              `${link.peer} claimed the name "${h.g.slice(0, 40)}" for node "${h.x.slice(0, 40)}", which is not reached through it: not added`,
-            );
+            const introduced = this.#introducedBy.get(link) ?? 0;
+            if (introduced >= MAX_NODES_INTRODUCED_PER_PEER)
+              return this.#protocolError(
+                link,
+                `${link.peer} introduced ${MAX_NODES_INTRODUCED_PER_PEER} nodes this node has no route to (the most one peer may): the name "${h.g.slice(0, 40)}" for node "${h.x.slice(0, 40)}" not added`,
+              );
+            this.#introducedBy.set(link, introduced + 1);
           }
           const had = this.#registry.get(h.g);
           if (h.t === 'ga' && !had) {

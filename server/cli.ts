@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import type { Node, ActorRef, TroupeError, ErrorCode } from '../core/index.ts';
 import { createCliLog, LOG_FORMATS, type CliLog, type LogFormat } from './cli-log.ts';
+import { SECRET_REQUIRED, seedAddress, secretFrom } from './cli-args.ts';
 
 const HELP = `troupe — a universal actor framework
 
@@ -134,10 +135,8 @@ function version(): string {
 }
 
 function secretOf(o: Opts): string {
-  const fromEnv = o['secret-env'] ? process.env[o['secret-env']] : process.env.TROUPE_SECRET;
-  const secret = o.secret ?? fromEnv;
-  if (!secret)
-    fail('a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable');
+  const secret = secretFrom(o);
+  if (!secret) fail(SECRET_REQUIRED);
   return secret;
 }
 
@@ -235,7 +234,7 @@ async function startNode(
   // Tests and scripts read this line.
   log.listening(node.id, addrs);
   const joins = (o.seed ?? []).map(async (seed) => {
-    const address = seed.includes('://') ? seed : `tcp://${seed}`;
+    const address = seedAddress(seed);
     try {
       const peer = await node.join(address);
       if (!quiet)

@@ -47,6 +47,7 @@ import { createWebSocketServerTransport } from '../adapters/websocket-server.ts'
 import { attachPeerServer } from './relay-signal.ts';
 import { parseHostPort } from '../adapters/host-port.ts';
 import { createCliLog, type CliLog } from './cli-log.ts';
+import { SECRET_REQUIRED, type SecretArgs, seedAddress, secretFrom } from './cli-args.ts';
 
 /** Options of {@link startRelay}. */
 export interface RelayOptions {
@@ -393,8 +394,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   }
   const url = `http://${hostPart}:${port}`;
   for (const seed of options.seeds ?? []) {
-    const address = seed.includes('://') ? seed : `tcp://${seed}`;
-    node.join(address).catch(() => {
+    node.join(seedAddress(seed)).catch(() => {
       /* reported as events; join redials until shutdown */
     });
   }
@@ -417,10 +417,8 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
 }
 
 /** The options `troupe relay` reads (a subset of the CLI's parsed options). */
-export interface RelayCliOptions {
+export interface RelayCliOptions extends SecretArgs {
   listen?: string;
-  secret?: string;
-  'secret-env'?: string;
   seed?: string[];
   name?: string;
   'tcp-listen'?: string;
@@ -470,13 +468,9 @@ export async function runRelay(
     console.log(RELAY_HELP);
     process.exit(0);
   }
-  const secret =
-    o.secret ?? (o['secret-env'] ? process.env[o['secret-env']] : process.env.TROUPE_SECRET);
+  const secret = secretFrom(o);
   if (!secret) {
-    out.error(
-      'a cluster secret is required: --secret S, or the TROUPE_SECRET environment variable',
-      { exit: 2 },
-    );
+    out.error(SECRET_REQUIRED, { exit: 2 });
     process.exit(2);
   }
   const num = (v: string | undefined, what: string): number | undefined => {
