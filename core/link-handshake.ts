@@ -166,6 +166,24 @@ export class Handshake {
   }
 }
 
+/**
+ * A `reject` frame from a peer whose link is already up (after an oversize frame, say): the code
+ * and message to fail the link with (a malformed one is a protocol error).
+ */
+export function readReject(frame: string): [ErrorCode, string] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(frame);
+  } catch {
+    raw = undefined;
+  }
+  const parsed = HandshakeMessage.safeParse(raw);
+  if (!parsed.success || parsed.data.t !== 'reject')
+    return ['PROTOCOL_ERROR', 'malformed reject message'];
+  const { code, message } = parsed.data;
+  return [isErrorCode(code) ? code : 'PROTOCOL_ERROR', `peer refused the link: ${message}`];
+}
+
 function constantTimeEqual(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
