@@ -93,6 +93,8 @@ export class OutLane {
   #head = 0;
   /** Characters of the head envelope already written as pieces. */
   #offset = 0;
+  /** Queued envelopes longer than {@link PIECE_CHARS} (none: the fast path of {@link next}). */
+  #big = 0;
   /** Queued sends per target (see {@link targetKey}); kept only while a call asked. */
   #targets: Map<string, number> | undefined;
   #peer = '';
@@ -108,6 +110,7 @@ export class OutLane {
   push(text: string): void {
     this.#items.push(text);
     this.chars += text.length + 1;
+    if (text.length > PIECE_CHARS) this.#big++;
     if (this.#targets !== undefined) count(this.#targets, targetKey(text, this.#peer), 1);
   }
 
@@ -134,6 +137,15 @@ export class OutLane {
   next(max: number, piece: number): LaneFrame {
     const q = this.#items;
     const h = this.#head;
+    if (this.#big === 0 && this.chars <= max) {
+      // The common case (a tick of small envelopes): all of them, in one frame.
+      const envs = h === 0 ? q : q.slice(h);
+      this.#items = [];
+      this.#head = 0;
+      this.chars = 0;
+      this.#targets = undefined;
+      return { frame: envs.length === 1 ? envs[0] : envs.join(ENVELOPE_SEPARATOR), envs };
+    }
     const first = q[h];
     if (first.length > piece) {
       const off = this.#offset;
@@ -172,6 +184,7 @@ export class OutLane {
     this.#items = [];
     this.#head = 0;
     this.#offset = 0;
+    this.#big = 0;
     this.chars = 0;
     this.#targets = undefined;
   }
@@ -181,6 +194,9 @@ export class OutLane {
     if (targets !== undefined)
       for (let i = this.#head; i < this.#head + n; i++)
         count(targets, targetKey(this.#items[i], this.#peer), -1);
+    if (this.#big !== 0)
+      for (let i = this.#head; i < this.#head + n; i++)
+        if (this.#items[i].length > PIECE_CHARS) this.#big--;
     this.#head += n;
     this.chars -= chars;
     if (this.#head === this.#items.length) {
