@@ -21,6 +21,8 @@ const LOWER_S = 115;
 const LOWER_X = 120;
 const LOWER_D = 100;
 const LOWER_C = 99;
+const LOWER_R = 114;
+const LOWER_F = 102;
 const UPPER_S = 83;
 const UPPER_C = 67;
 const UPPER_P = 80;
@@ -30,15 +32,20 @@ const TAB = 9;
 
 /**
  * The lane of an envelope, from its first characters: sends (`S…`, `{"t":"s"…`), exit signals
- * (`x`) and DOWN (`d`) are bulk, so a signal never overtakes what an actor sent before it ended;
+ * (`x`) and DOWN (`d`) are bulk, so a signal never overtakes what an actor sent before it ended,
+ * and so is a route flush marker (`rf`);
  * everything else (calls, replies, credit, cancels, monitors, sessions, routes, heartbeats) is
  * priority. JSON headers always start with `{"t":"…"` (core writes `t` first).
  */
 export function laneOf(text: string): LaneId {
   const c = text.charCodeAt(0);
   if (c === UPPER_S) return 1;
-  if (c !== 123 || text.charCodeAt(7) !== QUOTE) return 0; // `{"t":"X"`: one-letter types only
+  if (c !== 123) return 0;
   const t = text.charCodeAt(6);
+  if (text.charCodeAt(7) !== QUOTE)
+    // A route flush marker (`rf`) must not overtake anything written before it: its answer says
+    // that everything sent on the old route has arrived (docs/protocol.md, "Route changes").
+    return t === LOWER_R && text.charCodeAt(7) === LOWER_F && text.charCodeAt(8) === QUOTE ? 1 : 0;
   return t === LOWER_S || t === LOWER_X || t === LOWER_D ? 1 : 0;
 }
 

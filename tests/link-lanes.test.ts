@@ -21,6 +21,9 @@ describe('lanes (unit)', () => {
     expect(laneOf('{"t":"s","n":"b","o":"a","h":0,"a":4,"f":1}\tj1')).toBe(1);
     expect(laneOf('{"t":"x","n":"b","o":"a","h":0,"a":1,"f":2,"l":1}\t[]')).toBe(1);
     expect(laneOf('{"t":"d","n":"b","o":"a","h":0,"w":1,"m":2,"a":3}\t[]')).toBe(1);
+    // The route flush marker stays behind everything written before it.
+    expect(laneOf('{"t":"rf","n":"b","o":"a","h":0,"k":1}')).toBe(1);
+    expect(laneOf('{"t":"ra","n":"b","o":"a","h":0,"k":1}')).toBe(0);
     for (const text of [
       'C4,9\tj1',
       'R9,1\tj1',
