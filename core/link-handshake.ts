@@ -14,6 +14,13 @@ import {
   PROTOCOL_VERSION,
 } from './protocol.ts';
 
+/**
+ * Largest frame accepted before the peer has authenticated (characters; bytes for adapters that
+ * honour `limitFrameBytes`). Handshake messages are well under it (a hello with 16 addresses of
+ * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
+ */
+export const HANDSHAKE_MAX_FRAME = 16 * 1024;
+
 /** What a handshake needs from its link. */
 export interface HandshakeHost {
   /** This node's id and incarnation. */

@@ -3,7 +3,7 @@ import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
 import { Outbound } from './link-outbound.ts';
-import { Handshake, readReject } from './link-handshake.ts';
+import { Handshake, HANDSHAKE_MAX_FRAME, readReject } from './link-handshake.ts';
 import { isPiece, Reassembler } from './link-lanes.ts';
 
 export type { LinkSettings, LostReason } from './link-owner.ts';
@@ -13,12 +13,7 @@ export type LinkOwner = LinkOwnerOf<Link>;
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
 
-/**
- * Largest frame accepted before the peer has authenticated (characters; bytes for adapters that
- * honour `limitFrameBytes`). Handshake messages are well under it (a hello with 16 addresses of
- * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
- */
-export const HANDSHAKE_MAX_FRAME = 16 * 1024;
+export { HANDSHAKE_MAX_FRAME } from './link-handshake.ts';
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
