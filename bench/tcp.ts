@@ -393,6 +393,9 @@ const fanin: BenchCase = {
     });
     const [address] = await node.listen();
     const actor = node.spawn(behaviour({ schema: Msg, handle: (m) => sink.handle(m) }));
+    // Links this node lost (and why), shown if a round stalls.
+    const downs: Record<string, number> = {};
+    node.events.on('linkDown', (e) => (downs[e.reason] = (downs[e.reason] ?? 0) + 1));
     // raw: a bare framed-JSON server here, handing each parsed message to the same handler.
     const server = net.createServer((socket) => {
       socket.setNoDelay(true);
@@ -435,7 +438,7 @@ const fanin: BenchCase = {
                 () =>
                   reject(
                     new Error(
-                      `fan-in: ${sink.count} of ${total} arrived within 120 s; senders: ${JSON.stringify(trouble)}`,
+                      `fan-in: ${sink.count} of ${total} arrived within 120 s; senders: ${JSON.stringify(trouble)}; receiver's lost links: ${JSON.stringify(downs)}`,
                     ),
                   ),
                 120_000,

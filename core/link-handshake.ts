@@ -14,6 +14,13 @@ import {
   PROTOCOL_VERSION,
 } from './protocol.ts';
 
+/**
+ * Largest frame accepted before the peer has authenticated (characters; bytes for adapters that
+ * honour `limitFrameBytes`). Handshake messages are well under it (a hello with 16 addresses of
+ * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
+ */
+export const HANDSHAKE_MAX_FRAME = 16 * 1024;
+
 /** What a handshake needs from its link. */
 export interface HandshakeHost {
   /** This node's id and incarnation. */
@@ -164,6 +171,24 @@ export class Handshake {
       : handshakeTranscript(role, peer, me);
     return bytesToHex(hmac(sha256, utf8ToBytes(this.#secret), utf8ToBytes(text)));
   }
+}
+
+/**
+ * A `reject` frame from a peer whose link is already up (after an oversize frame, say): the code
+ * and message to fail the link with (a malformed one is a protocol error).
+ */
+export function readReject(frame: string): [ErrorCode, string] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(frame);
+  } catch {
+    raw = undefined;
+  }
+  const parsed = HandshakeMessage.safeParse(raw);
+  if (!parsed.success || parsed.data.t !== 'reject')
+    return ['PROTOCOL_ERROR', 'malformed reject message'];
+  const { code, message } = parsed.data;
+  return [isErrorCode(code) ? code : 'PROTOCOL_ERROR', `peer refused the link: ${message}`];
 }
 
 function constantTimeEqual(a: string, b: string): boolean {

@@ -32,8 +32,8 @@ const TAB = 9;
 
 /**
  * The lane of an envelope, from its first characters: sends (`S…`, `{"t":"s"…`), exit signals
- * (`x`), DOWN (`d`) and route fences (`rf`) are bulk, so a signal never overtakes what an actor
- * sent before it ended and a route switch never overtakes what went on the old route;
+ * (`x`) and DOWN (`d`) are bulk, so a signal never overtakes what an actor sent before it ended,
+ * and so is a route flush marker (`rf`);
  * everything else (calls, replies, credit, cancels, monitors, sessions, routes, heartbeats) is
  * priority. JSON headers always start with `{"t":"…"` (core writes `t` first).
  */
@@ -43,8 +43,8 @@ export function laneOf(text: string): LaneId {
   if (c !== 123) return 0;
   const t = text.charCodeAt(6);
   if (text.charCodeAt(7) !== QUOTE)
-    // `{"t":"rf"`: a route fence marks the end of what went on the old route, so it must stay
-    // behind the sends before it (a fence that overtook them let the new route start early).
+    // A route flush marker (`rf`) must not overtake anything written before it: its answer says
+    // that everything sent on the old route has arrived (docs/protocol.md, "Route changes").
     return t === LOWER_R && text.charCodeAt(7) === LOWER_F && text.charCodeAt(8) === QUOTE ? 1 : 0;
   return t === LOWER_S || t === LOWER_X || t === LOWER_D ? 1 : 0;
 }
@@ -100,6 +100,8 @@ export class OutLane {
   #head = 0;
   /** Characters of the head envelope already written as pieces. */
   #offset = 0;
+  /** Queued envelopes longer than {@link PIECE_CHARS} (none: the fast path of {@link next}). */
+  #big = 0;
   /** Queued sends per target (see {@link targetKey}); kept only while a call asked. */
   #targets: Map<string, number> | undefined;
   #peer = '';
@@ -115,6 +117,7 @@ export class OutLane {
   push(text: string): void {
     this.#items.push(text);
     this.chars += text.length + 1;
+    if (text.length > PIECE_CHARS) this.#big++;
     if (this.#targets !== undefined) count(this.#targets, targetKey(text, this.#peer), 1);
   }
 
@@ -141,6 +144,15 @@ export class OutLane {
   next(max: number, piece: number): LaneFrame {
     const q = this.#items;
     const h = this.#head;
+    if (this.#big === 0 && this.chars <= max) {
+      // The common case (a tick of small envelopes): all of them, in one frame.
+      const envs = h === 0 ? q : q.slice(h);
+      this.#items = [];
+      this.#head = 0;
+      this.chars = 0;
+      this.#targets = undefined;
+      return { frame: envs.length === 1 ? envs[0] : envs.join(ENVELOPE_SEPARATOR), envs };
+    }
     const first = q[h];
     if (first.length > piece) {
       const off = this.#offset;
@@ -179,6 +191,7 @@ export class OutLane {
     this.#items = [];
     this.#head = 0;
     this.#offset = 0;
+    this.#big = 0;
     this.chars = 0;
     this.#targets = undefined;
   }
@@ -188,6 +201,9 @@ export class OutLane {
     if (targets !== undefined)
       for (let i = this.#head; i < this.#head + n; i++)
         count(targets, targetKey(this.#items[i], this.#peer), -1);
+    if (this.#big !== 0)
+      for (let i = this.#head; i < this.#head + n; i++)
+        if (this.#items[i].length > PIECE_CHARS) this.#big--;
     this.#head += n;
     this.chars -= chars;
     if (this.#head === this.#items.length) {

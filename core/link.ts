@@ -3,7 +3,7 @@ import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
 import { Outbound } from './link-outbound.ts';
-import { Handshake } from './link-handshake.ts';
+import { Handshake, HANDSHAKE_MAX_FRAME, readReject } from './link-handshake.ts';
 import { isPiece, Reassembler } from './link-lanes.ts';
 
 export type { LinkSettings, LostReason } from './link-owner.ts';
@@ -13,12 +13,7 @@ export type LinkOwner = LinkOwnerOf<Link>;
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
 
-/**
- * Largest frame accepted before the peer has authenticated (characters; bytes for adapters that
- * honour `limitFrameBytes`). Handshake messages are well under it (a hello with 16 addresses of
- * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
- */
-export const HANDSHAKE_MAX_FRAME = 16 * 1024;
+export { HANDSHAKE_MAX_FRAME } from './link-handshake.ts';
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
@@ -49,7 +44,8 @@ export class Link {
   #owner: LinkOwner;
   #settings: LinkSettings;
   #state: LinkState = 'handshake';
-  #handshake: Handshake;
+  /** Until the link is up (then dropped, with its closures). */
+  #handshake: Handshake | undefined;
   #reassembler: Reassembler | undefined;
   #lastIn: number;
   /** When the next heartbeat tick is due (0 before the first). */
@@ -298,7 +294,10 @@ export class Link {
     if (this.#state === 'up') {
       // A peer refusing the link after it came up (an oversize frame, say) sends the same
       // reject as during the handshake; no envelope starts like it (core writes this key order).
-      if (frame.startsWith('{"t":"reject"')) return this.#handshake.take(frame);
+      if (frame.startsWith('{"t":"reject"')) {
+        const [code, message] = readReject(frame);
+        return this.#fail(code, message, false);
+      }
       if (this.#peerWindow > 0 && frame.startsWith('{"t":"k"')) {
         const m = ACK_FRAME.exec(frame);
         if (m) return this.#out.ack(Number(m[1]));
@@ -331,7 +330,7 @@ export class Link {
       }
       return;
     }
-    this.#handshake.take(frame);
+    this.#handshake?.take(frame);
   }
 
   /** The peer's hello is in: who it is, its window, whether it joins chunks. */
@@ -347,6 +346,7 @@ export class Link {
   #up(): void {
     if (this.#state !== 'handshake') return;
     this.#state = 'up';
+    this.#handshake = undefined;
     this.conn.limitFrameBytes?.(undefined);
     const clock = this.#owner.clock;
     clock.clearTimeout(this.#timer);

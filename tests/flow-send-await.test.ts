@@ -129,7 +129,7 @@ describe('sendAwait between processes over TCP', () => {
     expect(r.consumerPeak).toBeLessThan(400 * MB);
   }, 120_000);
 
-  it('call latency under a saturating flood of awaited 1 MB sends on the same link (reported; generous bound: no priority lane yet)', async () => {
+  it('call latency under a saturating flood of awaited 1 MB sends on the same link (reported; generous bound; tests/link-lanes.test.ts holds the tighter one)', async () => {
     const consumer = await cluster.script('consumer', 'tests/fixtures/flow-consumer.ts', [SECRET]);
     const node = await cluster.node({ secret: SECRET, listen: false, autoConnect: false });
     await node.connect(consumer.address);
@@ -161,7 +161,7 @@ describe('sendAwait between processes over TCP', () => {
       `[flow/call under flood] call p99 quiet ${quiet.toFixed(2)} ms, under a flood of awaited 1 MB sends ${loud.toFixed(2)} ms (${(loud / quiet).toFixed(1)}x; ${sent} MB sent meanwhile)`,
     );
     expect(sent).toBeGreaterThan(0);
-    // Every call got through; the bound is generous (the issue's 3x needs the priority lane).
+    // Every call got through; the bound is generous (tests/link-lanes.test.ts asserts 10x or 200 ms).
     expect(loud).toBeLessThan(Math.max(50 * quiet, 5_000));
   }, 120_000);
 });

@@ -18,10 +18,12 @@ const SECRET = 'lanes-secret';
 describe('lanes (unit)', () => {
   it('sorts envelopes: sends, exit and DOWN signals and route fences are bulk; calls, replies and control are priority', () => {
     expect(laneOf('S4\tj{}')).toBe(1);
-    expect(laneOf('{"t":"rf","n":"b","o":"a","h":0,"k":3}')).toBe(1);
     expect(laneOf('{"t":"s","n":"b","o":"a","h":0,"a":4,"f":1}\tj1')).toBe(1);
     expect(laneOf('{"t":"x","n":"b","o":"a","h":0,"a":1,"f":2,"l":1}\t[]')).toBe(1);
     expect(laneOf('{"t":"d","n":"b","o":"a","h":0,"w":1,"m":2,"a":3}\t[]')).toBe(1);
+    // The route flush marker stays behind everything written before it.
+    expect(laneOf('{"t":"rf","n":"b","o":"a","h":0,"k":1}')).toBe(1);
+    expect(laneOf('{"t":"ra","n":"b","o":"a","h":0,"k":1}')).toBe(0);
     for (const text of [
       'C4,9\tj1',
       'R9,1\tj1',
@@ -195,8 +197,9 @@ describe('lanes over TCP between processes', () => {
     );
     expect(sent).toBeGreaterThan(10);
     expect(stats.outOfOrder).toBe(0);
-    // Generous on a loaded machine: within 10x of quiet, or under 200 ms.
-    expect(loud).toBeLessThan(Math.max(10 * quiet, 200));
+    // Generous on a loaded machine: within 10x of quiet, or under 300 ms (without lanes the same
+    // flood gave 365-516 ms p99 in bench runs on this machine; with them 28-192 ms).
+    expect(loud).toBeLessThan(Math.max(10 * quiet, 300));
   }, 120_000);
 
   it('a 4 MB message does not hold the calls made while it is being written; it arrives intact', async () => {
