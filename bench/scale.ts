@@ -134,18 +134,27 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
       for (let i = 1; i < n; i += BATCH)
         await batch(i, Math.min(n, i + BATCH), () => ['--tcp', '--seed', seed.address, ...common]);
     }
-    const started = await until(() => procs.every((p) => p.id !== ''), 0);
-    if (!started)
-      throw new Error(
-        `only ${procs.filter((p) => p.id).length}/${n} processes started in ${START_MS / 1000} s`,
+    // Processes that did not start in time (a loaded machine) are killed; the rest are measured
+    // among themselves, and the note says how many there were.
+    const late = procs.filter((p) => p.id === '');
+    if (late.length) {
+      if (procs.length - late.length < 2)
+        throw new Error(`only ${procs.length - late.length}/${n} processes started`);
+      for (const p of late) p.child.kill('SIGKILL');
+      procs.splice(0, procs.length, ...procs.filter((p) => p.id !== ''));
+      notes.push(
+        `only ${procs.length} of ${n} processes started in ${START_MS / 1000} s: measured among them`,
       );
+      await sleep(CONVERGE_MS / 12);
+    }
+    const m = procs.length;
     const t0 = performance.now();
     const sees = (p: Proc): number => (mode === 'nats' ? p.members : p.peers);
-    const converged = await until(() => procs.every((p) => sees(p) >= n - 1), CONVERGE_MS);
+    const converged = await until(() => procs.every((p) => sees(p) >= m - 1), CONVERGE_MS);
     const convergeS = converged ? (performance.now() - t0) / 1000 : null;
     if (!converged)
       notes.push(
-        `${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (the node that sees fewest: ${Math.min(...procs.map(sees))}/${n - 1})`,
+        `${mode} N=${n}: not converged in ${CONVERGE_MS / 1000} s (the node that sees fewest: ${Math.min(...procs.map(sees))}/${m - 1})`,
       );
     await sleep(1000);
     // Minus the three stdio pipes (Unix sockets in Node's child_process).
@@ -174,7 +183,7 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
         ) - nameAt
       : null;
     // SIGKILL the last node; every survivor must see it down.
-    const victim = procs[n - 1]!;
+    const victim = procs[m - 1]!;
     const killAt = performance.now();
     victim.child.kill('SIGKILL');
     const survivors = procs.slice(0, -1);
