@@ -1,4 +1,4 @@
-import type { Connection } from '../core/index.ts';
+import type { AdmitPeer, Connection } from '../core/index.ts';
 
 /** Frames held for a connection nobody has attached to yet; past this the peer is misbehaving. */
 const MAX_EARLY_FRAMES = 10_000;
@@ -16,6 +16,8 @@ export abstract class BaseConnection implements Connection {
   abstract close(): void;
   /** Set by core: called when `bufferedAmount` has fallen (see {@link Connection}). */
   ondrain: (() => void) | null = null;
+  /** Set by the adapter that admitted the connection by a credential of its own (see {@link Connection.admit}). */
+  admit?: (peer: AdmitPeer) => string | undefined;
 
   #onframe: ((frame: string) => void) | null = null;
   #onclose: ((reason?: string) => void) | null = null;

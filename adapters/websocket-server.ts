@@ -9,7 +9,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer, ClientOptions } from 'ws';
-import { TroupeError, type Connection, type Transport } from '../core/index.ts';
+import { TroupeError, type AdmitPeer, type Connection, type Transport } from '../core/index.ts';
 import {
   dialWebSocket,
   isWebSocketAddress,
@@ -51,6 +51,13 @@ export interface WebSocketServerTransportOptions {
   maxFrameBytes?: number;
   /** Accept or refuse an upgrade (an origin check, a token in the query); refused requests get 403. @default accept all */
   verifyClient?: (info: VerifyClientInfo) => boolean | Promise<boolean>;
+  /**
+   * Whether the peer on a connection accepted through the upgrade `info` may take the node id
+   * it claims, asked once it proved the secret (see `Connection.admit`): the reason to refuse it
+   * (`UNAUTHORIZED` for the peer, a `protocolError` on the node) or `undefined`. A relay binds
+   * page ids to the credential in the upgrade's URL with it. @default accept every id
+   */
+  admit?: (peer: AdmitPeer, info: VerifyClientInfo) => string | undefined;
   /** Give up dialing after this many ms, with `TRANSPORT_CLOSED`. @default 10000 */
   connectTimeout?: number;
   /** `ws` client options for dialing (`ca` for a self-signed `wss://` peer, `headers`, …). @default {} */
@@ -200,6 +207,9 @@ export function createWebSocketServerTransport(
         wss.handleUpgrade(req, socket, head, (ws) => {
           const label = `websocket client ${req.socket.remoteAddress}:${req.socket.remotePort}`;
           const conn = new WebSocketConnection(track(ws), label, open);
+          const admit = options.admit;
+          if (admit)
+            conn.admit = (peer) => admit(peer, { origin: req.headers.origin, secure, url, req });
           if (closed || !accept) return conn.close();
           accept(conn);
         });

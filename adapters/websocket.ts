@@ -207,7 +207,10 @@ export function createWebSocketTransport(options: WebSocketTransportOptions = {}
  * A {@link WebSocketTransportOptions.resolve} for a page behind a relay: before each dial, fetch
  * a credential from the relay's `GET /troupe/credential` (`credentialUrl`) and dial its `ws` URL.
  * The token in that URL expires (`expiresAt`), and a restarted relay signs tokens with a new key,
- * so a page that redials needs a fresh one. The browser secret is not refreshed: the transport
+ * so a page that redials needs a fresh one. Each fetch after the first renews the last token
+ * (`?renew=<token>`), so the page keeps its id namespace: the relay binds a page's node id to
+ * the credential it linked with, and refuses it to pages holding other credentials while the
+ * page redials. The browser secret is not refreshed: the transport
  * keeps proving the one it was made with, and a relay restarted with another one refuses the page
  * (`UNAUTHORIZED`, after which `join` stops redialing; the page must reload). Give the relay a
  * fixed browser secret (`--browser-secret`) for pages to ride out its restarts.
@@ -226,15 +229,21 @@ export function relayCredentialAddress(
   options: { timeout?: number } = {},
 ): () => Promise<string> {
   const timeout = options.timeout ?? 10_000;
+  // The last token: renewing it keeps the page's id namespace at the relay (its node id stays
+  // bound to this page while it redials).
+  let last: string | undefined;
   return async () => {
-    let body: { ws?: unknown };
+    let body: { ws?: unknown; token?: unknown };
+    const url = last
+      ? `${credentialUrl}${credentialUrl.includes('?') ? '&' : '?'}renew=${encodeURIComponent(last)}`
+      : credentialUrl;
     try {
-      const res = await fetch(credentialUrl, {
+      const res = await fetch(url, {
         cache: 'no-store',
         signal: AbortSignal.timeout(timeout),
       });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      body = (await res.json()) as { ws?: unknown };
+      body = (await res.json()) as { ws?: unknown; token?: unknown };
     } catch (err) {
       throw new TroupeError(
         'TRANSPORT_CLOSED',
@@ -248,6 +257,7 @@ export function relayCredentialAddress(
         `the credential from ${credentialUrl} names no ws:// or wss:// address`,
       );
     }
+    if (typeof body.token === 'string') last = body.token;
     return body.ws;
   };
 }

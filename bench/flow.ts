@@ -216,7 +216,7 @@ export const cases: BenchCase[] = [
             baseline: quiet,
             baselineLabel: 'quiet call p99, same run',
             target: { kind: 'max-ratio', ratio: 3 },
-            note: 'tcp.call_under_flood_p99_us: echo call p99 while awaited 1 MB sends flood the same link (no priority lane yet)',
+            note: 'tcp.call_under_flood_p99_us: echo call p99 while awaited 1 MB sends flood the same link (calls take the priority lane; 1 MB sends leave in 32 Ki pieces)',
           },
           {
             key: 'stream.tcp_mbps',

@@ -3,12 +3,24 @@
  * a filter), print a table with each figure beside its baseline and target, and merge the
  * figures into bench/results/latest.json as `{ key: { value, unit, baseline, ratio, at } }` plus
  * `_run: { date, machine, load }`. Areas in OPT_IN (peers) run only when a filter names them.
+ *
+ * `--runs N` runs the selected cases N times (round after round, so every run of a case sees the
+ * same window) and prints, per key, the median ratio with its spread and in how many runs the
+ * target held; latest.json then holds the medians and `runs: { n, ratio, met }`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeTarget, hasGc, now, targetMet, type BenchCase, type Result } from './harness.ts';
+import {
+  describeTarget,
+  hasGc,
+  now,
+  spread,
+  targetMet,
+  type BenchCase,
+  type Result,
+} from './harness.ts';
 
 /** Area files, in run order. Add one here when you add `bench/<area>.ts`. */
 const AREAS = [
@@ -73,7 +85,24 @@ async function main(): Promise<void> {
       'note: node runs without --expose-gc: actor.idle_bytes will be n/a (npm run bench passes it)',
     );
 
-  const results: Result[] = [];
+  const runsArg = process.argv.find((a) => a.startsWith('--runs'));
+  const runs = runsArg
+    ? Number(
+        runsArg.includes('=')
+          ? runsArg.split('=')[1]
+          : process.argv[process.argv.indexOf(runsArg) + 1],
+      )
+    : 1;
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) {
+    console.log('--runs takes a whole number from 1 to 20');
+    process.exitCode = 2;
+    return;
+  }
+  const filterArgs =
+    runsArg && !runsArg.includes('=') ? filters.filter((f) => f !== String(runs)) : filters;
+  filters.splice(0, filters.length, ...filterArgs);
+  /** Every run's results, by key, in run order. */
+  const perRun: Result[][] = [];
   const failures: string[] = [];
   const t0 = now();
   const cpus = os.cpus();
@@ -86,6 +115,7 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadBefore = load();
   console.log(`${startedAt}  ${machine}  load ${loadBefore}`);
+  const selected: BenchCase[] = [];
   for (const area of AREAS) {
     let cases: BenchCase[];
     try {
@@ -94,20 +124,26 @@ async function main(): Promise<void> {
       if (matches(area, area)) failures.push(`${area}: cannot load: ${(err as Error).message}`);
       continue;
     }
-    for (const c of cases) {
-      if (!matches(area, c.name)) continue;
+    for (const c of cases) if (matches(area, c.name)) selected.push(c);
+  }
+  for (let run = 1; run <= runs; run++) {
+    if (runs > 1) console.log(`\nrun ${run} of ${runs}, load ${load()}`);
+    const got: Result[] = [];
+    for (const c of selected) {
       const start = now();
       process.stdout.write(`running ${c.name} … `);
       try {
         const rs = await c.run();
-        results.push(...rs);
+        got.push(...rs);
         console.log(`${((now() - start) / 1000).toFixed(1)} s`);
       } catch (err) {
         console.log('failed');
-        failures.push(`${c.name}: ${(err as Error).stack ?? err}`);
+        failures.push(`${runs > 1 ? `run ${run}: ` : ''}${c.name}: ${(err as Error).stack ?? err}`);
       }
     }
+    perRun.push(got);
   }
+  const results = combine(perRun);
   if (results.length === 0 && failures.length === 0) {
     console.log(`no case matches ${filters.join(' ')} (areas: ${AREAS.join(', ')})`);
     process.exitCode = 1;
@@ -129,7 +165,24 @@ async function main(): Promise<void> {
       met === undefined ? (r.target ? 'n/a' : '') : met ? 'yes' : 'NO',
     ]);
   }
-  if (results.length) console.log(`\n${table(rows)}\n`);
+  if (results.length)
+    console.log(`\n${runs > 1 ? `median of ${runs} runs\n` : ''}${table(rows)}\n`);
+  if (runs > 1 && results.length) {
+    const spreadRows = [['key', 'ratio median', 'min', 'max', 'target', `met (of ${runs})`]];
+    for (const r of results) {
+      if (!r.runs) continue;
+      const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : 'n/a');
+      spreadRows.push([
+        r.key,
+        x(r.runs.ratio.median),
+        x(r.runs.ratio.min),
+        x(r.runs.ratio.max),
+        describeTarget(r.target, r.unit),
+        r.target ? String(r.runs.met) : '',
+      ]);
+    }
+    console.log(`run to run (ratio to the same run's baseline)\n${table(spreadRows)}\n`);
+  }
   for (const r of results) if (r.note) console.log(`- ${r.note}`);
   const loadAfter = load();
   console.log(
@@ -145,6 +198,11 @@ async function main(): Promise<void> {
     target?: string;
     met?: boolean;
     at?: string;
+    runs?: {
+      n: number;
+      ratio: { median: number | null; min: number | null; max: number | null };
+      met: number;
+    };
   };
   let merged: Record<string, Entry | { date: string; machine: string; load: string }> = {};
   try {
@@ -160,11 +218,24 @@ async function main(): Promise<void> {
       value: round(r.value),
       unit: r.unit,
       baseline: round(r.baseline),
-      ratio,
+      ratio: r.runs ? round(r.runs.ratio.median) : ratio,
       label: r.baselineLabel,
       target: r.target ? describeTarget(r.target, r.unit) : undefined,
       met,
       at: startedAt,
+      ...(r.runs
+        ? {
+            runs: {
+              n: r.runs.n,
+              ratio: {
+                median: round(r.runs.ratio.median),
+                min: round(r.runs.ratio.min),
+                max: round(r.runs.ratio.max),
+              },
+              met: r.runs.met,
+            },
+          }
+        : {}),
     };
   }
   // The run that wrote this file last (each key keeps the date of the run that measured it).
@@ -177,6 +248,50 @@ async function main(): Promise<void> {
     console.log(`\n${failures.length} case(s) failed:\n${failures.join('\n')}`);
     process.exitCode = 1;
   }
+}
+
+type Combined = Result & {
+  runs?: { n: number; ratio: { median: number; min: number; max: number }; met: number };
+};
+
+/**
+ * One result per key: a single run as it is; several runs as the median value and baseline, with
+ * the spread of the per-run ratios and the number of runs whose target held.
+ */
+function combine(perRun: Result[][]): Combined[] {
+  if (perRun.length === 1) return perRun[0]!;
+  const keys: string[] = [];
+  const byKey = new Map<string, Result[]>();
+  for (const got of perRun)
+    for (const r of got) {
+      if (!byKey.has(r.key)) {
+        keys.push(r.key);
+        byKey.set(r.key, []);
+      }
+      byKey.get(r.key)!.push(r);
+    }
+  return keys.map((key) => {
+    const rs = byKey.get(key)!;
+    const mid = (xs: (number | null)[]): number | null => {
+      const ok = xs.filter((x): x is number => x !== null && Number.isFinite(x));
+      return ok.length ? spread(ok).median : null;
+    };
+    const ratios = rs
+      .filter((r) => r.value !== null && r.baseline)
+      .map((r) => r.value! / r.baseline!);
+    const first = rs[0]!;
+    return {
+      ...first,
+      value: mid(rs.map((r) => r.value)),
+      baseline: mid(rs.map((r) => r.baseline)),
+      note: rs.map((r) => r.note).find((n) => n !== undefined),
+      runs: {
+        n: rs.length,
+        ratio: ratios.length ? spread(ratios) : { median: NaN, min: NaN, max: NaN },
+        met: rs.filter((r) => targetMet(r) === true).length,
+      },
+    };
+  });
 }
 
 main().then(

@@ -149,6 +149,13 @@ if (role === 'raw') {
   await node.connect(args[0]);
   const target = node.ref<Msg>(args[1], Number(args[2]));
   const msgs = makeMessages(1_000_000);
+  // What this sender lost or saw go wrong, reported with { sent } (a fan-in round that stalls
+  // says why).
+  const trouble: Record<string, number> = {};
+  const note = (k: string) => (trouble[k] = (trouble[k] ?? 0) + 1);
+  node.events.on('deadLetter', (e) => note(`deadLetter ${e.reason}`));
+  node.events.on('linkDown', (e) => note(`linkDown ${e.reason}`));
+  node.events.on('protocolError', (e) => note(`protocolError ${e.error.message.slice(0, 80)}`));
   onCommand = async (cmd) => {
     const n = cmd.go as number;
     for (let i = 0; i < n; ) {
@@ -156,7 +163,7 @@ if (role === 'raw') {
       for (; i < end; i++) target.send(msgs[i % msgs.length]);
       await tick();
     }
-    send({ sent: n });
+    send({ sent: n, trouble: { ...trouble } });
   };
   send({ ready: true });
 } else if (role === 'send-raw') {

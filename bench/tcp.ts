@@ -413,7 +413,16 @@ const fanin: BenchCase = {
       await Promise.all([...senders.troupe, ...senders.raw].map((p) => p.next('ready')));
       const round = (ps: Peer[]) => async () => {
         const done = sink.arm(total);
-        const sent = Promise.all(ps.map((p) => p.next('sent', 60_000)));
+        // What the senders saw go wrong (dead letters, lost links), shown if the round stalls.
+        const trouble: unknown[] = [];
+        const sent = Promise.all(
+          ps.map((p) =>
+            p.next('sent', 120_000).then((m) => {
+              if (m.trouble && Object.keys(m.trouble).length) trouble.push(m.trouble);
+              return m;
+            }),
+          ),
+        );
         const t0 = now();
         for (const p of ps) p.send({ go: FANIN_N });
         // A lost message would leave `done` pending for ever: give up after two minutes.
@@ -423,7 +432,12 @@ const fanin: BenchCase = {
           new Promise(
             (_, reject) =>
               (timer = setTimeout(
-                () => reject(new Error(`fan-in: ${sink.count} of ${total} arrived within 120 s`)),
+                () =>
+                  reject(
+                    new Error(
+                      `fan-in: ${sink.count} of ${total} arrived within 120 s; senders: ${JSON.stringify(trouble)}`,
+                    ),
+                  ),
                 120_000,
               )),
           ),

@@ -49,14 +49,16 @@ export interface DocumentServerOptions {
 export interface DocumentServerEvents {
   /** A participant joined `doc` with `role`. */
   joined: { doc: string; user: string; role: Role; ref: ActorRef };
-  /** A join was denied by `authorize`. */
+  /** A join was denied: by `authorize`, or because another member holds its Yjs client id. */
   denied: { doc: string; user: string; node: string };
   /** A participant left (said so, or its actor or node went down: `reason`). */
   left: { doc: string; user: string; ref: ActorRef; reason: string };
   /**
    * A message was dropped: an update from a read-only member (`'read-only participant'`), an
    * update, awareness or leave under a session key the actor never gave or already ended
-   * (`'unknown session'`: `user` is undefined, `from` is `'?'`), or a malformed update.
+   * (`'unknown session'`: `user` is undefined, `from` is `'?'`), a malformed update or awareness
+   * update (`'malformed awareness'`), or an awareness update that speaks for a Yjs client other
+   * than the member's own (`"awareness for another member's client"`).
    * `from` is the member's ref key.
    */
   refused: { doc: string; user: string | undefined; from: string; reason: string };
@@ -209,6 +211,15 @@ export async function serveDocuments(
         ctx.demonitor(old.monitor);
         h.members.delete(msg.previous!);
       }
+      // A Yjs client id names one member's presence: a join claiming one that another live member
+      // holds (from another ref) is denied, or it could speak for that member's cursor.
+      for (const other of h.members.values()) {
+        if (other.client === msg.client && !other.ref.equals(msg.from)) {
+          events.emit('denied', { doc: msg.doc, user: msg.user, node: msg.from.node });
+          ctx.reply({ t: 'denied', doc: msg.doc, reason: 'client id in use' });
+          return;
+        }
+      }
       const session = randomKey();
       h.members.set(session, {
         ref: msg.from,
@@ -274,9 +285,22 @@ export async function serveDocuments(
         return;
       }
       case 'awareness': {
+        // A member speaks only for its own Yjs client: an update that sets (or clears) another
+        // client's presence is refused whole, so no one can move, rename or remove someone else.
+        const clients = awarenessClients(msg.update);
+        if (clients === undefined || clients.some((c) => c !== m.client)) {
+          refuse(
+            msg.doc,
+            clients === undefined ? 'malformed awareness' : "awareness for another member's client",
+            m,
+            session,
+          );
+          return;
+        }
         try {
           applyAwarenessUpdate(h.awareness, msg.update, session);
         } catch {
+          refuse(msg.doc, 'malformed awareness', m, session);
           return;
         }
         tell(h, { t: 'awareness', doc: msg.doc, update: msg.update }, session);
@@ -346,3 +370,35 @@ export async function serveDocuments(
 
 /** `Omit` applied to each member of a union. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The Yjs client ids an awareness update (y-protocols' encoding: a count, then per entry a client
+ * id, a clock and a JSON string, each length or number an unsigned LEB128 varint) speaks for, or
+ * undefined when it is not well formed.
+ */
+function awarenessClients(update: Uint8Array): number[] | undefined {
+  let at = 0;
+  const varUint = (): number | undefined => {
+    let n = 0;
+    for (let shift = 0; shift < 53; shift += 7) {
+      if (at >= update.length) return undefined;
+      const b = update[at++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+    }
+    return undefined;
+  };
+  const count = varUint();
+  if (count === undefined || count > 4096) return undefined;
+  const clients: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = varUint();
+    const clock = varUint();
+    const len = varUint();
+    if (client === undefined || clock === undefined || len === undefined) return undefined;
+    at += len;
+    if (at > update.length) return undefined;
+    clients.push(client);
+  }
+  return at === update.length ? clients : undefined;
+}

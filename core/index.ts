@@ -57,4 +57,4 @@ export type { ServeStreamOptions, StreamHandle, StreamOptions } from './stream.t
 export { isAsyncIterable, StreamReader, serveStream } from './stream.ts';
 export * from './supervisor.ts';
 export type { TransferOptions } from './transfer.ts';
-export type { Connection, Transport } from './transport.ts';
+export type { AdmitPeer, Connection, Transport } from './transport.ts';

@@ -1,41 +1,14 @@
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, randomBytes, utf8ToBytes } from '@noble/hashes/utils.js';
-import type { Clock } from './clock.ts';
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
-import {
-  ACK_FRAME,
-  HandshakeMessage,
-  PROTOCOL_VERSION,
-  ENVELOPE_SEPARATOR,
-  handshakeTranscript,
-  type HandshakeParty,
-  type Hello,
-} from './protocol.ts';
+import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
+import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
+import { Outbound } from './link-outbound.ts';
+import { Handshake } from './link-handshake.ts';
+import { isPiece, Reassembler } from './link-lanes.ts';
 
-/** Link settings, taken from the node options. */
-export interface LinkSettings {
-  secret: string;
-  heartbeatInterval: number;
-  heartbeatTimeout: number;
-  handshakeTimeout: number;
-  maxFrameSize: number;
-  /** Hold envelopes while the link's backlog (see {@link Link.backlog}) is above this. */
-  highWaterMark: number;
-  /** Most characters of droppable envelopes (sends, calls, spawns) a link holds; more are refused. */
-  maxLinkQueue: number;
-  /** Most characters a link holds for its peer in all (replies and signals too); past it the peer is stalled. */
-  maxLinkHeld: number;
-  /** A peer that takes nothing of a held backlog for this long (ms) is stalled. */
-  writeStallTimeout: number;
-}
-
-/** Why envelopes a link had taken were not confirmed by the peer (see {@link LinkOwner.onLinkLost}). */
-export type LostReason = 'stalled' | 'unconfirmed';
-
-/** A released in-flight entry. */
-const NONE: string[] = [];
+export type { LinkSettings, LostReason } from './link-owner.ts';
+/** What a link needs from its node. @internal */
+export type LinkOwner = LinkOwnerOf<Link>;
 
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
@@ -46,39 +19,6 @@ const ACCOUNTING_WINDOW = 1024 * 1024;
  * 512 characters is about 9 Ki), so a stranger cannot make the node buffer or parse more.
  */
 export const HANDSHAKE_MAX_FRAME = 16 * 1024;
-
-/** While holding envelopes, check the backlog this often (ms) in case the transport has no `ondrain`. */
-const DRAIN_POLL_MS = 10;
-/**
- * Largest frame (chars) made by batching several envelopes (a single larger envelope still goes
- * alone, up to `maxFrameSize`). Small frames keep a slow link's heartbeats flowing: a peer only
- * hears from us when a whole frame has arrived, so a link must carry one batch within the
- * heartbeat timeout (64 Ki in 2.5 s: about 26 KB/s). Transports still write a tick's frames at once.
- */
-const MAX_BATCH = 64 * 1024;
-
-/** What a link needs from its node. @internal */
-export interface LinkOwner {
-  readonly id: string;
-  readonly incarnation: string;
-  readonly clock: Clock;
-  listenAddresses(): string[];
-  linkSettings(): LinkSettings;
-  onLinkUp(link: Link): void;
-  onLinkFrame(link: Link, frame: string): void;
-  onLinkDown(link: Link, reason: string): void;
-  onLinkError(link: Link, error: TroupeError): void;
-  /**
-   * The link is gone (or stalled) while holding envelopes the peer had not confirmed: never
-   * written, or written and not acknowledged. Each may or may not have arrived.
-   */
-  onLinkLost(link: Link, envelopes: string[], reason: LostReason): void;
-  /**
-   * The peer proved its secret: whether it may take the id it claims (the reason to refuse it,
-   * or undefined). Asked before `ok` is sent, so a refused peer never has a link.
-   */
-  admit(link: Link): string | undefined;
-}
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
@@ -109,48 +49,24 @@ export class Link {
   #owner: LinkOwner;
   #settings: LinkSettings;
   #state: LinkState = 'handshake';
-  #nonce = bytesToHex(randomBytes(16));
-  /** The peer's hello, once it arrived (the handshake needs its nonce, id and incarnation). */
-  #peerHello: Hello | undefined;
-  /** The peer's proof, when it arrived before its hello (held, checked once the hello is in). */
-  #peerProof: string | undefined;
-  #peerVerified = false;
-  #peerAccepted = false;
-  #out: string[] = [];
-  #outChars = 0;
-  #flushScheduled = false;
+  #handshake: Handshake;
+  #reassembler: Reassembler | undefined;
   #lastIn: number;
   /** When the next heartbeat tick is due (0 before the first). */
   #beatDue = 0;
   #sentSinceBeat = false;
   #timer: unknown;
   #closeReason = '';
-  // Flow control. Envelopes wait in #out (not written) while the backlog — the transport's
-  // bufferedAmount or, with a peer that acks, the characters sent but not yet acknowledged —
-  // is above highWaterMark; droppable envelopes are refused once #out holds maxLinkQueue chars.
-  /** The peer's window from its hello (`fc`): it acks what it receives, and we ack every window/4. 0: no acks either way. */
+  #closeCode: ErrorCode | undefined;
+  /** The peer's window from its hello (`fc`): we ack every window/4. 0: no acks either way. */
   #peerWindow = 0;
-  /** Characters of frames written / acknowledged by the peer / received, since the link came up. */
-  #sentChars = 0;
-  #ackedChars = 0;
+  /** Characters of frames received since the link came up. */
   #recvChars = 0;
   /** #recvChars when we last sent an ack. */
   #recvAcked = 0;
-  #holding = false;
-  #pollTimer: unknown;
-  // Accounting (docs/protocol.md, "Accounting"): frames written and not yet acknowledged, with
-  // the envelopes in each and the value of #sentChars once each was written. Kept only when the
-  // peer acks (#peerWindow > 0); bounded by the high-water mark (the link holds above it).
-  #inflightEnds: number[] = [];
-  #inflightEnvs: string[][] = [];
-  #inflightHead = 0;
   /** Why the link stalled ('' while it has not). */
   #stalled = '';
-  /** While holding: when the peer last took something (an ack, a drained transport) or holding began. */
-  #progressAt = 0;
-  /** The transport's bufferedAmount when last looked at while holding. */
-  #lastBuffered = 0;
-
+  #out: Outbound;
   constructor(owner: LinkOwner, conn: Connection, initiator: boolean, secret?: string) {
     this.#owner = owner;
     const settings = owner.linkSettings();
@@ -159,9 +75,41 @@ export class Link {
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
+    const link = this;
+    this.#out = new Outbound({
+      conn,
+      clock: owner.clock,
+      settings: this.#settings,
+      get peer() {
+        return link.peer;
+      },
+      writable: () => this.#state === 'up' && !this.#stalled,
+      overfull: (held) => {
+        if (this.#stalled) return;
+        // Not now: the caller is in the middle of routing. Until then, nothing more is written.
+        this.#stalled = `it holds ${held} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
+        queueMicrotask(() => this.#stall());
+      },
+      wrote: () => {
+        this.stats.framesOut++;
+        this.#sentSinceBeat = true;
+      },
+    });
+    this.#handshake = new Handshake(
+      {
+        self: owner,
+        initiator,
+        sendControl: (msg) => this.#sendControl(msg),
+        fail: (code, message, tellPeer) => this.#fail(code, message, tellPeer),
+        learned: (hello) => this.#learned(hello),
+        admit: () => this.#owner.admit(this),
+        up: () => this.#up(),
+      },
+      this.#settings.secret,
+    );
     conn.onframe = (f) => this.#onFrame(f);
     conn.onclose = (r) => this.#connClosed(r ?? 'connection closed');
-    conn.ondrain = () => this.#maybeResume();
+    conn.ondrain = () => this.#out.resume();
     conn.limitFrameBytes?.(HANDSHAKE_MAX_FRAME);
     this.#timer = owner.clock.setTimeout(() => {
       if (this.#state === 'handshake') this.#fail('PROTOCOL_ERROR', 'handshake timed out', true);
@@ -172,7 +120,7 @@ export class Link {
       r: initiator ? 'd' : 'l',
       node: owner.id,
       inc: owner.incarnation,
-      nonce: this.#nonce,
+      nonce: this.#handshake.nonce,
       addrs: owner.listenAddresses(),
       // Our window, so the peer acks often enough; none when flow control is off (Infinity).
       // With flow control off we still ack, for accounting, and announce a nominal window.
@@ -180,6 +128,8 @@ export class Link {
         Number.isSafeInteger(this.#settings.highWaterMark) && this.#settings.highWaterMark > 0
           ? this.#settings.highWaterMark
           : ACCOUNTING_WINDOW,
+      // This link joins chunked envelopes (docs/protocol.md, "Lanes and chunks").
+      ch: 1,
     } satisfies Hello);
   }
 
@@ -192,140 +142,56 @@ export class Link {
   }
 
   /**
-   * Queue one envelope; envelopes queued in one tick leave as one frame. Returns false, queueing
-   * nothing, only for a `droppable` envelope (a send, call or spawn request) when the link
-   * already holds `maxLinkQueue` characters because the peer or the transport is not keeping up:
-   * the caller reports it (a `deadLetter` `overflow`, a `MAILBOX_FULL` call). Other envelopes
-   * (replies, exit/DOWN signals, link-local control) are never refused: they are small and
-   * dropping them would break links, monitors and calls.
+   * Why the link closed, as a code rather than text: the error code of a refusal by either side
+   * (`UNAUTHORIZED`, `VERSION_MISMATCH`, `FRAME_TOO_LARGE`, `PROTOCOL_ERROR`, an adapter's
+   * `FRAME_TOO_LARGE: …`), `TRANSPORT_CLOSED` for a stalled peer, `NODE_DOWN` for a heartbeat
+   * timeout; undefined for an orderly close or a lost connection.
+   */
+  get closeCode(): ErrorCode | undefined {
+    return this.#closeCode;
+  }
+
+  /**
+   * Queue one envelope; envelopes queued in one tick leave as one frame. Calls, replies and
+   * control envelopes take the priority lane and are written before bulk (sends, exit and DOWN
+   * signals), except a call to an actor that queued sends are still waiting for, which stays
+   * behind them. Returns false, queueing nothing, only for a `droppable` envelope (a send, call
+   * or spawn request) when the link already holds `maxLinkQueue` characters because the peer or
+   * the transport is not keeping up: the caller reports it (a `deadLetter` `overflow`, a
+   * `MAILBOX_FULL` call). Other envelopes (replies, exit/DOWN signals, link-local control) are
+   * never refused: they are small and dropping them would break links, monitors and calls.
    */
   enqueue(text: string, droppable = false): boolean {
     if (this.#state !== 'up') return true;
-    const size = text.length + 1;
-    if (droppable && this.#outChars + size > this.#settings.maxLinkQueue && this.#out.length > 0)
-      return false;
-    this.#out.push(text);
-    this.#outChars += size;
+    if (!this.#out.enqueue(text, droppable)) return false;
     this.stats.envelopesOut++;
-    if (this.#outChars > this.#settings.maxLinkHeld && !this.#stalled) {
-      // Not now: the caller is in the middle of routing. Until then, nothing more is written.
-      this.#stalled = `it holds ${this.#outChars} chars for the peer (maxLinkHeld ${this.#settings.maxLinkHeld})`;
-      queueMicrotask(() => this.#stall());
-    }
-    if (!this.#flushScheduled && !this.#holding) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.#flush);
-    }
     return true;
   }
 
   /**
    * What the link has written that the peer has not yet taken: the transport's
    * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
-   * larger). Above `highWaterMark` new envelopes are held in the link.
+   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above half of it).
    */
   get backlog(): number {
-    const buffered = this.conn.bufferedAmount ?? 0;
-    const unacked = this.#peerWindow > 0 ? this.#sentChars - this.#ackedChars : 0;
-    return unacked > buffered ? unacked : buffered;
+    return this.#out.backlog;
   }
 
   /** Characters of envelopes queued in the link and not yet written (held or about to leave). */
   get queued(): number {
-    return this.#outChars;
+    return this.#out.queued;
   }
 
   /** Whether the link is holding envelopes because its backlog is above the high-water mark. */
   get holding(): boolean {
-    return this.#holding;
+    return this.#out.holding;
   }
-
-  /** Start holding envelopes until the backlog falls; poll in case the transport has no ondrain. */
-  #hold(): void {
-    if (!this.#holding) {
-      this.#progressAt = this.#owner.clock.now();
-      this.#lastBuffered = this.conn.bufferedAmount ?? 0;
-    }
-    this.#holding = true;
-    this.#owner.clock.clearTimeout(this.#pollTimer);
-    this.#pollTimer = this.#owner.clock.setTimeout(this.#maybeResume, DRAIN_POLL_MS);
-  }
-
-  /** Write what is held once the backlog is down to half the high-water mark (hysteresis). */
-  #maybeResume = (): void => {
-    if (!this.#holding || this.#state !== 'up') return;
-    const buffered = this.conn.bufferedAmount ?? 0;
-    if (buffered < this.#lastBuffered) this.#progressAt = this.#owner.clock.now();
-    this.#lastBuffered = buffered;
-    if (this.backlog > this.#settings.highWaterMark / 2) {
-      this.#hold();
-      return;
-    }
-    this.#holding = false;
-    this.#owner.clock.clearTimeout(this.#pollTimer);
-    this.#flush();
-  };
-
-  /** Write one frame holding `envs` (counted for the flow-control window, kept until acknowledged). */
-  #write(frame: string, envs: string[]): void {
-    this.stats.framesOut++;
-    this.#sentChars += frame.length;
-    if (this.#peerWindow > 0) {
-      this.#inflightEnds.push(this.#sentChars);
-      this.#inflightEnvs.push(envs);
-    }
-    this.conn.send(frame);
-  }
-
-  /**
-   * Write what is queued now, in frames of at most `maxFrameSize` (and {@link MAX_BATCH} chars
-   * when batching), stopping once the backlog passes the high-water mark: the rest is held until
-   * the transport drains or the peer acks. `force` (closing): write everything.
-   */
-  #flush = (force?: boolean): void => {
-    this.#flushScheduled = false;
-    const out = this.#out;
-    if (out.length === 0 || this.#state !== 'up' || this.#stalled) return;
-    const high = force === true ? Infinity : this.#settings.highWaterMark;
-    if (force !== true && (this.#holding || this.backlog > high)) {
-      if (!this.#holding) this.#hold();
-      return;
-    }
-    this.#sentSinceBeat = true;
-    const max = Math.min(this.#settings.maxFrameSize, MAX_BATCH);
-    if (this.#outChars <= max) {
-      this.#out = [];
-      this.#outChars = 0;
-      this.#write(out.length === 1 ? out[0] : out.join(ENVELOPE_SEPARATOR), out);
-      return;
-    }
-    // Several frames: each envelope alone is under maxFrameSize (checked where it was made).
-    const n = out.length;
-    let i = 0;
-    while (i < n) {
-      let j = i;
-      let size = 0;
-      while (j < n && (j === i || size + out[j].length + 1 <= max)) size += out[j++].length + 1;
-      const envs = out.slice(i, j);
-      this.#write(envs.length === 1 ? envs[0] : envs.join(ENVELOPE_SEPARATOR), envs);
-      this.#outChars -= size;
-      i = j;
-      if (i < n && this.backlog > high) break;
-    }
-    if (i === n) {
-      this.#out = [];
-      this.#outChars = 0;
-    } else {
-      this.#out = out.slice(i);
-      this.#hold();
-    }
-  };
 
   /** Close the link (and its connection) with `reason`. */
   close(reason = 'closed'): void {
     if (this.#state === 'closed') return;
     // What is queued (even held) goes out before the close: the transport sends it before its FIN.
-    if (this.#state === 'up' && !this.#stalled) this.#flush(true);
+    if (this.#state === 'up' && !this.#stalled) this.#out.flush(true);
     this.#closeReason = reason;
     this.conn.close();
     this.#closed(reason);
@@ -340,6 +206,7 @@ export class Link {
     if (this.#state === 'closed') return;
     const code = /^([A-Z_]+): /.exec(reason)?.[1];
     if (code && isErrorCode(code)) {
+      this.#closeCode ??= code;
       const where = `${this.conn.label}${this.peer ? `, node ${this.peer}` : ''}`;
       this.#owner.onLinkError(
         this,
@@ -355,31 +222,18 @@ export class Link {
     this.#state = 'closed';
     if (!this.#closeReason) this.#closeReason = reason;
     this.#owner.clock.clearTimeout(this.#timer);
-    this.#owner.clock.clearTimeout(this.#pollTimer);
     this.conn.onframe = null;
     this.conn.onclose = null;
     this.conn.ondrain = null;
-    const lost = wasUp && reason !== 'shutdown' ? this.#unconfirmed() : [];
-    this.#out = [];
-    this.#outChars = 0;
-    this.#inflightEnds = [];
-    this.#inflightEnvs = [];
-    this.#inflightHead = 0;
+    const lost = wasUp && reason !== 'shutdown' ? this.#out.unconfirmed() : [];
+    this.#out.clear();
+    this.#reassembler = undefined;
     this.#owner.onLinkDown(
       this,
       wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`,
     );
     if (lost.length !== 0)
       this.#owner.onLinkLost(this, lost, this.#stalled ? 'stalled' : 'unconfirmed');
-  }
-
-  /** Every envelope the peer has not confirmed: written and not acknowledged, then never written. */
-  #unconfirmed(): string[] {
-    const lost: string[] = [];
-    const envs = this.#inflightEnvs;
-    for (let i = this.#inflightHead; i < envs.length; i++) for (const e of envs[i]) lost.push(e);
-    for (const e of this.#out) lost.push(e);
-    return lost;
   }
 
   /**
@@ -397,6 +251,7 @@ export class Link {
       ),
     );
     this.#closeReason = `stalled: ${why}`;
+    this.#closeCode ??= 'TRANSPORT_CLOSED';
     this.conn.close();
     this.#closed(this.#closeReason);
   }
@@ -411,6 +266,7 @@ export class Link {
       `${message} (${this.conn.label}${this.peer ? `, node ${this.peer}` : ''})`,
     );
     this.#owner.onLinkError(this, err);
+    this.#closeCode ??= code;
     if (tellPeer) this.#sendControl({ t: 'reject', code, message });
     this.close(`${code}: ${message}`);
   }
@@ -442,12 +298,25 @@ export class Link {
     if (this.#state === 'up') {
       // A peer refusing the link after it came up (an oversize frame, say) sends the same
       // reject as during the handshake; no envelope starts like it (core writes this key order).
-      if (frame.startsWith('{"t":"reject"')) return this.#onHandshake(frame);
+      if (frame.startsWith('{"t":"reject"')) return this.#handshake.take(frame);
       if (this.#peerWindow > 0 && frame.startsWith('{"t":"k"')) {
         const m = ACK_FRAME.exec(frame);
-        if (m) return this.#onAck(Number(m[1]));
+        if (m) return this.#out.ack(Number(m[1]));
       }
-      this.#owner.onLinkFrame(this, frame);
+      if (isPiece(frame)) {
+        const whole = (this.#reassembler ??= new Reassembler()).take(
+          frame,
+          this.#settings.maxFrameSize,
+        );
+        if (whole === null) {
+          return this.#fail(
+            'FRAME_TOO_LARGE',
+            `chunked envelope exceeds the limit of ${this.#settings.maxFrameSize} chars`,
+            true,
+          );
+        }
+        if (whole !== undefined) this.#owner.onLinkFrame(this, whole);
+      } else this.#owner.onLinkFrame(this, frame);
       // Acknowledge after handling, so the window reflects what this node has processed: a
       // peer sending faster than we take frames in is held back by its window.
       this.#recvChars += frame.length;
@@ -462,132 +331,21 @@ export class Link {
       }
       return;
     }
-    this.#onHandshake(frame);
+    this.#handshake.take(frame);
   }
 
-  /**
-   * The handshake (docs/protocol.md, "Handshake"). Each side sends its hello at once, its proof
-   * (`auth`) once it has the peer's hello, and `ok` once the peer's proof verified; the link is up
-   * when both proofs verified. What the peer sends is taken in any order — a proof that arrives
-   * before the hello it answers is held and checked when the hello is in — but each message once:
-   * a repeated one is a protocol error.
-   */
-  #onHandshake(frame: string): void {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(frame);
-    } catch {
-      raw = undefined;
-    }
-    const t = typeof raw === 'object' && raw !== null ? (raw as { t?: unknown }).t : undefined;
-    if (t !== 'hello' && t !== 'auth' && t !== 'ok' && t !== 'reject') {
-      return this.#fail('UNAUTHORIZED', 'expected a handshake message before anything else', true);
-    }
-    const parsed = HandshakeMessage.safeParse(raw);
-    if (!parsed.success) {
-      // A handshake message that breaks its schema (a 10,000-character id, an id with a `|`, a
-      // missing role): the peer speaks the protocol wrongly, which is not a matter of secrets.
-      const issue = parsed.error.issues[0];
-      return this.#fail(
-        'PROTOCOL_ERROR',
-        `malformed ${t} message: ${issue ? `${issue.path.join('.') || t}: ${issue.message}` : 'invalid'}`,
-        true,
-      );
-    }
-    const msg = parsed.data;
-    const owner = this.#owner;
-    switch (msg.t) {
-      case 'hello': {
-        if (this.#peerHello) return this.#fail('PROTOCOL_ERROR', 'second hello', true);
-        if (msg.v !== PROTOCOL_VERSION) {
-          return this.#fail(
-            'VERSION_MISMATCH',
-            `peer speaks protocol ${msg.v}, this node ${PROTOCOL_VERSION}`,
-            true,
-          );
-        }
-        if (msg.node === owner.id)
-          return this.#fail('PROTOCOL_ERROR', "peer has this node's own id", true);
-        if (msg.r !== undefined && msg.r === (this.initiator ? 'd' : 'l')) {
-          return this.#fail(
-            'PROTOCOL_ERROR',
-            `both ends of the connection are ${this.initiator ? 'dialers' : 'listeners'}: one must dial, the other accept`,
-            true,
-          );
-        }
-        this.#peerHello = msg;
-        this.peer = msg.node;
-        this.peerIncarnation = msg.inc;
-        this.peerAddresses = msg.addrs;
-        this.#peerWindow = msg.fc ?? 0;
-        this.#sendControl({ t: 'auth', mac: this.#proof(this.initiator ? 'dialer' : 'listener') });
-        if (this.#peerProof !== undefined) return this.#verify();
-        return;
-      }
-      case 'auth': {
-        if (this.#peerProof !== undefined || this.#peerVerified)
-          return this.#fail('PROTOCOL_ERROR', 'second auth', true);
-        this.#peerProof = msg.mac;
-        if (this.#peerHello) return this.#verify();
-        return;
-      }
-      case 'ok':
-        if (this.#peerAccepted) return this.#fail('PROTOCOL_ERROR', 'second ok', true);
-        this.#peerAccepted = true;
-        return this.#maybeUp();
-      case 'reject': {
-        const code = isErrorCode(msg.code) ? msg.code : 'PROTOCOL_ERROR';
-        return this.#fail(code, `peer refused the link: ${msg.message}`, false);
-      }
-    }
+  /** The peer's hello is in: who it is, its window, whether it joins chunks. */
+  #learned(hello: Hello): void {
+    this.peer = hello.node;
+    this.peerIncarnation = hello.inc;
+    this.peerAddresses = hello.addrs;
+    this.#peerWindow = hello.fc ?? 0;
+    this.#out.peerWindow = this.#peerWindow;
+    this.#out.peerChunks = hello.ch === 1;
   }
 
-  /** Check the peer's proof (its hello and its proof are both in). */
-  #verify(): void {
-    const expected = this.#proof(this.initiator ? 'listener' : 'dialer');
-    const got = this.#peerProof ?? '';
-    this.#peerProof = undefined;
-    if (!constantTimeEqual(expected, got)) {
-      return this.#fail(
-        'UNAUTHORIZED',
-        'peer failed the cluster-secret challenge (wrong secret?)',
-        true,
-      );
-    }
-    const refused = this.#owner.admit(this);
-    if (refused !== undefined) return this.#fail('UNAUTHORIZED', refused, true);
-    this.#peerVerified = true;
-    this.#sendControl({ t: 'ok' });
-    this.#maybeUp();
-  }
-
-  /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
-  #onAck(chars: number): void {
-    if (chars > this.#ackedChars && chars <= this.#sentChars) {
-      this.#ackedChars = chars;
-      this.#progressAt = this.#owner.clock.now();
-    }
-    // Frames wholly acknowledged have arrived and been handled: no longer ours to account for.
-    const ends = this.#inflightEnds;
-    const envs = this.#inflightEnvs;
-    let head = this.#inflightHead;
-    // Release each confirmed frame's envelopes at once (the arrays are compacted now and then).
-    while (head < ends.length && ends[head] <= this.#ackedChars) envs[head++] = NONE;
-    if (head === ends.length) {
-      this.#inflightEnds = [];
-      this.#inflightEnvs = [];
-      head = 0;
-    } else if (head > 64 && head * 2 > ends.length) {
-      this.#inflightEnds = ends.slice(head);
-      this.#inflightEnvs = this.#inflightEnvs.slice(head);
-      head = 0;
-    }
-    this.#inflightHead = head;
-    if (this.#holding) this.#maybeResume();
-  }
-
-  #maybeUp(): void {
-    if (!this.#peerVerified || !this.#peerAccepted || this.#state !== 'handshake') return;
+  #up(): void {
+    if (this.#state !== 'handshake') return;
     this.#state = 'up';
     this.conn.limitFrameBytes?.(undefined);
     const clock = this.#owner.clock;
@@ -614,15 +372,16 @@ export class Link {
         this,
         new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`),
       );
+      this.#closeCode = 'NODE_DOWN';
       this.close('heartbeat timeout');
       return;
     }
     // Write stall: holding (the backlog is above the high-water mark) and the peer has taken
     // nothing — no ack, no drain — for writeStallTimeout.
-    if (this.#holding) {
-      this.#maybeResume();
-      const idle = clock.now() - this.#progressAt;
-      if (this.#holding && idle > this.#settings.writeStallTimeout) {
+    if (this.#out.holding) {
+      this.#out.resume();
+      const idle = clock.now() - this.#out.progressAt;
+      if (this.#out.holding && idle > this.#settings.writeStallTimeout) {
         this.#stalled = `it took nothing of a ${this.backlog}-char backlog for ${idle} ms (writeStallTimeout ${this.#settings.writeStallTimeout})`;
         this.#stall();
         return;
@@ -637,27 +396,4 @@ export class Link {
     this.#sentSinceBeat = false;
     this.#timer = clock.setTimeout(this.#beat, heartbeatInterval);
   };
-
-  /**
-   * The proof of the cluster secret by the side in `role` on this connection: an HMAC-SHA256,
-   * keyed by the secret, of {@link handshakeTranscript} (both roles' ids, incarnations and nonces,
-   * and the prover's role).
-   */
-  #proof(role: 'dialer' | 'listener'): string {
-    const owner = this.#owner;
-    const hello = this.#peerHello!;
-    const me: HandshakeParty = { node: owner.id, inc: owner.incarnation, nonce: this.#nonce };
-    const peer: HandshakeParty = { node: hello.node, inc: hello.inc, nonce: hello.nonce };
-    const text = this.initiator
-      ? handshakeTranscript(role, me, peer)
-      : handshakeTranscript(role, peer, me);
-    return bytesToHex(hmac(sha256, utf8ToBytes(this.#settings.secret), utf8ToBytes(text)));
-  }
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }

@@ -227,6 +227,8 @@ export const Hello = z.object({
    * transport's `bufferedAmount` alone.
    */
   fc: z.number().int().positive().optional(),
+  /** Chunks: 1 when the sender joins chunked envelopes (piece frames, see core/link-lanes.ts). */
+  ch: z.literal(1).optional(),
 });
 export const Auth = z.object({ t: z.literal('auth'), mac: z.string().regex(/^[0-9a-f]{64}$/) });
 export const AuthOk = z.object({ t: z.literal('ok') });

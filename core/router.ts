@@ -360,8 +360,11 @@ export class Router {
    * peer of its kind (another incarnation). A newcomer with lesser rights never displaces a link.
    */
   #admitPeer(link: Link): string | undefined {
-    if (!link.foreign) return undefined;
     const id = link.peer;
+    // The transport's own rule (a relay binds page ids to the credential that admitted them).
+    const own = (): string | undefined =>
+      link.conn.admit?.({ node: id, incarnation: link.peerIncarnation });
+    if (!link.foreign) return own();
     const existing = this.#direct.get(id);
     if (existing && !existing.foreign)
       return `node id "${id}" belongs to a cluster member; a peer admitted by another secret cannot take it`;
@@ -371,7 +374,7 @@ export class Router {
     if (existing && existing.state === 'up' && existing.peerIncarnation !== link.peerIncarnation) {
       return `node id "${id}" is in use by another live peer; try again once it has left`;
     }
-    return undefined;
+    return own();
   }
 
   /**
@@ -474,9 +477,10 @@ export class Router {
     this.connector.linkUp(peer);
     this.#events.emit('linkUp', { node: peer, label: link.conn.label });
     this.#markUp(peer);
-    for (const text of this.#registry.snapshot()) link.enqueue(text);
+    // Membership first: the names that follow may be of nodes the peer learns of from it.
     const members = this.#membership();
     for (const l of this.#direct.values()) l.enqueue(members);
+    for (const text of this.#registry.snapshot()) link.enqueue(text);
     this.#pendingAttach.get(link)?.resolve(peer);
     this.#pendingAttach.delete(link);
   }
@@ -985,6 +989,16 @@ export class Router {
           // the owner's path carries it too, so it is ignored (docs/security.md, "Registry").
           const via = this.#routes.get(h.x);
           if (h.x !== link.peer && via !== undefined && via !== link) return;
+          // A claim about a node this node has no route to is not the peer's to make (a flood
+          // of names for invented nodes): refused with an event. A leaf routes everything up
+          // its only link, so it takes what that link says.
+          if (h.x !== link.peer && this.route(h.x) !== link) {
+            if (h.t === 'gd') return;
+            return this.#protocolError(
+              link,
+              `${link.peer} claimed the name "${h.g.slice(0, 40)}" for node "${h.x.slice(0, 40)}", which is not reached through it: not added`,
+            );
+          }
           const had = this.#registry.get(h.g);
           if (h.t === 'ga' && !had) {
             if (this.#registry.size >= MAX_NAMES)

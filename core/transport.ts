@@ -51,6 +51,22 @@ export interface Connection {
   stageTransfer?(items: readonly object[], transfer: readonly object[]): number;
   /** Optional, with {@link stageTransfer}: the objects the peer staged under `id` (once), if they arrived. */
   takeTransfer?(id: number): readonly unknown[] | undefined;
+  /**
+   * Optional, set by adapters that admit connections by a credential of their own (a relay's
+   * WebSocket server, by the token in the page's URL): whether the peer that proved the secret
+   * may take the node id it claims, asked by core before it accepts the peer. Returns the
+   * reason to refuse (the peer gets `UNAUTHORIZED` and the node a `protocolError`) or
+   * `undefined` to accept.
+   */
+  admit?(peer: AdmitPeer): string | undefined;
+}
+
+/** What {@link Connection.admit} is shown of a peer that proved the secret. */
+export interface AdmitPeer {
+  /** The node id the peer claims. */
+  node: string;
+  /** The peer's incarnation (changes when it restarts under the same id). */
+  incarnation: string;
 }
 
 /**

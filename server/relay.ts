@@ -28,6 +28,13 @@
 //   keep using it); restart the relay, or pass a new `--browser-secret`, to retire it. Pages ride
 //   out a restart only if it stays the same (`--browser-secret` / TROUPE_BROWSER_SECRET): a
 //   page holding a retired one is refused (UNAUTHORIZED) and must reload.
+// - Page ids are bound to the credential that admitted them (docs/security.md, "Identities").
+//   Each credential names a namespace `ns` (random, signed into its token); a page that renews
+//   its credential (`?renew=<its last token>`, as `relayCredentialAddress` does before every
+//   redial) keeps its namespace. A node id a page linked with belongs to that namespace while the
+//   page is linked and for `pageIdHold` after it left: a page holding another credential cannot
+//   take it then (UNAUTHORIZED, a protocolError on the relay), so nobody steps into a page's id
+//   while it redials.
 // - The PeerServer key is random per start unless given, and only travels in credentials, so
 //   only pages that passed the gate can register peer ids; the PeerServer carries signalling
 //   only, and links over WebRTC still authenticate with the browser secret.
@@ -68,6 +75,12 @@ export interface RelayOptions {
   publicHost?: string;
   /** The PeerServer key. @default random per start */
   peerKey?: string;
+  /**
+   * How long, in ms, a page's node id stays bound to its credential's namespace after its link
+   * went down (while it is up, always): a page with another credential is refused the id until
+   * then; the page itself, renewing its credential, takes it back at once. @default 15000
+   */
+  pageIdHold?: number;
   /** More node options (heartbeats, limits). `name`, `secret` and `transports` are the relay's. @default {} */
   node?: Omit<NodeOptions, 'name' | 'secret' | 'transports'>;
 }
@@ -80,8 +93,13 @@ export interface RelayCredential {
   expiresAt: number;
   /** The WebSocket address to dial, token included: `ws://host:port/troupe?token=…`. */
   ws: string;
-  /** The token alone (it is also in `ws`). */
+  /** The token alone (it is also in `ws`); `GET /troupe/credential?renew=<token>` keeps its `ns`. */
   token: string;
+  /**
+   * The credential's id namespace: the node ids a page links with through this credential (or a
+   * renewal of it) are bound to it while the page is linked and for `pageIdHold` after.
+   */
+  ns: string;
   /** The PeerServer for `createWebRtcTransport({ signal: peer })`. */
   peer: { host: string; port: number; path: string; key: string; secure: boolean };
   /** The relay's node id. */
@@ -105,8 +123,11 @@ export interface Relay {
   readonly node: Node;
   /** The HTTP base URL, for example `http://127.0.0.1:8787`. */
   readonly url: string;
-  /** Issue a credential (what `/troupe/credential` answers). */
-  credential(): RelayCredential;
+  /**
+   * Issue a credential (what `/troupe/credential` answers); given a token this relay issued
+   * (expired or not), the new credential keeps that token's namespace.
+   */
+  credential(renew?: string): RelayCredential;
   /** Stop: the node (its links and transports), the PeerServer and the HTTP server. */
   close(): Promise<void>;
 }
@@ -180,16 +201,43 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const hostOk = (host: string | undefined): boolean =>
     !!host && (hosts.has(host.replace(/:\d+$/, '')) || hosts.has(host));
 
-  const sign = (expiresAt: number): string =>
-    crypto.createHmac('sha256', tokenKey).update(String(expiresAt)).digest('base64url');
-  const tokenValid = (token: string | null): boolean => {
-    if (!token) return false;
-    const dot = token.indexOf('.');
-    const expiresAt = Number(token.slice(0, dot));
-    if (dot < 0 || !Number.isSafeInteger(expiresAt) || expiresAt <= Date.now()) return false;
-    const given = Buffer.from(token.slice(dot + 1));
-    const wanted = Buffer.from(sign(expiresAt));
-    return given.length === wanted.length && crypto.timingSafeEqual(given, wanted);
+  // A token is `<expiresAt>.<ns>.<HMAC(tokenKey, "<expiresAt>.<ns>")>`.
+  const sign = (expiresAt: number, ns: string): string =>
+    crypto.createHmac('sha256', tokenKey).update(`${expiresAt}.${ns}`).digest('base64url');
+  /** The namespace of a token this relay signed (and that has not expired, unless `anyAge`). */
+  const tokenNs = (token: string | null | undefined, anyAge = false): string | undefined => {
+    if (!token || token.length > 200) return undefined;
+    const parts = token.split('.');
+    if (parts.length !== 3) return undefined;
+    const [time, ns, mac] = parts;
+    const expiresAt = Number(time);
+    if (!/^\d{1,16}$/.test(time) || !/^[A-Za-z0-9_-]{1,32}$/.test(ns)) return undefined;
+    if (!anyAge && expiresAt <= Date.now()) return undefined;
+    const given = Buffer.from(mac);
+    const wanted = Buffer.from(sign(expiresAt, ns));
+    return given.length === wanted.length && crypto.timingSafeEqual(given, wanted) ? ns : undefined;
+  };
+  const tokenValid = (token: string | null): boolean => tokenNs(token) !== undefined;
+
+  // Page ids bound to credential namespaces: while the page is linked (until Infinity) and for
+  // pageIdHold after it left.
+  const hold = options.pageIdHold ?? 15_000;
+  const bindings = new Map<string, { ns: string; until: number }>();
+  const admitPage = (peer: { node: string }, token: string | null): string | undefined => {
+    const ns = tokenNs(token, true);
+    if (ns === undefined) return 'the credential in the link request is not valid';
+    const now = Date.now();
+    const bound = bindings.get(peer.node);
+    if (bound && bound.ns !== ns && now < bound.until)
+      return `node id "${peer.node}" is bound to another page's credential (while that page is linked and ${hold} ms after it left)`;
+    if (bindings.size >= 4096)
+      for (const [id, b] of bindings) if (b.until <= now) bindings.delete(id);
+    // Bound from now on; a link that never comes up frees it after the hold.
+    bindings.set(peer.node, {
+      ns,
+      until: bound?.ns === ns && bound.until === Infinity ? Infinity : now + hold,
+    });
+    return undefined;
   };
 
   const peerServer = await attachPeerServer(server, {
@@ -204,6 +252,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     secret: browserSecret,
     verifyClient: ({ origin, url: u, req }) =>
       originOk(origin) && hostOk(req.headers.host) && tokenValid(u.searchParams.get('token')),
+    admit: (peer, { url: u }) => admitPage(peer, u.searchParams.get('token')),
   });
   const node = createNode({
     ...options.node,
@@ -212,14 +261,26 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     transports: [createTcpTransport({ listen: options.tcp ?? '127.0.0.1:0' }), ws],
   });
 
-  const credential = (): RelayCredential => {
+  node.events.on('linkUp', (e) => {
+    const bound = bindings.get(e.node);
+    if (bound) bound.until = Infinity;
+  });
+  node.events.on('linkDown', (e) => {
+    const bound = bindings.get(e.node);
+    if (bound && bound.until === Infinity && !node.peers().includes(e.node))
+      bound.until = Date.now() + hold;
+  });
+
+  const credential = (renew?: string): RelayCredential => {
     const expiresAt = Date.now() + ttl;
-    const token = `${expiresAt}.${sign(expiresAt)}`;
+    const ns = tokenNs(renew, true) ?? crypto.randomBytes(12).toString('base64url');
+    const token = `${expiresAt}.${ns}.${sign(expiresAt, ns)}`;
     return {
       secret: browserSecret,
       expiresAt,
       ws: `ws://${hostPart}:${port}/troupe?token=${token}`,
       token,
+      ns,
       peer: { host: publicHost, port, path: '/peerjs', key: peerKey, secure: false },
       relay: node.id,
     };
@@ -241,10 +302,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   });
 
   server.on('request', (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query] = (req.url ?? '/').split('?');
     if (peerServer.owns(path)) return peerServer.handle(req, res);
     if (path === '/troupe/credential' || path === '/troupe/peers')
-      return gated(req, res, () => (path === '/troupe/credential' ? credential() : peersView()));
+      return gated(req, res, () =>
+        path === '/troupe/credential'
+          ? credential(new URLSearchParams(query ?? '').get('renew') ?? undefined)
+          : peersView(),
+      );
     if (path === '/troupe')
       return void res
         .writeHead(426, { 'Content-Type': 'text/plain' })
@@ -373,8 +438,9 @@ export const RELAY_HELP = `troupe relay --listen HOST:PORT --secret S [options]
 
   A relay for browsers: one HTTP server on --listen with
     WS  /troupe              troupe links for pages (they prove the browser secret)
-    GET /troupe/credential   { secret, expiresAt, ws, token, peer: { host, port, path, key, secure }, relay }
-                             for allowed origins only (CORS); the cluster secret never leaves the relay
+    GET /troupe/credential   { secret, expiresAt, ws, token, ns, peer: { host, port, path, key, secure }, relay }
+                             for allowed origins only (CORS); the cluster secret never leaves the relay;
+                             ?renew=<token> keeps that token's id namespace (page ids are bound to it)
     GET /troupe/peers        { relay, links, nodes, webrtcPeers }: what is behind the relay
     /peerjs                  a PeerServer (npm peer) for WebRTC signalling between pages
   and a member of the TCP cluster (--seed, --tcp-listen), so cluster actors and page actors

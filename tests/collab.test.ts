@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
 import * as Y from 'yjs';
+import { Awareness, encodeAwarenessUpdate } from 'y-protocols/awareness';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Node } from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
@@ -202,6 +203,100 @@ describe('troupe/yjs over memory links', () => {
     await until(() => held.getText('t').toString() === 'genuine!', 'the writer still writes');
     expect(held.getText('t').toString()).not.toContain('pwned');
     expect(w.status).toBe('connected');
+  });
+
+  it("a member cannot set, move or clear another member's presence, nor join under its client id", async () => {
+    const { server, parts } = await cluster(2);
+    const w = join(parts[0], 'writer');
+    const r = join(parts[1], 'reader');
+    await within(Promise.all([w.whenSynced(), r.whenSynced()]), 'joined');
+    w.awareness.setLocalStateField('user', { name: 'writer' });
+    await until(
+      () =>
+        (r.awareness.getStates().get(w.doc.clientID) as { user?: { name?: string } } | undefined)
+          ?.user?.name === 'writer',
+      "the reader sees the writer's presence",
+    );
+    // An awareness update for `client` with a clock far ahead of the genuine one.
+    const forge = (client: number, state: Record<string, unknown> | null): Uint8Array => {
+      const d = new Y.Doc();
+      d.clientID = client;
+      const aw = new Awareness(d);
+      for (let i = 0; i < 50; i++) aw.setLocalState({ n: i });
+      aw.setLocalState(state);
+      const u = encodeAwarenessUpdate(aw, [client]);
+      aw.destroy();
+      d.destroy();
+      return u;
+    };
+    const actor = parts[1].whereis('yjs')!;
+    // A hostile member: a plain actor that joins honestly under its own client id 4242.
+    const session = new Promise<string>((resolve) => {
+      const mallory = parts[1].spawn(async (self) => {
+        const joined = (await self.receive()) as { t: string; session: string };
+        resolve(joined.session);
+        for (;;) await self.receive();
+      });
+      void parts[1].call(actor, {
+        t: 'join',
+        doc: 'doc',
+        from: mallory,
+        user: 'mallory',
+        client: 4242,
+        sv: Y.encodeStateVector(new Y.Doc()),
+        nonce: 'c'.repeat(32),
+      });
+    });
+    const key = await within(session, 'mallory joined');
+    // 1. It rewrites the writer's presence: refused, with an event.
+    let refused = server.events.next('refused');
+    actor.send({
+      t: 'awareness',
+      doc: 'doc',
+      session: key,
+      update: forge(w.doc.clientID, { user: { name: 'spoof' } }),
+    });
+    expect((await within(refused, 'refused')).reason).toBe("awareness for another member's client");
+    // 2. It clears the writer's presence (a null state): refused too.
+    refused = server.events.next('refused');
+    actor.send({ t: 'awareness', doc: 'doc', session: key, update: forge(w.doc.clientID, null) });
+    expect((await within(refused, 'refused')).reason).toBe("awareness for another member's client");
+    // 3. A malformed update is refused rather than applied in part.
+    refused = server.events.next('refused');
+    actor.send({ t: 'awareness', doc: 'doc', session: key, update: new Uint8Array([5, 1, 2]) });
+    expect((await within(refused, 'refused')).reason).toBe('malformed awareness');
+    // 4. Its own presence passes.
+    actor.send({
+      t: 'awareness',
+      doc: 'doc',
+      session: key,
+      update: forge(4242, { user: { name: 'mallory' } }),
+    });
+    await until(
+      () => r.awareness.getStates().has(4242),
+      "mallory's own presence reaches the reader",
+    );
+    // 5. A second join claiming the writer's client id is denied.
+    const denied = server.events.next('denied');
+    const answer = await parts[1].call(actor, {
+      t: 'join',
+      doc: 'doc',
+      from: parts[1].spawn(async (self) => {
+        await self.receive();
+      }),
+      user: 'mallory2',
+      client: w.doc.clientID,
+      sv: Y.encodeStateVector(new Y.Doc()),
+      nonce: 'd'.repeat(32),
+    });
+    expect(answer).toEqual({ t: 'denied', doc: 'doc', reason: 'client id in use' });
+    expect((await within(denied, 'denied event')).user).toBe('mallory2');
+    // The writer's genuine presence is intact everywhere.
+    await new Promise((res) => setTimeout(res, 200));
+    for (const p of [r, w])
+      expect(
+        (p.awareness.getStates().get(w.doc.clientID) as { user?: { name?: string } }).user?.name,
+      ).toBe('writer');
   });
 
   it('a denied join is told; an update too large is refused as invalid', async () => {

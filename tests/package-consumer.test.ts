@@ -20,6 +20,7 @@ import path from 'node:path';
 import { installOffline, pack, writeConsumerProject, type Packed } from './helpers/consumer.ts';
 import { launchChromium } from './browser/harness/browser.ts';
 import { serveStatic } from './browser/harness/static-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
@@ -151,6 +152,8 @@ describe('the packed package, installed offline in a user project', () => {
   let core: string;
   /** troupe plus what a TypeScript user of every subpath adds: @types/node, ws, @types/ws. */
   let typed: string;
+  /** troupe plus the optional packages of troupe/nats and troupe/yjs. */
+  let optional: string;
   const procs: Proc[] = [];
 
   beforeAll(() => {
@@ -158,9 +161,11 @@ describe('the packed package, installed offline in a user project', () => {
     packed = pack(root, tmp);
     core = path.join(tmp, 'core');
     typed = path.join(tmp, 'typed');
+    optional = path.join(tmp, 'optional');
     for (const [dir, extra] of [
       [core, []],
       [typed, ['@types/node', 'ws', '@types/ws']],
+      [optional, ['nats', 'yjs', 'y-protocols']],
     ] as const) {
       mkdirSync(dir);
       writeConsumerProject(dir, root, packed.file, [...extra]);
@@ -214,6 +219,26 @@ describe('the packed package, installed offline in a user project', () => {
     expect(r.out).toContain('consumer app ok');
     expect(r.status).toBe(0);
   });
+
+  it('troupe/nats, troupe/yjs and troupe/yjs/file-store run from a plain .mjs with their optional packages installed', async () => {
+    cpSync(fixture('consumer-optional.mjs'), path.join(optional, 'app.mjs'));
+    const nats = await startNatsServer();
+    try {
+      const r = spawnSync(process.execPath, ['app.mjs'], {
+        cwd: optional,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, NODE_OPTIONS: '', NATS_URL: nats.url },
+      });
+      const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+      expect(out).toContain('nats ok');
+      expect(out).toContain('yjs ok');
+      expect(out).toContain('consumer optional ok');
+      expect(r.status, out).toBe(0);
+    } finally {
+      await nats.kill();
+    }
+  }, 150_000);
 
   it('a subpath whose optional package is missing fails with MISSING_PACKAGE naming the package', () => {
     writeFileSync(

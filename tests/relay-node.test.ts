@@ -132,7 +132,8 @@ describe('relay (in process)', () => {
       secret: expect.any(String),
       expiresAt: expect.any(Number),
       ws: `ws://127.0.0.1:${port}/troupe?token=${cred.token}`,
-      token: expect.stringMatching(/^\d+\.[A-Za-z0-9_-]+$/),
+      token: `${cred.expiresAt}.${cred.ns}.${cred.token.split('.')[2]}`,
+      ns: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
       peer: { host: '127.0.0.1', port, path: '/peerjs', key: expect.any(String), secure: false },
       relay: relay.node.id,
     });
@@ -359,8 +360,8 @@ describe('relay (in process)', () => {
     const relay = await relayUp({ credentialTtl: 400 });
     const cred = await getCredential(relay.url);
     const bare = cred.ws.replace(/\?.*$/, '');
-    const [expiry, mac] = cred.token.split('.');
-    const forged = `${bare}?token=${Number(expiry) + 3_600_000}.${mac}`;
+    const [expiry, ns, mac] = cred.token.split('.');
+    const forged = `${bare}?token=${Number(expiry) + 3_600_000}.${ns}.${mac}`;
     expect(await tryUpgrade(cred.ws, { Origin: PAGE_ORIGIN })).toBe('open');
     expect(await tryUpgrade(cred.ws)).toBe('open'); // non-browser clients send no Origin
     expect(await tryUpgrade(bare)).toBe('403');

@@ -6,11 +6,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createNode, TroupeError, type Node } from '../core/index.ts';
 import { createTcpTransport } from '../adapters/tcp.ts';
-import { createWebSocketTransport, type WebSocketConstructor } from '../adapters/websocket.ts';
+import {
+  createWebSocketTransport,
+  relayCredentialAddress,
+  type WebSocketConstructor,
+} from '../adapters/websocket.ts';
 import { startRelay, type RelayCredential } from '../server/relay.ts';
 import { until } from './helpers/nodes.ts';
 
 const SECRET = 'security-relay-identity';
+const HOLD = 1500;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
@@ -29,9 +34,12 @@ function pageNode(name: string, cred: RelayCredential): Node {
   return node;
 }
 
-async function credential(url: string): Promise<RelayCredential> {
+async function credential(url: string, renew?: string): Promise<RelayCredential> {
+  const query = renew ? `?renew=${encodeURIComponent(renew)}` : '';
   return (await (
-    await fetch(`${url}/troupe/credential`, { headers: { Origin: 'http://127.0.0.1:5173' } })
+    await fetch(`${url}/troupe/credential${query}`, {
+      headers: { Origin: 'http://127.0.0.1:5173' },
+    })
   ).json()) as RelayCredential;
 }
 
@@ -46,7 +54,12 @@ async function refusal(p: Promise<unknown>): Promise<TroupeError> {
 
 describe('identities at the relay', () => {
   it('a page cannot take the id of a cluster member, of the relay or of another live page; the member stays reachable from every side', async () => {
-    const relay = await startRelay({ secret: SECRET, listen: '127.0.0.1:0', name: 'relay-id' });
+    const relay = await startRelay({
+      secret: SECRET,
+      listen: '127.0.0.1:0',
+      name: 'relay-id',
+      pageIdHold: HOLD,
+    });
     cleanups.push(() => relay.close());
     const member = createNode({
       name: 'n1',
@@ -122,10 +135,108 @@ describe('identities at the relay', () => {
     ]);
     expect(refusals.some((e) => /relay-id/.test(e.message) || /own id/.test(e.message))).toBe(true);
 
-    // A page that left frees its id for the next one; a member's id never is.
+    // A page that left frees its id for the next one once the hold is over; a member's id never is.
     await honest.shutdown();
     await until(() => !relay.node.peers().includes('page-ok'), 'the honest page to be gone', 5000);
+    await new Promise((r) => setTimeout(r, HOLD + 100));
     const next = pageNode('page-ok', await credential(relay.url));
     expect(await next.connect((await credential(relay.url)).ws)).toBe('relay-id');
   }, 30_000);
+
+  it("page ids are bound to the credential that admitted them: another credential cannot take a page's id while it redials; the page, renewing its credential, takes it back", async () => {
+    const relay = await startRelay({
+      secret: SECRET,
+      listen: '127.0.0.1:0',
+      name: 'relay-ns',
+      pageIdHold: 3000,
+    });
+    cleanups.push(() => relay.close());
+    const member = createNode({
+      name: 'm1',
+      secret: SECRET,
+      transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
+      heartbeatTimeout: 1500,
+    });
+    cleanups.push(() => member.shutdown());
+    await member.listen();
+    await member.join(relay.node.addresses.find((a) => a.startsWith('tcp://'))!);
+    const refusals: TroupeError[] = [];
+    relay.node.events.on('protocolError', (e) => refusals.push(e.error));
+
+    // The page's credential, and a renewal of it: same namespace, new token.
+    const credA = await credential(relay.url);
+    const renewed = await credential(relay.url, credA.token);
+    expect(renewed.ns).toBe(credA.ns);
+    expect(renewed.token).not.toBe(credA.token);
+    const credB = await credential(relay.url);
+    expect(credB.ns).not.toBe(credA.ns);
+    // A namespace cannot be forged: a token with another ns fails its MAC (HTTP 403 at upgrade).
+    const [time, , mac] = credA.token.split('.');
+    const forged = credA.ws.replace(credA.token, `${time}.${credB.ns}.${mac}`);
+    const forger = pageNode('page-forger', credA);
+    expect((await refusal(forger.connect(forged))).code).toBe('TRANSPORT_CLOSED');
+
+    // The page, with an actor the member calls through the relay.
+    const startPage = async (cred: RelayCredential) => {
+      const page = pageNode('page-a', cred);
+      expect(await page.connect(cred.ws)).toBe('relay-ns');
+      const echo = page.spawn(
+        async (self) => {
+          for (;;) self.reply(await self.receive());
+        },
+        { name: `page-a-echo-${cred.token.slice(-6)}` },
+      );
+      return { page, echo };
+    };
+    const first = await startPage(credA);
+    const fromMember = member.ref(first.echo.node, first.echo.id);
+    await until(() => member.isReachable('page-a'), 'page-a at the member', 5000);
+    expect(await fromMember.call('hello')).toBe('hello');
+
+    // While page-a is linked, another credential is refused (the live-peer rule, and the binding).
+    const squatter = pageNode('page-a', credB);
+    const live = await refusal(squatter.connect(credB.ws));
+    expect(live.code).toBe('UNAUTHORIZED');
+
+    // page-a's link goes down (the page is redialing): another credential still cannot take its id.
+    await first.page.shutdown();
+    await until(() => !relay.node.peers().includes('page-a'), 'page-a to be gone', 5000);
+    const squatter2 = pageNode('page-a', credB);
+    const gap = await refusal(squatter2.connect(credB.ws));
+    expect(gap.code).toBe('UNAUTHORIZED');
+    expect(gap.message).toMatch(/bound to another page's credential/);
+    // The page itself, with its renewed credential, takes its id back at once; the member reaches it.
+    const second = await startPage(renewed);
+    const again = member.ref(second.echo.node, second.echo.id);
+    await until(() => member.isReachable('page-a'), 'page-a back at the member', 5000);
+    expect(await again.call('back')).toBe('back');
+    expect(await relay.node.ref(second.echo.node, second.echo.id).call('relay')).toBe('relay');
+
+    // Each attempt was an event on the relay.
+    const mine = refusals.filter((e) => e.code === 'UNAUTHORIZED').map((e) => e.message);
+    expect(mine).toEqual([
+      expect.stringMatching(/node id "page-a" is in use by another live peer/),
+      expect.stringMatching(/node id "page-a" is bound to another page's credential/),
+    ]);
+
+    // Once the page has left and the hold is over, the id is free for any credential.
+    await second.page.shutdown();
+    await until(() => !relay.node.peers().includes('page-a'), 'page-a gone again', 5000);
+    await new Promise((r) => setTimeout(r, 3100));
+    const later = pageNode('page-a', credB);
+    expect(await later.connect(credB.ws)).toBe('relay-ns');
+  }, 30_000);
+
+  it('relayCredentialAddress renews its token on every redial: the namespace stays, the token changes', async () => {
+    const relay = await startRelay({ secret: SECRET, listen: '127.0.0.1:0', name: 'relay-rn' });
+    cleanups.push(() => relay.close());
+    const resolve = relayCredentialAddress(`${relay.url}/troupe/credential`);
+    const ns = (ws: string) => new URL(ws).searchParams.get('token')!.split('.')[1];
+    const a = await resolve();
+    await new Promise((r) => setTimeout(r, 5));
+    const b = await resolve();
+    expect(ns(b)).toBe(ns(a));
+    const other = await relayCredentialAddress(`${relay.url}/troupe/credential`)();
+    expect(ns(other)).not.toBe(ns(a));
+  });
 });

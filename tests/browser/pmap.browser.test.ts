@@ -5,49 +5,17 @@
 // by the app) has its chunk retried, or the map fails with WORKER_LOST; a throwing function gives
 // JOB_FAILED; 1 worker against N is timed and the speedup printed (not asserted). No WebRTC, so
 // no network namespace: the only socket is the static server on 127.0.0.1.
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrowserContext, Page } from 'playwright-core';
-import { ROOT, buildFixtures } from './harness/build.ts';
-import { serveStatic } from './harness/static-server.ts';
-import { launchChromium, recordPageErrors } from './harness/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { useFixturePage } from './harness/fixture-page.ts';
 import type { Pmx } from './pmap-fixtures/page.ts';
-
-const FIXTURES = path.join(ROOT, 'tests', 'browser', 'pmap-fixtures');
-const OUT = path.join(ROOT, 'test-results', 'pmap-fixtures');
 
 declare const pmx: Pmx;
 
 describe('parallelMap on Web Workers in Chromium', () => {
-  const cleanup: (() => unknown)[] = [];
-  let chromium: Awaited<ReturnType<typeof launchChromium>>;
-  let context: BrowserContext;
-  let page: Page;
-  const errors: string[] = [];
-
-  beforeAll(async () => {
-    await buildFixtures(OUT, { root: FIXTURES });
-    const server = await serveStatic(OUT);
-    cleanup.push(() => server.close());
-    chromium = await launchChromium();
-    cleanup.push(() => chromium.close());
-    context = await chromium.newContext();
-    page = await context.newPage();
-    recordPageErrors(page, errors, 'pmap');
-    await page.goto(server.url);
-    await page.waitForFunction(
-      () => typeof (globalThis as { pmx?: unknown }).pmx === 'object',
-      undefined,
-      { timeout: 15_000 },
-    );
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const fx = useFixturePage('pmap', 'pmx');
 
   it('matches a plain map with plain and named functions; chunkSize is honoured; a throwing function fails the map with JOB_FAILED', async () => {
-    const r = await page.evaluate(() => pmx.basics(3));
+    const r = await fx.page.evaluate(() => pmx.basics(3));
     expect(r.ids).toHaveLength(3);
     expect(r.plain).toEqual(r.expected);
     expect(r.named).toEqual(r.expected);
@@ -70,13 +38,13 @@ describe('parallelMap on Web Workers in Chromium', () => {
     expect(r.thrownNamed?.code).toBe('JOB_FAILED');
     expect(r.thrownNamed?.message).toContain('three is not allowed');
     expect(r.unknownFn?.code).toBe('NO_WORKER');
-    expect(errors).toEqual([]);
+    expect(fx.errors).toEqual([]);
   }, 60_000);
 
   for (const how of ['pool', 'worker'] as const) {
     const who = how === 'pool' ? 'pool.terminate(id)' : 'the app calling worker.terminate()';
     it(`a worker killed mid-map by ${who}: its chunk is retried and the result still matches`, async () => {
-      const r = await page.evaluate(([h]) => pmx.killMidMap(3, h, 'retry'), [how] as const);
+      const r = await fx.page.evaluate(([h]) => pmx.killMidMap(3, h, 'retry'), [how] as const);
       expect(r.error).toBeUndefined();
       expect(r.value).toEqual(r.expected);
       expect(r.killed).toHaveLength(1);
@@ -84,23 +52,23 @@ describe('parallelMap on Web Workers in Chromium', () => {
       expect(r.ids).not.toContain(r.killed[0]);
       expect(r.peers).toEqual([...r.ids].sort());
       expect(r.after).toEqual([2, 4, 6]);
-      expect(errors).toEqual([]);
+      expect(fx.errors).toEqual([]);
     }, 60_000);
   }
 
   it("a worker killed mid-map with onFailure: 'fail': the map rejects with WORKER_LOST", async () => {
-    const r = await page.evaluate(() => pmx.killMidMap(2, 'worker', 'fail'));
+    const r = await fx.page.evaluate(() => pmx.killMidMap(2, 'worker', 'fail'));
     expect(r.value).toBeUndefined();
     expect(r.error?.code).toBe('WORKER_LOST');
     expect(r.error?.message).toContain(r.killed[0]);
     expect(r.killed).toHaveLength(1);
     expect(r.ids).toEqual(r.peers);
     expect(r.ids).toHaveLength(1);
-    expect(errors).toEqual([]);
+    expect(fx.errors).toEqual([]);
   }, 60_000);
 
   it('a pool grows and shrinks; linked to the page node, it leaves that node running when closed', async () => {
-    const r = await page.evaluate(() => pmx.resizeAndOwnNode());
+    const r = await fx.page.evaluate(() => pmx.resizeAndOwnNode());
     expect(r.sizes).toEqual([1, 3, 1]);
     expect(r.out).toEqual(r.expected);
     expect(r.used).toEqual([...r.idsAt3].sort());
@@ -108,18 +76,18 @@ describe('parallelMap on Web Workers in Chromium', () => {
     expect(r.kept).toEqual([r.idsAt3[0]]);
     expect(r.peersAfter).toEqual([]);
     expect(r.stillUp).toBe('ping');
-    expect(errors).toEqual([]);
+    expect(fx.errors).toEqual([]);
   }, 60_000);
 
   it('a worker that never links: the pool gives up with TIMEOUT and terminates it', async () => {
-    const r = await page.evaluate(() => pmx.startTimeout());
+    const r = await fx.page.evaluate(() => pmx.startTimeout());
     expect(r.error?.code).toBe('TIMEOUT');
     expect(r.terminated).toBeGreaterThanOrEqual(1);
-    expect(errors).toEqual([]);
+    expect(fx.errors).toEqual([]);
   }, 60_000);
 
   it('is faster on N workers than on one on a CPU-bound job (speedup printed, not asserted)', async () => {
-    const r = await page.evaluate(() => pmx.timing([2, 4], 32, 24, 3));
+    const r = await fx.page.evaluate(() => pmx.timing([2, 4], 32, 24, 3));
     for (const run of r.runs) expect(run.ok).toBe(true);
     const best = (x: { ms: number[] }) => Math.min(...x.ms);
     const base = best(r.runs[0]);
@@ -132,6 +100,6 @@ describe('parallelMap on Web Workers in Chromium', () => {
     console.log(
       `parallelMap Web Workers, 24 x fib(32), Chromium, ${r.cores} cores, best of 3: ${line}`,
     );
-    expect(errors).toEqual([]);
+    expect(fx.errors).toEqual([]);
   }, 120_000);
 });
