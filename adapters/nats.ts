@@ -527,6 +527,16 @@ class NatsConn extends BaseConnection {
   }
 }
 
+/** A member as the presence discovery knows it. */
+interface Member {
+  subject: string;
+  /** When it was last heard (presence, or an answer to a probe), Date.now(). */
+  seen: number;
+  probing?: boolean;
+  /** Its last probe got no answer in time. */
+  unanswered?: boolean;
+}
+
 interface PresenceParts {
   start: () => Promise<NatsConnection>;
   own: string;
@@ -549,7 +559,7 @@ function natsPresence(p: PresenceParts): {
   members(): Iterable<[string, string]>;
   gone(subject: string): void;
 } {
-  const members = new Map<string, { subject: string; seen: number; probing?: boolean }>();
+  const members = new Map<string, Member>();
   const bySubject = new Map<string, string>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let sweeper: ReturnType<typeof setInterval> | undefined;
@@ -569,23 +579,29 @@ function natsPresence(p: PresenceParts): {
   };
 
   /**
-   * A member missed two presence rounds: ask NATS whether anyone still serves its subject. No
+   * A member is late (1.5 presence rounds): ask NATS whether anyone still serves its subject. No
    * responders (its connection is gone: killed, crashed) drops it now; an answer means it is
-   * alive (a busy process that is late to announce), so it counts as heard; no answer (frozen)
-   * leaves it to the timeout.
+   * alive (a busy process, late to announce), so it counts as heard; no answer in time marks it
+   * `unanswered`: the sweep drops it once it is also past the timeout. Nothing is dropped on
+   * this process's timers alone: after a stall of this process, timers run before the messages
+   * waiting on its socket are read, and those may well be the member's presence.
    */
-  const probe = (node: string, m: { subject: string; seen: number; probing?: boolean }): void => {
+  const probe = (node: string, m: Member): void => {
     if (!nc || nc.isClosed()) return;
     m.probing = true;
-    nc.request(m.subject, enc.encode('q presence \n'), { timeout: Math.max(500, p.interval) }).then(
+    m.unanswered = false;
+    nc.request(m.subject, enc.encode('q presence \n'), {
+      timeout: Math.max(300, Math.min(p.interval, p.timeout / 3)),
+    }).then(
       () => {
         m.probing = false;
-        if (members.get(node) === m) m.seen = Math.max(m.seen, Date.now() - p.interval);
+        if (members.get(node) === m) m.seen = Math.max(m.seen, Date.now());
       },
       (err: NatsError) => {
         m.probing = false;
-        if (err.code === ErrorCode.NoResponders && members.get(node) === m)
-          drop(node, 'no responders');
+        if (members.get(node) !== m) return;
+        if (err.code === ErrorCode.NoResponders) drop(node, 'no responders');
+        else m.unanswered = true;
       },
     );
   };
@@ -628,6 +644,7 @@ function natsPresence(p: PresenceParts): {
           const known = members.get(m.n);
           if (known && known.subject === from) {
             known.seen = Date.now();
+            known.unanswered = false;
             return;
           }
           // New member, or a new life of it on another subject.
@@ -661,7 +678,7 @@ function natsPresence(p: PresenceParts): {
           timer = setTimeout(announce, p.interval * (0.9 + Math.random() * 0.2));
         };
         timer = setTimeout(announce, 20);
-        const every = Math.max(50, Math.min(p.interval, p.timeout / 4));
+        const every = Math.max(50, Math.min(p.interval / 2, p.timeout / 5));
         let lastSweep = Date.now();
         sweeper = setInterval(() => {
           const now = Date.now();
@@ -674,10 +691,12 @@ function natsPresence(p: PresenceParts): {
             return;
           }
           const old = now - p.timeout;
-          const overdue = now - 2 * p.interval;
+          const overdue = now - 1.5 * p.interval;
           for (const [n, m] of members) {
-            if (m.seen < old) drop(n, 'timeout');
-            else if (m.seen < overdue && !m.probing) probe(n, m);
+            if (m.seen >= overdue || m.probing) continue;
+            // Past the timeout and its last probe went unanswered (frozen, or cut off): down.
+            if (m.seen < old && m.unanswered) drop(n, 'timeout');
+            else probe(n, m);
           }
         }, every);
         (sweeper as { unref?: () => void }).unref?.();

@@ -118,6 +118,27 @@ describe('lazy links on NATS', () => {
     expect(got.filter((m) => (m as { type?: string }).type === 'DOWN')).toEqual([]);
   }, 60_000);
 
+  it('first use of a member that died fails fast: the dial gets no responders, the call NODE_DOWN, the member goes', async () => {
+    const s = await startNatsServer();
+    servers.push(s);
+    const a = natsNode(s.url, 'fu-a', false);
+    const b = natsNode(s.url, 'fu-b', false);
+    await Promise.all([a.node.listen(), b.node.listen()]);
+    await eventually(() => a.node.nodes().includes('fu-b'), 'a sees b', 10_000);
+    const target = echo(b.node);
+    const downs: string[] = [];
+    a.node.events.on('nodeDown', (e) => downs.push(`${e.node} ${e.reason}`));
+    // b's connection goes without a goodbye (as if killed); a has no link to it yet.
+    await (await b.t.connection()).close();
+    const t0 = Date.now();
+    const err = await a.node.call(target, 'x', { timeout: 10_000 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NODE_DOWN' });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    await eventually(() => !a.node.nodes().includes('fu-b'), 'b is no member any more', 5000);
+    expect(downs).toEqual(['fu-b noconnection']);
+    expect(a.node.peers()).toEqual([]);
+  }, 60_000);
+
   it('SIGKILL with lazy links: DOWN noconnection once for the watcher, every member sees the node leave, its names go', async () => {
     const s = await startNatsServer();
     servers.push(s);
