@@ -1,6 +1,5 @@
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { z } from 'zod';
-import type { ActorLinks } from './actor-links.ts';
 import type { ActorRef, AnyActorRef, CallOptions, SendOptions } from './actor-ref.ts';
 import type { Behaviour, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -9,13 +8,12 @@ import { Emitter } from './events.ts';
 import type { ExitReason } from './exit-reason.ts';
 import type { Down } from './messages.ts';
 import {
-  type DeadLetterReason,
   DEFAULTS,
   type NodeEvents,
   type NodeOptions,
   type ResolvedOptions,
 } from './node-options.ts';
-import { type EnvelopeHeader, isValidNodeId, NODE_ID_RULE } from './protocol.ts';
+import { isValidNodeId, NODE_ID_RULE } from './protocol.ts';
 import { Router } from './router.ts';
 import { Runtime } from './runtime.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';

@@ -20,7 +20,6 @@ import {
   shouldRestart,
   type ChildCounts,
   type ChildInfo,
-  type ChildSpec,
   type ResolvedSpec,
   type SupervisorOptions,
 } from './supervisor-spec.ts';
