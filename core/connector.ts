@@ -1,3 +1,4 @@
+import { isDeliberateClose } from './close-reason.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Link } from './link.ts';
 import type { Connection, Transport } from './transport.ts';
@@ -5,7 +6,6 @@ import type { Discovery } from './discovery.ts';
 import type { Clock } from './clock.ts';
 import type { Emitter } from './events.ts';
 import type { NodeEvents, ResolvedOptions } from './node-options.ts';
-import type { Router } from './router.ts';
 
 /** What the connector needs from its node's runtime. @internal */
 export interface ConnectorHost {
@@ -18,13 +18,27 @@ export interface ConnectorHost {
   readonly node: Parameters<Discovery['start']>[0];
 }
 
+/** What the connector needs from the router it makes links for. @internal */
+export interface ConnectorLinks {
+  attach(conn: Connection, initiator: boolean, options?: { secret?: string }): Promise<string>;
+  attachLink(
+    conn: Connection,
+    initiator: boolean,
+    secret?: string,
+  ): { link: Link; up: Promise<string> };
+  nodes(): string[];
+  hasDirect(node: string): boolean;
+  addressesOf(node: string): string[];
+  learnAddresses(node: string, addrs: string[]): void;
+}
+
 /** Mean period of the mesh repair pass, in ms. */
 const REPAIR_INTERVAL = 2000;
 
 /**
  * How a node makes its links: listening on its transports, dialing addresses, redialing lost
  * links (seeds forever, other dialed links for `reconnectWindow`), dialing nodes it hears of
- * (`autoConnect`), and running its discoveries. The links it makes are its {@link Router}'s.
+ * (`autoConnect`), and running its discoveries. The links it makes are its router's.
  * @internal
  */
 export class Connector {
@@ -32,7 +46,7 @@ export class Connector {
   readonly listenAddrs: string[] = [];
 
   readonly #node: ConnectorHost;
-  readonly #router: Router;
+  readonly #router: ConnectorLinks;
   readonly #transports: Transport[];
   readonly #discoveries: Discovery[];
   #discoveriesStarted = new Set<Discovery>();
@@ -51,7 +65,7 @@ export class Connector {
 
   constructor(
     node: ConnectorHost,
-    router: Router,
+    router: ConnectorLinks,
     transports: Transport[],
     discoveries: Discovery[],
   ) {
@@ -200,10 +214,7 @@ export class Connector {
   /** The direct link `link` went down for `reason`: redial it if this node dialed it. */
   linkDown(link: Link, reason: string): void {
     const address = this.#linkAddress.get(link);
-    const deliberate =
-      /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(
-        reason,
-      );
+    const deliberate = isDeliberateClose(reason);
     if (address && !deliberate && !this.#node.isShutdown) {
       this.#redial(
         address,
