@@ -1,5 +1,3 @@
-import { randomBytes } from '@noble/hashes/utils.js';
-import type { z } from 'zod';
 import { Actor, type ActorHost } from './actor.ts';
 import type { ContextHost } from './actor-context.ts';
 import { ActorLinks } from './actor-links.ts';
@@ -17,10 +15,10 @@ import type { Clock } from './clock.ts';
 import { Codec } from './codec.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
-import { type ExitReason, isErrorReason } from './exit-reason.ts';
+import type { ExitReason } from './exit-reason.ts';
 import { CreditBook } from './flow-credit.ts';
 import type { Link } from './link.ts';
-import { CallEnvelope, Down, FlowItem, NameLost, type SystemMessage } from './messages.ts';
+import { CallEnvelope, FlowItem, type SystemMessage } from './messages.ts';
 import {
   DEFAULTS,
   type DeadLetterReason,
@@ -32,6 +30,9 @@ import { writeFlowGrant } from './envelope-write.ts';
 import { Registry } from './registry.ts';
 import { Delivery } from './delivery.ts';
 import { Calls } from './runtime-calls.ts';
+import { endActor } from './runtime-exits.ts';
+import { Names } from './runtime-names.ts';
+import { actorIdBase, spawnLocal } from './runtime-spawn.ts';
 import type { RuntimeConfig, RuntimeWire } from './runtime-wire.ts';
 import type { RouterHost } from './router.ts';
 import { Scheduler } from './scheduler.ts';
@@ -55,13 +56,7 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
 
   /** @internal The live local actors. */
   readonly actors = new Map<number, Actor>();
-  /**
-   * Actor ids start at a random point below 2^30 in each incarnation (a stand-in for Erlang's
-   * "creation"): refs from a previous life of a node restarted under the same id reach no actor
-   * (`NO_ACTOR`) instead of a stranger, unless the two lives' id ranges happen to overlap (for k
-   * actors per life, a chance of about 2k/2^30). Ids stay small integers (V8 Smis up to 2^31),
-   * which keeps actor tables and headers compact.
-   */
+  /** The next local actor id (see actorIdBase in core/runtime-spawn.ts). */
   #nextActor = 1 + actorIdBase();
   /** @internal */
   readonly calls: CallTable;
@@ -69,7 +64,8 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
   readonly credit: CreditBook;
   /** @internal */
   readonly sessions = new SessionBook();
-  #registry: Registry;
+  /** @internal */
+  readonly registry: Registry;
   /** @internal */
   readonly behaviourTable: BehaviourTable;
   /** @internal */
@@ -79,6 +75,7 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
   #actorLinks: ActorLinks;
   #scheduler = new Scheduler();
   readonly #delivery: Delivery;
+  readonly #names: Names;
   readonly #callsOut: Calls;
   #shut = false;
 
@@ -103,22 +100,23 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
       { maxDepth: this.options.maxDepth },
       (node) => this.wire.addressesFor(node),
     );
-    this.#registry = new Registry(
+    this.registry = new Registry(
       {
         id: this.id,
         broadcast: (text, except) => this.wire.broadcast(text, except),
         sendOn: (link, text) => (link as Link).enqueue(text),
-        lost: (name, loser, winner) => this.#nameLost(name, loser, winner),
+        lost: (name, loser, winner) => this.#names.nameLost(name, loser, winner),
         // Through #bindRef: a name learned from a link also teaches the route to its node.
         refFor: (node, id) => this.#bindRef(node, id, undefined),
       },
       config.registryBackend,
     );
-    this.wire = config.wire({ sessions: this.sessions, registry: this.#registry }, this);
+    this.wire = config.wire({ sessions: this.sessions, registry: this.registry }, this);
     this.#actorLinks = new ActorLinks(this, this.actors, this.sessions, this.wire, this.codec);
     this.#delivery = new Delivery(this);
+    this.#names = new Names(this);
     this.#callsOut = new Calls(this, this.#delivery);
-    this.#registry.startBackend((err) =>
+    this.registry.startBackend((err) =>
       this.events.emit('discoveryError', {
         discovery: `registry:${config.registryBackend?.name}`,
         error: toTroupeError(err, 'TRANSPORT_CLOSED'),
@@ -157,7 +155,7 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
 
   /** The registered name's ref, as this node sees the cluster. */
   whereis(name: string): AnyActorRef | undefined {
-    return this.#registry.get(name);
+    return this.registry.get(name);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -173,56 +171,12 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
     options: SpawnOptions,
     remoteWatch?: { mid: string; watcher: AnyActorRef },
   ): AnyActorRef {
-    if (this.#shut) throw new TroupeError('SHUTDOWN', 'node is shut down');
-    if (options.name !== undefined && this.#registry.get(options.name)) {
-      throw new TroupeError('NAME_TAKEN', `name "${options.name}" is already registered`);
-    }
-    const id = this.#nextActor++;
-    const ref = new ActorRef(this, this.id, id);
-    const isFn = typeof what === 'function';
-    const actor = new Actor(
-      this,
-      id,
-      ref,
-      isFn ? 'process' : 'behaviour',
-      options.maxMailbox ?? this.options.maxMailbox,
-    );
-    actor.schema = options.schema ?? (isFn ? undefined : what.schema);
-    if (options.trapExit) actor.trapExit = true;
-    this.actors.set(id, actor);
-    if (options.name !== undefined) this.register(options.name, ref);
-    if (remoteWatch) this.#actorLinks.watchedFrom(actor, remoteWatch.mid, remoteWatch.watcher);
-    if (options.link) this.#actorLinks.link(actor, options.link);
-    if (options.monitor) {
-      const watcher =
-        options.monitor.node === this.id ? this.actors.get(options.monitor.id) : undefined;
-      if (watcher) this.#actorLinks.monitor(watcher, ref);
-    }
-    if (!actor.alive) return ref; // linked to something already dead
-    if (isFn) {
-      const fn = what;
-      actor.startProcess(options.args === undefined ? fn : (self) => fn(self, options.args));
-    } else {
-      actor.startBehaviour(what, options.args);
-    }
-    return ref;
+    return spawnLocal(this, what, options, remoteWatch);
   }
 
-  /**
-   * Add a named behaviour to this node's behaviour table, so other nodes can spawn it here with
-   * `node.spawn(thisNodeId, name, args)`. `args` are validated with `argsSchema`.
-   */
-  define<A>(
-    name: string,
-    argsSchema: z.ZodType<A> | undefined,
-    impl: Behaviour<any, any, A> | ProcessFn<any>,
-  ): void {
-    this.behaviourTable.define(name, argsSchema, impl);
-  }
-
-  /** The names in this node's behaviour table. */
-  behaviours(): string[] {
-    return this.behaviourTable.names();
+  /** Take the next local actor id. */
+  newActorId(): number {
+    return this.#nextActor++;
   }
 
   /** Whether the actor `ref` names is alive on this node (false for other nodes' actors). */
@@ -230,89 +184,20 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
     return ref.node === this.id && this.actors.has(ref.id);
   }
 
-  /** Number of live actors on this node. */
-  get actorCount(): number {
-    return this.actors.size;
-  }
-
-  /**
-   * Call `onDown` once when `ref` ends (with `noproc` if it is not alive, `noconnection` if its
-   * node is lost). Returns a function that cancels the watch.
-   */
-  watch(
-    ref: AnyActorRef,
-    onDown: (down: Down) => void,
-    onCancel?: (err: TroupeError) => void,
-  ): () => void {
-    const watcher = this.spawnLocal(async (self) => {
-      self.monitor(ref);
-      let m: unknown;
-      try {
-        m = await self.receive((x) => x instanceof Down);
-      } catch (err) {
-        // The watch ended first (this node shut down, or the watch was cancelled).
-        onCancel?.(toTroupeError(err, 'SHUTDOWN'));
-        return;
-      }
-      onDown(m as Down);
-    }, {});
-    return () => this.exitTo(watcher, 'kill');
-  }
-
-  /**
-   * Resolve with the DOWN message of `ref` (see {@link Node.watch}).
-   * @throws {TroupeError} `SHUTDOWN` when this node shuts down first.
-   */
-  waitDown(ref: AnyActorRef): Promise<Down> {
-    return new Promise((resolve, reject) =>
-      this.watch(ref, resolve, () =>
-        reject(
-          new TroupeError('SHUTDOWN', `node ${this.id} shut down while waiting for ${ref.key}`),
-        ),
-      ),
-    );
-  }
-
   // ---------------------------------------------------------------------------------------
   // Registry
 
-  /**
-   * Register `ref` under `name`, cluster-wide. Returns false if this node already sees the name
-   * taken. A concurrent claim on another node is resolved deterministically (see README); the
-   * loser's actor receives a `NAME_LOST` message.
-   */
+  /** See {@link Node.register}. */
   register(name: string, ref: AnyActorRef): boolean {
-    if (ref.node === this.id) {
-      const actor = this.actors.get(ref.id);
-      if (!actor) return false;
-      if (!this.#registry.register(name, ref)) return false;
-      (actor.names ??= []).includes(name) || actor.names.push(name);
-      return true;
-    }
-    // Registering a remote actor: it is the owner's job to remove the name when it dies, so
-    // only owners register. Erlang's global allows it; we keep names owned by their node.
-    return false;
+    return this.#names.register(name, ref);
   }
-
-  /** Remove `name` (only a name owned by one of this node's actors). */
+  /** See {@link Node.unregister}. */
   unregister(name: string): boolean {
-    const ref = this.#registry.get(name);
-    if (!ref || ref.node !== this.id) return false;
-    const actor = this.actors.get(ref.id);
-    if (actor?.names) actor.names = actor.names.filter((n) => n !== name);
-    return this.#registry.unregister(name, ref);
+    return this.#names.unregister(name);
   }
-
-  /** Every registered name this node sees. */
+  /** See {@link Node.registered}. */
   registered(): Map<string, AnyActorRef> {
-    return new Map(this.#registry.entries());
-  }
-
-  #nameLost(name: string, loser: AnyActorRef, winner: AnyActorRef): void {
-    const actor = this.actors.get(loser.id);
-    if (actor?.names) actor.names = actor.names.filter((n) => n !== name);
-    this.events.emit('nameConflict', { name, winner, loser });
-    actor?.enqueueSystem(new NameLost(name, winner));
+    return this.#names.registered();
   }
 
   /**
@@ -444,6 +329,9 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
   reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void {
     this.#callsOut.reply(call, ok, value, transfer);
   }
+  replyTo(node: string, callId: number, ok: boolean, value: unknown): void {
+    this.#callsOut.replyTo(node, callId, ok, value);
+  }
   replyError(node: string, callId: number, error: TroupeError): void {
     this.#callsOut.replyError(node, callId, error);
   }
@@ -464,37 +352,9 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
     return this.#actorLinks;
   }
 
-  /** end an actor: settle its calls, fire its links and monitors, drop its names */
+  /** End an actor: settle its calls, fire its links and monitors, drop its names. */
   exit(actor: Actor, reason: ExitReason, result?: unknown): void {
-    if (!actor.alive) return;
-    const calls = actor.teardown();
-    this.actors.delete(actor.id);
-    this.#actorLinks.forget(actor);
-    const ref = actor.ref;
-    for (const c of calls) {
-      c.done = true;
-      this.#callsOut.replyTo(
-        c.replyNode,
-        c.callId,
-        false,
-        new TroupeError(
-          'ACTOR_EXITED',
-          `actor ${ref.key} exited (${describeReason(reason)}) before replying`,
-          { details: { reason } },
-        ),
-      );
-    }
-    if (actor.names) for (const name of actor.names) this.#registry.unregister(name, ref);
-    const b = actor.behaviour;
-    if (b?.terminate) {
-      try {
-        b.terminate(reason, actor.state);
-      } catch (err) {
-        this.events.emit('listenerError', { error: err });
-      }
-    }
-    this.#actorLinks.ended(actor, reason, result);
-    if (isErrorReason(reason)) this.events.emit('actorCrashed', { ref, reason });
+    endActor(this, actor, reason, result);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -515,28 +375,12 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
     this.wire.stopSwitches();
     // Let the exit/DOWN envelopes leave before the links close.
     await new Promise<void>((r) => queueMicrotask(r));
-    await this.#registry.stopBackend().catch(() => {});
+    await this.registry.stopBackend().catch(() => {});
     await this.wire.close();
   }
 
   /** Whether `shutdown()` was called. */
   get isShutdown(): boolean {
     return this.#shut;
-  }
-}
-
-/** A random start below 2^30 for actor ids (see `Runtime#nextActor`). */
-function actorIdBase(): number {
-  const r = randomBytes(4);
-  return ((r[0] << 22) | (r[1] << 14) | (r[2] << 6) | (r[3] >> 2)) & 0x3fffffff;
-}
-
-function describeReason(reason: unknown): string {
-  if (typeof reason === 'string') return reason;
-  if (isErrorReason(reason)) return `${reason.name}: ${reason.message}`;
-  try {
-    return JSON.stringify(reason) ?? String(reason);
-  } catch {
-    return String(reason);
   }
 }
