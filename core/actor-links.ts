@@ -1,3 +1,4 @@
+import { writeDemonitor, writeDown, writeExit, writeLink, writeMonitor } from './envelope-write.ts';
 import type { Actor } from './actor.ts';
 import { ActorRef, type AnyActorRef, type RefHost } from './actor-ref.ts';
 import type { Codec } from './codec.ts';
@@ -81,7 +82,7 @@ export class ActorLinks {
     const e = this.#sessions.current(ref.node);
     this.#router.emit(
       ref.node,
-      JSON.stringify({ t: 'l', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id, e }),
+      writeLink('l', ref.node, this.#id, ref.id, actor.id, e),
       undefined,
       { to: ref.key },
     );
@@ -94,12 +95,9 @@ export class ActorLinks {
       this.#actors.get(ref.id)?.links?.delete(actor.ref.key);
       return;
     }
-    this.#router.emit(
-      ref.node,
-      JSON.stringify({ t: 'u', n: ref.node, o: this.#id, h: 0, a: ref.id, f: actor.id }),
-      undefined,
-      { to: ref.key },
-    );
+    this.#router.emit(ref.node, writeLink('u', ref.node, this.#id, ref.id, actor.id), undefined, {
+      to: ref.key,
+    });
   }
 
   /** A new monitor id, unique in the cluster. */
@@ -129,16 +127,7 @@ export class ActorLinks {
     const e = this.#sessions.current(ref.node);
     this.#router.emit(
       ref.node,
-      JSON.stringify({
-        t: 'm',
-        n: ref.node,
-        o: this.#id,
-        h: 0,
-        a: ref.id,
-        w: watcher.id,
-        m: mid,
-        e,
-      }),
+      writeMonitor(ref.node, this.#id, ref.id, watcher.id, mid, e),
       undefined,
       { to: ref.key },
     );
@@ -155,12 +144,9 @@ export class ActorLinks {
       return;
     }
     this.#remoteMonitors.delete(mid);
-    this.#router.emit(
-      ref.node,
-      JSON.stringify({ t: 'dm', n: ref.node, o: this.#id, h: 0, a: ref.id, m: mid }),
-      undefined,
-      { to: ref.key },
-    );
+    this.#router.emit(ref.node, writeDemonitor(ref.node, this.#id, ref.id, mid), undefined, {
+      to: ref.key,
+    });
   }
 
   /** A remote spawn's watcher holds monitor `mid` of `actor`, set before the actor runs. */
@@ -208,20 +194,9 @@ export class ActorLinks {
     }
     const payload = this.#node.encode(result === undefined ? [reason] : [reason, result], to.key);
     if (payload === undefined) return;
-    this.#router.emit(
-      to.node,
-      JSON.stringify({
-        t: 'x',
-        n: to.node,
-        o: fromNode,
-        h: 0,
-        a: to.id,
-        f: fromId,
-        l: viaLink ? 1 : 0,
-      }),
-      payload,
-      { to: to.key },
-    );
+    this.#router.emit(to.node, writeExit(to.node, fromNode, to.id, fromId, viaLink), payload, {
+      to: to.key,
+    });
   }
 
   /** Send DOWN of actor `deadId` of `deadNode` to monitor `mid` of actor `watcherId` on `node`. */
@@ -250,12 +225,9 @@ export class ActorLinks {
         errorReason(new Error('exit reason could not be serialized'), false),
       ]);
     // DOWN travels from the dead actor's node: its origin is that node.
-    this.#router.emit(
-      node,
-      JSON.stringify({ t: 'd', n: node, o: deadNode, h: 0, w: watcherId, m: mid, a: deadId }),
-      payload,
-      { to: node },
-    );
+    this.#router.emit(node, writeDown(node, deadNode, watcherId, mid, deadId), payload, {
+      to: node,
+    });
   }
 
   /** Deliver an exit signal to a local actor (Erlang semantics). */

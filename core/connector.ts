@@ -1,11 +1,12 @@
+import { isDeliberateClose } from './close-reason.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Link } from './link.ts';
 import type { Connection, Transport } from './transport.ts';
+import { DialingConnection } from './dialing-connection.ts';
 import type { Discovery } from './discovery.ts';
 import type { Clock } from './clock.ts';
 import type { Emitter } from './events.ts';
 import type { NodeEvents, ResolvedOptions } from './node-options.ts';
-import type { Router } from './router.ts';
 
 /** What the connector needs from its node's runtime. @internal */
 export interface ConnectorHost {
@@ -18,13 +19,29 @@ export interface ConnectorHost {
   readonly node: Parameters<Discovery['start']>[0];
 }
 
+/** What the connector needs from the router it makes links for. @internal */
+export interface ConnectorLinks {
+  attach(conn: Connection, initiator: boolean, options?: { secret?: string }): Promise<string>;
+  attachLink(
+    conn: Connection,
+    initiator: boolean,
+    secret?: string,
+  ): { link: Link; up: Promise<string> };
+  nodes(): string[];
+  hasDirect(node: string): boolean;
+  addressesOf(node: string): string[];
+  learnAddresses(node: string, addrs: string[]): void;
+  /** Lazy links: `up` when a lazy discovery reports member `node`, `down` when it left. */
+  readonly members: { up(node: string): void; down(node: string): void };
+}
+
 /** Mean period of the mesh repair pass, in ms. */
 const REPAIR_INTERVAL = 2000;
 
 /**
  * How a node makes its links: listening on its transports, dialing addresses, redialing lost
  * links (seeds forever, other dialed links for `reconnectWindow`), dialing nodes it hears of
- * (`autoConnect`), and running its discoveries. The links it makes are its {@link Router}'s.
+ * (`autoConnect`), and running its discoveries. The links it makes are its router's.
  * @internal
  */
 export class Connector {
@@ -32,7 +49,7 @@ export class Connector {
   readonly listenAddrs: string[] = [];
 
   readonly #node: ConnectorHost;
-  readonly #router: Router;
+  readonly #router: ConnectorLinks;
   readonly #transports: Transport[];
   readonly #discoveries: Discovery[];
   #discoveriesStarted = new Set<Discovery>();
@@ -55,7 +72,7 @@ export class Connector {
 
   constructor(
     node: ConnectorHost,
-    router: Router,
+    router: ConnectorLinks,
     transports: Transport[],
     discoveries: Discovery[],
   ) {
@@ -204,10 +221,7 @@ export class Connector {
   /** The direct link `link` went down for `reason`: redial it if this node dialed it. */
   linkDown(link: Link, reason: string): void {
     const address = this.#linkAddress.get(link);
-    const deliberate =
-      /^(shutdown|disconnected|duplicate link|peer restarted|peer redialed|UNAUTHORIZED|VERSION_MISMATCH)/.test(
-        reason,
-      );
+    const deliberate = isDeliberateClose(reason);
     if (address && !deliberate && !this.#node.isShutdown) {
       this.#redial(
         address,
@@ -263,13 +277,13 @@ export class Connector {
     if (addrs.length) this.#router.learnAddresses(node, addrs);
     if (this.#members.has(node)) return;
     this.#members.add(node);
-    this.#router.memberUp(node);
+    this.#router.members.up(node);
   }
 
   #memberLost(node: string): void {
     if (!this.#members.delete(node) || this.#node.isShutdown) return;
     this.#lazyLinks.get(node)?.close('member left');
-    this.#router.memberDown(node);
+    this.#router.members.down(node);
   }
 
   /** Dial `node` at a known address unless linked, dialing, or a dial failed in the last 5 s. */
@@ -355,77 +369,5 @@ export class Connector {
       }
     });
     await Promise.all([...this.#transports.map((t) => t.close().catch(() => {})), ...stops]);
-  }
-}
-
-/**
- * A connection being dialed, handed to a link at once so that the router can send to a member on
- * first use (lazy links): frames wait here until the transport's connection is open. A failed
- * dial closes it (the link fails its handshake); `error` keeps why.
- */
-class DialingConnection implements Connection {
-  onframe: ((frame: string) => void) | null = null;
-  onclose: ((reason?: string) => void) | null = null;
-  ondrain: (() => void) | null = null;
-  /** Why the dial failed, once it has. */
-  error: unknown;
-  #conn: Connection | undefined;
-  #out: string[] = [];
-  #closed = false;
-  #limit: number | undefined;
-  #limited = false;
-
-  constructor(
-    readonly label: string,
-    dial: Promise<Connection>,
-  ) {
-    dial.then(
-      (c) => {
-        if (this.#closed) return c.close();
-        this.#conn = c;
-        c.onframe = (f) => this.onframe?.(f);
-        c.onclose = (r) => this.#end(r);
-        c.ondrain = () => this.ondrain?.();
-        if (this.#limited) c.limitFrameBytes?.(this.#limit);
-        const out = this.#out;
-        this.#out = [];
-        for (const f of out) c.send(f);
-      },
-      (err: unknown) => {
-        this.error = err;
-        this.#end(`dial failed: ${(err as Error)?.message ?? String(err)}`);
-      },
-    );
-  }
-
-  get bufferedAmount(): number {
-    return this.#conn?.bufferedAmount ?? 0;
-  }
-
-  send(frame: string): void {
-    if (this.#closed) return;
-    if (this.#conn) this.#conn.send(frame);
-    else this.#out.push(frame);
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    if (this.#conn) return this.#conn.close();
-    queueMicrotask(() => this.#end('closed by this side'));
-    this.#closed = true;
-  }
-
-  limitFrameBytes(maxBytes: number | undefined): void {
-    this.#limited = true;
-    this.#limit = maxBytes;
-    this.#conn?.limitFrameBytes?.(maxBytes);
-  }
-
-  #end(reason: string | undefined): void {
-    this.#closed = true;
-    this.#out = [];
-    const fn = this.onclose;
-    this.onclose = null;
-    fn?.(reason);
   }
 }

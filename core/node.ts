@@ -1,6 +1,5 @@
 import { bytesToHex, randomBytes } from '@noble/hashes/utils.js';
 import type { z } from 'zod';
-import type { ActorLinks } from './actor-links.ts';
 import type { ActorRef, AnyActorRef, CallOptions, SendOptions } from './actor-ref.ts';
 import type { Behaviour, ProcessFn, RemoteSpawnOptions, SpawnOptions } from './behaviour.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -9,15 +8,15 @@ import { Emitter } from './events.ts';
 import type { ExitReason } from './exit-reason.ts';
 import type { Down } from './messages.ts';
 import {
-  type DeadLetterReason,
   DEFAULTS,
   type NodeEvents,
   type NodeOptions,
   type ResolvedOptions,
 } from './node-options.ts';
-import { type EnvelopeHeader, isValidNodeId, NODE_ID_RULE } from './protocol.ts';
+import { isValidNodeId, NODE_ID_RULE } from './protocol.ts';
 import { Router } from './router.ts';
 import { Runtime } from './runtime.ts';
+import { waitDown, watch } from './runtime-watch.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
 import type { Connection } from './transport.ts';
 
@@ -150,12 +149,12 @@ export class Node {
     argsSchema: z.ZodType<A> | undefined,
     impl: Behaviour<any, any, A> | ProcessFn<any>,
   ): void {
-    this.#rt.define(name, argsSchema, impl);
+    this.#rt.behaviourTable.define(name, argsSchema, impl);
   }
 
   /** The names in this node's behaviour table. */
   behaviours(): string[] {
-    return this.#rt.behaviours();
+    return this.#rt.behaviourTable.names();
   }
 
   /** Whether the actor `ref` names is alive on this node (false for other nodes' actors). */
@@ -165,7 +164,7 @@ export class Node {
 
   /** Number of live actors on this node. */
   get actorCount(): number {
-    return this.#rt.actorCount;
+    return this.#rt.actors.size;
   }
 
   /**
@@ -241,7 +240,7 @@ export class Node {
     onDown: (down: Down) => void,
     onCancel?: (err: TroupeError) => void,
   ): () => void {
-    return this.#rt.watch(ref, onDown, onCancel);
+    return watch(this.#rt, ref, onDown, onCancel);
   }
 
   /**
@@ -249,7 +248,7 @@ export class Node {
    * @throws {TroupeError} `SHUTDOWN` when this node shuts down first.
    */
   waitDown(ref: AnyActorRef): Promise<Down> {
-    return this.#rt.waitDown(ref);
+    return waitDown(this.#rt, ref);
   }
 
   // ---------------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { writeRegistry } from './envelope-write.ts';
 import type { ActorRef } from './actor-ref.ts';
 
 /** What the registry needs from its node. @internal */
@@ -226,9 +227,9 @@ export function wins(a: ActorRef<any, any>, b: ActorRef<any, any>): boolean {
 }
 
 function addText(name: string, ref: ActorRef<any, any>): string {
-  return JSON.stringify({ t: 'ga', g: name, x: ref.node, a: ref.id });
+  return writeRegistry('ga', name, ref.node, ref.id);
 }
 
 function delText(name: string, ref: ActorRef<any, any>): string {
-  return JSON.stringify({ t: 'gd', g: name, x: ref.node, a: ref.id });
+  return writeRegistry('gd', name, ref.node, ref.id);
 }

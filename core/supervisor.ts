@@ -5,41 +5,21 @@
  * child (locally, on another node by placement, or through a custom start): supervisor-start.ts.
  */
 import { Exit, type ActorContext, type ExitReason } from './actor.ts';
-import type { ActorRef } from './actor-ref.ts';
 import type { ProcessFn } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
 import type { Answer, SupervisorRequest } from './supervisor-ops.ts';
+import { type Child, fail, serveRequest } from './supervisor-serve.ts';
 import { downOfMonitor, startChild as startOne } from './supervisor-start.ts';
 import {
   MAX_INTENSITY,
   RestartWindow,
   backoffDelay,
   resolveOptions,
-  resolveSpec,
   startError,
   shouldRestart,
-  type ChildCounts,
-  type ChildInfo,
-  type ChildSpec,
   type ResolvedSpec,
   type SupervisorOptions,
 } from './supervisor-spec.ts';
-
-interface Child {
-  spec: ResolvedSpec;
-  ref: ActorRef<any, any> | undefined;
-  node: string | undefined;
-  stop: (() => void) | undefined;
-  status: 'running' | 'restarting' | 'stopped';
-  restarts: number;
-  lastExit: ExitReason | undefined;
-  startedAt: number;
-  /** Consecutive restarts (for backoff). */
-  attempts: number;
-  /** The restart waiting for a timer, and its timer. */
-  due: number;
-  timer: unknown;
-}
 
 /** A timer of this supervisor fired: restart `ids` (if `seq` is still theirs). Local only. */
 class RestartDue {
@@ -55,18 +35,12 @@ class Stop {
   constructor(readonly reason: ExitReason) {}
 }
 
-const fail = (code: string, message: string, details?: unknown): Answer => ({
-  ok: false,
-  code,
-  message,
-  details,
-});
-
 class Supervisor {
   readonly #self: ActorContext<unknown>;
   readonly #o: ReturnType<typeof resolveOptions>;
   readonly #window: RestartWindow;
-  #children: Child[] = [];
+  /** The children, in start order. */
+  children: Child[] = [];
   /** Refs of former children (stopped by this supervisor), so a late EXIT of one is not taken for the parent's. */
   #retired = new Map<string, Child>();
   #seq = 0;
@@ -78,11 +52,27 @@ class Supervisor {
     this.#window = new RestartWindow(this.#o.intensity, this.#o.period);
   }
 
+  /** The restart strategy. */
+  get strategy(): SupervisorOptions['strategy'] {
+    return this.#o.strategy;
+  }
+
+  /** The dynamic template (`simple_one_for_one`) as a spec with a fresh id. */
+  dynamicSpec(args: unknown, name: string | undefined): ResolvedSpec {
+    const t = this.#o.children[0];
+    return {
+      ...t,
+      id: `${t.id}-${++this.#dynamic}`,
+      args: args !== undefined ? args : t.args,
+      name,
+    };
+  }
+
   get #now(): number {
     return this.#self.node.clock.now();
   }
 
-  #child(spec: ResolvedSpec): Child {
+  child(spec: ResolvedSpec): Child {
     return {
       spec,
       ref: undefined,
@@ -104,10 +94,10 @@ class Supervisor {
     try {
       if (this.#o.strategy !== 'simple_one_for_one') {
         for (const spec of this.#o.children) {
-          const c = this.#child(spec);
-          this.#children.push(c);
+          const c = this.child(spec);
+          this.children.push(c);
           try {
-            await this.#start(c, undefined);
+            await this.start(c, undefined);
           } catch (err) {
             await this.#terminateAll();
             return { shutdown: { failed_to_start_child: spec.id, reason: startError(err) } };
@@ -132,7 +122,7 @@ class Supervisor {
       if (err instanceof Stop) return err.reason;
       throw err;
     } finally {
-      for (const c of this.#children) {
+      for (const c of this.children) {
         if (c.timer !== undefined) self.node.clock.clearTimeout(c.timer);
         c.timer = undefined;
         // Killed (or its node shut down): its children die by their links; what their start
@@ -144,13 +134,13 @@ class Supervisor {
 
   #load(): Map<string, number> {
     const load = new Map<string, number>();
-    for (const c of this.#children)
+    for (const c of this.children)
       if (c.ref && c.node) load.set(c.node, (load.get(c.node) ?? 0) + 1);
     return load;
   }
 
   /** Start `c` (linked); `avoid` is a node the child was just lost with. */
-  async #start(c: Child, avoid: string | undefined, where?: { node?: string }): Promise<void> {
+  async start(c: Child, avoid: string | undefined, where?: { node?: string }): Promise<void> {
     const r = await startOne(this.#self, c.spec, this.#load(), c.node, avoid, where);
     c.ref = r.ref;
     c.node = r.node;
@@ -175,7 +165,7 @@ class Supervisor {
   }
 
   /** OTP's shutdown of one child: exit `shutdown`, wait up to its timeout, then kill. */
-  async #terminate(c: Child): Promise<void> {
+  async terminate(c: Child): Promise<void> {
     const self = this.#self;
     if (c.timer !== undefined) self.node.clock.clearTimeout(c.timer);
     c.timer = undefined;
@@ -203,7 +193,7 @@ class Supervisor {
 
   /** Stop every child in reverse start order. */
   async #terminateAll(): Promise<void> {
-    for (const c of [...this.#children].reverse()) await this.#terminate(c);
+    for (const c of [...this.children].reverse()) await this.terminate(c);
   }
 
   async #escalate(reason: ExitReason): Promise<never> {
@@ -214,7 +204,7 @@ class Supervisor {
   async #onExit(exit: Exit): Promise<void> {
     // An exit signal's reason is whatever its sender gave (unknown); a child's is an ExitReason.
     const e = exit as Exit & { reason: ExitReason };
-    const c = e.from ? this.#children.find((x) => x.ref?.equals(e.from)) : undefined;
+    const c = e.from ? this.children.find((x) => x.ref?.equals(e.from)) : undefined;
     const former = e.from ? this.#retired.get(e.from.key) : undefined;
     if (former) {
       this.#retired.delete(e.from!.key);
@@ -234,29 +224,29 @@ class Supervisor {
     if (!shouldRestart(c.spec.restart, e.reason)) {
       c.status = 'stopped';
       if (c.spec.restart === 'temporary' || this.#o.strategy === 'simple_one_for_one')
-        this.#remove(c);
+        this.remove(c);
       return;
     }
     await this.#restart(c, lostNode);
   }
 
-  #remove(c: Child): void {
-    this.#children = this.#children.filter((x) => x !== c);
+  remove(c: Child): void {
+    this.children = this.children.filter((x) => x !== c);
   }
 
   /** Apply the strategy to `c`, which ended and is to be restarted. */
   async #restart(c: Child, lostNode: string | undefined): Promise<void> {
     if (!this.#window.add(this.#now)) await this.#escalate(MAX_INTENSITY);
-    const i = this.#children.indexOf(c);
+    const i = this.children.indexOf(c);
     const s = this.#o.strategy;
     const group =
       s === 'one_for_all'
-        ? [...this.#children]
+        ? [...this.children]
         : s === 'rest_for_one'
-          ? this.#children.slice(i)
+          ? this.children.slice(i)
           : [c];
-    for (const g of [...group].reverse()) if (g !== c) await this.#terminate(g);
-    for (const g of group) if (g !== c && g.spec.restart === 'temporary') this.#remove(g);
+    for (const g of [...group].reverse()) if (g !== c) await this.terminate(g);
+    for (const g of group) if (g !== c && g.spec.restart === 'temporary') this.remove(g);
     const ids = group
       .filter((g) => g === c || g.spec.restart !== 'temporary')
       .map((g) => g.spec.id);
@@ -273,7 +263,7 @@ class Supervisor {
   /** Restart `ids` now or after `delay` ms. */
   async #schedule(ids: string[], delay: number, lostNode?: string): Promise<void> {
     const seq = ++this.#seq;
-    const group = this.#children.filter((x) => ids.includes(x.spec.id));
+    const group = this.children.filter((x) => ids.includes(x.spec.id));
     for (const g of group) {
       g.status = 'restarting';
       g.due = seq;
@@ -288,7 +278,7 @@ class Supervisor {
   }
 
   async #onDue(d: RestartDue): Promise<void> {
-    const group = this.#children.filter(
+    const group = this.children.filter(
       (x) => d.ids.includes(x.spec.id) && x.status === 'restarting' && x.due === d.seq,
     );
     await this.#startGroup(group, d.seq, d.avoid);
@@ -296,13 +286,13 @@ class Supervisor {
 
   /** Start a group in start order; a start that fails counts as a restart and is tried again. */
   async #startGroup(group: Child[], seq: number, lostNode?: string): Promise<void> {
-    const ordered = this.#children.filter((x) => group.includes(x));
+    const ordered = this.children.filter((x) => group.includes(x));
     for (let k = 0; k < ordered.length; k++) {
       const g = ordered[k];
       if (g.status !== 'restarting' || g.due !== seq) continue;
       const where: { node?: string } = {};
       try {
-        await this.#start(g, lostNode, where);
+        await this.start(g, lostNode, where);
         g.restarts++;
         g.due = 0;
       } catch (err) {
@@ -323,7 +313,7 @@ class Supervisor {
 
   async #request(r: SupervisorRequest): Promise<Answer> {
     try {
-      return await this.#serve(r);
+      return await serveRequest(this, r);
     } catch (err) {
       if (err instanceof Stop) throw err;
       const e =
@@ -334,104 +324,8 @@ class Supervisor {
     }
   }
 
-  #find(id: unknown): Child | undefined {
-    return this.#children.find((c) => c.spec.id === id);
-  }
-
-  async #serve(r: SupervisorRequest): Promise<Answer> {
-    switch (r.op) {
-      case 'start_child': {
-        let spec: ResolvedSpec;
-        if (this.#o.strategy === 'simple_one_for_one') {
-          const t = this.#o.children[0];
-          spec = {
-            ...t,
-            id: `${t.id}-${++this.#dynamic}`,
-            args: r.args !== undefined ? r.args : t.args,
-            name: r.name,
-          };
-        } else {
-          if (!r.spec) return fail('INVALID_MESSAGE', 'start_child needs a spec');
-          spec = resolveSpec(r.spec);
-          const had = this.#find(spec.id);
-          if (had)
-            return fail('NAME_TAKEN', had.ref ? 'already_started' : 'already_present', {
-              reason: had.ref ? 'already_started' : 'already_present',
-              ref: had.ref,
-            });
-        }
-        const c = this.#child(spec);
-        this.#children.push(c);
-        try {
-          await this.#start(c, undefined);
-        } catch (err) {
-          this.#remove(c);
-          throw err;
-        }
-        return { ok: true, value: c.ref };
-      }
-      case 'terminate_child': {
-        const c = this.#find(r.id);
-        if (!c) return fail('NO_ACTOR', `no child "${String(r.id)}"`, { reason: 'not_found' });
-        await this.#terminate(c);
-        if (c.spec.restart === 'temporary' || this.#o.strategy === 'simple_one_for_one')
-          this.#remove(c);
-        return { ok: true };
-      }
-      case 'restart_child': {
-        const c = this.#find(r.id);
-        if (!c) return fail('NO_ACTOR', `no child "${String(r.id)}"`, { reason: 'not_found' });
-        if (c.status !== 'stopped')
-          return fail('INVALID_MESSAGE', `child "${c.spec.id}" is ${c.status}`, {
-            reason: c.status,
-          });
-        await this.#start(c, undefined);
-        return { ok: true, value: c.ref };
-      }
-      case 'delete_child': {
-        const c = this.#find(r.id);
-        if (!c) return fail('NO_ACTOR', `no child "${String(r.id)}"`, { reason: 'not_found' });
-        if (c.status !== 'stopped')
-          return fail('INVALID_MESSAGE', `child "${c.spec.id}" is ${c.status}`, {
-            reason: c.status,
-          });
-        this.#remove(c);
-        return { ok: true };
-      }
-      case 'which_children':
-        return { ok: true, value: this.#children.map((c) => this.#info(c)) };
-      case 'count_children': {
-        const counts: ChildCounts = {
-          specs: this.#children.length,
-          active: 0,
-          supervisors: 0,
-          workers: 0,
-        };
-        for (const c of this.#children) {
-          if (c.ref) counts.active++;
-          if (c.spec.type === 'supervisor') counts.supervisors++;
-          else counts.workers++;
-        }
-        return { ok: true, value: counts };
-      }
-      default:
-        return fail('INVALID_MESSAGE', 'unknown supervisor request');
-    }
-  }
-
-  #info(c: Child): ChildInfo {
-    const info: ChildInfo = {
-      id: c.spec.id,
-      ref: c.ref,
-      node: c.node,
-      type: c.spec.type,
-      restart: c.spec.restart,
-      status: c.status,
-      restarts: c.restarts,
-    };
-    if (c.lastExit !== undefined) info.lastExit = c.lastExit;
-    if (c.spec.name !== undefined) info.name = c.spec.name;
-    return info;
+  find(id: unknown): Child | undefined {
+    return this.children.find((c) => c.spec.id === id);
   }
 }
 

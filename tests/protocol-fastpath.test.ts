@@ -14,7 +14,7 @@ import {
   DIRECT_SEND,
   DIRECT_CALL,
   DIRECT_REPLY,
-} from '../core/protocol.ts';
+} from './helpers/envelope.ts';
 
 const anyValue = fc.oneof(
   fc.string({ maxLength: 300 }),

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { behaviour, createNode, type ActorRef } from '../core/index.ts';
 import { connectMemory } from '../adapters/memory.ts';
-import { canonicalHop, envelope, nextHopText, parseHeader } from '../core/protocol.ts';
+import { canonicalHop, envelope, nextHopText, parseHeader } from './helpers/envelope.ts';
 import { z } from 'zod';
 
 describe('nextHopText', () => {

@@ -9,7 +9,7 @@ import {
   DIRECT_SEND,
   directFields,
   parseDirectHeader,
-} from '../../core/protocol.ts';
+} from './envelope.ts';
 
 /** The incarnation raw peers claim in their hello. */
 const RAW_INCARNATION = 'raw-incarnation';
