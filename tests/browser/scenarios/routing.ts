@@ -414,7 +414,13 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       reason: unknown;
       result: { sent: number; ms: number; peakHeapMb: number; peakHeld: number };
     }>('run', [a.id, 'bulk-sender', { target: sink, count, size, timeout: 60_000 }, 150_000]);
-    const report = await b.p.call<BulkReport>('callName', [sink, 'report', 20_000]);
+    // An awaited send resolves once credit allows, not on delivery: the last few MB may still be
+    // on the wire when the sender ends. Wait (bounded) for them; a lost one still fails the test.
+    let report = await b.p.call<BulkReport>('callName', [sink, 'report', 20_000]);
+    for (const until = Date.now() + 20_000; report.count < count && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      report = await b.p.call<BulkReport>('callName', [sink, 'report', 20_000]);
+    }
     const after = await a.p.call<LinkStat[]>('linkStats');
     const rtc = (s: LinkStat[]) => stat(s, b.id);
     return {
