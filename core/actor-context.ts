@@ -1,10 +1,13 @@
 import type { z } from 'zod';
-import type { Actor, Matcher, ReceiveOptions, ReplyOptions } from './actor.ts';
+import type { Actor } from './actor.ts';
+import type { Matcher, ReceiveOptions } from './receive.ts';
 import { ActorRef, type AnyActorRef, type CallOptions } from './actor-ref.ts';
 import type { Behaviour, ChildSpawnOptions, ProcessFn, SpawnOptions } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
 import type { ExitReason } from './exit-reason.ts';
-import type { SystemMessage } from './messages.ts';
+import type { CallEnvelope, FlowItem, SystemMessage } from './messages.ts';
+import type { Clock } from './clock.ts';
+import type { TransferOptions } from './transfer.ts';
 import type { Node } from './node.ts';
 
 /**
@@ -193,4 +196,29 @@ export class ActorContext<M = unknown> {
     }
     this.#actor.host.exit(this.#actor, a as ExitReason);
   }
+}
+
+/** Options of `ctx.reply` and of a deferred reply. */
+export interface ReplyOptions extends TransferOptions {}
+
+/**
+ * What an actor needs from the runtime it lives in (implemented by the node's runtime): ending,
+ * scheduling, answering calls and reporting what it cannot take. @internal
+ */
+export interface ActorHost extends ContextHost {
+  readonly clock: Clock;
+  /** Whether error reasons carry stacks. */
+  readonly exposeStacks: boolean;
+  /** End `actor`: settle its calls, fire its links and monitors, drop its names. */
+  exit(actor: Actor, reason: ExitReason, result?: unknown): void;
+  /** Put a behaviour actor on the run queue. */
+  schedule(actor: Actor): void;
+  /** Answer a call (`transfer`: the reply's transfer list). */
+  reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void;
+  /** A behaviour's schema rejected a message it took from its mailbox. */
+  invalid(actor: Actor, issues: unknown, call: CallEnvelope | undefined): void;
+  /** A behaviour without `info` got a system message. */
+  dropSystem(actor: Actor, msg: SystemMessage): void;
+  /** An awaited send was taken by its actor (or dropped with its mailbox): credit its sender. */
+  flowTaken(item: FlowItem): void;
 }

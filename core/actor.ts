@@ -1,13 +1,13 @@
 import type { z } from 'zod';
-import { aborted, onAbort } from './abort.ts';
-import { ActorContext, type ContextHost } from './actor-context.ts';
+import { aborted } from './abort.ts';
+import { ActorContext, type ActorHost, type ReplyOptions } from './actor-context.ts';
 import type { AnyActorRef } from './actor-ref.ts';
-import type { Behaviour, ProcessFn } from './behaviour.ts';
-import type { Clock } from './clock.ts';
+import { type Behaviour, isThenable, type ProcessFn } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
-import { type ExitReason, errorReason } from './exit-reason.ts';
+import { errorReason } from './exit-reason.ts';
+import { ActorExtras, dropQueuedCall } from './actor-extras.ts';
 import { Mailbox } from './mailbox.ts';
-import type { TransferOptions } from './transfer.ts';
+import { type Matcher, match, NO_MATCH, type ReceiveOptions, waitFor } from './receive.ts';
 import {
   type CallEnvelope,
   type FlowItem,
@@ -21,100 +21,7 @@ import {
   type SystemMessage,
 } from './messages.ts';
 
-export {
-  type CustomReason,
-  type ErrorReason,
-  type ExitReason,
-  isErrorReason,
-} from './exit-reason.ts';
-export {
-  CallEnvelope,
-  Down,
-  downOf,
-  Exit,
-  isDown,
-  isExit,
-  NameLost,
-  Reply,
-  reply,
-  type SystemMessage,
-} from './messages.ts';
-export { ActorContext } from './actor-context.ts';
-
-/** What `receive` accepts to select a message: a zod schema or a predicate. */
-export type Matcher = z.ZodType | ((m: unknown) => boolean);
-
-/** Options of `receive`. */
-export interface ReceiveOptions {
-  /** Milliseconds to wait for a matching message before rejecting with `TIMEOUT`. @default Infinity */
-  timeout?: number;
-  /** Stop waiting when it aborts: `receive` rejects with `ABORTED`; the mailbox is left as it was. @default undefined */
-  signal?: AbortSignal;
-}
-
-/** Options of `ctx.reply` and of a deferred reply. */
-export interface ReplyOptions extends TransferOptions {}
-
-/**
- * What an actor needs from the runtime it lives in (implemented by the node's runtime): ending,
- * scheduling, answering calls and reporting what it cannot take. @internal
- */
-export interface ActorHost extends ContextHost {
-  readonly clock: Clock;
-  /** Whether error reasons carry stacks. */
-  readonly exposeStacks: boolean;
-  /** End `actor`: settle its calls, fire its links and monitors, drop its names. */
-  exit(actor: Actor, reason: ExitReason, result?: unknown): void;
-  /** Put a behaviour actor on the run queue. */
-  schedule(actor: Actor): void;
-  /** Answer a call (`transfer`: the reply's transfer list). */
-  reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void;
-  /** A behaviour's schema rejected a message it took from its mailbox. */
-  invalid(actor: Actor, issues: unknown, call: CallEnvelope | undefined): void;
-  /** A behaviour without `info` got a system message. */
-  dropSystem(actor: Actor, msg: SystemMessage): void;
-  /** An awaited send was taken by its actor (or dropped with its mailbox): credit its sender. */
-  flowTaken(item: FlowItem): void;
-}
-
-interface Waiter {
-  matcher: Matcher | undefined;
-  resolve: (m: unknown) => void;
-  reject: (e: unknown) => void;
-  timer: unknown;
-  /** Stops listening to the receive's AbortSignal. */
-  off: (() => void) | undefined;
-}
-
-function isSchema(m: Matcher): m is z.ZodType {
-  return typeof (m as z.ZodType).safeParse === 'function';
-}
-
-/**
- * Returns the matched message (the schema's output for zod) or `NO_MATCH`.
- */
-const NO_MATCH = Symbol('no match');
-function match(matcher: Matcher | undefined, msg: unknown): unknown {
-  if (matcher === undefined) return msg;
-  if (isSchema(matcher)) {
-    const r = matcher.safeParse(msg);
-    return r.success ? r.data : NO_MATCH;
-  }
-  return matcher(msg) ? msg : NO_MATCH;
-}
-
-/** State an actor rarely needs, allocated on first use so an idle actor stays small. */
-class ActorExtras {
-  waiter: Waiter | undefined = undefined;
-  current: CallEnvelope | undefined = undefined;
-  ctx: ActorContext | undefined = undefined;
-  links: Map<string, AnyActorRef> | undefined = undefined;
-  monitors: Map<string, AnyActorRef> | undefined = undefined;
-  watchers: Map<string, AnyActorRef> | undefined = undefined;
-  names: string[] | undefined = undefined;
-  openCalls: Set<CallEnvelope> | undefined = undefined;
-}
-
+type Extras = ActorExtras<CallEnvelope, ActorContext, AnyActorRef>;
 // Bits of Actor#flags.
 const F_BEHAVIOUR = 1;
 const F_READY = 2;
@@ -146,7 +53,7 @@ export class Actor {
   #mb: Mailbox | undefined = undefined;
   #behaviour: Behaviour<any, any, any> | undefined = undefined;
   #state: unknown = undefined;
-  #x: ActorExtras | undefined = undefined;
+  #x: Extras | undefined = undefined;
 
   constructor(
     host: ActorHost,
@@ -162,7 +69,7 @@ export class Actor {
     this.limit = maxMailbox === Infinity ? undefined : maxMailbox;
   }
 
-  #extras(): ActorExtras {
+  #extras(): Extras {
     return (this.#x ??= new ActorExtras());
   }
 
@@ -200,12 +107,6 @@ export class Actor {
   }
   set names(v: string[] | undefined) {
     this.#extras().names = v;
-  }
-  get openCalls(): Set<CallEnvelope> | undefined {
-    return this.#x?.openCalls;
-  }
-  set openCalls(v: Set<CallEnvelope> | undefined) {
-    this.#extras().openCalls = v;
   }
 
   /** The context object handed to user code (created on first use). */
@@ -340,27 +241,7 @@ export class Actor {
         return Promise.resolve(m);
       }
     }
-    const timeout = options?.timeout;
-    return new Promise((resolve, reject) => {
-      const w: Waiter = { matcher, resolve, reject, timer: undefined, off: undefined };
-      if (timeout !== undefined && timeout !== Infinity) {
-        w.timer = this.host.clock.setTimeout(() => {
-          if (x.waiter !== w) return;
-          x.waiter = undefined;
-          w.off?.();
-          reject(new TroupeError('TIMEOUT', `receive timed out after ${timeout} ms`));
-        }, timeout);
-      }
-      if (signal !== undefined) {
-        w.off = onAbort(signal, () => {
-          if (x.waiter !== w) return;
-          x.waiter = undefined;
-          if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
-          reject(aborted(signal, 'receive'));
-        });
-      }
-      x.waiter = w;
-    });
+    return waitFor(x, this.host.clock, matcher, options);
   }
 
   /**
@@ -368,49 +249,18 @@ export class Actor {
    * the mailbox, else mark it answered (a later reply is dropped) and abort its `ctx.signal`.
    */
   cancelCall(origin: string, callId: number): void {
-    const is = (c: unknown): c is CallEnvelope =>
-      kindOf(c) === K_CALL &&
-      (c as CallEnvelope).callId === callId &&
-      (c as CallEnvelope).replyNode === origin;
-    const x = this.#x;
-    let call: CallEnvelope | undefined;
-    if (x?.current !== undefined && is(x.current)) call = x.current;
-    if (call === undefined && x?.openCalls) for (const c of x.openCalls) if (is(c)) call = c;
-    if (call === undefined) {
-      const mb = this.#mb;
-      if (mb === undefined) return;
-      for (let i = mb.start; i < mb.end; i++) {
-        const item = mb.at(i);
-        if (!is(item)) continue;
-        item.done = true;
-        mb.removeAt(i);
-        return;
-      }
-      return;
-    }
-    if (call.done) return;
-    call.done = true;
-    x!.openCalls?.delete(call);
-    call.ac?.abort(new TroupeError('ABORTED', 'the caller cancelled the call'));
+    if (this.#x?.cancel(origin, callId)) return;
+    if (this.#mb !== undefined) dropQueuedCall(this.#mb, callOf, origin, callId);
   }
 
   /** The caller's node `node` was lost: abort the signals of its calls this actor holds open. */
   abortCallsFrom(node: string): void {
-    const x = this.#x;
-    if (x === undefined) return;
-    const lost = (c: CallEnvelope | undefined): void => {
-      if (c !== undefined && c.replyNode === node && c.ac !== undefined && !c.done)
-        c.ac.abort(new TroupeError('NODE_DOWN', `the caller's node ${node} was lost`));
-    };
-    lost(x.current);
-    if (x.openCalls) for (const c of x.openCalls) lost(c);
+    this.#x?.abortFrom(node);
   }
 
   /** The AbortSignal of the call being handled (aborted if its caller cancels it). */
   get callSignal(): AbortSignal | undefined {
-    const call = this.#x?.current;
-    if (call === undefined) return undefined;
-    return (call.ac ??= new AbortController()).signal;
+    return this.#x?.callSignal();
   }
 
   /** Drain the mailbox through the behaviour; returns how many messages were handled. */
@@ -506,25 +356,15 @@ export class Actor {
 
   /** Answer the current call (if any, and not answered yet). */
   replyCurrent(value: unknown, options?: ReplyOptions): boolean {
-    const call = this.#x?.current;
-    if (!call || call.done) return false;
-    this.#x!.openCalls?.delete(call);
-    this.host.reply(call, true, value, options?.transfer);
-    return true;
+    return this.#x?.replyCurrent(this.host, value, options?.transfer) ?? false;
   }
 
   /** Keep the current call open; returns a function that answers it later. */
   deferCurrent(): (value: unknown, options?: ReplyOptions) => boolean {
-    const call = this.#x?.current;
-    if (!call) return () => false;
-    const x = this.#x!;
-    (x.openCalls ??= new Set()).add(call);
-    return (value, options) => {
-      if (call.done) return false;
-      x.openCalls?.delete(call);
-      this.host.reply(call, true, value, options?.transfer);
-      return true;
-    };
+    const x = this.#x;
+    if (x === undefined) return () => false;
+    const answer = x.deferCurrent(this.host);
+    return (value, options) => answer(value, options?.transfer);
   }
 
   /** The behaviour's current state (for terminate). */
@@ -550,27 +390,11 @@ export class Actor {
       }
     }
     this.#mb = undefined;
-    const x = this.#x;
-    if (x === undefined) return calls;
-    if (x.openCalls) for (const c of x.openCalls) if (!c.done) calls.push(c);
-    // The call being handled when the handler threw is in neither the mailbox nor openCalls:
-    // without this its caller would wait for its timeout instead of getting ACTOR_EXITED.
-    const cur = x.current;
-    if (cur !== undefined && !cur.done && !x.openCalls?.has(cur)) calls.push(cur);
-    const w = x.waiter;
-    if (w) {
-      x.waiter = undefined;
-      if (w.timer !== undefined) this.host.clock.clearTimeout(w.timer);
-      w.off?.();
-      // Unwind the process function (its `finally` blocks run); its result is ignored.
-      w.reject(new TroupeError('ACTOR_EXITED', 'actor exited while waiting in receive'));
-    }
+    this.#x?.teardown(calls, this.host.clock);
     return calls;
   }
 }
 
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return (
-    typeof x === 'object' && x !== null && typeof (x as PromiseLike<unknown>).then === 'function'
-  );
-}
+/** The call `item` is, if it is one. */
+const callOf = (item: unknown): CallEnvelope | undefined =>
+  kindOf(item) === K_CALL ? (item as CallEnvelope) : undefined;

@@ -182,3 +182,10 @@ export class BehaviourTable {
     return { impl: def.impl as ProcessFn<any>, args: a };
   }
 }
+
+/** Whether `x` is a promise-like (a handler or `init` that answered asynchronously). */
+export function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (
+    typeof x === 'object' && x !== null && typeof (x as PromiseLike<unknown>).then === 'function'
+  );
+}

@@ -3,27 +3,13 @@
  * live under their own subpaths (`troupe/memory`, `troupe/tcp`, …).
  */
 
-export {
-  ActorContext,
-  Down,
-  downOf,
-  Exit,
-  isDown,
-  isErrorReason,
-  isExit,
-  NameLost,
-  Reply,
-  reply,
-} from './actor.ts';
-export type {
-  CustomReason,
-  ErrorReason,
-  ExitReason,
-  Matcher,
-  ReceiveOptions,
-  ReplyOptions,
-  SystemMessage,
-} from './actor.ts';
+export { ActorContext } from './actor-context.ts';
+export { Down, downOf, Exit, isDown, isExit, NameLost, Reply, reply } from './messages.ts';
+export type { SystemMessage } from './messages.ts';
+export { isErrorReason } from './exit-reason.ts';
+export type { CustomReason, ErrorReason, ExitReason } from './exit-reason.ts';
+export type { ReplyOptions } from './actor-context.ts';
+export type { Matcher, ReceiveOptions } from './receive.ts';
 export { ActorRef } from './actor-ref.ts';
 export type {
   AnyActorRef,

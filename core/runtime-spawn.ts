@@ -1,5 +1,6 @@
 import { randomBytes } from '@noble/hashes/utils.js';
-import { Actor, type ActorHost } from './actor.ts';
+import { Actor } from './actor.ts';
+import type { ActorHost } from './actor-context.ts';
 import type { ActorLinks } from './actor-links.ts';
 import type { AnyActorRef } from './actor-ref.ts';
 import type { Behaviour, ProcessFn, SpawnOptions } from './behaviour.ts';

@@ -1,4 +1,5 @@
-import { Actor, type ActorHost } from './actor.ts';
+import { Actor } from './actor.ts';
+import type { ActorHost } from './actor-context.ts';
 import type { ContextHost } from './actor-context.ts';
 import { ActorLinks } from './actor-links.ts';
 import {

@@ -5,7 +5,7 @@
  * on the public runtime only (spawn, receive, monitor, send), so it works on every route.
  */
 import { ActorRef } from './actor-ref.ts';
-import { isDown } from './actor.ts';
+import { isDown } from './messages.ts';
 import { toTroupeError } from './errors.ts';
 import type { Node } from './node.ts';
 

@@ -16,7 +16,8 @@
  *    or its node being lost reaches the consumer as a DOWN: `ACTOR_EXITED` or `NODE_DOWN`.
  */
 import type { ActorRef } from './actor-ref.ts';
-import { isDown, type ActorContext } from './actor.ts';
+import type { ActorContext } from './actor-context.ts';
+import { isDown } from './messages.ts';
 import { aborted, onAbort } from './abort.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Node } from './node.ts';

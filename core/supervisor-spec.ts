@@ -3,7 +3,8 @@
  * supervisor applies (restart decision, restart intensity, backoff delays). The actor that
  * applies them is in supervisor.ts; how a child is started is in supervisor-start.ts.
  */
-import type { ActorContext, ExitReason } from './actor.ts';
+import type { ActorContext } from './actor-context.ts';
+import type { ExitReason } from './exit-reason.ts';
 import type { ActorRef } from './actor-ref.ts';
 import type { Behaviour, ProcessFn } from './behaviour.ts';
 import { TroupeError } from './errors.ts';

@@ -4,8 +4,8 @@
  * worker, a process). The child is linked to the supervisor before this returns.
  */
 import { z } from 'zod';
-import type { ActorContext } from './actor.ts';
-import { Down } from './actor.ts';
+import type { ActorContext } from './actor-context.ts';
+import { Down } from './messages.ts';
 import type { ActorRef } from './actor-ref.ts';
 import type { Behaviour, ProcessFn } from './behaviour.ts';
 import { TroupeError } from './errors.ts';

@@ -4,7 +4,9 @@
  * ref (see {@link startChild} and friends). Specs and rules: supervisor-spec.ts; starting a
  * child (locally, on another node by placement, or through a custom start): supervisor-start.ts.
  */
-import { Exit, type ActorContext, type ExitReason } from './actor.ts';
+import type { ActorContext } from './actor-context.ts';
+import type { ExitReason } from './exit-reason.ts';
+import { Exit } from './messages.ts';
 import type { ProcessFn } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
 import type { Answer, SupervisorRequest } from './supervisor-ops.ts';
