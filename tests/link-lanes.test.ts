@@ -4,13 +4,13 @@
 // joins back, so a 4 MB message does not hold a 100-byte call. Order holds within a lane, a call
 // stays behind sends to its own target, and the accounting on a cut link stays exact.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type Node } from '../core/index.ts';
-import { createTcpTransport } from '../adapters/tcp.ts';
+import type { Node } from '../core/index.ts';
 import { isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from '../core/link-lanes.ts';
 import { settle, until, useNodes } from './helpers/nodes.ts';
 import { rawPeer } from './helpers/raw-peer.ts';
 import { eventually, useCluster } from './helpers/cluster.ts';
-import { createFaultProxy, type FaultProxy } from './helpers/fault-proxy.ts';
+import type { FaultProxy } from './helpers/fault-proxy.ts';
+import { proxiedTcpPair } from './helpers/cut-pair.ts';
 
 const MB = 1024 * 1024;
 const SECRET = 'lanes-secret';
@@ -240,22 +240,8 @@ describe('chunks on a cut link', () => {
     const summary: string[] = [];
     let missingTotal = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      const b = createNode({
-        name: `cut-b${round}`,
-        secret: SECRET,
-        transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
-        autoConnect: false,
-      });
-      const a = createNode({
-        name: `cut-a${round}`,
-        secret: SECRET,
-        transports: [createTcpTransport()],
-        autoConnect: false,
-        reconnectWindow: 0,
-      });
+      const { a, b, proxy } = await proxiedTcpPair(`cut${round}`, SECRET);
       nodes.push(a, b);
-      const [addr] = await b.listen();
-      const proxy = await createFaultProxy(addr.replace('tcp://', ''));
       proxies.push(proxy);
       const received = new Uint8Array(N);
       let corrupt = 0;

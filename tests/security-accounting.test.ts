@@ -3,9 +3,9 @@
 // link was lost before the peer acknowledged it: it may have arrived; delivery stays at most
 // once). The link is cut at random points of a stream, 20 times, through a TCP proxy.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type Node } from '../core/index.ts';
-import { createTcpTransport } from '../adapters/tcp.ts';
-import { createFaultProxy, type FaultProxy } from './helpers/fault-proxy.ts';
+import type { Node } from '../core/index.ts';
+import type { FaultProxy } from './helpers/fault-proxy.ts';
+import { proxiedTcpPair } from './helpers/cut-pair.ts';
 
 const SECRET = 'security-accounting';
 const ROUNDS = 20;
@@ -29,22 +29,8 @@ describe('accounting on a cut link', () => {
       let missingTotal = 0;
       const started = Date.now();
       for (let round = 0; round < ROUNDS; round++) {
-        const b = createNode({
-          name: `acc-b${round}`,
-          secret: SECRET,
-          transports: [createTcpTransport({ listen: '127.0.0.1:0' })],
-          autoConnect: false,
-        });
-        const a = createNode({
-          name: `acc-a${round}`,
-          secret: SECRET,
-          transports: [createTcpTransport()],
-          autoConnect: false,
-          reconnectWindow: 0,
-        });
+        const { a, b, proxy } = await proxiedTcpPair(`acc${round}`, SECRET);
         nodes.push(a, b);
-        const [addr] = await b.listen();
-        const proxy = await createFaultProxy(addr.replace('tcp://', ''));
         proxies.push(proxy);
         const received = new Uint8Array(STREAM);
         const sink = b.spawn(async (self) => {
