@@ -118,9 +118,11 @@ describe('a peer that stops reading', () => {
     expect(errors.some((m) => /peer hog stalled/.test(m))).toBe(true);
     expect(dead.stalled).toBeGreaterThan(0);
     // Held for the hog: at most maxLinkHeld (+ one envelope) chars in the link, highWaterMark in
-    // the socket. The bound (generous, for GC timing and the process's own noise): 32 MB; the
-    // same flood without a bound holds ~60 MB of replies and more.
-    expect(growth).toBeLessThan(32 * 1024 * 1024);
+    // the socket. What the process retains besides is mostly the hog's inbound calls on their
+    // way in (maxMailbox's business), 23–34 MB in runs on a loaded machine; the bound leaves
+    // room for that: 48 MB. The same flood without a bound holds ~60 MB of replies and more,
+    // growing with the flood (696 MB for 300k calls in issue 11).
+    expect(growth).toBeLessThan(48 * 1024 * 1024);
     // The legitimate member was never cut off, and its calls went on.
     expect(failures).toEqual([]);
     expect(latencies.length).toBeGreaterThan(0);
