@@ -1,6 +1,8 @@
 // What the `troupe` command prints: readable lines by default, one JSON object per line with
 // `--log json` (for log collectors and scripts). Errors go to stderr in both formats.
 
+import type { Node } from '../core/index.ts';
+
 /** The output formats of `--log`. */
 export const LOG_FORMATS = ['text', 'json'] as const;
 /** One of {@link LOG_FORMATS}. */
@@ -50,4 +52,48 @@ export function createCliLog(format: LogFormat): CliLog {
     out: (text) => console.log(text),
     error: (msg) => console.error(`troupe: ${msg}`),
   };
+}
+
+/**
+ * Log a node's link and error events as the `troupe` commands print them: links up and down
+ * (and, with `all`, nodes down and actor crashes) unless `quiet`; refused peers always.
+ */
+export function logNodeEvents(node: Node, log: CliLog, quiet: boolean, all: boolean): void {
+  if (!quiet) {
+    node.events.on('linkUp', (e) =>
+      log.info(`link up: ${e.node} (${e.label})`, {
+        event: 'linkUp',
+        node: e.node,
+        label: e.label,
+      }),
+    );
+    node.events.on('linkDown', (e) =>
+      log.info(`link down: ${e.node} (${e.reason})`, {
+        event: 'linkDown',
+        node: e.node,
+        reason: e.reason,
+      }),
+    );
+  }
+  if (!quiet && all) {
+    node.events.on('nodeDown', (e) =>
+      log.info(`node down: ${e.node} (${e.reason})`, {
+        event: 'nodeDown',
+        node: e.node,
+        reason: e.reason,
+      }),
+    );
+    node.events.on('actorCrashed', (e) =>
+      log.info(`actor ${e.ref.key} crashed: ${e.reason.name}: ${e.reason.message}`, {
+        event: 'actorCrashed',
+        actor: e.ref.key,
+      }),
+    );
+  }
+  node.events.on('protocolError', (e) =>
+    log.info(`refused: ${e.error.code} ${e.error.message}`, {
+      event: 'protocolError',
+      code: e.error.code,
+    }),
+  );
 }

@@ -6,7 +6,13 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import type { Node, ActorRef, TroupeError, ErrorCode } from '../core/index.ts';
-import { createCliLog, LOG_FORMATS, type CliLog, type LogFormat } from './cli-log.ts';
+import {
+  createCliLog,
+  LOG_FORMATS,
+  logNodeEvents,
+  type CliLog,
+  type LogFormat,
+} from './cli-log.ts';
 import { SECRET_REQUIRED, seedAddress, secretFrom } from './cli-args.ts';
 
 const HELP = `troupe — a universal actor framework
@@ -185,51 +191,7 @@ async function startNode(
     autoConnect: !o['no-auto-connect'],
   });
   rt.behaviours.defineStandardBehaviours(node, (line) => log.info(line));
-  node.events.on(
-    'linkUp',
-    (e) =>
-      !quiet &&
-      log.info(`link up: ${e.node} (${e.label})`, {
-        event: 'linkUp',
-        node: e.node,
-        label: e.label,
-      }),
-  );
-  node.events.on(
-    'linkDown',
-    (e) =>
-      !quiet &&
-      log.info(`link down: ${e.node} (${e.reason})`, {
-        event: 'linkDown',
-        node: e.node,
-        reason: e.reason,
-      }),
-  );
-  node.events.on(
-    'nodeDown',
-    (e) =>
-      !quiet &&
-      log.info(`node down: ${e.node} (${e.reason})`, {
-        event: 'nodeDown',
-        node: e.node,
-        reason: e.reason,
-      }),
-  );
-  node.events.on('protocolError', (e) =>
-    log.info(`refused: ${e.error.code} ${e.error.message}`, {
-      event: 'protocolError',
-      code: e.error.code,
-    }),
-  );
-  node.events.on(
-    'actorCrashed',
-    (e) =>
-      !quiet &&
-      log.info(`actor ${e.ref.key} crashed: ${e.reason.name}: ${e.reason.message}`, {
-        event: 'actorCrashed',
-        actor: e.ref.key,
-      }),
-  );
+  logNodeEvents(node, log, quiet, true);
   const addrs = await node.listen();
   // Tests and scripts read this line.
   log.listening(node.id, addrs);

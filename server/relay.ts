@@ -46,7 +46,7 @@ import { createTcpTransport } from '../adapters/tcp.ts';
 import { createWebSocketServerTransport } from '../adapters/websocket-server.ts';
 import { attachPeerServer } from './relay-signal.ts';
 import { parseHostPort } from '../adapters/host-port.ts';
-import { createCliLog, type CliLog } from './cli-log.ts';
+import { createCliLog, logNodeEvents, type CliLog } from './cli-log.ts';
 import { SECRET_REQUIRED, type SecretArgs, seedAddress, secretFrom } from './cli-args.ts';
 
 /** Options of {@link startRelay}. */
@@ -499,32 +499,7 @@ export async function runRelay(
   });
   const { node } = relay;
   const quiet = !!o.quiet;
-  node.events.on(
-    'linkUp',
-    (e) =>
-      !quiet &&
-      out.info(`link up: ${e.node} (${e.label})`, {
-        event: 'linkUp',
-        node: e.node,
-        label: e.label,
-      }),
-  );
-  node.events.on(
-    'linkDown',
-    (e) =>
-      !quiet &&
-      out.info(`link down: ${e.node} (${e.reason})`, {
-        event: 'linkDown',
-        node: e.node,
-        reason: e.reason,
-      }),
-  );
-  node.events.on('protocolError', (e) =>
-    out.info(`refused: ${e.error.code} ${e.error.message}`, {
-      event: 'protocolError',
-      code: e.error.code,
-    }),
-  );
+  logNodeEvents(node, out, quiet, false);
   // Tests and scripts read this line.
   out.listening(node.id, node.addresses);
   out.out(
