@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { connectMemory } from '../adapters/memory.ts';
 import { rejects, until, useNodes } from './helpers/nodes.ts';
+import { callP99 } from './helpers/flow.ts';
 import { eventually, useCluster } from './helpers/cluster.ts';
 import type { DeadLetterReason } from '../core/index.ts';
 
@@ -135,15 +136,7 @@ describe('sendAwait between processes over TCP', () => {
     await node.connect(consumer.address);
     const sink = await eventually(() => node.whereis('sink'), 'the sink');
     await eventually(() => node.whereis('sinkstats'), 'the stats');
-    const p99 = async (n: number): Promise<number> => {
-      const t: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await node.call('sinkstats', null, { timeout: 30_000 });
-        t.push(performance.now() - t0);
-      }
-      return t.sort((a, b) => a - b)[Math.ceil(n * 0.99) - 1];
-    };
+    const p99 = (n: number) => callP99(node, 'sinkstats', n);
     const quiet = await p99(300);
     let flooding = true;
     let sent = 0;

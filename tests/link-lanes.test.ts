@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Node } from '../core/index.ts';
 import { isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from '../core/link-lanes.ts';
 import { settle, until, useNodes } from './helpers/nodes.ts';
+import { callP99 } from './helpers/flow.ts';
 import { rawPeer } from './helpers/raw-peer.ts';
 import { eventually, useCluster } from './helpers/cluster.ts';
 import type { FaultProxy } from './helpers/fault-proxy.ts';
@@ -164,15 +165,7 @@ describe('lanes over TCP between processes', () => {
 
   it('call p99 under a saturating flood of awaited 1 MB sends on the same link stays near the quiet p99', async () => {
     const { node, sink } = await connect();
-    const p99 = async (n: number): Promise<number> => {
-      const t: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await node.call('sinkstats', null, { timeout: 30_000 });
-        t.push(performance.now() - t0);
-      }
-      return t.sort((a, b) => a - b)[Math.ceil(n * 0.99) - 1];
-    };
+    const p99 = (n: number) => callP99(node, 'sinkstats', n);
     await p99(100); // warm-up
     const quiet = await p99(300);
     let flooding = true;

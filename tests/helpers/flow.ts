@@ -4,6 +4,7 @@
 import { expect } from 'vitest';
 import type { ActorRef, Node } from '../../core/index.ts';
 import { MemoryProbe } from './memory-probe.ts';
+import { p99 } from '../../bench/stats.ts';
 
 /** ~200 characters per message: 1M of them held anywhere would be ≥ 200 MB. */
 export const PAD = 'p'.repeat(180);
@@ -162,4 +163,18 @@ export function expectHeldThenDropped(
   expect(run.held).toBe(true);
   // (heartbeats and other control envelopes are never refused: a few chars of slack)
   expect(run.peakQueued).toBeLessThanOrEqual(maxLinkQueue + 1024);
+}
+
+/**
+ * The p99 (nearest rank, bench/stats.ts) of `n` sequential calls from `node` to the actor
+ * registered as `name`, in ms.
+ */
+export async function callP99(node: Node, name: string, n: number): Promise<number> {
+  const t: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await node.call(name, null, { timeout: 30_000 });
+    t.push(performance.now() - t0);
+  }
+  return p99(t);
 }
