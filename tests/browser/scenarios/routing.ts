@@ -133,7 +133,6 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
       [done, 60_000],
       65_000,
     );
-    const after = await a.p.call<LinkStat[]>('linkStats');
     const seqs = await b.p
       .until<number[]>(
         'fx',
@@ -144,6 +143,10 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
         30_000,
       )
       .catch(async () => b.p.call<number[]>('callName', [recorder, 'seqs', 10_000]));
+    // Read tab A's link counters only once the recorder has everything: until the old route's
+    // flush marker is answered, the route switch holds the tail in tab A (it leaves on the
+    // direct link afterwards), and under load that can outlast the streamer itself.
+    const after = await a.p.call<LinkStat[]>('linkStats');
     const disorder = seqs.findIndex((v, i) => v !== i + 1);
     return {
       a: a.id,
