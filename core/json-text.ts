@@ -14,9 +14,13 @@ export const LONG_STRING = 2048;
 /** Most values {@link stringifyJson} looks at to find a long string inside an object. */
 const LOOK_LIMIT = 64;
 
-/** Every character JSON writes as an escape, except lone surrogates (see {@link isPlain}). */
-const ESCAPED: string[] = ['"', '\\'];
-for (let c = 0; c < 0x20; c++) ESCAPED.push(String.fromCharCode(c));
+/**
+ * Every character JSON writes as an escape, except lone surrogates (see {@link isPlain}); the
+ * likeliest first, so text that holds one falls back to the engine after few scans.
+ */
+const ESCAPED: string[] = ['"', '\\', '\n', '\r', '\t'];
+for (let c = 0; c < 0x20; c++)
+  if (c !== 10 && c !== 13 && c !== 9) ESCAPED.push(String.fromCharCode(c));
 
 const hasWellFormed =
   typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function';
