@@ -8,10 +8,7 @@ const long = (fill: string, n = LONG_STRING * 3) => fill.repeat(Math.ceil(n / fi
 const specials = [
   '"',
   '\\',
-  '\n',
-  '\t',
-  '\u0000',
-  '\u001f',
+  ...Array.from({ length: 32 }, (_, c) => String.fromCharCode(c)),
   '\ud800',
   '\udfff',
   'é',
