@@ -2,6 +2,7 @@ import SuperJSON from 'superjson';
 import { ActorRef } from './actor-ref.ts';
 import { TroupeError } from './errors.ts';
 import { isValidNodeId } from './protocol.ts';
+import { parseJson, stringifyJson } from './json-text.ts';
 
 /** Payload prefix: plain JSON (fast path). */
 export const CODEC_JSON = 'j';
@@ -113,7 +114,7 @@ export class Codec {
   encode(value: unknown): string {
     if (scan(value, this.#maxDepth)) {
       // undefined at top level is not JSON: let superjson carry it.
-      if (value !== undefined) return CODEC_JSON + JSON.stringify(value);
+      if (value !== undefined) return CODEC_JSON + stringifyJson(value);
     }
     let json: string;
     let attachments: (Uint8Array | ArrayBuffer)[];
@@ -157,7 +158,7 @@ export class Codec {
     let value: unknown;
     try {
       if (kind === 106 /* j */) {
-        value = JSON.parse(payload.slice(1));
+        value = parseJson(payload, 1);
         checkDecoded(value, this.#maxDepth);
         return value;
       }

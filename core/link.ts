@@ -12,6 +12,12 @@ export type LinkOwner = LinkOwnerOf<Link>;
 
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
+/**
+ * Acks per window: the peer's bulk lane runs up to an eighth of its window ahead
+ * (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth lets it refill before it
+ * runs dry. Acks are small frames written with whatever the tick writes anyway.
+ */
+const ACKS_PER_WINDOW = 16;
 
 export { HANDSHAKE_MAX_FRAME } from './link-handshake.ts';
 
@@ -54,7 +60,7 @@ export class Link {
   #timer: unknown;
   #closeReason = '';
   #closeCode: ErrorCode | undefined;
-  /** The peer's window from its hello (`fc`): we ack every window/4. 0: no acks either way. */
+  /** The peer's window from its hello (`fc`): we ack every window/16. 0: no acks either way. */
   #peerWindow = 0;
   /** Characters of frames received since the link came up. */
   #recvChars = 0;
@@ -167,7 +173,7 @@ export class Link {
   /**
    * What the link has written that the peer has not yet taken: the transport's
    * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
-   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above half of it).
+   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above an eighth of it).
    */
   get backlog(): number {
     return this.#out.backlog;
@@ -322,7 +328,7 @@ export class Link {
       if (
         this.#peerWindow > 0 &&
         this.#state === 'up' &&
-        this.#recvChars - this.#recvAcked >= this.#peerWindow / 4
+        this.#recvChars - this.#recvAcked >= this.#peerWindow / ACKS_PER_WINDOW
       ) {
         this.#recvAcked = this.#recvChars;
         // Alone in its frame and never held: acks must flow while data waits.

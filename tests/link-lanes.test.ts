@@ -1,5 +1,5 @@
 // Issue 14 — lanes and chunks: calls, replies and control envelopes never wait behind bulk
-// traffic on a link. The link writes its priority lane before its bulk lane, keeps bulk below half
+// traffic on a link. The link writes its priority lane before its bulk lane, keeps bulk below an eighth of
 // the high-water mark, and cuts envelopes over 32 Ki characters into piece frames that the peer
 // joins back, so a 4 MB message does not hold a 100-byte call. Order holds within a lane, a call
 // stays behind sends to its own target, and the accounting on a cut link stays exact.
@@ -106,7 +106,7 @@ describe('lanes on the wire (raw peer)', () => {
     const big = 'z'.repeat(200 * 1024);
     n.ref('raw', 1).send(big);
     await settle(3);
-    // Bulk is written while the backlog is at most half the window (32 Ki): one piece, then held.
+    // Bulk is written while the backlog is at most an eighth of the window (8 Ki): one piece, then held.
     const pieces = () => raw.inbox.filter((e) => isPiece(e));
     expect(pieces().length).toBe(1);
     const call = n.call(n.ref('raw', 2), 'ping', { timeout: 5000 }).catch(() => undefined);
