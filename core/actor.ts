@@ -40,7 +40,7 @@ const F_TRAP = 8;
  */
 export class Actor {
   readonly id: number;
-  readonly host: ActorHost;
+  readonly host: ActorHost<Actor>;
   readonly ref: AnyActorRef;
   alive = true;
   /** Scheduled on the node's run queue. */
@@ -56,7 +56,7 @@ export class Actor {
   #x: Extras | undefined = undefined;
 
   constructor(
-    host: ActorHost,
+    host: ActorHost<Actor>,
     id: number,
     ref: AnyActorRef,
     kind: 'process' | 'behaviour',

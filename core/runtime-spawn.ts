@@ -9,7 +9,7 @@ import type { ResolvedOptions } from './node-options.ts';
 import type { Registry } from './registry.ts';
 
 /** What spawning a local actor needs from its runtime (which is also the actor's host). @internal */
-export interface SpawnHost extends ActorHost {
+export interface SpawnHost extends ActorHost<Actor> {
   readonly id: string;
   readonly options: ResolvedOptions;
   readonly isShutdown: boolean;

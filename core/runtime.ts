@@ -46,7 +46,7 @@ import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
  * their {@link ActorHost}, refs as their {@link RefHost}, the actor links as their host, and the
  * router as its RouterHost (see docs/ARCHITECTURE.md). @internal
  */
-export class Runtime implements ActorHost, RefHost, RouterHost {
+export class Runtime implements ActorHost<Actor>, RefHost, RouterHost {
   readonly id: string;
   readonly incarnation: string;
   readonly clock: Clock;
