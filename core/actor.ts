@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type { MessageSchema } from './schema-check.ts';
 import { aborted } from './abort.ts';
 import { ActorContext, type ActorHost, type ReplyOptions } from './actor-context.ts';
 import type { AnyActorRef } from './actor-ref.ts';
@@ -45,7 +45,7 @@ export class Actor {
   alive = true;
   /** Scheduled on the node's run queue. */
   scheduled = false;
-  schema: z.ZodType | undefined = undefined;
+  schema: MessageSchema | undefined = undefined;
   /** Mailbox bound; undefined = unbounded. */
   limit: number | undefined;
 
