@@ -60,28 +60,41 @@ function compile(schema: unknown, depth: number): Fast | undefined {
       const shape = def.shape;
       if (def.catchall !== undefined || shape === undefined || depth >= MAX_DEPTH) return;
       const keys = Object.keys(shape);
-      if (keys.length > MAX_KEYS) return;
+      // `"__proto__": x` in a literal would set the prototype: leave such a shape to zod.
+      if (keys.length > MAX_KEYS || keys.includes('__proto__')) return;
       const fields: Fast[] = [];
       for (const k of keys) {
         const f = compile(shape[k], depth + 1);
         if (f === undefined) return;
         fields.push(f);
       }
-      const n = keys.length;
-      return (v) => {
-        if (typeof v !== 'object' || v === null || Array.isArray(v)) return NO;
-        const out: Record<string, unknown> = {};
-        for (let i = 0; i < n; i++) {
-          const k = keys[i];
-          const x = fields[i]((v as Record<string, unknown>)[k]);
-          if (x === NO) return NO;
-          out[k] = x;
-        }
-        return out;
-      };
+      return objectCheck(keys, fields);
     }
     default:
       return;
+  }
+}
+
+/**
+ * The check of an object shape: one function with the keys written out (zod's output is an
+ * object literal in the schema's key order), since stores under keys held in variables cost
+ * several times zod's whole parse. Keys enter the source only as JSON string literals; the
+ * field checks are arguments. Where the host forbids code generation (a CSP without
+ * 'unsafe-eval'), there is no check and zod validates.
+ */
+function objectCheck(keys: string[], fields: Fast[]): Fast | undefined {
+  const lines = ['if (typeof v !== "object" || v === null || Array.isArray(v)) return NO;'];
+  const props: string[] = [];
+  keys.forEach((k, i) => {
+    lines.push(`const x${i} = f[${i}](v[${JSON.stringify(k)}]); if (x${i} === NO) return NO;`);
+    props.push(`${JSON.stringify(k)}: x${i}`);
+  });
+  lines.push(`return { ${props.join(', ')} };`);
+  try {
+    const make = new Function('NO', 'f', `return (v) => { ${lines.join(' ')} };`);
+    return make(NO, fields) as Fast;
+  } catch {
+    return undefined;
   }
 }
 

@@ -58,6 +58,15 @@ describe('schema checks', () => {
     agree(Nested);
     agree(z.string());
     agree(z.number());
+    const odd = z.object({
+      'a"b': z.string(),
+      '\u2028': z.number(),
+      1: z.boolean(),
+      'x\\': z.literal('y'),
+    });
+    expect(checkOf(odd, new WeakMap())).toBeInstanceOf(SchemaCheck);
+    inputs.push({ 'a"b': 's', '\u2028': 2, 1: true, 'x\\': 'y', z: 0 });
+    agree(odd);
   });
 
   it('leave to zod what they cannot vouch for: refinements, transforms, optional, strict, coercion', () => {
@@ -72,6 +81,7 @@ describe('schema checks', () => {
       z.object({ n: z.number().default(1) }),
       z.object({ s: z.string() }).transform((o) => o.s),
       z.union([z.string(), z.number()]),
+      z.object({ ['__proto__']: z.string() }),
     ];
     for (const s of others) {
       expect(checkOf(s, new WeakMap())).toBe(s);
