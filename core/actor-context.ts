@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import type { Actor } from './actor.ts';
 import type { Matcher, ReceiveOptions } from './receive.ts';
 import { ActorRef, type AnyActorRef, type CallOptions } from './actor-ref.ts';
 import type { Behaviour, ChildSpawnOptions, ProcessFn, SpawnOptions } from './behaviour.ts';
@@ -8,38 +7,54 @@ import type { ExitReason } from './exit-reason.ts';
 import type { CallEnvelope, FlowItem, SystemMessage } from './messages.ts';
 import type { Clock } from './clock.ts';
 import type { TransferOptions } from './transfer.ts';
-import type { Node } from './node.ts';
+import type { Node } from './node-api.ts';
+
+/**
+ * What a context needs from its actor (implemented by Actor, core/actor.ts): its identity, its
+ * mailbox and the call it is answering. @internal
+ */
+export interface ContextActor {
+  readonly id: number;
+  readonly ref: AnyActorRef;
+  readonly host: ContextHost<ContextActor>;
+  readonly mailboxSize: number;
+  readonly callSignal: AbortSignal | undefined;
+  trapExit: boolean;
+  receive(matcher: Matcher | undefined, options: ReceiveOptions | undefined): Promise<unknown>;
+  replyCurrent(value: unknown, options?: ReplyOptions): boolean;
+  deferCurrent(): (value: unknown, options?: ReplyOptions) => boolean;
+}
 
 /**
  * What an actor's context needs from the runtime (implemented by the node's runtime): links,
- * monitors, spawning, calls, the registry and exits on behalf of one actor. @internal
+ * monitors, spawning, calls, the registry and exits on behalf of one actor `A`. @internal
  */
-export interface ContextHost {
+export interface ContextHost<A = ContextActor> {
   /** This node's id. */
   readonly id: string;
   /** The public node the actor runs on (what `ctx.node` returns). */
   readonly node: Node;
-  link(actor: Actor, ref: AnyActorRef): void;
-  unlink(actor: Actor, ref: AnyActorRef): void;
-  monitor(actor: Actor, ref: AnyActorRef): string;
-  demonitor(actor: Actor, monitorId: string): void;
+  link(actor: A, ref: AnyActorRef): void;
+  unlink(actor: A, ref: AnyActorRef): void;
+  monitor(actor: A, ref: AnyActorRef): string;
+  demonitor(actor: A, monitorId: string): void;
   spawnLocal(fn: ProcessFn<unknown> | Behaviour<any, any, any>, options: SpawnOptions): AnyActorRef;
   spawnRemote(
     nodeId: string,
     name: string,
     args: unknown,
-    from: Actor | undefined,
+    from: A | undefined,
     options: { link?: boolean; monitor?: boolean; timeout?: number },
   ): Promise<AnyActorRef>;
   call(
     ref: AnyActorRef,
     msg: unknown,
     options: CallOptions | undefined,
-    from: Actor | undefined,
+    from: A | undefined,
   ): Promise<unknown>;
   register(name: string, ref: AnyActorRef): boolean;
-  exitTo(ref: AnyActorRef, reason: unknown, sender?: Actor): void;
-  exit(actor: Actor, reason: ExitReason): void;
+  exitTo(ref: AnyActorRef, reason: unknown, sender?: A): void;
+  exit(actor: A, reason: ExitReason): void;
 }
 
 /**
@@ -47,10 +62,10 @@ export interface ContextHost {
  * children and calling others. Handed to process functions as `self` and to behaviours as `ctx`.
  */
 export class ActorContext<M = unknown> {
-  #actor: Actor;
+  #actor: ContextActor;
 
   /** @internal */
-  constructor(actor: Actor) {
+  constructor(actor: ContextActor) {
     this.#actor = actor;
   }
 
@@ -205,20 +220,20 @@ export interface ReplyOptions extends TransferOptions {}
  * What an actor needs from the runtime it lives in (implemented by the node's runtime): ending,
  * scheduling, answering calls and reporting what it cannot take. @internal
  */
-export interface ActorHost extends ContextHost {
+export interface ActorHost<A = ContextActor> extends ContextHost<A> {
   readonly clock: Clock;
   /** Whether error reasons carry stacks. */
   readonly exposeStacks: boolean;
   /** End `actor`: settle its calls, fire its links and monitors, drop its names. */
-  exit(actor: Actor, reason: ExitReason, result?: unknown): void;
+  exit(actor: A, reason: ExitReason, result?: unknown): void;
   /** Put a behaviour actor on the run queue. */
-  schedule(actor: Actor): void;
+  schedule(actor: A): void;
   /** Answer a call (`transfer`: the reply's transfer list). */
   reply(call: CallEnvelope, ok: boolean, value: unknown, transfer?: readonly object[]): void;
   /** A behaviour's schema rejected a message it took from its mailbox. */
-  invalid(actor: Actor, issues: unknown, call: CallEnvelope | undefined): void;
+  invalid(actor: A, issues: unknown, call: CallEnvelope | undefined): void;
   /** A behaviour without `info` got a system message. */
-  dropSystem(actor: Actor, msg: SystemMessage): void;
+  dropSystem(actor: A, msg: SystemMessage): void;
   /** An awaited send was taken by its actor (or dropped with its mailbox): credit its sender. */
   flowTaken(item: FlowItem): void;
 }

@@ -1,5 +1,5 @@
 import type { ExitReason } from './exit-reason.ts';
-import type { StreamOptions, StreamReader } from './stream.ts';
+import type { StreamOptions, StreamReader } from './stream-reader.ts';
 import type { TransferOptions } from './transfer.ts';
 
 /** Options of {@link ActorRef.send}. */

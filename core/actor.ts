@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type { MessageSchema } from './schema-check.ts';
 import { aborted } from './abort.ts';
 import { ActorContext, type ActorHost, type ReplyOptions } from './actor-context.ts';
 import type { AnyActorRef } from './actor-ref.ts';
@@ -40,12 +40,12 @@ const F_TRAP = 8;
  */
 export class Actor {
   readonly id: number;
-  readonly host: ActorHost;
+  readonly host: ActorHost<Actor>;
   readonly ref: AnyActorRef;
   alive = true;
   /** Scheduled on the node's run queue. */
   scheduled = false;
-  schema: z.ZodType | undefined = undefined;
+  schema: MessageSchema | undefined = undefined;
   /** Mailbox bound; undefined = unbounded. */
   limit: number | undefined;
 
@@ -56,7 +56,7 @@ export class Actor {
   #x: Extras | undefined = undefined;
 
   constructor(
-    host: ActorHost,
+    host: ActorHost<Actor>,
     id: number,
     ref: AnyActorRef,
     kind: 'process' | 'behaviour',

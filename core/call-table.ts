@@ -36,14 +36,8 @@ interface TimeoutQueue {
   timer: unknown;
 }
 
-// The executor every call's promise is made with: it hands its resolve/reject functions over
-// through these two slots, so no closure is allocated per call (Promise.withResolvers is Node 22+).
-let slotResolve: (v: unknown) => void = () => {};
-let slotReject: (e: unknown) => void = () => {};
-const executor = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
-  slotResolve = resolve;
-  slotReject = reject;
-};
+/** What starts a call once it has its id (`a`, `b`: its arguments, so no closure per call). */
+export type CallStart<A, B> = (callId: number, a: A, b: B) => TroupeError | undefined;
 
 /**
  * A node's pending calls, by call id, with their timeouts. @internal
@@ -68,6 +62,15 @@ export class CallTable {
   #windowTimer: unknown = undefined;
   readonly #clock: Clock;
   readonly #closeWindow = (): void => this.#close();
+  // The executor every call's promise is made with hands its resolve/reject functions over
+  // through these two slots: one closure per table, none per call (Promise.withResolvers is
+  // Node 22+).
+  #slotResolve: (v: unknown) => void = noop;
+  #slotReject: (e: unknown) => void = noop;
+  readonly #executor = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
+    this.#slotResolve = resolve;
+    this.#slotReject = reject;
+  };
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -84,25 +87,27 @@ export class CallTable {
   }
 
   /**
-   * Register a call to node `target` that times out after `ms`, then run `start(callId)`; a
-   * returned error rejects the call at once. `onReply` runs synchronously when the reply is
+   * Register a call to node `target` that times out after `ms`, then run `start(callId, a, b)`;
+   * a returned error rejects the call at once. `onReply` runs synchronously when the reply is
    * accepted. With `abort`, an abort of its signal rejects the call with `ABORTED` and runs
    * `abort.cancel(callId)` to tell the callee.
    */
-  open(
+  open<A = undefined, B = undefined>(
     target: string,
     ms: number,
-    start: (callId: number) => TroupeError | undefined,
+    start: CallStart<A, B>,
+    a?: A,
+    b?: B,
     onReply?: (v: unknown) => void,
     abort?: CallAbort,
   ): Promise<unknown> {
     if (abort?.signal.aborted) return Promise.reject(aborted(abort.signal));
     const callId = this.#nextCall++;
-    const promise = new Promise(executor);
+    const promise = new Promise(this.#executor);
     const c: PendingCall = {
       id: callId,
-      resolve: slotResolve,
-      reject: slotReject,
+      resolve: this.#slotResolve,
+      reject: this.#slotReject,
       done: false,
       deadline: NaN,
       ms,
@@ -116,7 +121,7 @@ export class CallTable {
     this.#window.push(c);
     if (this.#windowTimer === undefined)
       this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
-    const err = start(callId);
+    const err = start(callId, a as A, b as B);
     if (err) {
       this.settle(callId, false, err);
       return promise;
@@ -271,6 +276,8 @@ export class CallTable {
     this.#timeouts.clear();
   }
 }
+
+function noop(): void {}
 
 /** Slots of {@link CallMap}: a power of two, more than the calls usually pending at once. */
 const SLOTS = 4096;

@@ -1,18 +1,26 @@
 import type { ErrorCode } from './errors.ts';
 
 /**
- * Why a link closed, as a typed value. A failed attach reads the link's typed `closeCode`
- * ({@link linkFailure}); the connector's redial decision still reads the close as text
- * (`handshake failed: CODE: message`, `shutdown`, `heartbeat timeout`, …): this module is the
- * one place that reads that text, so the rest of the core works with the values below.
+ * Why a link closed, as a typed value: what the link hands its owner when it goes down, what a
+ * failed `attach` and the connector's redial decision read. `text` is for people (the
+ * `linkDown` event, error messages) and is never read back.
  */
 export type CloseReason =
-  /** This node or its peer ended the link on purpose: it is not redialed. */
-  | { kind: 'deliberate'; text: string }
+  /** This node is shutting down. */
+  | { readonly kind: 'shutdown'; readonly text: string }
+  /** This node ended the link on purpose (a disconnect, a duplicate or replaced link). */
+  | { readonly kind: 'deliberate'; readonly text: string }
   /** The handshake or the link failed with a protocol-level code (sent by the peer or found here). */
-  | { kind: 'refused'; code: LinkFailureCode; text: string }
-  /** The transport closed, a timeout fired, or the link stalled. */
-  | { kind: 'lost'; text: string };
+  | { readonly kind: 'refused'; readonly code: ErrorCode; readonly text: string }
+  /**
+   * The transport closed, or the link gave up on its peer: `NODE_DOWN` for a heartbeat timeout,
+   * `TRANSPORT_CLOSED` for a peer that stalled; no code for a connection that closed under it.
+   */
+  | {
+      readonly kind: 'lost';
+      readonly code?: 'NODE_DOWN' | 'TRANSPORT_CLOSED';
+      readonly text: string;
+    };
 
 /** The codes a failed link reports to whoever attached it; any other failure is `TRANSPORT_CLOSED`. */
 export type LinkFailureCode = Extract<
@@ -20,45 +28,28 @@ export type LinkFailureCode = Extract<
   'UNAUTHORIZED' | 'VERSION_MISMATCH' | 'FRAME_TOO_LARGE' | 'PROTOCOL_ERROR'
 >;
 
-const FAILURE_CODES: ReadonlySet<string> = new Set<LinkFailureCode>([
+const FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<LinkFailureCode>([
   'UNAUTHORIZED',
   'VERSION_MISMATCH',
   'FRAME_TOO_LARGE',
   'PROTOCOL_ERROR',
 ]);
 
-/** Closes made on purpose (a code among them means the peer refused us: no point redialing). */
-const DELIBERATE = [
-  'shutdown',
-  'disconnected',
-  'duplicate link',
-  'peer restarted',
-  'peer redialed',
-] as const;
-
-/** The typed reason of a link closed with `text` (see the note on {@link CloseReason}). */
-export function closeReasonOf(text: string): CloseReason {
-  for (const d of DELIBERATE) if (text.startsWith(d)) return { kind: 'deliberate', text };
-  const body = text.startsWith('handshake failed: ') ? text.slice(18) : text;
-  const colon = body.indexOf(':');
-  const code = colon > 0 ? body.slice(0, colon) : '';
-  if (FAILURE_CODES.has(code) && /^[A-Z_]+$/.test(code))
-    return { kind: 'refused', code: code as LinkFailureCode, text };
-  return { kind: 'lost', text };
-}
-
-/** The error code a link that closed with `code` (its typed `closeCode`) fails its `attach` with. */
-export function linkFailure(code: ErrorCode | undefined): LinkFailureCode | 'TRANSPORT_CLOSED' {
-  return code !== undefined && FAILURE_CODES.has(code)
-    ? (code as LinkFailureCode)
+/** The error code a link that closed for `reason` fails its `attach` with. */
+export function linkFailure(reason: CloseReason): LinkFailureCode | 'TRANSPORT_CLOSED' {
+  return reason.kind === 'refused' && FAILURE_CODES.has(reason.code)
+    ? (reason.code as LinkFailureCode)
     : 'TRANSPORT_CLOSED';
 }
 
-/** Whether a link closed with `text` must not be redialed (a deliberate close, or refused for its secret or version). */
-export function isDeliberateClose(text: string): boolean {
-  return (
-    closeReasonOf(text).kind === 'deliberate' ||
-    text.startsWith('UNAUTHORIZED') ||
-    text.startsWith('VERSION_MISMATCH')
+/**
+ * Whether a dialed link that closed for `reason` is redialed: not after a shutdown or a
+ * deliberate close, nor when the peer refused this node's secret or protocol version.
+ */
+export function isRedialed(reason: CloseReason): boolean {
+  if (reason.kind === 'shutdown' || reason.kind === 'deliberate') return false;
+  return !(
+    reason.kind === 'refused' &&
+    (reason.code === 'UNAUTHORIZED' || reason.code === 'VERSION_MISMATCH')
   );
 }

@@ -1,4 +1,4 @@
-import { isDeliberateClose } from './close-reason.ts';
+import { type CloseReason, isRedialed } from './close-reason.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
 import type { Link } from './link.ts';
 import type { Connection, Transport } from './transport.ts';
@@ -219,10 +219,9 @@ export class Connector {
   }
 
   /** The direct link `link` went down for `reason`: redial it if this node dialed it. */
-  linkDown(link: Link, reason: string): void {
+  linkDown(link: Link, reason: CloseReason): void {
     const address = this.#linkAddress.get(link);
-    const deliberate = isDeliberateClose(reason);
-    if (address && !deliberate && !this.#node.isShutdown) {
+    if (address && isRedialed(reason) && !this.#node.isShutdown) {
       this.#redial(
         address,
         this.#seeds.has(address)
@@ -282,7 +281,7 @@ export class Connector {
 
   #memberLost(node: string): void {
     if (!this.#members.delete(node) || this.#node.isShutdown) return;
-    this.#lazyLinks.get(node)?.close('member left');
+    this.#lazyLinks.get(node)?.close({ kind: 'lost', text: 'member left' });
     this.#router.members.down(node);
   }
 

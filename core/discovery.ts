@@ -1,4 +1,4 @@
-import type { Node } from './node.ts';
+import type { Node } from './node-api.ts';
 
 /**
  * A way for a node to find other nodes without seed addresses (UDP multicast on a LAN,

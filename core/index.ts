@@ -32,15 +32,17 @@ export type {
   DeadLetterReason,
   NodeEvents,
   NodeOptions,
+  NodeSettings,
   ProcessFn,
   RemoteSpawnOptions,
   SpawnOptions,
 } from './node.ts';
-export { behaviour, createNode, Node } from './node.ts';
+export { behaviour, createNode, type Node } from './node.ts';
 export { PROTOCOL_VERSION } from './protocol.ts';
 export type { RegistryBackend, RegistrySink } from './registry.ts';
 export type { ServeStreamOptions, StreamHandle, StreamOptions } from './stream.ts';
-export { isAsyncIterable, StreamReader, serveStream } from './stream.ts';
+export { isAsyncIterable, serveStream } from './stream.ts';
+export type { StreamReader } from './stream-reader.ts';
 export * from './supervisor.ts';
 export type { TransferOptions } from './transfer.ts';
 export type { AdmitPeer, Connection, Transport } from './transport.ts';

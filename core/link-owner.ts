@@ -3,6 +3,7 @@
  * options.
  */
 import type { Clock } from './clock.ts';
+import type { CloseReason } from './close-reason.ts';
 import type { TroupeError } from './errors.ts';
 
 /** Link settings, taken from the node options. */
@@ -34,7 +35,7 @@ export interface LinkOwnerOf<L> {
   linkSettings(): LinkSettings;
   onLinkUp(link: L): void;
   onLinkFrame(link: L, frame: string): void;
-  onLinkDown(link: L, reason: string): void;
+  onLinkDown(link: L, reason: CloseReason): void;
   onLinkError(link: L, error: TroupeError): void;
   /**
    * The link is gone (or stalled) while holding envelopes the peer had not confirmed: never

@@ -1,6 +1,7 @@
 import { TroupeError, type ErrorCode, isErrorCode } from './errors.ts';
 import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
+import type { CloseReason } from './close-reason.ts';
 import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
 import { Outbound } from './link-outbound.ts';
 import { Handshake, HANDSHAKE_MAX_FRAME, readReject } from './link-handshake.ts';
@@ -18,6 +19,8 @@ const ACCOUNTING_WINDOW = 1024 * 1024;
  * runs dry. Acks are small frames written with whatever the tick writes anyway.
  */
 const ACKS_PER_WINDOW = 16;
+/** The reason of a close without one. */
+const CLOSED: CloseReason = { kind: 'lost', text: 'closed' };
 
 export { HANDSHAKE_MAX_FRAME } from './link-handshake.ts';
 
@@ -58,8 +61,8 @@ export class Link {
   #beatDue = 0;
   #sentSinceBeat = false;
   #timer: unknown;
-  #closeReason = '';
-  #closeCode: ErrorCode | undefined;
+  /** Why the link closed (undefined while it is open). */
+  #closeReason: CloseReason | undefined;
   /** The peer's window from its hello (`fc`): we ack every window/16. 0: no acks either way. */
   #peerWindow = 0;
   /** Characters of frames received since the link came up. */
@@ -139,18 +142,9 @@ export class Link {
     return this.#state;
   }
 
-  get closeReason(): string {
+  /** Why the link closed (undefined while it is open). */
+  get closeReason(): CloseReason | undefined {
     return this.#closeReason;
-  }
-
-  /**
-   * Why the link closed, as a code rather than text: the error code of a refusal by either side
-   * (`UNAUTHORIZED`, `VERSION_MISMATCH`, `FRAME_TOO_LARGE`, `PROTOCOL_ERROR`, an adapter's
-   * `FRAME_TOO_LARGE: …`), `TRANSPORT_CLOSED` for a stalled peer, `NODE_DOWN` for a heartbeat
-   * timeout; undefined for an orderly close or a lost connection.
-   */
-  get closeCode(): ErrorCode | undefined {
-    return this.#closeCode;
   }
 
   /**
@@ -189,8 +183,8 @@ export class Link {
     return this.#out.holding;
   }
 
-  /** Close the link (and its connection) with `reason`. */
-  close(reason = 'closed'): void {
+  /** Close the link (and its connection) for `reason` (its owner's `onLinkDown` gets it). */
+  close(reason: CloseReason = CLOSED): void {
     if (this.#state === 'closed') return;
     // What is queued (even held) goes out before the close: the transport sends it before its FIN.
     if (this.#state === 'up' && !this.#stalled) this.#out.flush(true);
@@ -204,35 +198,39 @@ export class Link {
    * its byte limit, broken framing) says so with an error-code prefix (`FRAME_TOO_LARGE: …`):
    * report that as a protocol error, like core's own refusals.
    */
-  #connClosed(reason: string): void {
+  #connClosed(text: string): void {
     if (this.#state === 'closed') return;
-    const code = /^([A-Z_]+): /.exec(reason)?.[1];
+    // The Connection interface reports a close as text; an adapter's refusal is the one case
+    // with a meaning, and this is where its text becomes a typed reason.
+    const code = /^([A-Z_]+): /.exec(text)?.[1];
     if (code && isErrorCode(code)) {
-      this.#closeCode ??= code;
       const where = `${this.conn.label}${this.peer ? `, node ${this.peer}` : ''}`;
       this.#owner.onLinkError(
         this,
-        new TroupeError(code, `${reason.slice(code.length + 2)} (${where})`),
+        new TroupeError(code, `${text.slice(code.length + 2)} (${where})`),
       );
+      this.#closed({ kind: 'refused', code, text });
+      return;
     }
-    this.#closed(reason);
+    this.#closed({ kind: 'lost', text });
   }
 
-  #closed(reason: string): void {
+  #closed(why: CloseReason): void {
     if (this.#state === 'closed') return;
     const wasUp = this.#state === 'up';
     this.#state = 'closed';
-    if (!this.#closeReason) this.#closeReason = reason;
+    this.#closeReason ??= why;
+    const reason = this.#closeReason;
     this.#owner.clock.clearTimeout(this.#timer);
     this.conn.onframe = null;
     this.conn.onclose = null;
     this.conn.ondrain = null;
-    const lost = wasUp && reason !== 'shutdown' ? this.#out.unconfirmed() : [];
+    const lost = wasUp && reason.kind !== 'shutdown' ? this.#out.unconfirmed() : [];
     this.#out.clear();
     this.#reassembler = undefined;
     this.#owner.onLinkDown(
       this,
-      wasUp ? this.#closeReason : `handshake failed: ${this.#closeReason}`,
+      wasUp ? reason : { ...reason, text: `handshake failed: ${reason.text}` },
     );
     if (lost.length !== 0)
       this.#owner.onLinkLost(this, lost, this.#stalled ? 'stalled' : 'unconfirmed');
@@ -252,8 +250,7 @@ export class Link {
         `peer ${this.peer} stalled: ${why}; link closed (${this.conn.label})`,
       ),
     );
-    this.#closeReason = `stalled: ${why}`;
-    this.#closeCode ??= 'TRANSPORT_CLOSED';
+    this.#closeReason = { kind: 'lost', code: 'TRANSPORT_CLOSED', text: `stalled: ${why}` };
     this.conn.close();
     this.#closed(this.#closeReason);
   }
@@ -268,9 +265,8 @@ export class Link {
       `${message} (${this.conn.label}${this.peer ? `, node ${this.peer}` : ''})`,
     );
     this.#owner.onLinkError(this, err);
-    this.#closeCode ??= code;
     if (tellPeer) this.#sendControl({ t: 'reject', code, message });
-    this.close(`${code}: ${message}`);
+    this.close({ kind: 'refused', code, text: `${code}: ${message}` });
   }
 
   #onFrame(frame: string): void {
@@ -378,8 +374,7 @@ export class Link {
         this,
         new TroupeError('NODE_DOWN', `no heartbeat from ${this.peer} for ${heartbeatTimeout} ms`),
       );
-      this.#closeCode = 'NODE_DOWN';
-      this.close('heartbeat timeout');
+      this.close({ kind: 'lost', code: 'NODE_DOWN', text: 'heartbeat timeout' });
       return;
     }
     // Write stall: holding (the backlog is above the high-water mark) and the peer has taken

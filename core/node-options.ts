@@ -1,25 +1,14 @@
 import type { AnyActorRef } from './actor-ref.ts';
 import type { ErrorReason } from './exit-reason.ts';
-import type { Clock } from './clock.ts';
 import type { TroupeError } from './errors.ts';
-import type { Transport } from './transport.ts';
-import type { Discovery } from './discovery.ts';
-import type { RegistryBackend } from './registry.ts';
 
-/** Options of {@link createNode}. Every limit has a safe default. */
-export interface NodeOptions {
-  /**
-   * The node id; unique in the cluster: 1 to 128 characters from `A-Z a-z 0-9 . _ - : @ + ~`
-   * (docs/protocol.md, "Node ids"); `createNode` throws `PROTOCOL_ERROR` for another.
-   * @default a random `node-xxxxxxxx`
-   */
-  name?: string;
+/**
+ * The limits and timings of a node, every one with a safe default: the part of
+ * {@link NodeOptions} that `node.options` reports resolved.
+ */
+export interface NodeSettings {
   /** The cluster secret every link proves in the handshake (HMAC challenge-response). @default 'troupe-insecure-default' */
   secret?: string;
-  /** Transports for `connect(address)` and `listen()`. @default [] */
-  transports?: Transport[];
-  /** Timer source (inject a manual clock in tests). @default the host's timers */
-  clock?: Clock;
   /** Default `call` timeout in ms. @default 5000 */
   callTimeout?: number;
   /** Send a heartbeat on an idle link every this many ms. @default 500 */
@@ -80,23 +69,10 @@ export interface NodeOptions {
   autoConnect?: boolean;
   /** After losing a link it dialed (other than a seed), keep redialing for this many ms. Seeds are redialed forever. @default 10000 */
   reconnectWindow?: number;
-  /**
-   * Find other nodes without seeds (for example `multicast()` from `troupe/multicast`). The node
-   * dials what a discovery reports through its transports (the handshake still proves the
-   * secret), and stops every discovery on shutdown. @default []
-   */
-  discovery?: Discovery | Discovery[];
-  /**
-   * Keep the registry in a shared store instead of gossiping it between nodes (for example
-   * `transport.registry()` of `troupe/nats`, on JetStream KV). The API does not change.
-   * @default undefined (names gossiped on links)
-   */
-  registry?: RegistryBackend;
 }
 
-export type ResolvedOptions = Required<
-  Omit<NodeOptions, 'name' | 'transports' | 'clock' | 'discovery' | 'registry'>
->;
+/** {@link NodeSettings} with every default filled in (`node.options`). */
+export type ResolvedOptions = Required<NodeSettings>;
 
 /** Why a message could not be delivered. */
 export type DeadLetterReason =

@@ -181,7 +181,7 @@ export class Inbound implements EnvelopeHandlers<Link> {
       // This node never sends itself envelopes over a link: one that claims to come from here is
       // forged (a link request "from" one of our actors would make us signal it ourselves).
       if (origin === this.#id)
-        return host.protocolError(link, `envelope "${h.t}" claims to come from this node`);
+        return host.protocolError(link, 'an envelope claims to come from this node');
       // Learn a route to the origin; bounded, since a peer may claim any origin it likes.
       // A member (lazy links) is reached directly when used, never through another node.
       if (link.peer === origin || !host.isMember(origin)) host.table.learn(origin, link);

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.ts';
-import { linkFailure } from './close-reason.ts';
+import { type CloseReason, linkFailure } from './close-reason.ts';
 import type { Connector } from './connector.ts';
 import { lostEnvelope } from './envelope-read.ts';
 import { EnvelopeReader } from './envelope.ts';
@@ -13,6 +13,9 @@ import type { RouteSwitches } from './route-switches.ts';
 import { type RouteTable, sendRegistry } from './route-table.ts';
 import type { SessionBook } from './session.ts';
 import type { Connection } from './transport.ts';
+
+/** How every link closes when its node shuts down. */
+const SHUTDOWN: CloseReason = { kind: 'shutdown', text: 'shutdown' };
 
 /** One direct link's figures (see `Node.linkStats`). */
 export interface LinkStat {
@@ -216,7 +219,7 @@ export class LinkBook {
         message,
         new TroupeError(
           'TRANSPORT_CLOSED',
-          `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason})`,
+          `link to ${link.peer} ${reason === 'stalled' ? 'stalled' : 'lost'} before the peer confirmed it (${link.closeReason?.text ?? ''})`,
         ),
       );
     }
@@ -239,7 +242,7 @@ export class LinkBook {
         // linkUp/linkDown pair up per peer (they track node.peers()): the old link goes down first.
         this.#r.events.emit('linkDown', { node: peer, label: existing.conn.label, reason });
         this.#lostVia(existing, 'noconnection');
-        existing.close(reason);
+        existing.close({ kind: 'deliberate', text: reason });
         // A new life of the peer knows nothing of our past sessions with its old one.
         if (restarted) this.#r.sessions.reset(peer);
       } else {
@@ -294,7 +297,7 @@ export class LinkBook {
   #retire(link: Link): void {
     const timer = this.#r.clock.setTimeout(() => {
       this.#retiring.delete(link);
-      link.close('duplicate link');
+      link.close({ kind: 'deliberate', text: 'duplicate link' });
     }, this.#r.options.heartbeatTimeout);
     this.#retiring.set(link, timer);
   }
@@ -308,10 +311,10 @@ export class LinkBook {
     }
     this.#r.table.direct.set(link.peer, link);
     this.#r.table.repoint(current, link);
-    current.close('peer lost this link');
+    current.close({ kind: 'lost', text: 'peer lost this link' });
   }
 
-  #linkDown(link: Link, reason: string): void {
+  #linkDown(link: Link, reason: CloseReason): void {
     this.#links.delete(link);
     this.#r.linkGone(link);
     // A route switch away from this link can no longer be flushed: what was on it is lost.
@@ -321,10 +324,7 @@ export class LinkBook {
     if (pending) {
       this.#pendingAttach.delete(link);
       pending.reject(
-        new TroupeError(
-          linkFailure(link.closeCode),
-          `link to ${link.conn.label} failed: ${reason}`,
-        ),
+        new TroupeError(linkFailure(reason), `link to ${link.conn.label} failed: ${reason.text}`),
       );
     }
     if (!link.peer || this.#r.table.direct.get(link.peer) !== link) {
@@ -333,7 +333,11 @@ export class LinkBook {
       return;
     }
     this.#r.table.direct.delete(link.peer);
-    this.#r.events.emit('linkDown', { node: link.peer, label: link.conn.label, reason });
+    this.#r.events.emit('linkDown', {
+      node: link.peer,
+      label: link.conn.label,
+      reason: reason.text,
+    });
     this.#lostVia(link, 'noconnection');
     this.#r.connector.linkDown(link, reason);
   }
@@ -373,6 +377,6 @@ export class LinkBook {
 
   /** Shutdown: close every link. */
   closeAll(): void {
-    for (const link of [...this.#links]) link.close('shutdown');
+    for (const link of [...this.#links]) link.close(SHUTDOWN);
   }
 }

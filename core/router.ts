@@ -215,7 +215,7 @@ export class Router {
 
   /** See {@link Node.disconnect}. */
   disconnect(node: string): void {
-    this.table.direct.get(node)?.close('disconnected');
+    this.table.direct.get(node)?.close({ kind: 'deliberate', text: 'disconnected' });
   }
 
   /** See {@link Node.monitorNode}. */

@@ -7,7 +7,7 @@ import {
   type SendAwaitOptions,
 } from './actor-ref.ts';
 import type { BehaviourTable, ProcessFn, SpawnOptions } from './behaviour.ts';
-import type { CallTable } from './call-table.ts';
+import type { CallStart, CallTable } from './call-table.ts';
 import type { Codec } from './codec.ts';
 import type { Delivery } from './delivery.ts';
 import type { SpawnRequest } from './envelope-read.ts';
@@ -63,6 +63,16 @@ export class Calls {
     this.#h = host;
     this.#d = delivery;
   }
+
+  /** Starts a call to a local actor: its message goes into the mailbox (one closure per node). */
+  readonly #startLocal: CallStart<Actor, unknown> = (callId, actor, msg) => {
+    this.#d.deliver(actor, msg, callId, this.#h.id);
+    return undefined;
+  };
+
+  /** Starts a call to another node's actor: a `c` envelope on the route to it. */
+  readonly #startRemote: CallStart<AnyActorRef, string> = (callId, ref, payload) =>
+    this.#h.wire.sendCall(ref.node, ref.id, callId, payload);
 
   /** */
   inReply(callId: number, ok: 0 | 1, payload: string | undefined): void {
@@ -171,6 +181,8 @@ export class Calls {
         if (failed === 'overflow') return this.#h.wire.congested(this.#h.wire.route(nodeId)!);
         return undefined;
       },
+      undefined,
+      undefined,
       (value) => {
         // Runs synchronously on the reply, before any DOWN/EXIT that follows it on the wire.
         if (!(value instanceof ActorRef) || !from || !from.alive) return;
@@ -241,10 +253,9 @@ export class Calls {
       return this.pending(
         this.#h.id,
         options?.timeout,
-        (callId) => {
-          this.#d.deliver(actor, msg, callId, this.#h.id);
-          return undefined;
-        },
+        this.#startLocal,
+        actor,
+        msg,
         undefined,
         cancel,
       );
@@ -272,17 +283,21 @@ export class Calls {
     return this.pending(
       ref.node,
       options?.timeout,
-      (callId) => this.#h.wire.sendCall(ref.node, ref.id, callId, payload),
+      this.#startRemote,
+      ref,
+      payload,
       undefined,
       cancel,
     );
   }
 
   /** Register a pending call, then run `start(callId)`; a returned error rejects at once. */
-  pending(
+  pending<A = undefined, B = undefined>(
     target: string,
     timeout: number | undefined,
-    start: (callId: number) => TroupeError | undefined,
+    start: CallStart<A, B>,
+    a: A,
+    b: B,
     onReply?: (v: unknown) => void,
     abort?: { signal: AbortSignal; cancel: (callId: number) => void },
   ): Promise<unknown> {
@@ -298,6 +313,8 @@ export class Calls {
       target,
       timeout ?? this.#h.options.callTimeout,
       start,
+      a,
+      b,
       onReply,
       abort,
     );

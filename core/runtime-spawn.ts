@@ -7,15 +7,19 @@ import type { Behaviour, ProcessFn, SpawnOptions } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
 import type { ResolvedOptions } from './node-options.ts';
 import type { Registry } from './registry.ts';
+import { checkOf, type MessageSchema } from './schema-check.ts';
+import type { z } from 'zod';
 
 /** What spawning a local actor needs from its runtime (which is also the actor's host). @internal */
-export interface SpawnHost extends ActorHost {
+export interface SpawnHost extends ActorHost<Actor> {
   readonly id: string;
   readonly options: ResolvedOptions;
   readonly isShutdown: boolean;
   readonly actors: Map<number, Actor>;
   readonly registry: Registry;
   readonly actorLinks: ActorLinks;
+  /** What each schema validates with (see core/schema-check.ts), one per schema. */
+  readonly schemaChecks: WeakMap<z.ZodType, MessageSchema>;
   /** Take the next local actor id. */
   newActorId(): number;
   ref(node: string, id: number): AnyActorRef;
@@ -47,7 +51,8 @@ export function spawnLocal(
     isFn ? 'process' : 'behaviour',
     options.maxMailbox ?? host.options.maxMailbox,
   );
-  actor.schema = options.schema ?? (isFn ? undefined : what.schema);
+  const schema = options.schema ?? (isFn ? undefined : what.schema);
+  if (schema !== undefined) actor.schema = checkOf(schema, host.schemaChecks);
   if (options.trapExit) actor.trapExit = true;
   host.actors.set(id, actor);
   if (options.name !== undefined) host.register(options.name, ref);

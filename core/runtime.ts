@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { Actor } from './actor.ts';
 import type { ActorHost } from './actor-context.ts';
 import type { ContextHost } from './actor-context.ts';
@@ -37,6 +38,7 @@ import { actorIdBase, spawnLocal } from './runtime-spawn.ts';
 import type { RuntimeConfig, RuntimeWire } from './runtime-wire.ts';
 import type { RouterHost } from './router.ts';
 import { Scheduler } from './scheduler.ts';
+import type { MessageSchema } from './schema-check.ts';
 import { SessionBook } from './session.ts';
 import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
 
@@ -46,7 +48,7 @@ import { openStream, type StreamOptions, type StreamReader } from './stream.ts';
  * their {@link ActorHost}, refs as their {@link RefHost}, the actor links as their host, and the
  * router as its RouterHost (see docs/ARCHITECTURE.md). @internal
  */
-export class Runtime implements ActorHost, RefHost, RouterHost {
+export class Runtime implements ActorHost<Actor>, RefHost, RouterHost {
   readonly id: string;
   readonly incarnation: string;
   readonly clock: Clock;
@@ -63,8 +65,9 @@ export class Runtime implements ActorHost, RefHost, RouterHost {
   readonly calls: CallTable;
   /** End-to-end credit of awaited sends, both ways (core/flow-credit.ts). */
   readonly credit: CreditBook;
-  /** @internal */
   readonly sessions = new SessionBook();
+  /** What each actor schema validates with (core/schema-check.ts). */
+  readonly schemaChecks = new WeakMap<z.ZodType, MessageSchema>();
   /** @internal */
   readonly registry: Registry;
   /** @internal */

@@ -7,7 +7,7 @@
 import { ActorRef } from './actor-ref.ts';
 import { isDown } from './messages.ts';
 import { toTroupeError } from './errors.ts';
-import type { Node } from './node.ts';
+import type { Node } from './node-api.ts';
 
 /** Key of the stream handle a streaming call answers with: `{ "~troupe.stream": producer }`. */
 export const STREAM_KEY = '~troupe.stream';

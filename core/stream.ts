@@ -20,7 +20,8 @@ import type { ActorContext } from './actor-context.ts';
 import { isDown } from './messages.ts';
 import { aborted, onAbort } from './abort.ts';
 import { TroupeError, toTroupeError } from './errors.ts';
-import type { Node } from './node.ts';
+import type { Node } from './node-api.ts';
+import type { StreamOptions, StreamReader } from './stream-reader.ts';
 import {
   isStreamHandle,
   MAX_WINDOW,
@@ -31,25 +32,12 @@ import {
 
 export { serveStream, isAsyncIterable, isStreamHandle, STREAM_KEY } from './stream-serve.ts';
 export type { ServeStreamOptions, StreamHandle, StreamMessage } from './stream-serve.ts';
-
-/** Options of `ref.stream` and `node.stream`. */
-export interface StreamOptions {
-  /** Credit window: most chunks in flight or waiting to be read. @default 16 */
-  window?: number;
-  /** Stop the stream when it aborts: the iteration rejects with `ABORTED` and the producer stops. @default undefined */
-  signal?: AbortSignal;
-  /** Timeout of the opening call in ms (the stream itself has none). @default the node's `callTimeout` */
-  timeout?: number;
-}
+export type { StreamOptions, StreamReader } from './stream-reader.ts';
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
-/**
- * The chunks of one stream, read once: `for await (const chunk of reader)`, or `next()` by
- * hand, or {@link StreamReader.readable} for a web `ReadableStream`. Nothing is sent until the
- * first read.
- */
-export class StreamReader<T> implements AsyncIterableIterator<T> {
+/** The reader behind `ref.stream` / `node.stream`: a sink actor fed by the producer's chunks. */
+class ChunkReader<T> implements StreamReader<T> {
   readonly #node: Node;
   readonly #target: ActorRef<any, any> | string;
   readonly #msg: unknown;
@@ -248,7 +236,7 @@ export function openStream(
   msg: unknown,
   options?: StreamOptions,
 ): StreamReader<unknown> {
-  return new StreamReader(node, target, msg, options);
+  return new ChunkReader(node, target, msg, options);
 }
 
 function describe(reason: unknown): string {

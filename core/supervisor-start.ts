@@ -9,7 +9,7 @@ import { Down } from './messages.ts';
 import type { ActorRef } from './actor-ref.ts';
 import type { Behaviour, ProcessFn } from './behaviour.ts';
 import { TroupeError } from './errors.ts';
-import type { Node } from './node.ts';
+import type { Node } from './node-api.ts';
 import type { Placement, ResolvedSpec, Started } from './supervisor-spec.ts';
 
 /** The behaviour {@link serveSupervision} defines: registers a local actor under a name. */

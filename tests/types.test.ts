@@ -20,6 +20,9 @@ import {
   type ErrorCode,
   type CoreErrorCode,
   type Behaviour,
+  type Node,
+  type StreamReader,
+  createNode,
 } from '../core/index.ts';
 import type { PatternErrorCode } from '../patterns/index.ts';
 import { useNodes } from './helpers/nodes.ts';
@@ -226,5 +229,24 @@ describe('typed replies, AnyActorRef, ExitReason, error codes', () => {
     expectTypeOf<PatternErrorCode>().toExtend<ErrorCode>();
     expectTypeOf<CoreErrorCode>().toExtend<ErrorCode>();
     expect(new TroupeError('NO_WORKER', 'x').code).toBe('NO_WORKER');
+  });
+
+  it('Node is the public facade: no _ members, and what an actor sees as self.node', async () => {
+    expectTypeOf<Extract<keyof Node, `_${string}`>>().toBeNever();
+    expectTypeOf<Extract<keyof Node, 'sendTo' | 'callTo' | 'exitTo'>>().toBeNever();
+    const n = createNode();
+    expectTypeOf(n).toEqualTypeOf<Node>();
+    expect(Object.keys(n).filter((k) => k.startsWith('_'))).toEqual([]);
+    const seen = n.spawn(
+      behaviour({
+        handle(_m: 'which', _s, ctx) {
+          expectTypeOf(ctx.node).toEqualTypeOf<Node>();
+          ctx.reply(ctx.node === n);
+        },
+      }),
+    );
+    expect(await seen.call('which')).toBe(true);
+    expectTypeOf(n.stream<number>(seen, 'x')).toEqualTypeOf<StreamReader<number>>();
+    await n.shutdown();
   });
 });

@@ -1,0 +1,26 @@
+/** Options of `ref.stream` and `node.stream`. */
+export interface StreamOptions {
+  /** Credit window: most chunks in flight or waiting to be read. @default 16 */
+  window?: number;
+  /** Stop the stream when it aborts: the iteration rejects with `ABORTED` and the producer stops. @default undefined */
+  signal?: AbortSignal;
+  /** Timeout of the opening call in ms (the stream itself has none). @default the node's `callTimeout` */
+  timeout?: number;
+}
+
+/**
+ * The chunks of one stream, read once: `for await (const chunk of reader)`, or `next()` by
+ * hand, or {@link StreamReader.readable} for a web `ReadableStream`. Nothing is sent until the
+ * first read. Made by `ref.stream` and `node.stream` (core/stream.ts implements it).
+ */
+export interface StreamReader<T> extends AsyncIterableIterator<T> {
+  /** The next chunk. @throws {TroupeError} see `ActorRef.stream`. */
+  next(): Promise<IteratorResult<T>>;
+  /** Stop early: the producer is told and stops (called by `break` in a `for await`). */
+  return(): Promise<IteratorResult<T>>;
+  /**
+   * This stream as a web `ReadableStream` (pull-based: the producer still only runs as far as
+   * the reader's credit); cancelling the ReadableStream stops the producer.
+   */
+  readable(): ReadableStream<T>;
+}
