@@ -16,6 +16,8 @@ export interface NatsRegistryBackend extends RegistryBackend {
 }
 
 const enc = new TextEncoder();
+/** How long a stopping registry waits for its in-flight deletes. */
+const STOP_WAIT_MS = 2000;
 const dec = new TextDecoder();
 
 /**
@@ -40,6 +42,8 @@ export function natsRegistry(
   let kvPromise: Promise<KV> | undefined;
   let watch: QueuedIterator<KvEntry> | undefined;
   let stopped = false;
+  /** Releases in flight: a shutdown waits for them (bounded), so a stopped node leaves no names. */
+  const releasing = new Set<Promise<void>>();
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
 
@@ -83,18 +87,33 @@ export function natsRegistry(
         throw err;
       }
     },
-    async release(name, node, id) {
-      const store = await kv();
-      const key = nameKey(name);
-      const cur = await store.get(key);
-      if (!cur || cur.operation !== 'PUT') return;
-      const v = parseValue(cur.value);
-      if (!v || v.node !== node || v.id !== id) return;
-      await store.delete(key, { previousSeq: cur.revision });
+    release(name, node, id) {
+      const p = (async () => {
+        const store = await kv();
+        const key = nameKey(name);
+        const cur = await store.get(key);
+        if (!cur || cur.operation !== 'PUT') return;
+        const v = parseValue(cur.value);
+        if (!v || v.node !== node || v.id !== id) return;
+        await store.delete(key, { previousSeq: cur.revision });
+      })();
+      releasing.add(p);
+      const forget = (): boolean => releasing.delete(p);
+      p.then(forget, forget);
+      return p;
     },
     async stop() {
       stopped = true;
       watch?.stop();
+      // The names of the actors that exited in the shutdown are being deleted: let them go out
+      // before the connection closes (else they stay in the bucket until others see the node down).
+      if (releasing.size === 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...releasing]),
+        new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
     },
   };
 }
