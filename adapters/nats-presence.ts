@@ -40,8 +40,8 @@ const afterIo = (fn: () => void): void => {
 
 interface Member {
   subject: string;
-  /** The probe in flight: its number and when it is overdue (Date.now() scale). */
-  probe?: { id: number; deadline: number };
+  /** When its oldest unanswered probe is overdue (Date.now() scale); unset once it answered. */
+  deadline?: number;
   /** A notice of its death is being checked with a probe of this node's own. */
   verifying?: boolean;
 }
@@ -80,7 +80,6 @@ export function natsPresence(p: PresenceParts): {
   let nc: NatsConnection | undefined;
   let lost: ((node: string) => void) | undefined;
   let self: Node | undefined;
-  let probeSeq = 0;
 
   const drop = (node: string, reason: MemberDownReason): void => {
     const m = members.get(node);
@@ -123,17 +122,20 @@ export function natsPresence(p: PresenceParts): {
     return out;
   };
 
+  /**
+   * Probe `node` (a new request every period, even while one is unanswered: a request that
+   * reached a process just before it died is never answered, while the next one gets "no
+   * responders" at once). Any answer clears its deadline.
+   */
   const probe = (node: string, m: Member, now: number): void => {
     if (!nc || nc.isClosed()) return;
-    const id = ++probeSeq;
-    m.probe = { id, deadline: now + p.timeout };
+    m.deadline ??= now + p.timeout;
     // The client's own timeout is only a backstop: the deadline above decides (see tick).
     nc.request(m.subject, PROBE, { timeout: p.timeout * 3 }).then(
       () => {
-        if (m.probe?.id === id) m.probe = undefined;
+        m.deadline = undefined;
       },
       (err: NatsError) => {
-        if (m.probe?.id === id) m.probe = undefined;
         if (members.get(node) !== m || err.code !== ErrorCode.NoResponders) return;
         drop(node, 'no responders');
         notice(node, m.subject, 'nr');
@@ -165,19 +167,16 @@ export function natsPresence(p: PresenceParts): {
     // This process's timer ran late (a stall, a starved machine): whatever it did not hear in
     // that gap says nothing of the others. Their probes get that much more time.
     const late = now - lastTick - expected;
-    if (late > 50) for (const m of members.values()) if (m.probe) m.probe.deadline += late;
+    if (late > 50) for (const m of members.values()) if (m.deadline) m.deadline += late;
     for (const node of watched()) {
       const m = members.get(node)!;
-      if (!m.probe) {
-        probe(node, m, now);
-        continue;
-      }
-      if (now < m.probe.deadline) continue;
+      const overdue = m.deadline !== undefined && now >= m.deadline;
+      probe(node, m, now);
+      if (!overdue) continue;
       // Overdue: decide once the answers waiting on the socket have been read.
-      const id = m.probe.id;
       afterIo(() => {
-        if (stopped || members.get(node) !== m || m.probe?.id !== id) return;
-        if (Date.now() < m.probe.deadline) return; // this process stalled again meanwhile
+        if (stopped || members.get(node) !== m || m.deadline === undefined) return;
+        if (Date.now() < m.deadline) return; // this process stalled again meanwhile
         drop(node, 'timeout');
         notice(node, m.subject, 'timeout');
       });
