@@ -40,8 +40,13 @@ const afterIo = (fn: () => void): void => {
 
 interface Member {
   subject: string;
-  /** When its oldest unanswered probe is overdue (Date.now() scale); unset once it answered. */
+  /**
+   * When it is overdue (Date.now() scale); unset once it answers a probe or announces itself.
+   * `probe`: its watcher's oldest unanswered probe (2/3 of the timeout); `suspect`: the rest of
+   * the timeout, which every node gives it after a suspect notice, probing it meanwhile.
+   */
   deadline?: number;
+  phase?: 'probe' | 'suspect';
   /** A notice of its death is being checked with a probe of this node's own. */
   verifying?: boolean;
 }
@@ -57,10 +62,11 @@ interface Member {
  *   (a NATS request to the member's subject) every `probeInterval`. A SIGKILLed or crashed
  *   node's connection is gone, so the NATS server answers "no responders" at once; a watcher that
  *   gets it drops the member and publishes a notice, and every node checks it with a probe of
- *   its own before dropping (a notice is never taken on trust for that). A member that leaves a
- *   probe unanswered for `timeout` (frozen: SIGSTOP, or cut off) is dropped by its watcher, whose
- *   notice the others follow; a live node that hears such a notice about itself announces again
- *   and is back at once.
+ *   its own before dropping (a notice is never taken on trust for that). A member that leaves its
+ *   watcher's probes unanswered for 2/3 of `timeout` (frozen: SIGSTOP, cut off, or starved) is
+ *   suspected: a notice makes every node probe it too and give it the rest of the timeout; any
+ *   answer or announcement clears it, and a live node that hears it is suspected announces
+ *   itself at once. Past the timeout, each node drops it on its own count.
  * - **Never on this process's own lateness**: a probe's deadline moves by however late this
  *   process's own timer ran (a stall, a GC pause, a starved machine), and a deadline is only
  *   judged after the messages waiting on the socket have been read.
@@ -101,7 +107,7 @@ export function natsPresence(p: PresenceParts): {
   };
 
   /** Tell every node that `node` (on `subject`) is gone: they check it (no responders) or follow (timeout). */
-  const notice = (node: string, subject: string, why: 'nr' | 'timeout'): void => {
+  const notice = (node: string, subject: string, why: 'nr' | 'suspect'): void => {
     if (self) publish({ n: self.id, down: node, s: subject, why });
   };
 
@@ -129,11 +135,14 @@ export function natsPresence(p: PresenceParts): {
    */
   const probe = (node: string, m: Member, now: number): void => {
     if (!nc || nc.isClosed()) return;
-    m.deadline ??= now + p.timeout;
+    if (m.deadline === undefined) {
+      m.deadline = now + (p.timeout * 2) / 3;
+      m.phase = 'probe';
+    }
     // The client's own timeout is only a backstop: the deadline above decides (see tick).
     nc.request(m.subject, PROBE, { timeout: p.timeout * 3 }).then(
       () => {
-        m.deadline = undefined;
+        m.deadline = m.phase = undefined;
       },
       (err: NatsError) => {
         if (members.get(node) !== m || err.code !== ErrorCode.NoResponders) return;
@@ -159,6 +168,13 @@ export function natsPresence(p: PresenceParts): {
     );
   };
 
+  /** `node` is suspected (its watcher's probes went unanswered): the rest of the timeout to answer. */
+  const suspect = (m: Member, now: number): void => {
+    if (m.phase === 'suspect') return;
+    m.phase = 'suspect';
+    m.deadline = now + p.timeout / 3;
+  };
+
   let lastTick = Date.now();
   let expected = 0;
   const tick = (): void => {
@@ -168,17 +184,23 @@ export function natsPresence(p: PresenceParts): {
     // that gap says nothing of the others. Their probes get that much more time.
     const late = now - lastTick - expected;
     if (late > 50) for (const m of members.values()) if (m.deadline) m.deadline += late;
-    for (const node of watched()) {
-      const m = members.get(node)!;
-      const overdue = m.deadline !== undefined && now >= m.deadline;
-      probe(node, m, now);
-      if (!overdue) continue;
+    const watch = new Set(watched());
+    for (const [node, m] of members) {
+      // Its watchers probe it every round; every node probes a suspect.
+      if (watch.has(node) || m.phase === 'suspect') probe(node, m, now);
+      if (m.deadline === undefined || now < m.deadline) continue;
       // Overdue: decide once the answers waiting on the socket have been read.
       afterIo(() => {
         if (stopped || members.get(node) !== m || m.deadline === undefined) return;
-        if (Date.now() < m.deadline) return; // this process stalled again meanwhile
+        const t = Date.now();
+        if (t < m.deadline) return; // this process stalled again meanwhile
+        if (m.phase === 'probe') {
+          // Unanswered for 2/3 of the timeout: everyone gives it the rest, probing it too.
+          suspect(m, t);
+          notice(node, m.subject, 'suspect');
+          return;
+        }
         drop(node, 'timeout');
-        notice(node, m.subject, 'timeout');
       });
     }
     lastTick = now;
@@ -241,7 +263,7 @@ export function natsPresence(p: PresenceParts): {
           }
           if (typeof m.down === 'string') {
             if (m.down === node.id) {
-              // Declared down while alive (a stall longer than the timeout): be back at once.
+              // Suspected (or dropped) while alive: a stall of this process. Refute it at once.
               if (m.s === p.own) {
                 if (announceTimer) clearTimeout(announceTimer);
                 announce();
@@ -250,15 +272,20 @@ export function natsPresence(p: PresenceParts): {
             }
             const x = members.get(m.down);
             if (!x || x.subject !== m.s) return;
-            if (m.why === 'timeout') drop(m.down, 'timeout');
-            else verify(m.down, x);
+            if (m.why === 'suspect') {
+              suspect(x, Date.now());
+              probe(m.down, x, Date.now());
+            } else verify(m.down, x);
             return;
           }
           if (!Array.isArray(m.a) || !validSubject(from)) return;
           const addr = m.a.find((a): a is string => typeof a === 'string' && a === `nats:${from}`);
           if (!addr) return;
           const known = members.get(m.n);
-          if (known && known.subject === from) return;
+          if (known && known.subject === from) {
+            known.deadline = known.phase = undefined; // it speaks: alive
+            return;
+          }
           // New member, or a new life of it on another subject.
           if (known) bySubject.delete(known.subject);
           members.set(m.n, { subject: from });
