@@ -67,7 +67,7 @@ describe('NATS membership liveness', () => {
 
     // Slow, not dead: frozen for less than the timeout, it answers its probes late, in time.
     ks[0]!.freeze();
-    await sleep(HB * 0.6);
+    await sleep(HB * 0.4);
     ks[0]!.thaw();
     await sleep(HB * 1.5);
     expect(events).toEqual([]);
