@@ -47,17 +47,33 @@ export function natsRegistry(
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
 
+  // A failed open (JetStream not ready yet on a server that just started, a request timing out
+  // under load) is not kept: the next use opens again.
   const kv = (): Promise<KV> =>
     (kvPromise ??= (async () => {
       const nc = await connection();
       return nc.jetstream().views.kv(bucket, { history: 1, replicas: options.replicas ?? 1 });
-    })());
+    })().catch((err: unknown) => {
+      kvPromise = undefined;
+      throw err;
+    }));
+  /** `kv()`, tried a few more times (with a growing pause) before its error is given up to. */
+  const kvRetrying = async (): Promise<KV> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await kv();
+      } catch (err) {
+        if (stopped || attempt >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+  };
 
   return {
     name: 'nats-kv',
     ready,
     async start(sink: RegistrySink) {
-      const store = await kv();
+      const store = await kvRetrying();
       if (stopped) return;
       watch = await store.watch({ initializedFn: () => markReady() });
       void (async () => {
@@ -75,7 +91,7 @@ export function natsRegistry(
       })().catch(() => {});
     },
     async claim(name, node, id) {
-      const store = await kv();
+      const store = await kvRetrying();
       const key = nameKey(name);
       try {
         await store.create(key, enc.encode(JSON.stringify({ node, id })));
