@@ -16,6 +16,8 @@ export interface NatsRegistryBackend extends RegistryBackend {
 }
 
 const enc = new TextEncoder();
+/** How long a stopping registry waits for its in-flight deletes. */
+const STOP_WAIT_MS = 2000;
 const dec = new TextDecoder();
 
 /**
@@ -40,20 +42,38 @@ export function natsRegistry(
   let kvPromise: Promise<KV> | undefined;
   let watch: QueuedIterator<KvEntry> | undefined;
   let stopped = false;
+  /** Releases in flight: a shutdown waits for them (bounded), so a stopped node leaves no names. */
+  const releasing = new Set<Promise<void>>();
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
 
+  // A failed open (JetStream not ready yet on a server that just started, a request timing out
+  // under load) is not kept: the next use opens again.
   const kv = (): Promise<KV> =>
     (kvPromise ??= (async () => {
       const nc = await connection();
       return nc.jetstream().views.kv(bucket, { history: 1, replicas: options.replicas ?? 1 });
-    })());
+    })().catch((err: unknown) => {
+      kvPromise = undefined;
+      throw err;
+    }));
+  /** `kv()`, tried a few more times (with a growing pause) before its error is given up to. */
+  const kvRetrying = async (): Promise<KV> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await kv();
+      } catch (err) {
+        if (stopped || attempt >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+  };
 
   return {
     name: 'nats-kv',
     ready,
     async start(sink: RegistrySink) {
-      const store = await kv();
+      const store = await kvRetrying();
       if (stopped) return;
       watch = await store.watch({ initializedFn: () => markReady() });
       void (async () => {
@@ -71,7 +91,7 @@ export function natsRegistry(
       })().catch(() => {});
     },
     async claim(name, node, id) {
-      const store = await kv();
+      const store = await kvRetrying();
       const key = nameKey(name);
       try {
         await store.create(key, enc.encode(JSON.stringify({ node, id })));
@@ -83,18 +103,33 @@ export function natsRegistry(
         throw err;
       }
     },
-    async release(name, node, id) {
-      const store = await kv();
-      const key = nameKey(name);
-      const cur = await store.get(key);
-      if (!cur || cur.operation !== 'PUT') return;
-      const v = parseValue(cur.value);
-      if (!v || v.node !== node || v.id !== id) return;
-      await store.delete(key, { previousSeq: cur.revision });
+    release(name, node, id) {
+      const p = (async () => {
+        const store = await kv();
+        const key = nameKey(name);
+        const cur = await store.get(key);
+        if (!cur || cur.operation !== 'PUT') return;
+        const v = parseValue(cur.value);
+        if (!v || v.node !== node || v.id !== id) return;
+        await store.delete(key, { previousSeq: cur.revision });
+      })();
+      releasing.add(p);
+      const forget = (): boolean => releasing.delete(p);
+      p.then(forget, forget);
+      return p;
     },
     async stop() {
       stopped = true;
       watch?.stop();
+      // The names of the actors that exited in the shutdown are being deleted: let them go out
+      // before the connection closes (else they stay in the bucket until others see the node down).
+      if (releasing.size === 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...releasing]),
+        new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
     },
   };
 }

@@ -17,6 +17,7 @@ import {
   type Transport,
 } from '../core/index.ts';
 import { BaseConnection } from './base-connection.ts';
+import { natsPresence, validSubject } from './nats-presence.ts';
 import {
   natsRegistry,
   type NatsRegistryOptions,
@@ -63,17 +64,24 @@ export interface NatsTransportOptions {
    */
   links?: 'lazy' | 'eager';
   /**
-   * With lazy links: each node publishes its presence on the discovery subject this often (ms).
-   * @default 800
+   * With lazy links: each node publishes its presence on the discovery subject when it starts
+   * (every member answers it directly), and again every `max(presenceInterval, 200 ms × members)`
+   * only to repair a lost message: liveness comes from probes (see `presenceTimeout`), so what a
+   * node hears does not grow with the cluster. @default 5000
    */
   presenceInterval?: number;
   /**
-   * With lazy links: a member not heard from for this many ms is down (`nodeDown`
+   * With lazy links: every node probes its two successors in the ring of member ids (a NATS
+   * request to their subject) every `probeInterval`. A member whose subject NATS reports nobody
+   * serves (its process died: "no responders") is down at once, everywhere (each node checks it);
+   * one that leaves a probe unanswered this many ms (frozen, cut off) is down (`nodeDown`
    * `noconnection`, its names dropped), unless a link to it is still up (its heartbeats decide
-   * then). A member whose subject NATS reports nobody serves (no responders) is down at once.
-   * Match the node's `heartbeatTimeout`. @default 2500
+   * then). This process's own stalls are not counted. Match the node's `heartbeatTimeout`.
+   * @default 2500
    */
   presenceTimeout?: number;
+  /** With lazy links: how often each node probes the members it watches (ms). @default presenceTimeout / 4 */
+  probeInterval?: number;
   /**
    * The HTTP monitoring endpoint of the server this node connects to (`nats-server -m 8222`:
    * `http://127.0.0.1:8222`). A server cuts a slow consumer (its pending bytes past
@@ -105,7 +113,7 @@ export interface NatsTransportEvents {
   badMessage: { reason: string };
   /** Lazy links: a node was heard on the discovery subject for the first time (or again). */
   memberUp: { node: string; subject: string };
-  /** Lazy links: a member left (goodbye), went silent past `presenceTimeout`, or nobody serves its subject. */
+  /** Lazy links: a member left (goodbye), left a probe unanswered past `presenceTimeout`, or nobody serves its subject. */
   memberDown: { node: string; reason: 'left' | 'timeout' | 'no responders' };
 }
 
@@ -347,11 +355,13 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
         start,
         own: subject,
         shared: discoverySubject,
-        interval: options.presenceInterval ?? 800,
+        interval: options.presenceInterval ?? 5000,
         timeout: options.presenceTimeout ?? 2500,
+        probeInterval: options.probeInterval ?? (options.presenceTimeout ?? 2500) / 4,
         setHandler: (fn) => (onAnnouncement = fn),
         sendDirect: (to, body) => publish(to, 'a\n', body),
-        events,
+        memberUp: (node, subject) => events.emit('memberUp', { node, subject }),
+        memberDown: (node, reason) => events.emit('memberDown', { node, reason }),
       })
     : undefined;
   const discovery =
@@ -527,199 +537,6 @@ class NatsConn extends BaseConnection {
   }
 }
 
-/** A member as the presence discovery knows it. */
-interface Member {
-  subject: string;
-  /** When it was last heard (presence, or an answer to a probe), Date.now(). */
-  seen: number;
-  probing?: boolean;
-  /** Its last probe got no answer in time. */
-  unanswered?: boolean;
-}
-
-interface PresenceParts {
-  start: () => Promise<NatsConnection>;
-  own: string;
-  shared: string;
-  interval: number;
-  timeout: number;
-  setHandler: (fn: (from: string, body: Uint8Array, direct: boolean) => void) => void;
-  sendDirect: (to: string, body: Uint8Array) => void;
-  events: Emitter<NatsTransportEvents>;
-}
-
-/**
- * Membership for lazy links: every node publishes a small presence message on the shared subject
- * every `interval` ms (and a goodbye when it stops); a node heard for the first time gets this
- * node's presence straight back (so a newcomer knows everyone within a round trip). Members not
- * heard for `timeout` ms, or whose subject NATS says nobody serves, are reported lost.
- */
-function natsPresence(p: PresenceParts): {
-  discovery: Discovery;
-  members(): Iterable<[string, string]>;
-  gone(subject: string): void;
-} {
-  const members = new Map<string, Member>();
-  const bySubject = new Map<string, string>();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let sweeper: ReturnType<typeof setInterval> | undefined;
-  let sub: Subscription | undefined;
-  let stopped = false;
-  let nc: NatsConnection | undefined;
-  let lost: ((node: string) => void) | undefined;
-  let self: Node | undefined;
-
-  const drop = (node: string, reason: 'left' | 'timeout' | 'no responders'): void => {
-    const m = members.get(node);
-    if (!m) return;
-    members.delete(node);
-    if (bySubject.get(m.subject) === node) bySubject.delete(m.subject);
-    p.events.emit('memberDown', { node, reason });
-    lost?.(node);
-  };
-
-  /**
-   * A member is late (1.5 presence rounds): ask NATS whether anyone still serves its subject. No
-   * responders (its connection is gone: killed, crashed) drops it now; an answer means it is
-   * alive (a busy process, late to announce), so it counts as heard; no answer in time marks it
-   * `unanswered`: the sweep drops it once it is also past the timeout. Nothing is dropped on
-   * this process's timers alone: after a stall of this process, timers run before the messages
-   * waiting on its socket are read, and those may well be the member's presence.
-   */
-  const probe = (node: string, m: Member): void => {
-    if (!nc || nc.isClosed()) return;
-    m.probing = true;
-    m.unanswered = false;
-    nc.request(m.subject, enc.encode('q presence \n'), {
-      timeout: Math.max(300, Math.min(p.interval, p.timeout / 3)),
-    }).then(
-      () => {
-        m.probing = false;
-        if (members.get(node) === m) m.seen = Math.max(m.seen, Date.now());
-      },
-      (err: NatsError) => {
-        m.probing = false;
-        if (members.get(node) !== m) return;
-        if (err.code === ErrorCode.NoResponders) drop(node, 'no responders');
-        else m.unanswered = true;
-      },
-    );
-  };
-
-  const body = (bye = false): Uint8Array | undefined => {
-    const addr = self?.addresses.find((a) => a.startsWith('nats:'));
-    if (!self || !addr) return undefined;
-    return enc.encode(JSON.stringify(bye ? { n: self.id, bye: 1 } : { n: self.id, a: [addr] }));
-  };
-
-  return {
-    members: () => [...members].map(([n, m]): [string, string] => [n, m.subject]),
-    gone(subject) {
-      const node = bySubject.get(subject);
-      if (node) drop(node, 'no responders');
-    },
-    discovery: {
-      name: 'nats',
-      lazy: true,
-      async start(node, found, onLost) {
-        self = node;
-        lost = onLost;
-        nc = await p.start();
-        const hear = (from: string, data: Uint8Array, direct: boolean): void => {
-          if (stopped || node.isShutdown) return;
-          let m: { n?: unknown; a?: unknown; bye?: unknown };
-          try {
-            m = JSON.parse(dec.decode(data)) as typeof m;
-          } catch {
-            return;
-          }
-          if (typeof m.n !== 'string' || m.n.length > 200 || m.n === node.id) return;
-          if (m.bye === 1) {
-            if (members.get(m.n)?.subject === from) drop(m.n, 'left');
-            return;
-          }
-          if (!Array.isArray(m.a) || !validSubject(from)) return;
-          const addr = m.a.find((a): a is string => typeof a === 'string' && a === `nats:${from}`);
-          if (!addr) return;
-          const known = members.get(m.n);
-          if (known && known.subject === from) {
-            known.seen = Date.now();
-            known.unanswered = false;
-            return;
-          }
-          // New member, or a new life of it on another subject.
-          if (known) bySubject.delete(known.subject);
-          members.set(m.n, { subject: from, seen: Date.now() });
-          bySubject.set(from, m.n);
-          p.events.emit('memberUp', { node: m.n, subject: from });
-          found(m.n, [addr]);
-          // Tell the newcomer about this node now rather than at the next round.
-          const mine = body();
-          if (!direct && mine) p.sendDirect(from, mine);
-        };
-        p.setHandler(hear);
-        sub = nc.subscribe(p.shared, {
-          callback: (err, msg) =>
-            !err && msg.reply !== p.own && hear(msg.reply ?? '', msg.data, false),
-        });
-        const announce = (): void => {
-          if (stopped || node.isShutdown) return;
-          const b = body();
-          // Not listening yet: look again soon (node.listen() usually follows createNode).
-          if (!b) {
-            timer = setTimeout(announce, 25);
-            return;
-          }
-          try {
-            nc?.publish(p.shared, b, { reply: p.own });
-          } catch {
-            /* closed */
-          }
-          timer = setTimeout(announce, p.interval * (0.9 + Math.random() * 0.2));
-        };
-        timer = setTimeout(announce, 20);
-        const every = Math.max(50, Math.min(p.interval / 2, p.timeout / 5));
-        let lastSweep = Date.now();
-        sweeper = setInterval(() => {
-          const now = Date.now();
-          const late = now - lastSweep > every * 3;
-          lastSweep = now;
-          // This process was stalled (a busy loop, a GC pause, a loaded machine): what it did not
-          // read meanwhile says nothing of the others. Count them as heard now, decide later.
-          if (late) {
-            for (const m of members.values()) m.seen = Math.max(m.seen, now - p.interval);
-            return;
-          }
-          const old = now - p.timeout;
-          const overdue = now - 1.5 * p.interval;
-          for (const [n, m] of members) {
-            if (m.seen >= overdue || m.probing) continue;
-            // Past the timeout and its last probe went unanswered (frozen, or cut off): down.
-            if (m.seen < old && m.unanswered) drop(n, 'timeout');
-            else probe(n, m);
-          }
-        }, every);
-        (sweeper as { unref?: () => void }).unref?.();
-      },
-      stop() {
-        if (stopped) return;
-        stopped = true;
-        if (timer) clearTimeout(timer);
-        if (sweeper) clearInterval(sweeper);
-        const b = body(true);
-        try {
-          if (b && nc && !nc.isClosed()) nc.publish(p.shared, b, { reply: p.own });
-        } catch {
-          /* closed */
-        }
-        sub?.unsubscribe();
-        members.clear();
-        bySubject.clear();
-      },
-    },
-  };
-}
-
 /** The discovery over the shared subject: announce, hear, answer. */
 function natsDiscovery(
   start: () => Promise<NatsConnection>,
@@ -788,17 +605,6 @@ function natsDiscovery(
 
 function header(kind: string, cid: string, arg: string): string {
   return `${kind} ${cid} ${arg}\n`;
-}
-
-function validSubject(s: string): boolean {
-  return (
-    s.length > 0 &&
-    s.length < 200 &&
-    /^[A-Za-z0-9_.-]+$/.test(s) &&
-    !s.startsWith('.') &&
-    !s.endsWith('.') &&
-    !s.includes('..')
-  );
 }
 
 function randomToken(): string {

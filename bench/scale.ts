@@ -201,6 +201,22 @@ async function runOne(mode: 'tcp' | 'nats', n: number): Promise<Result[]> {
     );
     if (falseLines.length)
       notes.push(`false node-downs, first ones: ${falseLines.slice(0, 4).join(' | ')}`);
+    // Which detector fired for each false one (NATS: the discovery's memberDown reason; a
+    // node-down with no memberDown came from a link's heartbeats or a failed dial).
+    const why = new Map<string, number>();
+    for (const p of survivors)
+      for (const l of p.lines)
+        if (
+          l.text.startsWith('memberDown ') &&
+          (l.at < killAt || !l.text.startsWith(`memberDown ${victim.id} `))
+        ) {
+          const r = l.text.split(' ')[2] ?? '?';
+          why.set(r, (why.get(r) ?? 0) + 1);
+        }
+    if (why.size)
+      notes.push(
+        `false member drops by detector: ${[...why].map(([r, c]) => `${r} ${c}`).join(', ')}`,
+      );
     notes.push(
       `load average ${loadavg()
         .map((x) => x.toFixed(1))

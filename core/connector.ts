@@ -37,6 +37,14 @@ export interface ConnectorLinks {
 
 /** Mean period of the mesh repair pass, in ms. */
 const REPAIR_INTERVAL = 2000;
+/**
+ * Automatic dials (gossip, discovery, repair) in flight at once; more wait for one to end. A node
+ * that joins a mesh of N learns N−1 members at once: dialing them all together on a loaded
+ * machine makes every handshake time out, then back off, and the mesh stays half-built.
+ */
+const MAX_AUTO_DIALS = 8;
+/** Longest wait between automatic dials to a node that keeps failing, in ms. */
+const MAX_DIAL_BACKOFF = 15_000;
 
 /**
  * How a node makes its links: listening on its transports, dialing addresses, redialing lost
@@ -69,6 +77,9 @@ export class Connector {
   #members = new Set<string>();
   /** Links to members being dialed on first use, until their handshake ends. */
   #lazyLinks = new Map<string, Link>();
+  /** Automatic dials in flight, and the nodes waiting for one to end (see MAX_AUTO_DIALS). */
+  #autoDials = 0;
+  #waiting = new Set<string>();
 
   constructor(
     node: ConnectorHost,
@@ -187,7 +198,13 @@ export class Connector {
       () => {
         this.#repairTimer = undefined;
         if (this.#node.isShutdown) return;
-        for (const n of this.#router.nodes()) this.#dialKnown(n);
+        // In random order: when dials are capped, every node gets its turn.
+        const nodes = this.#router.nodes();
+        for (let i = nodes.length - 1; i > 0; i--) {
+          const j = Math.floor(Math.random() * (i + 1));
+          [nodes[i], nodes[j]] = [nodes[j]!, nodes[i]!];
+        }
+        for (const n of nodes) this.#dialKnown(n);
         this.#scheduleRepair();
       },
       REPAIR_INTERVAL * (0.75 + Math.random() / 2),
@@ -214,7 +231,7 @@ export class Connector {
     }, this.#node.options.heartbeatTimeout);
     this.#rescues.set(node, { timer, fail });
     this.#dialFailed.delete(node);
-    this.#dialKnown(node);
+    this.#dialKnown(node, true);
     return true;
   }
 
@@ -285,37 +302,58 @@ export class Connector {
     this.#router.members.down(node);
   }
 
-  /** Dial `node` at a known address unless linked, dialing, or a dial failed in the last 5 s. */
-  #dialKnown(node: string): void {
+  /**
+   * Dial `node` at a known address unless linked, dialing, or a dial to it failed recently (the
+   * wait doubles per failure, with jitter). At most MAX_AUTO_DIALS at once unless `urgent` (a
+   * rescue, bound by the heartbeat timeout): the others wait for one to end.
+   */
+  #dialKnown(node: string, urgent = false): void {
     if (this.#node.isShutdown || this.#router.hasDirect(node) || node === this.#node.id) return;
     // A member of a lazy discovery is dialed when something is sent to it, not by gossip/repair.
     if (this.#members.has(node)) return;
     const clock = this.#node.clock;
     const failed = this.#dialFailed.get(node);
-    if (failed !== undefined && clock.now() - failed.at < failed.wait) return;
+    if (!urgent && failed !== undefined && clock.now() - failed.at < failed.wait) return;
     const addrs = this.#router.addressesOf(node);
     const addr = addrs.find((a) => this.#transports.some((t) => t.canConnect(a)));
     if (!addr || this.#dialing.has(addr)) return;
+    if (!urgent && this.#autoDials >= MAX_AUTO_DIALS) {
+      this.#waiting.add(node);
+      return;
+    }
+    this.#waiting.delete(node);
     this.#dialing.add(addr);
-    this.connect(addr).then(
-      () => this.#dialing.delete(addr),
-      (err: TroupeError) => {
-        this.#dialing.delete(addr);
-        const last = this.#dialFailed.get(node)?.wait ?? 500;
-        this.#dialFailed.set(node, {
-          at: clock.now(),
-          wait: Math.min(30_000, last * 2) * (0.75 + Math.random() / 2),
-        });
-        // The direct dial failed (refused, nobody serves the subject): the rescue is over.
-        void err;
-        const rescue = this.#rescues.get(node);
-        if (rescue) {
-          this.#rescues.delete(node);
-          clock.clearTimeout(rescue.timer);
-          rescue.fail();
-        }
-      },
-    );
+    this.#autoDials++;
+    const ended = (): void => {
+      this.#dialing.delete(addr);
+      this.#autoDials--;
+      this.#nextWaiting();
+    };
+    this.connect(addr).then(ended, (err: TroupeError) => {
+      ended();
+      const last = this.#dialFailed.get(node)?.wait ?? 500;
+      this.#dialFailed.set(node, {
+        at: clock.now(),
+        wait: Math.min(MAX_DIAL_BACKOFF, last * 2) * (0.75 + Math.random() / 2),
+      });
+      // The direct dial failed (refused, nobody serves the subject): the rescue is over.
+      void err;
+      const rescue = this.#rescues.get(node);
+      if (rescue) {
+        this.#rescues.delete(node);
+        clock.clearTimeout(rescue.timer);
+        rescue.fail();
+      }
+    });
+  }
+
+  /** A dial ended: start the dials that waited for room. */
+  #nextWaiting(): void {
+    for (const node of this.#waiting) {
+      if (this.#autoDials >= MAX_AUTO_DIALS || this.#node.isShutdown) return;
+      this.#waiting.delete(node);
+      this.#dialKnown(node);
+    }
   }
 
   #startDiscoveries(): void {
@@ -357,6 +395,7 @@ export class Connector {
     for (const r of this.#rescues.values()) this.#node.clock.clearTimeout(r.timer);
     this.#rescues.clear();
     this.#members.clear();
+    this.#waiting.clear();
     const stops = [...this.#discoveriesStarted].map(async (d) => {
       try {
         await d.stop();

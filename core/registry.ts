@@ -11,6 +11,8 @@ export interface RegistryHost {
   /** A local actor lost `name` to `winner` in a conflict. */
   lost(name: string, loser: ActorRef<any, any>, winner: ActorRef<any, any>): void;
   refFor(node: string, id: number): ActorRef<any, any>;
+  /** Whether this node sees `node` up (a member, or a route to it). */
+  isReachable(node: string): boolean;
 }
 
 /**
@@ -35,7 +37,11 @@ export interface RegistryBackend {
 
 /** What a {@link RegistryBackend} feeds: the cluster's names as it sees them. */
 export interface RegistrySink {
-  /** `name` now maps to actor `id` of `node` (a local actor that held it is told `NAME_LOST`). */
+  /**
+   * `name` now maps to actor `id` of `node` (a local actor that held it is told `NAME_LOST`).
+   * While this node does not see `node` up, the name is held back (`whereis` does not give it),
+   * and shown once `node` is up.
+   */
   set(name: string, node: string, id: number): void;
   /** `name` is free. */
   delete(name: string): void;
@@ -59,6 +65,15 @@ export class Registry {
   #backend: RegistryBackend | undefined;
   /** Names this node is claiming from the backend (their outcome tells the actor). */
   #claiming = new Map<string, number>();
+  /**
+   * Names from the backend whose node this node does not see up yet, by node: a name can arrive
+   * (a KV watch) before its node's presence, and a call to a node that is not up fails
+   * `NODE_DOWN` at once. They show once the node is up ({@link nodeUp}), so `whereis` only
+   * gives refs to nodes this node sees, as with the gossiped registry.
+   */
+  #held = new Map<string, Map<string, ActorRef<any, any>>>();
+  /** The node of each held name. */
+  #heldNode = new Map<string, string>();
 
   #set(name: string, ref: ActorRef<any, any>): void {
     const cur = this.#names.get(name);
@@ -94,17 +109,67 @@ export class Registry {
     if (!b) return;
     b.start({
       set: (name, node, id) => {
+        this.#unhold(name);
         const cur = this.#names.get(name);
         if (cur && cur.node === node && cur.id === id) return;
+        if (node === this.#host.id) {
+          // Every name of this node's actors is in its cache first (register), so an entry of
+          // this node's id that the cache does not hold was left by a previous life of the node
+          // (same id, restarted after a crash): remove it (the backend checks it is still that).
+          if (!this.#claiming.has(name)) b.release(name, node, id).catch(() => {});
+          return;
+        }
         const ref = this.#host.refFor(node, id);
-        this.#set(name, ref);
+        this.#show(name, ref);
         if (cur && cur.node === this.#host.id && !this.#claiming.has(name))
           this.#host.lost(name, cur, ref);
       },
       delete: (name) => {
+        this.#unhold(name);
+        const cur = this.#names.get(name);
+        if (cur?.node === this.#host.id) {
+          // A name of a live actor here (an exit unregisters first) was deleted by others: one
+          // of our claims is deciding it, or nodes that saw this node down removed its names
+          // while it was alive. Claim it again (a claim by another node meanwhile wins).
+          if (!this.#claiming.has(name)) this.#claim(b, name, cur);
+          return;
+        }
         this.#delete(name);
       },
     }).catch(onError);
+  }
+
+  /** `name` maps to `ref` (a backend said so): shown now if its node is up, else held until it is. */
+  #show(name: string, ref: ActorRef<any, any>): void {
+    if (ref.node === this.#host.id || this.#host.isReachable(ref.node)) {
+      this.#set(name, ref);
+      return;
+    }
+    this.#delete(name);
+    let names = this.#held.get(ref.node);
+    if (!names) this.#held.set(ref.node, (names = new Map()));
+    names.set(name, ref);
+    this.#heldNode.set(name, ref.node);
+  }
+
+  #unhold(name: string): void {
+    const node = this.#heldNode.get(name);
+    if (node === undefined) return;
+    this.#heldNode.delete(name);
+    const names = this.#held.get(node);
+    names?.delete(name);
+    if (names?.size === 0) this.#held.delete(node);
+  }
+
+  /** `node` is up: show the names held for it (see {@link RegistrySink}). */
+  nodeUp(node: string): void {
+    const names = this.#held.get(node);
+    if (!names) return;
+    this.#held.delete(node);
+    for (const [name, ref] of names) {
+      this.#heldNode.delete(name);
+      if (!this.#names.has(name)) this.#set(name, ref);
+    }
   }
 
   /** Stop the backend (if any). */
@@ -142,12 +207,19 @@ export class Registry {
       else this.#claiming.delete(name);
     };
     b.claim(name, ref.node, ref.id)
+      .then(async (owner) => {
+        // Held by an actor of this node's id that is not in the cache: a previous life's entry.
+        if (owner.node !== ref.node || owner.id === ref.id || !this.#names.get(name)?.equals(ref))
+          return owner;
+        await b.release(name, owner.node, owner.id);
+        return b.claim(name, ref.node, ref.id);
+      })
       .finally(done)
       .then(
         (owner) => {
           if (owner.node === ref.node && owner.id === ref.id) return;
           const winner = this.#host.refFor(owner.node, owner.id);
-          if (this.#names.get(name)?.equals(ref)) this.#set(name, winner);
+          if (this.#names.get(name)?.equals(ref)) this.#show(name, winner);
           this.#host.lost(name, ref, winner);
         },
         () => {

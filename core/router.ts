@@ -248,6 +248,8 @@ export class Router {
   markUp(node: string): void {
     if (this.table.reachable.has(node)) return;
     this.table.reachable.add(node);
+    // Names of it that arrived before it was up (a KV watch before its presence) show now.
+    this.registry.nodeUp(node);
     // We lost our session with it before: it may not know, and still hold its side.
     if (this.sessions.current(node) > 0) this.#keeper.tell(node);
     this.events.emit('nodeUp', { node });

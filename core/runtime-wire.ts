@@ -14,6 +14,8 @@ import type { SessionBook } from './session.ts';
  */
 export interface RuntimeWire {
   route(node: string): Link | undefined;
+  /** Whether this node sees `node` up (a member, or a route to it). */
+  isReachable(node: string): boolean;
   congested(link: Link): TroupeError;
   /** The link whose frame is being decoded now (its transferred objects travel beside it). */
   readonly decodingLink: Link | undefined;

@@ -112,6 +112,7 @@ export class Runtime implements ActorHost<Actor>, RefHost, RouterHost {
         lost: (name, loser, winner) => this.#names.nameLost(name, loser, winner),
         // Through #bindRef: a name learned from a link also teaches the route to its node.
         refFor: (node, id) => this.#bindRef(node, id, undefined),
+        isReachable: (node) => this.wire.isReachable(node),
       },
       config.registryBackend,
     );

@@ -4,7 +4,9 @@
 // - a node reached only through an intermediate that dies is dialed directly before it would be
 //   declared down: it never goes down, while the intermediate does.
 import { describe, expect, it } from 'vitest';
-import { eventually, useCluster } from './helpers/cluster.ts';
+import { createNode, type Node } from '../core/index.ts';
+import { createTcpTransport } from '../adapters/tcp.ts';
+import { eventually, SECRET, useCluster } from './helpers/cluster.ts';
 
 const cluster = useCluster();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,5 +75,47 @@ describe('mesh repair (real processes)', () => {
     await sleep(1000);
     expect(downs).toEqual(['rs-seed']);
     expect(t.nodes()).toContain('rs-b');
+  });
+
+  it('a node joining a mesh dials its members a few at a time (at most 8 automatic dials at once) and links to all', async () => {
+    const nodes: Node[] = [];
+    try {
+      const make = (name: string) => {
+        const t = createTcpTransport({ listen: '127.0.0.1:0' });
+        const n = createNode({ name, secret: SECRET, transports: [t] });
+        nodes.push(n);
+        return { n, t };
+      };
+      const seed = make('cap-seed');
+      const [seedAddr] = await seed.n.listen();
+      const members = Array.from({ length: 14 }, (_, i) => make(`cap-${i}`));
+      for (const m of members) await m.n.listen();
+      await Promise.all(members.map((m) => m.n.join(seedAddr!)));
+      await eventually(
+        () => members.every((m) => m.n.peers().length === 14),
+        'the 15-node mesh',
+        20_000,
+      );
+      // The newcomer learns 14 members from the seed's gossip at once.
+      const late = make('cap-late');
+      let inFlight = 0;
+      let most = 0;
+      const connect = late.t.connect.bind(late.t);
+      late.t.connect = async (address: string) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await connect(address);
+        } finally {
+          inFlight--;
+        }
+      };
+      await late.n.listen();
+      await late.n.join(seedAddr!);
+      await eventually(() => late.n.peers().length === 15, 'the newcomer linked to all 15', 20_000);
+      // The join's own dial, plus at most 8 automatic ones (members also dial it: fewer here).
+      expect(most).toBeLessThanOrEqual(9);
+    } finally {
+      await Promise.all(nodes.map((n) => n.shutdown().catch(() => {})));
+    }
   });
 });
