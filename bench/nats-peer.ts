@@ -1,6 +1,7 @@
 /**
  * The far side of the NATS bench, run as a child process by bench/nats.ts (NATS_URL in the env):
- *   nats-peer.ts raw     — a raw `nats` client: answers requests on `bench.echo`, counts `bench.sink`
+ *   nats-peer.ts raw     — a raw `nats` client: answers requests on `bench.echo`, counts
+ *     `bench.sink` (one message per publish) and `bench.sink.batch` (a JSON array per publish)
  *   nats-peer.ts troupe  — a troupe node on the NATS transport with an echo and a sink actor
  * Reports over IPC once ready, then takes `{ arm: n }` → `{ armed }`, later `{ done }` after n
  * messages reached the sink.
@@ -30,6 +31,13 @@ if (process.argv[2] === 'raw') {
   });
   nc.subscribe('bench.sink', {
     callback: (_e, m) => sink.handle(JSON.parse(dec.decode(m.data)) as Msg),
+  });
+  // The batched baseline: a tick's messages as one JSON array in one publish.
+  nc.subscribe('bench.sink.batch', {
+    callback: (_e, m) => {
+      const batch = JSON.parse(dec.decode(m.data)) as Msg[];
+      for (let i = 0; i < batch.length; i++) sink.handle(batch[i]!);
+    },
   });
   await nc.flush();
   send({ ready: true });
