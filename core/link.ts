@@ -38,6 +38,8 @@ export class Link {
    */
   readonly foreign: boolean;
   readonly conn: Connection;
+  /** Whether the peer reads short routed headers (its hello had `rh`). */
+  shortRouted = false;
   /** Envelopes sent and received, frames sent and received (for the cluster view). */
   readonly stats = { envelopesOut: 0, framesOut: 0, framesIn: 0 };
 
@@ -126,6 +128,8 @@ export class Link {
           : ACCOUNTING_WINDOW,
       // This link joins chunked envelopes (docs/protocol.md, "Lanes and chunks").
       ch: 1,
+      // This node reads short routed headers (docs/protocol.md, "Routed envelopes").
+      rh: 1,
     } satisfies Hello);
   }
 
@@ -341,6 +345,7 @@ export class Link {
     this.#peerWindow = hello.fc ?? 0;
     this.#out.peerWindow = this.#peerWindow;
     this.#out.peerChunks = hello.ch === 1;
+    this.shortRouted = hello.rh === 1;
   }
 
   #up(): void {
