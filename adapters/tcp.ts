@@ -51,6 +51,14 @@ export interface TcpTransportOptions {
 
 /** After `close()`, wait this long for the peer's FIN before destroying the socket. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * A socket yields to the event loop (it pauses until the next turn) after every this many bytes
+ * it hands to core. Node reads a busy socket many times per turn (libuv up to 32 reads of 64 KiB), and core
+ * handles every frame as it comes, so without a budget one flooding peer could hold the loop for
+ * hundreds of ms on a loaded machine: the node's other links would hear nothing from it, no
+ * acks, no heartbeats, and their peers, idle and waiting, would take it for dead.
+ */
+const READ_TURN_BYTES = 256 * 1024;
 
 /**
  * A transport over TCP (Node `net`), or TLS (`node:tls`) when `tls` is given. It only moves
@@ -178,6 +186,9 @@ class TcpConnection implements Connection {
   #outBytes = 0;
   #maxBytes: number;
   #decoder: FrameDecoder;
+  /** Bytes read since the socket last yielded (see {@link READ_TURN_BYTES}); whether it is paused for it. */
+  #readThisTurn = 0;
+  #paused = false;
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
 
@@ -196,6 +207,12 @@ class TcpConnection implements Connection {
       if (this.#closing) return;
       try {
         decoder.push(chunk, deliver);
+        this.#readThisTurn += chunk.length;
+        if (this.#readThisTurn >= READ_TURN_BYTES && !this.#paused) {
+          this.#paused = true;
+          socket.pause();
+          setImmediate(this.#resume);
+        }
       } catch (err) {
         // The decoder refusing an oversize frame, or (a bug) the frame handler throwing: either
         // way the stream cannot go on, and throwing from a socket event would kill the process.
@@ -221,6 +238,13 @@ class TcpConnection implements Connection {
       cb?.(this.#closeReason || 'connection closed');
     });
   }
+
+  /** Read budget: the next turn of the event loop has come, read on. */
+  #resume = (): void => {
+    this.#paused = false;
+    this.#readThisTurn = 0;
+    if (!this.#closing) this.#socket.resume();
+  };
 
   /** Core lowers the limit until the peer has authenticated (see Connection.limitFrameBytes). */
   limitFrameBytes(max: number | undefined): void {
