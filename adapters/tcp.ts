@@ -189,12 +189,11 @@ class TcpConnection implements Connection {
   /** Bytes read since the socket last yielded (see {@link READ_TURN_BYTES}); whether it is paused for it. */
   #readThisTurn = 0;
   #paused = false;
-  /** Resolves when the socket has closed. */
-  readonly closed: Promise<void>;
+  /** Whether the socket has closed. */
+  #gone = false;
 
   constructor(socket: net.Socket, label: string, maxBytes: number, forget: () => void) {
     this.#socket = socket;
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.label = label;
     this.#maxBytes = maxBytes;
     socket.setNoDelay(true);
@@ -211,7 +210,7 @@ class TcpConnection implements Connection {
         if (this.#readThisTurn >= READ_TURN_BYTES && !this.#paused) {
           this.#paused = true;
           socket.pause();
-          setImmediate(this.#resume);
+          setImmediate(TcpConnection.#resumeOf, this);
         }
       } catch (err) {
         // The decoder refusing an oversize frame, or (a bug) the frame handler throwing: either
@@ -229,6 +228,7 @@ class TcpConnection implements Connection {
     });
     socket.once('close', () => {
       forget();
+      this.#gone = true;
       this.#closing = true;
       this.#out = [];
       this.#outSizes = [];
@@ -239,12 +239,22 @@ class TcpConnection implements Connection {
     });
   }
 
+  /** Resolves when the socket has closed (made when asked: an open connection holds no promise). */
+  get closed(): Promise<void> {
+    if (this.#gone) return Promise.resolve();
+    return new Promise((resolve) => this.#socket.once('close', () => resolve()));
+  }
+
   /** Read budget: the next turn of the event loop has come, read on. */
-  #resume = (): void => {
-    this.#paused = false;
-    this.#readThisTurn = 0;
-    if (!this.#closing) this.#socket.resume();
-  };
+  static #resumeOf(conn: TcpConnection): void {
+    conn.#paused = false;
+    conn.#readThisTurn = 0;
+    if (!conn.#closing) conn.#socket.resume();
+  }
+
+  static #flushOf(conn: TcpConnection): void {
+    conn.#flush();
+  }
 
   /** Core lowers the limit until the peer has authenticated (see Connection.limitFrameBytes). */
   limitFrameBytes(max: number | undefined): void {
@@ -265,14 +275,14 @@ class TcpConnection implements Connection {
         `FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`,
       );
     }
-    if (this.#out.length === 0) process.nextTick(this.#flush);
+    if (this.#out.length === 0) process.nextTick(TcpConnection.#flushOf, this);
     this.#out.push(frame);
     this.#outSizes.push(prefix);
     this.#outBytes += size + FRAME_HEADER_BYTES;
   }
 
   /** Runs once per tick with frames queued: all of them leave in one write. */
-  #flush = (): void => {
+  #flush(): void {
     if (this.#out.length === 0) return;
     if (!this.#socket.writable) {
       this.#out = [];
@@ -285,7 +295,7 @@ class TcpConnection implements Connection {
     this.#outSizes = [];
     this.#outBytes = 0;
     this.#socket.write(buf);
-  };
+  }
 
   close(): void {
     if (this.#closing) return;
