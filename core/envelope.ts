@@ -41,6 +41,11 @@ export function isShortRouted(kind: number): boolean {
 /** The direct kind (`DIRECT_*`) of a short routed kind (`ROUTED_*`), and back: the case bit. */
 export const otherCase = (kind: number): number => kind ^ 32;
 
+/** Whether `text[start..end)` is `s`. */
+function sameText(text: string, start: number, end: number, s: string): boolean {
+  return end - start === s.length && text.startsWith(s, start);
+}
+
 /** Build one envelope's text. */
 export function envelope(header: object, payload?: string): string {
   const h = JSON.stringify(header);
@@ -137,8 +142,10 @@ export class EnvelopeReader {
     const r = this.routed;
     r.h = h;
     r.hopEnd = hopEnd;
-    r.n = text.slice(i + 1, nEnd);
-    r.o = text.slice(nEnd + 1, oEnd);
+    // Consecutive envelopes mostly name the same nodes: reuse the strings of the last read (no
+    // allocation, and their hashes are already computed for the route lookups that follow).
+    r.n = sameText(text, i + 1, nEnd, r.n) ? r.n : text.slice(i + 1, nEnd);
+    r.o = sameText(text, nEnd + 1, oEnd, r.o) ? r.o : text.slice(nEnd + 1, oEnd);
     return this.#numbers(text, text.charCodeAt(0) ^ 32, oEnd + 1, end);
   }
 

@@ -61,6 +61,8 @@ export class Forwarder<L extends ForwardLink> {
   #drops = new Map<string, number>();
   #dropTimer: unknown;
   readonly #reader = new EnvelopeReader();
+  /** Heads of forwarded short routed envelopes, by kind and hop count (see {@link #nextHop}). */
+  readonly #heads: string[] = [];
 
   constructor(host: ForwardHost<L>) {
     this.#host = host;
@@ -111,13 +113,22 @@ export class Forwarder<L extends ForwardLink> {
     const link = this.#next(from, target, origin, hops);
     if (link === undefined)
       return this.#undeliverable(from, shortHeader(kind, target, origin, hops, x, y), hops);
-    const next = shortNextHop(text, hopEnd, hops);
+    const next = this.#nextHop(text, hopEnd, hops);
     const out = link.shortRouted ? next : (longRouted(this.#reader, next) ?? next);
     // Sends (never awaited in this form) and calls may be dropped when the next link is full.
     const droppable = kind !== ROUTED_REPLY;
     if (this.#host.hold(target, out)) return;
     if (!this.#host.put(link, target, out, droppable))
       this.#congested(link, shortHeader(kind, target, origin, hops, x, y));
+  }
+
+  /** A short routed envelope's text with its hop count (digits at 1..`hopEnd`) raised by one. */
+  #nextHop(text: string, hopEnd: number, hops: number): string {
+    const kind = text.charCodeAt(0);
+    const at = (kind === ROUTED_SEND ? 0 : kind === ROUTED_CALL ? 257 : 514) + hops + 1;
+    // The new head (kind letter and hop count) is one of 3 x 257: made once, then reused.
+    const head = (this.#heads[at] ??= text[0] + (hops + 1));
+    return head + text.slice(hopEnd);
   }
 
   /**
@@ -224,11 +235,6 @@ export class Forwarder<L extends ForwardLink> {
       link.enqueue(writeDropReport(origin, this.#host.id, target, k, r));
     }
   };
-}
-
-/** A short routed envelope's text with its hop count (digits at 1..`hopEnd`) raised by one. */
-function shortNextHop(text: string, hopEnd: number, hops: number): string {
-  return text[0] + (hops + 1) + text.slice(hopEnd);
 }
 
 /** The header a short routed envelope stands for (built only to report one that went no further). */
