@@ -249,7 +249,9 @@ class TcpConnection implements Connection {
   static #resumeOf(conn: TcpConnection): void {
     conn.#paused = false;
     conn.#readThisTurn = 0;
-    if (!conn.#closing) conn.#socket.resume();
+    // Also while closing: a paused socket would not see the peer's FIN (the close would wait for
+    // its grace period); what it reads then is dropped by the data handler.
+    if (!conn.#gone) conn.#socket.resume();
   }
 
   static #flushOf(conn: TcpConnection): void {
