@@ -38,9 +38,6 @@ export function isShortRouted(kind: number): boolean {
   return kind === ROUTED_SEND || kind === ROUTED_CALL || kind === ROUTED_REPLY;
 }
 
-/** The direct kind (`DIRECT_*`) of a short routed kind (`ROUTED_*`), and back: the case bit. */
-export const otherCase = (kind: number): number => kind ^ 32;
-
 /** Whether `text[start..end)` is `s`. */
 function sameText(text: string, start: number, end: number, s: string): boolean {
   return end - start === s.length && text.startsWith(s, start);
@@ -146,6 +143,7 @@ export class EnvelopeReader {
     // allocation, and their hashes are already computed for the route lookups that follow).
     r.n = sameText(text, i + 1, nEnd, r.n) ? r.n : text.slice(i + 1, nEnd);
     r.o = sameText(text, nEnd + 1, oEnd, r.o) ? r.o : text.slice(nEnd + 1, oEnd);
+    // The numbers are those of the direct kind of the same letter (`s` → `S`: the case bit).
     return this.#numbers(text, text.charCodeAt(0) ^ 32, oEnd + 1, end);
   }
 

@@ -100,6 +100,9 @@ export class Inbound implements EnvelopeHandlers<Link> {
   /** Unknown nodes each peer introduced by registry claims (capped at {@link MAX_NODES_INTRODUCED_PER_PEER}). */
   readonly #introducedBy = new Map<Link, number>();
   #decodeLink: Link | undefined;
+  /** The origin and target ids of the last short routed envelope that passed their checks. */
+  #checkedOrigin: string | undefined;
+  #checkedTarget: string | undefined;
 
   constructor(host: InboundHost) {
     this.#host = host;
@@ -162,12 +165,20 @@ export class Inbound implements EnvelopeHandlers<Link> {
     const { x, y } = reader.direct;
     // Ids are checked against the rule only when not already known: the link's peer and the
     // nodes routes lead to were checked when they were learned.
+    // The ids of the last envelope that passed are not checked again (the reader hands out the
+    // same strings for the same ids).
     const routes = host.table.routes;
-    if (!(o === link.peer || routes.has(o) || isValidNodeId(o)))
-      return host.protocolError(link, 'malformed routed envelope header: bad origin node id');
+    if (o !== this.#checkedOrigin) {
+      if (!(o === link.peer || routes.has(o) || isValidNodeId(o)))
+        return host.protocolError(link, 'malformed routed envelope header: bad origin node id');
+      this.#checkedOrigin = o;
+    }
     if (n !== this.#id) {
-      if (!(routes.has(n) || isValidNodeId(n)))
-        return host.protocolError(link, 'malformed routed envelope header: bad target node id');
+      if (n !== this.#checkedTarget) {
+        if (!(routes.has(n) || isValidNodeId(n)))
+          return host.protocolError(link, 'malformed routed envelope header: bad target node id');
+        this.#checkedTarget = n;
+      }
       return host.forwarder.forwardShort(link, kind, n, o, h, x, y, text, hopEnd);
     }
     if (o === this.#id)

@@ -149,13 +149,15 @@ describe('through a relay', () => {
       await until(() => t.got.length === 2);
       expect(t.got).toEqual([3, 4]);
       // Malformed, a bad id, a forged origin, past the hop limit: refused, nothing delivered.
+      t.raw.send(`s0,c,,${t.echo.id}\tj{"n":0}`);
       t.raw.send(`s0,c,new,0\tj{"n":0}`);
       t.raw.send(`s0,c,bad id,${t.echo.id}\tj{"n":0}`);
       t.raw.send(`s0,bad/id,new,${t.echo.id}\tj{"n":0}`);
       t.raw.send(`s0,mid,mid,1\tj{"n":0}`);
       t.raw.send(`s16,c,new,${t.echo.id}\tj{"n":0}`);
-      await until(() => t.errors.length >= 5);
+      await until(() => t.errors.length >= 6);
       expect(t.errors.map((e) => e.split(' ')[0])).toEqual([
+        'PROTOCOL_ERROR',
         'PROTOCOL_ERROR',
         'PROTOCOL_ERROR',
         'PROTOCOL_ERROR',
