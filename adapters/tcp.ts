@@ -198,10 +198,7 @@ class TcpConnection implements Connection {
     this.#maxBytes = maxBytes;
     socket.setNoDelay(true);
     const decoder = (this.#decoder = createFrameDecoder(maxBytes));
-    // The frame handler may close the connection (core refusing a frame): deliver nothing after.
-    const deliver = (frame: string): void => {
-      if (!this.#closing) this.onframe?.(frame);
-    };
+    const deliver = this.#deliver.bind(this);
     socket.on('data', (chunk: Buffer) => {
       if (this.#closing) return;
       try {
@@ -237,6 +234,11 @@ class TcpConnection implements Connection {
       this.onclose = null;
       cb?.(this.#closeReason || 'connection closed');
     });
+  }
+
+  /** A frame decoded: to core. The frame handler may close the connection (core refusing a frame): deliver nothing after. */
+  #deliver(frame: string): void {
+    if (!this.#closing) this.onframe?.(frame);
   }
 
   /** Resolves when the socket has closed (made when asked: an open connection holds no promise). */
