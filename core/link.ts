@@ -52,7 +52,9 @@ export class Link {
   #lastIn: number;
   /** When the next heartbeat tick is due (0 before the first). */
   #beatDue = 0;
-  #sentSinceBeat = false;
+  /** Frames written when the last heartbeat tick ran, and whether that tick queued a heartbeat. */
+  #framesAtBeat = 0;
+  #beatQueued = 0;
   #timer: unknown;
   #closeReason = '';
   #closeCode: ErrorCode | undefined;
@@ -90,7 +92,6 @@ export class Link {
       },
       wrote: () => {
         this.stats.framesOut++;
-        this.#sentSinceBeat = true;
       },
     });
     this.#handshake = new Handshake(
@@ -397,8 +398,13 @@ export class Link {
       this.#recvAcked = this.#recvChars;
       this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
     }
-    if (!this.#sentSinceBeat) this.enqueue('{"t":"hb"}');
-    this.#sentSinceBeat = false;
+    // The heartbeat written on the last tick is not traffic: counted as such, it made every other
+    // tick skip its heartbeat, so an idle link spoke every two intervals (plus the ticks'
+    // lateness), not every one.
+    const sent = this.stats.framesOut - this.#framesAtBeat > this.#beatQueued;
+    this.#beatQueued = sent ? 0 : 1;
+    if (!sent) this.enqueue('{"t":"hb"}');
+    this.#framesAtBeat = this.stats.framesOut;
     this.#timer = clock.setTimeout(this.#beat, heartbeatInterval);
   };
 }
