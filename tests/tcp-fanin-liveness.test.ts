@@ -14,7 +14,7 @@ const N = 20_000;
 // The heartbeat of every node here: 100 ms, timeout 1 s by default. FANIN_HEARTBEAT=50,300
 // tightens it for investigation: on this machine (load ~6, N 30 000) the test lost links in 3 of 3
 // runs without the TCP read budget (the senders timing the receiver out: "closed by peer" on
-// the receiver, as in the bench's stall), in 2 of 3 with it, and in 0 of 3 once a heartbeat tick
+// the receiver, as in the bench's stall), in 2 of 3 with it, and in 1 of 5 once a heartbeat tick
 // no longer took the previous tick's heartbeat for traffic (core/link.ts).
 const [INTERVAL, TIMEOUT] = (process.env.FANIN_HEARTBEAT ?? '100,1000').split(',').map(Number);
 
