@@ -47,90 +47,96 @@ export interface FrameDecoder {
  * socket.on('data', (chunk) => decoder.push(chunk, handle));
  */
 export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): FrameDecoder {
-  // Bytes not yet consumed, kept as a list so a large frame arriving in many chunks is copied
-  // once (when complete) rather than once per chunk.
-  let parts: Buffer[] = [];
-  let held = 0;
-  // Length of the frame being read, or -1 while its prefix is incomplete.
-  let need = -1;
-  // Encoding of the frame being read (from its prefix's top bit).
-  let encoding: 'utf8' | 'latin1' = 'utf8';
+  return new LengthPrefixDecoder(maxBytes);
+}
 
-  const take = (n: number): Buffer => {
-    // Only called when `held >= n`: joins the first n held bytes and keeps the rest.
-    const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts, held);
+/**
+ * The decoder {@link createFrameDecoder} makes: a class, so that an idle connection holds one
+ * small object (no closures, no context) until bytes arrive.
+ */
+class LengthPrefixDecoder implements FrameDecoder {
+  maxBytes: number;
+  // Bytes not yet consumed, kept as a list so a large frame arriving in many chunks is copied
+  // once (when complete) rather than once per chunk; undefined while none are held.
+  #parts: Buffer[] | undefined;
+  #held = 0;
+  // Length of the frame being read, or -1 while its prefix is incomplete.
+  #need = -1;
+  // Encoding of the frame being read (from its prefix's top bit).
+  #encoding: 'utf8' | 'latin1' = 'utf8';
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  get pending(): number {
+    return this.#held;
+  }
+
+  /** Only called when `held >= n`: joins the first n held bytes and keeps the rest. */
+  #take(n: number): Buffer {
+    const parts = this.#parts ?? [];
+    const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.#held);
     const out = joined.subarray(0, n);
     const rest = joined.subarray(n);
-    parts = rest.length > 0 ? [rest] : [];
-    held -= n;
+    this.#parts = rest.length > 0 ? [rest] : undefined;
+    this.#held -= n;
     return out;
-  };
+  }
 
-  let max = maxBytes;
-  const checkLength = (len: number): void => {
-    if (len > max) {
+  #checkLength(len: number): void {
+    if (len > this.maxBytes) {
       throw new TroupeError(
         'FRAME_TOO_LARGE',
-        `peer announced a frame of ${len} bytes; the limit is ${max}`,
+        `peer announced a frame of ${len} bytes; the limit is ${this.maxBytes}`,
       );
     }
-  };
+  }
 
-  return {
-    get pending() {
-      return held;
-    },
-    get maxBytes() {
-      return max;
-    },
-    set maxBytes(n: number) {
-      max = n;
-    },
-    push(chunk: Uint8Array, onFrame: (frame: string) => void): void {
-      let buf = Buffer.isBuffer(chunk)
-        ? chunk
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (held > 0 || need >= 0) {
-        if (need >= 0) checkLength(need); // the limit may have been lowered meanwhile
-        parts.push(buf);
-        held += buf.length;
-        // Finish the frame in progress from the held parts first.
-        if (need < 0) {
-          if (held < FRAME_HEADER_BYTES) return;
-          const prefix = take(FRAME_HEADER_BYTES).readUInt32BE(0);
-          encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
-          need = prefix & ~LATIN1_FLAG;
-          checkLength(need);
-        }
-        if (held < need) return;
-        const body = take(need);
-        need = -1;
-        onFrame(body.toString(encoding));
-        buf = held > 0 ? take(held) : Buffer.alloc(0);
+  push(chunk: Uint8Array, onFrame: (frame: string) => void): void {
+    let buf = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#held > 0 || this.#need >= 0) {
+      if (this.#need >= 0) this.#checkLength(this.#need); // the limit may have been lowered meanwhile
+      (this.#parts ??= []).push(buf);
+      this.#held += buf.length;
+      // Finish the frame in progress from the held parts first.
+      if (this.#need < 0) {
+        if (this.#held < FRAME_HEADER_BYTES) return;
+        const prefix = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
+        this.#encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
+        this.#need = prefix & ~LATIN1_FLAG;
+        this.#checkLength(this.#need);
       }
-      // Fast path: parse frames in place from the chunk.
-      let at = 0;
-      const end = buf.length;
-      while (end - at >= FRAME_HEADER_BYTES) {
-        const prefix = buf.readUInt32BE(at);
-        const len = prefix & ~LATIN1_FLAG;
-        checkLength(len);
-        encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
-        if (end - at - FRAME_HEADER_BYTES < len) {
-          need = len;
-          at += FRAME_HEADER_BYTES;
-          break;
-        }
-        const start = at + FRAME_HEADER_BYTES;
-        at = start + len;
-        onFrame(buf.toString(encoding, start, at));
+      if (this.#held < this.#need) return;
+      const body = this.#take(this.#need);
+      this.#need = -1;
+      onFrame(body.toString(this.#encoding));
+      buf = this.#held > 0 ? this.#take(this.#held) : Buffer.alloc(0);
+    }
+    // Fast path: parse frames in place from the chunk.
+    let at = 0;
+    const end = buf.length;
+    while (end - at >= FRAME_HEADER_BYTES) {
+      const prefix = buf.readUInt32BE(at);
+      const len = prefix & ~LATIN1_FLAG;
+      this.#checkLength(len);
+      this.#encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
+      if (end - at - FRAME_HEADER_BYTES < len) {
+        this.#need = len;
+        at += FRAME_HEADER_BYTES;
+        break;
       }
-      if (at < end) {
-        parts = [buf.subarray(at)];
-        held = end - at;
-      }
-    },
-  };
+      const start = at + FRAME_HEADER_BYTES;
+      at = start + len;
+      onFrame(buf.toString(this.#encoding, start, at));
+    }
+    if (at < end) {
+      this.#parts = [buf.subarray(at)];
+      this.#held = end - at;
+    }
+  }
 }
 
 /**

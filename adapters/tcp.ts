@@ -51,6 +51,14 @@ export interface TcpTransportOptions {
 
 /** After `close()`, wait this long for the peer's FIN before destroying the socket. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * A socket yields to the event loop (it pauses until the next turn) after every this many bytes
+ * it hands to core. Node reads a busy socket many times per turn (libuv up to 32 reads of 64 KiB), and core
+ * handles every frame as it comes, so without a budget one flooding peer could hold the loop for
+ * hundreds of ms on a loaded machine: the node's other links would hear nothing from it, no
+ * acks, no heartbeats, and their peers, idle and waiting, would take it for dead.
+ */
+const READ_TURN_BYTES = 256 * 1024;
 
 /**
  * A transport over TCP (Node `net`), or TLS (`node:tls`) when `tls` is given. It only moves
@@ -178,24 +186,29 @@ class TcpConnection implements Connection {
   #outBytes = 0;
   #maxBytes: number;
   #decoder: FrameDecoder;
-  /** Resolves when the socket has closed. */
-  readonly closed: Promise<void>;
+  /** Bytes read since the socket last yielded (see {@link READ_TURN_BYTES}); whether it is paused for it. */
+  #readThisTurn = 0;
+  #paused = false;
+  /** Whether the socket has closed. */
+  #gone = false;
 
   constructor(socket: net.Socket, label: string, maxBytes: number, forget: () => void) {
     this.#socket = socket;
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     this.label = label;
     this.#maxBytes = maxBytes;
     socket.setNoDelay(true);
     const decoder = (this.#decoder = createFrameDecoder(maxBytes));
-    // The frame handler may close the connection (core refusing a frame): deliver nothing after.
-    const deliver = (frame: string): void => {
-      if (!this.#closing) this.onframe?.(frame);
-    };
+    const deliver = this.#deliver.bind(this);
     socket.on('data', (chunk: Buffer) => {
       if (this.#closing) return;
       try {
         decoder.push(chunk, deliver);
+        this.#readThisTurn += chunk.length;
+        if (this.#readThisTurn >= READ_TURN_BYTES && !this.#paused) {
+          this.#paused = true;
+          socket.pause();
+          setImmediate(TcpConnection.#resumeOf, this);
+        }
       } catch (err) {
         // The decoder refusing an oversize frame, or (a bug) the frame handler throwing: either
         // way the stream cannot go on, and throwing from a socket event would kill the process.
@@ -212,6 +225,7 @@ class TcpConnection implements Connection {
     });
     socket.once('close', () => {
       forget();
+      this.#gone = true;
       this.#closing = true;
       this.#out = [];
       this.#outSizes = [];
@@ -220,6 +234,30 @@ class TcpConnection implements Connection {
       this.onclose = null;
       cb?.(this.#closeReason || 'connection closed');
     });
+  }
+
+  /** A frame decoded: to core. The frame handler may close the connection (core refusing a frame): deliver nothing after. */
+  #deliver(frame: string): void {
+    if (!this.#closing) this.onframe?.(frame);
+  }
+
+  /** Resolves when the socket has closed (made when asked: an open connection holds no promise). */
+  get closed(): Promise<void> {
+    if (this.#gone) return Promise.resolve();
+    return new Promise((resolve) => this.#socket.once('close', () => resolve()));
+  }
+
+  /** Read budget: the next turn of the event loop has come, read on. */
+  static #resumeOf(conn: TcpConnection): void {
+    conn.#paused = false;
+    conn.#readThisTurn = 0;
+    // Also while closing: a paused socket would not see the peer's FIN (the close would wait for
+    // its grace period); what it reads then is dropped by the data handler.
+    if (!conn.#gone) conn.#socket.resume();
+  }
+
+  static #flushOf(conn: TcpConnection): void {
+    conn.#flush();
   }
 
   /** Core lowers the limit until the peer has authenticated (see Connection.limitFrameBytes). */
@@ -241,14 +279,14 @@ class TcpConnection implements Connection {
         `FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`,
       );
     }
-    if (this.#out.length === 0) process.nextTick(this.#flush);
+    if (this.#out.length === 0) process.nextTick(TcpConnection.#flushOf, this);
     this.#out.push(frame);
     this.#outSizes.push(prefix);
     this.#outBytes += size + FRAME_HEADER_BYTES;
   }
 
   /** Runs once per tick with frames queued: all of them leave in one write. */
-  #flush = (): void => {
+  #flush(): void {
     if (this.#out.length === 0) return;
     if (!this.#socket.writable) {
       this.#out = [];
@@ -261,7 +299,7 @@ class TcpConnection implements Connection {
     this.#outSizes = [];
     this.#outBytes = 0;
     this.#socket.write(buf);
-  };
+  }
 
   close(): void {
     if (this.#closing) return;

@@ -33,6 +33,17 @@ export const HANDSHAKE_MS = 30_000;
 
 type PeerMessage = Record<string, unknown>;
 
+/**
+ * For investigating where a child's time goes (not used by the bench itself): with
+ * `BENCH_CPU_PROF=<role>[,<role>…]` (e.g. `relay`), children of those roles run with `--cpu-prof`
+ * and write their profile into `BENCH_CPU_PROF_DIR` (default the working directory).
+ */
+function profileArgs(role: string): string[] {
+  const roles = process.env.BENCH_CPU_PROF?.split(',') ?? [];
+  if (!roles.includes(role)) return [];
+  return ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR ?? '.'}`];
+}
+
 /** A child running bench/tcp-peer.ts, with a way to wait for its next IPC message of a kind. */
 export class Peer {
   readonly child: ChildProcess;
@@ -41,7 +52,7 @@ export class Peer {
 
   constructor(role: string, args: string[] = [], gc = false) {
     this.child = fork(fileURLToPath(new URL('./tcp-peer.ts', import.meta.url)), [role, ...args], {
-      execArgv: ['--import', 'tsx', ...(gc ? ['--expose-gc'] : [])],
+      execArgv: ['--import', 'tsx', ...(gc ? ['--expose-gc'] : []), ...profileArgs(role)],
       env: { ...process.env, BENCH_SECRET: SECRET },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -1,4 +1,11 @@
-import { DIRECT_REPLY, type EnvelopeReader, envelope, isDirect } from './envelope.ts';
+import {
+  DIRECT_REPLY,
+  type EnvelopeReader,
+  envelope,
+  isDirect,
+  isShortRouted,
+  ROUTED_REPLY,
+} from './envelope.ts';
 import { type EnvelopeHeader, PAYLOAD_SEPARATOR, type RoutedHeader } from './protocol.ts';
 
 /**
@@ -198,6 +205,13 @@ export function lostEnvelope(
     const x = reader.direct.x;
     if (kind === DIRECT_REPLY) return { to: `${peer}#call${x}`, carries: false, payload };
     return { to: `${peer}/${x}`, carries: true, payload };
+  }
+  if (isShortRouted(kind)) {
+    if (!reader.parseRouted(text, tab < 0 ? text.length : tab)) return undefined;
+    const { n } = reader.routed;
+    const x = reader.direct.x;
+    if (kind === ROUTED_REPLY) return { to: `${n}#call${x}`, carries: false, payload };
+    return { to: `${n}/${x}`, carries: true, payload };
   }
   let h: Record<string, unknown>;
   try {

@@ -1,5 +1,13 @@
 import type { z } from 'zod';
-import { DIRECT_CALL, DIRECT_SEND, EnvelopeReader, isDirect } from './envelope.ts';
+import {
+  DIRECT_CALL,
+  DIRECT_SEND,
+  EnvelopeReader,
+  isDirect,
+  isShortRouted,
+  ROUTED_CALL,
+  ROUTED_SEND,
+} from './envelope.ts';
 import { type HandshakeMessage, type MembersHeader, PAYLOAD_SEPARATOR } from './protocol.ts';
 
 /**
@@ -14,12 +22,17 @@ export function directHeader(kind: number, x: number, y: number): string {
   return (kind === DIRECT_CALL ? 'C' : 'R') + x + ',' + y;
 }
 
+/** A link to no node whose peer reads only JSON routed headers. */
+const NO_LINK = { peer: '', shortRouted: false };
+
 /**
  * Writes the JSON headers of traffic envelopes (`s`, `c`, `r`) from node `origin`, the form
  * routed traffic takes (see {@link directHeader} for the direct one), caching quoted node ids.
  */
 export class TrafficHeaders {
   readonly #quoted = new Map<string, string>();
+  /** `0,<node>,<origin>,` by node: the middle of a short routed header. */
+  readonly #mids = new Map<string, string>();
   readonly #origin: string;
   readonly #maxCached: number;
   readonly #reader = new EnvelopeReader();
@@ -38,14 +51,42 @@ export class TrafficHeaders {
     return `{"t":"r","n":${n},"o":${o},"h":0,"c":${x},"k":${y}}`;
   }
 
-  /** `text` in the JSON form if it is a direct envelope for `node` (one held during a route switch that leaves on another link). */
+  /**
+   * The short routed header of a traffic envelope of `kind` (a `DIRECT_*` code) for `node`, for
+   * a link whose peer reads it (see `ROUTED_SEND` in core/envelope.ts).
+   */
+  short(kind: number, node: string, x: number, y: number): string {
+    let mid = this.#mids.get(node);
+    if (mid === undefined) {
+      mid = `0,${node},${this.#origin},`;
+      if (this.#mids.size < this.#maxCached) this.#mids.set(node, mid);
+    }
+    if (kind === DIRECT_SEND) return 's' + mid + x;
+    return (kind === DIRECT_CALL ? 'c' : 'r') + mid + x + ',' + y;
+  }
+
+  /** `text` in the JSON form if it is a direct envelope for `node` (see {@link rehome}). */
   undirect(text: string, node: string): string {
+    return this.rehome(text, node, NO_LINK);
+  }
+
+  /**
+   * `text`, held for `node` during a route switch, in the form it takes on `link`: a direct
+   * envelope leaving on another node's link in a routed form, a short routed one leaving on a
+   * link whose peer does not read that form in JSON.
+   */
+  rehome(text: string, node: string, link: { peer: string; shortRouted: boolean }): string {
     const kind = text.charCodeAt(0);
-    if (!isDirect(kind)) return text;
-    const tab = text.indexOf(PAYLOAD_SEPARATOR);
-    if (!this.#reader.parseDirect(text, tab < 0 ? text.length : tab)) return text;
-    const { x, y } = this.#reader.direct;
-    return this.json(kind, node, x, y) + (tab < 0 ? '' : text.slice(tab));
+    if (isDirect(kind)) {
+      if (link.peer === node) return text;
+      const tab = text.indexOf(PAYLOAD_SEPARATOR);
+      if (!this.#reader.parseDirect(text, tab < 0 ? text.length : tab)) return text;
+      const { x, y } = this.#reader.direct;
+      const header = link.shortRouted ? this.short(kind, node, x, y) : this.json(kind, node, x, y);
+      return header + (tab < 0 ? '' : text.slice(tab));
+    }
+    if (isShortRouted(kind) && !link.shortRouted) return longRouted(this.#reader, text) ?? text;
+    return text;
   }
 
   #q(s: string): string {
@@ -56,6 +97,27 @@ export class TrafficHeaders {
     }
     return q;
   }
+}
+
+/**
+ * A short routed envelope (`text`, see `ROUTED_SEND` in core/envelope.ts) with the same fields
+ * in the JSON form, for a link whose peer does not read the short one; undefined when `text`
+ * is not a well-formed short routed envelope.
+ */
+export function longRouted(reader: EnvelopeReader, text: string): string | undefined {
+  const tab = text.indexOf(PAYLOAD_SEPARATOR);
+  if (!reader.parseRouted(text, tab < 0 ? text.length : tab)) return undefined;
+  const { h, n, o } = reader.routed;
+  const { x, y } = reader.direct;
+  const ids = `"n":${JSON.stringify(n)},"o":${JSON.stringify(o)},"h":${h}`;
+  const kind = text.charCodeAt(0);
+  const header =
+    kind === ROUTED_SEND
+      ? `{"t":"s",${ids},"a":${x}}`
+      : kind === ROUTED_CALL
+        ? `{"t":"c",${ids},"a":${x},"c":${y}}`
+        : `{"t":"r",${ids},"c":${x},"k":${y}}`;
+  return header + (tab < 0 ? '' : text.slice(tab));
 }
 
 // -----------------------------------------------------------------------------------------

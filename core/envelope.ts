@@ -22,6 +22,27 @@ export function isDirect(kind: number): boolean {
   return kind === DIRECT_SEND || kind === DIRECT_CALL || kind === DIRECT_REPLY;
 }
 
+/**
+ * Short routed envelopes: the traffic envelopes `s`, `c` and `r` between nodes that are not
+ * linked, on links whose peer announced `rh` in its hello, carry a fixed-layout header instead
+ * of JSON: `s<h>,<n>,<o>,<a>`, `c<h>,<n>,<o>,<a>,<c>` and `r<h>,<n>,<o>,<c>,<k>` (hops first, so
+ * a relay rewrites the digits after the first character; node ids never hold a comma). A relay
+ * reads the target, origin and hops and forwards the rest of the text as received.
+ */
+export const ROUTED_SEND = 115; // s
+export const ROUTED_CALL = 99; // c
+export const ROUTED_REPLY = 114; // r
+
+/** Whether the envelope starting with char code `kind` is a short routed one (see {@link ROUTED_SEND}). */
+export function isShortRouted(kind: number): boolean {
+  return kind === ROUTED_SEND || kind === ROUTED_CALL || kind === ROUTED_REPLY;
+}
+
+/** Whether `text[start..end)` is `s`. */
+function sameText(text: string, start: number, end: number, s: string): boolean {
+  return end - start === s.length && text.startsWith(s, start);
+}
+
 /** Build one envelope's text. */
 export function envelope(header: object, payload?: string): string {
   const h = JSON.stringify(header);
@@ -87,41 +108,87 @@ export class EnvelopeReader {
    * {@link nextHopText}), instead of parsing and serialising the header again.
    */
   readonly hop = { at: -1, end: 0 };
+  /**
+   * The routing part of the last short routed header {@link parseRouted} read: hops, target,
+   * origin, and where the hop digits end (the numbers after the ids are in {@link direct}).
+   */
+  readonly routed = { h: 0, n: '', o: '', hopEnd: 0 };
   /** Where the last {@link #readInt} stopped. */
   #intEnd = 0;
+
+  /**
+   * Read the short routed header `text[0..end)` (`s<h>,<n>,<o>,<a>`, `c<h>,<n>,<o>,<a>,<c>`,
+   * `r<h>,<n>,<o>,<c>,<k>`) into {@link routed} and {@link direct}; false when it is malformed.
+   * The ids are not checked against the node id rule here: the caller does, where it matters.
+   */
+  parseRouted(text: string, end: number): boolean {
+    let i = 1;
+    let h = 0;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      h = h * 10 + (c - 48);
+    }
+    if (i === 1 || i > 4 || h > 255 || (i > 2 && text.charCodeAt(1) === 48)) return false;
+    if (text.charCodeAt(i) !== 44 /* , */) return false;
+    const hopEnd = i;
+    const nEnd = text.indexOf(',', i + 1);
+    if (nEnd < 0 || nEnd >= end) return false;
+    const oEnd = text.indexOf(',', nEnd + 1);
+    if (oEnd < 0 || oEnd >= end) return false;
+    const r = this.routed;
+    r.h = h;
+    r.hopEnd = hopEnd;
+    // Consecutive envelopes mostly name the same nodes: reuse the strings of the last read (no
+    // allocation, and their hashes are already computed for the route lookups that follow).
+    r.n = sameText(text, i + 1, nEnd, r.n) ? r.n : text.slice(i + 1, nEnd);
+    r.o = sameText(text, nEnd + 1, oEnd, r.o) ? r.o : text.slice(nEnd + 1, oEnd);
+    // The numbers are those of the direct kind of the same letter (`s` → `S`: the case bit).
+    return this.#numbers(text, text.charCodeAt(0) ^ 32, oEnd + 1, end);
+  }
 
   /**
    * Read the direct header `text[0..end)` (`S<a>`, `C<a>,<c>`, `R<c>,<k>`: positive safe integers
    * without leading zeros, `k` 0 or 1) into {@link direct}; false when it is malformed.
    */
   parseDirect(text: string, end: number): boolean {
-    const kind = text.charCodeAt(0);
-    let i = 1;
+    return this.#numbers(text, text.charCodeAt(0), 1, end);
+  }
+
+  /** The numbers of a direct header of `kind` at `text[start..end)` into {@link direct}. */
+  #numbers(text: string, kind: number, start: number, end: number): boolean {
+    let i = start;
     let x = 0;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
       if (c < 48 || c > 57) break;
       x = x * 10 + (c - 48);
     }
-    if (i === 1 || i > 17 || x === 0 || x > Number.MAX_SAFE_INTEGER || text.charCodeAt(1) === 48)
+    if (
+      i === start ||
+      i - start > 16 ||
+      x === 0 ||
+      x > Number.MAX_SAFE_INTEGER ||
+      text.charCodeAt(start) === 48
+    )
       return false;
     this.direct.x = x;
     this.direct.y = 0;
     if (kind === DIRECT_SEND) return i === end;
     if (text.charCodeAt(i) !== 44 /* , */) return false;
-    const start = ++i;
+    const yStart = ++i;
     let y = 0;
     for (; i < end; i++) {
       const c = text.charCodeAt(i);
       if (c < 48 || c > 57) return false;
       y = y * 10 + (c - 48);
     }
-    const len = i - start;
+    const len = i - yStart;
     if (
       len === 0 ||
       len > 16 ||
       y > Number.MAX_SAFE_INTEGER ||
-      (len > 1 && text.charCodeAt(start) === 48)
+      (len > 1 && text.charCodeAt(yStart) === 48)
     )
       return false;
     if (kind === DIRECT_CALL ? y === 0 : y > 1) return false;

@@ -31,7 +31,7 @@ const DIGIT_0 = 48;
 const TAB = 9;
 
 /**
- * The lane of an envelope, from its first characters: sends (`S…`, `{"t":"s"…`), exit signals
+ * The lane of an envelope, from its first characters: sends (`S…`, `s…`, `{"t":"s"…`), exit signals
  * (`x`) and DOWN (`d`) are bulk, so a signal never overtakes what an actor sent before it ended,
  * and so is a route flush marker (`rf`);
  * everything else (calls, replies, credit, cancels, monitors, sessions, routes, heartbeats) is
@@ -39,7 +39,8 @@ const TAB = 9;
  */
 export function laneOf(text: string): LaneId {
   const c = text.charCodeAt(0);
-  if (c === UPPER_S) return 1;
+  // Direct (`S…`) and short routed (`s…`) sends.
+  if (c === UPPER_S || c === LOWER_S) return 1;
   if (c !== 123) return 0;
   const t = text.charCodeAt(6);
   if (text.charCodeAt(7) !== QUOTE)
@@ -62,6 +63,18 @@ export function targetKey(text: string, peer: string): string | undefined {
       i++;
     return text.slice(1, i);
   }
+  if (c === LOWER_S || c === LOWER_C) {
+    // Short routed: `s<h>,<n>,<o>,<a>…`.
+    const nAt = text.indexOf(',') + 1;
+    const nEnd = text.indexOf(',', nAt);
+    const aAt = text.indexOf(',', nEnd + 1) + 1;
+    if (nAt === 0 || nEnd < 0 || aAt === 0) return undefined;
+    let i = aAt;
+    while (i < text.length && text.charCodeAt(i) >= DIGIT_0 && text.charCodeAt(i) <= DIGIT_0 + 9)
+      i++;
+    const node = text.slice(nAt, nEnd);
+    return node === peer ? text.slice(aAt, i) : `${node}/${text.slice(aAt, i)}`;
+  }
   if (c !== 123 || text.charCodeAt(7) !== QUOTE) return undefined;
   const t = text.charCodeAt(6);
   if (t !== LOWER_S && t !== LOWER_C) return undefined;
@@ -74,11 +87,13 @@ export function targetKey(text: string, peer: string): string | undefined {
 
 const HEADER_TARGET = /"n":"([^"\\]*)".*?"a":(\d+)/;
 
-/** Whether an envelope is a call (direct `C…` or routed `{"t":"c"…`). */
+/** Whether an envelope is a call (direct `C…`, short routed `c…` or routed `{"t":"c"…`). */
 export function isCall(text: string): boolean {
   const c = text.charCodeAt(0);
   return (
-    c === UPPER_C || (c === 123 && text.charCodeAt(6) === LOWER_C && text.charCodeAt(7) === QUOTE)
+    c === UPPER_C ||
+    c === LOWER_C ||
+    (c === 123 && text.charCodeAt(6) === LOWER_C && text.charCodeAt(7) === QUOTE)
   );
 }
 

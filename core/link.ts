@@ -47,6 +47,8 @@ export class Link {
    */
   readonly foreign: boolean;
   readonly conn: Connection;
+  /** Whether the peer reads short routed headers (its hello had `rh`). */
+  shortRouted = false;
   /** Envelopes sent and received, frames sent and received (for the cluster view). */
   readonly stats = { envelopesOut: 0, framesOut: 0, framesIn: 0 };
 
@@ -59,7 +61,9 @@ export class Link {
   #lastIn: number;
   /** When the next heartbeat tick is due (0 before the first). */
   #beatDue = 0;
-  #sentSinceBeat = false;
+  /** Frames written when the last heartbeat tick ran, and whether that tick queued a heartbeat. */
+  #framesAtBeat = 0;
+  #beatQueued = 0;
   #timer: unknown;
   /** Why the link closed (undefined while it is open). */
   #closeReason: CloseReason | undefined;
@@ -97,7 +101,6 @@ export class Link {
       },
       wrote: () => {
         this.stats.framesOut++;
-        this.#sentSinceBeat = true;
       },
     });
     this.#handshake = new Handshake(
@@ -135,6 +138,8 @@ export class Link {
           : ACCOUNTING_WINDOW,
       // This link joins chunked envelopes (docs/protocol.md, "Lanes and chunks").
       ch: 1,
+      // This node reads short routed headers (docs/protocol.md, "Routed envelopes").
+      rh: 1,
     } satisfies Hello);
   }
 
@@ -343,6 +348,7 @@ export class Link {
     this.#peerWindow = hello.fc ?? 0;
     this.#out.peerWindow = this.#peerWindow;
     this.#out.peerChunks = hello.ch === 1;
+    this.shortRouted = hello.rh === 1;
   }
 
   #up(): void {
@@ -393,8 +399,13 @@ export class Link {
       this.#recvAcked = this.#recvChars;
       this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
     }
-    if (!this.#sentSinceBeat) this.enqueue('{"t":"hb"}');
-    this.#sentSinceBeat = false;
+    // The heartbeat written on the last tick is not traffic: counted as such, it made every other
+    // tick skip its heartbeat, so an idle link spoke every two intervals (plus the ticks'
+    // lateness), not every one.
+    const sent = this.stats.framesOut - this.#framesAtBeat > this.#beatQueued;
+    this.#beatQueued = sent ? 0 : 1;
+    if (!sent) this.enqueue('{"t":"hb"}');
+    this.#framesAtBeat = this.stats.framesOut;
     this.#timer = clock.setTimeout(this.#beat, heartbeatInterval);
   };
 }

@@ -229,6 +229,11 @@ export const Hello = z.object({
   fc: z.number().int().positive().optional(),
   /** Chunks: 1 when the sender joins chunked envelopes (piece frames, see core/link-lanes.ts). */
   ch: z.literal(1).optional(),
+  /**
+   * Short routed headers: 1 when the sender reads the fixed-layout header of routed traffic
+   * (`s<h>,<n>,<o>,<a>`…, see docs/protocol.md); only then is it sent them.
+   */
+  rh: z.literal(1).optional(),
 });
 export const Auth = z.object({ t: z.literal('auth'), mac: z.string().regex(/^[0-9a-f]{64}$/) });
 export const AuthOk = z.object({ t: z.literal('ok') });

@@ -15,8 +15,8 @@ export interface SwitchHost<L extends SwitchLink> {
   /** How long a switch waits for its flush marker's answer (the heartbeat timeout). */
   readonly switchTimeout: number;
   route(node: string): L | undefined;
-  /** `text` (held for `node`) in the form it takes on a link to another node than `node`. */
-  undirect(text: string, node: string): string;
+  /** `text` (held for `node`) in the form it takes on `link` (direct only on `node`'s own link). */
+  rehome(text: string, node: string, link: L): string;
   /**
    * Envelopes to `node` may have been lost on their way: settle the session with `node`, tell
    * the peers routing to it (but `from`), and tell `node`.
@@ -121,10 +121,7 @@ export class RouteSwitches<L extends SwitchLink> {
     const host = this.#host;
     const link = host.route(node);
     for (const text of held) {
-      if (
-        link === undefined ||
-        !link.enqueue(link.peer === node ? text : host.undirect(text, node))
-      )
+      if (link === undefined || !link.enqueue(host.rehome(text, node, link)))
         host.deadLetter(node, link ? 'overflow' : 'unreachable');
     }
   }

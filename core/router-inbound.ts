@@ -7,14 +7,28 @@ import {
   routed,
   targetOf,
 } from './envelope-read.ts';
-import { EnvelopeReader, fastHeader, isDirect, DIRECT_CALL, DIRECT_SEND } from './envelope.ts';
+import {
+  EnvelopeReader,
+  fastHeader,
+  isDirect,
+  isShortRouted,
+  DIRECT_CALL,
+  DIRECT_SEND,
+  ROUTED_CALL,
+  ROUTED_SEND,
+} from './envelope.ts';
 import { writeNodeDown, writeRegistry, writeRouteFlush } from './envelope-write.ts';
 import { TroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { Link } from './link.ts';
 import type { NodeEvents } from './node-options.ts';
-import { ENVELOPE_SEPARATOR, EnvelopeHeader, PAYLOAD_SEPARATOR } from './protocol.ts';
+import {
+  ENVELOPE_SEPARATOR,
+  EnvelopeHeader,
+  isValidNodeId,
+  PAYLOAD_SEPARATOR,
+} from './protocol.ts';
 import type { Registry } from './registry.ts';
 import type { RouteSwitches } from './route-switches.ts';
 import type { RouteTable } from './route-table.ts';
@@ -86,6 +100,9 @@ export class Inbound implements EnvelopeHandlers<Link> {
   /** Unknown nodes each peer introduced by registry claims (capped at {@link MAX_NODES_INTRODUCED_PER_PEER}). */
   readonly #introducedBy = new Map<Link, number>();
   #decodeLink: Link | undefined;
+  /** The origin and target ids of the last short routed envelope that passed their checks. */
+  #checkedOrigin: string | undefined;
+  #checkedTarget: string | undefined;
 
   constructor(host: InboundHost) {
     this.#host = host;
@@ -134,9 +151,54 @@ export class Inbound implements EnvelopeHandlers<Link> {
     return runtime.inReply(x, y as 0 | 1, payload);
   }
 
+  /**
+   * A short routed traffic envelope: read once; forwarded as received (hop digits rewritten) when
+   * it is for another node, else handed to the runtime as a direct one would be, from its origin.
+   */
+  #shortRouted(link: Link, kind: number, text: string): void {
+    const host = this.#host;
+    const tab = text.indexOf(PAYLOAD_SEPARATOR);
+    const reader = this.#reader;
+    if (!reader.parseRouted(text, tab < 0 ? text.length : tab))
+      return host.protocolError(link, 'malformed routed envelope header');
+    const { n, o, h, hopEnd } = reader.routed;
+    const { x, y } = reader.direct;
+    // Ids are checked against the rule only when not already known: the link's peer and the
+    // nodes routes lead to were checked when they were learned.
+    // The ids of the last envelope that passed are not checked again (the reader hands out the
+    // same strings for the same ids).
+    const routes = host.table.routes;
+    if (o !== this.#checkedOrigin) {
+      if (!(o === link.peer || routes.has(o) || isValidNodeId(o)))
+        return host.protocolError(link, 'malformed routed envelope header: bad origin node id');
+      this.#checkedOrigin = o;
+    }
+    if (n !== this.#id) {
+      if (n !== this.#checkedTarget) {
+        if (!(routes.has(n) || isValidNodeId(n)))
+          return host.protocolError(link, 'malformed routed envelope header: bad target node id');
+        this.#checkedTarget = n;
+      }
+      return host.forwarder.forwardShort(link, kind, n, o, h, x, y, text, hopEnd);
+    }
+    if (o === this.#id)
+      return host.protocolError(
+        link,
+        `envelope "${String.fromCharCode(kind)}" claims to come from this node`,
+      );
+    if (link.peer === o || !host.isMember(o)) host.table.learn(o, link);
+    if (!host.table.reachable.has(o) && routes.has(o)) host.markUp(o);
+    const payload = tab < 0 ? undefined : text.slice(tab + 1);
+    const runtime = host.runtime;
+    if (kind === ROUTED_SEND) return runtime.inSend(x, o, payload);
+    if (kind === ROUTED_CALL) return runtime.inCall(x, o, y, payload);
+    return runtime.inReply(x, y as 0 | 1, payload);
+  }
+
   #envelope(link: Link, text: string): void {
     const kind = text.charCodeAt(0);
     if (isDirect(kind)) return this.#direct(link, kind, text);
+    if (isShortRouted(kind)) return this.#shortRouted(link, kind, text);
     const host = this.#host;
     const tab = text.indexOf(PAYLOAD_SEPARATOR);
     const headText = tab < 0 ? text : text.slice(0, tab);

@@ -7,6 +7,8 @@ import { PAYLOAD_SEPARATOR } from './protocol.ts';
 /** What sending needs of a link. */
 export interface OutLink {
   readonly peer: string;
+  /** Whether the peer reads short routed headers (else routed traffic goes in JSON). */
+  readonly shortRouted: boolean;
   enqueue(text: string, droppable?: boolean): boolean;
 }
 
@@ -71,7 +73,8 @@ export class Outbound<L extends OutLink> {
 
   /**
    * Route a traffic envelope (`kind` DIRECT_SEND: to actor `x`; DIRECT_REPLY: for call `x`, ok
-   * `y`): in the direct form on the node's own link, else in JSON. As {@link emit}, with its
+   * `y`): in the direct form on the node's own link, else in the short routed form where the
+   * link's peer reads it, else in JSON. As {@link emit}, with its
    * dead-letter fields as arguments (no object per message).
    */
   emitTraffic(
@@ -90,7 +93,11 @@ export class Outbound<L extends OutLink> {
       return 'unreachable';
     }
     const header =
-      link.peer === node ? directHeader(kind, x, y) : this.#host.headers.json(kind, node, x, y);
+      link.peer === node
+        ? directHeader(kind, x, y)
+        : link.shortRouted
+          ? this.#host.headers.short(kind, node, x, y)
+          : this.#host.headers.json(kind, node, x, y);
     return this.#emitOn(link, node, header + PAYLOAD_SEPARATOR + payload, to, message, droppable);
   }
 
@@ -131,7 +138,9 @@ export class Outbound<L extends OutLink> {
     const header =
       link.peer === node
         ? directHeader(DIRECT_CALL, id, callId)
-        : host.headers.json(DIRECT_CALL, node, id, callId);
+        : link.shortRouted
+          ? host.headers.short(DIRECT_CALL, node, id, callId)
+          : host.headers.json(DIRECT_CALL, node, id, callId);
     const text = header + PAYLOAD_SEPARATOR + payload;
     if (text.length > host.maxFrameSize) return tooLarge(text);
     if (host.hold(node, text)) return undefined;

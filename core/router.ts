@@ -96,7 +96,7 @@ export class Router {
       clock: node.clock,
       switchTimeout: options.heartbeatTimeout,
       route,
-      undirect: (text, n) => headers.undirect(text, n),
+      rehome: (text, n, link) => headers.rehome(text, n, link),
       routeLost: (n, from) => this.#keeper.routeLost(n, from),
       deadLetter,
     });

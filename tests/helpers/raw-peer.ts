@@ -218,13 +218,14 @@ export class RawPeer {
   }
 
   /**
-   * Run the whole handshake as a well-behaved peer. Resolves once both sides accepted; throws if
-   * the node's own proof of the secret does not verify.
+   * Run the whole handshake as a well-behaved peer (`helloOverrides`: extra hello fields, such
+   * as `rh: 1`). Resolves once both sides accepted; throws if the node's own proof of the secret
+   * does not verify.
    */
-  async handshake(): Promise<void> {
+  async handshake(helloOverrides: Record<string, unknown> = {}): Promise<void> {
     await this.next(() => this.nodeHello !== undefined, 'node hello');
     const hello = this.nodeHello!;
-    this.sendHello();
+    this.sendHello(helloOverrides);
     const auth = await this.nextControl<{ mac: string }>('auth');
     if (auth.mac !== this.proof('listener'))
       throw new Error(`node failed the secret challenge (node ${hello.node})`);
