@@ -3,6 +3,7 @@ import { TroupeError, toTroupeError } from './errors.ts';
 import type { Link } from './link.ts';
 import type { Connection, Transport } from './transport.ts';
 import { DialingConnection } from './dialing-connection.ts';
+import { DialPacer } from './dial-pacer.ts';
 import type { Discovery } from './discovery.ts';
 import type { Clock } from './clock.ts';
 import type { Emitter } from './events.ts';
@@ -38,15 +39,6 @@ export interface ConnectorLinks {
 /** Mean period of the mesh repair pass, in ms. */
 const REPAIR_INTERVAL = 2000;
 /**
- * Automatic dials (gossip, discovery, repair) in flight at once; more wait for one to end. A node
- * that joins a mesh of N learns N−1 members at once: dialing them all together on a loaded
- * machine makes every handshake time out, then back off, and the mesh stays half-built.
- */
-const MAX_AUTO_DIALS = 8;
-/** Longest wait between automatic dials to a node that keeps failing, in ms. */
-const MAX_DIAL_BACKOFF = 15_000;
-
-/**
  * How a node makes its links: listening on its transports, dialing addresses, redialing lost
  * links (seeds forever, other dialed links for `reconnectWindow`), dialing nodes it hears of
  * (`autoConnect`), and running its discoveries. The links it makes are its router's.
@@ -67,8 +59,8 @@ export class Connector {
   #dialing = new Set<string>();
   /** The address each dialed link was made to. */
   #linkAddress = new WeakMap<Link, string>();
-  /** When a dial to a node last failed and how many times in a row (to pace automatic dials). */
-  #dialFailed = new Map<string, { at: number; wait: number }>();
+  /** Backoff after failed dials and the cap on automatic dials in flight. */
+  readonly #pacer = new DialPacer();
   /** The mesh repair timer (periodic re-dial of reachable nodes without a direct link). */
   #repairTimer: unknown;
   /** Routed nodes whose route died, being dialed directly before they are declared down. */
@@ -77,9 +69,6 @@ export class Connector {
   #members = new Set<string>();
   /** Links to members being dialed on first use, until their handshake ends. */
   #lazyLinks = new Map<string, Link>();
-  /** Automatic dials in flight, and the nodes waiting for one to end (see MAX_AUTO_DIALS). */
-  #autoDials = 0;
-  #waiting = new Set<string>();
 
   constructor(
     node: ConnectorHost,
@@ -177,7 +166,7 @@ export class Connector {
 
   /** A link to `peer` came up. */
   linkUp(peer: string): void {
-    this.#dialFailed.delete(peer);
+    this.#pacer.forget(peer);
     const rescue = this.#rescues.get(peer);
     if (rescue) {
       this.#rescues.delete(peer);
@@ -189,7 +178,7 @@ export class Connector {
   /**
    * Mesh repair: every couple of seconds (with jitter), dial each reachable node this node has
    * no direct link to, at a known address, unless a dial to it failed recently (the wait after a
-   * failure doubles, from 1 s up to 30 s, with jitter). A dial that failed once (a handshake
+   * failure doubles, from 1 s up to 15 s, with jitter: DialPacer). A dial that failed once (a handshake
    * timing out under load) is retried even after membership gossip has gone quiet.
    */
   #scheduleRepair(): void {
@@ -230,7 +219,7 @@ export class Connector {
       fail();
     }, this.#node.options.heartbeatTimeout);
     this.#rescues.set(node, { timer, fail });
-    this.#dialFailed.delete(node);
+    this.#pacer.forget(node);
     this.#dialKnown(node, true);
     return true;
   }
@@ -304,7 +293,7 @@ export class Connector {
 
   /**
    * Dial `node` at a known address unless linked, dialing, or a dial to it failed recently (the
-   * wait doubles per failure, with jitter). At most MAX_AUTO_DIALS at once unless `urgent` (a
+   * wait doubles per failure, with jitter). At most MAX_AUTO_DIALS (dial-pacer.ts) at once unless `urgent` (a
    * rescue, bound by the heartbeat timeout): the others wait for one to end.
    */
   #dialKnown(node: string, urgent = false): void {
@@ -312,30 +301,21 @@ export class Connector {
     // A member of a lazy discovery is dialed when something is sent to it, not by gossip/repair.
     if (this.#members.has(node)) return;
     const clock = this.#node.clock;
-    const failed = this.#dialFailed.get(node);
-    if (!urgent && failed !== undefined && clock.now() - failed.at < failed.wait) return;
+    if (!this.#pacer.due(node, clock.now(), urgent)) return;
     const addrs = this.#router.addressesOf(node);
     const addr = addrs.find((a) => this.#transports.some((t) => t.canConnect(a)));
-    if (!addr || this.#dialing.has(addr)) return;
-    if (!urgent && this.#autoDials >= MAX_AUTO_DIALS) {
-      this.#waiting.add(node);
-      return;
-    }
-    this.#waiting.delete(node);
+    if (!addr || this.#dialing.has(addr) || !this.#pacer.take(node, urgent)) return;
     this.#dialing.add(addr);
-    this.#autoDials++;
     const ended = (): void => {
       this.#dialing.delete(addr);
-      this.#autoDials--;
-      this.#nextWaiting();
+      for (const next of this.#pacer.release()) {
+        if (this.#node.isShutdown || !this.#pacer.turn(next)) break;
+        this.#dialKnown(next);
+      }
     };
     this.connect(addr).then(ended, (err: TroupeError) => {
       ended();
-      const last = this.#dialFailed.get(node)?.wait ?? 500;
-      this.#dialFailed.set(node, {
-        at: clock.now(),
-        wait: Math.min(MAX_DIAL_BACKOFF, last * 2) * (0.75 + Math.random() / 2),
-      });
+      this.#pacer.failed(node, clock.now());
       // The direct dial failed (refused, nobody serves the subject): the rescue is over.
       void err;
       const rescue = this.#rescues.get(node);
@@ -345,15 +325,6 @@ export class Connector {
         rescue.fail();
       }
     });
-  }
-
-  /** A dial ended: start the dials that waited for room. */
-  #nextWaiting(): void {
-    for (const node of this.#waiting) {
-      if (this.#autoDials >= MAX_AUTO_DIALS || this.#node.isShutdown) return;
-      this.#waiting.delete(node);
-      this.#dialKnown(node);
-    }
   }
 
   #startDiscoveries(): void {
@@ -395,7 +366,7 @@ export class Connector {
     for (const r of this.#rescues.values()) this.#node.clock.clearTimeout(r.timer);
     this.#rescues.clear();
     this.#members.clear();
-    this.#waiting.clear();
+    this.#pacer.clear();
     const stops = [...this.#discoveriesStarted].map(async (d) => {
       try {
         await d.stop();

@@ -66,3 +66,38 @@ export class Inflight {
     this.#head = 0;
   }
 }
+
+/**
+ * Acks per window: the peer's bulk lane runs up to an eighth of its window ahead
+ * (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth lets it refill before it
+ * runs dry. Acks are small frames written with whatever the tick writes anyway.
+ */
+const ACKS_PER_WINDOW = 16;
+
+/** The receiving side of accounting: what a link took in, and when to acknowledge it. */
+export class Receipts {
+  /** The peer's window from its hello (`fc`): ack every window/16. 0: no acks either way. */
+  window = 0;
+  /** Characters of frames received since the link came up. */
+  #chars = 0;
+  /** #chars when the last ack was sent. */
+  #acked = 0;
+
+  /** A frame of `chars` characters was handled: the ack frame to send now, if one is due. */
+  took(chars: number): string | undefined {
+    this.#chars += chars;
+    if (this.window > 0 && this.#chars - this.#acked >= this.window / ACKS_PER_WINDOW)
+      return this.#ack();
+    return undefined;
+  }
+
+  /** The ack frame for everything taken in since the last one, if anything was (heartbeat tick). */
+  pending(): string | undefined {
+    return this.window > 0 && this.#chars > this.#acked ? this.#ack() : undefined;
+  }
+
+  #ack(): string {
+    this.#acked = this.#chars;
+    return `{"t":"k","b":${this.#chars}}`;
+  }
+}

@@ -3,6 +3,7 @@ import { ACK_FRAME, PROTOCOL_VERSION, type Hello } from './protocol.ts';
 import type { Connection } from './transport.ts';
 import type { CloseReason } from './close-reason.ts';
 import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
+import { Receipts } from './link-accounting.ts';
 import { Outbound } from './link-outbound.ts';
 import { Handshake, HANDSHAKE_MAX_FRAME, readReject } from './link-handshake.ts';
 import { isPiece, Reassembler } from './link-lanes.ts';
@@ -13,12 +14,6 @@ export type LinkOwner = LinkOwnerOf<Link>;
 
 /** The window announced when flow control is off (Infinity): the peer acks this often, for accounting only. */
 const ACCOUNTING_WINDOW = 1024 * 1024;
-/**
- * Acks per window: the peer's bulk lane runs up to an eighth of its window ahead
- * (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth lets it refill before it
- * runs dry. Acks are small frames written with whatever the tick writes anyway.
- */
-const ACKS_PER_WINDOW = 16;
 /** The reason of a close without one. */
 const CLOSED: CloseReason = { kind: 'lost', text: 'closed' };
 
@@ -67,12 +62,8 @@ export class Link {
   #timer: unknown;
   /** Why the link closed (undefined while it is open). */
   #closeReason: CloseReason | undefined;
-  /** The peer's window from its hello (`fc`): we ack every window/16. 0: no acks either way. */
-  #peerWindow = 0;
-  /** Characters of frames received since the link came up. */
-  #recvChars = 0;
-  /** #recvChars when we last sent an ack. */
-  #recvAcked = 0;
+  /** What this link took in and acknowledges (core/link-accounting.ts). */
+  readonly #receipts = new Receipts();
   /** Why the link stalled ('' while it has not). */
   #stalled = '';
   #out: Outbound;
@@ -305,7 +296,7 @@ export class Link {
         const [code, message] = readReject(frame);
         return this.#fail(code, message, false);
       }
-      if (this.#peerWindow > 0 && frame.startsWith('{"t":"k"')) {
+      if (this.#receipts.window > 0 && frame.startsWith('{"t":"k"')) {
         const m = ACK_FRAME.exec(frame);
         if (m) return this.#out.ack(Number(m[1]));
       }
@@ -325,16 +316,9 @@ export class Link {
       } else this.#owner.onLinkFrame(this, frame);
       // Acknowledge after handling, so the window reflects what this node has processed: a
       // peer sending faster than we take frames in is held back by its window.
-      this.#recvChars += frame.length;
-      if (
-        this.#peerWindow > 0 &&
-        this.#state === 'up' &&
-        this.#recvChars - this.#recvAcked >= this.#peerWindow / ACKS_PER_WINDOW
-      ) {
-        this.#recvAcked = this.#recvChars;
-        // Alone in its frame and never held: acks must flow while data waits.
-        this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
-      }
+      const ack = this.#receipts.took(frame.length);
+      // Alone in its frame and never held: acks must flow while data waits.
+      if (ack !== undefined && this.#state === 'up') this.conn.send(ack);
       return;
     }
     this.#handshake?.take(frame);
@@ -345,8 +329,8 @@ export class Link {
     this.peer = hello.node;
     this.peerIncarnation = hello.inc;
     this.peerAddresses = hello.addrs;
-    this.#peerWindow = hello.fc ?? 0;
-    this.#out.peerWindow = this.#peerWindow;
+    this.#receipts.window = hello.fc ?? 0;
+    this.#out.peerWindow = this.#receipts.window;
     this.#out.peerChunks = hello.ch === 1;
     this.shortRouted = hello.rh === 1;
   }
@@ -395,10 +379,8 @@ export class Link {
       }
     }
     // Acks ride on the heartbeat tick too: what arrived since the last one is confirmed soon.
-    if (this.#peerWindow > 0 && this.#recvChars > this.#recvAcked) {
-      this.#recvAcked = this.#recvChars;
-      this.conn.send(`{"t":"k","b":${this.#recvChars}}`);
-    }
+    const ack = this.#receipts.pending();
+    if (ack !== undefined) this.conn.send(ack);
     // The heartbeat written on the last tick is not traffic: counted as such, it made every other
     // tick skip its heartbeat, so an idle link spoke every two intervals (plus the ticks'
     // lateness), not every one.

@@ -17,7 +17,7 @@ import {
   ROUTED_CALL,
   ROUTED_SEND,
 } from './envelope.ts';
-import { writeNodeDown, writeRegistry, writeRouteFlush } from './envelope-write.ts';
+import { writeNodeDown, writeRouteFlush } from './envelope-write.ts';
 import { TroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
 import type { Forwarder } from './forwarder.ts';
@@ -33,16 +33,9 @@ import type { Registry } from './registry.ts';
 import type { RouteSwitches } from './route-switches.ts';
 import type { RouteTable } from './route-table.ts';
 import type { SessionBook } from './session.ts';
+import { Claims } from './router-claims.ts';
 
-/** Most registry names a node accepts from its peers (its own actors may always register). */
-const MAX_NAMES = 100_000;
-/** Most registry names one peer may add (names of its own actors and of nodes behind it). */
-export const MAX_NAMES_PER_PEER = 50_000;
-/**
- * Most nodes one peer may introduce by registry claims: names of nodes this node has no route to,
- * which teach a route through the peer (docs/security.md, "Registry").
- */
-export const MAX_NODES_INTRODUCED_PER_PEER = 1000;
+export { MAX_NAMES_PER_PEER, MAX_NODES_INTRODUCED_PER_PEER } from './router-claims.ts';
 
 /** What the inbound side hands this node's own envelopes to: the node's runtime. @internal */
 export interface InboundRuntime {
@@ -95,10 +88,8 @@ export class Inbound implements EnvelopeHandlers<Link> {
   readonly #host: InboundHost;
   readonly #id: string;
   readonly #reader = new EnvelopeReader();
-  /** Names each peer added to the registry (capped at {@link MAX_NAMES_PER_PEER}). */
-  readonly #namesBy = new Map<Link, number>();
-  /** Unknown nodes each peer introduced by registry claims (capped at {@link MAX_NODES_INTRODUCED_PER_PEER}). */
-  readonly #introducedBy = new Map<Link, number>();
+  /** Registry claims from peers (core/router-claims.ts). */
+  readonly #claims: Claims;
   #decodeLink: Link | undefined;
   /** The origin and target ids of the last short routed envelope that passed their checks. */
   #checkedOrigin: string | undefined;
@@ -107,6 +98,7 @@ export class Inbound implements EnvelopeHandlers<Link> {
   constructor(host: InboundHost) {
     this.#host = host;
     this.#id = host.id;
+    this.#claims = new Claims(host);
   }
 
   /** The link whose frame is being read now (a transfer's objects wait on its connection). */
@@ -116,8 +108,7 @@ export class Inbound implements EnvelopeHandlers<Link> {
 
   /** `link` is gone: forget the names it added. */
   linkDown(link: Link): void {
-    this.#namesBy.delete(link);
-    this.#introducedBy.delete(link);
+    this.#claims.linkDown(link);
   }
 
   /** Read `frame`, which arrived on `link`. */
@@ -358,48 +349,7 @@ export class Inbound implements EnvelopeHandlers<Link> {
       host.switches.broken(node, link);
   }
   registry(link: Link, op: 'ga' | 'gd', name: string, node: string, id: number) {
-    if (node === this.#id) return this.#ownNameClaim(op, name, id, link);
-    const host = this.#host;
-    // A peer speaks for its own actors and for nodes reached through it. A copy of a claim
-    // about a node reached through another link is a flood arriving by a longer path:
-    // the owner's path carries it too, so it is ignored (docs/security.md, "Registry").
-    const via = host.table.routes.get(node);
-    if (node !== link.peer && via !== undefined && via !== link) return;
-    // A claim about a node this node has no route to introduces that node: the name teaches a
-    // route through the peer (transitive routing, as a ref does). One peer introduces at most
-    // MAX_NODES_INTRODUCED_PER_PEER nodes so; past it, a claim about another unknown node (a
-    // flood of names for invented nodes) is refused with an event. A leaf routes everything up
-    // its only link and takes what that link says. (A node that relays a claim sends a
-    // membership entry for its node first: sendRegistry in core/route-table.ts.)
-    if (node !== link.peer && host.members.peekRoute(node) !== link) {
-      if (op === 'gd') return;
-      const introduced = this.#introducedBy.get(link) ?? 0;
-      if (introduced >= MAX_NODES_INTRODUCED_PER_PEER)
-        return host.protocolError(
-          link,
-          `${link.peer} introduced ${MAX_NODES_INTRODUCED_PER_PEER} nodes this node has no route to (the most one peer may): the name "${name.slice(0, 40)}" for node "${node.slice(0, 40)}" not added`,
-        );
-      this.#introducedBy.set(link, introduced + 1);
-    }
-    const registry = host.registry;
-    if (op === 'ga' && !registry.get(name)) {
-      if (registry.size >= MAX_NAMES)
-        return host.protocolError(
-          link,
-          `registry full (${MAX_NAMES} names): "${name.slice(0, 40)}" not added`,
-        );
-      const mine = this.#namesBy.get(link) ?? 0;
-      if (mine >= MAX_NAMES_PER_PEER) {
-        return host.protocolError(
-          link,
-          `${link.peer} added ${MAX_NAMES_PER_PEER} names (the most one peer may): "${name.slice(0, 40)}" not added`,
-        );
-      }
-      registry.apply(op, name, node, id, link);
-      if (registry.get(name)) this.#namesBy.set(link, mine + 1);
-      return;
-    }
-    registry.apply(op, name, node, id, link);
+    this.#claims.claim(link, op, name, node, id);
   }
   members(link: Link, members: [string, string[]][]) {
     const host = this.#host;
@@ -412,17 +362,5 @@ export class Inbound implements EnvelopeHandlers<Link> {
       host.table.learnAddresses(node, addrs);
       host.autoDial(node);
     }
-  }
-
-  /**
-   * A peer's registry add or delete about one of this node's own actors. This node alone decides
-   * its actors' names: such a claim is stale (flooding raced an unregister) or forged, so it is
-   * not applied; the peer is corrected with what this node holds.
-   */
-  #ownNameClaim(op: 'ga' | 'gd', name: string, id: number, link: Link): void {
-    const cur = this.#host.registry.get(name);
-    const ours = cur !== undefined && cur.node === this.#id && cur.id === id;
-    if (op === 'ga' && !ours) link.enqueue(writeRegistry('gd', name, this.#id, id));
-    if (op === 'gd' && ours) link.enqueue(writeRegistry('ga', name, this.#id, id));
   }
 }

@@ -2,7 +2,7 @@
 // real core passes (no baseline of known violations), and a throwaway core layout in a temp dir
 // with each kind of leak planted fails with that rule's name (never in core/ itself).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,5 +90,18 @@ describe('dependency rules', () => {
     expect(r.out).toMatch(/core-host-neutral: core\/ws\.ts → /);
     expect(r.out).toMatch(/core-no-cycles: core\/(a|b|node)\.ts/);
     expect(r.out).toMatch(/core-node-only-from-entry: core\/b\.ts → core\/node\.ts/);
+  });
+});
+
+// Biome (`npm run lint`) keeps every file formatted at 100 columns, so a file's line count is its
+// formatted length: a core module stays small enough to read in one sitting.
+describe('core module size', () => {
+  it('every core/*.ts file is at most 400 lines as formatted at 100 columns', () => {
+    const core = path.join(repo, 'core');
+    const long = readdirSync(core)
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => ({ f, lines: readFileSync(path.join(core, f), 'utf8').split('\n').length - 1 }))
+      .filter((x) => x.lines > 400);
+    expect(long).toEqual([]);
   });
 });
