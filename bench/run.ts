@@ -7,7 +7,12 @@
  * `--runs N` runs the selected cases N times (round after round, so every run of a case sees the
  * same window) and prints, per key, the median ratio with its spread and in how many runs the
  * target held; latest.json then holds the medians and `runs: { n, ratio, met }`.
+ *
+ * Each case runs in a fresh child process (this file again, with TROUPE_BENCH_CASE set), so its
+ * figures do not depend on which cases ran before it: code made polymorphic and a heap grown by
+ * other cases once cost local.oneway half its throughput in the last rounds of a `--runs 3`.
  */
+import { fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -74,6 +79,35 @@ function table(rows: string[][]): string {
   ].join('\n');
 }
 
+/** Child mode: run the one case named by TROUPE_BENCH_AREA/TROUPE_BENCH_CASE, send its results. */
+async function runChild(area: string, name: string): Promise<void> {
+  const cases = ((await import(`./${area}.ts`)) as { cases: BenchCase[] }).cases;
+  const c = cases.find((x) => x.name === name);
+  if (!c) throw new Error(`no case ${name} in bench/${area}.ts`);
+  const results = await c.run();
+  await new Promise<void>((resolve) => process.send!({ results }, () => resolve()));
+}
+
+/** Run `c` of `area` in a fresh process with this process's flags; its output passes through. */
+function runInChild(area: string, c: BenchCase): Promise<Result[]> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), [], {
+      execArgv: process.execArgv,
+      env: { ...process.env, TROUPE_BENCH_AREA: area, TROUPE_BENCH_CASE: c.name },
+    });
+    let results: Result[] | undefined;
+    child.on('message', (m: { results?: Result[] }) => {
+      if (m.results) results = m.results;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (results) resolve(results);
+      else
+        reject(new Error(`the case's process ended (${signal ?? `code ${code}`}) without results`));
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const matches = (area: string, name: string) =>
@@ -115,7 +149,7 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadBefore = load();
   console.log(`${startedAt}  ${machine}  load ${loadBefore}`);
-  const selected: BenchCase[] = [];
+  const selected: { area: string; c: BenchCase }[] = [];
   for (const area of AREAS) {
     let cases: BenchCase[];
     try {
@@ -124,16 +158,16 @@ async function main(): Promise<void> {
       if (matches(area, area)) failures.push(`${area}: cannot load: ${(err as Error).message}`);
       continue;
     }
-    for (const c of cases) if (matches(area, c.name)) selected.push(c);
+    for (const c of cases) if (matches(area, c.name)) selected.push({ area, c });
   }
   for (let run = 1; run <= runs; run++) {
     if (runs > 1) console.log(`\nrun ${run} of ${runs}, load ${load()}`);
     const got: Result[] = [];
-    for (const c of selected) {
+    for (const { area, c } of selected) {
       const start = now();
       process.stdout.write(`running ${c.name} … `);
       try {
-        const rs = await c.run();
+        const rs = await runInChild(area, c);
         got.push(...rs);
         console.log(`${((now() - start) / 1000).toFixed(1)} s`);
       } catch (err) {
@@ -294,7 +328,9 @@ function combine(perRun: Result[][]): Combined[] {
   });
 }
 
-main().then(
+const childArea = process.env.TROUPE_BENCH_AREA;
+const childCase = process.env.TROUPE_BENCH_CASE;
+(childArea && childCase ? runChild(childArea, childCase) : main()).then(
   // Child processes and sockets are closed by the cases; exit anyway so a stray handle cannot hang the run.
   () => process.exit(),
   (err) => {
