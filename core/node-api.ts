@@ -9,6 +9,18 @@ import type { NodeEvents, ResolvedOptions } from './node-options.ts';
 import type { StreamOptions, StreamReader } from './stream-reader.ts';
 import type { Connection } from './transport.ts';
 
+/** One direct link's figures (see {@link Node.linkStats}). */
+export interface LinkStat {
+  node: string;
+  label: string;
+  envelopesOut: number;
+  framesOut: number;
+  framesIn: number;
+  queued: number;
+  backlog: number;
+  holding: boolean;
+}
+
 /**
  * A troupe node: one runtime instance with its actors, links to peer nodes, routes and its view
  * of the cluster registry. Create one with `createNode`; an actor reaches its own as `self.node`.
@@ -162,16 +174,7 @@ export interface Node {
    * waiting in the link; `backlog`: what the transport or the peer has not yet taken (see
    * `highWaterMark`); `holding`: the link is holding envelopes back (flow control).
    */
-  linkStats(): {
-    node: string;
-    label: string;
-    envelopesOut: number;
-    framesOut: number;
-    framesIn: number;
-    queued: number;
-    backlog: number;
-    holding: boolean;
-  }[];
+  linkStats(): LinkStat[];
   /** Close the direct link to `node` (its monitors fire as for a lost node). */
   disconnect(node: string): void;
   /**

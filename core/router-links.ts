@@ -17,17 +17,9 @@ import type { Connection } from './transport.ts';
 /** How every link closes when its node shuts down. */
 const SHUTDOWN: CloseReason = { kind: 'shutdown', text: 'shutdown' };
 
-/** One direct link's figures (see `Node.linkStats`). */
-export interface LinkStat {
-  node: string;
-  label: string;
-  envelopesOut: number;
-  framesOut: number;
-  framesIn: number;
-  queued: number;
-  backlog: number;
-  holding: boolean;
-}
+import type { LinkStat } from './node-api.ts';
+
+export type { LinkStat };
 
 /** What the link book needs from its router and node. @internal */
 export interface LinkBookHost {
