@@ -3,52 +3,19 @@
 // processes killed with SIGKILL. Also: a slow consumer, cut by a real server with tiny pending
 // limits, becomes a `slowConsumer` event.
 import { connect } from 'nats';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type ActorRef, type Node } from '../core/index.ts';
-import { createNatsTransport, type NatsTransport } from '../adapters/nats.ts';
-import { eventually, SECRET, useCluster, type ChildNode } from './helpers/cluster.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { describe, expect, it } from 'vitest';
+import { type Node } from '../core/index.ts';
+import { eventually, useCluster, type ChildNode } from './helpers/cluster.ts';
+import { echoFrom, useNatsNodes } from './helpers/nats-nodes.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
 
 const FIXTURE = 'tests/fixtures/nats-node.ts';
 const HB = 2000;
 
 describe('lazy links on NATS', () => {
   const cluster = useCluster();
-  const servers: NatsServer[] = [];
-  const nodes: Node[] = [];
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((n) => n.shutdown().catch(() => {})));
-    await Promise.all(servers.splice(0).map((s) => s.kill()));
-  });
-
-  const natsNode = (
-    url: string,
-    name: string,
-    registry = true,
-    extra: { monitorUrl?: string } = {},
-  ): { node: Node; t: NatsTransport } => {
-    const t = createNatsTransport({
-      servers: url,
-      presenceInterval: 300,
-      presenceTimeout: HB,
-      ...extra,
-    });
-    const node = createNode({
-      name,
-      secret: SECRET,
-      transports: [t],
-      discovery: t.discovery,
-      registry: registry ? t.registry() : undefined,
-      heartbeatInterval: HB / 5,
-      heartbeatTimeout: HB,
-    });
-    nodes.push(node);
-    return { node, t };
-  };
-  const echo = (node: Node): ActorRef =>
-    node.spawn(async (self) => {
-      for (;;) self.reply({ from: node.id, m: await self.receive() });
-    });
+  const { servers, nodes, natsNode } = useNatsNodes(HB, { presenceInterval: 300 });
+  const echo = echoFrom;
 
   it('ten nodes: every member seen, names visible everywhere, links only for the pairs that talked', async () => {
     const s = await startNatsServer();
@@ -121,8 +88,8 @@ describe('lazy links on NATS', () => {
   it('first use of a member that died fails fast: the dial gets no responders, the call NODE_DOWN, the member goes', async () => {
     const s = await startNatsServer();
     servers.push(s);
-    const a = natsNode(s.url, 'fu-a', false);
-    const b = natsNode(s.url, 'fu-b', false);
+    const a = natsNode(s.url, 'fu-a', { registry: false });
+    const b = natsNode(s.url, 'fu-b', { registry: false });
     await Promise.all([a.node.listen(), b.node.listen()]);
     await eventually(() => a.node.nodes().includes('fu-b'), 'a sees b', 10_000);
     const target = echo(b.node);

@@ -3,11 +3,10 @@
 // gone, an unanswered probe past presenceTimeout a frozen one. A node that is alive but slow is
 // given the whole timeout, and this process's own stalls never make others late. Real
 // nats-server on 127.0.0.1, real child processes stopped with SIGSTOP and killed with SIGKILL.
-import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type Node } from '../core/index.ts';
-import { createNatsTransport, type NatsTransport } from '../adapters/nats.ts';
-import { eventually, SECRET, useCluster, type ChildNode } from './helpers/cluster.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { describe, expect, it } from 'vitest';
+import { eventually, useCluster, type ChildNode } from './helpers/cluster.ts';
+import { useNatsNodes } from './helpers/nats-nodes.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
 
 const FIXTURE = 'tests/fixtures/nats-node.ts';
 const HB = 2000;
@@ -15,26 +14,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('NATS membership liveness', () => {
   const cluster = useCluster();
-  const servers: NatsServer[] = [];
-  const nodes: Node[] = [];
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((n) => n.shutdown().catch(() => {})));
-    await Promise.all(servers.splice(0).map((s) => s.kill()));
-  });
-
-  const natsNode = (url: string, name: string): { node: Node; t: NatsTransport } => {
-    const t = createNatsTransport({ servers: url, presenceTimeout: HB });
-    const node = createNode({
-      name,
-      secret: SECRET,
-      transports: [t],
-      discovery: t.discovery,
-      heartbeatInterval: HB / 5,
-      heartbeatTimeout: HB,
-    });
-    nodes.push(node);
-    return { node, t };
-  };
+  const { servers, nodes, natsNode } = useNatsNodes(HB, { registry: false });
   const kids = (url: string, names: string[]): Promise<ChildNode[]> =>
     Promise.all(
       names.map((name) =>

@@ -6,50 +6,22 @@
 // member registers after it, and the KV watch is ordered, so once that second name shows, the
 // first one has arrived. Real nats-server on 127.0.0.1.
 import { KvWatchInclude } from 'nats';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createNode, type ActorRef, type Node } from '../core/index.ts';
-import { createNatsTransport, type NatsTransport } from '../adapters/nats.ts';
-import { eventually, SECRET } from './helpers/cluster.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { describe, expect, it } from 'vitest';
+import { eventually } from './helpers/cluster.ts';
+import { echoFrom, useNatsNodes } from './helpers/nats-nodes.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
 
 const HB = 2000;
 
 describe('NATS registry: a name before its node is up', () => {
-  const servers: NatsServer[] = [];
-  const nodes: Node[] = [];
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((n) => n.shutdown().catch(() => {})));
-    await Promise.all(servers.splice(0).map((s) => s.kill()));
-  });
-
-  const natsNode = (
-    url: string,
-    name: string,
-    discovery = true,
-  ): { node: Node; t: NatsTransport } => {
-    const t = createNatsTransport({ servers: url, presenceInterval: 300, presenceTimeout: HB });
-    const node = createNode({
-      name,
-      secret: SECRET,
-      transports: [t],
-      discovery: discovery ? t.discovery : undefined,
-      registry: t.registry(),
-      heartbeatInterval: HB / 5,
-      heartbeatTimeout: HB,
-    });
-    nodes.push(node);
-    return { node, t };
-  };
-  const echo = (node: Node): ActorRef =>
-    node.spawn(async (self) => {
-      for (;;) self.reply({ from: node.id, m: await self.receive() });
-    });
+  const { servers, nodes, natsNode } = useNatsNodes(HB, { presenceInterval: 300 });
+  const echo = echoFrom;
 
   it('whereis gives no ref to a node that is not up; the name shows once it is, and a call works at once', async () => {
     const s = await startNatsServer();
     servers.push(s);
     const a = natsNode(s.url, 'race-a');
-    const hidden = natsNode(s.url, 'race-hidden', false); // never a member of a's discovery
+    const hidden = natsNode(s.url, 'race-hidden', { discovery: false }); // never a member of a's discovery
     const c = natsNode(s.url, 'race-c');
     const [, hiddenAddrs] = await Promise.all([
       a.node.listen(),
