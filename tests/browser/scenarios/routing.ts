@@ -336,6 +336,9 @@ const scenarios: Record<string, (env: Env) => Promise<unknown>> = {
     );
     env.defer(() => off?.());
     const good = await startPage(env, 'good', false);
+    // A send by name to a name the page has not heard of yet is a dead letter: wait for the
+    // registry entry to reach the page (TCP node → relay → page) before the control send.
+    await good.p.call('waitName', [sinkName, 20_000], 25_000);
     await good.p.call('sendName', [sinkName, 'from the good page']);
     const countAfterGood = await waitForCount(env.tcp, sinkName, 1);
 
