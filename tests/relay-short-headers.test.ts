@@ -173,7 +173,7 @@ describe('through a relay', () => {
     }
   });
 
-  it('three real nodes: sends and calls through the relay, in order', async () => {
+  it('three nodes over the memory transport: sends and calls through the relay, in order', async () => {
     const nodes: Node[] = [];
     try {
       const a = createNode({ name: 'a', autoConnect: false });
