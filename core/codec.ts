@@ -2,7 +2,7 @@ import SuperJSON from 'superjson';
 import { ActorRef } from './actor-ref.ts';
 import { TroupeError } from './errors.ts';
 import { isValidNodeId } from './protocol.ts';
-import { parseJson, stringifyJson } from './json-text.ts';
+import { isVerbatim, parseJson, stringifyJson } from './json-text.ts';
 
 /** Payload prefix: plain JSON (fast path). */
 export const CODEC_JSON = 'j';
@@ -14,6 +14,13 @@ export const CODEC_SUPERJSON = 's';
  * character per byte (see {@link Codec} and docs/protocol.md, "Binary payloads").
  */
 export const CODEC_BINARY = 'b';
+/**
+ * Payload prefix: a long string as itself, `t<the string>` (no quotes, no escapes), for a string
+ * message of at least 2048 characters holding no `\n` and no lone surrogate (docs/protocol.md,
+ * "Payloads"). It spares the sender the JSON escaping scan and the receiver its parse: the
+ * costliest steps of a bulk send of a long string (issue 14).
+ */
+export const CODEC_TEXT = 't';
 
 /** Most binary attachments (Uint8Array / ArrayBuffer values) one message may hold. */
 export const MAX_ATTACHMENTS = 4096;
@@ -112,6 +119,7 @@ export class Codec {
    *   cyclic); `SERIALIZATION` when it holds something that cannot cross the wire (a function).
    */
   encode(value: unknown): string {
+    if (typeof value === 'string' && isVerbatim(value)) return CODEC_TEXT + value;
     if (scan(value, this.#maxDepth)) {
       // undefined at top level is not JSON: let superjson carry it.
       if (value !== undefined) return CODEC_JSON + stringifyJson(value);
@@ -157,6 +165,7 @@ export class Codec {
     const kind = payload.charCodeAt(0);
     let value: unknown;
     try {
+      if (kind === 116 /* t */) return payload.slice(1);
       if (kind === 106 /* j */) {
         value = parseJson(payload, 1);
         checkDecoded(value, this.#maxDepth);

@@ -34,6 +34,22 @@ function isPlain(s: string): boolean {
     : !/[\ud800-\udfff]/.test(s);
 }
 
+/**
+ * Whether `s` may travel verbatim (the codec's `t` payload): long, without the envelope
+ * separator `\n` (batched frames are split on it), and well-formed UTF-16 (a lone surrogate
+ * does not survive UTF-8 transports, and JSON keeps it as an escape). Two scans of the string
+ * at most (one for a one-byte string), against the 32 of {@link isPlain} and none on receipt.
+ */
+export function isVerbatim(s: string): boolean {
+  return (
+    s.length >= LONG_STRING &&
+    s.indexOf('\n') === -1 &&
+    (hasWellFormed
+      ? (s as string & { isWellFormed(): boolean }).isWellFormed()
+      : !/[\ud800-\udfff]/.test(s))
+  );
+}
+
 /** JSON text of a string: the same as `JSON.stringify(s)`, faster for long plain ones. */
 export function quoteJson(s: string): string {
   return s.length >= LONG_STRING && isPlain(s) ? `"${s}"` : JSON.stringify(s);

@@ -68,8 +68,8 @@ export class Inflight {
 }
 
 /**
- * Acks per window: the peer's bulk lane runs up to an eighth of its window ahead
- * (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth lets it refill before it
+ * Acks per window: while priority traffic is active, the peer's bulk lane runs up to an eighth of
+ * its window ahead (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth lets it refill before it
  * runs dry. Acks are small frames written with whatever the tick writes anyway.
  */
 const ACKS_PER_WINDOW = 16;

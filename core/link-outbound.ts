@@ -19,15 +19,30 @@ const DRAIN_POLL_MS = 10;
  * at once.
  */
 const MAX_BATCH = 64 * 1024;
+/** The heartbeat envelope: it does not make priority traffic active. */
+const HEARTBEAT = '{"t":"hb"}';
 /**
- * The bulk lane is written while the backlog is at most this share of `highWaterMark` (the
- * priority lane up to all of it). Whatever bulk is in flight sits ahead of a call in the stream
- * and the peer handles it first: a call under a flood waits for about this many characters to be
- * read and handled (measured: at half of 1 MiB, call p50 4–9 ms under a 1 MB-send flood; at an
- * eighth, 0.5–1.3 ms, with the same bulk throughput). The peer acks every sixteenth of our
- * window (core/link.ts), twice per bulk share, so the bulk lane never waits for a poll.
+ * The bulk lane's share of `highWaterMark` while priority traffic is active on the link (a call,
+ * reply or control envelope other than a heartbeat was queued within {@link PRIORITY_ACTIVE_MS}).
+ * Whatever bulk is in flight sits ahead of a call in the stream and the peer handles it first: a
+ * call under a flood waits for about this many characters to be read and handled (measured: at
+ * half of 1 MiB, call p50 4–9 ms under a 1 MB-send flood; at an eighth, 0.5–1.3 ms). The peer
+ * acks every sixteenth of our window (core/link-accounting.ts), twice per such share, so the bulk
+ * lane never waits for a poll.
  */
 export const BULK_SHARE = 1 / 8;
+/**
+ * The bulk lane's share while no priority traffic is active: the link runs bulk well ahead of
+ * the transport, so a one-way flow (a bulk transfer, a stream of small sends) never runs dry
+ * waiting for acks, and keeps an eighth of the window free for the first call that comes.
+ */
+export const BULK_SHARE_QUIET = 7 / 8;
+/**
+ * Priority traffic counts as active for this long after its last envelope was queued: calls made
+ * one after another keep the link at {@link BULK_SHARE}, and only the first call after a quiet
+ * spell can find up to {@link BULK_SHARE_QUIET} of the window ahead of it.
+ */
+export const PRIORITY_ACTIVE_MS = 50;
 
 /** What the outbound side needs from its link. */
 export interface OutboundHost {
@@ -47,7 +62,8 @@ export interface OutboundHost {
 /**
  * Envelopes wait in the lanes (not written) while the backlog — the transport's
  * `bufferedAmount` or, with a peer that acks, the characters written but not acknowledged — is
- * above the lane's mark: `highWaterMark` for the priority lane, an eighth of it for bulk, so bulk
+ * above the lane's mark: `highWaterMark` for the priority lane, for bulk an eighth of it while
+ * priority traffic is active and seven eighths otherwise, so bulk
  * never fills the window a call needs. Droppable envelopes are refused once the lanes hold
  * `maxLinkQueue` characters.
  */
@@ -70,6 +86,8 @@ export class Outbound {
   #pollTimer: unknown;
   /** The transport's bufferedAmount when last looked at while holding. */
   #lastBuffered = 0;
+  /** When a priority envelope (not a heartbeat) was last queued; see {@link PRIORITY_ACTIVE_MS}. */
+  #priorityAt = Number.NEGATIVE_INFINITY;
 
   constructor(host: OutboundHost) {
     this.#host = host;
@@ -85,6 +103,7 @@ export class Outbound {
     const lane =
       laneOf(text) === 1 || (isCall(text) && lo.holdsFor(text, this.#host.peer)) ? lo : hi;
     lane.push(text);
+    if (lane === hi && text !== HEARTBEAT) this.#priorityAt = this.#host.clock.now();
     if (held + size > maxLinkHeld) this.#host.overfull(held + size);
     if (!this.#flushScheduled && (!this.holding || lane === hi)) {
       this.#flushScheduled = true;
@@ -116,7 +135,8 @@ export class Outbound {
 
   /**
    * Write what is queued: the priority lane while the backlog is at most `highWaterMark`, then
-   * the bulk lane while it is at most an eighth of that, in frames of at most `maxFrameSize`
+   * the bulk lane while it is at most {@link BULK_SHARE} of that ({@link BULK_SHARE_QUIET} while no
+   * priority traffic is active), in frames of at most `maxFrameSize`
    * ({@link MAX_BATCH} chars when batching) and, to a peer that joins chunks, envelopes over
    * {@link PIECE_CHARS} in pieces. The rest is held until the transport drains or the peer acks.
    * `force` (closing): write everything.
@@ -125,8 +145,17 @@ export class Outbound {
     this.#flushScheduled = false;
     if (!this.#host.writable()) return;
     const high = force === true ? Infinity : this.#host.settings.highWaterMark;
+    const [hi, lo] = this.#lanes;
     const done =
-      this.#drain(this.#lanes[0], high) && this.#drain(this.#lanes[1], high * BULK_SHARE);
+      this.#drain(hi, high) &&
+      (lo.empty ||
+        this.#drain(
+          lo,
+          high *
+            (this.#host.clock.now() - this.#priorityAt < PRIORITY_ACTIVE_MS
+              ? BULK_SHARE
+              : BULK_SHARE_QUIET),
+        ));
     if (!done) this.#hold();
     else if (this.holding) {
       this.holding = false;

@@ -163,7 +163,7 @@ export class Link {
   /**
    * What the link has written that the peer has not yet taken: the transport's
    * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
-   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above an eighth of it).
+   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above an eighth or seven eighths of it, see core/link-outbound.ts).
    */
   get backlog(): number {
     return this.#out.backlog;

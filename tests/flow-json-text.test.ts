@@ -2,7 +2,8 @@
 // what JSON.stringify writes, and what JSON.parse reads, for strings with and without characters
 // to escape, lone surrogates, nested values; malformed text still throws.
 import { describe, expect, it } from 'vitest';
-import { LONG_STRING, parseJson, quoteJson, stringifyJson } from '../core/json-text.ts';
+import { isVerbatim, LONG_STRING, parseJson, quoteJson, stringifyJson } from '../core/json-text.ts';
+import { Codec, CODEC_TEXT } from '../core/codec.ts';
 
 const long = (fill: string, n = LONG_STRING * 3) => fill.repeat(Math.ceil(n / fill.length));
 const specials = [
@@ -53,5 +54,38 @@ describe('json-text', () => {
       expect(() => parseJson(`j${bad}`, 1)).toThrow(SyntaxError);
     // An inner quote in a long literal is not a string: JSON.parse decides (and refuses).
     expect(() => parseJson(`"${s}"${s}"`, 0)).toThrow(SyntaxError);
+  });
+
+  it('codec `t`: a long string without `\n` or a lone surrogate travels as itself and decodes to itself; others stay JSON', () => {
+    const codec = new Codec(
+      () => {
+        throw new Error('no refs here');
+      },
+      { maxDepth: 64 },
+    );
+    const verbatim = [long('b'), long('é'), long('😀'), long('"\\\t\r\u0001'), long('ab c')];
+    for (const s of verbatim) {
+      expect(isVerbatim(s)).toBe(true);
+      const payload = codec.encode(s);
+      expect(payload).toBe(CODEC_TEXT + s);
+      expect(codec.decode(payload)).toBe(s);
+    }
+    // A newline (the envelope separator), a lone surrogate or a short string: JSON as before.
+    const json = [
+      long('x') + '\n',
+      `\ud800${long('y')}`,
+      `${long('z')}\udfff`,
+      'short',
+      'x'.repeat(LONG_STRING - 1),
+    ];
+    for (const s of json) {
+      expect(isVerbatim(s)).toBe(false);
+      const payload = codec.encode(s);
+      expect(payload).toBe(`j${JSON.stringify(s)}`);
+      expect(codec.decode(payload)).toBe(s);
+    }
+    // Whatever follows `t` is the string (a peer's text is never parsed), even empty.
+    expect(codec.decode('t')).toBe('');
+    expect(codec.decode('t{"a":1}\n')).toBe('{"a":1}\n');
   });
 });
