@@ -22,27 +22,27 @@ const MAX_BATCH = 64 * 1024;
 /** The heartbeat envelope: it does not make priority traffic active. */
 const HEARTBEAT = '{"t":"hb"}';
 /**
- * The bulk lane's share of `highWaterMark` while priority traffic is active on the link (a call,
- * reply or control envelope other than a heartbeat was queued within {@link PRIORITY_ACTIVE_MS}).
- * Whatever bulk is in flight sits ahead of a call in the stream and the peer handles it first: a
- * call under a flood waits for about this many characters to be read and handled (measured: at
- * half of 1 MiB, call p50 4–9 ms under a 1 MB-send flood; at an eighth, 0.5–1.3 ms). The peer
- * acks every sixteenth of our window (core/link-accounting.ts), twice per such share, so the bulk
- * lane never waits for a poll.
+ * The bulk lane's share of `highWaterMark` while priority traffic is active on the link (see
+ * {@link Outbound}). Whatever bulk is in flight sits ahead of a call in the stream and the peer
+ * handles it first: a call under a flood waits for about this many characters to be read and
+ * handled (measured: at half of 1 MiB, call p50 4–9 ms under a 1 MB-send flood; at an eighth,
+ * 0.5–1.3 ms). The peer acks every sixteenth of our window (core/link-accounting.ts), twice per
+ * such share, so the bulk lane never waits for a poll.
  */
 export const BULK_SHARE = 1 / 8;
 /**
- * The bulk lane's share while no priority traffic is active: the link runs bulk well ahead of
- * the transport, so a one-way flow (a bulk transfer, a stream of small sends) never runs dry
- * waiting for acks, and keeps an eighth of the window free for the first call that comes.
+ * The bulk lane's share while no priority traffic is active: bulk runs well ahead of the
+ * transport, so a one-way flow (a bulk transfer, a stream of small sends) does not run dry
+ * waiting for acks, and an eighth of the window stays free for the first call that comes.
  */
 export const BULK_SHARE_QUIET = 7 / 8;
 /**
- * Priority traffic counts as active for this long after its last envelope was queued: calls made
- * one after another keep the link at {@link BULK_SHARE}, and only the first call after a quiet
- * spell can find up to {@link BULK_SHARE_QUIET} of the window ahead of it.
+ * Priority traffic stays active this long after the peer acknowledged the last priority frame
+ * (or, to a peer that does not ack, after it was written): long enough for a caller that makes
+ * one call after another to get its reply and send the next call, short enough that a one-way
+ * flow started by a call runs at the full share almost at once.
  */
-export const PRIORITY_ACTIVE_MS = 50;
+export const PRIORITY_ACTIVE_MS = 20;
 
 /** What the outbound side needs from its link. */
 export interface OutboundHost {
@@ -62,10 +62,12 @@ export interface OutboundHost {
 /**
  * Envelopes wait in the lanes (not written) while the backlog — the transport's
  * `bufferedAmount` or, with a peer that acks, the characters written but not acknowledged — is
- * above the lane's mark: `highWaterMark` for the priority lane, for bulk an eighth of it while
- * priority traffic is active and seven eighths otherwise, so bulk
- * never fills the window a call needs. Droppable envelopes are refused once the lanes hold
- * `maxLinkQueue` characters.
+ * above the lane's mark: `highWaterMark` for the priority lane; for bulk an eighth of it while
+ * priority traffic is active (a priority frame not yet acknowledged, or acknowledged less than
+ * {@link PRIORITY_ACTIVE_MS} ago), seven eighths otherwise. So bulk never fills the window a call
+ * needs, a call made while calls are flowing waits behind at most an eighth of the window of
+ * bulk, and a one-way flow keeps the transport busy. Droppable envelopes are refused once the
+ * lanes hold `maxLinkQueue` characters.
  */
 export class Outbound {
   /** The peer's window from its hello (`fc`): it acks what it receives. 0: no acks either way. */
@@ -86,7 +88,9 @@ export class Outbound {
   #pollTimer: unknown;
   /** The transport's bufferedAmount when last looked at while holding. */
   #lastBuffered = 0;
-  /** When a priority envelope (not a heartbeat) was last queued; see {@link PRIORITY_ACTIVE_MS}. */
+  /** Characters written when the last priority frame (other than a lone heartbeat) was. */
+  #priorityEnd = 0;
+  /** When that frame was written or acknowledged; see {@link PRIORITY_ACTIVE_MS}. */
   #priorityAt = Number.NEGATIVE_INFINITY;
 
   constructor(host: OutboundHost) {
@@ -103,7 +107,6 @@ export class Outbound {
     const lane =
       laneOf(text) === 1 || (isCall(text) && lo.holdsFor(text, this.#host.peer)) ? lo : hi;
     lane.push(text);
-    if (lane === hi && text !== HEARTBEAT) this.#priorityAt = this.#host.clock.now();
     if (held + size > maxLinkHeld) this.#host.overfull(held + size);
     if (!this.#flushScheduled && (!this.holding || lane === hi)) {
       this.#flushScheduled = true;
@@ -149,13 +152,7 @@ export class Outbound {
     const done =
       this.#drain(hi, high) &&
       (lo.empty ||
-        this.#drain(
-          lo,
-          high *
-            (this.#host.clock.now() - this.#priorityAt < PRIORITY_ACTIVE_MS
-              ? BULK_SHARE
-              : BULK_SHARE_QUIET),
-        ));
+        this.#drain(lo, high * (this.#priorityActive() ? BULK_SHARE : BULK_SHARE_QUIET)));
     if (!done) this.#hold();
     else if (this.holding) {
       this.holding = false;
@@ -165,8 +162,14 @@ export class Outbound {
 
   /** The peer has taken `chars` characters of what we wrote; a bogus count is ignored. */
   ack(chars: number): void {
+    const before = this.#inflight.acked;
     // Frames wholly acknowledged have arrived and been handled: no longer ours to account for.
-    if (this.#inflight.ack(chars)) this.progressAt = this.#host.clock.now();
+    if (this.#inflight.ack(chars)) {
+      this.progressAt = this.#host.clock.now();
+      // The last priority frame has been handled: active for PRIORITY_ACTIVE_MS more.
+      if (before < this.#priorityEnd && chars >= this.#priorityEnd)
+        this.#priorityAt = this.progressAt;
+    }
     if (this.holding) this.resume();
   }
 
@@ -199,6 +202,16 @@ export class Outbound {
     this.#pollTimer = clock.setTimeout(this.resume, DRAIN_POLL_MS);
   }
 
+  /**
+   * Whether priority traffic is active: a priority frame (a call, reply or control envelope; not a
+   * lone heartbeat) written and not yet acknowledged by the peer, or acknowledged (written, to a
+   * peer that does not ack) less than {@link PRIORITY_ACTIVE_MS} ago.
+   */
+  #priorityActive(): boolean {
+    if (this.peerWindow > 0 && this.#inflight.acked < this.#priorityEnd) return true;
+    return this.#host.clock.now() - this.#priorityAt < PRIORITY_ACTIVE_MS;
+  }
+
   /** Write frames from `lane` while the backlog is at most `limit`; whether it is empty now. */
   #drain(lane: OutLane, limit: number): boolean {
     if (lane.empty) return true;
@@ -210,6 +223,10 @@ export class Outbound {
       const f = lane.next(max, piece);
       this.#host.wrote();
       this.#inflight.wrote(f.frame.length, this.peerWindow > 0 ? f.envs : undefined);
+      if (lane.id === 0 && f.frame !== HEARTBEAT) {
+        this.#priorityEnd = this.#inflight.sent;
+        this.#priorityAt = this.#host.clock.now();
+      }
       conn.send(f.frame);
     }
     return true;
