@@ -68,27 +68,60 @@ export class Inflight {
 }
 
 /**
- * Acks per window: while priority traffic is active, the peer's bulk lane runs up to an eighth of
- * its window ahead (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth lets it refill before it
- * runs dry. Acks are small frames written with whatever the tick writes anyway.
+ * Acks per window while the peer's priority traffic is active: its bulk lane then runs up to an
+ * eighth of its window ahead (core/link-outbound.ts, `BULK_SHARE`), so an ack every sixteenth
+ * lets it refill before it runs dry. Acks are small frames written with whatever the tick writes
+ * anyway.
  */
 const ACKS_PER_WINDOW = 16;
+/**
+ * Acks per window otherwise: the peer's bulk lane runs up to seven eighths of its window ahead
+ * (`BULK_SHARE_QUIET`), so an ack every quarter keeps three in flight, with a quarter of the ack
+ * frames (and of the wake-ups they cost both sides) of the fine rate.
+ */
+const ACKS_PER_WINDOW_QUIET = 4;
+/**
+ * After the ack that covers the last priority frame received, keep the fine rate this long (ms):
+ * the peer keeps its bulk lane at an eighth for 20 ms after that ack reaches it
+ * (`PRIORITY_ACTIVE_MS`), and this covers the ack's way there with room to spare. Should it not
+ * (an ack delayed by more than this), the peer's bulk lane waits at most until its own 20 ms
+ * have passed, and then runs at seven eighths: a short pause, never a stall.
+ */
+export const FINE_ACKS_MS = 100;
 
 /** The receiving side of accounting: what a link took in, and when to acknowledge it. */
 export class Receipts {
-  /** The peer's window from its hello (`fc`): ack every window/16. 0: no acks either way. */
+  /** The peer's window from its hello (`fc`): 0, no acks either way. */
   window = 0;
   /** Characters of frames received since the link came up. */
   #chars = 0;
   /** #chars when the last ack was sent. */
   #acked = 0;
+  /** A priority frame arrived and no ack has covered it yet. */
+  #priority = false;
+  /** Until when (clock ms) acks stay at the fine rate; 0: the quiet rate. */
+  #fineUntil = 0;
+  readonly #now: () => number;
 
-  /** A frame of `chars` characters was handled: the ack frame to send now, if one is due. */
-  took(chars: number): string | undefined {
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  /**
+   * A frame of `chars` characters was handled (`priority`: from the peer's priority lane): the
+   * ack frame to send now, if one is due.
+   */
+  took(chars: number, priority: boolean): string | undefined {
     this.#chars += chars;
-    if (this.window > 0 && this.#chars - this.#acked >= this.window / ACKS_PER_WINDOW)
-      return this.#ack();
-    return undefined;
+    if (this.window === 0) return undefined;
+    if (priority) this.#priority = true;
+    else if (this.#fineUntil !== 0 && !this.#priority && this.#now() >= this.#fineUntil)
+      this.#fineUntil = 0;
+    const every =
+      this.#priority || this.#fineUntil !== 0
+        ? this.window / ACKS_PER_WINDOW
+        : this.window / ACKS_PER_WINDOW_QUIET;
+    return this.#chars - this.#acked >= every ? this.#ack() : undefined;
   }
 
   /** The ack frame for everything taken in since the last one, if anything was (heartbeat tick). */
@@ -98,6 +131,10 @@ export class Receipts {
 
   #ack(): string {
     this.#acked = this.#chars;
+    if (this.#priority) {
+      this.#priority = false;
+      this.#fineUntil = this.#now() + FINE_ACKS_MS;
+    }
     return `{"t":"k","b":${this.#chars}}`;
   }
 }

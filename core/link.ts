@@ -6,7 +6,7 @@ import type { LinkOwnerOf, LinkSettings } from './link-owner.ts';
 import { Receipts } from './link-accounting.ts';
 import { Outbound } from './link-outbound.ts';
 import { Handshake, HANDSHAKE_MAX_FRAME, readReject } from './link-handshake.ts';
-import { isPiece, Reassembler } from './link-lanes.ts';
+import { isPiece, laneOf, Reassembler } from './link-lanes.ts';
 
 export type { LinkSettings, LostReason } from './link-owner.ts';
 /** What a link needs from its node. @internal */
@@ -63,7 +63,7 @@ export class Link {
   /** Why the link closed (undefined while it is open). */
   #closeReason: CloseReason | undefined;
   /** What this link took in and acknowledges (core/link-accounting.ts). */
-  readonly #receipts = new Receipts();
+  readonly #receipts: Receipts;
   /** Why the link stalled ('' while it has not). */
   #stalled = '';
   #out: Outbound;
@@ -75,6 +75,7 @@ export class Link {
     this.conn = conn;
     this.initiator = initiator;
     this.#lastIn = owner.clock.now();
+    this.#receipts = new Receipts(() => owner.clock.now());
     const link = this;
     this.#out = new Outbound({
       conn,
@@ -300,7 +301,9 @@ export class Link {
         const m = ACK_FRAME.exec(frame);
         if (m) return this.#out.ack(Number(m[1]));
       }
+      let priority: boolean; // the peer's lane (pieces name it; a batch is of one lane)
       if (isPiece(frame)) {
+        priority = frame.charCodeAt(1) === 48;
         const whole = (this.#reassembler ??= new Reassembler()).take(
           frame,
           this.#settings.maxFrameSize,
@@ -313,10 +316,13 @@ export class Link {
           );
         }
         if (whole !== undefined) this.#owner.onLinkFrame(this, whole);
-      } else this.#owner.onLinkFrame(this, frame);
+      } else {
+        priority = laneOf(frame) === 0;
+        this.#owner.onLinkFrame(this, frame);
+      }
       // Acknowledge after handling, so the window reflects what this node has processed: a
       // peer sending faster than we take frames in is held back by its window.
-      const ack = this.#receipts.took(frame.length);
+      const ack = this.#receipts.took(frame.length, priority);
       // Alone in its frame and never held: acks must flow while data waits.
       if (ack !== undefined && this.#state === 'up') this.conn.send(ack);
       return;
