@@ -44,6 +44,15 @@ export const BULK_SHARE_QUIET = 7 / 8;
  */
 export const PRIORITY_ACTIVE_MS = 20;
 
+/**
+ * The bulk lane's mark while priority traffic is quiet: {@link BULK_SHARE_QUIET} of
+ * `highWaterMark` less one batch, so that after the last bulk frame written below it the backlog
+ * is still under seven eighths and a call is written at once; never below {@link BULK_SHARE}.
+ */
+function quietMark(high: number): number {
+  return Math.max(high * BULK_SHARE, high * BULK_SHARE_QUIET - MAX_BATCH);
+}
+
 /** What the outbound side needs from its link. */
 export interface OutboundHost {
   readonly conn: Connection;
@@ -151,8 +160,7 @@ export class Outbound {
     const [hi, lo] = this.#lanes;
     const done =
       this.#drain(hi, high) &&
-      (lo.empty ||
-        this.#drain(lo, high * (this.#priorityActive() ? BULK_SHARE : BULK_SHARE_QUIET)));
+      (lo.empty || this.#drain(lo, this.#priorityActive() ? high * BULK_SHARE : quietMark(high)));
     if (!done) this.#hold();
     else if (this.holding) {
       this.holding = false;

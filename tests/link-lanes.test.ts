@@ -151,6 +151,84 @@ describe('lanes on the wire (raw peer)', () => {
   });
 });
 
+describe('adaptive bulk share and ack rate (raw peer)', () => {
+  const make = useNodes();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const up = async (hello: Record<string, unknown>) => {
+    const n = make({ name: 'share', highWaterMark: 256 * 1024 });
+    const { raw } = rawPeer(n);
+    // The characters of the frames received after the handshake (what an ack counts: the
+    // envelopes and the separators between them).
+    const got = { chars: 0 };
+    const take = raw.conn.onframe!;
+    raw.conn.onframe = (frame) => {
+      if (!/^\{"t":"(hello|auth|ok)"/.test(frame)) got.chars += frame.length;
+      take(frame);
+    };
+    await raw.handshake(hello);
+    await until(() => n.peers().includes('raw'), 'the link to come up');
+    await settle(3);
+    return { n, raw, got };
+  };
+  const pieces = (raw: { inbox: readonly string[] }) => raw.inbox.filter((e) => isPiece(e)).length;
+  const acks = (raw: { inbox: readonly string[] }) =>
+    raw.inbox.filter((e) => e.startsWith('{"t":"k"')).length;
+
+  it('bulk runs 7/8 of the window ahead while no priority frame is unacknowledged, 1/8 while one is', async () => {
+    const { n, raw, got } = await up({ fc: 1_000_000, ch: 1 });
+    // Acknowledge the link-up control frames; 20 ms after that ack priority traffic is quiet.
+    raw.send(`{"t":"k","b":${got.chars}}`);
+    await sleep(60);
+    n.ref('raw', 1).send('q'.repeat(400 * 1024)); // 13 pieces
+    await settle(3);
+    // Quiet: bulk written while the backlog is at most 7/8 of 256 Ki less a batch (160 Ki): five
+    // pieces of 32 Ki (and 3 characters of piece header).
+    expect(pieces(raw)).toBe(5);
+    // A call is written at once (the backlog is under the window) and makes priority traffic
+    // active: no more bulk while the call is unacknowledged and the backlog is above 32 Ki.
+    void n.call(n.ref('raw', 2), 'ping', { timeout: 5000 }).catch(() => undefined);
+    await until(() => raw.inbox.some((e) => e.startsWith('{"t":"c"')), 'the call');
+    raw.send(`{"t":"k","b":${got.chars - 1}}`); // everything but the call's frame
+    await settle(3);
+    // The backlog fell to a few characters (the call), under 32 Ki: exactly one more piece.
+    expect(pieces(raw)).toBe(6);
+    await sleep(60);
+    expect(pieces(raw)).toBe(6); // still held: the call is not acknowledged
+    // Once the call is acknowledged and 20 ms have passed, bulk runs at the quiet mark again
+    // (the 10 ms poll notices): five more pieces.
+    raw.send(`{"t":"k","b":${got.chars}}`);
+    await sleep(60);
+    expect(pieces(raw)).toBe(11);
+  });
+
+  it('the receiver acks every quarter of the window while the peer sends bulk only, every sixteenth after a priority frame', async () => {
+    const { raw } = await up({ fc: 64_000, ch: 1 });
+    await settle(3);
+    const before = acks(raw);
+    // 1000-char sends to an actor that does not exist (dead letters: still frames taken in).
+    const body = `j"${'b'.repeat(996)}"`;
+    const bulk = (k: number) => {
+      for (let i = 0; i < k; i++) raw.send(`S999\t${body}`);
+    };
+    bulk(40); // about 40 000 chars: an ack at 16 000 and at 32 000
+    await settle(5);
+    expect(acks(raw) - before).toBe(2);
+    // A priority frame (a heartbeat) in, then the fine rate: an ack every 4 000 chars.
+    raw.send('{"t":"hb"}');
+    bulk(40);
+    await settle(5);
+    const fine = acks(raw) - before - 2;
+    expect(fine).toBeGreaterThanOrEqual(9);
+    expect(fine).toBeLessThanOrEqual(11);
+    // 100 ms after the ack that covered it, back to the quarter rate.
+    await sleep(250);
+    const quiet = acks(raw);
+    bulk(40);
+    await settle(5);
+    expect(acks(raw) - quiet).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('lanes over TCP between processes', () => {
   const cluster = useCluster();
 
