@@ -274,6 +274,49 @@ describe('lanes over TCP between processes', () => {
     expect(loud).toBeLessThan(Math.max(10 * quiet, 300));
   }, 120_000);
 
+  it('awaited 1 MB sends run far ahead while no call is made; while calls are made, about an eighth of the window of bulk is ahead of each', async () => {
+    const { node, sink } = await connect();
+    const window = 1024 * 1024; // the default highWaterMark
+    const data = 'g'.repeat(MB);
+    let sent = 0;
+    let flooding = true;
+    const flood = (async () => {
+      while (flooding) {
+        await sink.sendAwait({ i: sent, data });
+        sent++;
+      }
+    })();
+    // No calls: sample the backlog on every turn while 30 MB go.
+    let peakQuiet = 0;
+    while (sent < 30) {
+      peakQuiet = Math.max(peakQuiet, node.linkStats()[0].backlog);
+      await new Promise((r) => setImmediate(r));
+    }
+    // Calls one after another: the bulk written ahead of each call.
+    const ahead: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      ahead.push(node.linkStats()[0].backlog);
+      await node.call('sinkstats', null, { timeout: 30_000 });
+    }
+    flooding = false;
+    await flood;
+    const stats = await eventually(async () => {
+      const s = await node.call<Stats>('sinkstats', null);
+      return s.received === sent ? s : undefined;
+    }, 'every flood message to arrive');
+    const sorted = ahead.slice(5).sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
+    console.log(
+      `[lanes/share] backlog peak with no calls ${(peakQuiet / 1024).toFixed(0)} KiB; ahead of a call p50 ${(at(0.5) / 1024).toFixed(0)} KiB, p90 ${(at(0.9) / 1024).toFixed(0)} KiB, max ${(at(1) / 1024).toFixed(0)} KiB (window ${window / 1024} KiB; ${sent} MB sent)`,
+    );
+    expect(stats.outOfOrder).toBe(0);
+    // Quiet: bulk runs up to 7/8 of the window less a batch (832 Ki) ahead; the old rule
+    // (an eighth) never passed 128 Ki plus one frame.
+    expect(peakQuiet).toBeGreaterThan(window / 2);
+    // Active: bulk written while the backlog is at most an eighth, plus the frame that crossed it.
+    expect(at(0.5)).toBeLessThanOrEqual(window / 8 + 64 * 1024);
+  }, 120_000);
+
   it('a 4 MB message does not hold the calls made while it is being written; it arrives intact', async () => {
     const { node, sink } = await connect();
     const data = 'm'.repeat(4_000_000); // 4 MB, under the 4 Mi-char limit
