@@ -137,17 +137,26 @@ export abstract class PostedConnection extends BaseConnection {
    * Have the objects of transfer `id` (`items`; `transfer`: the host's transfer list for them)
    * leave with the next batch of frames, in the same message (`{ troupe: 'frames', frames,
    * moved: [id, items.length, ...items, …] }`), so the envelope that holds their placeholders and the objects arrive together:
-   * one post and one receive instead of two. No flush is scheduled here: the envelope is sent
-   * to this connection after its objects are staged (a microtask later, from the link), and a
-   * flush scheduled now would run first and post the objects alone. They go with the next
-   * frames this connection posts, so never after their envelope.
+   * one post and one receive instead of two. The objects are staged before their envelope is
+   * queued in the link, which hands its frame to this connection from a microtask of its own:
+   * a flush scheduled now would run first and post the objects alone, so it is scheduled one
+   * microtask later, after the link's. Any flush posts them, so never after their envelope;
+   * when no frame comes (the link holds it, or refused the envelope) they leave alone.
    */
   protected queueMoved(id: number, items: unknown[], transfer: readonly object[]): void {
     if (this.closed) return;
     this.#moved.push(id, items.length);
     for (let i = 0; i < items.length; i++) this.#moved.push(items[i]);
     for (let i = 0; i < transfer.length; i++) this.#movedList.push(transfer[i]);
+    queueMicrotask(this.#flushSoon);
   }
+
+  #flushSoon = (): void => {
+    if (this.#peerReady && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  };
 
   /**
    * The peer moved `items` to us under transfer `id` (they came in a batch of frames, before

@@ -184,7 +184,7 @@ class PortLink extends PostedConnection implements PortConnection {
     const views = viewsOver(items, moved);
     let fresh: object[];
     try {
-      fresh = structuredClone(moved as object[], { transfer: moved as Transferable[] });
+      fresh = moveOut(moved);
     } catch (err) {
       // The host refused the list (a detached buffer, an object it cannot move): the link is fine.
       throw new TroupeError('SERIALIZATION', `cannot transfer: ${describe(err)}`, { cause: err });
@@ -264,6 +264,23 @@ class PortLink extends PostedConnection implements PortConnection {
       this.#unlisten.push(() => ep.removeEventListener?.(type, handler));
     }
   }
+}
+
+const bufferTransfer = (ArrayBuffer.prototype as { transfer?: () => ArrayBuffer }).transfer;
+
+/**
+ * New objects holding what `moved` held, the originals detached (no copy): with
+ * `ArrayBuffer.prototype.transfer` when every one is an `ArrayBuffer` and the host has it,
+ * else with `structuredClone` and the list as its own transfer list.
+ * @throws what the host throws for an object it cannot move (a detached buffer, a duplicate, …)
+ */
+function moveOut(moved: readonly object[]): object[] {
+  if (bufferTransfer !== undefined && moved.every((x) => x instanceof ArrayBuffer)) {
+    // Checked first: a failure halfway would leave some buffers moved and the send refused.
+    if (new Set(moved).size !== moved.length) throw new TypeError('a buffer is listed twice');
+    return moved.map((x) => bufferTransfer.call(x));
+  }
+  return structuredClone(moved as object[], { transfer: moved as Transferable[] });
 }
 
 type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => object;
