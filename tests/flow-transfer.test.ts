@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectMemory } from '../adapters/memory.ts';
-import { connectPort, spawnWorkerNode } from '../adapters/worker.ts';
+import { connectPort, createPortConnection, spawnWorkerNode } from '../adapters/worker.ts';
 import type { ActorRef, Node } from '../core/index.ts';
 import { extractTransfer, restoreTransfer } from '../core/transfer.ts';
 import { settle, until, useNodes, within } from './helpers/nodes.ts';
@@ -168,6 +168,51 @@ describe('transfer lists cost no extra post', () => {
     expect(m.tag).toBe('x');
     expect(posts.n).toBe(1);
     expect(posts.moved).toBe(1);
+  });
+});
+
+describe('moved objects as the port receives them', () => {
+  /** A port connection whose other end is a bare port this test posts on. */
+  function bare(): {
+    conn: ReturnType<typeof createPortConnection>;
+    peer: MessagePort;
+    closed: Promise<string | undefined>;
+  } {
+    const { port1, port2 } = new MessageChannel();
+    const conn = createPortConnection(port1);
+    const closed = new Promise<string | undefined>((r) => (conn.onclose = r));
+    conn.onframe = () => {};
+    return { conn, peer: port2, closed };
+  }
+
+  it('takes objects from a batch of frames and from the older separate post, each once', async () => {
+    const { conn, peer } = bare();
+    const a = new ArrayBuffer(8);
+    const b = new ArrayBuffer(4);
+    peer.postMessage({ troupe: 'xfer', id: 1, items: [a] }, [a]);
+    peer.postMessage({ troupe: 'frames', frames: [], moved: [2, 2, b, 'x', 3, 0] }, [b]);
+    await settle();
+    const one = conn.takeTransfer?.(1) as unknown[];
+    expect((one[0] as ArrayBuffer).byteLength).toBe(8);
+    const two = conn.takeTransfer?.(2) as unknown[];
+    expect((two[0] as ArrayBuffer).byteLength).toBe(4);
+    expect(two[1]).toBe('x');
+    expect(conn.takeTransfer?.(3)).toEqual([]);
+    expect(conn.takeTransfer?.(2)).toBeUndefined(); // once
+    conn.close();
+    peer.close();
+  });
+
+  it.each([
+    ['a count past the end', [1, 5, 'a']],
+    ['a negative count', [1, -1]],
+    ['an id that is not a positive integer', [0, 0]],
+    ['a list that is not an array', 'nope'],
+  ])('a malformed batch (%s) closes the connection as a protocol error', async (_what, moved) => {
+    const { peer, closed } = bare();
+    peer.postMessage({ troupe: 'frames', frames: ['never read'], moved });
+    expect(await within(closed, 'the close')).toMatch(/PROTOCOL_ERROR: malformed transfer/);
+    peer.close();
   });
 });
 
