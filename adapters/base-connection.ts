@@ -103,9 +103,19 @@ export abstract class PostedConnection extends BaseConnection {
   #out: string[] = [];
   #outChars = 0;
   #flushScheduled = false;
+  /**
+   * Moved objects waiting to leave with the next batch of frames (see {@link queueMoved}), flat:
+   * `id, count, ...items` per transfer (cheaper for the host to clone than nested objects).
+   */
+  #moved: unknown[] = [];
+  /** The host's transfer list of {@link #moved}. */
+  #movedList: object[] = [];
 
-  /** Post one message on the channel (the adapter handles a failing post). */
-  protected abstract post(message: unknown): void;
+  /**
+   * Post one message on the channel (the adapter handles a failing post); `transfer`: the
+   * host's transfer list, when the message moves objects.
+   */
+  protected abstract post(message: unknown, transfer?: object[]): void;
   /** A protocol error in what the peer posted: close, telling the peer why. */
   protected abstract fail(reason: string): void;
 
@@ -121,6 +131,39 @@ export abstract class PostedConnection extends BaseConnection {
       this.#flushScheduled = true;
       queueMicrotask(this.flush);
     }
+  }
+
+  /**
+   * Have the objects of transfer `id` (`items`; `transfer`: the host's transfer list for them)
+   * leave with the next batch of frames, in the same message (`{ troupe: 'frames', frames,
+   * moved: [id, items.length, ...items, …] }`), so the envelope that holds their placeholders and the objects arrive together:
+   * one post and one receive instead of two. The objects are staged before their envelope is
+   * queued in the link, which hands its frame to this connection from a microtask of its own:
+   * a flush scheduled now would run first and post the objects alone, so it is scheduled one
+   * microtask later, after the link's. Any flush posts them, so never after their envelope;
+   * when no frame comes (the link holds it, or refused the envelope) they leave alone.
+   */
+  protected queueMoved(id: number, items: unknown[], transfer: readonly object[]): void {
+    if (this.closed) return;
+    this.#moved.push(id, items.length);
+    for (let i = 0; i < items.length; i++) this.#moved.push(items[i]);
+    for (let i = 0; i < transfer.length; i++) this.#movedList.push(transfer[i]);
+    queueMicrotask(this.#flushSoon);
+  }
+
+  #flushSoon = (): void => {
+    if (this.#peerReady && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  };
+
+  /**
+   * The peer moved `items` to us under transfer `id` (they came in a batch of frames, before
+   * those frames are handled). Adapters that take transfers override it.
+   */
+  protected acceptMoved(_id: unknown, _items: unknown): void {
+    this.fail('PROTOCOL_ERROR: unexpected transfer');
   }
 
   /** Whether the other end has said it is on the channel. */
@@ -142,11 +185,22 @@ export abstract class PostedConnection extends BaseConnection {
    */
   protected flush = (closing = false): void => {
     this.#flushScheduled = false;
-    if (this.closed || !(this.#peerReady || closing) || this.#out.length === 0) return;
+    if (this.closed || !(this.#peerReady || closing)) return;
     const out = this.#out;
-    this.#out = [];
-    this.#outChars = 0;
-    this.post(out.length === 1 ? out[0] : { troupe: 'frames', frames: out });
+    if (this.#moved.length > 0) {
+      const moved = this.#moved;
+      const list = this.#movedList;
+      this.#moved = [];
+      this.#movedList = [];
+      this.#out = [];
+      this.#outChars = 0;
+      this.post({ troupe: 'frames', frames: out, moved }, list);
+    } else {
+      if (out.length === 0) return;
+      this.#out = [];
+      this.#outChars = 0;
+      this.post(out.length === 1 ? out[0] : { troupe: 'frames', frames: out });
+    }
     if (closing !== true) this.ondrain?.();
   };
 
@@ -154,6 +208,8 @@ export abstract class PostedConnection extends BaseConnection {
   protected dropQueued(): void {
     this.#out = [];
     this.#outChars = 0;
+    this.#moved = [];
+    this.#movedList = [];
   }
 
   /**
@@ -168,11 +224,29 @@ export abstract class PostedConnection extends BaseConnection {
       return undefined;
     }
     if (typeof data !== 'object' || data === null || !('troupe' in data)) return undefined;
-    const msg = data as { troupe: string; frames?: unknown };
+    const msg = data as { troupe: string; frames?: unknown; moved?: unknown };
     if (msg.troupe !== 'frames') return msg;
     if (!Array.isArray(msg.frames)) {
       this.fail('PROTOCOL_ERROR: malformed frame batch');
       return undefined;
+    }
+    if (msg.moved !== undefined) {
+      // The objects first: the frames of this batch hold their placeholders.
+      if (!Array.isArray(msg.moved)) {
+        this.fail('PROTOCOL_ERROR: malformed transfer');
+        return undefined;
+      }
+      const moved = msg.moved as unknown[];
+      for (let i = 0; i < moved.length; ) {
+        const n = moved[i + 1];
+        if (this.closed) return undefined;
+        if (!Number.isSafeInteger(n) || (n as number) < 0 || i + 2 + (n as number) > moved.length) {
+          this.fail('PROTOCOL_ERROR: malformed transfer');
+          return undefined;
+        }
+        this.acceptMoved(moved[i], moved.slice(i + 2, i + 2 + (n as number)));
+        i += 2 + (n as number);
+      }
     }
     for (const frame of msg.frames) {
       if (this.closed) return undefined; // the handler closed the connection

@@ -137,24 +137,26 @@ class PortLink extends PostedConnection implements PortConnection {
         this.#resolveOpened(typeof msg.secret === 'string' ? { secret: msg.secret } : {});
         this.markPeerReady();
         return;
-      case 'xfer': {
-        const { id, items } = msg as { id?: unknown; items?: unknown };
-        if (
-          !Number.isSafeInteger(id) ||
-          (id as number) <= 0 ||
-          !Array.isArray(items) ||
-          this.#staged.has(id as number)
-        ) {
-          return this.fail('PROTOCOL_ERROR: malformed transfer');
-        }
-        // Full: forget the oldest (its envelope, if it ever comes, fails to decode and is reported).
-        if (this.#staged.size >= MAX_STAGED) this.#staged.delete(this.#staged.keys().next().value!);
-        this.#staged.set(id as number, items);
-        return;
-      }
+      case 'xfer':
+        // Posted on its own by an older peer (now the objects come with the frames).
+        return this.acceptMoved(msg.id, msg.items);
       case 'close':
         return this.#shut('closed by peer', false);
     }
+  }
+
+  protected override acceptMoved(id: unknown, items: unknown): void {
+    if (
+      !Number.isSafeInteger(id) ||
+      (id as number) <= 0 ||
+      !Array.isArray(items) ||
+      this.#staged.has(id as number)
+    ) {
+      return this.fail('PROTOCOL_ERROR: malformed transfer');
+    }
+    // Full: forget the oldest (its envelope, if it ever comes, fails to decode and is reported).
+    if (this.#staged.size >= MAX_STAGED) this.#staged.delete(this.#staged.keys().next().value!);
+    this.#staged.set(id as number, items);
   }
 
   stageTransfer(items: readonly object[], transfer: readonly object[]): number {
@@ -162,13 +164,40 @@ class PortLink extends PostedConnection implements PortConnection {
     if (this.closed) return id;
     // A SharedArrayBuffer is shared by posting it; listing it in the host's transfer list throws.
     const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
-    const moved = SAB === undefined ? transfer : transfer.filter((x) => !(x instanceof SAB));
+    let moved = transfer;
+    if (SAB !== undefined) {
+      for (let i = 0; i < transfer.length; i++) {
+        if (transfer[i] instanceof SAB) {
+          moved = transfer.filter((x) => !(x instanceof SAB));
+          break;
+        }
+      }
+    }
+    if (moved.length === 0) {
+      this.queueMoved(id, items as object[], moved);
+      return id;
+    }
+    // The objects leave with this tick's frames (one post), but the sender's buffers must be
+    // detached when its send returns, as with `postMessage`: move them now (no copy) into
+    // objects only the connection holds, which the batch then moves on to the peer. A typed
+    // array over a moved buffer is made again over the new one (its offsets read before).
+    const views = viewsOver(items, moved);
+    let fresh: object[];
     try {
-      this.#endpoint.postMessage({ troupe: 'xfer', id, items }, moved as never[]);
+      fresh = moveOut(moved);
     } catch (err) {
       // The host refused the list (a detached buffer, an object it cannot move): the link is fine.
       throw new TroupeError('SERIALIZATION', `cannot transfer: ${describe(err)}`, { cause: err });
     }
+    const held = items.slice() as object[];
+    for (let i = 0; i < held.length; i++) {
+      const j = moved.indexOf(held[i]);
+      if (j >= 0) held[i] = fresh[j];
+    }
+    if (views !== undefined)
+      for (const v of views)
+        held[v.at] = new v.ctor(fresh[v.buffer] as ArrayBuffer, v.offset, v.length);
+    this.queueMoved(id, held, fresh);
     return id;
   }
 
@@ -208,9 +237,10 @@ class PortLink extends PostedConnection implements PortConnection {
     });
   }
 
-  protected post(message: unknown): void {
+  protected post(message: unknown, transfer?: object[]): void {
     try {
-      this.#endpoint.postMessage(message);
+      if (transfer === undefined) this.#endpoint.postMessage(message);
+      else this.#endpoint.postMessage(message, transfer as never[]);
     } catch (err) {
       // A closed port or a terminated worker: the connection is gone.
       if (!this.closed) queueMicrotask(() => this.#shut(`cannot post: ${describe(err)}`, false));
@@ -234,6 +264,51 @@ class PortLink extends PostedConnection implements PortConnection {
       this.#unlisten.push(() => ep.removeEventListener?.(type, handler));
     }
   }
+}
+
+const bufferTransfer = (ArrayBuffer.prototype as { transfer?: () => ArrayBuffer }).transfer;
+
+/**
+ * New objects holding what `moved` held, the originals detached (no copy): with
+ * `ArrayBuffer.prototype.transfer` when every one is an `ArrayBuffer` and the host has it,
+ * else with `structuredClone` and the list as its own transfer list.
+ * @throws what the host throws for an object it cannot move (a detached buffer, a duplicate, …)
+ */
+function moveOut(moved: readonly object[]): object[] {
+  if (bufferTransfer !== undefined && moved.every((x) => x instanceof ArrayBuffer)) {
+    // Checked first: a failure halfway would leave some buffers moved and the send refused.
+    if (new Set(moved).size !== moved.length) throw new TypeError('a buffer is listed twice');
+    return moved.map((x) => bufferTransfer.call(x));
+  }
+  return structuredClone(moved as object[], { transfer: moved as Transferable[] });
+}
+
+type ViewCtor = new (buffer: ArrayBuffer, byteOffset: number, length: number) => object;
+
+/** Where `items` holds typed arrays (or DataViews) over a buffer in `moved`, and their shape. */
+function viewsOver(
+  items: readonly object[],
+  moved: readonly object[],
+): { at: number; buffer: number; ctor: ViewCtor; offset: number; length: number }[] | undefined {
+  let out:
+    | { at: number; buffer: number; ctor: ViewCtor; offset: number; length: number }[]
+    | undefined;
+  for (let i = 0; i < items.length; i++) {
+    const v = items[i];
+    if (!ArrayBuffer.isView(v)) continue;
+    const buffer = moved.indexOf(v.buffer);
+    if (buffer < 0) continue;
+    const length =
+      v instanceof DataView ? v.byteLength : (v as unknown as { length: number }).length;
+    (out ??= []).push({
+      at: i,
+      buffer,
+      ctor: v.constructor as ViewCtor,
+      offset: v.byteOffset,
+      length,
+    });
+  }
+  return out;
 }
 
 function describe(x: unknown): string {

@@ -43,35 +43,67 @@ export function extractTransfer(
   value: unknown,
   list: readonly object[],
 ): { value: unknown; items: object[] } {
-  const set = new Set<unknown>(list);
-  const items: object[] = [];
-  const index = new Map<object, number>();
-  const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v !== 'object' || v === null || depth > MAX_DEPTH) return v;
-    if (set.has(v) || (ArrayBuffer.isView(v) && set.has(v.buffer))) {
-      let i = index.get(v);
-      if (i === undefined) index.set(v, (i = items.push(v) - 1));
-      return { [MARK]: i };
-    }
-    if (Array.isArray(v)) {
-      let out: unknown[] | undefined;
-      for (let i = 0; i < v.length; i++) {
-        const x = walk(v[i], depth + 1);
-        if (x !== v[i]) (out ??= v.slice())[i] = x;
-      }
-      return out ?? v;
-    }
-    const proto = Object.getPrototypeOf(v);
-    if (proto !== Object.prototype && proto !== null) return v;
-    let out: Record<string, unknown> | undefined;
-    for (const k of Object.keys(v)) {
-      const x0 = (v as Record<string, unknown>)[k];
-      const x = walk(x0, depth + 1);
-      if (x !== x0) (out ??= { ...(v as Record<string, unknown>) })[k] = x;
+  // Plain functions and one state object rather than closures made per call: this runs on every
+  // send with a transfer list, beside a post that costs a few microseconds.
+  // A long list is looked up through a Set and a Map; a short one (the usual one or two
+  // buffers) by a scan, which costs less than building them.
+  const long = list.length > SHORT_LIST;
+  const x: Extraction = {
+    list,
+    set: long ? new Set<unknown>(list) : undefined,
+    index: long ? new Map<object, number>() : undefined,
+    items: [],
+  };
+  return { value: extract(value, 0, x), items: x.items };
+}
+
+/** Longest transfer list looked through by a scan. */
+const SHORT_LIST = 8;
+
+interface Extraction {
+  list: readonly object[];
+  set: Set<unknown> | undefined;
+  index: Map<object, number> | undefined;
+  items: object[];
+}
+
+function has(x: Extraction, o: object): boolean {
+  return x.set === undefined ? x.list.includes(o) : x.set.has(o);
+}
+
+function listed(x: Extraction, v: object): boolean {
+  return has(x, v) || (ArrayBuffer.isView(v) && has(x, v.buffer));
+}
+
+function placeholder(x: Extraction, v: object): { [MARK]: number } {
+  let i = x.index === undefined ? x.items.indexOf(v) : (x.index.get(v) ?? -1);
+  if (i < 0) {
+    i = x.items.push(v) - 1;
+    x.index?.set(v, i);
+  }
+  return { [MARK]: i };
+}
+
+function extract(v: unknown, depth: number, x: Extraction): unknown {
+  if (typeof v !== 'object' || v === null || depth > MAX_DEPTH) return v;
+  if (listed(x, v)) return placeholder(x, v);
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const e = extract(v[i], depth + 1, x);
+      if (e !== v[i]) (out ??= v.slice())[i] = e;
     }
     return out ?? v;
-  };
-  return { value: walk(value, 0), items };
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(v)) {
+    const e0 = (v as Record<string, unknown>)[k];
+    const e = extract(e0, depth + 1, x);
+    if (e !== e0) (out ??= { ...(v as Record<string, unknown>) })[k] = e;
+  }
+  return out ?? v;
 }
 
 /**
@@ -79,25 +111,26 @@ export function extractTransfer(
  * decoded). @throws {TroupeError} `INVALID_MESSAGE` for a placeholder with no item.
  */
 export function restoreTransfer(value: unknown, items: readonly unknown[]): unknown {
-  const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v !== 'object' || v === null || depth > MAX_DEPTH) return v;
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = walk(v[i], depth + 1);
-      return v;
-    }
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    if (keys.length === 1 && keys[0] === MARK) {
-      const i = o[MARK];
-      if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= items.length) {
-        throw new TroupeError('INVALID_MESSAGE', 'a transferred object is missing');
-      }
-      return items[i];
-    }
-    for (const k of keys) o[k] = walk(o[k], depth + 1);
+  return restore(value, 0, items);
+}
+
+function restore(v: unknown, depth: number, items: readonly unknown[]): unknown {
+  if (typeof v !== 'object' || v === null || depth > MAX_DEPTH) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = restore(v[i], depth + 1, items);
     return v;
-  };
-  return walk(value, 0);
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && keys[0] === MARK) {
+    const i = o[MARK];
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= items.length) {
+      throw new TroupeError('INVALID_MESSAGE', 'a transferred object is missing');
+    }
+    return items[i];
+  }
+  for (const k of keys) o[k] = restore(o[k], depth + 1, items);
+  return v;
 }
 
 /**

@@ -6,10 +6,10 @@
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectMemory } from '../adapters/memory.ts';
-import { spawnWorkerNode } from '../adapters/worker.ts';
+import { connectPort, createPortConnection, spawnWorkerNode } from '../adapters/worker.ts';
 import type { ActorRef, Node } from '../core/index.ts';
 import { extractTransfer, restoreTransfer } from '../core/transfer.ts';
-import { until, useNodes, within } from './helpers/nodes.ts';
+import { settle, until, useNodes, within } from './helpers/nodes.ts';
 
 const bootstrap = new URL('./fixtures/tsx-worker.mjs', import.meta.url);
 const entry = new URL('./fixtures/flow-transfer-worker.ts', import.meta.url).href;
@@ -92,6 +92,127 @@ describe('transfer lists to a worker_threads worker', () => {
       xfer.call({ op: 'view', data: notMovable }, { transfer: [notMovable] }),
     ).rejects.toMatchObject({ code: 'SERIALIZATION' });
     expect(await xfer.call({ op: 'detached?' })).toBe(false);
+  });
+});
+
+describe('transfer lists cost no extra post', () => {
+  const makeNode = useNodes();
+
+  /** Two nodes over a MessageChannel whose posts are counted (and the objects moved by each). */
+  async function counted(): Promise<{
+    a: Node;
+    b: Node;
+    posts: { n: number; moved: number };
+  }> {
+    // No heartbeat during the test: every post counted is the traffic under test.
+    const a = makeNode({ name: 'a', heartbeatInterval: 60_000, heartbeatTimeout: 120_000 });
+    const b = makeNode({ name: 'b', heartbeatInterval: 60_000, heartbeatTimeout: 120_000 });
+    const { port1, port2 } = new MessageChannel();
+    const posts = { n: 0, moved: 0 };
+    for (const port of [port1, port2]) {
+      const post = port.postMessage.bind(port) as (m: unknown, t?: Transferable[]) => void;
+      (port as { postMessage: unknown }).postMessage = (m: unknown, t?: Transferable[]) => {
+        posts.n++;
+        posts.moved += t?.length ?? 0;
+        post(m, t);
+      };
+    }
+    await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]);
+    await settle();
+    return { a, b, posts };
+  }
+
+  it('a call and its reply, both with a transfer list, take one post each way, as a plain call does', async () => {
+    const { a, b, posts } = await counted();
+    const back = b.spawn(async (self) => {
+      for (;;) {
+        const m = (await self.receive()) as { buf?: ArrayBuffer; n?: number };
+        if (m.buf) self.reply({ buf: m.buf }, { transfer: [m.buf] });
+        else self.reply(m);
+      }
+    });
+    const ref = a.ref(back.node, back.id);
+    await ref.call({ n: 0 }); // warm: any late handshake traffic is over
+    await settle();
+
+    posts.n = 0;
+    expect(await ref.call({ n: 1 })).toEqual({ n: 1 });
+    await settle();
+    const plain = posts.n;
+
+    posts.n = 0;
+    const buf = new ArrayBuffer(1024);
+    new Uint8Array(buf)[7] = 7;
+    const call = ref.call({ buf }, { transfer: [buf] }) as Promise<{ buf: ArrayBuffer }>;
+    expect(buf.byteLength).toBe(0); // moved when call returns, before any post
+    const r = await call;
+    await settle();
+    expect(new Uint8Array(r.buf)[7]).toBe(7);
+    expect(plain).toBe(2);
+    expect(posts.n).toBe(plain);
+    expect(posts.moved).toBe(2); // the buffer there, and back
+  });
+
+  it('a send with a transfer list is one post, the objects and the envelope together', async () => {
+    const { a, b, posts } = await counted();
+    let got!: (v: unknown) => void;
+    const arrived = new Promise<unknown>((r) => (got = r));
+    const sink = b.spawn(async (self) => got(await self.receive()));
+    await settle();
+    posts.n = 0;
+    const buf = new ArrayBuffer(16);
+    a.ref(sink.node, sink.id).send({ buf, tag: 'x' }, { transfer: [buf] });
+    expect(buf.byteLength).toBe(0);
+    const m = (await within(arrived, 'the message')) as { buf: ArrayBuffer; tag: string };
+    expect(m.buf.byteLength).toBe(16);
+    expect(m.tag).toBe('x');
+    expect(posts.n).toBe(1);
+    expect(posts.moved).toBe(1);
+  });
+});
+
+describe('moved objects as the port receives them', () => {
+  /** A port connection whose other end is a bare port this test posts on. */
+  function bare(): {
+    conn: ReturnType<typeof createPortConnection>;
+    peer: MessagePort;
+    closed: Promise<string | undefined>;
+  } {
+    const { port1, port2 } = new MessageChannel();
+    const conn = createPortConnection(port1);
+    const closed = new Promise<string | undefined>((r) => (conn.onclose = r));
+    conn.onframe = () => {};
+    return { conn, peer: port2, closed };
+  }
+
+  it('takes objects from a batch of frames and from the older separate post, each once', async () => {
+    const { conn, peer } = bare();
+    const a = new ArrayBuffer(8);
+    const b = new ArrayBuffer(4);
+    peer.postMessage({ troupe: 'xfer', id: 1, items: [a] }, [a]);
+    peer.postMessage({ troupe: 'frames', frames: [], moved: [2, 2, b, 'x', 3, 0] }, [b]);
+    await settle();
+    const one = conn.takeTransfer?.(1) as unknown[];
+    expect((one[0] as ArrayBuffer).byteLength).toBe(8);
+    const two = conn.takeTransfer?.(2) as unknown[];
+    expect((two[0] as ArrayBuffer).byteLength).toBe(4);
+    expect(two[1]).toBe('x');
+    expect(conn.takeTransfer?.(3)).toEqual([]);
+    expect(conn.takeTransfer?.(2)).toBeUndefined(); // once
+    conn.close();
+    peer.close();
+  });
+
+  it.each([
+    ['a count past the end', [1, 5, 'a']],
+    ['a negative count', [1, -1]],
+    ['an id that is not a positive integer', [0, 0]],
+    ['a list that is not an array', 'nope'],
+  ])('a malformed batch (%s) closes the connection as a protocol error', async (_what, moved) => {
+    const { peer, closed } = bare();
+    peer.postMessage({ troupe: 'frames', frames: ['never read'], moved });
+    expect(await within(closed, 'the close')).toMatch(/PROTOCOL_ERROR: malformed transfer/);
+    peer.close();
   });
 });
 
