@@ -13,6 +13,13 @@ import type { Node } from './node-api.ts';
 export const STREAM_KEY = '~troupe.stream';
 /** Key of every stream protocol message: `{ "~s": kind, … }`. */
 export const STREAM_TAG = '~s';
+/**
+ * Prefix of a string chunk, which travels as a string message of its own: `~c<i>:` then the
+ * chunk. A long string at the top of a message is read back without `JSON.parse` (the codec's
+ * fast path, core/json-text.ts); wrapped in a `chunk` object it was parsed by the engine, the
+ * largest cost of a string stream on the consumer's side (issue 14).
+ */
+export const STRING_CHUNK = '~c';
 /** Largest credit window a consumer may ask for (chunks). */
 export const MAX_WINDOW = 65_536;
 
@@ -20,7 +27,8 @@ export const MAX_WINDOW = 65_536;
  * The stream protocol's messages, all ordinary actor messages (plain JSON plus refs):
  * consumer → producer: `open` (the sink to send to and the first credit), `credit` (more),
  * `cancel`; producer → consumer: `chunk` (`i`: its number from 0, `v`: the value), `end`,
- * `error` (`e`: the error's data).
+ * `error` (`e`: the error's data). A chunk that is a string goes as the string message
+ * `~c<i>:<chunk>` instead (see {@link STRING_CHUNK}).
  */
 export type StreamMessage =
   | { '~s': 'open'; sink: ActorRef<any, any>; credit: number }
@@ -114,7 +122,8 @@ export function serveStream(
           sink.send({ [STREAM_TAG]: 'end' });
           return;
         }
-        sink.send({ [STREAM_TAG]: 'chunk', i: i++, v: r.value });
+        const v = r.value;
+        sink.send(typeof v === 'string' ? `${STRING_CHUNK}${i++}:${v}` : chunkMessage(i++, v));
         credit--;
       }
     } catch (err) {
@@ -125,6 +134,10 @@ export function serveStream(
     }
   });
   return { [STREAM_KEY]: producer } as StreamHandle;
+}
+
+function chunkMessage(i: number, v: unknown): StreamMessage {
+  return { [STREAM_TAG]: 'chunk', i, v };
 }
 
 function validOpen(m: { sink: unknown; credit: unknown }): boolean {

@@ -27,6 +27,7 @@ import {
   MAX_WINDOW,
   STREAM_KEY,
   STREAM_TAG,
+  STRING_CHUNK,
   type StreamMessage,
 } from './stream-serve.ts';
 
@@ -137,20 +138,17 @@ class ChunkReader<T> implements StreamReader<T> {
         this.#finish(true);
         throw this.#failure ?? toTroupeError(err, 'ABORTED');
       }
+      if (typeof m === 'string') {
+        if (!m.startsWith(STRING_CHUNK)) continue;
+        const colon = m.indexOf(':', STRING_CHUNK.length);
+        const i = colon > STRING_CHUNK.length ? Number(m.slice(STRING_CHUNK.length, colon)) : -1;
+        return this.#chunk(i, m.slice(colon + 1));
+      }
       if (typeof m !== 'object' || m === null) continue;
       const kind = (m as Record<string, unknown>)[STREAM_TAG];
       if (kind === 'chunk') {
         const c = m as Extract<StreamMessage, { '~s': 'chunk' }>;
-        if (c.i !== this.#next) {
-          this.#finish(true);
-          throw new TroupeError(
-            'PROTOCOL_ERROR',
-            `stream lost chunks: got chunk ${String(c.i)}, expected ${this.#next}`,
-          );
-        }
-        this.#next++;
-        this.#taken++;
-        return { done: false, value: c.v as T };
+        return this.#chunk(c.i, c.v);
       }
       if (kind === 'end') {
         this.#finish(false);
@@ -175,6 +173,20 @@ class ChunkReader<T> implements StreamReader<T> {
       }
       // Anything else in the sink's mailbox is not ours: ignore it.
     }
+  }
+
+  /** Chunk `i` arrived with `value`: the next result, or a lost-chunk error. */
+  #chunk(i: unknown, value: unknown): IteratorResult<T> {
+    if (i !== this.#next) {
+      this.#finish(true);
+      throw new TroupeError(
+        'PROTOCOL_ERROR',
+        `stream lost chunks: got chunk ${String(i)}, expected ${this.#next}`,
+      );
+    }
+    this.#next++;
+    this.#taken++;
+    return { done: false, value: value as T };
   }
 
   async #start(): Promise<void> {

@@ -56,6 +56,42 @@ describe('ref.stream', () => {
     await until(() => a.actorCount === 0 && b.actorCount === 1, 'sink and producer ended');
   });
 
+  it('string chunks (sent as string messages of their own) keep their exact text and their order among other chunks', async () => {
+    const { a, b } = await pair();
+    const long = 'y'.repeat(70_000);
+    const values: unknown[] = [
+      'plain',
+      '',
+      '~c3:looks like a chunk header',
+      ':',
+      'quote " backslash \\ newline \n tab \t nul \u0000',
+      'é ✓ 😀 \ud800 lone surrogate',
+      long,
+      `${long}"${long}`,
+      { v: 'an object' },
+      7,
+      null,
+      ['x', 'y'],
+      'last',
+    ];
+    b.spawn(
+      behaviour({
+        handle: (_m: null, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              yield* values;
+            })(),
+          );
+        },
+      }),
+      { name: 'mixed' },
+    );
+    await until(() => a.whereis('mixed') !== undefined, 'name known');
+    const out: unknown[] = [];
+    for await (const x of a.stream('mixed', null, { window: 3 })) out.push(x);
+    expect(out).toEqual(values);
+  });
+
   it('a slow consumer pauses the producer: it never runs more than one window ahead', async () => {
     const { a, b } = await pair();
     const stats = { produced: 0, closed: false };
