@@ -8,7 +8,8 @@
  *    iterator and answers the call with a handle naming the producer (core/stream-serve.ts).
  * 3. The sink monitors the producer and sends it `open` with its ref and `window` credits; the
  *    producer monitors the sink.
- * 4. The producer sends one `chunk` per credit and waits when it has none; the consumer grants
+ * 4. The producer sends one `chunk` per credit (a string chunk as the string message
+ *    `~c<i>:<chunk>`, see STRING_CHUNK) and waits when it has none; the consumer grants
  *    credits back as the user takes chunks (half a window at a time), so at most `window` chunks
  *    are ever in flight or waiting: a slow consumer pauses the producer, memory stays bounded.
  * 5. `end` or `error` ends it. The consumer stopping (`break`, `return()`, an abort) sends
