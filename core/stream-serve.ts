@@ -28,13 +28,15 @@ export const MAX_WINDOW = 65_536;
  * consumer → producer: `open` (the sink to send to and the first credit), `credit` (more),
  * `cancel`; producer → consumer: `chunk` (`i`: its number from 0, `v`: the value), `end`,
  * `error` (`e`: the error's data). A chunk that is a string goes as the string message
- * `~c<i>:<chunk>` instead (see {@link STRING_CHUNK}).
+ * `~c<i>:<chunk>` instead (see {@link STRING_CHUNK}); small chunks the producer has ready at
+ * once go together as `chunks` (`i`: the number of the first, `v`: the values in order).
  */
 export type StreamMessage =
   | { '~s': 'open'; sink: ActorRef<any, any>; credit: number }
   | { '~s': 'credit'; n: number }
   | { '~s': 'cancel' }
   | { '~s': 'chunk'; i: number; v: unknown }
+  | { '~s': 'chunks'; i: number; v: unknown[] }
   | { '~s': 'end' }
   | { '~s': 'error'; e: unknown };
 
@@ -107,6 +109,8 @@ export function serveStream(
     let credit = window;
     let i = 0;
     let finished = false;
+    // A read of the iterator already started (while gathering a batch) and not yet sent.
+    let ahead: Promise<IteratorResult<unknown>> | undefined;
     try {
       for (;;) {
         // Take control messages as they come; wait for one only when out of credit.
@@ -116,15 +120,46 @@ export function serveStream(
           if (isStreamMessage(m, 'credit') && Number.isSafeInteger(m.n) && m.n > 0)
             credit = Math.min(window, credit + m.n);
         }
-        const r = await it.next();
+        const r = await (ahead ?? it.next());
+        ahead = undefined;
         if (r.done) {
           finished = true;
           sink.send({ [STREAM_TAG]: 'end' });
           return;
         }
         const v = r.value;
-        sink.send(typeof v === 'string' ? `${STRING_CHUNK}${i++}:${v}` : chunkMessage(i++, v));
-        credit--;
+        if (credit === 1 || !isSmall(v)) {
+          sink.send(chunkMessage(i++, v));
+          credit--;
+          continue;
+        }
+        // Small chunks the iterator has ready at once go together, one message for up to
+        // MAX_BATCH of them (never more than the credit): per-message costs dominate small chunks.
+        const batch: unknown[] = [v];
+        let failure: { e: unknown } | undefined;
+        while (batch.length < credit && batch.length < MAX_BATCH) {
+          const p = it.next();
+          const got = await settledSoon(p);
+          if (got === PENDING) {
+            ahead = p;
+            break;
+          }
+          if ('e' in got) {
+            failure = got;
+            break;
+          }
+          if (got.r.done || !isSmall(got.r.value)) {
+            ahead = p;
+            break;
+          }
+          batch.push(got.r.value);
+        }
+        sink.send(
+          batch.length === 1 ? chunkMessage(i, v) : { [STREAM_TAG]: 'chunks', i, v: batch },
+        );
+        i += batch.length;
+        credit -= batch.length;
+        if (failure) throw failure.e;
       }
     } catch (err) {
       finished = true;
@@ -136,8 +171,44 @@ export function serveStream(
   return { [STREAM_KEY]: producer } as StreamHandle;
 }
 
-function chunkMessage(i: number, v: unknown): StreamMessage {
-  return { [STREAM_TAG]: 'chunk', i, v };
+/** Most chunks in one `chunks` message. */
+const MAX_BATCH = 64;
+/** Strings shorter than this, numbers, booleans and null are small enough to batch. */
+const SMALL_STRING = 1024;
+/** Microtask turns a read may take to count as ready at once (an async generator takes 2 or 3). */
+const READY_TURNS = 8;
+
+function isSmall(v: unknown): boolean {
+  const t = typeof v;
+  return (
+    (t === 'string' && (v as string).length < SMALL_STRING) ||
+    t === 'number' ||
+    t === 'boolean' ||
+    v === null
+  );
+}
+
+const PENDING = Symbol('pending');
+type Settled = { r: IteratorResult<unknown> } | { e: unknown };
+
+/** What `p` settled to within a few microtask turns, or PENDING (it stays observed). */
+async function settledSoon(p: Promise<IteratorResult<unknown>>): Promise<Settled | typeof PENDING> {
+  let out: Settled | typeof PENDING = PENDING;
+  p.then(
+    (r) => {
+      out = { r };
+    },
+    (e: unknown) => {
+      out = { e };
+    },
+  );
+  for (let t = 0; t < READY_TURNS && out === PENDING; t++) await undefined;
+  return out;
+}
+
+/** The message of chunk `i`: a string as `~c<i>:<chunk>`, anything else as a `chunk` object. */
+function chunkMessage(i: number, v: unknown): StreamMessage | string {
+  return typeof v === 'string' ? `${STRING_CHUNK}${i}:${v}` : { [STREAM_TAG]: 'chunk', i, v };
 }
 
 function validOpen(m: { sink: unknown; credit: unknown }): boolean {

@@ -53,6 +53,9 @@ class ChunkReader<T> implements StreamReader<T> {
   #chain: Promise<unknown> = Promise.resolve();
   #done = false;
   #next = 0;
+  /** Chunks of a `chunks` message not yet handed to the user, from #batchAt on. */
+  #batch: unknown[] | undefined;
+  #batchAt = 0;
   /** Chunks handed to the user since the last credit grant. */
   #taken = 0;
   #offAbort: () => void = () => {};
@@ -129,6 +132,13 @@ class ChunkReader<T> implements StreamReader<T> {
       this.#producer!.send({ [STREAM_TAG]: 'credit', n: this.#taken });
       this.#taken = 0;
     }
+    const batch = this.#batch;
+    if (batch !== undefined) {
+      const value = batch[this.#batchAt++];
+      if (this.#batchAt === batch.length) this.#batch = undefined;
+      this.#taken++;
+      return { done: false, value: value as T };
+    }
     for (;;) {
       let m: unknown;
       try {
@@ -150,6 +160,17 @@ class ChunkReader<T> implements StreamReader<T> {
       if (kind === 'chunk') {
         const c = m as Extract<StreamMessage, { '~s': 'chunk' }>;
         return this.#chunk(c.i, c.v);
+      }
+      if (kind === 'chunks') {
+        const c = m as Extract<StreamMessage, { '~s': 'chunks' }>;
+        if (!Array.isArray(c.v) || c.v.length === 0) return this.#chunk(Number.NaN, undefined);
+        const first = this.#chunk(c.i, c.v[0]);
+        if (c.v.length > 1) {
+          this.#next += c.v.length - 1;
+          this.#batch = c.v;
+          this.#batchAt = 1;
+        }
+        return first;
       }
       if (kind === 'end') {
         this.#finish(false);

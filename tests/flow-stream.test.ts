@@ -92,6 +92,34 @@ describe('ref.stream', () => {
     expect(out).toEqual(values);
   });
 
+  it('small chunks the producer has ready go several to a message, in order, also across reads that wait', async () => {
+    const { a, b } = await pair();
+    b.spawn(
+      behaviour({
+        handle: (m: { n: number }, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              for (let i = 0; i < m.n; i++) {
+                // Now and then a read that is not ready at once (a macrotask away).
+                if (i % 100 === 99) await new Promise((r) => setTimeout(r, 0));
+                yield i % 3 === 0 ? `s${i}` : i;
+              }
+            })(),
+          );
+        },
+      }),
+      { name: 'small' },
+    );
+    await until(() => a.whereis('small') !== undefined, 'name known');
+    const envelopes = () => b.linkStats().reduce((n, l) => n + l.envelopesOut, 0);
+    const before = envelopes();
+    const out: unknown[] = [];
+    for await (const x of a.stream('small', { n: 2000 }, { window: 64 })) out.push(x);
+    expect(out).toEqual(Array.from({ length: 2000 }, (_, i) => (i % 3 === 0 ? `s${i}` : i)));
+    // One message per chunk would be 2000 (plus the reply and the end).
+    expect(envelopes() - before).toBeLessThan(400);
+  });
+
   it('a slow consumer pauses the producer: it never runs more than one window ahead', async () => {
     const { a, b } = await pair();
     const stats = { produced: 0, closed: false };
