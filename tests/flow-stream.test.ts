@@ -10,7 +10,10 @@ import {
   type ActorRef,
   type StreamReader,
 } from '../core/index.ts';
+import { Worker } from 'node:worker_threads';
 import { connectMemory } from '../adapters/memory.ts';
+import { spawnWorkerNode } from '../adapters/worker.ts';
+import { mixedChunk } from './fixtures/stream-chunks.ts';
 import { rejects, settle, until, useNodes, within } from './helpers/nodes.ts';
 
 type Req = { n: number; failAt?: number };
@@ -118,6 +121,26 @@ describe('ref.stream', () => {
     expect(out).toEqual(Array.from({ length: 2000 }, (_, i) => (i % 3 === 0 ? `s${i}` : i)));
     // One message per chunk would be 2000 (plus the reply and the end).
     expect(envelopes() - before).toBeLessThan(400);
+  });
+
+  it('from a worker_threads node: long strings, objects and batched small chunks, in order', async () => {
+    const a = node({ name: 'main' });
+    const worker = new Worker(new URL('./fixtures/tsx-worker.mjs', import.meta.url), {
+      workerData: {
+        entry: new URL('./fixtures/stream-worker.ts', import.meta.url).href,
+        name: 'w1',
+      },
+    });
+    try {
+      await within(spawnWorkerNode(a, worker), 'the worker links up', 20_000);
+      await until(() => a.whereis('mixed') !== undefined, 'the worker registers mixed', 10_000);
+      const out: unknown[] = [];
+      for await (const x of a.stream('mixed', { n: 500 }, { window: 32 })) out.push(x);
+      expect(out.length).toBe(500);
+      expect(out).toEqual(Array.from({ length: 500 }, (_, i) => mixedChunk(i)));
+    } finally {
+      await worker.terminate();
+    }
   });
 
   it('a slow consumer pauses the producer: it never runs more than one window ahead', async () => {
