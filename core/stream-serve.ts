@@ -25,14 +25,15 @@ export const MAX_WINDOW = 65_536;
 
 /**
  * The stream protocol's messages, all ordinary actor messages (plain JSON plus refs):
- * consumer → producer: `open` (the sink to send to and the first credit), `credit` (more),
+ * consumer → producer: `open` (the sink to send to, the first credit in chunks and, optional,
+ * `bytes`: the byte window, see {@link sizeOf}), `credit` (more chunks),
  * `cancel`; producer → consumer: `chunk` (`i`: its number from 0, `v`: the value), `end`,
  * `error` (`e`: the error's data). A chunk that is a string goes as the string message
  * `~c<i>:<chunk>` instead (see {@link STRING_CHUNK}); small chunks the producer has ready at
  * once go together as `chunks` (`i`: the number of the first, `v`: the values in order).
  */
 export type StreamMessage =
-  | { '~s': 'open'; sink: ActorRef<any, any>; credit: number }
+  | { '~s': 'open'; sink: ActorRef<any, any>; credit: number; bytes?: number }
   | { '~s': 'credit'; n: number }
   | { '~s': 'cancel' }
   | { '~s': 'chunk'; i: number; v: unknown }
@@ -107,19 +108,25 @@ export function serveStream(
     // The consumer's end (it stopped, its node was lost) stops the producer too.
     self.monitor(sink);
     let credit = window;
+    const room = new ByteRoom(open.bytes);
     let i = 0;
     let finished = false;
     // A read of the iterator already started (while gathering a batch) and not yet sent.
     let ahead: Promise<IteratorResult<unknown>> | undefined;
+    /** Take one control message: false when the stream is over (cancel, the sink's DOWN). */
+    const control = async (): Promise<boolean> => {
+      const m = await self.receive();
+      if (isDown(m) || isStreamMessage(m, 'cancel')) return false;
+      if (isStreamMessage(m, 'credit') && Number.isSafeInteger(m.n) && m.n > 0) {
+        credit = Math.min(window, credit + m.n);
+        room.release(m.n);
+      }
+      return true;
+    };
     try {
       for (;;) {
         // Take control messages as they come; wait for one only when out of credit.
-        while (credit <= 0 || self.mailboxSize > 0) {
-          const m = await self.receive();
-          if (isDown(m) || isStreamMessage(m, 'cancel')) return;
-          if (isStreamMessage(m, 'credit') && Number.isSafeInteger(m.n) && m.n > 0)
-            credit = Math.min(window, credit + m.n);
-        }
+        while (credit <= 0 || self.mailboxSize > 0) if (!(await control())) return;
         const r = await (ahead ?? it.next());
         ahead = undefined;
         if (r.done) {
@@ -128,6 +135,10 @@ export function serveStream(
           return;
         }
         const v = r.value;
+        const size = sizeOf(v, room.limit);
+        // Out of bytes: wait until the consumer has taken enough (its grants free them).
+        while (!room.fits(size)) if (!(await control())) return;
+        room.add(size);
         if (credit === 1 || !isSmall(v)) {
           sink.send(chunkMessage(i++, v));
           credit--;
@@ -148,10 +159,12 @@ export function serveStream(
             failure = got;
             break;
           }
-          if (got.r.done || !isSmall(got.r.value)) {
+          const size = got.r.done ? 0 : sizeOf(got.r.value, room.limit);
+          if (got.r.done || !isSmall(got.r.value) || !room.fits(size)) {
             ahead = p;
             break;
           }
+          room.add(size);
           batch.push(got.r.value);
         }
         sink.send(
@@ -169,6 +182,60 @@ export function serveStream(
     }
   });
   return { [STREAM_KEY]: producer } as StreamHandle;
+}
+
+/**
+ * Size of a chunk for the byte window: a string's length, a binary value's byteLength, 8 for a
+ * number, boolean or null, and a sixteenth of the window for anything else (its size is not
+ * known without encoding it), so at most about 16 such chunks are in flight. Both sides use it:
+ * the producer to stop, the consumer to grant. @internal
+ */
+export function sizeOf(v: unknown, windowBytes: number): number {
+  if (typeof v === 'string') return v.length;
+  if (typeof v !== 'object' || v === null) return 8;
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return v.byteLength;
+  return Number.isFinite(windowBytes) ? Math.ceil(windowBytes / 16) : 0;
+}
+
+/**
+ * The producer's byte window: sizes of the chunks sent and not yet granted back, oldest first.
+ * A chunk may go while less than half the window is out (so a chunk larger than what is left
+ * never waits for grants that will not come) or when it fits.
+ */
+class ByteRoom {
+  readonly limit: number;
+  #sizes: number[] = [];
+  #head = 0;
+  #bytes = 0;
+
+  constructor(limit: number | undefined) {
+    this.limit = limit ?? Number.POSITIVE_INFINITY;
+  }
+
+  fits(size: number): boolean {
+    return this.#bytes * 2 < this.limit || this.#bytes + size <= this.limit;
+  }
+
+  add(size: number): void {
+    if (this.limit === Number.POSITIVE_INFINITY) return;
+    this.#sizes.push(size);
+    this.#bytes += size;
+  }
+
+  /** The consumer took the `n` oldest chunks. */
+  release(n: number): void {
+    const sizes = this.#sizes;
+    let head = this.#head;
+    for (; n > 0 && head < sizes.length; n--) this.#bytes -= sizes[head++];
+    if (head === sizes.length) {
+      this.#sizes = [];
+      head = 0;
+    } else if (head > 1024) {
+      this.#sizes = sizes.slice(head);
+      head = 0;
+    }
+    this.#head = head;
+  }
 }
 
 /** Most chunks in one `chunks` message. */
@@ -211,8 +278,9 @@ function chunkMessage(i: number, v: unknown): StreamMessage | string {
   return typeof v === 'string' ? `${STRING_CHUNK}${i}:${v}` : { [STREAM_TAG]: 'chunk', i, v };
 }
 
-function validOpen(m: { sink: unknown; credit: unknown }): boolean {
+function validOpen(m: { sink: unknown; credit: unknown; bytes?: unknown }): boolean {
   return (
+    (m.bytes === undefined || (Number.isSafeInteger(m.bytes) && (m.bytes as number) > 0)) &&
     m.sink instanceof ActorRef &&
     Number.isSafeInteger(m.credit) &&
     (m.credit as number) > 0 &&

@@ -29,12 +29,18 @@ import {
   STREAM_KEY,
   STREAM_TAG,
   STRING_CHUNK,
+  sizeOf,
   type StreamMessage,
 } from './stream-serve.ts';
 
 export { serveStream, isAsyncIterable, isStreamHandle, STREAM_KEY } from './stream-serve.ts';
 export type { ServeStreamOptions, StreamHandle, StreamMessage } from './stream-serve.ts';
 export type { StreamOptions, StreamReader } from './stream-reader.ts';
+
+/** Default credit window in chunks (see StreamOptions.window). */
+const DEFAULT_WINDOW = 256;
+/** Default byte window (see StreamOptions.windowBytes). */
+const DEFAULT_WINDOW_BYTES = 2 * 1024 * 1024;
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
@@ -44,6 +50,7 @@ class ChunkReader<T> implements StreamReader<T> {
   readonly #target: ActorRef<any, any> | string;
   readonly #msg: unknown;
   readonly #window: number;
+  readonly #windowBytes: number;
   readonly #signal: AbortSignal | undefined;
   readonly #timeout: number | undefined;
   #self: ActorContext<unknown> | undefined;
@@ -56,8 +63,9 @@ class ChunkReader<T> implements StreamReader<T> {
   /** Chunks of a `chunks` message not yet handed to the user, from #batchAt on. */
   #batch: unknown[] | undefined;
   #batchAt = 0;
-  /** Chunks handed to the user since the last credit grant. */
+  /** Chunks handed to the user since the last credit grant, and their size (see sizeOf). */
   #taken = 0;
+  #takenBytes = 0;
   #offAbort: () => void = () => {};
   /** Why the stream ended early when every later read must say so (an abort). */
   #failure: TroupeError | undefined;
@@ -72,8 +80,10 @@ class ChunkReader<T> implements StreamReader<T> {
     this.#node = node;
     this.#target = target;
     this.#msg = msg;
-    const w = options.window ?? 16;
-    this.#window = Number.isSafeInteger(w) && w > 0 ? Math.min(w, MAX_WINDOW) : 16;
+    const w = options.window ?? DEFAULT_WINDOW;
+    this.#window = Number.isSafeInteger(w) && w > 0 ? Math.min(w, MAX_WINDOW) : DEFAULT_WINDOW;
+    const b = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    this.#windowBytes = Number.isSafeInteger(b) && b > 0 ? b : DEFAULT_WINDOW_BYTES;
     this.#signal = options.signal;
     this.#timeout = options.timeout;
   }
@@ -128,15 +138,17 @@ class ChunkReader<T> implements StreamReader<T> {
     }
     const self = this.#self!;
     // Grant back what the user has taken, half a window at a time (fewer, larger grants).
-    if (this.#taken * 2 >= this.#window) {
+    if (this.#taken * 2 >= this.#window || this.#takenBytes * 2 >= this.#windowBytes) {
       this.#producer!.send({ [STREAM_TAG]: 'credit', n: this.#taken });
       this.#taken = 0;
+      this.#takenBytes = 0;
     }
     const batch = this.#batch;
     if (batch !== undefined) {
       const value = batch[this.#batchAt++];
       if (this.#batchAt === batch.length) this.#batch = undefined;
       this.#taken++;
+      this.#takenBytes += sizeOf(value, this.#windowBytes);
       return { done: false, value: value as T };
     }
     for (;;) {
@@ -208,6 +220,7 @@ class ChunkReader<T> implements StreamReader<T> {
     }
     this.#next++;
     this.#taken++;
+    this.#takenBytes += sizeOf(value, this.#windowBytes);
     return { done: false, value: value as T };
   }
 
@@ -250,7 +263,12 @@ class ChunkReader<T> implements StreamReader<T> {
     const producer = handle[STREAM_KEY];
     this.#producer = producer;
     this.#self!.monitor(producer);
-    producer.send({ [STREAM_TAG]: 'open', sink: this.#self!.ref, credit: this.#window });
+    producer.send({
+      [STREAM_TAG]: 'open',
+      sink: this.#self!.ref,
+      credit: this.#window,
+      bytes: this.#windowBytes,
+    });
   }
 
   /** End the stream; `cancel`: tell the producer (the consumer stopped, not the producer). */

@@ -164,6 +164,58 @@ describe('ref.stream', () => {
     await until(() => b.actorCount === 1 && a.actorCount === 0, 'producer and sink ended');
   });
 
+  it('the byte window bounds what is ahead: deep for small chunks, shallow for large ones, one at a time past it, objects a sixteenth each', async () => {
+    const { a, b } = await pair();
+    let produced = 0;
+    b.spawn(
+      behaviour({
+        handle: (m: { n: number; size: number; obj?: boolean }, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              const filler = 'x'.repeat(m.size);
+              for (let i = 0; i < m.n; i++) {
+                produced++;
+                yield m.obj ? { filler } : filler;
+              }
+            })(),
+          );
+        },
+      }),
+      { name: 'sized' },
+    );
+    await until(() => a.whereis('sized') !== undefined, 'name known');
+    /** Most chunks the producer ran ahead of a consumer that pauses every 50 chunks. */
+    async function ahead(req: { n: number; size: number; obj?: boolean }, options: object) {
+      produced = 0;
+      let taken = 0;
+      let most = 0;
+      for await (const x of a.stream('sized', req, options)) {
+        expect(typeof x === 'string' ? x.length : (x as { filler: string }).filler.length).toBe(
+          req.size,
+        );
+        taken++;
+        if (taken % 50 === 0) await new Promise((r) => setTimeout(r, 30));
+        most = Math.max(most, produced - taken);
+      }
+      expect(taken).toBe(req.n);
+      return most;
+    }
+    // Defaults (256 chunks, 2 MiB): 64 KB chunks stop at 2 MiB (32 of them), plus the one made.
+    const big = await ahead({ n: 300, size: 65_536 }, {});
+    expect(big).toBeLessThanOrEqual(33);
+    expect(big).toBeGreaterThan(16);
+    // 100-byte chunks: the chunk window (256) is the bound, far deeper than 16.
+    const small = await ahead({ n: 600, size: 100 }, {});
+    expect(small).toBeLessThanOrEqual(257);
+    expect(small).toBeGreaterThan(32);
+    // Chunks larger than the byte window still flow, one at a time.
+    expect(await ahead({ n: 20, size: 300_000 }, { windowBytes: 100_000 })).toBeLessThanOrEqual(2);
+    // Objects count a sixteenth of the byte window each: about 16 ahead, whatever `window` says.
+    expect(await ahead({ n: 300, size: 1000, obj: true }, { window: 1000 })).toBeLessThanOrEqual(
+      17,
+    );
+  });
+
   it('the producer throws: the iteration throws its error after the chunks before it', async () => {
     const { a, b } = await pair();
     const p = b.spawn(counter({ produced: 0, closed: false }));
