@@ -3,7 +3,7 @@
  * - `worker.transfer_1mb_us`: a 1 MB ArrayBuffer moved to a worker_threads node and back (a call
  *   and its reply, both with a transfer list) against raw `postMessage(buf, [buf])` there and back;
  * - `stream.tcp_mbps`: 256 MB streamed as 64 KB string chunks from another process over TCP
- *   (`ref.stream`, credit window 16) against a raw `net` socket writing the same chunks as
+ *   (`ref.stream`, default windows: 256 chunks, 2 MiB) against a raw `net` socket writing the same chunks as
  *   length-prefixed frames;
  * - `tcp.bulk_mbps`: 200 messages of 1 MB to another process with `await ref.sendAwait(msg)`
  *   (end-to-end credit) against a raw socket writing the same frames with its own backpressure;
@@ -225,7 +225,7 @@ export const cases: BenchCase[] = [
             baseline: r.raw,
             baselineLabel: 'raw socket, same chunks',
             target: { kind: 'min-ratio', ratio: 0.7 },
-            note: 'stream.tcp_mbps: 256 MB as 64 KB string chunks from another process (ref.stream, window 16) vs a raw socket writing the same chunks length-prefixed',
+            note: 'stream.tcp_mbps: 256 MB as 64 KB string chunks from another process (ref.stream, default windows: 256 chunks, 2 MiB) vs a raw socket writing the same chunks length-prefixed',
           },
         ];
       } finally {

@@ -1,7 +1,15 @@
 /** Options of `ref.stream` and `node.stream`. */
 export interface StreamOptions {
-  /** Credit window: most chunks in flight or waiting to be read. @default 16 */
+  /** Credit window: most chunks in flight or waiting to be read. @default 256 */
   window?: number;
+  /**
+   * Byte window: the producer stops while this much is in flight or waiting to be read (and
+   * half of it is out), so small chunks get a deep window and large ones a bounded one. A chunk
+   * counts as its string length or byteLength, 8 for a number, boolean or null, and a sixteenth
+   * of the window for any other value. At most the window plus one chunk is ever out.
+   * @default 2 MiB (2 * 1024 * 1024)
+   */
+  windowBytes?: number;
   /** Stop the stream when it aborts: the iteration rejects with `ABORTED` and the producer stops. @default undefined */
   signal?: AbortSignal;
   /** Timeout of the opening call in ms (the stream itself has none). @default the node's `callTimeout` */

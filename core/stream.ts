@@ -8,7 +8,8 @@
  *    iterator and answers the call with a handle naming the producer (core/stream-serve.ts).
  * 3. The sink monitors the producer and sends it `open` with its ref and `window` credits; the
  *    producer monitors the sink.
- * 4. The producer sends one `chunk` per credit and waits when it has none; the consumer grants
+ * 4. The producer sends one `chunk` per credit (a string chunk as the string message
+ *    `~c<i>:<chunk>`, see STRING_CHUNK) and waits when it has none; the consumer grants
  *    credits back as the user takes chunks (half a window at a time), so at most `window` chunks
  *    are ever in flight or waiting: a slow consumer pauses the producer, memory stays bounded.
  * 5. `end` or `error` ends it. The consumer stopping (`break`, `return()`, an abort) sends
@@ -27,12 +28,19 @@ import {
   MAX_WINDOW,
   STREAM_KEY,
   STREAM_TAG,
+  STRING_CHUNK,
+  sizeOf,
   type StreamMessage,
 } from './stream-serve.ts';
 
 export { serveStream, isAsyncIterable, isStreamHandle, STREAM_KEY } from './stream-serve.ts';
 export type { ServeStreamOptions, StreamHandle, StreamMessage } from './stream-serve.ts';
 export type { StreamOptions, StreamReader } from './stream-reader.ts';
+
+/** Default credit window in chunks (see StreamOptions.window). */
+const DEFAULT_WINDOW = 256;
+/** Default byte window (see StreamOptions.windowBytes). */
+const DEFAULT_WINDOW_BYTES = 2 * 1024 * 1024;
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
@@ -42,6 +50,7 @@ class ChunkReader<T> implements StreamReader<T> {
   readonly #target: ActorRef<any, any> | string;
   readonly #msg: unknown;
   readonly #window: number;
+  readonly #windowBytes: number;
   readonly #signal: AbortSignal | undefined;
   readonly #timeout: number | undefined;
   #self: ActorContext<unknown> | undefined;
@@ -51,8 +60,12 @@ class ChunkReader<T> implements StreamReader<T> {
   #chain: Promise<unknown> = Promise.resolve();
   #done = false;
   #next = 0;
-  /** Chunks handed to the user since the last credit grant. */
+  /** Chunks of a `chunks` message not yet handed to the user, from #batchAt on. */
+  #batch: unknown[] | undefined;
+  #batchAt = 0;
+  /** Chunks handed to the user since the last credit grant, and their size (see sizeOf). */
   #taken = 0;
+  #takenBytes = 0;
   #offAbort: () => void = () => {};
   /** Why the stream ended early when every later read must say so (an abort). */
   #failure: TroupeError | undefined;
@@ -67,8 +80,10 @@ class ChunkReader<T> implements StreamReader<T> {
     this.#node = node;
     this.#target = target;
     this.#msg = msg;
-    const w = options.window ?? 16;
-    this.#window = Number.isSafeInteger(w) && w > 0 ? Math.min(w, MAX_WINDOW) : 16;
+    const w = options.window ?? DEFAULT_WINDOW;
+    this.#window = Number.isSafeInteger(w) && w > 0 ? Math.min(w, MAX_WINDOW) : DEFAULT_WINDOW;
+    const b = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    this.#windowBytes = Number.isSafeInteger(b) && b > 0 ? b : DEFAULT_WINDOW_BYTES;
     this.#signal = options.signal;
     this.#timeout = options.timeout;
   }
@@ -123,9 +138,18 @@ class ChunkReader<T> implements StreamReader<T> {
     }
     const self = this.#self!;
     // Grant back what the user has taken, half a window at a time (fewer, larger grants).
-    if (this.#taken * 2 >= this.#window) {
+    if (this.#taken * 2 >= this.#window || this.#takenBytes * 2 >= this.#windowBytes) {
       this.#producer!.send({ [STREAM_TAG]: 'credit', n: this.#taken });
       this.#taken = 0;
+      this.#takenBytes = 0;
+    }
+    const batch = this.#batch;
+    if (batch !== undefined) {
+      const value = batch[this.#batchAt++];
+      if (this.#batchAt === batch.length) this.#batch = undefined;
+      this.#taken++;
+      this.#takenBytes += sizeOf(value, this.#windowBytes);
+      return { done: false, value: value as T };
     }
     for (;;) {
       let m: unknown;
@@ -137,20 +161,28 @@ class ChunkReader<T> implements StreamReader<T> {
         this.#finish(true);
         throw this.#failure ?? toTroupeError(err, 'ABORTED');
       }
+      if (typeof m === 'string') {
+        if (!m.startsWith(STRING_CHUNK)) continue;
+        const colon = m.indexOf(':', STRING_CHUNK.length);
+        const i = colon > STRING_CHUNK.length ? Number(m.slice(STRING_CHUNK.length, colon)) : -1;
+        return this.#chunk(i, m.slice(colon + 1));
+      }
       if (typeof m !== 'object' || m === null) continue;
       const kind = (m as Record<string, unknown>)[STREAM_TAG];
       if (kind === 'chunk') {
         const c = m as Extract<StreamMessage, { '~s': 'chunk' }>;
-        if (c.i !== this.#next) {
-          this.#finish(true);
-          throw new TroupeError(
-            'PROTOCOL_ERROR',
-            `stream lost chunks: got chunk ${String(c.i)}, expected ${this.#next}`,
-          );
+        return this.#chunk(c.i, c.v);
+      }
+      if (kind === 'chunks') {
+        const c = m as Extract<StreamMessage, { '~s': 'chunks' }>;
+        if (!Array.isArray(c.v) || c.v.length === 0) return this.#chunk(Number.NaN, undefined);
+        const first = this.#chunk(c.i, c.v[0]);
+        if (c.v.length > 1) {
+          this.#next += c.v.length - 1;
+          this.#batch = c.v;
+          this.#batchAt = 1;
         }
-        this.#next++;
-        this.#taken++;
-        return { done: false, value: c.v as T };
+        return first;
       }
       if (kind === 'end') {
         this.#finish(false);
@@ -175,6 +207,21 @@ class ChunkReader<T> implements StreamReader<T> {
       }
       // Anything else in the sink's mailbox is not ours: ignore it.
     }
+  }
+
+  /** Chunk `i` arrived with `value`: the next result, or a lost-chunk error. */
+  #chunk(i: unknown, value: unknown): IteratorResult<T> {
+    if (i !== this.#next) {
+      this.#finish(true);
+      throw new TroupeError(
+        'PROTOCOL_ERROR',
+        `stream lost chunks: got chunk ${String(i)}, expected ${this.#next}`,
+      );
+    }
+    this.#next++;
+    this.#taken++;
+    this.#takenBytes += sizeOf(value, this.#windowBytes);
+    return { done: false, value: value as T };
   }
 
   async #start(): Promise<void> {
@@ -216,7 +263,12 @@ class ChunkReader<T> implements StreamReader<T> {
     const producer = handle[STREAM_KEY];
     this.#producer = producer;
     this.#self!.monitor(producer);
-    producer.send({ [STREAM_TAG]: 'open', sink: this.#self!.ref, credit: this.#window });
+    producer.send({
+      [STREAM_TAG]: 'open',
+      sink: this.#self!.ref,
+      credit: this.#window,
+      bytes: this.#windowBytes,
+    });
   }
 
   /** End the stream; `cancel`: tell the producer (the consumer stopped, not the producer). */

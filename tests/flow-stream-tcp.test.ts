@@ -37,7 +37,7 @@ describe('streams over TCP between processes', () => {
     let childPeak = 0;
     let expected = 0;
     const t0 = performance.now();
-    for await (const c of node.stream<string>('bytes', { count, size: chunk })) {
+    for await (const c of node.stream<string>('bytes', { count, size: chunk }, { window: 16 })) {
       if (c.length !== chunk || Number(c.slice(0, 10)) !== expected)
         throw new Error(`chunk ${expected} is wrong: length ${c.length}, starts ${c.slice(0, 10)}`);
       expected++;

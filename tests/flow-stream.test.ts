@@ -10,7 +10,10 @@ import {
   type ActorRef,
   type StreamReader,
 } from '../core/index.ts';
+import { Worker } from 'node:worker_threads';
 import { connectMemory } from '../adapters/memory.ts';
+import { spawnWorkerNode } from '../adapters/worker.ts';
+import { mixedChunk } from './fixtures/stream-chunks.ts';
 import { rejects, settle, until, useNodes, within } from './helpers/nodes.ts';
 
 type Req = { n: number; failAt?: number };
@@ -56,6 +59,90 @@ describe('ref.stream', () => {
     await until(() => a.actorCount === 0 && b.actorCount === 1, 'sink and producer ended');
   });
 
+  it('string chunks (sent as string messages of their own) keep their exact text and their order among other chunks', async () => {
+    const { a, b } = await pair();
+    const long = 'y'.repeat(70_000);
+    const values: unknown[] = [
+      'plain',
+      '',
+      '~c3:looks like a chunk header',
+      ':',
+      'quote " backslash \\ newline \n tab \t nul \u0000',
+      'é ✓ 😀 \ud800 lone surrogate',
+      long,
+      `${long}"${long}`,
+      { v: 'an object' },
+      7,
+      null,
+      ['x', 'y'],
+      'last',
+    ];
+    b.spawn(
+      behaviour({
+        handle: (_m: null, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              yield* values;
+            })(),
+          );
+        },
+      }),
+      { name: 'mixed' },
+    );
+    await until(() => a.whereis('mixed') !== undefined, 'name known');
+    const out: unknown[] = [];
+    for await (const x of a.stream('mixed', null, { window: 3 })) out.push(x);
+    expect(out).toEqual(values);
+  });
+
+  it('small chunks the producer has ready go several to a message, in order, also across reads that wait', async () => {
+    const { a, b } = await pair();
+    b.spawn(
+      behaviour({
+        handle: (m: { n: number }, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              for (let i = 0; i < m.n; i++) {
+                // Now and then a read that is not ready at once (a macrotask away).
+                if (i % 100 === 99) await new Promise((r) => setTimeout(r, 0));
+                yield i % 3 === 0 ? `s${i}` : i;
+              }
+            })(),
+          );
+        },
+      }),
+      { name: 'small' },
+    );
+    await until(() => a.whereis('small') !== undefined, 'name known');
+    const envelopes = () => b.linkStats().reduce((n, l) => n + l.envelopesOut, 0);
+    const before = envelopes();
+    const out: unknown[] = [];
+    for await (const x of a.stream('small', { n: 2000 }, { window: 64 })) out.push(x);
+    expect(out).toEqual(Array.from({ length: 2000 }, (_, i) => (i % 3 === 0 ? `s${i}` : i)));
+    // One message per chunk would be 2000 (plus the reply and the end).
+    expect(envelopes() - before).toBeLessThan(400);
+  });
+
+  it('from a worker_threads node: long strings, objects and batched small chunks, in order', async () => {
+    const a = node({ name: 'main' });
+    const worker = new Worker(new URL('./fixtures/tsx-worker.mjs', import.meta.url), {
+      workerData: {
+        entry: new URL('./fixtures/stream-worker.ts', import.meta.url).href,
+        name: 'w1',
+      },
+    });
+    try {
+      await within(spawnWorkerNode(a, worker), 'the worker links up', 20_000);
+      await until(() => a.whereis('mixed') !== undefined, 'the worker registers mixed', 10_000);
+      const out: unknown[] = [];
+      for await (const x of a.stream('mixed', { n: 500 }, { window: 32 })) out.push(x);
+      expect(out.length).toBe(500);
+      expect(out).toEqual(Array.from({ length: 500 }, (_, i) => mixedChunk(i)));
+    } finally {
+      await worker.terminate();
+    }
+  });
+
   it('a slow consumer pauses the producer: it never runs more than one window ahead', async () => {
     const { a, b } = await pair();
     const stats = { produced: 0, closed: false };
@@ -75,6 +162,101 @@ describe('ref.stream', () => {
     await until(() => stats.closed, 'the producer closed its iterator after the consumer stopped');
     expect(stats.produced).toBeLessThanOrEqual(400 + window + 1);
     await until(() => b.actorCount === 1 && a.actorCount === 0, 'producer and sink ended');
+  });
+
+  it('the byte window bounds what is ahead: deep for small chunks, shallow for large ones, one at a time past it, objects a sixteenth each', async () => {
+    const { a, b } = await pair();
+    let produced = 0;
+    b.spawn(
+      behaviour({
+        handle: (m: { n: number; size: number; obj?: boolean }, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              const filler = 'x'.repeat(m.size);
+              for (let i = 0; i < m.n; i++) {
+                produced++;
+                yield m.obj ? { filler } : filler;
+              }
+            })(),
+          );
+        },
+      }),
+      { name: 'sized' },
+    );
+    await until(() => a.whereis('sized') !== undefined, 'name known');
+    /** Most chunks the producer ran ahead of a consumer that pauses every 50 chunks. */
+    async function ahead(req: { n: number; size: number; obj?: boolean }, options: object) {
+      produced = 0;
+      let taken = 0;
+      let most = 0;
+      for await (const x of a.stream('sized', req, options)) {
+        expect(typeof x === 'string' ? x.length : (x as { filler: string }).filler.length).toBe(
+          req.size,
+        );
+        taken++;
+        if (taken % 50 === 0) await new Promise((r) => setTimeout(r, 30));
+        most = Math.max(most, produced - taken);
+      }
+      expect(taken).toBe(req.n);
+      return most;
+    }
+    // Defaults (256 chunks, 2 MiB): 64 KB chunks stop at 2 MiB (32 of them), plus the one made.
+    const big = await ahead({ n: 300, size: 65_536 }, {});
+    expect(big).toBeLessThanOrEqual(33);
+    expect(big).toBeGreaterThan(16);
+    // 100-byte chunks: the chunk window (256) is the bound, far deeper than 16.
+    const small = await ahead({ n: 600, size: 100 }, {});
+    expect(small).toBeLessThanOrEqual(257);
+    expect(small).toBeGreaterThan(32);
+    // Chunks larger than the byte window still flow, one at a time.
+    expect(await ahead({ n: 20, size: 300_000 }, { windowBytes: 100_000 })).toBeLessThanOrEqual(2);
+    // Objects count a sixteenth of the byte window each: about 16 ahead, whatever `window` says.
+    expect(await ahead({ n: 300, size: 1000, obj: true }, { window: 1000 })).toBeLessThanOrEqual(
+      17,
+    );
+  });
+
+  it('a consumer that sends no byte window (an older node) gets every chunk as a chunk object, one per message', async () => {
+    const { a, b } = await pair();
+    b.spawn(
+      behaviour({
+        handle: (_m: null, _s: undefined, ctx) => {
+          ctx.reply(
+            (async function* () {
+              for (let i = 0; i < 20; i++) yield i % 2 ? i : `s${i}`;
+            })(),
+          );
+        },
+      }),
+      { name: 'old' },
+    );
+    await until(() => a.whereis('old') !== undefined, 'name known');
+    const got: unknown[] = [];
+    await new Promise<void>((done, fail) => {
+      a.spawn(async (self) => {
+        try {
+          const handle = (await self.call(a.whereis('old')!, null)) as {
+            '~troupe.stream': ActorRef;
+          };
+          const producer = handle['~troupe.stream'];
+          // The open of the protocol before the byte window: no `bytes`.
+          producer.send({ '~s': 'open', sink: self.ref, credit: 4 });
+          for (;;) {
+            const m = (await self.receive()) as Record<string, unknown>;
+            got.push(m);
+            if (m['~s'] === 'end') break;
+            producer.send({ '~s': 'credit', n: 1 });
+          }
+          done();
+        } catch (err) {
+          fail(err);
+        }
+      });
+    });
+    expect(got).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => ({ '~s': 'chunk', i, v: i % 2 ? i : `s${i}` })),
+      { '~s': 'end' },
+    ]);
   });
 
   it('the producer throws: the iteration throws its error after the chunks before it', async () => {
