@@ -267,6 +267,7 @@ class TcpConnection implements Connection {
     this.#decoder.maxBytes = max === undefined ? this.#maxBytes : Math.min(max, this.#maxBytes);
   }
 
+  /** Bytes the socket still holds, plus this tick's frames at one byte per character. */
   get bufferedAmount(): number {
     return this.#socket.writableLength + this.#outBytes;
   }
