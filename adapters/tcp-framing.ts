@@ -56,9 +56,10 @@ export function createFrameDecoder(maxBytes: number = DEFAULT_MAX_FRAME_BYTES): 
  */
 class LengthPrefixDecoder implements FrameDecoder {
   maxBytes: number;
-  // Bytes not yet consumed, kept as a list so a large frame arriving in many chunks is copied
-  // once (when complete) rather than once per chunk; undefined while none are held.
-  #parts: Buffer[] | undefined;
+  // Bytes held back: the start of a length prefix (#need < 0) or of the frame being read
+  // (#need >= 0). Only that frame's bytes are kept, as the chunks' own views, so a frame arriving
+  // in several chunks is copied at most once and the rest of a chunk is never copied.
+  #parts: Buffer[] = [];
   #held = 0;
   // Length of the frame being read, or -1 while its prefix is incomplete.
   #need = -1;
@@ -73,17 +74,6 @@ class LengthPrefixDecoder implements FrameDecoder {
     return this.#held;
   }
 
-  /** Only called when `held >= n`: joins the first n held bytes and keeps the rest. */
-  #take(n: number): Buffer {
-    const parts = this.#parts ?? [];
-    const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.#held);
-    const out = joined.subarray(0, n);
-    const rest = joined.subarray(n);
-    this.#parts = rest.length > 0 ? [rest] : undefined;
-    this.#held -= n;
-    return out;
-  }
-
   #checkLength(len: number): void {
     if (len > this.maxBytes) {
       throw new TroupeError(
@@ -93,27 +83,44 @@ class LengthPrefixDecoder implements FrameDecoder {
     }
   }
 
+  /** A prefix was read: the frame being read is `prefix`'s. */
+  #begin(prefix: number): void {
+    this.#encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
+    this.#need = prefix & ~LATIN1_FLAG;
+    this.#checkLength(this.#need);
+  }
+
   push(chunk: Uint8Array, onFrame: (frame: string) => void): void {
     let buf = Buffer.isBuffer(chunk)
       ? chunk
       : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.#held > 0 || this.#need >= 0) {
-      if (this.#need >= 0) this.#checkLength(this.#need); // the limit may have been lowered meanwhile
-      (this.#parts ??= []).push(buf);
-      this.#held += buf.length;
-      // Finish the frame in progress from the held parts first.
       if (this.#need < 0) {
-        if (this.#held < FRAME_HEADER_BYTES) return;
-        const prefix = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
-        this.#encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
-        this.#need = prefix & ~LATIN1_FLAG;
-        this.#checkLength(this.#need);
+        // Complete the prefix from the chunk's first bytes (the held ones are fewer than 4).
+        const missing = FRAME_HEADER_BYTES - this.#held;
+        if (buf.length < missing) {
+          this.#hold(buf);
+          return;
+        }
+        this.#parts.push(buf.subarray(0, missing));
+        const prefix = Buffer.concat(this.#parts, FRAME_HEADER_BYTES).readUInt32BE(0);
+        buf = buf.subarray(missing);
+        this.#parts = [];
+        this.#held = 0;
+        this.#begin(prefix);
+      } else this.#checkLength(this.#need); // the limit may have been lowered meanwhile
+      const missing = this.#need - this.#held;
+      if (buf.length < missing) {
+        this.#hold(buf);
+        return;
       }
-      if (this.#held < this.#need) return;
-      const body = this.#take(this.#need);
+      this.#parts.push(buf.subarray(0, missing));
+      const frame = joinParts(this.#parts, this.#need, this.#encoding);
+      buf = buf.subarray(missing);
+      this.#parts = [];
+      this.#held = 0;
       this.#need = -1;
-      onFrame(body.toString(this.#encoding));
-      buf = this.#held > 0 ? this.#take(this.#held) : Buffer.alloc(0);
+      onFrame(frame);
     }
     // Fast path: parse frames in place from the chunk.
     let at = 0;
@@ -122,21 +129,44 @@ class LengthPrefixDecoder implements FrameDecoder {
       const prefix = buf.readUInt32BE(at);
       const len = prefix & ~LATIN1_FLAG;
       this.#checkLength(len);
-      this.#encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
+      const encoding = prefix >= LATIN1_FLAG ? 'latin1' : 'utf8';
       if (end - at - FRAME_HEADER_BYTES < len) {
-        this.#need = len;
+        this.#begin(prefix);
         at += FRAME_HEADER_BYTES;
         break;
       }
       const start = at + FRAME_HEADER_BYTES;
       at = start + len;
-      onFrame(buf.toString(this.#encoding, start, at));
+      onFrame(buf.toString(encoding, start, at));
     }
-    if (at < end) {
-      this.#parts = [buf.subarray(at)];
-      this.#held = end - at;
+    if (at < end) this.#hold(buf.subarray(at));
+  }
+
+  #hold(buf: Buffer): void {
+    if (buf.length === 0) return;
+    this.#parts.push(buf);
+    this.#held += buf.length;
+  }
+}
+
+/**
+ * The text of a frame held as `parts` (`total` bytes). Parts whose boundaries fall between
+ * characters (Latin-1, or UTF-8 where each part but the last ends in an ASCII byte, so no
+ * sequence crosses a boundary and the decoder starts afresh at each) are decoded one by one and
+ * the strings joined, which is cheaper than joining the bytes first; otherwise the bytes are joined.
+ */
+function joinParts(parts: Buffer[], total: number, encoding: 'utf8' | 'latin1'): string {
+  if (parts.length === 1) return parts[0].toString(encoding);
+  if (encoding === 'utf8') {
+    for (let i = 0; i < parts.length - 1; i++) {
+      const p = parts[i];
+      if (p.length > 0 && p[p.length - 1] >= 0x80)
+        return Buffer.concat(parts, total).toString(encoding);
     }
   }
+  let text = '';
+  for (const p of parts) text += p.toString(encoding);
+  return text;
 }
 
 /**
@@ -158,6 +188,30 @@ export function encodeFrames(
     at += out.write(frames[i], at, sizes[i] < 0 || sizes[i] >= LATIN1_FLAG ? 'latin1' : 'utf8');
   }
   return out;
+}
+
+/**
+ * Write `frame` behind its length prefix into `out` at `at`, where `out` has room for
+ * {@link maxFrameBytes} of it; the offset after it. Encoding straight into room for the worst
+ * case spares the scan `Buffer.byteLength` makes of every frame (as much CPU as the encoding):
+ * the byte count is what the encoder wrote. A byte string with characters above U+007F (binary
+ * attachments) is written again as Latin-1, as {@link framePrefix} chooses.
+ */
+export function writeFrame(out: Buffer, at: number, frame: string): number {
+  const start = at + FRAME_HEADER_BYTES;
+  let bytes = out.write(frame, start, 'utf8');
+  let prefix = bytes;
+  if (bytes !== frame.length && !NOT_BYTE.test(frame)) {
+    bytes = out.write(frame, start, 'latin1');
+    prefix = (frame.length | LATIN1_FLAG) >>> 0;
+  }
+  out.writeUInt32BE(prefix, at);
+  return start + bytes;
+}
+
+/** Room {@link writeFrame} needs for `frame`: its prefix and 3 bytes per UTF-16 code unit. */
+export function maxFrameBytes(frame: string): number {
+  return FRAME_HEADER_BYTES + 3 * frame.length;
 }
 
 /**

@@ -4,11 +4,12 @@ import { Buffer } from 'node:buffer';
 import { TroupeError, type Connection, type Transport } from '../core/index.ts';
 import {
   createFrameDecoder,
-  encodeFrames,
   framePrefix,
   LATIN1_FLAG,
   DEFAULT_MAX_FRAME_BYTES,
   FRAME_HEADER_BYTES,
+  maxFrameBytes,
+  writeFrame,
   type FrameDecoder,
 } from './tcp-framing.ts';
 import { parseHostPort } from './host-port.ts';
@@ -182,8 +183,9 @@ class TcpConnection implements Connection {
   #closing = false;
   #closeReason = '';
   #out: string[] = [];
-  #outSizes: number[] = [];
   #outBytes = 0;
+  /** Room the queued frames need at most (see {@link maxFrameBytes}). */
+  #outRoom = 0;
   #maxBytes: number;
   #decoder: FrameDecoder;
   /** Bytes read since the socket last yielded (see {@link READ_TURN_BYTES}); whether it is paused for it. */
@@ -228,8 +230,8 @@ class TcpConnection implements Connection {
       this.#gone = true;
       this.#closing = true;
       this.#out = [];
-      this.#outSizes = [];
       this.#outBytes = 0;
+      this.#outRoom = 0;
       const cb = this.onclose;
       this.onclose = null;
       cb?.(this.#closeReason || 'connection closed');
@@ -265,40 +267,44 @@ class TcpConnection implements Connection {
     this.#decoder.maxBytes = max === undefined ? this.#maxBytes : Math.min(max, this.#maxBytes);
   }
 
+  /** Bytes the socket still holds, plus this tick's frames at one byte per character. */
   get bufferedAmount(): number {
     return this.#socket.writableLength + this.#outBytes;
   }
 
   send(frame: string): void {
     if (this.#closing) return;
-    const prefix = framePrefix(frame);
-    const size = (prefix & ~LATIN1_FLAG) >>> 0;
-    if (size > this.#maxBytes) {
-      // Dropping it would silently break the stream's order; the peer would refuse it anyway.
-      return this.#abort(
-        `FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`,
-      );
+    // A frame whose worst-case size is within the limit needs no exact count here: #flush
+    // encodes it into room for the worst case and counts what it wrote.
+    if (3 * frame.length > this.#maxBytes) {
+      const size = (framePrefix(frame) & ~LATIN1_FLAG) >>> 0;
+      if (size > this.#maxBytes) {
+        // Dropping it would silently break the stream's order; the peer would refuse it anyway.
+        return this.#abort(
+          `FRAME_TOO_LARGE: refusing to send a frame of ${size} bytes; the limit is ${this.#maxBytes}`,
+        );
+      }
     }
     if (this.#out.length === 0) process.nextTick(TcpConnection.#flushOf, this);
     this.#out.push(frame);
-    this.#outSizes.push(prefix);
-    this.#outBytes += size + FRAME_HEADER_BYTES;
+    // Counted as one byte per character until written (exact for ASCII).
+    this.#outBytes += frame.length + FRAME_HEADER_BYTES;
+    this.#outRoom += maxFrameBytes(frame);
   }
 
   /** Runs once per tick with frames queued: all of them leave in one write. */
   #flush(): void {
-    if (this.#out.length === 0) return;
-    if (!this.#socket.writable) {
-      this.#out = [];
-      this.#outSizes = [];
-      this.#outBytes = 0;
-      return;
-    }
-    const buf = encodeFrames(this.#out, this.#outSizes, this.#outBytes);
+    const frames = this.#out;
+    if (frames.length === 0) return;
+    const room = this.#outRoom;
     this.#out = [];
-    this.#outSizes = [];
     this.#outBytes = 0;
-    this.#socket.write(buf);
+    this.#outRoom = 0;
+    if (!this.#socket.writable) return;
+    const buf = Buffer.allocUnsafe(room);
+    let at = 0;
+    for (let i = 0; i < frames.length; i++) at = writeFrame(buf, at, frames[i]);
+    this.#socket.write(at === room ? buf : buf.subarray(0, at));
   }
 
   close(): void {
@@ -318,8 +324,8 @@ class TcpConnection implements Connection {
     this.#closeReason = reason;
     this.#closing = true;
     this.#out = [];
-    this.#outSizes = [];
     this.#outBytes = 0;
+    this.#outRoom = 0;
     this.#socket.destroy();
   }
 }

@@ -4,7 +4,14 @@ import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TroupeError } from '../core/index.ts';
-import { createFrameDecoder, encodeFrames, type FrameDecoder } from '../adapters/tcp-framing.ts';
+import {
+  createFrameDecoder,
+  encodeFrames,
+  framePrefix,
+  maxFrameBytes,
+  writeFrame,
+  type FrameDecoder,
+} from '../adapters/tcp-framing.ts';
 
 function encode(...frames: string[]): Buffer {
   const sizes = frames.map((f) => Buffer.byteLength(f));
@@ -49,7 +56,53 @@ describe('frame encoding', () => {
   });
 });
 
+describe('writeFrame', () => {
+  it('writes the bytes encodeFrames writes with the exact prefixes, UTF-8 or Latin-1, without a byte count first', () => {
+    const frames = [
+      ...sample,
+      'bytes \u0080\u00ff\u00e9', // a byte string: Latin-1
+      'lone \ud800 surrogate',
+      '\ud83d\ude00'.repeat(50),
+    ];
+    const room = frames.reduce((n, f) => n + maxFrameBytes(f), 0);
+    const out = Buffer.alloc(room);
+    let at = 0;
+    for (const f of frames) at = writeFrame(out, at, f);
+    const sizes = frames.map(framePrefix);
+    const total = sizes.reduce((n, s) => n + (s & 0x7fff_ffff) + 4, 0);
+    expect(at).toBe(total);
+    expect(out.subarray(0, at)).toEqual(encodeFrames(frames, sizes, total));
+    const d = createFrameDecoder(1024);
+    expect(feed(d, out.subarray(0, at))).toEqual(
+      frames.map((f) => Buffer.from(f, 'utf8').toString('utf8')),
+    );
+  });
+});
+
 describe('createFrameDecoder', () => {
+  it('decodes a frame split into parts the same as whole, with invalid UTF-8 on either side of a cut', () => {
+    const bodies = [
+      Buffer.from('abc\u00e9def', 'utf8'),
+      Buffer.from([0x61, 0x80, 0x62, 0xc3]), // a stray continuation byte, a truncated sequence
+      Buffer.from([0x61, 0x62, 0xe2, 0x82, 0xac, 0x63]),
+    ];
+    for (const body of bodies) {
+      const whole = body.toString('utf8');
+      const bytes = Buffer.concat([Buffer.from([0, 0, 0, body.length]), body]);
+      for (let a = 1; a < bytes.length; a++)
+        for (let b = a; b < bytes.length; b++) {
+          const d = createFrameDecoder(64);
+          const out = [
+            ...feed(d, bytes.subarray(0, a)),
+            ...feed(d, bytes.subarray(a, b)),
+            ...feed(d, bytes.subarray(b)),
+          ];
+          expect(out).toEqual([whole]);
+          expect(d.pending).toBe(0);
+        }
+    }
+  });
+
   it('decodes many frames coalesced into one chunk', () => {
     const d = createFrameDecoder(1024);
     expect(feed(d, encode(...sample))).toEqual(sample);
