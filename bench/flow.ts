@@ -25,6 +25,14 @@ const SECRET = 'bench-secret';
 const boot = new URL('../tests/fixtures/tsx-worker.mjs', import.meta.url);
 const peer = new URL('./flow-peer.ts', import.meta.url);
 const MB = 1024 * 1024;
+/**
+ * Moves per round of `worker.transfer`, and rounds run first, unmeasured. A call path warms up
+ * over its first few thousand calls (V8 tiers the functions up one by one: measured, the round
+ * trip falls from ~200 µs to ~70 µs over about 3000 calls, flat under `--no-opt`); like
+ * `worker.rtt` (5000 calls before it measures), this measures the warm path, not the warm-up.
+ */
+const MOVES = 1_000;
+const MOVE_WARMUP_ROUNDS = 5;
 
 /** Median round trip (µs) of `n` moves of one 1 MB buffer there and back through `roundTrip`. */
 async function moves(
@@ -58,15 +66,15 @@ export const cases: BenchCase[] = [
         const r = await interleaved(
           {
             troupe: () =>
-              moves(500, async (buf) => (await back.call({ buf }, { transfer: [buf] })).buf),
+              moves(MOVES, async (buf) => (await back.call({ buf }, { transfer: [buf] })).buf),
             raw: () =>
-              moves(500, (buf) => {
+              moves(MOVES, (buf) => {
                 const p = new Promise<ArrayBuffer>((res) => raw.once('message', res));
                 raw.postMessage(buf, [buf]);
                 return p;
               }),
           },
-          { warmup: 1, reps: 5 },
+          { warmup: MOVE_WARMUP_ROUNDS, reps: 5 },
         );
         return [
           {
