@@ -12,6 +12,11 @@ export type LaneId = 0 | 1;
 
 /** Largest piece of a chunked envelope (characters); longer envelopes are cut into pieces. */
 export const PIECE_CHARS = 32 * 1024;
+/**
+ * A last piece may be this much longer than the others rather than leave a short tail of its
+ * own: a 64 KiB stream chunk (64 Ki characters plus its headers) goes as 2 pieces, not 3.
+ */
+export const PIECE_SLACK = 1024;
 
 /** A released or empty envelope list. */
 export const NO_ENVELOPES: string[] = [];
@@ -153,7 +158,7 @@ export class OutLane {
 
   /**
    * Take the next frame: the next piece of a head envelope over `piece` characters (cut never
-   * inside a surrogate pair), or as many whole envelopes as fit in `max` characters (at least
+   * inside a surrogate pair; the last one up to {@link PIECE_SLACK} longer), or as many whole envelopes as fit in `max` characters (at least
    * one) joined by the envelope separator.
    */
   next(max: number, piece: number): LaneFrame {
@@ -172,7 +177,7 @@ export class OutLane {
     if (first.length > piece) {
       const off = this.#offset;
       let end = off + piece;
-      if (end >= first.length) end = first.length;
+      if (end + PIECE_SLACK >= first.length) end = first.length;
       else if ((first.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
       const last = end === first.length;
       const frame = `${last ? 'E' : 'P'}${this.id}\t${first.slice(off, end)}`;

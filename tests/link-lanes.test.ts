@@ -5,7 +5,14 @@
 // stays behind sends to its own target, and the accounting on a cut link stays exact.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Node } from '../core/index.ts';
-import { isPiece, laneOf, OutLane, PIECE_CHARS, Reassembler } from '../core/link-lanes.ts';
+import {
+  isPiece,
+  laneOf,
+  OutLane,
+  PIECE_CHARS,
+  PIECE_SLACK,
+  Reassembler,
+} from '../core/link-lanes.ts';
 import { settle, until, useNodes } from './helpers/nodes.ts';
 import { callP99 } from './helpers/flow.ts';
 import { rawPeer } from './helpers/raw-peer.ts';
@@ -43,8 +50,8 @@ describe('lanes (unit)', () => {
 
   it('cuts a long envelope into pieces (never inside a surrogate pair) that join back whole', () => {
     const lane = new OutLane(1);
-    // A surrogate pair straddling the first cut point.
-    const text = `S1\t${'a'.repeat(PIECE_CHARS - 4)}😀${'b'.repeat(PIECE_CHARS * 2)}`;
+    // A surrogate pair straddling the first cut point; a last piece longer than the slack.
+    const text = `S1\t${'a'.repeat(PIECE_CHARS - 4)}😀${'b'.repeat(PIECE_CHARS * 2 + PIECE_SLACK)}`;
     lane.push(text);
     lane.push('S1\tj2');
     const frames: string[] = [];
@@ -71,6 +78,23 @@ describe('lanes (unit)', () => {
     const r2 = new Reassembler();
     expect(r2.take(`P0\t${'x'.repeat(1000)}`, 1500)).toBeUndefined();
     expect(r2.take(`P0\t${'x'.repeat(1000)}`, 1500)).toBeNull();
+  });
+
+  it('lets the last piece take a short tail: a 64 KiB stream chunk is 2 piece frames, not 3', () => {
+    // A stream chunk of 64 Ki characters with its message and envelope headers (issue 14).
+    const chunk = `{"t":"s","n":"b","o":"a","h":0,"a":4,"f":1}\tj"~c12:${'x'.repeat(64 * 1024)}"`;
+    for (const text of [chunk, `S1\t${'y'.repeat(PIECE_CHARS - 5)}😀${'z'.repeat(PIECE_SLACK)}`]) {
+      const lane = new OutLane(1);
+      lane.push(text);
+      const frames: string[] = [];
+      while (!lane.empty) frames.push(lane.next(64 * 1024, PIECE_CHARS).frame);
+      expect(frames.length, text.slice(0, 20)).toBe(text === chunk ? 2 : 1);
+      expect(frames.every(isPiece)).toBe(true);
+      // No piece is longer than a piece and its slack (the receiver's frame limit still bounds it).
+      for (const f of frames) expect(f.length - 3).toBeLessThanOrEqual(PIECE_CHARS + PIECE_SLACK);
+      const r = new Reassembler();
+      expect(frames.map((f) => r.take(f, 4 * MB)).at(-1)).toBe(text);
+    }
   });
 
   it('knows which targets its queued sends are for (a call stays behind sends to its own target)', () => {
