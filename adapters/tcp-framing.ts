@@ -209,6 +209,30 @@ export function writeFrame(out: Buffer, at: number, frame: string): number {
   return start + bytes;
 }
 
+/**
+ * {@link writeFrame} into room for one byte per character: `out` holds, from `at`, the prefix and
+ * characters of this frame and of the frames still to be written, plus {@link FIT_SPARE_BYTES}.
+ * The offset after the frame, or -1 when it needs more room (text above U+00FF: encode the batch
+ * again with {@link writeFrame}). A frame that did not fit wrote at least one byte more than its
+ * characters (the encoder stops short of the end by less than one character's 4 bytes), so
+ * writing exactly as many bytes as characters means pure ASCII, written whole.
+ */
+export function writeFrameFit(out: Buffer, at: number, frame: string): number {
+  const start = at + FRAME_HEADER_BYTES;
+  let bytes = out.write(frame, start, 'utf8');
+  let prefix = bytes;
+  if (bytes !== frame.length) {
+    if (NOT_BYTE.test(frame)) return -1;
+    bytes = out.write(frame, start, 'latin1');
+    prefix = (frame.length | LATIN1_FLAG) >>> 0;
+  }
+  out.writeUInt32BE(prefix, at);
+  return start + bytes;
+}
+
+/** Spare bytes at the end of the room {@link writeFrameFit} writes into. */
+export const FIT_SPARE_BYTES = 4;
+
 /** Room {@link writeFrame} needs for `frame`: its prefix and 3 bytes per UTF-16 code unit. */
 export function maxFrameBytes(frame: string): number {
   return FRAME_HEADER_BYTES + 3 * frame.length;

@@ -10,6 +10,8 @@ import {
   framePrefix,
   maxFrameBytes,
   writeFrame,
+  writeFrameFit,
+  FIT_SPARE_BYTES,
   type FrameDecoder,
 } from '../adapters/tcp-framing.ts';
 
@@ -76,6 +78,41 @@ describe('writeFrame', () => {
     expect(feed(d, out.subarray(0, at))).toEqual(
       frames.map((f) => Buffer.from(f, 'utf8').toString('utf8')),
     );
+  });
+});
+
+describe('writeFrameFit (room for one byte per character: a write holds no 3x buffer)', () => {
+  /** Encode `frames` into room for one byte per character; null when one needed more. */
+  function encodeFit(frames: string[]): Buffer | null {
+    const room = frames.reduce((n, f) => n + 4 + f.length, 0);
+    const out = Buffer.alloc(room + FIT_SPARE_BYTES);
+    let at = 0;
+    for (let i = 0; i < frames.length && at >= 0; i++) at = writeFrameFit(out, at, frames[i]);
+    return at < 0 ? null : out.subarray(0, at);
+  }
+
+  it('writes ASCII and Latin-1 byte strings exactly as encodeFrames does, in room for their characters', () => {
+    for (const frames of [
+      sample.filter((f) => !/[^\u0000-\u00ff]/.test(f)),
+      ['bytes \u0080\u00ff\u00e9', 'ascii'],
+      ['ascii', '\u00e9a'], // 2 bytes of UTF-8 for its first character: must not pass as ASCII
+      ['\u00e9'],
+      [`${'x'.repeat(100_000)}\u00ff`, 'S1\tj2'],
+    ]) {
+      const sizes = frames.map(framePrefix);
+      const total = sizes.reduce((n, s) => n + (s & 0x7fff_ffff) + 4, 0);
+      expect(encodeFit(frames), frames.join('|').slice(0, 30)).toEqual(
+        encodeFrames(frames, sizes, total),
+      );
+      expect(total).toBe(frames.reduce((n, f) => n + 4 + f.length, 0));
+    }
+  });
+
+  it('gives up (-1) on text above U+00FF, wherever it is in the batch, so the batch is encoded again', () => {
+    expect(encodeFit(['ascii', 'lone \ud800 surrogate'])).toBeNull();
+    expect(encodeFit(['\ud83d\ude00', 'ascii'])).toBeNull();
+    expect(encodeFit(['ascii', `${'a'.repeat(1000)}\u20ac`])).toBeNull();
+    expect(encodeFit(['\u0100'])).toBeNull();
   });
 });
 
