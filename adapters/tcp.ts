@@ -70,11 +70,19 @@ const READ_TURN_BYTES = 256 * 1024;
  * ones come from Node's buffer pool and need no second try when their text is not Latin-1.
  */
 const FIT_MIN_BYTES = 64 * 1024;
+/**
+ * Frames sent while a read of at least this many bytes is handled leave after the read turn
+ * (`setImmediate`), not at the end of the tick: the peer is streaming, another read likely
+ * follows in the same turn, and the acks those reads make and the credit core sends from promise
+ * callbacks after them share one write (issue 14: a consumer wrote each ack alone). Frames sent
+ * in answer to small reads (a call, its reply) still leave at the end of the tick.
+ */
+const BULK_READ_BYTES = 16 * 1024;
 
 /**
  * A transport over TCP (Node `net`), or TLS (`node:tls`) when `tls` is given. It only moves
  * frames: a 4-byte big-endian length and UTF-8 text per frame, and every frame sent in one tick
- * leaves in one `write`. Handshake, heartbeats and reconnecting are core's; each `connect()` is a
+ * leaves in one `write` (while a bulk read is handled, in one `write` after the read turn). Handshake, heartbeats and reconnecting are core's; each `connect()` is a
  * fresh socket, so core can redial after a lost link.
  *
  * @example
@@ -201,6 +209,8 @@ class TcpConnection implements Connection {
   /** Bytes read since the socket last yielded (see {@link READ_TURN_BYTES}); whether it is paused for it. */
   #readThisTurn = 0;
   #paused = false;
+  /** Whether a read of at least {@link BULK_READ_BYTES} is being handled. */
+  #bulkRead = false;
   /** Whether the socket has closed. */
   #gone = false;
 
@@ -214,7 +224,9 @@ class TcpConnection implements Connection {
     socket.on('data', (chunk: Buffer) => {
       if (this.#closing) return;
       try {
+        this.#bulkRead = chunk.length >= BULK_READ_BYTES;
         decoder.push(chunk, deliver);
+        this.#bulkRead = false;
         this.#readThisTurn += chunk.length;
         if (this.#readThisTurn >= READ_TURN_BYTES && !this.#paused) {
           this.#paused = true;
@@ -222,6 +234,7 @@ class TcpConnection implements Connection {
           setImmediate(TcpConnection.#resumeOf, this);
         }
       } catch (err) {
+        this.#bulkRead = false;
         // The decoder refusing an oversize frame, or (a bug) the frame handler throwing: either
         // way the stream cannot go on, and throwing from a socket event would kill the process.
         const code = err instanceof TroupeError ? err.code : 'PROTOCOL_ERROR';
@@ -295,7 +308,10 @@ class TcpConnection implements Connection {
         );
       }
     }
-    if (this.#out.length === 0) process.nextTick(TcpConnection.#flushOf, this);
+    if (this.#out.length === 0) {
+      if (this.#bulkRead) setImmediate(TcpConnection.#flushOf, this);
+      else process.nextTick(TcpConnection.#flushOf, this);
+    }
     this.#out.push(frame);
     // Counted as one byte per character until written (exact for ASCII).
     this.#outBytes += frame.length + FRAME_HEADER_BYTES;

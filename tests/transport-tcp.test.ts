@@ -137,6 +137,56 @@ describe('tcp adapter', () => {
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => `frame ${i}`));
   });
 
+  it('issue 14: answers to a bulk read share one write with those sent from promise callbacks after it; answers to a small read leave at the end of the tick', async () => {
+    const { address, next } = await listening();
+    const socket = await raw(address);
+    socket.setNoDelay(true);
+    const conn = await next();
+    const write = net.Socket.prototype.write;
+    const writes: string[] = [];
+    net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+      if (this !== socket) writes.push((args[0] as Buffer).toString('latin1'));
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
+    const got: number[] = [];
+    let arrived!: () => void;
+    // As core does: an ack from the frame handler, credit from a promise callback after it.
+    conn.onframe = (f) => {
+      got.push(f.length);
+      conn.send(`ack ${got.length}`);
+      void Promise.resolve().then(() => conn.send(`credit ${got.length}`));
+      void Promise.resolve().then(() => arrived());
+    };
+    const frame = (chars: number) => {
+      const b = Buffer.alloc(4 + chars, 'a');
+      b.writeUInt32BE(chars, 0);
+      return b;
+    };
+    try {
+      // A 70,000-byte frame whose last read is 30,000 bytes (a bulk read).
+      let done = new Promise<void>((r) => (arrived = r));
+      const big = frame(70_000);
+      socket.write(big.subarray(0, 40_004));
+      await new Promise((r) => setTimeout(r, 30));
+      socket.write(big.subarray(40_004));
+      await done;
+      await new Promise((r) => setImmediate(r));
+      expect(writes).toHaveLength(1);
+      expect(writes[0]).toContain('ack 1');
+      expect(writes[0]).toContain('credit 1');
+      // A small frame (a call): its answer is not held for the read turn.
+      writes.length = 0;
+      done = new Promise<void>((r) => (arrived = r));
+      socket.write(frame(100));
+      await done;
+      await new Promise((r) => setImmediate(r));
+      expect(writes.map((w) => w.slice(4))).toEqual(['ack 2', 'credit 2']);
+    } finally {
+      net.Socket.prototype.write = write;
+    }
+    expect(got).toEqual([70_000, 100]);
+  });
+
   it('decodes frames a raw peer writes one byte at a time', async () => {
     const { address, next } = await listening();
     const socket = await raw(address);
