@@ -177,7 +177,8 @@ export class OutLane {
     if (first.length > piece) {
       const off = this.#offset;
       let end = off + piece;
-      if (end + PIECE_SLACK >= first.length) end = first.length;
+      // The tail joins the last piece only while that frame stays within our own frame limit.
+      if (end + PIECE_SLACK >= first.length && first.length - off + 3 <= max) end = first.length;
       else if ((first.charCodeAt(end - 1) & 0xfc00) === 0xd800) end--;
       const last = end === first.length;
       const frame = `${last ? 'E' : 'P'}${this.id}\t${first.slice(off, end)}`;

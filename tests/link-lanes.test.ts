@@ -95,6 +95,12 @@ describe('lanes (unit)', () => {
       const r = new Reassembler();
       expect(frames.map((f) => r.take(f, 4 * MB)).at(-1)).toBe(text);
     }
+    // Not past our own frame limit: with frames of at most 33,000 chars the tail stays apart.
+    const lane = new OutLane(1);
+    lane.push(chunk.slice(0, 33_000));
+    const sizes: number[] = [];
+    while (!lane.empty) sizes.push(lane.next(33_000, PIECE_CHARS).frame.length);
+    expect(sizes).toEqual([PIECE_CHARS + 3, 33_000 - PIECE_CHARS + 3]);
   });
 
   it('knows which targets its queued sends are for (a call stays behind sends to its own target)', () => {
