@@ -271,29 +271,45 @@ describe('lanes over TCP between processes', () => {
     return { node, sink };
   };
   type Stats = { received: number; outOfOrder: number; chars: number };
+  type Sink = Awaited<ReturnType<typeof connect>>['sink'];
+
+  /** Awaited 1 MB sends of `fill` to `sink` until `stop()`, which resolves to how many went. */
+  const flood = (sink: Sink, fill: string) => {
+    const data = fill.repeat(MB);
+    let flooding = true;
+    const counter = { sent: 0 };
+    const done = (async () => {
+      while (flooding) {
+        await sink.sendAwait({ i: counter.sent, data });
+        counter.sent++;
+      }
+    })();
+    return {
+      counter,
+      stop: async () => {
+        flooding = false;
+        await done;
+        return counter.sent;
+      },
+    };
+  };
+  /** The sink's stats once it has every one of `sent` messages. */
+  const allArrived = (node: Node, sent: number) =>
+    eventually(async () => {
+      const s = await node.call<Stats>('sinkstats', null);
+      return s.received === sent ? s : undefined;
+    }, 'every flood message to arrive');
 
   it('call p99 under a saturating flood of awaited 1 MB sends on the same link stays near the quiet p99', async () => {
     const { node, sink } = await connect();
     const p99 = (n: number) => callP99(node, 'sinkstats', n);
     await p99(100); // warm-up
     const quiet = await p99(300);
-    let flooding = true;
-    let sent = 0;
-    const data = 'f'.repeat(MB);
-    const flood = (async () => {
-      while (flooding) {
-        await sink.sendAwait({ i: sent, data });
-        sent++;
-      }
-    })();
+    const f = flood(sink, 'f');
     await new Promise((r) => setTimeout(r, 200)); // the flood fills its window first
     const loud = await p99(300);
-    flooding = false;
-    await flood;
-    const stats = await eventually(async () => {
-      const s = await node.call<Stats>('sinkstats', null);
-      return s.received === sent ? s : undefined;
-    }, 'every flood message to arrive');
+    const sent = await f.stop();
+    const stats = await allArrived(node, sent);
     console.log(
       `[lanes/call under flood] call p99 quiet ${quiet.toFixed(2)} ms, under a flood of awaited 1 MB sends ${loud.toFixed(2)} ms (${(loud / quiet).toFixed(1)}x; ${sent} MB sent meanwhile)`,
     );
@@ -307,18 +323,10 @@ describe('lanes over TCP between processes', () => {
   it('awaited 1 MB sends run far ahead while no call is made; while calls are made, about an eighth of the window of bulk is ahead of each', async () => {
     const { node, sink } = await connect();
     const window = 1024 * 1024; // the default highWaterMark
-    const data = 'g'.repeat(MB);
-    let sent = 0;
-    let flooding = true;
-    const flood = (async () => {
-      while (flooding) {
-        await sink.sendAwait({ i: sent, data });
-        sent++;
-      }
-    })();
+    const f = flood(sink, 'g');
     // No calls: sample the backlog on every turn while 30 MB go.
     let peakQuiet = 0;
-    while (sent < 30) {
+    while (f.counter.sent < 30) {
       peakQuiet = Math.max(peakQuiet, node.linkStats()[0].backlog);
       await new Promise((r) => setImmediate(r));
     }
@@ -328,12 +336,8 @@ describe('lanes over TCP between processes', () => {
       ahead.push(node.linkStats()[0].backlog);
       await node.call('sinkstats', null, { timeout: 30_000 });
     }
-    flooding = false;
-    await flood;
-    const stats = await eventually(async () => {
-      const s = await node.call<Stats>('sinkstats', null);
-      return s.received === sent ? s : undefined;
-    }, 'every flood message to arrive');
+    const sent = await f.stop();
+    const stats = await allArrived(node, sent);
     const sorted = ahead.slice(5).sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
     console.log(
