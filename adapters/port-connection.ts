@@ -36,7 +36,6 @@ export type PortControl =
   | { troupe: 'open'; secret?: string }
   | { troupe: 'ready'; secret?: string }
   | { troupe: 'frames'; frames: string[] }
-  | { troupe: 'xfer'; id: number; items: unknown[] }
   | { troupe: 'close'; reason?: string };
 
 /** Most transfers received and not yet taken by their envelope (the oldest is dropped past it). */
@@ -137,9 +136,6 @@ class PortLink extends PostedConnection implements PortConnection {
         this.#resolveOpened(typeof msg.secret === 'string' ? { secret: msg.secret } : {});
         this.markPeerReady();
         return;
-      case 'xfer':
-        // Posted on its own by an older peer (now the objects come with the frames).
-        return this.acceptMoved(msg.id, msg.items);
       case 'close':
         return this.#shut('closed by peer', false);
     }

@@ -19,7 +19,7 @@ import { Runtime } from './runtime.ts';
 import { waitDown, watch } from './runtime-watch.ts';
 import { openStream } from './stream.ts';
 import type { StreamOptions, StreamReader } from './stream-reader.ts';
-import type { Node } from './node-api.ts';
+import type { LinkStat, Node } from './node-api.ts';
 import type { Connection, Transport } from './transport.ts';
 import type { Discovery } from './discovery.ts';
 import type { RegistryBackend } from './registry.ts';
@@ -292,16 +292,7 @@ class TroupeNode implements Node {
     return this.#router.isReachable(node);
   }
 
-  linkStats(): {
-    node: string;
-    label: string;
-    envelopesOut: number;
-    framesOut: number;
-    framesIn: number;
-    queued: number;
-    backlog: number;
-    holding: boolean;
-  }[] {
+  linkStats(): LinkStat[] {
     return this.#router.linkStats();
   }
 

@@ -109,9 +109,6 @@ export function serveStream(
     self.monitor(sink);
     let credit = window;
     const room = new ByteRoom(open.bytes);
-    // A consumer that sends a byte window also reads string chunks and `chunks` batches; to one
-    // that does not (an older node) every chunk goes as a `chunk` object, one per message.
-    const modern = open.bytes !== undefined;
     let i = 0;
     let finished = false;
     // A read of the iterator already started (while gathering a batch) and not yet sent.
@@ -142,8 +139,8 @@ export function serveStream(
         // Out of bytes: wait until the consumer has taken enough (its grants free them).
         while (!room.fits(size)) if (!(await control())) return;
         room.add(size);
-        if (credit === 1 || !modern || !isSmall(v)) {
-          sink.send(modern ? chunkMessage(i++, v) : { [STREAM_TAG]: 'chunk', i: i++, v });
+        if (credit === 1 || !isSmall(v)) {
+          sink.send(chunkMessage(i++, v));
           credit--;
           continue;
         }

@@ -216,49 +216,6 @@ describe('ref.stream', () => {
     );
   });
 
-  it('a consumer that sends no byte window (an older node) gets every chunk as a chunk object, one per message', async () => {
-    const { a, b } = await pair();
-    b.spawn(
-      behaviour({
-        handle: (_m: null, _s: undefined, ctx) => {
-          ctx.reply(
-            (async function* () {
-              for (let i = 0; i < 20; i++) yield i % 2 ? i : `s${i}`;
-            })(),
-          );
-        },
-      }),
-      { name: 'old' },
-    );
-    await until(() => a.whereis('old') !== undefined, 'name known');
-    const got: unknown[] = [];
-    await new Promise<void>((done, fail) => {
-      a.spawn(async (self) => {
-        try {
-          const handle = (await self.call(a.whereis('old')!, null)) as {
-            '~troupe.stream': ActorRef;
-          };
-          const producer = handle['~troupe.stream'];
-          // The open of the protocol before the byte window: no `bytes`.
-          producer.send({ '~s': 'open', sink: self.ref, credit: 4 });
-          for (;;) {
-            const m = (await self.receive()) as Record<string, unknown>;
-            got.push(m);
-            if (m['~s'] === 'end') break;
-            producer.send({ '~s': 'credit', n: 1 });
-          }
-          done();
-        } catch (err) {
-          fail(err);
-        }
-      });
-    });
-    expect(got).toEqual([
-      ...Array.from({ length: 20 }, (_, i) => ({ '~s': 'chunk', i, v: i % 2 ? i : `s${i}` })),
-      { '~s': 'end' },
-    ]);
-  });
-
   it('the producer throws: the iteration throws its error after the chunks before it', async () => {
     const { a, b } = await pair();
     const p = b.spawn(counter({ produced: 0, closed: false }));
