@@ -95,8 +95,9 @@ export abstract class BaseConnection implements Connection {
  * What the adapters over a `postMessage` channel share (MessagePort / Worker, BroadcastChannel):
  * frames sent in one tick leave as one message (`{ troupe: 'frames', frames }`, or the bare string
  * when there is one: posting an array of n frames costs far less than n posts), held until the
- * other end has said it is there; the receiving side of the same format. Every other object the
- * adapter posts is a control message tagged `troupe`.
+ * other end has said it is there; the receiving side of the same format. Frames with moved
+ * objects beside them leave as an array, `[frames, id, count, ...items, …]` (see
+ * {@link queueMoved}). Every other object the adapter posts is a control message tagged `troupe`.
  */
 export abstract class PostedConnection extends BaseConnection {
   #peerReady = false;
@@ -104,10 +105,11 @@ export abstract class PostedConnection extends BaseConnection {
   #outChars = 0;
   #flushScheduled = false;
   /**
-   * Moved objects waiting to leave with the next batch of frames (see {@link queueMoved}), flat:
-   * `id, count, ...items` per transfer (cheaper for the host to clone than nested objects).
+   * The next array message while objects are being moved (see {@link queueMoved}): slot 0 is
+   * kept for the frames, then `id, count, ...items` per transfer, flat (cheaper for the host to
+   * clone than nested objects). Length 1: nothing to move.
    */
-  #moved: unknown[] = [];
+  #moved: unknown[] = [undefined];
   /** The host's transfer list of {@link #moved}. */
   #movedList: object[] = [];
 
@@ -135,28 +137,26 @@ export abstract class PostedConnection extends BaseConnection {
 
   /**
    * Have the objects of transfer `id` (`items`; `transfer`: the host's transfer list for them)
-   * leave with the next batch of frames, in the same message (`{ troupe: 'frames', frames,
-   * moved: [id, items.length, ...items, …] }`), so the envelope that holds their placeholders and the objects arrive together:
-   * one post and one receive instead of two. The objects are staged before their envelope is
-   * queued in the link, which hands its frame to this connection from a microtask of its own:
-   * a flush scheduled now would run first and post the objects alone, so it is scheduled one
-   * microtask later, after the link's. Any flush posts them, so never after their envelope;
-   * when no frame comes (the link holds it, or refused the envelope) they leave alone.
+   * leave with the next batch of frames, in the same message (`[frames, id, items.length,
+   * ...items, …]`, `frames` a string or an array of them), so the envelope that holds their
+   * placeholders and the objects arrive together: one post and one receive. Core has the link
+   * write that envelope and then calls {@link postStaged} before the send returns, so the
+   * objects leave at once, the sender's buffers detached by the host's own post; any flush
+   * before that posts them too (never after their envelope). If no frame comes with them (the
+   * link holds it, or refused the envelope), they leave alone and the peer keeps them until it
+   * arrives.
    */
   protected queueMoved(id: number, items: unknown[], transfer: readonly object[]): void {
     if (this.closed) return;
     this.#moved.push(id, items.length);
     for (let i = 0; i < items.length; i++) this.#moved.push(items[i]);
     for (let i = 0; i < transfer.length; i++) this.#movedList.push(transfer[i]);
-    queueMicrotask(this.#flushSoon);
   }
 
-  #flushSoon = (): void => {
-    if (this.#peerReady && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(this.flush);
-    }
-  };
+  /** Post now what waits, with the objects staged (see {@link Connection.postStaged}). */
+  postStaged(): void {
+    if (this.#moved.length > 1) this.flush();
+  }
 
   /**
    * The peer moved `items` to us under transfer `id` (they came in a batch of frames, before
@@ -187,14 +187,15 @@ export abstract class PostedConnection extends BaseConnection {
     this.#flushScheduled = false;
     if (this.closed || !(this.#peerReady || closing)) return;
     const out = this.#out;
-    if (this.#moved.length > 0) {
+    if (this.#moved.length > 1) {
       const moved = this.#moved;
       const list = this.#movedList;
-      this.#moved = [];
+      moved[0] = out.length === 1 ? out[0] : out;
+      this.#moved = [undefined];
       this.#movedList = [];
       this.#out = [];
       this.#outChars = 0;
-      this.post({ troupe: 'frames', frames: out, moved }, list);
+      this.post(moved, list);
     } else {
       if (out.length === 0) return;
       this.#out = [];
@@ -208,14 +209,14 @@ export abstract class PostedConnection extends BaseConnection {
   protected dropQueued(): void {
     this.#out = [];
     this.#outChars = 0;
-    this.#moved = [];
+    this.#moved = [undefined];
     this.#movedList = [];
   }
 
   /**
    * Take one posted message: frames go to core; returns a control message (an object tagged
    * `troupe`, other than `frames`) for the adapter, undefined otherwise (the app's own messages
-   * are ignored).
+   * are ignored, unless they are strings or arrays: those are troupe's).
    */
   protected receivePosted(data: unknown): { troupe: string; [k: string]: unknown } | undefined {
     if (this.closed) return undefined;
@@ -223,40 +224,51 @@ export abstract class PostedConnection extends BaseConnection {
       this.#frame(data);
       return undefined;
     }
+    if (Array.isArray(data)) {
+      this.#withMoved(data);
+      return undefined;
+    }
     if (typeof data !== 'object' || data === null || !('troupe' in data)) return undefined;
-    const msg = data as { troupe: string; frames?: unknown; moved?: unknown };
+    const msg = data as { troupe: string; frames?: unknown };
     if (msg.troupe !== 'frames') return msg;
     if (!Array.isArray(msg.frames)) {
       this.fail('PROTOCOL_ERROR: malformed frame batch');
       return undefined;
     }
-    if (msg.moved !== undefined) {
-      // The objects first: the frames of this batch hold their placeholders.
-      if (!Array.isArray(msg.moved)) {
-        this.fail('PROTOCOL_ERROR: malformed transfer');
-        return undefined;
-      }
-      const moved = msg.moved as unknown[];
-      for (let i = 0; i < moved.length; ) {
-        const n = moved[i + 1];
-        if (this.closed) return undefined;
-        if (!Number.isSafeInteger(n) || (n as number) < 0 || i + 2 + (n as number) > moved.length) {
-          this.fail('PROTOCOL_ERROR: malformed transfer');
-          return undefined;
-        }
-        this.acceptMoved(moved[i], moved.slice(i + 2, i + 2 + (n as number)));
-        i += 2 + (n as number);
-      }
+    this.#frames(msg.frames);
+    return undefined;
+  }
+
+  /** `[frames, id, count, ...items, …]`: the moved objects first (the frames hold their placeholders). */
+  #withMoved(data: unknown[]): void {
+    const frames = data[0];
+    if (typeof frames !== 'string' && !Array.isArray(frames)) {
+      this.fail('PROTOCOL_ERROR: malformed frame batch');
+      return;
     }
-    for (const frame of msg.frames) {
-      if (this.closed) return undefined; // the handler closed the connection
+    for (let i = 1; i < data.length; ) {
+      const n = data[i + 1];
+      if (!Number.isSafeInteger(n) || (n as number) < 0 || i + 2 + (n as number) > data.length) {
+        this.fail('PROTOCOL_ERROR: malformed transfer');
+        return;
+      }
+      this.acceptMoved(data[i], data.slice(i + 2, i + 2 + (n as number)));
+      if (this.closed) return;
+      i += 2 + (n as number);
+    }
+    if (typeof frames === 'string') this.#frame(frames);
+    else this.#frames(frames);
+  }
+
+  #frames(frames: unknown[]): void {
+    for (const frame of frames) {
+      if (this.closed) return; // the handler closed the connection
       if (typeof frame !== 'string') {
         this.fail('PROTOCOL_ERROR: a frame is not a string');
-        return undefined;
+        return;
       }
       this.#frame(frame);
     }
-    return undefined;
   }
 
   #frame(frame: string): void {

@@ -1,9 +1,10 @@
 /**
  * A {@link Connection} over a message port (the heart of `troupe/worker`). Browser-safe.
  *
- * On the port, a frame is posted as the plain string (cheap to structured-clone). Everything
- * else troupe posts is an object tagged `troupe` (see {@link PortControl}); other objects are
- * ignored, so an app may share the endpoint for messages of its own (but not for strings).
+ * On the port, a frame is posted as the plain string (cheap to structured-clone), frames with
+ * moved objects as an array (see `PostedConnection`). Everything else troupe posts is an object
+ * tagged `troupe` (see {@link PortControl}); other objects are ignored, so an app may share the
+ * endpoint for messages of its own (but not for strings or arrays).
  */
 import { TroupeError, type Connection } from '../core/index.ts';
 import { PostedConnection } from './base-connection.ts';
@@ -169,14 +170,18 @@ class PortLink extends PostedConnection implements PortConnection {
         }
       }
     }
-    if (moved.length === 0) {
+    const unmovable = refusal(moved);
+    if (unmovable !== undefined)
+      throw new TroupeError('SERIALIZATION', `cannot transfer: ${unmovable}`);
+    if (moved.length === 0 || moved.every((x) => x instanceof ArrayBuffer)) {
+      // Core posts them before the send returns (`postStaged`): the host's post detaches them.
       this.queueMoved(id, items as object[], moved);
       return id;
     }
-    // The objects leave with this tick's frames (one post), but the sender's buffers must be
-    // detached when its send returns, as with `postMessage`: move them now (no copy) into
-    // objects only the connection holds, which the batch then moves on to the peer. A typed
-    // array over a moved buffer is made again over the new one (its offsets read before).
+    // Other kinds of object (ports, a browser's transferables): the host's checks decide whether
+    // they can move, so move them now (no copy) into objects only the connection holds, which
+    // the post then moves on to the peer; a refusal is the sender's error, not the link's. A
+    // typed array over a moved buffer is made again over the new one (its offsets read before).
     const views = viewsOver(items, moved);
     let fresh: object[];
     try {
@@ -238,6 +243,15 @@ class PortLink extends PostedConnection implements PortConnection {
       if (transfer === undefined) this.#endpoint.postMessage(message);
       else this.#endpoint.postMessage(message, transfer as never[]);
     } catch (err) {
+      if (transfer !== undefined && Array.isArray(message) && !this.closed) {
+        // The host refused to move an object the checks passed (a browser will not detach a
+        // WebAssembly memory's buffer): the frames still go, without the objects; the envelope
+        // that needed them fails where it arrives (`INVALID_MESSAGE`, reported there).
+        const frames = message[0] as string | string[];
+        if (typeof frames === 'string') this.post(frames);
+        else if (frames.length > 0) this.post({ troupe: 'frames', frames });
+        return;
+      }
       // A closed port or a terminated worker: the connection is gone.
       if (!this.closed) queueMicrotask(() => this.#shut(`cannot post: ${describe(err)}`, false));
     }
@@ -262,20 +276,37 @@ class PortLink extends PostedConnection implements PortConnection {
   }
 }
 
-const bufferTransfer = (ArrayBuffer.prototype as { transfer?: () => ArrayBuffer }).transfer;
+/**
+ * Why the host would refuse to move `moved`, checked before anything leaves (so that a refusal
+ * is the sender's error, not a failed post that closes the link): a buffer listed twice, or
+ * one already detached (moved before; Node's post would send it empty instead of throwing).
+ */
+function refusal(moved: readonly object[]): string | undefined {
+  for (let i = 0; i < moved.length; i++) {
+    const b = moved[i];
+    for (let j = 0; j < i; j++) if (moved[j] === b) return 'an object is listed twice';
+    // A detached buffer's length is 0; so is an empty one's, which a view can still be made over.
+    if (b instanceof ArrayBuffer && b.byteLength === 0 && !viewable(b))
+      return 'a buffer is detached (it was moved before)';
+  }
+  return undefined;
+}
+
+function viewable(b: ArrayBuffer): boolean {
+  try {
+    new Uint8Array(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
- * New objects holding what `moved` held, the originals detached (no copy): with
- * `ArrayBuffer.prototype.transfer` when every one is an `ArrayBuffer` and the host has it,
- * else with `structuredClone` and the list as its own transfer list.
- * @throws what the host throws for an object it cannot move (a detached buffer, a duplicate, …)
+ * New objects holding what `moved` held, the originals detached (no copy), by `structuredClone`
+ * with the list as its own transfer list.
+ * @throws what the host throws for an object it cannot move
  */
 function moveOut(moved: readonly object[]): object[] {
-  if (bufferTransfer !== undefined && moved.every((x) => x instanceof ArrayBuffer)) {
-    // Checked first: a failure halfway would leave some buffers moved and the send refused.
-    if (new Set(moved).size !== moved.length) throw new TypeError('a buffer is listed twice');
-    return moved.map((x) => bufferTransfer.call(x));
-  }
   return structuredClone(moved as object[], { transfer: moved as Transferable[] });
 }
 

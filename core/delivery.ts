@@ -148,6 +148,18 @@ export class Delivery {
         : this.encodeFor(ref.node, msg, options.transfer, ref.key);
     if (payload === undefined) return;
     this.#h.wire.emitTraffic(ref.node, DIRECT_SEND, ref.id, 0, payload, ref.key, msg, true);
+    if (options?.transfer !== undefined) this.postMoved(ref.node);
+  }
+
+  /**
+   * After an envelope with a transfer list went to `node`'s link: post what the link may write
+   * now, with the objects staged by {@link encodeFor}, so they leave (and the sender's buffers
+   * detach) before the send returns. The envelope itself may stay in the link (held behind a
+   * backlog); its objects then wait for it at the peer.
+   */
+  postMoved(node: string): void {
+    const link = this.#h.wire.route(node);
+    if (link?.peer === node) link.postStaged();
   }
 
   /**

@@ -162,6 +162,16 @@ export class Link {
   }
 
   /**
+   * Write now what the lanes may write (what the next microtask would), then have the
+   * connection post it with the objects staged for a transfer list: a send with a transfer list
+   * returns with its buffers detached (see `Connection.postStaged`).
+   */
+  postStaged(): void {
+    if (this.#state === 'up' && !this.#out.holding) this.#out.flush();
+    this.conn.postStaged?.();
+  }
+
+  /**
    * What the link has written that the peer has not yet taken: the transport's
    * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
    * larger). Above `highWaterMark` new envelopes are held in the link (bulk above an eighth or seven eighths of it, see core/link-outbound.ts).

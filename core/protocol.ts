@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Wire protocol version, exchanged in the handshake. Peers with another version are refused
  * with `VERSION_MISMATCH`. See docs/protocol.md.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Longest node id, in characters (docs/protocol.md, "Node ids"). */
 export const MAX_NODE_ID_LENGTH = 128;

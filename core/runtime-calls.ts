@@ -218,9 +218,15 @@ export class Calls {
     }
     const bytes = payload.length;
     const wait = this.#h.credit.acquire(ref.node, bytes, signal);
-    if (wait !== undefined) await wait;
+    if (wait !== undefined) {
+      // The objects of a transfer list leave now (the buffers detach as the call returns); the
+      // envelope follows when there is credit, and the peer keeps them until it comes.
+      if (options?.transfer !== undefined) this.#d.postMoved(ref.node);
+      await wait;
+    }
     const header = writeAwaitedSend(ref.node, this.#h.id, ref.id);
     const failed = this.#h.wire.emit(ref.node, header, payload, { to: ref.key, message: msg });
+    if (options?.transfer !== undefined) this.#d.postMoved(ref.node);
     if (failed === undefined) return;
     this.#h.credit.release(ref.node, bytes);
     if (failed === 'frame-too-large')
@@ -280,7 +286,7 @@ export class Calls {
         });
       },
     };
-    return this.pending(
+    const pending = this.pending(
       ref.node,
       options?.timeout,
       this.#startRemote,
@@ -289,6 +295,8 @@ export class Calls {
       undefined,
       cancel,
     );
+    if (options?.transfer !== undefined) this.#d.postMoved(ref.node);
+    return pending;
   }
 
   /** Register a pending call, then run `start(callId)`; a returned error rejects at once. */
@@ -354,6 +362,7 @@ export class Calls {
       return;
     }
     this.#h.wire.emitTraffic(node, DIRECT_REPLY, callId, 1, payload, node);
+    if (transfer !== undefined) this.#d.postMoved(node);
   }
 
   /** reject call `callId` of `node` with `error` */

@@ -43,12 +43,20 @@ export interface Connection {
    */
   limitFrameBytes?(maxBytes: number | undefined): void;
   /**
-   * Optional, for links that can move objects without copying (MessagePort): post `items` to
-   * the peer now, moving what `transfer` lists (a `SharedArrayBuffer` is shared, not moved), and
-   * return a positive id for them; a frame sent later names that id and the peer's
-   * {@link takeTransfer} hands them back. Throws when the host refuses (a detached buffer).
+   * Optional, for links that can move objects without copying (MessagePort): have `items` go to
+   * the peer with the next frames posted, moving what `transfer` lists (a `SharedArrayBuffer`
+   * is shared, not moved), and return a positive id for them; a frame sent later names that id
+   * and the peer's {@link takeTransfer} hands them back. Throws when the host refuses (a
+   * detached buffer). Core calls {@link postStaged} once it has handed over the frame, before
+   * the send returns.
    */
   stageTransfer?(items: readonly object[], transfer: readonly object[]): number;
+  /**
+   * Optional, with {@link stageTransfer}: post now the frames sent so far together with the
+   * objects staged, so the sender's buffers are detached when its send returns (as after
+   * `postMessage`). Posts nothing while the peer is not known to listen or once closed.
+   */
+  postStaged?(): void;
   /** Optional, with {@link stageTransfer}: the objects the peer staged under `id` (once), if they arrived. */
   takeTransfer?(id: number): readonly unknown[] | undefined;
   /**

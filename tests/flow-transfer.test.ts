@@ -99,13 +99,18 @@ describe('transfer lists cost no extra post', () => {
   const makeNode = useNodes();
 
   /** Two nodes over a MessageChannel whose posts are counted (and the objects moved by each). */
-  async function counted(): Promise<{
+  async function counted(highWaterMark?: number): Promise<{
     a: Node;
     b: Node;
     posts: { n: number; moved: number };
   }> {
     // No heartbeat during the test: every post counted is the traffic under test.
-    const a = makeNode({ name: 'a', heartbeatInterval: 60_000, heartbeatTimeout: 120_000 });
+    const a = makeNode({
+      name: 'a',
+      heartbeatInterval: 60_000,
+      heartbeatTimeout: 120_000,
+      ...(highWaterMark === undefined ? {} : { highWaterMark }),
+    });
     const b = makeNode({ name: 'b', heartbeatInterval: 60_000, heartbeatTimeout: 120_000 });
     const { port1, port2 } = new MessageChannel();
     const posts = { n: 0, moved: 0 };
@@ -171,6 +176,140 @@ describe('transfer lists cost no extra post', () => {
   });
 });
 
+describe('transfer lists when the envelope cannot leave at once', () => {
+  const makeNode = useNodes();
+
+  async function pair(highWaterMark: number): Promise<{ a: Node; b: Node; posts: number[] }> {
+    const a = makeNode({ name: 'a', highWaterMark });
+    const b = makeNode({ name: 'b' });
+    const { port1, port2 } = new MessageChannel();
+    // How many objects each post from a moves.
+    const posts: number[] = [];
+    const post = port1.postMessage.bind(port1) as (m: unknown, t?: Transferable[]) => void;
+    (port1 as { postMessage: unknown }).postMessage = (m: unknown, t?: Transferable[]) => {
+      posts.push(t?.length ?? 0);
+      post(m, t);
+    };
+    await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]);
+    await settle();
+    return { a, b, posts };
+  }
+
+  /** An actor on `b` that keeps what it receives, once `open` resolves. */
+  function sink(b: Node, open: Promise<void>): { ref: ActorRef; got: unknown[] } {
+    const got: unknown[] = [];
+    const ref = b.spawn(async (self) => {
+      await open;
+      for (;;) got.push(await self.receive());
+    });
+    return { ref, got };
+  }
+
+  it("behind a backlog the link holds the envelope; the objects leave at once (the sender's buffer detached), the envelope after the bulk before it, intact and in order", async () => {
+    const { a, b, posts } = await pair(1024);
+    const { ref, got } = sink(b, Promise.resolve());
+    const to = a.ref(ref.node, ref.id);
+    const big = 'y'.repeat(200_000);
+    to.send(big); // far past the link's mark: the rest of it is held
+    const buf = new ArrayBuffer(64);
+    new Uint8Array(buf)[63] = 63;
+    to.send({ buf }, { transfer: [buf] });
+    expect(buf.byteLength).toBe(0);
+    expect(posts.filter((n) => n > 0)).toEqual([1]); // the buffer left, alone or with frames
+    await until(() => got.length === 2, 'both arrived', 10_000);
+    expect(got[0]).toBe(big);
+    const m = got[1] as { buf: ArrayBuffer };
+    expect(m.buf.byteLength).toBe(64);
+    expect(new Uint8Array(m.buf)[63]).toBe(63);
+  });
+
+  it('sendAwait waiting for credit: the buffer is detached when the call returns, and arrives after the credit came', async () => {
+    const { a, b } = await pair(1024); // a credit window of 4 KiB
+    let open!: () => void;
+    const { ref, got } = sink(b, new Promise<void>((r) => (open = r)));
+    const to = a.ref(ref.node, ref.id);
+    await to.sendAwait('z'.repeat(10_000)); // alone past the window: the next one waits
+    const buf = new ArrayBuffer(32);
+    new Uint8Array(buf)[5] = 5;
+    let sent = false;
+    const second = to.sendAwait({ buf }, { transfer: [buf] }).then(() => (sent = true));
+    expect(buf.byteLength).toBe(0);
+    await settle();
+    expect(sent).toBe(false); // no credit until the sink takes the first
+    open();
+    await within(second, 'the second send');
+    await until(() => got.length === 2, 'both arrived');
+    expect(new Uint8Array((got[1] as { buf: ArrayBuffer }).buf)[5]).toBe(5);
+  });
+
+  it('a detached buffer, or one listed twice: the send is a not-serializable dead letter, the call SERIALIZATION, and the link carries on', async () => {
+    const { a, b } = await pair(1 << 20);
+    const { ref, got } = sink(b, Promise.resolve());
+    const to = a.ref(ref.node, ref.id);
+    const dead: string[] = [];
+    a.events.on('deadLetter', (e) => dead.push(e.reason));
+    const gone = new ArrayBuffer(8);
+    to.send({ gone }, { transfer: [gone] });
+    expect(gone.byteLength).toBe(0);
+    to.send({ gone }, { transfer: [gone] });
+    const twice = new ArrayBuffer(8);
+    to.send({ twice }, { transfer: [twice, twice] });
+    expect(dead).toEqual(['not-serializable', 'not-serializable']);
+    expect(twice.byteLength).toBe(8); // refused, so not moved
+    const echo = b.spawn(async (self) => {
+      for (;;) {
+        const m = await self.receive();
+        self.reply(m);
+      }
+    });
+    const e = a.ref(echo.node, echo.id);
+    await expect(e.call({ gone }, { transfer: [gone] })).rejects.toMatchObject({
+      code: 'SERIALIZATION',
+    });
+    const empty = new ArrayBuffer(0); // empty, not detached: it moves
+    expect(await e.call({ empty }, { transfer: [empty] })).toEqual({
+      empty: expect.any(ArrayBuffer),
+    });
+    await until(() => got.length === 1, 'the first send arrived');
+    expect((got[0] as { gone: ArrayBuffer }).gone.byteLength).toBe(8);
+  });
+});
+
+describe('a host that refuses to move what passed the checks', () => {
+  const makeNode = useNodes();
+
+  it('(a browser will not detach a WebAssembly memory buffer): the frames still go, the envelope that needed the objects is invalidMessage at the peer, the link stays up', async () => {
+    const a = makeNode({ name: 'a' });
+    const b = makeNode({ name: 'b' });
+    const { port1, port2 } = new MessageChannel();
+    const post = port1.postMessage.bind(port1) as (m: unknown, t?: Transferable[]) => void;
+    (port1 as { postMessage: unknown }).postMessage = (m: unknown, t?: Transferable[]) => {
+      if (t !== undefined && t.length > 0)
+        throw new DOMException('not detachable', 'DataCloneError');
+      post(m, t);
+    };
+    await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]);
+    const invalid: string[] = [];
+    b.events.on('invalidMessage', (e) => invalid.push(e.error.code));
+    const got: unknown[] = [];
+    const sink = b.spawn(async (self) => {
+      for (;;) got.push(await self.receive());
+    });
+    const to = a.ref(sink.node, sink.id);
+    to.send('before');
+    const buf = new ArrayBuffer(8);
+    to.send({ buf }, { transfer: [buf] });
+    to.send('after');
+    await until(
+      () => got.length === 2 && invalid.length === 1,
+      'the two plain sends and the report',
+    );
+    expect(got).toEqual(['before', 'after']);
+    expect(invalid).toEqual(['INVALID_MESSAGE']);
+    expect(a.peers()).toContain('b');
+  });
+});
+
 describe('moved objects as the port receives them', () => {
   /** A port connection whose other end is a bare port this test posts on. */
   function bare(): {
@@ -188,7 +327,7 @@ describe('moved objects as the port receives them', () => {
   it('takes objects from a batch of frames, each once', async () => {
     const { conn, peer } = bare();
     const b = new ArrayBuffer(4);
-    peer.postMessage({ troupe: 'frames', frames: [], moved: [2, 2, b, 'x', 3, 0] }, [b]);
+    peer.postMessage([[], 2, 2, b, 'x', 3, 0], [b]);
     await settle();
     const two = conn.takeTransfer?.(2) as unknown[];
     expect((two[0] as ArrayBuffer).byteLength).toBe(4);
@@ -200,14 +339,39 @@ describe('moved objects as the port receives them', () => {
   });
 
   it.each([
-    ['a count past the end', [1, 5, 'a']],
-    ['a negative count', [1, -1]],
-    ['an id that is not a positive integer', [0, 0]],
-    ['a list that is not an array', 'nope'],
-  ])('a malformed batch (%s) closes the connection as a protocol error', async (_what, moved) => {
-    const { peer, closed } = bare();
-    peer.postMessage({ troupe: 'frames', frames: ['never read'], moved });
-    expect(await within(closed, 'the close')).toMatch(/PROTOCOL_ERROR: malformed transfer/);
+    ['a count past the end', ['never read', 1, 5, 'a'], /malformed transfer/],
+    ['a negative count', ['never read', 1, -1], /malformed transfer/],
+    ['an id that is not a positive integer', ['never read', 0, 0], /malformed transfer/],
+    ['a count that is not a number', ['never read', 1, 'x'], /malformed transfer/],
+    ['frames that are neither a string nor a list', [42, 1, 0], /malformed frame batch/],
+    ['a frame that is not a string', [['fine', 7]], /a frame is not a string/],
+  ])(
+    'a malformed batch (%s) closes the connection as a protocol error',
+    async (_what, msg, why) => {
+      const { peer, closed } = bare();
+      peer.postMessage(msg);
+      const reason = await within(closed, 'the close');
+      expect(reason).toMatch(/PROTOCOL_ERROR/);
+      expect(reason).toMatch(why);
+      peer.close();
+    },
+  );
+
+  it("the app's own objects on the port are ignored, the link's arrays are not", async () => {
+    const { conn, peer, closed } = bare();
+    const frames: string[] = [];
+    conn.onframe = (f) => frames.push(f);
+    peer.postMessage({ app: 'mine' });
+    peer.postMessage({ troupe: 'frames', frames: ['a', 'b'] });
+    peer.postMessage([['c', 'd']]);
+    peer.postMessage(['e']);
+    await settle();
+    expect(frames).toEqual(['a', 'b', 'c', 'd', 'e']);
+    let isClosed = false;
+    void closed.then(() => (isClosed = true));
+    await settle();
+    expect(isClosed).toBe(false);
+    conn.close();
     peer.close();
   });
 });
