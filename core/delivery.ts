@@ -6,9 +6,15 @@ import { TroupeError, toTroupeError } from './errors.ts';
 import type { Emitter } from './events.ts';
 import type { CreditBook } from './flow-credit.ts';
 import { CallEnvelope, FlowItem } from './messages.ts';
-import type { DeadLetterReason, NodeEvents } from './node-options.ts';
+import type { DeadLetterReason, NodeEvents, ResolvedOptions } from './node-options.ts';
 import type { RuntimeWire } from './runtime-wire.ts';
-import { decodeTransfer, encodeTransfer, TRANSFER_PREFIX } from './transfer.ts';
+import {
+  CLONE_PREFIX,
+  decodeCloned,
+  decodeTransfer,
+  encodeTransfer,
+  TRANSFER_PREFIX,
+} from './transfer.ts';
 
 /** What delivery needs from its runtime. @internal */
 export interface DeliveryHost {
@@ -16,6 +22,7 @@ export interface DeliveryHost {
   readonly events: Emitter<NodeEvents>;
   readonly actors: ReadonlyMap<number, Actor>;
   readonly codec: Codec;
+  readonly options: Pick<ResolvedOptions, 'maxDepth'>;
   readonly credit: CreditBook;
   readonly wire: Pick<RuntimeWire, 'route' | 'emitTraffic' | 'decodingLink'>;
   replyError(node: string, callId: number, error: TroupeError): void;
@@ -189,8 +196,11 @@ export class Delivery {
 
   /** Decode an incoming payload (one whose objects travel beside it takes them from its link). */
   decode(payload: string): unknown {
-    if (payload.charCodeAt(0) !== TRANSFER_PREFIX) return this.#h.codec.decode(payload);
-    return decodeTransfer(payload, this.#h.wire.decodingLink?.conn, (p) => this.#h.codec.decode(p));
+    const c = payload.charCodeAt(0);
+    if (c !== TRANSFER_PREFIX && c !== CLONE_PREFIX) return this.#h.codec.decode(payload);
+    const conn = this.#h.wire.decodingLink?.conn;
+    if (c === CLONE_PREFIX) return decodeCloned(payload, conn, this.#h.options.maxDepth);
+    return decodeTransfer(payload, conn, (p) => this.#h.codec.decode(p));
   }
 
   /**

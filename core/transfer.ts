@@ -12,6 +12,10 @@ import type { Connection } from './transport.ts';
  * its connection ({@link Connection.takeTransfer}) and puts them where the placeholders are.
  * The port keeps order, so the objects are there before the envelope that needs them.
  *
+ * A small message of plain data (see {@link cloneable}) with a list of buffers skips the
+ * placeholders and the codec: the message itself is staged, the host's structured clone
+ * carries it with the buffers inside, and the payload is just `v<id>`.
+ *
  * Only on the node's own link to the target and only when the connection can do it; anywhere
  * else (TCP, a relay, a routed path) the message is encoded whole, as without a transfer list.
  */
@@ -20,6 +24,15 @@ import type { Connection } from './transport.ts';
 const MARK = '~troupe.xfer';
 /** First character of a payload whose objects travel beside it. */
 export const TRANSFER_PREFIX = 120; // x
+/** First character of a payload that is only a transfer id: the message travels beside it, whole. */
+export const CLONE_PREFIX = 118; // v
+/**
+ * Limits of a message sent as a structured clone ({@link cloneable}): it is not counted by
+ * the link's flow control (only its id is), so only a small message goes that way.
+ */
+const CLONE_DEPTH = 16;
+const CLONE_VALUES = 256;
+const CLONE_CHARS = 16 * 1024;
 /** Most nesting the walks look through (the codec's own default limit). */
 const MAX_DEPTH = 64;
 
@@ -133,9 +146,71 @@ function restore(v: unknown, depth: number, items: readonly unknown[]): unknown 
   return v;
 }
 
+// What {@link fits} may still visit; set by {@link cloneable} (the walk is synchronous).
+let valuesLeft = 0;
+let charsLeft = 0;
+
+/**
+ * Whether `value` may go as the host's structured clone instead of through the codec, with
+ * nothing lost or changed that the codec would keep: a tree of at most {@link CLONE_VALUES}
+ * plain objects, arrays, primitives (no symbol), buffers and views over them, no deeper than
+ * {@link CLONE_DEPTH}, with at most {@link CLONE_CHARS} characters of strings and no
+ * `__proto__` key (which the receiver refuses). Anything else — an actor ref, a Date, a Map, a
+ * class instance, a function — takes the codec, as does a large message (the link's flow
+ * control counts only the characters of what it writes). Only with a list of buffers
+ * (`ArrayBuffer`, `SharedArrayBuffer`), which a port posts as they are.
+ */
+export function cloneable(value: unknown, list: readonly object[]): boolean {
+  const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i];
+    if (!(x instanceof ArrayBuffer) && (SAB === undefined || !(x instanceof SAB))) return false;
+  }
+  valuesLeft = CLONE_VALUES;
+  charsLeft = CLONE_CHARS;
+  return fits(value, CLONE_DEPTH);
+}
+
+function fits(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+      charsLeft -= v.length;
+      return charsLeft >= 0;
+    case 'number':
+    case 'boolean':
+    case 'undefined':
+    case 'bigint':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false; // a function, a symbol
+  }
+  if (v === null) return true;
+  if (--valuesLeft < 0 || depth <= 0) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!fits(v[i], depth - 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) {
+    for (const k in v) {
+      if (k === '__proto__' || !fits((v as Record<string, unknown>)[k], depth - 1)) return false;
+    }
+    return true;
+  }
+  return v instanceof ArrayBuffer || ArrayBuffer.isView(v) || isShared(v);
+}
+
+function isShared(v: object): boolean {
+  const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
+  return SAB !== undefined && v instanceof SAB;
+}
+
 /**
  * Encode `value` for the peer at the other end of `conn` with the objects of `list` beside it,
- * when `conn` can carry them (else undefined: encode as usual).
+ * when `conn` can carry them (else undefined: encode as usual): `v<id>` when the value itself
+ * goes as a structured clone ({@link cloneable}), else `x<id>,<payload>`.
  * @throws {TroupeError} `SERIALIZATION` when the host refuses the list (a detached buffer, …).
  */
 export function encodeTransfer(
@@ -145,6 +220,7 @@ export function encodeTransfer(
   encode: (v: unknown) => string,
 ): string | undefined {
   if (conn?.stageTransfer === undefined || list.length === 0) return undefined;
+  if (cloneable(value, list)) return `v${conn.stageTransfer([value as object], list)}`;
   const { value: stripped, items } = extractTransfer(value, list);
   const payload = encode(stripped);
   const id = conn.stageTransfer(items, list);
@@ -171,4 +247,52 @@ export function decodeTransfer(
       `the objects of transfer ${id} did not arrive on this link`,
     );
   return restoreTransfer(decode(payload.slice(comma + 1)), items);
+}
+
+/**
+ * Decode a `v<id>` payload that arrived on `conn`: the message is the one object staged under
+ * `id`, checked as a decoded payload is (no deeper than `maxDepth`, no `__proto__` key).
+ * @throws {TroupeError} `INVALID_MESSAGE` when it is malformed or did not arrive.
+ */
+export function decodeCloned(
+  payload: string,
+  conn: Connection | undefined,
+  maxDepth: number,
+): unknown {
+  const id = Number(payload.slice(1));
+  if (payload.length < 2 || payload.length > 17 || !Number.isSafeInteger(id) || id <= 0)
+    throw new TroupeError('INVALID_MESSAGE', 'malformed transfer payload');
+  const items = conn?.takeTransfer?.(id);
+  if (items === undefined || items.length !== 1)
+    throw new TroupeError(
+      'INVALID_MESSAGE',
+      `the message of transfer ${id} did not arrive on this link`,
+    );
+  checkCloned(items[0], maxDepth);
+  return items[0];
+}
+
+/** A structured clone from the peer holds no more than a decoded payload may. */
+function checkCloned(v: unknown, depthLeft: number): void {
+  if (typeof v !== 'object' || v === null) return;
+  if (depthLeft <= 0) throw new TroupeError('INVALID_MESSAGE', 'message nests too deeply');
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) checkCloned(v[i], depthLeft - 1);
+    return;
+  }
+  if (v instanceof Map) {
+    for (const [k, x] of v) {
+      checkCloned(k, depthLeft - 1);
+      checkCloned(x, depthLeft - 1);
+    }
+    return;
+  }
+  if (v instanceof Set) {
+    for (const x of v) checkCloned(x, depthLeft - 1);
+    return;
+  }
+  for (const k in v) {
+    if (k === '__proto__') throw new TroupeError('INVALID_MESSAGE', 'message has a __proto__ key');
+    checkCloned((v as Record<string, unknown>)[k], depthLeft - 1);
+  }
 }

@@ -275,6 +275,166 @@ describe('transfer lists when the envelope cannot leave at once', () => {
   });
 });
 
+describe('a small message of plain data goes as a structured clone', () => {
+  const makeNode = useNodes();
+
+  /** Two nodes over a MessageChannel; `tamper` may change what a posts. */
+  async function pair(tamper?: (m: unknown) => unknown): Promise<{
+    a: Node;
+    b: Node;
+    payloads: string[];
+  }> {
+    const a = makeNode({ name: 'a' });
+    const b = makeNode({ name: 'b' });
+    const { port1, port2 } = new MessageChannel();
+    // The payload of each frame a posts with moved objects (after the header's tab).
+    const payloads: string[] = [];
+    const post = port1.postMessage.bind(port1) as (m: unknown, t?: Transferable[]) => void;
+    (port1 as { postMessage: unknown }).postMessage = (m: unknown, t?: Transferable[]) => {
+      if (Array.isArray(m)) {
+        const frames = typeof m[0] === 'string' ? [m[0]] : (m[0] as string[]);
+        for (const f of frames) payloads.push(f.slice(f.indexOf('\t') + 1));
+        m = tamper?.(m) ?? m;
+      }
+      post(m, t);
+    };
+    await Promise.all([connectPort(a, port1, { initiator: true }), connectPort(b, port2)]);
+    return { a, b, payloads };
+  }
+
+  function echoOn(b: Node): { ref: ActorRef; got: unknown[] } {
+    const got: unknown[] = [];
+    const ref = b.spawn(async (self) => {
+      for (;;) {
+        const m = await self.receive();
+        got.push(m);
+        self.reply(m);
+      }
+    });
+    return { ref, got };
+  }
+
+  it('plain data with its buffers: the payload is only the id (`v`), and what arrives is what was sent', async () => {
+    const { a, b, payloads } = await pair();
+    const { ref, got } = echoOn(b);
+    const e = a.ref(ref.node, ref.id);
+    const buf = new ArrayBuffer(16);
+    new Uint8Array(buf)[3] = 3;
+    const msg = {
+      buf,
+      view: new Uint8Array(buf, 2, 4),
+      n: -0,
+      big: 12n,
+      u: undefined,
+      s: 'é\ud800',
+      list: [1, null, { deep: true }],
+    };
+    await e.call(msg, { transfer: [buf] });
+    const back = got[0] as typeof msg; // as it arrived
+    expect(payloads).toEqual([expect.stringMatching(/^v\d+$/)]);
+    expect(new Uint8Array(back.buf)[3]).toBe(3);
+    expect(back.view).toBeInstanceOf(Uint8Array);
+    expect([...back.view]).toEqual([0, 3, 0, 0]);
+    expect(back.view.buffer).toBe(back.buf); // one buffer, as sent
+    expect(Object.is(back.n, -0)).toBe(true);
+    expect(back.big).toBe(12n);
+    expect('u' in back).toBe(true);
+    expect(back.s).toBe('é\ud800');
+    expect(back.list).toEqual([1, null, { deep: true }]);
+  });
+
+  it('a ref, a Date, a long string or a large tree goes through the codec (`x`), with the same result', async () => {
+    const { a, b, payloads } = await pair();
+    const { ref, got } = echoOn(b);
+    const e = a.ref(ref.node, ref.id);
+    const cases: unknown[] = [
+      { at: new Date(5) },
+      { who: ref },
+      { text: 'y'.repeat(20_000) },
+      { many: Array.from({ length: 300 }, (_, i) => ({ i })) },
+    ];
+    for (const c of cases) {
+      const buf = new ArrayBuffer(4);
+      await e.call({ ...(c as object), buf }, { transfer: [buf] });
+    }
+    expect(payloads.map((p) => p[0])).toEqual(['x', 'x', 'x', 'x']);
+    expect((got[0] as { at: Date }).at).toEqual(new Date(5));
+    expect((got[1] as { who: ActorRef }).who.key).toBe(ref.key);
+    expect((got[2] as { text: string }).text).toHaveLength(20_000);
+    expect((got[3] as { many: unknown[] }).many).toHaveLength(300);
+  });
+
+  it.each([
+    [
+      'nests deeper than maxDepth',
+      () => {
+        let v: unknown = 1;
+        for (let i = 0; i < 80; i++) v = [v];
+        return v;
+      },
+    ],
+    ['has a __proto__ key', () => JSON.parse('{"__proto__": {"polluted": 1}}')],
+    [
+      'nests a Map past maxDepth',
+      () => {
+        let v: unknown = 1;
+        for (let i = 0; i < 80; i++) v = new Map([[0, v]]);
+        return v;
+      },
+    ],
+  ])(
+    'a peer whose cloned message %s: invalidMessage, nothing delivered, the link stays up',
+    async (_what, make) => {
+      let evil = true;
+      const { a, b } = await pair((m) => {
+        if (!evil) return m;
+        evil = false;
+        const arr = m as unknown[];
+        arr[3] = make();
+        return arr;
+      });
+      const invalid: string[] = [];
+      b.events.on('invalidMessage', (e) => invalid.push(e.error.code));
+      const got: unknown[] = [];
+      const sink = b.spawn(async (self) => {
+        for (;;) got.push(await self.receive());
+      });
+      const to = a.ref(sink.node, sink.id);
+      const buf = new ArrayBuffer(4);
+      to.send({ buf }, { transfer: [buf] });
+      to.send('after');
+      await until(() => got.length === 1 && invalid.length === 1, 'the report and the next send');
+      expect(got).toEqual(['after']);
+      expect(invalid).toEqual(['INVALID_MESSAGE']);
+    },
+  );
+
+  it('a `v` payload whose message is missing or not alone is invalidMessage', async () => {
+    let mode = 0;
+    const { a, b } = await pair((m) => {
+      const arr = m as unknown[];
+      if (mode === 1) return [arr[0]]; // the frame without its objects
+      if (mode === 2) return [arr[0], arr[1], 2, arr[3], 'extra'];
+      return m;
+    });
+    const invalid: string[] = [];
+    b.events.on('invalidMessage', (e) => invalid.push(e.error.message));
+    const sink = b.spawn(async (self) => {
+      for (;;) await self.receive();
+    });
+    const to = a.ref(sink.node, sink.id);
+    for (mode = 1; mode <= 2; mode++) {
+      const buf = new ArrayBuffer(4);
+      to.send({ buf }, { transfer: [buf] });
+    }
+    await until(() => invalid.length === 2, 'both reports');
+    expect(invalid).toEqual([
+      expect.stringMatching(/did not arrive/),
+      expect.stringMatching(/did not arrive/),
+    ]);
+  });
+});
+
 describe('a host that refuses to move what passed the checks', () => {
   const makeNode = useNodes();
 
