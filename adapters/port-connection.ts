@@ -88,8 +88,13 @@ class PortLink extends PostedConnection implements PortConnection {
   #resolveOpened!: (info: { secret?: string }) => void;
   #rejectOpened!: (err: TroupeError) => void;
   #nextStage = 1;
-  /** Objects the peer moved to us, by transfer id, until the envelope that holds them is read. */
-  #staged = new Map<number, unknown[]>();
+  /**
+   * Objects the peer moved to us, until the envelope that holds them is read: transfer ids (in
+   * the order posted, so increasing) beside their objects, from `#stagedHead` on.
+   */
+  #stagedIds: number[] = [];
+  #stagedItems: unknown[][] = [];
+  #stagedHead = 0;
 
   constructor(endpoint: PortEndpoint, options: PortConnectionOptions) {
     super();
@@ -143,24 +148,42 @@ class PortLink extends PostedConnection implements PortConnection {
   }
 
   protected override acceptMoved(id: unknown, items: unknown): void {
+    const ids = this.#stagedIds;
     if (
       !Number.isSafeInteger(id) ||
       (id as number) <= 0 ||
       !Array.isArray(items) ||
-      this.#staged.has(id as number)
+      (ids.length > 0 && (id as number) <= ids[ids.length - 1])
     ) {
       return this.fail('PROTOCOL_ERROR: malformed transfer');
     }
     // Full: forget the oldest (its envelope, if it ever comes, fails to decode and is reported).
-    if (this.#staged.size >= MAX_STAGED) this.#staged.delete(this.#staged.keys().next().value!);
-    this.#staged.set(id as number, items);
+    if (ids.length - this.#stagedHead >= MAX_STAGED) this.#dropStaged(this.#stagedHead + 1);
+    ids.push(id as number);
+    this.#stagedItems.push(items);
+  }
+
+  /** Forget the staged objects before index `to`. */
+  #dropStaged(to: number): void {
+    const items = this.#stagedItems;
+    for (let i = this.#stagedHead; i < to; i++) items[i] = NONE;
+    this.#stagedHead = to;
+    if (to === items.length) {
+      // Empty (the usual case: each envelope takes its objects): start over.
+      this.#stagedIds.length = 0;
+      items.length = 0;
+      this.#stagedHead = 0;
+    } else if (to > 1024 && to * 2 > items.length) {
+      this.#stagedIds.splice(0, to);
+      items.splice(0, to);
+      this.#stagedHead = 0;
+    }
   }
 
   stageTransfer(items: readonly object[], transfer: readonly object[]): number {
     const id = this.#nextStage++;
     if (this.closed) return id;
     // A SharedArrayBuffer is shared by posting it; listing it in the host's transfer list throws.
-    const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
     let moved = transfer;
     if (SAB !== undefined) {
       for (let i = 0; i < transfer.length; i++) {
@@ -173,7 +196,7 @@ class PortLink extends PostedConnection implements PortConnection {
     const unmovable = refusal(moved);
     if (unmovable !== undefined)
       throw new TroupeError('SERIALIZATION', `cannot transfer: ${unmovable}`);
-    if (moved.length === 0 || moved.every((x) => x instanceof ArrayBuffer)) {
+    if (allBuffers(moved)) {
       // Core posts them before the send returns (`postStaged`): the host's post detaches them.
       this.queueMoved(id, items as object[], moved);
       return id;
@@ -203,15 +226,17 @@ class PortLink extends PostedConnection implements PortConnection {
   }
 
   takeTransfer(id: number): readonly unknown[] | undefined {
-    const items = this.#staged.get(id);
-    if (items === undefined) return undefined;
+    const ids = this.#stagedIds;
+    let at = this.#stagedHead;
     // Ids are staged, posted and read in order: one older than `id` still here belongs to an
     // envelope the sender never sent (its link refused it), so it is dropped now.
-    for (const k of this.#staged.keys()) {
-      if (k >= id) break;
-      this.#staged.delete(k);
+    while (at < ids.length && ids[at] < id) at++;
+    if (at === ids.length || ids[at] !== id) {
+      if (at > this.#stagedHead) this.#dropStaged(at);
+      return undefined;
     }
-    this.#staged.delete(id);
+    const items = this.#stagedItems[at];
+    this.#dropStaged(at + 1);
     return items;
   }
 
@@ -228,7 +253,7 @@ class PortLink extends PostedConnection implements PortConnection {
     this.finish(reason, () => {
       if (tellPeer) this.post({ troupe: 'close', reason });
       this.dropQueued();
-      this.#staged.clear();
+      this.#dropStaged(this.#stagedItems.length);
       for (const off of this.#unlisten.splice(0)) off();
       if (this.#options.terminate) Promise.resolve(this.#endpoint.terminate?.()).catch(() => {});
       if (!this.peerReady)
@@ -274,6 +299,16 @@ class PortLink extends PostedConnection implements PortConnection {
       this.#unlisten.push(() => ep.removeEventListener?.(type, handler));
     }
   }
+}
+
+/** The host's `SharedArrayBuffer`, where it has one. */
+const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
+/** Placeholder of staged objects taken or forgotten. */
+const NONE: unknown[] = [];
+
+function allBuffers(moved: readonly object[]): boolean {
+  for (let i = 0; i < moved.length; i++) if (!(moved[i] instanceof ArrayBuffer)) return false;
+  return true;
 }
 
 /**

@@ -161,7 +161,6 @@ let charsLeft = 0;
  * (`ArrayBuffer`, `SharedArrayBuffer`), which a port posts as they are.
  */
 export function cloneable(value: unknown, list: readonly object[]): boolean {
-  const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
   for (let i = 0; i < list.length; i++) {
     const x = list[i];
     if (!(x instanceof ArrayBuffer) && (SAB === undefined || !(x instanceof SAB))) return false;
@@ -202,8 +201,10 @@ function fits(v: unknown, depth: number): boolean {
   return v instanceof ArrayBuffer || ArrayBuffer.isView(v) || isShared(v);
 }
 
+/** The host's `SharedArrayBuffer`, where it has one. */
+const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
+
 function isShared(v: object): boolean {
-  const SAB = (globalThis as { SharedArrayBuffer?: new () => object }).SharedArrayBuffer;
   return SAB !== undefined && v instanceof SAB;
 }
 

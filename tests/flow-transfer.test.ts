@@ -503,6 +503,7 @@ describe('moved objects as the port receives them', () => {
     ['a negative count', ['never read', 1, -1], /malformed transfer/],
     ['an id that is not a positive integer', ['never read', 0, 0], /malformed transfer/],
     ['a count that is not a number', ['never read', 1, 'x'], /malformed transfer/],
+    ['an id not above the one before', ['never read', 2, 0, 2, 0], /malformed transfer/],
     ['frames that are neither a string nor a list', [42, 1, 0], /malformed frame batch/],
     ['a frame that is not a string', [['fine', 7]], /a frame is not a string/],
   ])(
