@@ -124,6 +124,16 @@ export class Outbound {
     return true;
   }
 
+  /**
+   * Write now what the lanes may write (what the next microtask would), then have the
+   * connection post it with the objects staged for a transfer list: a send with a transfer list
+   * returns with its buffers detached (see `Connection.postStaged`).
+   */
+  postNow(): void {
+    if (!this.holding) this.flush();
+    this.#host.conn.postStaged?.();
+  }
+
   /** See `Link.backlog`. */
   get backlog(): number {
     const buffered = this.#host.conn.bufferedAmount ?? 0;

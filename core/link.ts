@@ -36,10 +36,7 @@ export class Link {
   peerAddresses: string[] = [];
   /** Whether this side dialed. */
   readonly initiator: boolean;
-  /**
-   * Whether the link was admitted by another secret than the node's own (a transport's, such as
-   * a relay's browser secret): its peer holds lesser rights than a cluster member.
-   */
+  /** Admitted by another secret than the node's own (a relay's browser secret): lesser rights. */
   readonly foreign: boolean;
   readonly conn: Connection;
   /** Whether the peer reads short routed headers (its hello had `rh`). */
@@ -146,13 +143,12 @@ export class Link {
 
   /**
    * Queue one envelope; envelopes queued in one tick leave as one frame. Calls, replies and
-   * control envelopes take the priority lane and are written before bulk (sends, exit and DOWN
-   * signals), except a call to an actor that queued sends are still waiting for, which stays
-   * behind them. Returns false, queueing nothing, only for a `droppable` envelope (a send, call
-   * or spawn request) when the link already holds `maxLinkQueue` characters because the peer or
-   * the transport is not keeping up: the caller reports it (a `deadLetter` `overflow`, a
-   * `MAILBOX_FULL` call). Other envelopes (replies, exit/DOWN signals, link-local control) are
-   * never refused: they are small and dropping them would break links, monitors and calls.
+   * control take the priority lane, written before bulk (sends, exit and DOWN signals), but a
+   * call to an actor that queued sends wait for stays behind them. False, queueing nothing,
+   * only for a `droppable` envelope (send, call, spawn request) when the link holds
+   * `maxLinkQueue` characters (the caller reports a `deadLetter` `overflow`, a `MAILBOX_FULL`
+   * call). Replies, exit/DOWN signals and control are never refused (they are small, and
+   * dropping them would break links, monitors and calls).
    */
   enqueue(text: string, droppable = false): boolean {
     if (this.#state !== 'up') return true;
@@ -161,20 +157,15 @@ export class Link {
     return true;
   }
 
-  /**
-   * Write now what the lanes may write (what the next microtask would), then have the
-   * connection post it with the objects staged for a transfer list: a send with a transfer list
-   * returns with its buffers detached (see `Connection.postStaged`).
-   */
+  /** See `Outbound.postNow` (after an envelope with a transfer list). */
   postStaged(): void {
-    if (this.#state === 'up' && !this.#out.holding) this.#out.flush();
-    this.conn.postStaged?.();
+    this.#out.postNow();
   }
 
   /**
    * What the link has written that the peer has not yet taken: the transport's
-   * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (whichever is
-   * larger). Above `highWaterMark` new envelopes are held in the link (bulk above an eighth or seven eighths of it, see core/link-outbound.ts).
+   * `bufferedAmount` or, when the peer acks, the characters not yet acknowledged (the larger).
+   * Above `highWaterMark` new envelopes are held (bulk lower: see core/link-outbound.ts).
    */
   get backlog(): number {
     return this.#out.backlog;

@@ -146,9 +146,11 @@ function restore(v: unknown, depth: number, items: readonly unknown[]): unknown 
   return v;
 }
 
-// What {@link fits} may still visit; set by {@link cloneable} (the walk is synchronous).
-let valuesLeft = 0;
-let charsLeft = 0;
+/** What {@link fits} may still visit. */
+interface CloneBudget {
+  values: number;
+  chars: number;
+}
 
 /**
  * Whether `value` may go as the host's structured clone instead of through the codec, with
@@ -165,16 +167,14 @@ export function cloneable(value: unknown, list: readonly object[]): boolean {
     const x = list[i];
     if (!(x instanceof ArrayBuffer) && (SAB === undefined || !(x instanceof SAB))) return false;
   }
-  valuesLeft = CLONE_VALUES;
-  charsLeft = CLONE_CHARS;
-  return fits(value, CLONE_DEPTH);
+  return fits(value, CLONE_DEPTH, { values: CLONE_VALUES, chars: CLONE_CHARS });
 }
 
-function fits(v: unknown, depth: number): boolean {
+function fits(v: unknown, depth: number, left: CloneBudget): boolean {
   switch (typeof v) {
     case 'string':
-      charsLeft -= v.length;
-      return charsLeft >= 0;
+      left.chars -= v.length;
+      return left.chars >= 0;
     case 'number':
     case 'boolean':
     case 'undefined':
@@ -186,15 +186,16 @@ function fits(v: unknown, depth: number): boolean {
       return false; // a function, a symbol
   }
   if (v === null) return true;
-  if (--valuesLeft < 0 || depth <= 0) return false;
+  if (--left.values < 0 || depth <= 0) return false;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!fits(v[i], depth - 1)) return false;
+    for (let i = 0; i < v.length; i++) if (!fits(v[i], depth - 1, left)) return false;
     return true;
   }
   const proto = Object.getPrototypeOf(v);
   if (proto === Object.prototype || proto === null) {
     for (const k in v) {
-      if (k === '__proto__' || !fits((v as Record<string, unknown>)[k], depth - 1)) return false;
+      if (k === '__proto__' || !fits((v as Record<string, unknown>)[k], depth - 1, left))
+        return false;
     }
     return true;
   }
