@@ -214,9 +214,16 @@ export class Actor {
       return;
     }
     if (kind === K_CALL) {
+      // Every call a process took and has not answered is its current one or in openCalls: the
+      // one before goes into openCalls only if it is still open (most are answered before the
+      // next receive, so the usual receive/reply loop touches no Set). A behaviour receiving
+      // inside its handler keeps the received call in openCalls (its handler's own call, not
+      // in it, is answered with undefined if the handler does not answer it).
       const x = this.#extras();
+      const prev = x.current;
+      if ((this.#flags & F_BEHAVIOUR) !== 0) (x.openCalls ??= new Set()).add(item as CallEnvelope);
+      else if (prev !== undefined && !prev.done) (x.openCalls ??= new Set()).add(prev);
       x.current = item as CallEnvelope;
-      (x.openCalls ??= new Set()).add(item as CallEnvelope);
     }
   }
 
