@@ -2,14 +2,7 @@ import SuperJSON from 'superjson';
 import { ActorRef } from './actor-ref.ts';
 import { TroupeError } from './errors.ts';
 import { isValidNodeId } from './protocol.ts';
-import {
-  isVerbatim,
-  LONG_STRING,
-  LOOK_DEPTH,
-  LOOK_LIMIT,
-  parseJson,
-  stringifyJson,
-} from './json-text.ts';
+import { isVerbatim, LONG_STRING, parseJson, stringifyJson } from './json-text.ts';
 
 /** Payload prefix: plain JSON (fast path). */
 export const CODEC_JSON = 'j';
@@ -127,12 +120,12 @@ export class Codec {
    */
   encode(value: unknown): string {
     if (typeof value === 'string' && isVerbatim(value)) return CODEC_TEXT + value;
-    met = 0;
-    nearLong = false;
-    top = this.#maxDepth;
+    sawLong = false;
     if (scan(value, this.#maxDepth)) {
-      // undefined at top level is not JSON: let superjson carry it.
-      if (value !== undefined) return CODEC_JSON + stringifyJson(value, nearLong);
+      // undefined at top level is not JSON: let superjson carry it. Without a long string
+      // anywhere, stringifyJson would find none to quote by hand: the engine's JSON at once.
+      if (value !== undefined)
+        return CODEC_JSON + (sawLong ? stringifyJson(value) : JSON.stringify(value));
     }
     let json: string;
     let attachments: (Uint8Array | ArrayBuffer)[];
@@ -178,13 +171,12 @@ export class Codec {
       if (kind === 116 /* t */) return payload.slice(1);
       if (kind === 106 /* j */) {
         value = parseJson(payload, 1);
-        if (typeof value === 'object' && value !== null && !surelySafe(payload, 1, this.#maxDepth))
-          checkDecoded(value, this.#maxDepth);
+        checkDecoded(value, this.#maxDepth);
         return value;
       }
       if (kind === 115 /* s */) {
         const raw = JSON.parse(payload.slice(1));
-        if (!surelySafe(payload, 1, this.#maxDepth + 4)) checkDecoded(raw, this.#maxDepth + 4);
+        checkDecoded(raw, this.#maxDepth + 4);
         value = this.#sj.deserialize(raw);
         // superjson's reference table (`referentialEqualities`) can make a peer's payload decode
         // to a cyclic or deeper value than its JSON, or copy an inherited method into it (a
@@ -224,9 +216,8 @@ export class Codec {
     const jsonEnd = colon + 1 + numbers[0];
     if (jsonEnd > payload.length)
       throw new TroupeError('INVALID_MESSAGE', 'binary payload shorter than its head says');
-    const jsonText = payload.slice(colon + 1, jsonEnd);
-    const raw = JSON.parse(jsonText);
-    if (!surelySafe(jsonText, 0, this.#maxDepth + 4)) checkDecoded(raw, this.#maxDepth + 4);
+    const raw = JSON.parse(payload.slice(colon + 1, jsonEnd));
+    checkDecoded(raw, this.#maxDepth + 4);
     const attachments: Uint8Array[] = [];
     let at = jsonEnd;
     for (let i = 1; i < numbers.length; i++) {
@@ -312,25 +303,20 @@ function isAddressList(v: unknown): v is string[] {
 }
 
 /**
- * What {@link scan} found besides its answer, for `Codec.encode` (which resets them): how many
- * values it met, and whether it met a long string near the top (within `LOOK_DEPTH` levels of
- * the value, among the first `LOOK_LIMIT` values met), where `top` is the depth it started
- * from. They let `stringifyJson` pick its way without walking the value a second time.
+ * Whether {@link scan} met a string of at least `LONG_STRING` characters (`Codec.encode` resets
+ * it): only then can `stringifyJson`'s look for one near the top find any, so a value without
+ * one skips that second walk.
  */
-let met = 0;
-let nearLong = false;
-let top = 0;
+let sawLong = false;
 
 /**
  * Whether `v` is plain JSON that round-trips exactly through JSON.stringify/parse. Walks the whole
  * value (Maps and Sets too) so it can enforce the depth limit, which also catches cycles.
  */
 function scan(v: unknown, depthLeft: number): boolean {
-  met++;
   switch (typeof v) {
     case 'string':
-      if (v.length >= LONG_STRING && top - depthLeft <= LOOK_DEPTH && met <= LOOK_LIMIT + 1)
-        nearLong = true;
+      if (v.length >= LONG_STRING) sawLong = true;
       return true;
     case 'boolean':
       return true;
@@ -371,25 +357,6 @@ function scan(v: unknown, depthLeft: number): boolean {
     // superjson carries name and message
   }
   return false;
-}
-
-/**
- * Whether the JSON text in `text` from index `from` on surely parses to a value that
- * {@link checkDecoded} with `depth` accepts, found by native string searches instead of a walk
- * of the parsed value. Nesting deeper than `depth` takes more than `depth` openers (`{`, `[`;
- * those inside strings are counted too, which only errs on the safe side), and so more than
- * `2 * depth + 1` characters. A `__proto__` key is either written as such or spelled with a
- * `\u` escape (JSON has no other escape that yields a letter or `_`). When this says no, the
- * walk decides.
- */
-function surelySafe(text: string, from: number, depth: number): boolean {
-  if (text.length - from > 2 * depth + 1) {
-    let n = 0;
-    for (let i = text.indexOf('{', from); i !== -1 && n <= depth; i = text.indexOf('{', i + 1)) n++;
-    for (let i = text.indexOf('[', from); i !== -1 && n <= depth; i = text.indexOf('[', i + 1)) n++;
-    if (n > depth) return false;
-  }
-  return text.indexOf('__proto__', from) === -1 && text.indexOf('\\u', from) === -1;
 }
 
 /** Depth and prototype-pollution check of freshly parsed JSON. */

@@ -11,13 +11,8 @@
 
 /** Strings at least this long take the fast path; below it the engine is as fast. */
 export const LONG_STRING = 2048;
-/**
- * How near the top of a value a long string must be for {@link stringifyJson} to walk the value
- * by hand: within this many levels, among the first {@link LOOK_LIMIT} values met (depth first).
- */
-export const LOOK_DEPTH = 3;
-/** See {@link LOOK_DEPTH}. */
-export const LOOK_LIMIT = 64;
+/** Most values {@link stringifyJson} looks at to find a long string inside an object. */
+const LOOK_LIMIT = 64;
 
 /**
  * Every character JSON writes as an escape, except lone surrogates (see {@link isPlain}); the
@@ -63,16 +58,33 @@ export function quoteJson(s: string): string {
 /**
  * `JSON.stringify(value)` for a plain JSON value (strings, finite numbers other than -0,
  * booleans, null, arrays, plain objects without undefined values: what the codec's fast path
- * admits), with long strings quoted by {@link quoteJson}. `nearLong` says whether a long string
- * sits near the top of an object (the codec's own walk of the value finds out, see
- * core/codec.ts): only then is the object walked by hand; everything else is the engine's own
- * `JSON.stringify`. The text is the same either way.
+ * admits), with long strings quoted by {@link quoteJson}. Objects are walked by hand only when
+ * a long string is near the top; everything else is the engine's own `JSON.stringify`.
  */
-export function stringifyJson(value: unknown, nearLong: boolean): string {
+export function stringifyJson(value: unknown): string {
   if (typeof value === 'string') return quoteJson(value);
-  return nearLong && typeof value === 'object' && value !== null
-    ? walk(value)
-    : JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  looks = LOOK_LIMIT;
+  return holdsLong(value, 3) ? walk(value) : JSON.stringify(value);
+}
+
+/** How many more values {@link holdsLong} may look at (a module slot: no object per message). */
+let looks = 0;
+
+/** Whether a long string sits within `depth` levels of `v`, looking at most `looks` values. */
+function holdsLong(v: object, depth: number): boolean {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (holdsLongAt(v[i], depth)) return true;
+    return false;
+  }
+  for (const k in v) if (holdsLongAt((v as Record<string, unknown>)[k], depth)) return true;
+  return false;
+}
+
+function holdsLongAt(x: unknown, depth: number): boolean {
+  if (--looks < 0) return false;
+  if (typeof x === 'string') return x.length >= LONG_STRING;
+  return typeof x === 'object' && x !== null && depth > 1 && holdsLong(x, depth - 1);
 }
 
 function walk(v: unknown): string {

@@ -1,12 +1,15 @@
-// The codec's shortcuts (core/codec.ts): decode skips its walk of the parsed value when native
-// string searches prove it cannot fail (no `__proto__` text, no `\u` escape that could spell it,
-// too few `{`/`[` or too short to nest past maxDepth); encode learns from its one walk (`scan`)
-// whether a long string sits near the top instead of walking the value again. These tests hold
-// each shortcut at its boundaries: what decode refuses and accepts is what the full walk decides.
+// The codec's checks at their boundaries (core/codec.ts), for anyone who makes them cheaper:
+// decode refuses exactly what nests past maxDepth (also in the superjson and binary codecs, whose
+// raw JSON may nest maxDepth + 4) and every `__proto__` key however it is spelled; encode skips
+// stringifyJson's look for a long string when its one walk (`scan`) met none, and its text stays
+// JSON.stringify's wherever a long string sits.
 import { describe, expect, it } from 'vitest';
 import { Codec } from '../core/codec.ts';
 import { TroupeError } from '../core/errors.ts';
-import { LONG_STRING, LOOK_LIMIT } from '../core/json-text.ts';
+import { LONG_STRING } from '../core/json-text.ts';
+
+/** How many values json-text's stringifyJson looks at for a long string (its LOOK_LIMIT). */
+const LOOK_LIMIT = 64;
 
 const MAX_DEPTH = 16;
 const codec = new Codec(
@@ -38,11 +41,10 @@ function inAllCodecs(json: string): string[] {
   return [`j${json}`, `s${sj}`, `b${sj.length},1:${sj}A`];
 }
 
-describe('codec shortcuts', () => {
+describe('codec checks at their boundaries', () => {
   it('depth: exactly maxDepth nesting decodes, one more is refused, short and long texts alike', () => {
     for (const open of ['[', '{"k":'] as const) {
-      // Short texts (under 2 * maxDepth + 2 characters cannot nest past maxDepth) and texts
-      // padded past that length so the openers are counted.
+      // Short texts (the least a nesting past maxDepth takes) and texts padded past that length.
       for (const pad of ['', `,"${'p'.repeat(4 * MAX_DEPTH)}"`]) {
         const ok = open === '[' ? `[${nest(MAX_DEPTH - 1, open)}${pad}]` : nest(MAX_DEPTH, open);
         const deep = open === '[' ? `[${nest(MAX_DEPTH, open)}${pad}]` : nest(MAX_DEPTH + 1, open);
