@@ -209,20 +209,11 @@ export class Actor {
 
   #take(item: unknown): void {
     const kind = kindOf(item);
-    if (kind === K_FLOW) {
-      this.host.flowTaken(item as FlowItem);
-      return;
-    }
+    if (kind === K_FLOW) return this.host.flowTaken(item as FlowItem);
     if (kind === K_CALL) {
-      // Every call a process took and has not answered is its current one or in openCalls: the
-      // one before goes into openCalls only if it is still open (most are answered before the
-      // next receive, so the usual receive/reply loop touches no Set). A behaviour receiving
-      // inside its handler keeps the received call in openCalls (its handler's own call, not
-      // in it, is answered with undefined if the handler does not answer it).
-      const x = this.#extras();
-      const prev = x.current;
-      if ((this.#flags & F_BEHAVIOUR) !== 0) (x.openCalls ??= new Set()).add(item as CallEnvelope);
-      else if (prev !== undefined && !prev.done) (x.openCalls ??= new Set()).add(prev);
+      const x = this.#extras(); // see ActorExtras.openCalls
+      const keep = (this.#flags & F_BEHAVIOUR) !== 0 ? (item as CallEnvelope) : x.current;
+      if (keep !== undefined && !keep.done) (x.openCalls ??= new Set()).add(keep);
       x.current = item as CallEnvelope;
     }
   }

@@ -291,9 +291,7 @@ export class Link {
     }
     this.#lastIn = this.#owner.clock.now();
     if (this.#state === 'up') {
-      // A peer refusing the link after it came up (an oversize frame, say) sends the same
-      // reject as during the handshake; no envelope starts like it (core writes this key order).
-      // Both start with `{`; traffic envelopes (`S`, `C`, `R`, …) skip these string compares.
+      // A reject once up (an oversize frame, say) or an ack; no envelope starts like either.
       if (frame.charCodeAt(0) === 123) {
         if (frame.startsWith('{"t":"reject"')) {
           const [code, message] = readReject(frame);
