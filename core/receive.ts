@@ -57,18 +57,6 @@ export function waitFor(
 ): Promise<unknown> {
   const timeout = options?.timeout;
   const signal = options?.signal;
-  if (timeout === undefined && signal === undefined) {
-    // The usual receive (no timeout, no signal): no closure per wait.
-    const p = new Promise(takeResolvers);
-    slot.waiter = {
-      matcher,
-      resolve: slotResolve,
-      reject: slotReject,
-      timer: undefined,
-      off: undefined,
-    };
-    return p;
-  }
   return new Promise((resolve, reject) => {
     const w: Waiter = { matcher, resolve, reject, timer: undefined, off: undefined };
     if (timeout !== undefined && timeout !== Infinity) {
@@ -90,13 +78,3 @@ export function waitFor(
     slot.waiter = w;
   });
 }
-
-// A promise's executor runs synchronously: it hands its resolve/reject to `waitFor` through
-// these two slots, so the usual receive makes no closure (Promise.withResolvers is Node 22+).
-let slotResolve: (m: unknown) => void = noop;
-let slotReject: (e: unknown) => void = noop;
-function takeResolvers(resolve: (m: unknown) => void, reject: (e: unknown) => void): void {
-  slotResolve = resolve;
-  slotReject = reject;
-}
-function noop(): void {}
