@@ -29,6 +29,13 @@ export class ActorExtras<C extends OpenCall, Ctx, Ref> {
   monitors: Map<string, Ref> | undefined = undefined;
   watchers: Map<string, Ref> | undefined = undefined;
   names: string[] | undefined = undefined;
+  /**
+   * Calls taken and held open past `current`: deferred ones, and for a process the call it took
+   * before `current` if still unanswered when it took the next (actor.ts `#take`; a process's
+   * unanswered calls are `current` and these, so a receive/reply loop touches no Set). A
+   * behaviour's calls taken with `receive` inside its handler are all here (`#after` answers
+   * the handled call, which is not, with undefined when the handler did not).
+   */
   openCalls: Set<C> | undefined = undefined;
 
   /**

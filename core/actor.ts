@@ -209,14 +209,12 @@ export class Actor {
 
   #take(item: unknown): void {
     const kind = kindOf(item);
-    if (kind === K_FLOW) {
-      this.host.flowTaken(item as FlowItem);
-      return;
-    }
+    if (kind === K_FLOW) return this.host.flowTaken(item as FlowItem);
     if (kind === K_CALL) {
-      const x = this.#extras();
+      const x = this.#extras(); // see ActorExtras.openCalls
+      const keep = (this.#flags & F_BEHAVIOUR) !== 0 ? (item as CallEnvelope) : x.current;
+      if (keep !== undefined && !keep.done) (x.openCalls ??= new Set()).add(keep);
       x.current = item as CallEnvelope;
-      (x.openCalls ??= new Set()).add(item as CallEnvelope);
     }
   }
 

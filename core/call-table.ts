@@ -42,14 +42,23 @@ export type CallStart<A, B> = (callId: number, a: A, b: B) => TroupeError | unde
 /**
  * A node's pending calls, by call id, with their timeouts. @internal
  *
- * No clock read and no timer per call. Calls are opened into the current *window*; the first
- * call of a window arms one zero-delay timer, and when it fires the clock is read once and every
- * call of the window still waiting gets its deadline: that time plus its timeout. So a call
- * times out no earlier than its timeout after it was made, and at most one timer turn later (on
- * a manual clock, exactly on time: the window closes before time advances). Calls answered
- * within their window — most local calls — never touch a timeout queue. Calls with the same
- * timeout value expire in the order they were made, so each value keeps a FIFO of calls and one
- * timer for its oldest live call.
+ * No timer per call. Calls to this node's own actors (`target` is `self`, or every call when the
+ * table has no `self`) are opened into the current *window*; the first call of a window arms
+ * one zero-delay timer, and when it fires the clock is read once and every call of the window
+ * still waiting gets its deadline: that time plus its timeout. So a call times out no earlier
+ * than its timeout after it was made, and at most one timer turn later (on a manual clock,
+ * exactly on time: the window closes before time advances). Calls answered within their window
+ * — most local calls — never read the clock nor touch a timeout queue.
+ *
+ * Calls to other nodes take their deadline when they are made (one clock read each) and go
+ * straight to their timeout queue: their round trip takes longer than a clock read, and a short
+ * timer re-armed every millisecond while they stream (the window's) made each round trip over a
+ * worker's MessagePort about 1 µs slower and 2 µs costlier in CPU (a pending short timer makes
+ * the event loop's waits dearer), where a long one (a timeout queue's) costs nothing.
+ *
+ * Calls with the same timeout value expire in the order they were made, so each value keeps a
+ * FIFO of calls (in deadline order: a call joins it when its deadline is set, from a clock that
+ * does not go back) and one timer for its oldest live call.
  */
 export class CallTable {
   #calls = new CallMap();
@@ -61,6 +70,8 @@ export class CallTable {
   #windowHead = 0;
   #windowTimer: unknown = undefined;
   readonly #clock: Clock;
+  /** This node's id: calls to it use the window, others are queued when made (see above). */
+  readonly #self: string | undefined;
   readonly #closeWindow = (): void => this.#close();
   // The executor every call's promise is made with hands its resolve/reject functions over
   // through these two slots: one closure per table, none per call (Promise.withResolvers is
@@ -72,8 +83,9 @@ export class CallTable {
     this.#slotReject = reject;
   };
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, self?: string) {
     this.#clock = clock;
+    this.#self = self;
   }
 
   /** Number of calls waiting for their reply. */
@@ -118,9 +130,13 @@ export class CallTable {
       onAbort: undefined,
     };
     this.#calls.add(c);
-    this.#window.push(c);
-    if (this.#windowTimer === undefined)
-      this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
+    if (this.#self === undefined || target === this.#self) {
+      this.#window.push(c);
+      if (this.#windowTimer === undefined)
+        this.#windowTimer = this.#clock.setTimeout(this.#closeWindow, 0);
+    } else {
+      this.#queue(c, this.#clock.now());
+    }
     const err = start(callId, a as A, b as B);
     if (err) {
       this.settle(callId, false, err);
@@ -158,14 +174,18 @@ export class CallTable {
     const now = this.#clock.now();
     for (let i = head; i < w.length; i++) {
       const c = w[i];
-      if (c.done) continue;
-      c.deadline = now + c.ms;
-      c.queued = true;
-      let tq = this.#timeouts.get(c.ms);
-      if (tq === undefined) this.#timeouts.set(c.ms, (tq = { q: [], head: 0, timer: undefined }));
-      tq.q.push(c);
-      if (tq.timer === undefined) this.#arm(tq, c.ms, c.ms);
+      if (!c.done) this.#queue(c, now);
     }
+  }
+
+  /** Give call `c` its deadline (`now` plus its timeout) and put it in its timeout queue. */
+  #queue(c: PendingCall, now: number): void {
+    c.deadline = now + c.ms;
+    c.queued = true;
+    let tq = this.#timeouts.get(c.ms);
+    if (tq === undefined) this.#timeouts.set(c.ms, (tq = { q: [], head: 0, timer: undefined }));
+    tq.q.push(c);
+    if (tq.timer === undefined) this.#arm(tq, c.ms, c.ms);
   }
 
   #arm(tq: TimeoutQueue, ms: number, delay: number): void {

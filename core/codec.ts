@@ -2,7 +2,7 @@ import SuperJSON from 'superjson';
 import { ActorRef } from './actor-ref.ts';
 import { TroupeError } from './errors.ts';
 import { isValidNodeId } from './protocol.ts';
-import { isVerbatim, parseJson, stringifyJson } from './json-text.ts';
+import { isVerbatim, LONG_STRING, parseJson, stringifyJson } from './json-text.ts';
 
 /** Payload prefix: plain JSON (fast path). */
 export const CODEC_JSON = 'j';
@@ -120,10 +120,11 @@ export class Codec {
    */
   encode(value: unknown): string {
     if (typeof value === 'string' && isVerbatim(value)) return CODEC_TEXT + value;
-    if (scan(value, this.#maxDepth)) {
-      // undefined at top level is not JSON: let superjson carry it.
-      if (value !== undefined) return CODEC_JSON + stringifyJson(value);
-    }
+    const found = scan(value, this.#maxDepth);
+    // undefined at top level is not JSON: let superjson carry it. Without a long string
+    // anywhere, stringifyJson would find none to quote by hand: the engine's JSON at once.
+    if ((found & PLAIN) !== 0 && value !== undefined)
+      return CODEC_JSON + ((found & LONG) !== 0 ? stringifyJson(value) : JSON.stringify(value));
     let json: string;
     let attachments: (Uint8Array | ArrayBuffer)[];
     try {
@@ -299,40 +300,54 @@ function isAddressList(v: unknown): v is string[] {
   );
 }
 
+/** What {@link scan} found: the value is plain JSON; it holds a long string (`LONG_STRING`). */
+const PLAIN = 1;
+const LONG = 2;
+
 /**
- * Whether `v` is plain JSON that round-trips exactly through JSON.stringify/parse. Walks the whole
- * value (Maps and Sets too) so it can enforce the depth limit, which also catches cycles.
+ * Whether `v` is plain JSON that round-trips exactly through JSON.stringify/parse (`PLAIN`), and
+ * whether it holds a string of at least `LONG_STRING` characters (`LONG`: only then can
+ * `stringifyJson`'s look near the top find one). Walks the whole value (Maps and Sets too) so
+ * it can enforce the depth limit, which also catches cycles.
  */
-function scan(v: unknown, depthLeft: number): boolean {
+function scan(v: unknown, depthLeft: number): number {
   switch (typeof v) {
     case 'string':
+      return v.length >= LONG_STRING ? PLAIN | LONG : PLAIN;
     case 'boolean':
-      return true;
+      return PLAIN;
     case 'number':
-      return Number.isFinite(v) && !Object.is(v, -0);
+      return Number.isFinite(v) && !Object.is(v, -0) ? PLAIN : 0;
     case 'object':
       break;
     case 'function':
     case 'symbol':
       throw new TroupeError('SERIALIZATION', `a ${typeof v} cannot be sent in a message`);
     default:
-      return false; // undefined, bigint
+      return 0; // undefined, bigint
   }
-  if (v === null) return true;
+  if (v === null) return PLAIN;
   if (depthLeft <= 0)
     throw new TroupeError('INVALID_MESSAGE', 'message nests too deeply (or is cyclic)');
-  let plain = true;
+  let plain = PLAIN;
+  let long = 0;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!scan(v[i], depthLeft - 1)) plain = false;
-    return plain;
+    for (let i = 0; i < v.length; i++) {
+      const f = scan(v[i], depthLeft - 1);
+      plain &= f;
+      long |= f;
+    }
+    return plain | (long & LONG);
   }
   const proto = Object.getPrototypeOf(v);
   if (proto === Object.prototype || proto === null) {
     for (const k in v) {
       const x = (v as Record<string, unknown>)[k];
-      if (x === undefined || !scan(x, depthLeft - 1)) plain = false;
+      const f = x === undefined ? 0 : scan(x, depthLeft - 1);
+      plain &= f;
+      long |= f;
     }
-    return plain;
+    return plain | (long & LONG);
   }
   if (v instanceof Map) {
     for (const [k, x] of v) {
@@ -344,7 +359,7 @@ function scan(v: unknown, depthLeft: number): boolean {
   } else if (v instanceof Error) {
     // superjson carries name and message
   }
-  return false;
+  return 0;
 }
 
 /** Depth and prototype-pollution check of freshly parsed JSON. */

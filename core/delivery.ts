@@ -130,12 +130,17 @@ export class Delivery {
       );
       return;
     }
-    const d = this.decodePayload(payload, actor.ref.key);
-    if (!d.ok) {
-      this.#h.replyError(origin, callId, d.error);
+    // As inSend: no result object per call.
+    let msg: unknown;
+    try {
+      msg = payload === undefined ? undefined : this.decode(payload);
+    } catch (err) {
+      const error = toTroupeError(err, 'INVALID_MESSAGE');
+      this.#h.events.emit('invalidMessage', { to: actor.ref.key, error });
+      this.#h.replyError(origin, callId, error);
       return;
     }
-    this.deliver(actor, d.value, callId, origin);
+    this.deliver(actor, msg, callId, origin);
   }
 
   /** RefHost */

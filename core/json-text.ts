@@ -64,22 +64,36 @@ export function quoteJson(s: string): string {
 export function stringifyJson(value: unknown): string {
   if (typeof value === 'string') return quoteJson(value);
   if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-  const budget = { n: LOOK_LIMIT };
-  return holdsLong(value, 3, budget) ? walk(value) : JSON.stringify(value);
+  return holdsLong(value, 3, LOOK_LIMIT) === FOUND ? walk(value) : JSON.stringify(value);
 }
 
-/** Whether a long string sits within `depth` levels of `v`, looking at most `budget.n` values. */
-function holdsLong(v: object, depth: number, budget: { n: number }): boolean {
-  const values = Array.isArray(v) ? v : Object.values(v);
-  for (let i = 0; i < values.length; i++) {
-    if (--budget.n < 0) return false;
-    const x = values[i];
-    if (typeof x === 'string') {
-      if (x.length >= LONG_STRING) return true;
-    } else if (typeof x === 'object' && x !== null && depth > 1 && holdsLong(x, depth - 1, budget))
-      return true;
+/** What {@link holdsLong} returns when it found a long string, and when its budget ran out. */
+const FOUND = -1;
+const SPENT = -2;
+
+/**
+ * Whether a long string sits within `depth` levels of `v`, looking at `budget` values at most:
+ * FOUND, SPENT, or what is left of the budget (no object per message for it).
+ */
+function holdsLong(v: object, depth: number, budget: number): number {
+  let left = budget;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length && left >= 0; i++) left = lookAt(v[i], depth, left);
+    return left;
   }
-  return false;
+  for (const k in v) {
+    left = lookAt((v as Record<string, unknown>)[k], depth, left);
+    if (left < 0) return left;
+  }
+  return left;
+}
+
+function lookAt(x: unknown, depth: number, budget: number): number {
+  if (budget === 0) return SPENT;
+  if (typeof x === 'string') return x.length >= LONG_STRING ? FOUND : budget - 1;
+  return typeof x === 'object' && x !== null && depth > 1
+    ? holdsLong(x, depth - 1, budget - 1)
+    : budget - 1;
 }
 
 function walk(v: unknown): string {

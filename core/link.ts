@@ -292,15 +292,16 @@ export class Link {
     }
     this.#lastIn = this.#owner.clock.now();
     if (this.#state === 'up') {
-      // A peer refusing the link after it came up (an oversize frame, say) sends the same
-      // reject as during the handshake; no envelope starts like it (core writes this key order).
-      if (frame.startsWith('{"t":"reject"')) {
-        const [code, message] = readReject(frame);
-        return this.#fail(code, message, false);
-      }
-      if (this.#receipts.window > 0 && frame.startsWith('{"t":"k"')) {
-        const m = ACK_FRAME.exec(frame);
-        if (m) return this.#out.ack(Number(m[1]));
+      // A reject once up (an oversize frame, say) or an ack; no envelope starts like either.
+      if (frame.charCodeAt(0) === 123) {
+        if (frame.startsWith('{"t":"reject"')) {
+          const [code, message] = readReject(frame);
+          return this.#fail(code, message, false);
+        }
+        if (this.#receipts.window > 0 && frame.startsWith('{"t":"k"')) {
+          const m = ACK_FRAME.exec(frame);
+          if (m) return this.#out.ack(Number(m[1]));
+        }
       }
       let priority: boolean; // the peer's lane (pieces name it; a batch is of one lane)
       if (isPiece(frame)) {

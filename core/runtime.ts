@@ -91,7 +91,7 @@ export class Runtime implements ActorHost<Actor>, RefHost, RouterHost {
     this.events = config.events;
     this.node = config.node;
     this.exposeStacks = config.options.exposeStacks;
-    this.calls = new CallTable(this.clock);
+    this.calls = new CallTable(this.clock, this.id);
     // Four link windows: enough to keep a link busy (a 1 MB message is not stop-and-wait), still bounded.
     const hwm = this.options.highWaterMark;
     const window = 4 * (Number.isSafeInteger(hwm) && hwm > 0 ? hwm : DEFAULTS.highWaterMark);

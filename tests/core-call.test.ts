@@ -223,6 +223,51 @@ describe('call: failures', () => {
     expect(err.details).toEqual({ reason: 'normal' });
   });
 
+  it('a process that takes calls and answers only the latest: the earlier ones stay open (cancel reaches them, exit rejects them)', async () => {
+    // A process holds every call it took and has not answered, also those it took before its
+    // current one (actor.ts #take keeps them in openCalls only when still open).
+    const a = node({ name: 'a' });
+    const seen: string[] = [];
+    const holder = a.spawn(async (self) => {
+      await self.receive(); // first: taken, never answered
+      const firstSignal = self.signal!;
+      firstSignal.addEventListener('abort', () => seen.push('first aborted'));
+      self.reply(`second: ${String(await self.receive())}`);
+      self.reply('no call is current any more: dropped');
+      await self.receive((m) => m === 'quit');
+      return 'done';
+    });
+    const ac = new AbortController();
+    const first = holder.call('first', { signal: ac.signal });
+    expect(await holder.call('second')).toBe('second: second');
+    expect(await isPending(first)).toBe(true);
+    const third = holder.call('third');
+    ac.abort();
+    await rejects(first, 'ABORTED');
+    await settle();
+    expect(seen).toEqual(['first aborted']);
+    holder.send('quit');
+    await rejects(third, 'ACTOR_EXITED');
+  });
+
+  it('a process exits holding two unanswered calls it took: both reject ACTOR_EXITED', async () => {
+    const a = node({ name: 'a' });
+    const quitter = a.spawn(async (self) => {
+      await self.receive();
+      await self.receive();
+      await self.receive((m) => m === 'quit');
+      return 'bye';
+    });
+    const p1 = quitter.call('one');
+    const p2 = quitter.call('two');
+    await settle();
+    quitter.send('quit');
+    for (const p of [p1, p2]) {
+      const err = await rejects(p, 'ACTOR_EXITED');
+      expect(err.details).toEqual({ reason: 'normal' });
+    }
+  });
+
   it('rejects with ACTOR_EXITED when the target crashes with calls still in its mailbox', async () => {
     const a = node({ name: 'a' });
     const victim = a.spawn(async (self) => {

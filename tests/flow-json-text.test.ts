@@ -32,6 +32,12 @@ describe('json-text', () => {
   });
 
   it('stringifies values holding long strings exactly as JSON.stringify', () => {
+    const codec = new Codec(
+      () => {
+        throw new Error('no refs here');
+      },
+      { maxDepth: 64 },
+    );
     const values: unknown[] = [
       { '~s': 'chunk', i: 3, v: long('x') },
       [1, 'a', long('y'), { k: [null, true, 2.5, long('z') + '"'] }],
@@ -44,7 +50,11 @@ describe('json-text', () => {
       null,
       true,
     ];
-    for (const v of values) expect(stringifyJson(v)).toBe(JSON.stringify(v));
+    // stringifyJson, and the codec (which calls it only when its scan met a long string).
+    for (const v of values) {
+      expect(stringifyJson(v)).toBe(JSON.stringify(v));
+      expect(codec.encode(v)).toBe(`j${JSON.stringify(v)}`);
+    }
   });
 
   it('parses like JSON.parse and throws on malformed text', () => {
