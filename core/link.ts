@@ -9,6 +9,7 @@ import { Handshake, HANDSHAKE_MAX_FRAME, readReject } from './link-handshake.ts'
 import { isPiece, laneOf, Reassembler } from './link-lanes.ts';
 
 export type { LinkSettings, LostReason } from './link-owner.ts';
+export { HANDSHAKE_MAX_FRAME } from './link-handshake.ts';
 /** What a link needs from its node. @internal */
 export type LinkOwner = LinkOwnerOf<Link>;
 
@@ -16,8 +17,6 @@ export type LinkOwner = LinkOwnerOf<Link>;
 const ACCOUNTING_WINDOW = 1024 * 1024;
 /** The reason of a close without one. */
 const CLOSED: CloseReason = { kind: 'lost', text: 'closed' };
-
-export { HANDSHAKE_MAX_FRAME } from './link-handshake.ts';
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
